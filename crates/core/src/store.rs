@@ -62,8 +62,11 @@ pub trait Store: Send + Sync + 'static {
     /// Create a job and one QUEUED execution per target thing, atomically.
     /// Errors: `AlreadyExists` if the job id is taken, `NotFound` if a target thing
     /// does not exist.
-    fn create_job(&self, new: NewJob, now: Timestamp)
-    -> impl Future<Output = StoreResult<Job>> + Send;
+    fn create_job(
+        &self,
+        new: NewJob,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<Job>> + Send;
 
     fn describe_job(&self, job_id: &str) -> impl Future<Output = StoreResult<Option<Job>>> + Send;
 

@@ -139,9 +139,16 @@ fn cancel_sets_force_canceled_only_with_force_and_replaces_details() {
         panic!("forced cancel of IN_PROGRESS must succeed")
     };
     assert!(e.force_canceled);
-    assert_eq!(e.status_details, details, "supplied details replace the map");
+    assert_eq!(
+        e.status_details, details,
+        "supplied details replace the map"
+    );
     assert_eq!(e.last_updated_at, NOW);
-    assert_eq!(e.started_at, Some(T0.plus_minutes(1)), "startedAt unchanged");
+    assert_eq!(
+        e.started_at,
+        Some(T0.plus_minutes(1)),
+        "startedAt unchanged"
+    );
     assert_eq!(e.queued_at, T0);
     assert_eq!(e.timeout_at(), None, "timers stop at a terminal status");
 
@@ -313,8 +320,15 @@ fn counters_follow_changes_and_snapshot_jobs_complete() {
     };
     let mut job = progress(1, 1, TargetSelection::Snapshot);
     apply_to_job(&mut job, &exec_in(Queued), &cancel, NOW).unwrap();
-    assert_eq!((job.process_details.queued, job.process_details.canceled), (0, 1));
-    assert_eq!(job.status, JobStatus::InProgress, "one execution still pending");
+    assert_eq!(
+        (job.process_details.queued, job.process_details.canceled),
+        (0, 1)
+    );
+    assert_eq!(
+        job.status,
+        JobStatus::InProgress,
+        "one execution still pending"
+    );
     apply_to_job(&mut job, &exec_in(InProgress), &cancel, NOW).unwrap();
     assert_eq!(job.process_details.in_progress, 0);
     assert_eq!(job.process_details.canceled, 2);

@@ -1,0 +1,165 @@
+//! The SQLite backend: the shared conformance suite, plus what only a file-backed
+//! store can show (reopening, concurrency through the group-commit writer).
+
+use super::*;
+use iotjobs_core::{ExecutionCommand, JobExecutionStatus};
+
+fn fresh() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("db.sqlite"), SqliteOptions::default()).unwrap();
+    (dir, store)
+}
+
+mod conformance {
+    // The TempDir must outlive the store: leak it for the test's duration.
+    crate::conformance_tests!({
+        let (dir, store) = super::fresh();
+        std::mem::forget(dir);
+        store
+    });
+}
+
+#[tokio::test]
+async fn reopening_keeps_every_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let t0 = Timestamp(1_700_000_000_000);
+    {
+        let s = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+        for t in ["t1", "t2"] {
+            let new = NewThing {
+                thing_name: t.into(),
+                thing_type_name: None,
+                attributes: Default::default(),
+                billing_group_name: None,
+            };
+            s.create_thing(new, t.into(), t0).await.unwrap();
+        }
+        let new = NewJob {
+            job_id: "j1".into(),
+            targets: vec![],
+            target_things: vec!["t1".into(), "t2".into()],
+            document: Some("{}".into()),
+            document_source: None,
+            description: None,
+            target_selection: iotjobs_core::TargetSelection::Snapshot,
+            in_progress_timeout_minutes: None,
+            configs: Default::default(),
+        };
+        s.create_job(new, t0).await.unwrap();
+        let sel = ExecutionSelector::Exact {
+            thing_name: "t1".into(),
+            job_id: "j1".into(),
+            execution_number: None,
+        };
+        s.update_job_execution(
+            sel,
+            ExecutionCommand::Cancel {
+                force: false,
+                expected_version: None,
+                status_details: Some([("why".to_string(), "test".to_string())].into()),
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+    let e = s
+        .describe_job_execution(&ExecutionSelector::Exact {
+            thing_name: "t1".into(),
+            job_id: "j1".into(),
+            execution_number: None,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.status, JobExecutionStatus::Canceled);
+    assert_eq!(
+        e.status_details.get("why").map(String::as_str),
+        Some("test")
+    );
+    let j = s.describe_job("j1").await.unwrap().unwrap();
+    assert_eq!(j.progress.process_details.canceled, 1);
+    assert_eq!(j.progress.process_details.queued, 1);
+}
+
+/// Many concurrent cancels share batches; each gets its own answer, and a failing one
+/// does not undo its batch neighbours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_each_get_their_own_result() {
+    let (_dir, s) = fresh();
+    let t0 = Timestamp(1_700_000_000_000);
+    let names: Vec<String> = (0..200).map(|i| format!("t{i}")).collect();
+    for n in &names {
+        let new = NewThing {
+            thing_name: n.clone(),
+            thing_type_name: None,
+            attributes: Default::default(),
+            billing_group_name: None,
+        };
+        s.create_thing(new, n.clone(), t0).await.unwrap();
+    }
+    let new = NewJob {
+        job_id: "j".into(),
+        targets: vec![],
+        target_things: names.clone(),
+        document: None,
+        document_source: None,
+        description: None,
+        target_selection: iotjobs_core::TargetSelection::Snapshot,
+        in_progress_timeout_minutes: None,
+        configs: Default::default(),
+    };
+    s.create_job(new, t0).await.unwrap();
+    let mut tasks = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        let s = s.clone();
+        let n = n.clone();
+        tasks.push(tokio::spawn(async move {
+            // Every third request carries a wrong version and must fail alone.
+            let expected = if i % 3 == 0 { Some(42) } else { Some(1) };
+            s.update_job_execution(
+                ExecutionSelector::Exact {
+                    thing_name: n,
+                    job_id: "j".into(),
+                    execution_number: None,
+                },
+                ExecutionCommand::Cancel {
+                    force: false,
+                    expected_version: expected,
+                    status_details: None,
+                },
+                t0,
+            )
+            .await
+        }));
+    }
+    let mut ok = 0;
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(JobsError::VersionMismatch { .. }) => assert_eq!(i % 3, 0),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(ok, 200 - 67);
+    let j = s.describe_job("j").await.unwrap().unwrap();
+    assert_eq!(j.progress.process_details.canceled, 133);
+    assert_eq!(j.progress.process_details.queued, 67);
+}
+
+#[test]
+fn database_url_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.db");
+    assert!(crate::open_sqlite_url(&format!("sqlite://{}", p.display())).is_ok());
+    assert!(
+        crate::open_sqlite_url(&format!("sqlite://{}?synchronous=normal", p.display())).is_ok()
+    );
+    assert!(
+        crate::open_sqlite_url(&format!("sqlite://{}?synchronous=bogus", p.display())).is_err()
+    );
+    assert!(crate::open_sqlite_url("postgres://localhost/x").is_err());
+    assert!(crate::open_sqlite_url("sqlite://").is_err());
+}
