@@ -1,1 +1,20 @@
-//! placeholder
+//! The wire edge of iotjobs: the only crate that knows HTTP and the AWS restJson1
+//! protocol.
+//!
+//! - [`server`]: one listener for both planes; requests are routed by the AWS models
+//!   (`generated`), decoded and validated (`wire`), handled (`handlers`), and errors
+//!   are mapped to the wire once (`error`).
+//! - [`generated`]: tables and DTOs written by `cargo xtask codegen` from botocore's
+//!   service models. Never edited by hand.
+//!
+//! **Architecture invariant:** no rule of the Jobs service is decided here (the core's
+//! state machine decides), and no SQL is written here (the store's job).
+
+pub mod error;
+pub mod generated;
+mod handlers;
+pub mod server;
+pub mod wire;
+
+pub use error::ApiError;
+pub use server::{App, MAX_BODY_BYTES, Plane, ServiceConfig, router, serve};

@@ -1,0 +1,245 @@
+//! Conversions between core records and the generated DTOs, ARNs, and the input checks
+//! that the models state only in documentation.
+
+use crate::generated::{iot, iot_jobs_data};
+use crate::server::ServiceConfig;
+use iotjobs_core::execution::{JobExecution, StatusDetails};
+use iotjobs_core::{JobsError, Timestamp};
+use std::collections::BTreeMap;
+
+/// Control-plane `timestamp` members: epoch seconds as a JSON number with a fraction
+/// (the model has no `timestampFormat`, so restJson1 uses epoch seconds).
+pub(crate) fn control_time(t: Timestamp) -> f64 {
+    t.epoch_seconds_f64()
+}
+
+/// Data-plane time members are plain `long` epoch seconds (model `QueuedAt` etc.).
+pub(crate) fn data_time(t: Timestamp) -> i64 {
+    t.epoch_seconds()
+}
+
+pub(crate) fn thing_arn(c: &ServiceConfig, thing_name: &str) -> String {
+    format!(
+        "arn:aws:iot:{}:{}:thing/{thing_name}",
+        c.region, c.account_id
+    )
+}
+
+pub(crate) fn job_arn(c: &ServiceConfig, job_id: &str) -> String {
+    format!("arn:aws:iot:{}:{}:job/{job_id}", c.region, c.account_id)
+}
+
+/// What a CreateJob target ARN names.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    Thing(String),
+    ThingGroup(String),
+}
+
+/// Parse `arn:aws:iot:{region}:{account}:thing/{name}` or `…:thinggroup/{name}`.
+/// Resources of another region or account are not ours to target.
+pub(crate) fn parse_target(c: &ServiceConfig, arn: &str) -> Result<Target, JobsError> {
+    let bad = || JobsError::InvalidRequest(format!("Invalid target ARN: {arn}"));
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, "iot", region, account, resource] = parts[..] else {
+        return Err(bad());
+    };
+    if prefix != "arn" || !partition.starts_with("aws") {
+        return Err(bad());
+    }
+    if region != c.region || account != c.account_id {
+        return Err(JobsError::InvalidRequest(format!(
+            "Target {arn} is not in this service's region {} and account {}",
+            c.region, c.account_id
+        )));
+    }
+    match resource.split_once('/') {
+        Some(("thing", name)) if !name.is_empty() => Ok(Target::Thing(name.to_owned())),
+        Some(("thinggroup", name)) if !name.is_empty() => Ok(Target::ThingGroup(name.to_owned())),
+        _ => Err(bad()),
+    }
+}
+
+/// The status-details limits that the models state only in prose: "You can specify at
+/// most 10 name/value pairs" (CancelJobExecution, UpdateJobExecution) and "The maximum
+/// length of the value in the name/value pair is 1,024 characters" (iot-jobs-data
+/// `DetailsMap`). Key and value patterns are checked by the model validator.
+pub(crate) fn check_status_details(details: Option<&StatusDetails>) -> Result<(), JobsError> {
+    let Some(details) = details else {
+        return Ok(());
+    };
+    if details.len() > 10 {
+        return Err(JobsError::InvalidRequest(format!(
+            "1 validation error detected: Value at 'statusDetails' failed to satisfy constraint: Map must have at most 10 entries, but has {}",
+            details.len()
+        )));
+    }
+    for (k, v) in details {
+        let n = v.chars().count();
+        if n > 1024 {
+            return Err(JobsError::InvalidRequest(format!(
+                "1 validation error detected: Value at 'statusDetails.{k}' failed to satisfy constraint: Member must have length less than or equal to 1024, but has length {n}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `stepTimeoutInMinutes`: 1 to 10080, or -1 to cancel the step timer (model docs).
+pub(crate) fn check_step_timeout(minutes: Option<i64>) -> Result<(), JobsError> {
+    match minutes {
+        None | Some(-1) | Some(1..=10080) => Ok(()),
+        Some(m) => Err(JobsError::InvalidRequest(format!(
+            "1 validation error detected: Value '{m}' at 'stepTimeoutInMinutes' failed to satisfy constraint: Member must be -1 or between 1 and 10080"
+        ))),
+    }
+}
+
+/// A required member that the validator has already checked; absent only on a bug.
+pub(crate) fn required<T>(v: Option<T>, name: &str) -> Result<T, JobsError> {
+    v.ok_or_else(|| JobsError::InvalidRequest(format!("Missing required member {name}")))
+}
+
+/// The control-plane `JobExecution` (DescribeJobExecution).
+pub(crate) fn control_execution(
+    c: &ServiceConfig,
+    e: &JobExecution,
+    now: Timestamp,
+) -> iot::JobExecution {
+    iot::JobExecution {
+        job_id: Some(e.job_id.clone()),
+        status: Some(e.status.as_str().into()),
+        // The model: "true if the job execution was canceled with the optional force
+        // parameter set to true"; omitted otherwise.
+        force_canceled: e.force_canceled.then_some(true),
+        status_details: Some(iot::JobExecutionStatusDetails {
+            details_map: Some(e.status_details.clone()),
+        }),
+        thing_arn: Some(thing_arn(c, &e.thing_name)),
+        queued_at: Some(control_time(e.queued_at)),
+        started_at: e.started_at.map(control_time),
+        last_updated_at: Some(control_time(e.last_updated_at)),
+        execution_number: Some(e.execution_number),
+        version_number: Some(e.version_number),
+        approximate_seconds_before_timed_out: e.approximate_seconds_before_timed_out(now),
+    }
+}
+
+/// The data-plane `JobExecution` (DescribeJobExecution, StartNext).
+pub(crate) fn data_execution(
+    e: &JobExecution,
+    job_document: Option<String>,
+    now: Timestamp,
+) -> iot_jobs_data::JobExecution {
+    iot_jobs_data::JobExecution {
+        job_id: Some(e.job_id.clone()),
+        thing_name: Some(e.thing_name.clone()),
+        status: Some(e.status.as_str().into()),
+        status_details: Some(e.status_details.clone()),
+        queued_at: Some(data_time(e.queued_at)),
+        started_at: e.started_at.map(data_time),
+        last_updated_at: Some(data_time(e.last_updated_at)),
+        approximate_seconds_before_timed_out: e.approximate_seconds_before_timed_out(now),
+        version_number: Some(e.version_number),
+        execution_number: Some(e.execution_number),
+        job_document,
+    }
+}
+
+pub(crate) fn data_summary(e: &JobExecution) -> iot_jobs_data::JobExecutionSummary {
+    iot_jobs_data::JobExecutionSummary {
+        job_id: Some(e.job_id.clone()),
+        queued_at: Some(data_time(e.queued_at)),
+        started_at: e.started_at.map(data_time),
+        last_updated_at: Some(data_time(e.last_updated_at)),
+        version_number: Some(e.version_number),
+        execution_number: Some(e.execution_number),
+    }
+}
+
+pub(crate) fn data_state(e: &JobExecution) -> iot_jobs_data::JobExecutionState {
+    iot_jobs_data::JobExecutionState {
+        status: Some(e.status.as_str().into()),
+        status_details: Some(e.status_details.clone()),
+        version_number: Some(e.version_number),
+    }
+}
+
+/// Serialize a config DTO to the JSON text the store keeps verbatim.
+pub(crate) fn config_json<T: serde::Serialize>(
+    configs: &mut BTreeMap<String, String>,
+    name: &str,
+    value: Option<&T>,
+) {
+    if let Some(v) = value
+        && let Ok(text) = serde_json::to_string(v)
+    {
+        configs.insert(name.to_owned(), text);
+    }
+}
+
+/// Read back a config kept by [`config_json`].
+pub(crate) fn config_value<T: serde::de::DeserializeOwned>(
+    configs: &BTreeMap<String, String>,
+    name: &str,
+) -> Option<T> {
+    configs
+        .get(name)
+        .and_then(|text| serde_json::from_str(text).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_arns() {
+        let c = ServiceConfig::default();
+        assert_eq!(
+            parse_target(&c, "arn:aws:iot:us-east-1:000000000000:thing/t:1"),
+            Ok(Target::Thing("t:1".into()))
+        );
+        assert_eq!(
+            parse_target(&c, "arn:aws:iot:us-east-1:000000000000:thinggroup/g"),
+            Ok(Target::ThingGroup("g".into()))
+        );
+        for bad in [
+            "t1",
+            "arn:aws:iot:us-east-1:000000000000:thing/",
+            "arn:aws:iot:us-east-1:000000000000:job/j",
+            "arn:aws:s3:us-east-1:000000000000:thing/t",
+            "arn:aws:iot:eu-west-1:000000000000:thing/t",
+            "arn:aws:iot:us-east-1:111111111111:thing/t",
+        ] {
+            assert!(
+                matches!(parse_target(&c, bad), Err(JobsError::InvalidRequest(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn status_details_limits() {
+        let ten: StatusDetails = (0..10).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(check_status_details(Some(&ten)).is_ok());
+        let eleven: StatusDetails = (0..11).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(check_status_details(Some(&eleven)).is_err());
+        let long: StatusDetails = [("k".to_string(), "é".repeat(1024))].into();
+        assert!(
+            check_status_details(Some(&long)).is_ok(),
+            "chars, not bytes"
+        );
+        let too_long: StatusDetails = [("k".to_string(), "x".repeat(1025))].into();
+        assert!(check_status_details(Some(&too_long)).is_err());
+    }
+
+    #[test]
+    fn step_timeouts() {
+        for ok in [None, Some(-1), Some(1), Some(10080)] {
+            assert!(check_step_timeout(ok).is_ok());
+        }
+        for bad in [Some(0), Some(-2), Some(10081)] {
+            assert!(check_step_timeout(bad).is_err());
+        }
+    }
+}

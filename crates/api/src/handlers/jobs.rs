@@ -1,0 +1,212 @@
+//! Job operations.
+
+use super::convert::{
+    Target, config_json, config_value, control_time, job_arn, parse_target, required,
+};
+use crate::generated::iot::{
+    CreateJobRequest, CreateJobResponse, DescribeJobRequest, DescribeJobResponse, Job as JobDto,
+    JobProcessDetails as JobProcessDetailsDto, SchedulingConfig, TimeoutConfig,
+};
+use crate::server::App;
+use iotjobs_core::{Job, JobsError, NewJob, Store, TargetSelection};
+use std::collections::BTreeMap;
+
+/// The most targets one job may have ("The total number of targets associated with a
+/// job must not exceed 100", AssociateTargetsWithJob model doc).
+const MAX_TARGETS: usize = 100;
+
+pub(crate) async fn create_job<S: Store>(
+    app: &App<S>,
+    req: CreateJobRequest,
+) -> Result<CreateJobResponse, JobsError> {
+    let job_id = required(req.job_id.clone(), "jobId")?;
+    let targets = required(req.targets.clone(), "targets")?;
+    if targets.len() > MAX_TARGETS {
+        return Err(JobsError::InvalidRequest(format!(
+            "A job can have at most {MAX_TARGETS} targets, got {}",
+            targets.len()
+        )));
+    }
+    // "Required if you don't specify a value for documentSource" (model doc); one or
+    // the other, not both.
+    match (&req.document, &req.document_source) {
+        (None, None) => {
+            return Err(JobsError::InvalidRequest(
+                "Either document or documentSource must be specified".into(),
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(JobsError::InvalidRequest(
+                "Specify only one of document and documentSource".into(),
+            ));
+        }
+        (Some(doc), None) => {
+            // "Job documents are UTF-8 encoded JSON documents" (Jobs key concepts).
+            if !serde_json::from_str::<serde_json::Value>(doc).is_ok_and(|v| v.is_object()) {
+                return Err(JobsError::InvalidRequest(
+                    "The job document must be a JSON object".into(),
+                ));
+            }
+        }
+        (None, Some(_)) => {}
+    }
+    // Features that change what a job does and that iotjobs does not implement yet are
+    // refused rather than silently ignored.
+    if req.job_template_arn.is_some() {
+        return Err(JobsError::InvalidRequest(
+            "jobTemplateArn is not supported by iotjobs yet".into(),
+        ));
+    }
+    if req.scheduling_config.is_some() {
+        return Err(JobsError::InvalidRequest(
+            "schedulingConfig is not supported by iotjobs yet".into(),
+        ));
+    }
+    let target_selection = match req.target_selection.as_deref() {
+        None => TargetSelection::Snapshot,
+        Some(s) => TargetSelection::parse(s)
+            .ok_or_else(|| JobsError::InvalidRequest(format!("Unknown targetSelection {s}")))?,
+    };
+    let in_progress_timeout_minutes = req
+        .timeout_config
+        .as_ref()
+        .and_then(|t| t.in_progress_timeout_in_minutes);
+    if let Some(m) = in_progress_timeout_minutes
+        && !(1..=10080).contains(&m)
+    {
+        // "The minimum value is 1 and the maximum value is 10080" (TimeoutConfig doc).
+        return Err(JobsError::InvalidRequest(format!(
+            "1 validation error detected: Value '{m}' at 'timeoutConfig.inProgressTimeoutInMinutes' failed to satisfy constraint: Member must be between 1 and 10080"
+        )));
+    }
+
+    let mut target_things = Vec::with_capacity(targets.len());
+    for arn in &targets {
+        match parse_target(&app.config, arn)? {
+            Target::Thing(name) => {
+                if !target_things.contains(&name) {
+                    target_things.push(name);
+                }
+            }
+            Target::ThingGroup(name) => {
+                return Err(JobsError::NotFound(format!(
+                    "Thing group {name} does not exist"
+                )));
+            }
+        }
+    }
+
+    let mut configs = BTreeMap::new();
+    config_json(
+        &mut configs,
+        "presignedUrlConfig",
+        req.presigned_url_config.as_ref(),
+    );
+    config_json(
+        &mut configs,
+        "jobExecutionsRolloutConfig",
+        req.job_executions_rollout_config.as_ref(),
+    );
+    config_json(&mut configs, "abortConfig", req.abort_config.as_ref());
+    config_json(&mut configs, "timeoutConfig", req.timeout_config.as_ref());
+    config_json(&mut configs, "tags", req.tags.as_ref());
+    config_json(&mut configs, "namespaceId", req.namespace_id.as_ref());
+    config_json(
+        &mut configs,
+        "jobExecutionsRetryConfig",
+        req.job_executions_retry_config.as_ref(),
+    );
+    config_json(
+        &mut configs,
+        "documentParameters",
+        req.document_parameters.as_ref(),
+    );
+    config_json(
+        &mut configs,
+        "destinationPackageVersions",
+        req.destination_package_versions.as_ref(),
+    );
+
+    let new = NewJob {
+        job_id: job_id.clone(),
+        targets,
+        target_things,
+        document: req.document,
+        document_source: req.document_source,
+        description: req.description.clone(),
+        target_selection,
+        in_progress_timeout_minutes,
+        configs,
+    };
+    app.store.create_job(new, app.now()).await?;
+    Ok(CreateJobResponse {
+        job_arn: Some(job_arn(&app.config, &job_id)),
+        job_id: Some(job_id),
+        description: req.description,
+    })
+}
+
+pub(crate) async fn describe_job<S: Store>(
+    app: &App<S>,
+    req: DescribeJobRequest,
+) -> Result<DescribeJobResponse, JobsError> {
+    let job_id = required(req.job_id, "jobId")?;
+    let job = app
+        .store
+        .describe_job(&job_id)
+        .await?
+        .ok_or_else(|| JobsError::NotFound(format!("Job {job_id} does not exist")))?;
+    Ok(DescribeJobResponse {
+        document_source: job.document_source.clone(),
+        job: Some(job_dto(app, &job)),
+    })
+}
+
+fn job_dto<S>(app: &App<S>, job: &Job) -> JobDto {
+    let p = &job.progress;
+    let d = &p.process_details;
+    let count = |n: i64| Some(i32::try_from(n).unwrap_or(i32::MAX));
+    JobDto {
+        job_arn: Some(job_arn(&app.config, &p.job_id)),
+        job_id: Some(p.job_id.clone()),
+        target_selection: Some(p.target_selection.as_str().into()),
+        status: Some(p.status.as_str().into()),
+        force_canceled: job.force_canceled.then_some(true),
+        reason_code: job.reason_code.clone(),
+        comment: job.comment.clone(),
+        targets: Some(job.targets.clone()),
+        description: job.description.clone(),
+        presigned_url_config: config_value(&job.configs, "presignedUrlConfig"),
+        job_executions_rollout_config: config_value(&job.configs, "jobExecutionsRolloutConfig"),
+        abort_config: config_value(&job.configs, "abortConfig"),
+        created_at: Some(control_time(job.created_at)),
+        last_updated_at: Some(control_time(p.last_updated_at)),
+        completed_at: p.completed_at.map(control_time),
+        job_process_details: Some(JobProcessDetailsDto {
+            processing_targets: None,
+            number_of_canceled_things: count(d.canceled),
+            number_of_succeeded_things: count(d.succeeded),
+            number_of_failed_things: count(d.failed),
+            number_of_rejected_things: count(d.rejected),
+            number_of_queued_things: count(d.queued),
+            number_of_in_progress_things: count(d.in_progress),
+            number_of_removed_things: count(d.removed),
+            number_of_timed_out_things: count(d.timed_out),
+        }),
+        // Live AWS returns `timeoutConfig: {}` and `schedulingConfig: {}` for a job
+        // created without them (wire spec §8).
+        timeout_config: Some(config_value(&job.configs, "timeoutConfig").unwrap_or(
+            TimeoutConfig {
+                in_progress_timeout_in_minutes: None,
+            },
+        )),
+        namespace_id: config_value(&job.configs, "namespaceId"),
+        job_template_arn: None,
+        job_executions_retry_config: config_value(&job.configs, "jobExecutionsRetryConfig"),
+        document_parameters: config_value(&job.configs, "documentParameters"),
+        is_concurrent: Some(false),
+        scheduling_config: Some(SchedulingConfig::default()),
+        scheduled_job_rollouts: None,
+        destination_package_versions: config_value(&job.configs, "destinationPackageVersions"),
+    }
+}
