@@ -1,6 +1,6 @@
 //! The HTTP server: one listener for both planes, routed by the AWS models.
 //!
-//! Every request goes through [`dispatch`]: pick the plane from the SigV4 credential
+//! Every request goes through `dispatch`: pick the plane from the SigV4 credential
 //! scope, match the operation in that plane's model, decode and validate the input
 //! against the model, call the handler, and write the restJson1 response. Both planes
 //! share one listener because `GET /things/{thingName}/jobs[/{jobId}]` exists on both

@@ -1,0 +1,64 @@
+//! restJson1 request handling that only needs the service models: routing a method and raw
+//! path to an operation, decoding path/query/body into the operation's input structure, and
+//! validating it against the model's constraints with AWS (Coral) style messages.
+//!
+//! Everything here works on plain `&str` / `&[u8]` / `serde_json::Value` so it can be unit
+//! tested without a server. It must not depend on axum or any HTTP framework types, must not
+//! know about the domain (that is `iotjobs-core`), and must not decide HTTP responses: every
+//! failure is a [`WireError`], which the edge maps to `400 InvalidRequestException`.
+//!
+//! The tables it reads are generated (`crate::generated::{iot, iot_jobs_data}::MODEL`); their
+//! types are in [`model`].
+
+pub mod decode;
+pub mod model;
+pub mod route;
+pub mod validate;
+
+use std::fmt;
+
+pub use decode::decode_input;
+pub use model::{
+    ErrorDef, Location, MemberDef, Model, OperationDef, Segment, ShapeDef, ShapeId, ShapeKind,
+};
+pub use route::{RouteMatch, match_route, match_route_with_query};
+pub use validate::validate;
+
+/// Why a request could not be turned into a valid operation input.
+///
+/// All kinds map to `400 InvalidRequestException`; the kind only exists for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError {
+    pub kind: WireErrorKind,
+    /// Client-facing message (the `message` of the error body).
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireErrorKind {
+    /// The body is not JSON, not an object, or the query/path is not decodable text.
+    Malformed,
+    /// A value has the wrong JSON type (or a query/path value does not parse as its type).
+    Type,
+    /// Model constraints are violated; the message is the Coral-style list of violations.
+    Validation,
+    /// The operation's input shape is not in the generated (served) tables.
+    NotServed,
+}
+
+impl WireError {
+    pub(crate) fn new(kind: WireErrorKind, message: impl Into<String>) -> Self {
+        WireError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for WireError {}

@@ -1,0 +1,271 @@
+//! Routing: (method, raw path) → operation and decoded path labels, from the generated
+//! `OPERATIONS` table of one model.
+//!
+//! SDKs percent-encode labels with no safe characters (`thing:1` → `thing%3A1`, `$next` →
+//! `%24next`) but send template literals such as `$next` unencoded, so the path is split on `/`
+//! first and each segment is decoded afterwards: a `%2F` stays inside its label. Choosing the
+//! plane (control vs data) is not done here; callers pick the model first.
+
+use percent_encoding::percent_decode_str;
+
+use super::model::{OperationDef, Segment};
+
+/// The outcome of [`match_route`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouteMatch {
+    /// `op` matched; `labels` are the decoded `{label}` / `{label+}` values by label name.
+    Matched {
+        op: &'static OperationDef,
+        labels: Vec<(&'static str, String)>,
+    },
+    /// The path matches at least one operation, but none with this method. `allowed` lists
+    /// the methods that would match (for an `Allow` header), without duplicates.
+    MethodNotAllowed { allowed: Vec<&'static str> },
+    /// No operation's path template matches.
+    NotFound,
+}
+
+/// Matches `method` + `raw_path` (still percent-encoded, without the query) against `ops`.
+///
+/// When several templates match, the one with more literal segments wins (then the one
+/// without a greedy label), so `/things/t/jobs/$next` prefers the `$next` literal over
+/// `{jobId}`. Labels never match an empty segment.
+pub fn match_route(ops: &'static [OperationDef], method: &str, raw_path: &str) -> RouteMatch {
+    match_route_with_query(ops, method, raw_path, None)
+}
+
+/// Like [`match_route`], but also honours literal query parts of `requestUri` templates
+/// (`/x?versioning`): when `raw_query` is given, an operation whose literal query keys are
+/// absent does not match, and among matches the one with more literal query keys wins.
+/// Neither of our models has such a template today; with `None` the literals are ignored.
+pub fn match_route_with_query(
+    ops: &'static [OperationDef],
+    method: &str,
+    raw_path: &str,
+    raw_query: Option<&str>,
+) -> RouteMatch {
+    let path = raw_path.split_once('?').map_or(raw_path, |(p, _)| p);
+    let Some(path) = path.strip_prefix('/') else {
+        return RouteMatch::NotFound;
+    };
+    let segments: Vec<String> = path
+        .split('/')
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+
+    // (score, op, labels) of the best match with the right method.
+    let mut best: Option<((usize, bool, usize), &'static OperationDef, Vec<_>)> = None;
+    let mut allowed: Vec<&'static str> = Vec::new();
+    for op in ops {
+        let Some(labels) = match_path(op.path, &segments) else {
+            continue;
+        };
+        if let Some(q) = raw_query
+            && !op.query.iter().all(|(k, _)| query_has_key(q, k))
+        {
+            continue;
+        }
+        if !op.method.eq_ignore_ascii_case(method) {
+            if !allowed.contains(&op.method) {
+                allowed.push(op.method);
+            }
+            continue;
+        }
+        let literals = op
+            .path
+            .iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count();
+        let no_greedy = !op.path.iter().any(|s| matches!(s, Segment::Greedy(_)));
+        let query_literals = if raw_query.is_some() {
+            op.query.len()
+        } else {
+            0
+        };
+        let score = (literals, no_greedy, query_literals);
+        if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
+            best = Some((score, op, labels));
+        }
+    }
+    match best {
+        Some((_, op, labels)) => RouteMatch::Matched { op, labels },
+        None if !allowed.is_empty() => RouteMatch::MethodNotAllowed { allowed },
+        None => RouteMatch::NotFound,
+    }
+}
+
+/// Matches decoded `segments` against a template; returns the label bindings.
+fn match_path(
+    template: &'static [Segment],
+    segments: &[String],
+) -> Option<Vec<(&'static str, String)>> {
+    let mut labels = Vec::new();
+    for (i, seg) in template.iter().enumerate() {
+        match *seg {
+            Segment::Literal(l) => {
+                if segments.get(i)? != l {
+                    return None;
+                }
+            }
+            Segment::Label(name) => {
+                let value = segments.get(i)?;
+                if value.is_empty() {
+                    return None;
+                }
+                labels.push((name, value.clone()));
+            }
+            Segment::Greedy(name) => {
+                // The generator guarantees a greedy label is the last template segment.
+                let rest = segments.get(i..)?;
+                let value = rest.join("/");
+                if rest.is_empty() || value.is_empty() {
+                    return None;
+                }
+                labels.push((name, value));
+                return Some(labels);
+            }
+        }
+    }
+    (segments.len() == template.len()).then_some(labels)
+}
+
+/// Whether the raw query string contains parameter `key` (with or without a value).
+fn query_has_key(raw_query: &str, key: &str) -> bool {
+    raw_query.split('&').any(|pair| {
+        let k = pair.split_once('=').map_or(pair, |(k, _)| k);
+        let k = k.replace('+', " ");
+        percent_decode_str(&k).decode_utf8_lossy() == key
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generated::{iot, iot_jobs_data};
+
+    fn matched(r: RouteMatch) -> (&'static str, Vec<(&'static str, String)>) {
+        match r {
+            RouteMatch::Matched { op, labels } => (op.name, labels),
+            other => panic!("expected a match, got {other:?}"),
+        }
+    }
+
+    fn labels(pairs: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+        pairs.iter().map(|(k, v)| (*k, (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn cancel_job_execution_with_encoded_thing_name() {
+        let r = match_route(
+            iot::OPERATIONS,
+            "PUT",
+            "/things/thing%3A1/jobs/job-1/cancel",
+        );
+        assert_eq!(
+            matched(r),
+            (
+                "CancelJobExecution",
+                labels(&[("thingName", "thing:1"), ("jobId", "job-1")])
+            )
+        );
+    }
+
+    #[test]
+    fn encoded_dollar_next_is_a_job_id_label_for_get() {
+        let r = match_route(iot_jobs_data::OPERATIONS, "GET", "/things/t/jobs/%24next");
+        assert_eq!(
+            matched(r),
+            (
+                "DescribeJobExecution",
+                labels(&[("thingName", "t"), ("jobId", "$next")])
+            )
+        );
+    }
+
+    #[test]
+    fn dollar_next_literal_for_put() {
+        for path in ["/things/t1/jobs/$next", "/things/t1/jobs/%24next"] {
+            let r = match_route(iot_jobs_data::OPERATIONS, "PUT", path);
+            assert_eq!(
+                matched(r),
+                (
+                    "StartNextPendingJobExecution",
+                    labels(&[("thingName", "t1")])
+                ),
+                "{path}"
+            );
+        }
+        // POST on the same path is UpdateJobExecution with jobId `$next`.
+        let r = match_route(iot_jobs_data::OPERATIONS, "POST", "/things/t1/jobs/$next");
+        assert_eq!(matched(r).0, "UpdateJobExecution");
+    }
+
+    #[test]
+    fn encoded_slash_stays_inside_label() {
+        let r = match_route(iot::OPERATIONS, "GET", "/things/a%2Fb");
+        assert_eq!(
+            matched(r),
+            ("DescribeThing", labels(&[("thingName", "a/b")]))
+        );
+    }
+
+    #[test]
+    fn literal_beats_label() {
+        // `/thing-groups/addThingToThingGroup` (PUT) vs `/thing-groups/{thingGroupName}`.
+        let r = match_route(iot::OPERATIONS, "PUT", "/thing-groups/addThingToThingGroup");
+        assert_eq!(matched(r).0, "AddThingToThingGroup");
+        let r = match_route(iot::OPERATIONS, "GET", "/jobs/j1/things");
+        assert_eq!(matched(r).0, "ListJobExecutionsForJob");
+    }
+
+    #[test]
+    fn method_not_allowed_and_not_found() {
+        match match_route(iot::OPERATIONS, "POST", "/things/t1/jobs/j1/cancel") {
+            RouteMatch::MethodNotAllowed { allowed } => assert_eq!(allowed, vec!["PUT"]),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            match_route(iot::OPERATIONS, "GET", "/no/such/route/here/at/all"),
+            RouteMatch::NotFound
+        );
+    }
+
+    #[test]
+    fn empty_segments_do_not_bind_labels() {
+        // Trailing slash: `/things/` must not be DescribeThing with an empty name.
+        assert_eq!(
+            match_route(iot::OPERATIONS, "GET", "/things/"),
+            RouteMatch::NotFound
+        );
+        assert_eq!(
+            match_route(iot::OPERATIONS, "PUT", "/things//jobs/j1/cancel"),
+            RouteMatch::NotFound
+        );
+        assert_eq!(
+            match_route(iot::OPERATIONS, "GET", "/jobs/j1/"),
+            RouteMatch::NotFound
+        );
+    }
+
+    #[test]
+    fn greedy_label_takes_the_rest() {
+        let r = match_route(
+            iot::OPERATIONS,
+            "GET",
+            "/destinations/arn:aws:iot:us-east-1:1/x%2Fy/z",
+        );
+        assert_eq!(
+            matched(r),
+            (
+                "GetTopicRuleDestination",
+                labels(&[("arn", "arn:aws:iot:us-east-1:1/x/y/z")])
+            )
+        );
+    }
+
+    #[test]
+    fn query_is_ignored_in_path() {
+        let r = match_route(iot::OPERATIONS, "GET", "/jobs?maxResults=2");
+        assert_eq!(matched(r).0, "ListJobs");
+    }
+}
