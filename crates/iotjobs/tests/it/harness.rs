@@ -1,0 +1,172 @@
+//! Test harness: the real `iotjobs` binary on 127.0.0.1:0 with a fresh database,
+//! driven by the official AWS SDK for Rust.
+
+use aws_sdk_iot::config::{BehaviorVersion, Credentials, Region};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A running `iotjobs serve` process with its own database directory.
+pub struct Server {
+    child: Option<Child>,
+    pub endpoint: String,
+    dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (child, endpoint) = spawn(&dir.path().join("iotjobs.sqlite"));
+        Server {
+            child: Some(child),
+            endpoint,
+            dir,
+        }
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("iotjobs.sqlite")
+    }
+
+    /// Stop the process with SIGTERM (graceful) and start a new one on the same
+    /// database. The port changes.
+    pub fn restart(&mut self) {
+        self.stop();
+        let (child, endpoint) = spawn(&self.db_path());
+        self.child = Some(child);
+        self.endpoint = endpoint;
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    assert!(status.success(), "server exited with {status}");
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("server did not stop within 10 s of SIGTERM");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    pub fn iot(&self) -> aws_sdk_iot::Client {
+        let conf = aws_sdk_iot::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url(&self.endpoint)
+            .http_client(http_client())
+            // One attempt: a retried request would hide what the server answered.
+            .retry_config(aws_sdk_iot::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_iot::Client::from_conf(conf)
+    }
+
+    pub fn data(&self) -> aws_sdk_iotjobsdataplane::Client {
+        use aws_sdk_iotjobsdataplane::config as c;
+        let conf = c::Config::builder()
+            .behavior_version(c::BehaviorVersion::latest())
+            .region(c::Region::new("us-east-1"))
+            .credentials_provider(c::Credentials::new("test", "test", None, None, "test"))
+            .endpoint_url(&self.endpoint)
+            .http_client(http_client())
+            .retry_config(c::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_iotjobsdataplane::Client::from_conf(conf)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn http_client() -> aws_sdk_iot::config::SharedHttpClient {
+    use aws_smithy_http_client::{Builder, tls};
+    Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
+}
+
+fn spawn(db: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iotjobs"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
+        .arg(format!("sqlite://{}", db.display()))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn iotjobs");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read listening line");
+    let endpoint = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    (child, endpoint)
+}
+
+/// The AWS error code and HTTP status of a failed SDK call.
+pub fn code_status<E, R>(err: &aws_sdk_iot::error::SdkError<E, R>) -> (String, u16)
+where
+    E: aws_sdk_iot::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug + HasStatus,
+{
+    let code = match err {
+        aws_sdk_iot::error::SdkError::ServiceError(s) => s.err().code().unwrap_or("").to_owned(),
+        other => panic!("not a service error: {other:?}"),
+    };
+    let status = err.raw_response().map(|r| r.status_u16()).unwrap_or(0);
+    (code, status)
+}
+
+pub trait HasStatus {
+    fn status_u16(&self) -> u16;
+}
+
+impl HasStatus for aws_sdk_iot::config::http::HttpResponse {
+    fn status_u16(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+pub fn thing_arn(name: &str) -> String {
+    format!("arn:aws:iot:us-east-1:000000000000:thing/{name}")
+}
+
+/// Create `things` and one SNAPSHOT job `job_id` targeting all of them.
+pub async fn setup(iot: &aws_sdk_iot::Client, job_id: &str, things: &[&str]) {
+    for t in things {
+        iot.create_thing()
+            .thing_name(*t)
+            .send()
+            .await
+            .expect("create thing");
+    }
+    let mut req = iot
+        .create_job()
+        .job_id(job_id)
+        .document(r#"{"operation":"firmware-update","version":"2.1"}"#);
+    for t in things {
+        req = req.targets(thing_arn(t));
+    }
+    req.send().await.expect("create job");
+}

@@ -1,0 +1,114 @@
+//! Wire-level behaviour the SDK relies on: request ids, errors on unknown routes and
+//! malformed input. Raw HTTP here, because the SDK cannot send malformed requests.
+
+use crate::harness::Server;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+/// Send one raw HTTP/1.1 request; return (status, headers, body).
+fn raw(server: &Server, method: &str, path: &str, body: &str) -> (u16, String, String) {
+    let addr = server.endpoint.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    let auth = "AWS4-HMAC-SHA256 Credential=test/20261128/us-east-1/iot/aws4_request, SignedHeaders=host;x-amz-date, Signature=00";
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    let status = head[9..12].parse().unwrap();
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+#[test]
+fn errors_are_aws_shaped() {
+    let server = Server::start();
+    let cases = [
+        (
+            "GET",
+            "/no/such/route",
+            "",
+            404,
+            "unknownoperationexception",
+        ),
+        (
+            "PUT",
+            "/things/t1/jobs/j1/cancel",
+            "{not json",
+            400,
+            "invalidrequestexception",
+        ),
+        (
+            "PUT",
+            "/things/t1/jobs/j1/cancel",
+            "[1]",
+            400,
+            "invalidrequestexception",
+        ),
+        (
+            "PUT",
+            "/things/t1/jobs/j1/cancel",
+            r#"{"expectedVersion":"3"}"#,
+            400,
+            "invalidrequestexception",
+        ),
+        (
+            "PUT",
+            "/things/t1/jobs/j1/cancel?force=yes",
+            "{}",
+            400,
+            "invalidrequestexception",
+        ),
+        (
+            "PUT",
+            "/things/t1/jobs/j1/cancel",
+            "{}",
+            404,
+            "resourcenotfoundexception",
+        ),
+        (
+            "DELETE",
+            "/thing-groups/g1",
+            "",
+            501,
+            "notimplementedexception",
+        ),
+    ];
+    for (method, path, body, status, code) in cases {
+        let (got, head, resp) = raw(&server, method, path, body);
+        assert_eq!(got, status, "{method} {path} {body}: {resp}");
+        assert!(
+            head.contains(&format!("x-amzn-errortype: {code}")),
+            "{method} {path}: {head}"
+        );
+        assert!(head.contains("x-amzn-requestid: "), "{head}");
+        let v: serde_json::Value = serde_json::from_str(&resp).expect("JSON error body");
+        assert!(
+            v["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{resp}"
+        );
+    }
+}
+
+#[test]
+fn success_without_output_is_empty_200_with_request_id() {
+    let server = Server::start();
+    for (method, path, body) in [
+        ("POST", "/things/t1", "{}"),
+        (
+            "PUT",
+            "/jobs/j1",
+            r#"{"targets":["arn:aws:iot:us-east-1:000000000000:thing/t1"],"document":"{}"}"#,
+        ),
+    ] {
+        let (status, _, resp) = raw(&server, method, path, body);
+        assert_eq!(status, 200, "{resp}");
+    }
+    let (status, head, body) = raw(&server, "PUT", "/things/t1/jobs/j1/cancel", "{}");
+    assert_eq!(status, 200);
+    assert!(head.contains("x-amzn-requestid: "));
+    assert_eq!(body, "");
+}
