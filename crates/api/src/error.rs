@@ -104,7 +104,14 @@ impl ApiError {
 
 impl From<crate::wire::WireError> for ApiError {
     fn from(e: crate::wire::WireError) -> Self {
-        ApiError::invalid_request(e.message)
+        match e.kind {
+            // An operation of the AWS model that iotjobs does not serve: say so, with
+            // a code that no client retries.
+            crate::wire::WireErrorKind::NotServed => {
+                ApiError::new("NotImplementedException", 501, e.message)
+            }
+            _ => ApiError::invalid_request(e.message),
+        }
     }
 }
 
