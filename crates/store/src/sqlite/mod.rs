@@ -283,28 +283,26 @@ fn run_batch(conn: &Connection, batch: Vec<WriteFn>) {
         }
         return;
     }
+    // Cached statements: the savepoint dance runs once per request on the hot path.
+    let exec = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
     let mut finishers = Vec::with_capacity(batch.len());
     for job in batch {
-        if let Err(e) = conn.execute_batch("SAVEPOINT op") {
+        if let Err(e) = exec("SAVEPOINT op") {
             job.abort(db_err(e));
             continue;
         }
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)));
+        let ok = matches!(outcome, Ok((true, _)));
+        if !ok {
+            // Undo whatever a failed (or panicking) request wrote, keep its neighbours.
+            let _ = exec("ROLLBACK TO op");
+        }
+        let _ = exec("RELEASE op");
         match outcome {
-            Ok((true, finish)) => {
-                let _ = conn.execute_batch("RELEASE op");
-                finishers.push(finish);
-            }
-            Ok((false, finish)) => {
-                let _ = conn.execute_batch("ROLLBACK TO op; RELEASE op");
-                finishers.push(finish);
-            }
-            Err(_) => {
-                // The caller's channel was dropped with the closure: it sees an internal
-                // error. Undo whatever the panicking request wrote.
-                tracing::error!("a store write panicked; its changes were rolled back");
-                let _ = conn.execute_batch("ROLLBACK TO op; RELEASE op");
-            }
+            Ok((_, finish)) => finishers.push(finish),
+            // The caller's reply channel was dropped with the request: it sees an
+            // internal error.
+            Err(_) => tracing::error!("a store write panicked; its changes were rolled back"),
         }
     }
     let commit = conn.execute_batch("COMMIT").map_err(|e| {
