@@ -6,8 +6,9 @@
 //! `x-amzn-ErrorType` and `{"message": …}` in the body, which is what botocore and the
 //! AWS SDK for Rust read (header first, then body `code`/`__type`).
 
-use crate::Plane;
+use crate::{Plane, ServiceConfig};
 use iotjobs_core::JobsError;
+use iotjobs_core::error::ResourceKind;
 use iotjobs_core::execution::ExecutionState;
 use serde_json::{Map, Value, json};
 
@@ -43,19 +44,24 @@ impl ApiError {
     ///   (400) there (wire spec §8);
     /// - the data plane's InvalidStateTransitionException "also contains the
     ///   executionState field" (iot-jobs-data model), the control plane's does not.
-    pub fn from_jobs(err: JobsError, plane: Plane) -> Self {
+    pub fn from_jobs(err: JobsError, plane: Plane, config: &ServiceConfig) -> Self {
         let data = plane == Plane::Data;
         match err {
             JobsError::InvalidRequest(m) => Self::invalid_request(m),
             JobsError::NotFound(m) => Self::new("ResourceNotFoundException", 404, m),
             JobsError::AlreadyExists {
                 message,
+                kind,
+                name,
                 resource_id,
-                ..
             } => {
                 let mut e = Self::new("ResourceAlreadyExistsException", 409, message);
                 e.extra
                     .insert("resourceId".into(), Value::String(resource_id));
+                e.extra.insert(
+                    "resourceArn".into(),
+                    Value::String(arn(config, kind, &name)),
+                );
                 e
             }
             JobsError::InvalidStateTransition { message, state } => {
@@ -113,6 +119,19 @@ impl From<crate::wire::WireError> for ApiError {
             _ => ApiError::invalid_request(e.message),
         }
     }
+}
+
+/// The ARN of a resource of this service.
+pub fn arn(config: &ServiceConfig, kind: ResourceKind, name: &str) -> String {
+    let kind = match kind {
+        ResourceKind::Thing => "thing",
+        ResourceKind::ThingGroup => "thinggroup",
+        ResourceKind::Job | ResourceKind::JobExecution => "job",
+    };
+    format!(
+        "arn:aws:iot:{}:{}:{kind}/{name}",
+        config.region, config.account_id
+    )
 }
 
 /// The data plane's `executionState` object.

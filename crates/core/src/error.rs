@@ -26,6 +26,9 @@ pub enum JobsError {
     AlreadyExists {
         message: String,
         kind: ResourceKind,
+        /// The resource's name (what its ARN ends with).
+        name: String,
+        /// The resource's id (`resourceId` in the error body).
         resource_id: String,
     },
     /// The command is not allowed from the execution's (or job's) current status

@@ -3,6 +3,7 @@
 
 use crate::generated::{iot, iot_jobs_data};
 use crate::server::ServiceConfig;
+use iotjobs_core::error::ResourceKind;
 use iotjobs_core::execution::{JobExecution, StatusDetails};
 use iotjobs_core::{JobsError, Timestamp};
 use std::collections::BTreeMap;
@@ -19,14 +20,11 @@ pub(crate) fn data_time(t: Timestamp) -> i64 {
 }
 
 pub(crate) fn thing_arn(c: &ServiceConfig, thing_name: &str) -> String {
-    format!(
-        "arn:aws:iot:{}:{}:thing/{thing_name}",
-        c.region, c.account_id
-    )
+    crate::error::arn(c, ResourceKind::Thing, thing_name)
 }
 
 pub(crate) fn job_arn(c: &ServiceConfig, job_id: &str) -> String {
-    format!("arn:aws:iot:{}:{}:job/{job_id}", c.region, c.account_id)
+    crate::error::arn(c, ResourceKind::Job, job_id)
 }
 
 /// What a CreateJob target ARN names.

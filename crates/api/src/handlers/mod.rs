@@ -41,7 +41,7 @@ pub(crate) async fn call<S: Store>(
     op: &str,
     input: Value,
 ) -> Result<Option<Value>, ApiError> {
-    let jobs = |e| ApiError::from_jobs(e, plane);
+    let jobs = |e| ApiError::from_jobs(e, plane, &app.config);
     match (plane, op) {
         (Plane::Control, "CreateThing") => encode(
             things::create_thing(app, parse(input)?)

@@ -33,6 +33,7 @@ pub(crate) async fn create_thing<S: Store>(
                 thing.thing_name
             ),
             kind: ResourceKind::Thing,
+            name: thing.thing_name,
             resource_id: thing.thing_id,
         });
     }

@@ -355,6 +355,7 @@ impl Store for SqliteStore {
                 return Err(JobsError::AlreadyExists {
                     message: format!("Job {} already exists", new.job_id),
                     kind: ResourceKind::Job,
+                    name: new.job_id.clone(),
                     resource_id: new.job_id.clone(),
                 });
             }

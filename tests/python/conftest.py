@@ -1,0 +1,327 @@
+"""Fixtures for the end-to-end suite: a real `iotjobs serve` process per test, boto3
+clients for both planes pointed at it, and the AWS CLI v1.
+
+Environment:
+  IOTJOBS_BIN      the server binary (default <repo>/target/debug/iotjobs)
+  IOTJOBS_AWS_CLI  the AWS CLI v1 executable (default <repo>/.venv/bin/aws)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import boto3
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+import pytest
+from botocore.config import Config
+
+from iotjobs_helpers import ACCESS_KEY, REGION, SECRET_KEY
+
+REPO = Path(__file__).resolve().parents[2]
+
+START_TIMEOUT_S = 15
+STOP_TIMEOUT_S = 10
+LISTENING = re.compile(rb"^listening on (http://127\.0\.0\.1:(\d+))\r?\n$")
+
+
+# ---------------------------------------------------------------------------
+# Isolation from the host's AWS configuration
+# ---------------------------------------------------------------------------
+
+
+def _clean_env(tmp_dir: Path) -> dict[str, str]:
+    """The process environment without any AWS_* or IOTJOBS_* variable, plus test
+    credentials and config/credentials files that do not exist."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("AWS_") and not k.startswith("IOTJOBS_")
+    }
+    env.update(
+        AWS_ACCESS_KEY_ID=ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET_KEY,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_CONFIG_FILE=str(tmp_dir / "no-such-aws-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_dir / "no-such-aws-credentials"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return env
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolate_boto3(tmp_path_factory):
+    """boto3 in this process must not read ~/.aws or AWS_* variables of the host
+    (an `endpoint_url`, `retry_mode` or profile there would change behaviour)."""
+    mp = pytest.MonkeyPatch()
+    tmp = tmp_path_factory.mktemp("aws-home")
+    for k in list(os.environ):
+        if k.startswith("AWS_"):
+            mp.delenv(k)
+    for k, v in _clean_env(tmp).items():
+        if k.startswith("AWS_"):
+            mp.setenv(k, v)
+    yield
+    mp.undo()
+
+
+# ---------------------------------------------------------------------------
+# The server process
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def iotjobs_bin() -> Path:
+    # absolute: the server runs with its temp directory as the working directory
+    path = Path(os.environ.get("IOTJOBS_BIN") or REPO / "target" / "debug" / "iotjobs").absolute()
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.fail(
+            f"iotjobs binary not found or not executable at {path}: build it with "
+            "`cargo build -p iotjobs` or point IOTJOBS_BIN at it",
+            pytrace=False,
+        )
+    return path
+
+
+_SESSION: boto3.session.Session | None = None
+
+
+def _boto3_session() -> boto3.session.Session:
+    """One session for the whole run: botocore caches the loaded service models per
+    session, which makes creating a client cheap (clients themselves are per server)."""
+    global _SESSION
+    if _SESSION is None:
+        _SESSION = boto3.session.Session()
+    return _SESSION
+
+
+class Server:
+    """One `iotjobs serve` process on a database that outlives restarts."""
+
+    def __init__(self, binary: Path, workdir: Path):
+        self.binary = binary
+        self.workdir = workdir
+        self.db_dir = workdir / "db"
+        self.db_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.db_dir / "iotjobs.sqlite"
+        self.database_url = f"sqlite://{self.db_path}"
+        self.env = _clean_env(workdir)
+        self.proc: subprocess.Popen | None = None
+        self.endpoint: str | None = None
+        self.port: int | None = None
+        self.starts = 0
+        self.last_exit_code: int | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"iotjobs-{self.starts}.log"
+
+    def start(self) -> None:
+        assert self.proc is None, "server already running"
+        self.starts += 1
+        log = open(self.log_path, "wb")
+        try:
+            self.proc = subprocess.Popen(
+                [
+                    str(self.binary),
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--database",
+                    self.database_url,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                env=self.env,
+                cwd=self.workdir,
+            )
+        finally:
+            log.close()
+        line = self._read_line(START_TIMEOUT_S)
+        m = LISTENING.match(line)
+        if not m:
+            self._kill()
+            pytest.fail(
+                f"iotjobs did not print `listening on http://127.0.0.1:PORT` within "
+                f"{START_TIMEOUT_S}s; got {line!r}\n--- server log ---\n{self.log()}",
+                pytrace=False,
+            )
+        self.endpoint = m.group(1).decode()
+        self.port = int(m.group(2))
+
+    def _read_line(self, timeout: float) -> bytes:
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        buf = b""
+        deadline = time.monotonic() + timeout
+        while not buf.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                break
+            chunk = os.read(fd, 4096)
+            if not chunk:  # EOF: the process exited
+                break
+            buf += chunk
+        return buf
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL if it does not stop in time. Returns the exit code."""
+        if self.proc is None:
+            return self.last_exit_code
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        self.last_exit_code = proc.returncode
+        self.endpoint = None
+        self.port = None
+        return proc.returncode
+
+    def _kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self.proc = None
+
+    def restart(self) -> int | None:
+        """Stop gracefully and start again on the same database (new port)."""
+        code = self.stop()
+        self.start()
+        return code
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    # -- clients -----------------------------------------------------------
+
+    def client(self, service: str, **config):
+        """A boto3 client for `iot` or `iot-jobs-data` on the current endpoint. One
+        attempt only: retries would hide what the server answered."""
+        cfg = Config(
+            retries={"max_attempts": 1, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=15,
+            **config,
+        )
+        return _boto3_session().client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            config=cfg,
+        )
+
+    def raw(self, method: str, path: str, service: str = "iot", body=None, headers=None):
+        """A raw HTTP request signed with SigV4 for `service` (the scope picks the
+        plane). Returns (status, headers as a lower-cased dict, body bytes)."""
+        data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        hdrs = dict(headers or {})
+        if body is not None:
+            hdrs.setdefault("Content-Type", "application/json")
+        req = botocore.awsrequest.AWSRequest(
+            method=method, url=self.endpoint + path, data=data, headers=hdrs
+        )
+        botocore.auth.SigV4Auth(
+            botocore.credentials.Credentials(ACCESS_KEY, SECRET_KEY), service, REGION
+        ).add_auth(req)
+        prepared = req.prepare()
+        ureq = urllib.request.Request(
+            prepared.url,
+            data=prepared.body or None,
+            headers=dict(prepared.headers.items()),
+            method=method,
+        )
+        try:
+            with urllib.request.urlopen(ureq, timeout=15) as resp:
+                return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+@pytest.fixture
+def server(iotjobs_bin, tmp_path):
+    srv = Server(iotjobs_bin, tmp_path)
+    srv.start()
+    # Shown with the test's output if it fails.
+    print(f"iotjobs {srv.endpoint}, database {srv.db_path}, log {srv.log_path}")
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def iot(server):
+    return server.client("iot")
+
+
+@pytest.fixture
+def jobs_data(server):
+    return server.client("iot-jobs-data")
+
+
+# ---------------------------------------------------------------------------
+# The AWS CLI v1
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def aws_cli() -> Path:
+    path = Path(os.environ.get("IOTJOBS_AWS_CLI") or REPO / ".venv" / "bin" / "aws").absolute()
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.fail(
+            f"AWS CLI v1 not found at {path}: create the venv "
+            "(python3 -m venv .venv && .venv/bin/pip install -r tests/python/requirements.txt) "
+            "or set IOTJOBS_AWS_CLI",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture
+def aws(server, aws_cli, tmp_path):
+    """run(*args) -> (exit code, stdout, stderr) of `aws ARGS --endpoint-url URL`."""
+    env = _clean_env(tmp_path)
+
+    def run(*args: str, timeout: float = 60):
+        cmd = [str(aws_cli), *args, "--endpoint-url", server.endpoint]
+        p = subprocess.run(
+            cmd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=tmp_path,
+        )
+        return p.returncode, p.stdout, p.stderr
+
+    return run
