@@ -119,8 +119,12 @@ pub struct NewJob {
     pub job_id: String,
     /// Target ARNs exactly as given (returned by DescribeJob).
     pub targets: Vec<String>,
-    /// Names of the things that get an execution now.
+    /// Names of the things targeted directly (thing ARNs).
     pub target_things: Vec<String>,
+    /// Names of the thing groups targeted (thing-group ARNs): their members (and the
+    /// members of their descendant groups) get an execution at creation; for a
+    /// CONTINUOUS job, so does every thing that joins them later.
+    pub target_groups: Vec<String>,
     pub document: Option<String>,
     pub document_source: Option<String>,
     pub description: Option<String>,
@@ -191,15 +195,16 @@ pub struct Job {
 }
 
 impl Job {
-    /// The job as it stands right after CreateJob: one QUEUED execution per target thing.
-    pub fn from_new(new: NewJob, now: Timestamp) -> Job {
+    /// The job as it stands right after CreateJob, with `executions` QUEUED executions
+    /// (the targeted things, groups expanded, each thing once).
+    pub fn from_new(new: NewJob, executions: usize, now: Timestamp) -> Job {
         let mut progress = JobProgress {
             job_id: new.job_id,
             status: JobStatus::InProgress,
             target_selection: new.target_selection,
             in_progress_timeout_minutes: new.in_progress_timeout_minutes,
             process_details: JobProcessDetails {
-                queued: new.target_things.len() as i64,
+                queued: executions as i64,
                 ..JobProcessDetails::default()
             },
             last_updated_at: now,
@@ -222,5 +227,266 @@ impl Job {
 
     pub fn job_id(&self) -> &str {
         &self.progress.job_id
+    }
+}
+
+/// What UpdateJob may change (AWS "Create and manage jobs by using the AWS CLI": the
+/// description and the rollout, abort, timeout, retry and presigned-URL configs).
+/// `Some` replaces the stored value; `None` keeps it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobUpdate {
+    pub description: Option<String>,
+    /// `timeoutConfig.inProgressTimeoutInMinutes`: applies to executions that start
+    /// from now on; running timers keep their deadline ("can't be updated" once set).
+    pub in_progress_timeout_minutes: Option<Option<i64>>,
+    /// Configs replaced verbatim (member name → JSON text).
+    pub configs: BTreeMap<String, String>,
+}
+
+/// The most jobs that may be in DELETION_IN_PROGRESS at once (DeleteJob model doc:
+/// "Only 10 jobs may have status DELETION_IN_PROGRESS at the same time, or a
+/// LimitExceededException will occur").
+pub const MAX_JOBS_DELETING: usize = 10;
+
+impl Job {
+    /// CancelJob's rule for the job itself. Executions follow separately (QUEUED ones,
+    /// and IN_PROGRESS ones when forced), through the execution state machine.
+    ///
+    /// - IN_PROGRESS or SCHEDULED → CANCELED.
+    /// - A CANCELED job canceled again with `force` (when it was not forced before)
+    ///   upgrades to a forced cancel, so that its IN_PROGRESS executions are canceled
+    ///   too (wire spec §7 #14).
+    /// - Anything else is InvalidRequestException: CancelJob's model declares no 409.
+    pub fn cancel(
+        &mut self,
+        force: bool,
+        reason_code: Option<String>,
+        comment: Option<String>,
+        now: Timestamp,
+    ) -> Result<(), crate::JobsError> {
+        let id = &self.progress.job_id;
+        match self.progress.status {
+            JobStatus::InProgress | JobStatus::Scheduled => {}
+            JobStatus::Canceled if force && !self.force_canceled => {}
+            JobStatus::Canceled => {
+                return Err(crate::JobsError::InvalidRequest(format!(
+                    "Job {id} is already canceled"
+                )));
+            }
+            JobStatus::Completed => {
+                return Err(crate::JobsError::InvalidRequest(format!(
+                    "Job {id} is completed and cannot be canceled"
+                )));
+            }
+            JobStatus::DeletionInProgress => {
+                return Err(crate::JobsError::InvalidRequest(format!(
+                    "Job {id} is being deleted and cannot be canceled"
+                )));
+            }
+        }
+        self.progress.status = JobStatus::Canceled;
+        self.progress.last_updated_at = now;
+        self.force_canceled = force;
+        if reason_code.is_some() {
+            self.reason_code = reason_code;
+        }
+        if comment.is_some() {
+            self.comment = comment;
+        }
+        Ok(())
+    }
+
+    /// The execution statuses that CancelJob still has to cancel for this job: QUEUED
+    /// always, IN_PROGRESS only when the job was canceled with force.
+    pub fn statuses_to_cancel(&self) -> &'static [JobExecutionStatus] {
+        if self.force_canceled {
+            &[JobExecutionStatus::Queued, JobExecutionStatus::InProgress]
+        } else {
+            &[JobExecutionStatus::Queued]
+        }
+    }
+
+    /// DeleteJob's rule. Without `force`, only a COMPLETED or CANCELED job may be
+    /// deleted (an IN_PROGRESS one is InvalidStateTransitionException); a job already
+    /// being deleted is InvalidStateTransitionException too; at most
+    /// [`MAX_JOBS_DELETING`] jobs may be deleting at once (LimitExceededException).
+    pub fn begin_delete(
+        &mut self,
+        force: bool,
+        jobs_deleting: usize,
+        now: Timestamp,
+    ) -> Result<(), crate::JobsError> {
+        let id = &self.progress.job_id;
+        match self.progress.status {
+            JobStatus::DeletionInProgress => {
+                return Err(crate::JobsError::InvalidStateTransition {
+                    message: format!("Job {id} is already being deleted"),
+                    state: None,
+                });
+            }
+            JobStatus::Completed | JobStatus::Canceled => {}
+            JobStatus::InProgress | JobStatus::Scheduled if force => {}
+            status => {
+                return Err(crate::JobsError::InvalidStateTransition {
+                    message: format!(
+                        "Job {id} is {} and cannot be deleted without force",
+                        status.as_str()
+                    ),
+                    state: None,
+                });
+            }
+        }
+        if jobs_deleting >= MAX_JOBS_DELETING {
+            return Err(crate::JobsError::LimitExceeded(format!(
+                "Only {MAX_JOBS_DELETING} jobs may be in DELETION_IN_PROGRESS at the same time"
+            )));
+        }
+        self.progress.status = JobStatus::DeletionInProgress;
+        self.progress.last_updated_at = now;
+        Ok(())
+    }
+
+    /// UpdateJob's rule: a job being deleted cannot be updated (UpdateJob declares no
+    /// 409, so InvalidRequestException).
+    pub fn update(&mut self, update: JobUpdate, now: Timestamp) -> Result<(), crate::JobsError> {
+        if self.progress.status == JobStatus::DeletionInProgress {
+            return Err(crate::JobsError::InvalidRequest(format!(
+                "Job {} is being deleted and cannot be updated",
+                self.progress.job_id
+            )));
+        }
+        if let Some(d) = update.description {
+            self.description = Some(d);
+        }
+        if let Some(t) = update.in_progress_timeout_minutes {
+            self.progress.in_progress_timeout_minutes = t;
+        }
+        self.configs.extend(update.configs);
+        self.progress.last_updated_at = now;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::JobsError;
+
+    const NOW: Timestamp = Timestamp(1_700_000_000_000);
+
+    fn job(status: JobStatus) -> Job {
+        let new = NewJob {
+            job_id: "j".into(),
+            targets: vec![],
+            target_things: vec![],
+            target_groups: vec![],
+            document: None,
+            document_source: None,
+            description: None,
+            target_selection: TargetSelection::Snapshot,
+            in_progress_timeout_minutes: None,
+            configs: BTreeMap::new(),
+        };
+        let mut j = Job::from_new(new, 1, NOW);
+        j.progress.status = status;
+        j
+    }
+
+    /// CancelJob over every job status, without and with force.
+    #[test]
+    fn cancel_over_every_status() {
+        let mut table = String::new();
+        for status in JobStatus::ALL {
+            for force in [false, true] {
+                let mut j = job(status);
+                let r = j.cancel(force, Some("R".into()), None, NOW);
+                let out = match r {
+                    Ok(()) => format!("{} forced={}", j.progress.status.as_str(), j.force_canceled),
+                    Err(JobsError::InvalidRequest(_)) => "400".into(),
+                    Err(e) => format!("{e:?}"),
+                };
+                table.push_str(&format!("{} force={force}: {out}\n", status.as_str()));
+            }
+        }
+        assert_eq!(
+            table,
+            "\
+IN_PROGRESS force=false: CANCELED forced=false
+IN_PROGRESS force=true: CANCELED forced=true
+CANCELED force=false: 400
+CANCELED force=true: CANCELED forced=true
+COMPLETED force=false: 400
+COMPLETED force=true: 400
+DELETION_IN_PROGRESS force=false: 400
+DELETION_IN_PROGRESS force=true: 400
+SCHEDULED force=false: CANCELED forced=false
+SCHEDULED force=true: CANCELED forced=true
+"
+        );
+        // A forced re-cancel of a forced cancel is refused too.
+        let mut j = job(JobStatus::InProgress);
+        j.cancel(true, None, None, NOW).unwrap();
+        assert!(j.cancel(true, None, None, NOW).is_err());
+        assert_eq!(j.statuses_to_cancel().len(), 2);
+        assert_eq!(j.reason_code, None);
+    }
+
+    /// DeleteJob over every job status, without and with force.
+    #[test]
+    fn delete_over_every_status() {
+        let mut table = String::new();
+        for status in JobStatus::ALL {
+            for force in [false, true] {
+                let mut j = job(status);
+                let out = match j.begin_delete(force, 0, NOW) {
+                    Ok(()) => j.progress.status.as_str().to_string(),
+                    Err(JobsError::InvalidStateTransition { .. }) => "409".into(),
+                    Err(e) => format!("{e:?}"),
+                };
+                table.push_str(&format!("{} force={force}: {out}\n", status.as_str()));
+            }
+        }
+        assert_eq!(
+            table,
+            "\
+IN_PROGRESS force=false: 409
+IN_PROGRESS force=true: DELETION_IN_PROGRESS
+CANCELED force=false: DELETION_IN_PROGRESS
+CANCELED force=true: DELETION_IN_PROGRESS
+COMPLETED force=false: DELETION_IN_PROGRESS
+COMPLETED force=true: DELETION_IN_PROGRESS
+DELETION_IN_PROGRESS force=false: 409
+DELETION_IN_PROGRESS force=true: 409
+SCHEDULED force=false: 409
+SCHEDULED force=true: DELETION_IN_PROGRESS
+"
+        );
+        let mut j = job(JobStatus::Completed);
+        assert!(matches!(
+            j.begin_delete(false, MAX_JOBS_DELETING, NOW),
+            Err(JobsError::LimitExceeded(_))
+        ));
+        assert_eq!(
+            j.progress.status,
+            JobStatus::Completed,
+            "unchanged on error"
+        );
+    }
+
+    #[test]
+    fn update_replaces_given_fields_only() {
+        let mut j = job(JobStatus::InProgress);
+        j.description = Some("old".into());
+        let update = JobUpdate {
+            description: None,
+            in_progress_timeout_minutes: Some(Some(5)),
+            configs: [("abortConfig".to_string(), "{}".to_string())].into(),
+        };
+        j.update(update.clone(), NOW).unwrap();
+        assert_eq!(j.description.as_deref(), Some("old"));
+        assert_eq!(j.progress.in_progress_timeout_minutes, Some(5));
+        assert!(j.configs.contains_key("abortConfig"));
+        let mut deleting = job(JobStatus::DeletionInProgress);
+        assert!(deleting.update(update, NOW).is_err());
     }
 }

@@ -9,7 +9,9 @@
 
 pub mod error;
 pub mod execution;
+pub mod group;
 pub mod job;
+pub mod page;
 pub mod state_machine;
 pub mod store;
 pub mod thing;
@@ -17,8 +19,12 @@ pub mod time;
 
 pub use error::JobsError;
 pub use execution::{ExecutionState, JobExecution, JobExecutionStatus, StatusDetails};
-pub use job::{Job, JobProcessDetails, JobProgress, JobStatus, NewJob, TargetSelection};
+pub use group::{NewThingGroup, ThingGroup};
+pub use job::{Job, JobProcessDetails, JobProgress, JobStatus, JobUpdate, NewJob, TargetSelection};
+pub use page::{Page, PageRequest};
 pub use state_machine::{Change, ExecutionCommand, apply, apply_to_job};
-pub use store::{AppliedChange, ExecutionSelector, Store, StoreResult};
+pub use store::{
+    AppliedChange, ExecutionSelector, JobFilter, Store, StoreResult, SweepReport, ThingFilter,
+};
 pub use thing::{NewThing, Thing};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -8,8 +8,10 @@
 //! crate ([`crate::state_machine::apply_to_job`]), and persist what those return.
 
 use crate::error::JobsError;
-use crate::execution::JobExecution;
-use crate::job::{Job, JobProgress, NewJob};
+use crate::execution::{JobExecution, JobExecutionStatus};
+use crate::group::{NewThingGroup, ThingGroup};
+use crate::job::{Job, JobProgress, JobStatus, JobUpdate, NewJob, TargetSelection};
+use crate::page::{Page, PageRequest};
 use crate::state_machine::ExecutionCommand;
 use crate::thing::{NewThing, Thing};
 use crate::time::Timestamp;
@@ -42,6 +44,45 @@ pub struct AppliedChange {
     pub job: JobProgress,
 }
 
+/// ListThings filters (all optional, combined with AND).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThingFilter {
+    pub attribute_name: Option<String>,
+    pub attribute_value: Option<String>,
+    /// Match `attribute_value` as a prefix instead of exactly.
+    pub use_prefix_attribute_value: bool,
+    pub thing_type_name: Option<String>,
+}
+
+/// ListJobs filters (all optional, combined with AND).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    pub status: Option<JobStatus>,
+    pub target_selection: Option<TargetSelection>,
+    /// Jobs that target this thing group.
+    pub thing_group_name: Option<String>,
+}
+
+/// What one [`Store::sweep`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// IN_PROGRESS executions whose timer expired, now TIMED_OUT.
+    pub timed_out: usize,
+    /// Executions of canceled jobs canceled by the sweep (work a CancelJob left undone,
+    /// e.g. because its process stopped mid-way).
+    pub canceled: usize,
+    /// Execution records removed from jobs in DELETION_IN_PROGRESS.
+    pub purged_executions: usize,
+    /// Jobs whose deletion completed (their id is free again).
+    pub deleted_jobs: usize,
+}
+
+impl SweepReport {
+    pub fn is_idle(&self) -> bool {
+        *self == SweepReport::default()
+    }
+}
+
 /// The storage port. Async so that a networked backend does not block the runtime;
 /// `Send` futures so that handlers can run on any worker thread.
 pub trait Store: Send + Sync + 'static {
@@ -59,9 +100,69 @@ pub trait Store: Send + Sync + 'static {
         thing_name: &str,
     ) -> impl Future<Output = StoreResult<Option<Thing>>> + Send;
 
-    /// Create a job and one QUEUED execution per target thing, atomically.
-    /// Errors: `AlreadyExists` if the job id is taken, `NotFound` if a target thing
-    /// does not exist.
+    /// Things in name order.
+    fn list_things(
+        &self,
+        filter: &ThingFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<Thing>>> + Send;
+
+    /// Delete a thing: its pending executions become REMOVED (through the state
+    /// machine), it leaves its groups. Unknown thing: `Ok` (DeleteThing model doc).
+    /// `expected_version` mismatch: `VersionMismatch`.
+    fn delete_thing(
+        &self,
+        thing_name: &str,
+        expected_version: Option<i64>,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Insert a group unless one with that name exists (see `create_thing`). The parent,
+    /// if named, must exist (`NotFound`).
+    fn create_thing_group(
+        &self,
+        new: NewThingGroup,
+        group_id: String,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<(ThingGroup, bool)>> + Send;
+
+    fn describe_thing_group(
+        &self,
+        group_name: &str,
+    ) -> impl Future<Output = StoreResult<Option<ThingGroup>>> + Send;
+
+    /// Add a thing to a group (idempotent). Every IN_PROGRESS CONTINUOUS job that
+    /// targets the group or one of its ancestors queues an execution for the thing,
+    /// unless the thing already has one that was not REMOVED.
+    fn add_thing_to_thing_group(
+        &self,
+        group_name: &str,
+        thing_name: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Remove a thing from a group (idempotent). For CONTINUOUS jobs that no longer
+    /// target the thing through any group, its QUEUED execution becomes REMOVED.
+    fn remove_thing_from_thing_group(
+        &self,
+        group_name: &str,
+        thing_name: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Names of the group's things (with `recursive`, also of its descendant groups),
+    /// in name order. Unknown group: `NotFound`.
+    fn list_things_in_thing_group(
+        &self,
+        group_name: &str,
+        recursive: bool,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<String>>> + Send;
+
+    /// Create a job and one QUEUED execution per targeted thing (groups expanded,
+    /// descendants included, each thing once), atomically.
+    /// Errors: `AlreadyExists` if the job id is taken, `NotFound` if a target thing or
+    /// group does not exist.
     fn create_job(
         &self,
         new: NewJob,
@@ -69,6 +170,62 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Job>> + Send;
 
     fn describe_job(&self, job_id: &str) -> impl Future<Output = StoreResult<Option<Job>>> + Send;
+
+    /// Jobs in id order.
+    fn list_jobs(
+        &self,
+        filter: &JobFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<Job>>> + Send;
+
+    /// Apply [`Job::update`] to the stored job.
+    fn update_job(
+        &self,
+        job_id: &str,
+        update: JobUpdate,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// CancelJob: apply [`Job::cancel`], then cancel the job's executions in
+    /// [`Job::statuses_to_cancel`] through the state machine, in bounded transactions
+    /// (a huge job never holds the store for long). Returns the job afterwards. If the
+    /// process stops half-way, [`Store::sweep`] finishes the work.
+    fn cancel_job(
+        &self,
+        job_id: &str,
+        force: bool,
+        reason_code: Option<String>,
+        comment: Option<String>,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<Job>> + Send;
+
+    /// DeleteJob: apply [`Job::begin_delete`]. The records go later, in
+    /// [`Store::sweep`]; the job id is free once they are gone.
+    fn delete_job(
+        &self,
+        job_id: &str,
+        force: bool,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// The job's executions in (thing name, execution number) order. Unknown job:
+    /// `NotFound`.
+    fn list_job_executions_for_job(
+        &self,
+        job_id: &str,
+        status: Option<JobExecutionStatus>,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<JobExecution>>> + Send;
+
+    /// The thing's executions in (job id, execution number) order, optionally of one
+    /// job. Unknown thing without executions: `NotFound`.
+    fn list_job_executions_for_thing(
+        &self,
+        thing_name: &str,
+        status: Option<JobExecutionStatus>,
+        job_id: Option<&str>,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<JobExecution>>> + Send;
 
     /// Read one execution (for `NextPending`, the one StartNext would pick) without
     /// changing it.
@@ -95,4 +252,18 @@ pub trait Store: Send + Sync + 'static {
         cmd: ExecutionCommand,
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<Option<AppliedChange>>> + Send;
+
+    /// Background work, at most `budget` records per kind: time out expired IN_PROGRESS
+    /// executions, finish interrupted job cancellations, purge jobs being deleted.
+    /// Safe to run from several processes at once: every change goes through the state
+    /// machine inside the backend's transaction, so a second sweeper finds nothing left
+    /// to do rather than doing it twice.
+    fn sweep(
+        &self,
+        now: Timestamp,
+        budget: usize,
+    ) -> impl Future<Output = StoreResult<SweepReport>> + Send;
+
+    /// Delete everything (the `--enable-reset` test endpoint).
+    fn reset(&self) -> impl Future<Output = StoreResult<()>> + Send;
 }

@@ -5,10 +5,10 @@
 //! [`conformance_tests!`](crate::conformance_tests), which expands to one `#[tokio::test]`
 //! per check.
 
-use iotjobs_core::store::{ExecutionSelector, Store};
+use iotjobs_core::store::{ExecutionSelector, JobFilter, Store, ThingFilter};
 use iotjobs_core::{
-    ExecutionCommand, JobExecutionStatus, JobStatus, JobsError, NewJob, NewThing, TargetSelection,
-    Timestamp,
+    ExecutionCommand, JobExecutionStatus, JobStatus, JobsError, NewJob, NewThing, NewThingGroup,
+    PageRequest, TargetSelection, Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -31,6 +31,7 @@ fn job(id: &str, things: &[&str]) -> NewJob {
             .map(|t| format!("arn:aws:iot:us-east-1:000000000000:thing/{t}"))
             .collect(),
         target_things: things.iter().map(|t| t.to_string()).collect(),
+        target_groups: vec![],
         document: Some(r#"{"op":"install"}"#.into()),
         document_source: None,
         description: Some("d".into()),
@@ -334,6 +335,582 @@ pub async fn delete_removes_record_and_counts<S: Store>(s: S) {
     assert_eq!(j.progress.process_details.queued, 1);
 }
 
+fn group(name: &str, parent: Option<&str>) -> NewThingGroup {
+    NewThingGroup {
+        group_name: name.into(),
+        parent_group_name: parent.map(Into::into),
+        description: None,
+        attributes: Default::default(),
+        tags: None,
+    }
+}
+
+fn group_job(id: &str, groups: &[&str], selection: TargetSelection) -> NewJob {
+    let mut j = job(id, &[]);
+    j.targets = groups
+        .iter()
+        .map(|g| format!("arn:aws:iot:us-east-1:000000000000:thinggroup/{g}"))
+        .collect();
+    j.target_groups = groups.iter().map(|g| g.to_string()).collect();
+    j.target_selection = selection;
+    j
+}
+
+fn page(after: Option<String>, limit: usize) -> PageRequest {
+    PageRequest { after, limit }
+}
+
+async fn status_of<S: Store>(s: &S, thing: &str, job: &str) -> Option<(JobExecutionStatus, i64)> {
+    s.describe_job_execution(&exact(thing, job))
+        .await
+        .unwrap()
+        .map(|e| (e.status, e.execution_number))
+}
+
+pub async fn thing_groups_nest_and_list<S: Store>(s: S) {
+    setup(&s, &["a", "b", "c"], &[]).await;
+    let (root, created) = s
+        .create_thing_group(group("root", None), "g1".into(), T0)
+        .await
+        .unwrap();
+    assert!(created && root.root_to_parent.is_empty());
+    let (_, again) = s
+        .create_thing_group(group("root", None), "g9".into(), T0)
+        .await
+        .unwrap();
+    assert!(!again);
+    let (child, _) = s
+        .create_thing_group(group("child", Some("root")), "g2".into(), T0)
+        .await
+        .unwrap();
+    assert_eq!(child.root_to_parent, ["root"]);
+    let (leaf, _) = s
+        .create_thing_group(group("leaf", Some("child")), "g3".into(), T0)
+        .await
+        .unwrap();
+    assert_eq!(leaf.root_to_parent, ["root", "child"]);
+    let err = s
+        .create_thing_group(group("orphan", Some("nope")), "g4".into(), T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, JobsError::NotFound(_)));
+
+    s.add_thing_to_thing_group("root", "a", T0).await.unwrap();
+    s.add_thing_to_thing_group("leaf", "b", T0).await.unwrap();
+    s.add_thing_to_thing_group("leaf", "b", T0).await.unwrap();
+    let direct = s
+        .list_things_in_thing_group("root", false, page(None, 10))
+        .await
+        .unwrap();
+    assert_eq!(direct.items, ["a"]);
+    let all = s
+        .list_things_in_thing_group("root", true, page(None, 1))
+        .await
+        .unwrap();
+    assert_eq!(all.items, ["a"]);
+    let rest = s
+        .list_things_in_thing_group("root", true, page(all.next, 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (rest.items.as_slice(), rest.next),
+        (&["b".to_string()][..], None)
+    );
+    assert!(matches!(
+        s.add_thing_to_thing_group("nope", "a", T0).await,
+        Err(JobsError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.add_thing_to_thing_group("root", "ghost", T0).await,
+        Err(JobsError::NotFound(_))
+    ));
+    s.remove_thing_from_thing_group("root", "a", T0)
+        .await
+        .unwrap();
+    let direct = s
+        .list_things_in_thing_group("root", false, page(None, 10))
+        .await
+        .unwrap();
+    assert!(direct.items.is_empty());
+}
+
+pub async fn a_thing_joins_at_most_ten_groups<S: Store>(s: S) {
+    setup(&s, &["a"], &[]).await;
+    for i in 0..11 {
+        let name = format!("g{i}");
+        s.create_thing_group(group(&name, None), name.clone(), T0)
+            .await
+            .unwrap();
+        let r = s.add_thing_to_thing_group(&name, "a", T0).await;
+        assert_eq!(r.is_ok(), i < 10, "group {i}: {r:?}");
+    }
+}
+
+pub async fn group_targets_expand_at_creation<S: Store>(s: S) {
+    setup(&s, &["a", "b", "c", "d"], &[]).await;
+    s.create_thing_group(group("fleet", None), "g1".into(), T0)
+        .await
+        .unwrap();
+    s.create_thing_group(group("sub", Some("fleet")), "g2".into(), T0)
+        .await
+        .unwrap();
+    s.add_thing_to_thing_group("fleet", "a", T0).await.unwrap();
+    s.add_thing_to_thing_group("sub", "b", T0).await.unwrap();
+    let mut j = group_job("j1", &["fleet"], TargetSelection::Snapshot);
+    // A thing targeted directly and through the group gets one execution.
+    j.target_things = vec!["a".into(), "c".into()];
+    let created = s.create_job(j, T0).await.unwrap();
+    assert_eq!(created.progress.process_details.queued, 3);
+    for t in ["a", "b", "c"] {
+        assert_eq!(
+            status_of(&s, t, "j1").await,
+            Some((JobExecutionStatus::Queued, 1))
+        );
+    }
+    assert_eq!(status_of(&s, "d", "j1").await, None);
+    // SNAPSHOT: a later member gets nothing.
+    s.add_thing_to_thing_group("fleet", "d", T0).await.unwrap();
+    assert_eq!(status_of(&s, "d", "j1").await, None);
+    let err = s
+        .create_job(group_job("j2", &["nope"], TargetSelection::Snapshot), T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, JobsError::NotFound(_)));
+    let filtered = s
+        .list_jobs(
+            &JobFilter {
+                thing_group_name: Some("fleet".into()),
+                ..Default::default()
+            },
+            page(None, 10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(filtered.items.len(), 1);
+}
+
+pub async fn continuous_jobs_follow_group_membership<S: Store>(s: S) {
+    setup(&s, &["a", "b"], &[]).await;
+    s.create_thing_group(group("fleet", None), "g1".into(), T0)
+        .await
+        .unwrap();
+    s.create_thing_group(group("sub", Some("fleet")), "g2".into(), T0)
+        .await
+        .unwrap();
+    s.add_thing_to_thing_group("fleet", "a", T0).await.unwrap();
+    s.create_job(group_job("j1", &["fleet"], TargetSelection::Continuous), T0)
+        .await
+        .unwrap();
+    // Joining a descendant group of a target counts.
+    s.add_thing_to_thing_group("sub", "b", T0).await.unwrap();
+    assert_eq!(
+        status_of(&s, "b", "j1").await,
+        Some((JobExecutionStatus::Queued, 1))
+    );
+    let j = s.describe_job("j1").await.unwrap().unwrap();
+    assert_eq!(j.progress.process_details.queued, 2);
+    // Leaving: the QUEUED execution becomes REMOVED.
+    s.remove_thing_from_thing_group("sub", "b", T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(&s, "b", "j1").await,
+        Some((JobExecutionStatus::Removed, 1))
+    );
+    // Coming back starts a new execution.
+    s.add_thing_to_thing_group("fleet", "b", T0).await.unwrap();
+    assert_eq!(
+        status_of(&s, "b", "j1").await,
+        Some((JobExecutionStatus::Queued, 2))
+    );
+    // Still targeted through another group: leaving one keeps the execution.
+    s.add_thing_to_thing_group("sub", "b", T0).await.unwrap();
+    s.remove_thing_from_thing_group("sub", "b", T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(&s, "b", "j1").await,
+        Some((JobExecutionStatus::Queued, 2))
+    );
+    let j = s.describe_job("j1").await.unwrap().unwrap();
+    let d = j.progress.process_details;
+    assert_eq!((d.queued, d.removed), (2, 1));
+    assert_eq!(
+        j.progress.status,
+        JobStatus::InProgress,
+        "CONTINUOUS never completes"
+    );
+}
+
+pub async fn cancel_job_cancels_queued_and_forced_in_progress<S: Store>(s: S) {
+    setup(&s, &["q", "p", "d"], &[("j1", &["q", "p", "d"])]).await;
+    let start = ExecutionCommand::DeviceUpdate {
+        status: JobExecutionStatus::InProgress,
+        expected_version: None,
+        status_details: None,
+        step_timeout_in_minutes: None,
+    };
+    s.update_job_execution(exact("p", "j1"), start.clone(), T0)
+        .await
+        .unwrap();
+    s.update_job_execution(exact("d", "j1"), start, T0)
+        .await
+        .unwrap();
+    s.update_job_execution(
+        exact("d", "j1"),
+        ExecutionCommand::DeviceUpdate {
+            status: JobExecutionStatus::Succeeded,
+            expected_version: None,
+            status_details: None,
+            step_timeout_in_minutes: None,
+        },
+        T0,
+    )
+    .await
+    .unwrap();
+    let job = s
+        .cancel_job(
+            "j1",
+            false,
+            Some("RECALL".into()),
+            Some("bad build".into()),
+            T0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(job.progress.status, JobStatus::Canceled);
+    assert_eq!(job.reason_code.as_deref(), Some("RECALL"));
+    let d = job.progress.process_details;
+    assert_eq!(
+        (d.queued, d.in_progress, d.succeeded, d.canceled),
+        (0, 1, 1, 1)
+    );
+    assert_eq!(
+        status_of(&s, "p", "j1").await.unwrap().0,
+        JobExecutionStatus::InProgress
+    );
+    // Canceling again without force: refused. With force: upgrades.
+    assert!(matches!(
+        s.cancel_job("j1", false, None, None, T0).await,
+        Err(JobsError::InvalidRequest(_))
+    ));
+    let job = s.cancel_job("j1", true, None, None, T0).await.unwrap();
+    assert!(job.force_canceled);
+    assert_eq!(job.reason_code.as_deref(), Some("RECALL"), "kept");
+    let d = job.progress.process_details;
+    assert_eq!((d.in_progress, d.succeeded, d.canceled), (0, 1, 2));
+    let e = s
+        .describe_job_execution(&exact("p", "j1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(e.force_canceled);
+    assert!(matches!(
+        s.cancel_job("nope", false, None, None, T0).await,
+        Err(JobsError::NotFound(_))
+    ));
+}
+
+pub async fn delete_job_is_limited_then_swept<S: Store>(s: S) {
+    setup(&s, &["t"], &[]).await;
+    for i in 0..12 {
+        let id = format!("j{i}");
+        s.create_job(job(&id, &["t"]), T0).await.unwrap();
+    }
+    let err = s.delete_job("j0", false, T0).await.unwrap_err();
+    assert!(
+        matches!(err, JobsError::InvalidStateTransition { .. }),
+        "{err:?}"
+    );
+    for i in 0..10 {
+        s.delete_job(&format!("j{i}"), true, T0).await.unwrap();
+    }
+    let err = s.delete_job("j10", true, T0).await.unwrap_err();
+    assert!(matches!(err, JobsError::LimitExceeded(_)), "{err:?}");
+    let err = s.delete_job("j0", true, T0).await.unwrap_err();
+    assert!(matches!(err, JobsError::InvalidStateTransition { .. }));
+    let j0 = s.describe_job("j0").await.unwrap().unwrap();
+    assert_eq!(j0.progress.status, JobStatus::DeletionInProgress);
+
+    let report = s.sweep(T0, 1000).await.unwrap();
+    assert_eq!((report.deleted_jobs, report.purged_executions), (10, 10));
+    assert_eq!(s.describe_job("j0").await.unwrap(), None);
+    assert_eq!(
+        s.describe_job_execution(&exact("t", "j0")).await.unwrap(),
+        None
+    );
+    assert!(s.sweep(T0, 1000).await.unwrap().is_idle());
+    // The id is free again.
+    s.create_job(job("j0", &["t"]), T0).await.unwrap();
+    s.delete_job("j10", true, T0).await.unwrap();
+}
+
+pub async fn sweep_times_out_expired_executions<S: Store>(s: S) {
+    setup(&s, &["a", "b"], &[("j1", &["a", "b"])]).await;
+    for t in ["a", "b"] {
+        s.update_job_execution(
+            exact(t, "j1"),
+            ExecutionCommand::DeviceUpdate {
+                status: JobExecutionStatus::InProgress,
+                expected_version: None,
+                status_details: None,
+                // "a" has a 5 minute step timer; both have the job's 30 minute timer.
+                step_timeout_in_minutes: (t == "a").then_some(5),
+            },
+            T0,
+        )
+        .await
+        .unwrap();
+    }
+    assert!(s.sweep(T0.plus_minutes(4), 100).await.unwrap().is_idle());
+    let r = s.sweep(T0.plus_minutes(5), 100).await.unwrap();
+    assert_eq!(r.timed_out, 1);
+    assert_eq!(
+        status_of(&s, "a", "j1").await.unwrap().0,
+        JobExecutionStatus::TimedOut
+    );
+    assert_eq!(
+        status_of(&s, "b", "j1").await.unwrap().0,
+        JobExecutionStatus::InProgress
+    );
+    let r = s.sweep(T0.plus_minutes(30), 100).await.unwrap();
+    assert_eq!(r.timed_out, 1);
+    let j = s.describe_job("j1").await.unwrap().unwrap();
+    assert_eq!(j.progress.process_details.timed_out, 2);
+    assert_eq!(j.progress.status, JobStatus::Completed);
+}
+
+pub async fn executions_page_by_key_even_while_inserting<S: Store>(s: S) {
+    let things: Vec<String> = (0..25).map(|i| format!("t{i:02}")).collect();
+    let mut refs: Vec<&str> = things.iter().map(String::as_str).collect();
+    refs.push("early");
+    setup(&s, &refs, &[]).await;
+    s.create_thing_group(group("g", None), "g".into(), T0)
+        .await
+        .unwrap();
+    for t in &refs[..20] {
+        s.add_thing_to_thing_group("g", t, T0).await.unwrap();
+    }
+    s.create_job(group_job("j", &["g"], TargetSelection::Continuous), T0)
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let p = s
+            .list_job_executions_for_job("j", None, page(after, 7))
+            .await
+            .unwrap();
+        seen.extend(p.items.iter().map(|e| e.thing_name.clone()));
+        pages += 1;
+        if pages == 2 {
+            // New executions appear mid-listing: two after the cursor (they are
+            // listed) and one before it (it is not, and nothing shifts).
+            s.add_thing_to_thing_group("g", "t20", T0).await.unwrap();
+            s.add_thing_to_thing_group("g", "t24", T0).await.unwrap();
+            s.add_thing_to_thing_group("g", "early", T0).await.unwrap();
+        }
+        match p.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = things[..20].to_vec();
+    expected.extend(["t20".to_string(), "t24".to_string()]);
+    assert_eq!(seen, expected, "no duplicate, none missing, in key order");
+    let queued = s
+        .list_job_executions_for_job("j", Some(JobExecutionStatus::Queued), page(None, 250))
+        .await
+        .unwrap();
+    assert_eq!(queued.items.len(), 23);
+    let none = s
+        .list_job_executions_for_job("j", Some(JobExecutionStatus::Canceled), page(None, 250))
+        .await
+        .unwrap();
+    assert!(none.items.is_empty() && none.next.is_none());
+    assert!(matches!(
+        s.list_job_executions_for_job("nope", None, page(None, 5))
+            .await,
+        Err(JobsError::NotFound(_))
+    ));
+}
+
+pub async fn executions_for_thing_filter_and_page<S: Store>(s: S) {
+    setup(
+        &s,
+        &["t", "u"],
+        &[("a", &["t"]), ("b", &["t"]), ("c", &["t", "u"])],
+    )
+    .await;
+    s.update_job_execution(exact("t", "b"), cancel(false, None), T0)
+        .await
+        .unwrap();
+    let p1 = s
+        .list_job_executions_for_thing("t", None, None, page(None, 2))
+        .await
+        .unwrap();
+    let ids: Vec<_> = p1.items.iter().map(|e| e.job_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+    let p2 = s
+        .list_job_executions_for_thing("t", None, None, page(p1.next, 2))
+        .await
+        .unwrap();
+    assert_eq!((p2.items.len(), p2.next), (1, None));
+    let canceled = s
+        .list_job_executions_for_thing("t", Some(JobExecutionStatus::Canceled), None, page(None, 9))
+        .await
+        .unwrap();
+    assert_eq!(canceled.items.len(), 1);
+    let only_c = s
+        .list_job_executions_for_thing("t", None, Some("c"), page(None, 9))
+        .await
+        .unwrap();
+    assert_eq!(only_c.items.len(), 1);
+    assert!(matches!(
+        s.list_job_executions_for_thing("ghost", None, None, page(None, 9))
+            .await,
+        Err(JobsError::NotFound(_))
+    ));
+    let bad = s
+        .list_job_executions_for_thing("t", None, None, page(Some("garbage".into()), 9))
+        .await;
+    assert!(matches!(bad, Err(JobsError::InvalidRequest(_))));
+}
+
+pub async fn delete_thing_removes_pending_executions<S: Store>(s: S) {
+    setup(&s, &["t", "u"], &[("a", &["t", "u"]), ("b", &["t"])]).await;
+    s.update_job_execution(exact("t", "b"), cancel(false, None), T0)
+        .await
+        .unwrap();
+    let err = s.delete_thing("t", Some(5), T0).await.unwrap_err();
+    assert!(matches!(err, JobsError::VersionMismatch { found: 1, .. }));
+    s.delete_thing("t", Some(1), T0).await.unwrap();
+    assert_eq!(s.describe_thing("t").await.unwrap(), None);
+    assert_eq!(
+        status_of(&s, "t", "a").await.unwrap().0,
+        JobExecutionStatus::Removed
+    );
+    assert_eq!(
+        status_of(&s, "t", "b").await.unwrap().0,
+        JobExecutionStatus::Canceled
+    );
+    let a = s.describe_job("a").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            a.progress.process_details.removed,
+            a.progress.process_details.queued
+        ),
+        (1, 1)
+    );
+    // Deleting an unknown thing succeeds (DeleteThing model doc).
+    s.delete_thing("t", None, T0).await.unwrap();
+}
+
+pub async fn list_things_filters_by_attribute<S: Store>(s: S) {
+    for (name, model) in [("a", "x1"), ("b", "x2"), ("c", "y1")] {
+        let mut t = thing(name);
+        t.attributes = [("model".to_string(), model.to_string())].into();
+        s.create_thing(t, name.into(), T0).await.unwrap();
+    }
+    let mut plain = thing("d");
+    plain.attributes.clear();
+    s.create_thing(plain, "d".into(), T0).await.unwrap();
+    let names = |p: iotjobs_core::Page<iotjobs_core::Thing>| {
+        p.items
+            .into_iter()
+            .map(|t| t.thing_name)
+            .collect::<Vec<_>>()
+    };
+    let all = s
+        .list_things(&ThingFilter::default(), page(None, 3))
+        .await
+        .unwrap();
+    assert!(all.next.is_some());
+    assert_eq!(names(all), ["a", "b", "c"]);
+    let f = ThingFilter {
+        attribute_name: Some("model".into()),
+        attribute_value: Some("x".into()),
+        use_prefix_attribute_value: true,
+        thing_type_name: None,
+    };
+    assert_eq!(
+        names(s.list_things(&f, page(None, 10)).await.unwrap()),
+        ["a", "b"]
+    );
+    let exact_value = ThingFilter {
+        use_prefix_attribute_value: false,
+        attribute_value: Some("x2".into()),
+        ..f.clone()
+    };
+    assert_eq!(
+        names(s.list_things(&exact_value, page(None, 10)).await.unwrap()),
+        ["b"]
+    );
+    let has = ThingFilter {
+        attribute_name: Some("model".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        names(s.list_things(&has, page(None, 10)).await.unwrap()).len(),
+        3
+    );
+}
+
+pub async fn update_and_list_jobs<S: Store>(s: S) {
+    setup(&s, &["t"], &[("a", &["t"]), ("b", &["t"])]).await;
+    s.update_job(
+        "a",
+        iotjobs_core::JobUpdate {
+            description: Some("new".into()),
+            in_progress_timeout_minutes: Some(Some(7)),
+            configs: [("abortConfig".to_string(), "{}".to_string())].into(),
+        },
+        T0.plus_minutes(1),
+    )
+    .await
+    .unwrap();
+    let a = s.describe_job("a").await.unwrap().unwrap();
+    assert_eq!(a.description.as_deref(), Some("new"));
+    assert_eq!(a.progress.in_progress_timeout_minutes, Some(7));
+    assert_eq!(a.progress.last_updated_at, T0.plus_minutes(1));
+    assert!(a.configs.contains_key("abortConfig") && a.configs.contains_key("timeoutConfig"));
+    s.cancel_job("b", false, None, None, T0).await.unwrap();
+    let canceled = s
+        .list_jobs(
+            &JobFilter {
+                status: Some(JobStatus::Canceled),
+                ..Default::default()
+            },
+            page(None, 10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(canceled.items.len(), 1);
+    let first = s
+        .list_jobs(&JobFilter::default(), page(None, 1))
+        .await
+        .unwrap();
+    let second = s
+        .list_jobs(&JobFilter::default(), page(first.next, 1))
+        .await
+        .unwrap();
+    assert_eq!(second.items[0].job_id(), "b");
+    assert_eq!(second.next, None);
+}
+
+pub async fn reset_wipes_everything<S: Store>(s: S) {
+    setup(&s, &["t"], &[("a", &["t"])]).await;
+    s.create_thing_group(group("g", None), "g".into(), T0)
+        .await
+        .unwrap();
+    s.reset().await.unwrap();
+    assert_eq!(s.describe_thing("t").await.unwrap(), None);
+    assert_eq!(s.describe_job("a").await.unwrap(), None);
+    assert_eq!(s.describe_thing_group("g").await.unwrap(), None);
+    setup(&s, &["t"], &[("a", &["t"])]).await;
+}
+
 /// Expand to one `#[tokio::test]` per conformance check, each given a fresh store made
 /// by `$make` (an expression evaluating to a store).
 #[macro_export]
@@ -349,6 +926,19 @@ macro_rules! conformance_tests {
             next_pending_prefers_in_progress_then_oldest,
             device_update_after_forced_cancel_is_rejected,
             delete_removes_record_and_counts,
+            thing_groups_nest_and_list,
+            a_thing_joins_at_most_ten_groups,
+            group_targets_expand_at_creation,
+            continuous_jobs_follow_group_membership,
+            cancel_job_cancels_queued_and_forced_in_progress,
+            delete_job_is_limited_then_swept,
+            sweep_times_out_expired_executions,
+            executions_page_by_key_even_while_inserting,
+            executions_for_thing_filter_and_page,
+            delete_thing_removes_pending_executions,
+            list_things_filters_by_attribute,
+            update_and_list_jobs,
+            reset_wipes_everything,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {

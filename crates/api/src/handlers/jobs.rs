@@ -81,18 +81,14 @@ pub(crate) async fn create_job<S: Store>(
     }
 
     let mut target_things = Vec::with_capacity(targets.len());
+    let mut target_groups = Vec::new();
     for arn in &targets {
         match parse_target(&app.config, arn)? {
-            Target::Thing(name) => {
-                if !target_things.contains(&name) {
-                    target_things.push(name);
-                }
+            Target::Thing(name) if !target_things.contains(&name) => target_things.push(name),
+            Target::ThingGroup(name) if !target_groups.contains(&name) => {
+                target_groups.push(name)
             }
-            Target::ThingGroup(name) => {
-                return Err(JobsError::NotFound(format!(
-                    "Thing group {name} does not exist"
-                )));
-            }
+            _ => {}
         }
     }
 
@@ -131,6 +127,7 @@ pub(crate) async fn create_job<S: Store>(
         job_id: job_id.clone(),
         targets,
         target_things,
+        target_groups,
         document: req.document,
         document_source: req.document_source,
         description: req.description.clone(),

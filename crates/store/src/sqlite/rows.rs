@@ -3,8 +3,10 @@
 
 use super::db_err;
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
+use iotjobs_core::group::ThingGroup;
 use iotjobs_core::job::{Job, JobProcessDetails, JobProgress, JobStatus, TargetSelection};
-use iotjobs_core::store::{ExecutionSelector, StoreResult};
+use iotjobs_core::page::{Page, PageRequest, compound_key, split_compound_key};
+use iotjobs_core::store::{ExecutionSelector, JobFilter, StoreResult, ThingFilter};
 use iotjobs_core::{JobsError, Thing, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::collections::BTreeMap;
@@ -307,8 +309,8 @@ pub(super) fn select_pending(
 
 pub(super) fn insert_execution(conn: &Connection, e: &JobExecution) -> StoreResult<()> {
     conn.prepare_cached(&format!(
-        "INSERT INTO job_executions ({EXECUTION_COLUMNS})
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        "INSERT INTO job_executions ({EXECUTION_COLUMNS}, timeout_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     ))
     .and_then(|mut s| s.execute(rusqlite::params_from_iter(execution_params(e))))
     .map(drop)
@@ -320,7 +322,7 @@ pub(super) fn update_execution(conn: &Connection, e: &JobExecution) -> StoreResu
         .prepare_cached(
             "UPDATE job_executions SET status = ?4, force_canceled = ?5, status_details = ?6,
              queued_at = ?7, started_at = ?8, last_updated_at = ?9, version_number = ?10,
-             in_progress_deadline = ?11, step_deadline = ?12
+             in_progress_deadline = ?11, step_deadline = ?12, timeout_at = ?13
              WHERE thing_name = ?1 AND job_id = ?2 AND execution_number = ?3",
         )
         .and_then(|mut s| s.execute(rusqlite::params_from_iter(execution_params(e))))
@@ -357,6 +359,7 @@ fn execution_params(e: &JobExecution) -> Vec<Box<dyn rusqlite::ToSql + '_>> {
         Box::new(e.version_number),
         Box::new(e.in_progress_deadline.map(Timestamp::millis)),
         Box::new(e.step_deadline.map(Timestamp::millis)),
+        Box::new(e.timeout_at().map(Timestamp::millis)),
     ]
 }
 
@@ -377,4 +380,500 @@ pub(super) fn explain_missing_execution(
     JobsError::NotFound(format!(
         "Job execution for thing {thing_name} within job {job_id} does not exist"
     ))
+}
+
+// ---- jobs, beyond creation ------------------------------------------------------------
+
+/// Write every mutable column of a job (UpdateJob, CancelJob, DeleteJob).
+pub(super) fn update_job(conn: &Connection, job: &Job) -> StoreResult<()> {
+    update_job_progress(conn, &job.progress)?;
+    conn.prepare_cached(
+        "UPDATE jobs SET in_progress_timeout_minutes = ?2, description = ?3, force_canceled = ?4,
+         reason_code = ?5, comment = ?6, configs = ?7 WHERE job_id = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            job.progress.job_id,
+            job.progress.in_progress_timeout_minutes,
+            job.description,
+            job.force_canceled,
+            job.reason_code,
+            job.comment,
+            to_json(&job.configs),
+        ])
+    })
+    .map(drop)
+    .map_err(db_err)
+}
+
+pub(super) fn count_jobs_deleting(conn: &Connection) -> StoreResult<usize> {
+    conn.prepare_cached("SELECT COUNT(*) FROM jobs WHERE status = 'DELETION_IN_PROGRESS'")
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+        .map(|n| n as usize)
+        .map_err(db_err)
+}
+
+pub(super) fn insert_job_target(
+    conn: &Connection,
+    job_id: &str,
+    target_type: &str,
+    name: &str,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO job_targets (job_id, target_type, target_name) VALUES (?1, ?2, ?3)",
+    )
+    .and_then(|mut s| s.execute(params![job_id, target_type, name]))
+    .map(drop)
+    .map_err(db_err)
+}
+
+pub(super) fn list_jobs(
+    conn: &Connection,
+    filter: &JobFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Job>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT job_id FROM jobs
+             WHERE job_id > ?1
+               AND (?2 IS NULL OR status = ?2)
+               AND (?3 IS NULL OR target_selection = ?3)
+               AND (?4 IS NULL OR job_id IN (SELECT job_id FROM job_targets
+                                             WHERE target_type = 'group' AND target_name = ?4))
+             ORDER BY job_id LIMIT ?5",
+        )
+        .map_err(db_err)?;
+    let ids: Vec<String> = stmt
+        .query_map(
+            params![
+                page.after.as_deref().unwrap_or(""),
+                filter.status.map(JobStatus::as_str),
+                filter.target_selection.map(TargetSelection::as_str),
+                filter.thing_group_name,
+                (page.limit + 1) as i64,
+            ],
+            |r| r.get(0),
+        )
+        .and_then(Iterator::collect)
+        .map_err(db_err)?;
+    let mut jobs = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(job) = select_job(conn, &id)? {
+            jobs.push(job);
+        }
+    }
+    Ok(Page::from_rows(jobs, page.limit, |j| {
+        j.progress.job_id.clone()
+    }))
+}
+
+/// Up to `limit` executions of a job in one of `statuses`.
+pub(super) fn select_job_executions_in(
+    conn: &Connection,
+    job_id: &str,
+    statuses: &[JobExecutionStatus],
+    limit: usize,
+) -> StoreResult<Vec<JobExecution>> {
+    let list: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM job_executions
+             WHERE job_id = ?1 AND status IN (SELECT value FROM json_each(?2)) LIMIT ?3"
+        ))
+        .map_err(db_err)?;
+    stmt.query_map(
+        params![job_id, to_json(&list), limit as i64],
+        execution_from_row,
+    )
+    .and_then(Iterator::collect)
+    .map_err(db_err)
+}
+
+/// Jobs whose cancellation left executions behind (a CancelJob interrupted mid-way).
+pub(super) fn jobs_with_unfinished_cancel(
+    conn: &Connection,
+    limit: usize,
+) -> StoreResult<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT job_id FROM jobs WHERE status = 'CANCELED'
+           AND (n_queued > 0 OR (force_canceled AND n_in_progress > 0)) LIMIT ?1",
+    )
+    .and_then(|mut s| s.query_map([limit as i64], |r| r.get(0))?.collect())
+    .map_err(db_err)
+}
+
+pub(super) fn jobs_deleting(conn: &Connection) -> StoreResult<Vec<String>> {
+    conn.prepare_cached("SELECT job_id FROM jobs WHERE status = 'DELETION_IN_PROGRESS'")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(db_err)
+}
+
+/// Delete up to `limit` execution records of a job; returns how many went.
+pub(super) fn purge_job_executions(
+    conn: &Connection,
+    job_id: &str,
+    limit: usize,
+) -> StoreResult<usize> {
+    conn.prepare_cached(
+        "DELETE FROM job_executions WHERE (thing_name, job_id, execution_number) IN
+           (SELECT thing_name, job_id, execution_number FROM job_executions WHERE job_id = ?1 LIMIT ?2)",
+    )
+    .and_then(|mut s| s.execute(params![job_id, limit as i64]))
+    .map_err(db_err)
+}
+
+pub(super) fn delete_job_rows(conn: &Connection, job_id: &str) -> StoreResult<()> {
+    for sql in [
+        "DELETE FROM job_targets WHERE job_id = ?1",
+        "DELETE FROM jobs WHERE job_id = ?1",
+    ] {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([job_id]))
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+// ---- executions, beyond one row -------------------------------------------------------
+
+pub(super) fn select_timed_out(
+    conn: &Connection,
+    now: Timestamp,
+    limit: usize,
+) -> StoreResult<Vec<JobExecution>> {
+    conn.prepare_cached(&format!(
+        "SELECT {EXECUTION_COLUMNS} FROM job_executions
+         WHERE status = 'IN_PROGRESS' AND timeout_at IS NOT NULL AND timeout_at <= ?1
+         ORDER BY timeout_at LIMIT ?2"
+    ))
+    .and_then(|mut s| {
+        s.query_map(params![now.millis(), limit as i64], execution_from_row)?
+            .collect()
+    })
+    .map_err(db_err)
+}
+
+/// All pending executions of a thing (bounded by the number of jobs targeting it).
+pub(super) fn select_all_pending(
+    conn: &Connection,
+    thing_name: &str,
+) -> StoreResult<Vec<JobExecution>> {
+    conn.prepare_cached(&format!(
+        "SELECT {EXECUTION_COLUMNS} FROM job_executions
+         WHERE thing_name = ?1 AND status IN ('QUEUED', 'IN_PROGRESS') ORDER BY queued_at"
+    ))
+    .and_then(|mut s| s.query_map([thing_name], execution_from_row)?.collect())
+    .map_err(db_err)
+}
+
+pub(super) fn list_executions_for_job(
+    conn: &Connection,
+    job_id: &str,
+    status: Option<JobExecutionStatus>,
+    page: &PageRequest,
+) -> StoreResult<Page<JobExecution>> {
+    let (after_thing, after_n) = match page.after.as_deref() {
+        None => ("", i64::MIN),
+        Some(k) => split_compound_key(k)
+            .ok_or_else(|| JobsError::InvalidRequest("Invalid nextToken".into()))?,
+    };
+    let rows = conn
+        .prepare_cached(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM job_executions
+             WHERE job_id = ?1 AND (thing_name, execution_number) > (?2, ?3)
+               AND (?4 IS NULL OR status = ?4)
+             ORDER BY thing_name, execution_number LIMIT ?5"
+        ))
+        .and_then(|mut s| {
+            s.query_map(
+                params![
+                    job_id,
+                    after_thing,
+                    after_n,
+                    status.map(JobExecutionStatus::as_str),
+                    (page.limit + 1) as i64
+                ],
+                execution_from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(db_err)?;
+    Ok(Page::from_rows(rows, page.limit, |e| {
+        compound_key(&e.thing_name, e.execution_number)
+    }))
+}
+
+pub(super) fn list_executions_for_thing(
+    conn: &Connection,
+    thing_name: &str,
+    status: Option<JobExecutionStatus>,
+    job_id: Option<&str>,
+    page: &PageRequest,
+) -> StoreResult<Page<JobExecution>> {
+    let (after_job, after_n) = match page.after.as_deref() {
+        None => ("", i64::MIN),
+        Some(k) => split_compound_key(k)
+            .ok_or_else(|| JobsError::InvalidRequest("Invalid nextToken".into()))?,
+    };
+    let rows = conn
+        .prepare_cached(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM job_executions
+             WHERE thing_name = ?1 AND (job_id, execution_number) > (?2, ?3)
+               AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR job_id = ?5)
+             ORDER BY job_id, execution_number LIMIT ?6"
+        ))
+        .and_then(|mut s| {
+            s.query_map(
+                params![
+                    thing_name,
+                    after_job,
+                    after_n,
+                    status.map(JobExecutionStatus::as_str),
+                    job_id,
+                    (page.limit + 1) as i64
+                ],
+                execution_from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(db_err)?;
+    Ok(Page::from_rows(rows, page.limit, |e| {
+        compound_key(&e.job_id, e.execution_number)
+    }))
+}
+
+// ---- things, beyond one row -------------------------------------------------------------
+
+pub(super) fn list_things(
+    conn: &Connection,
+    filter: &ThingFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Thing>> {
+    // Attribute names match `[a-zA-Z0-9_.,@/:#-]+` (model), so quoting them in a JSON
+    // path is safe.
+    let path = filter.attribute_name.as_ref().map(|n| format!("$.\"{n}\""));
+    let names: Vec<String> = conn
+        .prepare_cached(
+            "SELECT thing_name FROM things
+             WHERE thing_name > ?1
+               AND (?2 IS NULL OR json_extract(attributes, ?2) IS NOT NULL)
+               AND (?3 IS NULL OR (CASE WHEN ?4 THEN substr(json_extract(attributes, ?2), 1, length(?3)) = ?3
+                                        ELSE json_extract(attributes, ?2) = ?3 END))
+               AND (?5 IS NULL OR thing_type_name = ?5)
+             ORDER BY thing_name LIMIT ?6",
+        )
+        .and_then(|mut s| {
+            s.query_map(
+                params![
+                    page.after.as_deref().unwrap_or(""),
+                    path,
+                    filter.attribute_value,
+                    filter.use_prefix_attribute_value,
+                    filter.thing_type_name,
+                    (page.limit + 1) as i64
+                ],
+                |r| r.get(0),
+            )?
+            .collect()
+        })
+        .map_err(db_err)?;
+    let mut things = Vec::with_capacity(names.len());
+    for n in names {
+        if let Some(t) = select_thing(conn, &n)? {
+            things.push(t);
+        }
+    }
+    Ok(Page::from_rows(things, page.limit, |t| {
+        t.thing_name.clone()
+    }))
+}
+
+pub(super) fn delete_thing_rows(conn: &Connection, thing_name: &str) -> StoreResult<()> {
+    for sql in [
+        "DELETE FROM thing_group_members WHERE thing_name = ?1",
+        "DELETE FROM things WHERE thing_name = ?1",
+    ] {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([thing_name]))
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+// ---- thing groups -----------------------------------------------------------------------
+
+pub(super) fn select_group(conn: &Connection, name: &str) -> StoreResult<Option<ThingGroup>> {
+    let group = conn
+        .prepare_cached(
+            "SELECT group_name, group_id, parent_group_name, description, attributes, tags, version, created_at
+             FROM thing_groups WHERE group_name = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([name], |r| {
+                Ok(ThingGroup {
+                    group_name: r.get(0)?,
+                    group_id: r.get(1)?,
+                    parent_group_name: r.get(2)?,
+                    description: r.get(3)?,
+                    attributes: from_json(&r.get::<_, String>(4)?, "attributes")?,
+                    tags: r.get(5)?,
+                    version: r.get(6)?,
+                    created_at: ts(r.get(7)?),
+                    root_to_parent: Vec::new(),
+                })
+            })
+            .optional()
+        })
+        .map_err(db_err)?;
+    let Some(mut group) = group else {
+        return Ok(None);
+    };
+    // Ancestors, nearest first; reversed to root-first.
+    let mut ancestors = ancestors(conn, name)?;
+    ancestors.retain(|a| a != name);
+    ancestors.reverse();
+    group.root_to_parent = ancestors;
+    Ok(Some(group))
+}
+
+pub(super) fn insert_group(conn: &Connection, g: &ThingGroup) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO thing_groups (group_name, group_id, parent_group_name, description, attributes, tags, version, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            g.group_name,
+            g.group_id,
+            g.parent_group_name,
+            g.description,
+            to_json(&g.attributes),
+            g.tags,
+            g.version,
+            g.created_at.millis()
+        ])
+    })
+    .map(drop)
+    .map_err(db_err)
+}
+
+/// The group and its ancestors, nearest first.
+pub(super) fn ancestors(conn: &Connection, group: &str) -> StoreResult<Vec<String>> {
+    conn.prepare_cached(
+        "WITH RECURSIVE up(name, depth) AS (
+             SELECT ?1, 0
+             UNION
+             SELECT g.parent_group_name, up.depth + 1 FROM thing_groups g JOIN up ON g.group_name = up.name
+             WHERE g.parent_group_name IS NOT NULL AND up.depth < 64)
+         SELECT name FROM up ORDER BY depth",
+    )
+    .and_then(|mut s| s.query_map([group], |r| r.get(0))?.collect())
+    .map_err(db_err)
+}
+
+/// Distinct things in `group` and (always) its descendant groups.
+pub(super) fn group_things_recursive(conn: &Connection, group: &str) -> StoreResult<Vec<String>> {
+    conn.prepare_cached(
+        "WITH RECURSIVE down(name) AS (
+             SELECT ?1 UNION SELECT g.group_name FROM thing_groups g JOIN down ON g.parent_group_name = down.name)
+         SELECT DISTINCT thing_name FROM thing_group_members WHERE group_name IN (SELECT name FROM down)
+         ORDER BY thing_name",
+    )
+    .and_then(|mut s| s.query_map([group], |r| r.get(0))?.collect())
+    .map_err(db_err)
+}
+
+pub(super) fn list_group_things(
+    conn: &Connection,
+    group: &str,
+    recursive: bool,
+    page: &PageRequest,
+) -> StoreResult<Page<String>> {
+    let names: Vec<String> = conn
+        .prepare_cached(
+            "WITH RECURSIVE down(name) AS (
+                 SELECT ?1 UNION SELECT g.group_name FROM thing_groups g JOIN down ON g.parent_group_name = down.name
+                 WHERE ?2)
+             SELECT DISTINCT thing_name FROM thing_group_members
+             WHERE group_name IN (SELECT name FROM down) AND thing_name > ?3
+             ORDER BY thing_name LIMIT ?4",
+        )
+        .and_then(|mut s| {
+            s.query_map(
+                params![
+                    group,
+                    recursive,
+                    page.after.as_deref().unwrap_or(""),
+                    (page.limit + 1) as i64
+                ],
+                |r| r.get(0),
+            )?
+            .collect()
+        })
+        .map_err(db_err)?;
+    Ok(Page::from_rows(names, page.limit, Clone::clone))
+}
+
+pub(super) fn groups_of_thing(conn: &Connection, thing: &str) -> StoreResult<Vec<String>> {
+    conn.prepare_cached("SELECT group_name FROM thing_group_members WHERE thing_name = ?1")
+        .and_then(|mut s| s.query_map([thing], |r| r.get(0))?.collect())
+        .map_err(db_err)
+}
+
+/// Insert a membership; false if it already existed.
+pub(super) fn insert_member(conn: &Connection, group: &str, thing: &str) -> StoreResult<bool> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO thing_group_members (group_name, thing_name) VALUES (?1, ?2)",
+    )
+    .and_then(|mut s| s.execute([group, thing]))
+    .map(|n| n == 1)
+    .map_err(db_err)
+}
+
+/// Delete a membership; false if there was none.
+pub(super) fn delete_member(conn: &Connection, group: &str, thing: &str) -> StoreResult<bool> {
+    conn.prepare_cached("DELETE FROM thing_group_members WHERE group_name = ?1 AND thing_name = ?2")
+        .and_then(|mut s| s.execute([group, thing]))
+        .map(|n| n == 1)
+        .map_err(db_err)
+}
+
+/// IN_PROGRESS CONTINUOUS jobs that target any of `groups`.
+pub(super) fn continuous_jobs_targeting(
+    conn: &Connection,
+    groups: &[String],
+) -> StoreResult<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT DISTINCT t.job_id FROM job_targets t JOIN jobs j ON j.job_id = t.job_id
+         WHERE t.target_type = 'group' AND t.target_name IN (SELECT value FROM json_each(?1))
+           AND j.target_selection = 'CONTINUOUS' AND j.status = 'IN_PROGRESS'
+         ORDER BY t.job_id",
+    )
+    .and_then(|mut s| s.query_map([to_json(groups)], |r| r.get(0))?.collect())
+    .map_err(db_err)
+}
+
+/// Whether `job_id` targets `thing` directly or through any of `groups`.
+pub(super) fn job_targets_thing(
+    conn: &Connection,
+    job_id: &str,
+    thing: &str,
+    groups: &[String],
+) -> StoreResult<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM job_targets WHERE job_id = ?1 AND
+            ((target_type = 'thing' AND target_name = ?2) OR
+             (target_type = 'group' AND target_name IN (SELECT value FROM json_each(?3)))))",
+    )
+    .and_then(|mut s| s.query_row(params![job_id, thing, to_json(groups)], |r| r.get(0)))
+    .map_err(db_err)
+}
+
+/// Wipe every table (the `--enable-reset` endpoint).
+pub(super) fn delete_everything(conn: &Connection) -> StoreResult<()> {
+    conn.execute_batch(
+        "DELETE FROM job_executions; DELETE FROM job_targets; DELETE FROM jobs;
+         DELETE FROM thing_group_members; DELETE FROM thing_groups; DELETE FROM things;",
+    )
+    .map_err(db_err)
 }

@@ -39,6 +39,7 @@ async fn reopening_keeps_every_state() {
             job_id: "j1".into(),
             targets: vec![],
             target_things: vec!["t1".into(), "t2".into()],
+            target_groups: vec![],
             document: Some("{}".into()),
             document_source: None,
             description: None,
@@ -104,6 +105,7 @@ async fn concurrent_writes_each_get_their_own_result() {
         job_id: "j".into(),
         targets: vec![],
         target_things: names.clone(),
+        target_groups: vec![],
         document: None,
         document_source: None,
         description: None,
@@ -162,4 +164,53 @@ fn database_url_parsing() {
     );
     assert!(crate::open_sqlite_url("postgres://localhost/x").is_err());
     assert!(crate::open_sqlite_url("sqlite://").is_err());
+}
+
+/// A database written by schema version 1 opens under version 2 with its data intact:
+/// direct thing targets are backfilled into `job_targets`, timers into `timeout_at`.
+#[tokio::test]
+async fn migrates_a_version_1_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.sqlite");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("schema.sql")).unwrap();
+        conn.execute_batch(
+            r#"PRAGMA user_version = 1;
+            INSERT INTO things VALUES ('t1', 'id', NULL, '{}', NULL, 1, 0);
+            INSERT INTO jobs VALUES ('j1', 'IN_PROGRESS', 'CONTINUOUS', 30, 0, 1, 0, 0, 0, 0, 0, 0, 0, NULL,
+              '["arn:aws:iot:us-east-1:000000000000:thing/t1"]', '{}', NULL, NULL, 0, NULL, NULL, 0, '{}');
+            INSERT INTO job_executions VALUES ('t1', 'j1', 1, 'IN_PROGRESS', 0, '{}', 0, 0, 0, 2, 1800000, 60000);"#,
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+    let r = s.sweep(Timestamp(60_000), 10).await.unwrap();
+    assert_eq!(
+        r.timed_out, 1,
+        "timeout_at backfilled from the step deadline"
+    );
+    // The backfilled thing target keeps the thing targeted when it leaves a group.
+    s.create_thing_group(
+        iotjobs_core::NewThingGroup {
+            group_name: "g".into(),
+            parent_group_name: None,
+            description: None,
+            attributes: Default::default(),
+            tags: None,
+        },
+        "g".into(),
+        Timestamp(0),
+    )
+    .await
+    .unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM job_targets WHERE job_id = 'j1' AND target_type = 'thing' AND target_name = 't1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
 }
