@@ -10,6 +10,7 @@
 //! **Architecture invariant:** no rule of the Jobs service is decided here (the core's
 //! state machine decides), and no SQL is written here (the store's job).
 
+pub mod background;
 pub mod error;
 pub mod generated;
 mod handlers;

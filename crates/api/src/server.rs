@@ -42,11 +42,16 @@ impl Plane {
     }
 }
 
-/// Where ARNs say resources live.
+/// What the service says about itself and which optional endpoints it serves.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
+    /// Region in ARNs.
     pub region: String,
+    /// Account id in ARNs.
     pub account_id: String,
+    /// Serve `POST /moto-api/reset` (wipe all state), for test suites written for
+    /// moto's server mode. Off by default: it deletes everything.
+    pub enable_reset: bool,
 }
 
 impl Default for ServiceConfig {
@@ -54,6 +59,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
+            enable_reset: false,
         }
     }
 }
@@ -63,13 +69,28 @@ pub struct App<S> {
     pub store: S,
     pub clock: Arc<dyn Clock>,
     pub config: ServiceConfig,
+    /// Wakes the background sweeper early (see `background`).
+    pub sweeper: tokio::sync::Notify,
 }
 
 impl<S> App<S> {
+    pub fn new(store: S, clock: Arc<dyn Clock>, config: ServiceConfig) -> Self {
+        App {
+            store,
+            clock,
+            config,
+            sweeper: tokio::sync::Notify::new(),
+        }
+    }
+
     pub fn now(&self) -> iotjobs_core::Timestamp {
         self.clock.now()
     }
 }
+
+/// moto's server-mode reset endpoint (`TEST_SERVER_MODE=true` suites call it between
+/// tests).
+const MOTO_RESET_PATH: &str = "/moto-api/reset";
 
 /// The whole service as an axum router (no routes of its own: the models route).
 pub fn router<S: Store>(app: Arc<App<S>>) -> axum::Router {
@@ -127,6 +148,14 @@ async fn handle<S: Store>(
     query: Option<&str>,
     body: &Bytes,
 ) -> Result<Option<Value>, ApiError> {
+    if app.config.enable_reset && method == "POST" && path == MOTO_RESET_PATH {
+        app.store
+            .reset()
+            .await
+            .map_err(|e| ApiError::from_jobs(e, plane, &app.config))?;
+        tracing::info!("all state wiped through {MOTO_RESET_PATH}");
+        return Ok(Some(Value::Object(Default::default())));
+    }
     let model = plane.model();
     let (op, labels) = match match_route(model.ops, method, path) {
         RouteMatch::Matched { op, labels } => (op, labels),

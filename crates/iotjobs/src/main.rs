@@ -46,6 +46,13 @@ struct ServeArgs {
     /// AWS account id used in ARNs.
     #[arg(long, env = "IOTJOBS_ACCOUNT_ID", default_value = "000000000000")]
     account_id: String,
+    /// Serve `POST /moto-api/reset`, which wipes ALL state, so that test suites
+    /// written for moto's server mode run unchanged. Never enable it in production.
+    #[arg(long, env = "IOTJOBS_ENABLE_RESET")]
+    enable_reset: bool,
+    /// How often the background sweep runs (timeouts, job deletions), in milliseconds.
+    #[arg(long, env = "IOTJOBS_SWEEP_INTERVAL_MS", default_value_t = 1000)]
+    sweep_interval_ms: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -80,14 +87,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("opening database {database}"))?;
     tracing::info!(database = %database, "store ready");
-    let app = Arc::new(App {
+    if args.enable_reset {
+        tracing::warn!("--enable-reset: POST /moto-api/reset deletes all state");
+    }
+    let app = Arc::new(App::new(
         store,
-        clock: Arc::new(SystemClock),
-        config: ServiceConfig {
+        Arc::new(SystemClock),
+        ServiceConfig {
             region: args.region,
             account_id: args.account_id,
+            enable_reset: args.enable_reset,
         },
-    });
+    ));
+    let sweeper = tokio::spawn(iotjobs_api::background::run_sweeper(
+        app.clone(),
+        std::time::Duration::from_millis(args.sweep_interval_ms.max(10)),
+    ));
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -99,6 +114,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%addr, "serving");
     iotjobs_api::serve(listener, app, shutdown_signal()).await?;
+    sweeper.abort();
     tracing::info!("stopped");
     Ok(())
 }

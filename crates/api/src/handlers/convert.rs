@@ -241,3 +241,104 @@ mod tests {
         }
     }
 }
+
+/// `maxResults` when the request gives none.
+pub(crate) const DEFAULT_PAGE_SIZE: usize = 100;
+
+/// Turn `nextToken` / `maxResults` into a page request. The token is opaque to clients:
+/// base64url of a versioned store key, so a client cannot build or edit one by accident.
+pub(crate) fn page_request(
+    next_token: Option<&str>,
+    max_results: Option<i32>,
+) -> Result<iotjobs_core::PageRequest, JobsError> {
+    use base64::Engine as _;
+    let after = match next_token.filter(|t| !t.is_empty()) {
+        None => None,
+        Some(token) => {
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok());
+            match bytes.as_deref().and_then(|s| s.strip_prefix("1:")) {
+                Some(key) => Some(key.to_owned()),
+                None => return Err(JobsError::InvalidRequest("Invalid nextToken".into())),
+            }
+        }
+    };
+    let limit = max_results.map_or(DEFAULT_PAGE_SIZE, |m| m.clamp(1, 250) as usize);
+    Ok(iotjobs_core::PageRequest { after, limit })
+}
+
+/// The opaque `nextToken` for a store key (see [`page_request`]).
+pub(crate) fn next_token(key: Option<String>) -> Option<String> {
+    use base64::Engine as _;
+    key.map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("1:{k}")))
+}
+
+pub(crate) fn group_arn(c: &ServiceConfig, group: &str) -> String {
+    crate::error::arn(c, ResourceKind::ThingGroup, group)
+}
+
+/// A thing named by name or by ARN (AddThingToThingGroup and friends: the model makes
+/// neither required, so one of them must be there).
+pub(crate) fn thing_by_name_or_arn(
+    c: &ServiceConfig,
+    name: Option<String>,
+    arn: Option<String>,
+) -> Result<String, JobsError> {
+    match (name, arn) {
+        (Some(n), _) => Ok(n),
+        (None, Some(a)) => match parse_target(c, &a)? {
+            Target::Thing(n) => Ok(n),
+            Target::ThingGroup(_) => {
+                Err(JobsError::InvalidRequest(format!("{a} is not a thing ARN")))
+            }
+        },
+        (None, None) => Err(JobsError::InvalidRequest(
+            "Specify thingName or thingArn".into(),
+        )),
+    }
+}
+
+/// A thing group named by name or by ARN.
+pub(crate) fn group_by_name_or_arn(
+    c: &ServiceConfig,
+    name: Option<String>,
+    arn: Option<String>,
+) -> Result<String, JobsError> {
+    match (name, arn) {
+        (Some(n), _) => Ok(n),
+        (None, Some(a)) => match parse_target(c, &a)? {
+            Target::ThingGroup(n) => Ok(n),
+            Target::Thing(_) => Err(JobsError::InvalidRequest(format!(
+                "{a} is not a thing group ARN"
+            ))),
+        },
+        (None, None) => Err(JobsError::InvalidRequest(
+            "Specify thingGroupName or thingGroupArn".into(),
+        )),
+    }
+}
+
+/// A status filter from a list request (validated against the enum already).
+pub(crate) fn execution_status_filter(
+    s: Option<String>,
+) -> Result<Option<iotjobs_core::JobExecutionStatus>, JobsError> {
+    s.map(|s| {
+        iotjobs_core::JobExecutionStatus::parse(&s)
+            .ok_or_else(|| JobsError::InvalidRequest(format!("Unknown status {s}")))
+    })
+    .transpose()
+}
+
+/// The control-plane `JobExecutionSummary` (list operations).
+pub(crate) fn control_summary(e: &JobExecution) -> iot::JobExecutionSummary {
+    iot::JobExecutionSummary {
+        status: Some(e.status.as_str().into()),
+        queued_at: Some(control_time(e.queued_at)),
+        started_at: e.started_at.map(control_time),
+        last_updated_at: Some(control_time(e.last_updated_at)),
+        execution_number: Some(e.execution_number),
+        retry_attempt: None,
+    }
+}

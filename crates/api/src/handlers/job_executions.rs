@@ -1,8 +1,14 @@
 //! Control-plane job-execution operations, CancelJobExecution first among them.
 
-use super::convert::{check_status_details, control_execution, required};
+use super::convert::{
+    check_status_details, control_execution, control_summary, execution_status_filter, next_token,
+    page_request, required, thing_arn,
+};
 use crate::generated::iot::{
-    CancelJobExecutionRequest, DescribeJobExecutionRequest, DescribeJobExecutionResponse,
+    CancelJobExecutionRequest, DeleteJobExecutionRequest, DescribeJobExecutionRequest,
+    DescribeJobExecutionResponse, JobExecutionSummaryForJob, JobExecutionSummaryForThing,
+    ListJobExecutionsForJobRequest, ListJobExecutionsForJobResponse,
+    ListJobExecutionsForThingRequest, ListJobExecutionsForThingResponse,
 };
 use crate::server::App;
 use iotjobs_core::{ExecutionCommand, ExecutionSelector, JobsError, Store};
@@ -56,5 +62,80 @@ pub(crate) async fn describe_job_execution<S: Store>(
         })?;
     Ok(DescribeJobExecutionResponse {
         execution: Some(control_execution(&app.config, &exec, app.now())),
+    })
+}
+
+/// DeleteJobExecution: without `force`, only QUEUED or finished executions (AWS CLI
+/// guide; the rule is the state machine's).
+pub(crate) async fn delete_job_execution<S: Store>(
+    app: &App<S>,
+    req: DeleteJobExecutionRequest,
+) -> Result<(), JobsError> {
+    let selector = ExecutionSelector::Exact {
+        thing_name: required(req.thing_name, "thingName")?,
+        job_id: required(req.job_id, "jobId")?,
+        execution_number: Some(required(req.execution_number, "executionNumber")?),
+    };
+    let cmd = ExecutionCommand::Delete {
+        force: req.force.unwrap_or(false),
+    };
+    app.store
+        .update_job_execution(selector, cmd, app.now())
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn list_job_executions_for_job<S: Store>(
+    app: &App<S>,
+    req: ListJobExecutionsForJobRequest,
+) -> Result<ListJobExecutionsForJobResponse, JobsError> {
+    let job_id = required(req.job_id, "jobId")?;
+    let page = app
+        .store
+        .list_job_executions_for_job(
+            &job_id,
+            execution_status_filter(req.status)?,
+            page_request(req.next_token.as_deref(), req.max_results)?,
+        )
+        .await?;
+    Ok(ListJobExecutionsForJobResponse {
+        execution_summaries: Some(
+            page.items
+                .iter()
+                .map(|e| JobExecutionSummaryForJob {
+                    thing_arn: Some(thing_arn(&app.config, &e.thing_name)),
+                    job_execution_summary: Some(control_summary(e)),
+                })
+                .collect(),
+        ),
+        next_token: next_token(page.next),
+    })
+}
+
+pub(crate) async fn list_job_executions_for_thing<S: Store>(
+    app: &App<S>,
+    req: ListJobExecutionsForThingRequest,
+) -> Result<ListJobExecutionsForThingResponse, JobsError> {
+    let thing_name = required(req.thing_name, "thingName")?;
+    let page = app
+        .store
+        .list_job_executions_for_thing(
+            &thing_name,
+            execution_status_filter(req.status)?,
+            req.job_id.as_deref(),
+            page_request(req.next_token.as_deref(), req.max_results)?,
+        )
+        .await?;
+    Ok(ListJobExecutionsForThingResponse {
+        execution_summaries: Some(
+            page.items
+                .iter()
+                .map(|e| JobExecutionSummaryForThing {
+                    job_id: Some(e.job_id.clone()),
+                    job_execution_summary: Some(control_summary(e)),
+                })
+                .collect(),
+        ),
+        next_token: next_token(page.next),
     })
 }

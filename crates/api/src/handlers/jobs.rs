@@ -1,14 +1,19 @@
-//! Job operations.
+//! Job operations: create, describe, update, cancel, delete, list, get the document.
 
 use super::convert::{
-    Target, config_json, config_value, control_time, job_arn, parse_target, required,
+    Target, config_json, config_value, control_time, job_arn, next_token, page_request,
+    parse_target, required,
 };
 use crate::generated::iot::{
-    CreateJobRequest, CreateJobResponse, DescribeJobRequest, DescribeJobResponse, Job as JobDto,
-    JobProcessDetails as JobProcessDetailsDto, SchedulingConfig, TimeoutConfig,
+    CancelJobRequest, CancelJobResponse, CreateJobRequest, CreateJobResponse, DeleteJobRequest,
+    DescribeJobRequest, DescribeJobResponse, GetJobDocumentRequest, GetJobDocumentResponse,
+    Job as JobDto, JobProcessDetails as JobProcessDetailsDto, JobSummary, ListJobsRequest,
+    ListJobsResponse, SchedulingConfig, TimeoutConfig, UpdateJobRequest,
 };
 use crate::server::App;
-use iotjobs_core::{Job, JobsError, NewJob, Store, TargetSelection};
+use iotjobs_core::{
+    Job, JobFilter, JobStatus, JobUpdate, JobsError, NewJob, Store, TargetSelection,
+};
 use std::collections::BTreeMap;
 
 /// The most targets one job may have ("The total number of targets associated with a
@@ -71,23 +76,14 @@ pub(crate) async fn create_job<S: Store>(
         .timeout_config
         .as_ref()
         .and_then(|t| t.in_progress_timeout_in_minutes);
-    if let Some(m) = in_progress_timeout_minutes
-        && !(1..=10080).contains(&m)
-    {
-        // "The minimum value is 1 and the maximum value is 10080" (TimeoutConfig doc).
-        return Err(JobsError::InvalidRequest(format!(
-            "1 validation error detected: Value '{m}' at 'timeoutConfig.inProgressTimeoutInMinutes' failed to satisfy constraint: Member must be between 1 and 10080"
-        )));
-    }
+    check_in_progress_timeout(in_progress_timeout_minutes)?;
 
     let mut target_things = Vec::with_capacity(targets.len());
     let mut target_groups = Vec::new();
     for arn in &targets {
         match parse_target(&app.config, arn)? {
             Target::Thing(name) if !target_things.contains(&name) => target_things.push(name),
-            Target::ThingGroup(name) if !target_groups.contains(&name) => {
-                target_groups.push(name)
-            }
+            Target::ThingGroup(name) if !target_groups.contains(&name) => target_groups.push(name),
             _ => {}
         }
     }
@@ -205,5 +201,166 @@ fn job_dto<S>(app: &App<S>, job: &Job) -> JobDto {
         scheduling_config: Some(SchedulingConfig::default()),
         scheduled_job_rollouts: None,
         destination_package_versions: config_value(&job.configs, "destinationPackageVersions"),
+    }
+}
+
+/// CancelJob: QUEUED executions become CANCELED; IN_PROGRESS ones only with `force`;
+/// finished ones stay as they are (AWS CLI guide "Cancel a job").
+pub(crate) async fn cancel_job<S: Store>(
+    app: &App<S>,
+    req: CancelJobRequest,
+) -> Result<CancelJobResponse, JobsError> {
+    let job_id = required(req.job_id, "jobId")?;
+    let job = app
+        .store
+        .cancel_job(
+            &job_id,
+            req.force.unwrap_or(false),
+            req.reason_code,
+            req.comment,
+            app.now(),
+        )
+        .await?;
+    Ok(CancelJobResponse {
+        job_arn: Some(job_arn(&app.config, &job_id)),
+        job_id: Some(job_id),
+        description: job.description,
+    })
+}
+
+/// DeleteJob: the job goes to DELETION_IN_PROGRESS now; its records are removed by the
+/// background sweep, which this call wakes.
+pub(crate) async fn delete_job<S: Store>(
+    app: &App<S>,
+    req: DeleteJobRequest,
+) -> Result<(), JobsError> {
+    let job_id = required(req.job_id, "jobId")?;
+    app.store
+        .delete_job(&job_id, req.force.unwrap_or(false), app.now())
+        .await?;
+    app.sweeper.notify_one();
+    Ok(())
+}
+
+pub(crate) async fn update_job<S: Store>(
+    app: &App<S>,
+    req: UpdateJobRequest,
+) -> Result<(), JobsError> {
+    let job_id = required(req.job_id, "jobId")?;
+    let in_progress_timeout_minutes = match &req.timeout_config {
+        None => None,
+        Some(t) => {
+            check_in_progress_timeout(t.in_progress_timeout_in_minutes)?;
+            Some(t.in_progress_timeout_in_minutes)
+        }
+    };
+    let mut configs = BTreeMap::new();
+    config_json(
+        &mut configs,
+        "presignedUrlConfig",
+        req.presigned_url_config.as_ref(),
+    );
+    config_json(
+        &mut configs,
+        "jobExecutionsRolloutConfig",
+        req.job_executions_rollout_config.as_ref(),
+    );
+    config_json(&mut configs, "abortConfig", req.abort_config.as_ref());
+    config_json(&mut configs, "timeoutConfig", req.timeout_config.as_ref());
+    config_json(
+        &mut configs,
+        "jobExecutionsRetryConfig",
+        req.job_executions_retry_config.as_ref(),
+    );
+    let update = JobUpdate {
+        description: req.description,
+        in_progress_timeout_minutes,
+        configs,
+    };
+    app.store.update_job(&job_id, update, app.now()).await
+}
+
+/// GetJobDocument: the document as stored (no presigned-URL substitution, as the AWS
+/// CLI guide describes `beforeSubstitution`).
+pub(crate) async fn get_job_document<S: Store>(
+    app: &App<S>,
+    req: GetJobDocumentRequest,
+) -> Result<GetJobDocumentResponse, JobsError> {
+    let job_id = required(req.job_id, "jobId")?;
+    let job = app
+        .store
+        .describe_job(&job_id)
+        .await?
+        .ok_or_else(|| JobsError::NotFound(format!("Job {job_id} does not exist")))?;
+    Ok(GetJobDocumentResponse {
+        document: job.document,
+    })
+}
+
+pub(crate) async fn list_jobs<S: Store>(
+    app: &App<S>,
+    req: ListJobsRequest,
+) -> Result<ListJobsResponse, JobsError> {
+    if req.thing_group_id.is_some() {
+        return Err(JobsError::InvalidRequest(
+            "The thingGroupId filter is not supported by iotjobs; use thingGroupName".into(),
+        ));
+    }
+    let filter = JobFilter {
+        status: req
+            .status
+            .as_deref()
+            .map(|s| {
+                JobStatus::parse(s)
+                    .ok_or_else(|| JobsError::InvalidRequest(format!("Unknown status {s}")))
+            })
+            .transpose()?,
+        target_selection: req
+            .target_selection
+            .as_deref()
+            .map(|s| {
+                TargetSelection::parse(s).ok_or_else(|| {
+                    JobsError::InvalidRequest(format!("Unknown targetSelection {s}"))
+                })
+            })
+            .transpose()?,
+        thing_group_name: req.thing_group_name,
+    };
+    let page = app
+        .store
+        .list_jobs(
+            &filter,
+            page_request(req.next_token.as_deref(), req.max_results)?,
+        )
+        .await?;
+    Ok(ListJobsResponse {
+        jobs: Some(
+            page.items
+                .iter()
+                .map(|j| JobSummary {
+                    job_arn: Some(job_arn(&app.config, j.job_id())),
+                    job_id: Some(j.job_id().to_owned()),
+                    thing_group_id: None,
+                    target_selection: Some(j.progress.target_selection.as_str().into()),
+                    status: Some(j.progress.status.as_str().into()),
+                    created_at: Some(control_time(j.created_at)),
+                    last_updated_at: Some(control_time(j.progress.last_updated_at)),
+                    completed_at: j.progress.completed_at.map(control_time),
+                    is_concurrent: Some(false),
+                })
+                .collect(),
+        ),
+        next_token: next_token(page.next),
+    })
+}
+
+/// `timeoutConfig.inProgressTimeoutInMinutes`: "The minimum value is 1 and the maximum
+/// value is 10080" (TimeoutConfig doc; the model shape has no min/max).
+fn check_in_progress_timeout(minutes: Option<i64>) -> Result<(), JobsError> {
+    match minutes {
+        Some(m) if !(1..=10080).contains(&m) => Err(JobsError::InvalidRequest(format!(
+            "1 validation error detected: Value '{m}' at 'timeoutConfig.inProgressTimeoutInMinutes' failed to satisfy constraint: Member must be between 1 and 10080"
+        ))),
+        _ => Ok(()),
     }
 }

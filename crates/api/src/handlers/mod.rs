@@ -42,54 +42,59 @@ pub(crate) async fn call<S: Store>(
     input: Value,
 ) -> Result<Option<Value>, ApiError> {
     let jobs = |e| ApiError::from_jobs(e, plane, &app.config);
-    match (plane, op) {
-        (Plane::Control, "CreateThing") => encode(
-            things::create_thing(app, parse(input)?)
-                .await
-                .map_err(jobs)?,
-        ),
-        (Plane::Control, "DescribeThing") => encode(
-            things::describe_thing(app, parse(input)?)
-                .await
-                .map_err(jobs)?,
-        ),
-        (Plane::Control, "CreateJob") => {
-            encode(jobs::create_job(app, parse(input)?).await.map_err(jobs)?)
-        }
-        (Plane::Control, "DescribeJob") => {
-            encode(jobs::describe_job(app, parse(input)?).await.map_err(jobs)?)
-        }
-        (Plane::Control, "DescribeJobExecution") => encode(
-            job_executions::describe_job_execution(app, parse(input)?)
-                .await
-                .map_err(jobs)?,
-        ),
-        (Plane::Control, "CancelJobExecution") => {
-            job_executions::cancel_job_execution(app, parse(input)?)
-                .await
-                .map_err(jobs)?;
+    // `returns` operations answer their output shape; `empty` ones (no output shape in
+    // the model) answer 200 with an empty body.
+    macro_rules! returns {
+        ($handler:path) => {
+            encode($handler(app, parse(input)?).await.map_err(jobs)?)
+        };
+    }
+    macro_rules! empty {
+        ($handler:path) => {{
+            $handler(app, parse(input)?).await.map_err(jobs)?;
             Ok(None)
+        }};
+    }
+    match (plane, op) {
+        (Plane::Control, "CreateThing") => returns!(things::create_thing),
+        (Plane::Control, "DescribeThing") => returns!(things::describe_thing),
+        (Plane::Control, "ListThings") => returns!(things::list_things),
+        (Plane::Control, "DeleteThing") => returns!(things::delete_thing),
+        (Plane::Control, "CreateThingGroup") => returns!(things::create_thing_group),
+        (Plane::Control, "DescribeThingGroup") => returns!(things::describe_thing_group),
+        (Plane::Control, "AddThingToThingGroup") => returns!(things::add_thing_to_thing_group),
+        (Plane::Control, "RemoveThingFromThingGroup") => {
+            returns!(things::remove_thing_from_thing_group)
         }
-        (Plane::Data, "GetPendingJobExecutions") => encode(
-            data_plane::get_pending_job_executions(app, parse(input)?)
-                .await
-                .map_err(jobs)?,
-        ),
-        (Plane::Data, "StartNextPendingJobExecution") => encode(
-            data_plane::start_next_pending_job_execution(app, parse(input)?)
-                .await
-                .map_err(jobs)?,
-        ),
-        (Plane::Data, "DescribeJobExecution") => encode(
-            data_plane::describe_job_execution(app, parse(input)?)
-                .await
-                .map_err(jobs)?,
-        ),
-        (Plane::Data, "UpdateJobExecution") => encode(
-            data_plane::update_job_execution(app, parse(input)?)
-                .await
-                .map_err(jobs)?,
-        ),
+        (Plane::Control, "ListThingsInThingGroup") => {
+            returns!(things::list_things_in_thing_group)
+        }
+        (Plane::Control, "CreateJob") => returns!(jobs::create_job),
+        (Plane::Control, "DescribeJob") => returns!(jobs::describe_job),
+        (Plane::Control, "ListJobs") => returns!(jobs::list_jobs),
+        (Plane::Control, "UpdateJob") => empty!(jobs::update_job),
+        (Plane::Control, "CancelJob") => returns!(jobs::cancel_job),
+        (Plane::Control, "DeleteJob") => empty!(jobs::delete_job),
+        (Plane::Control, "GetJobDocument") => returns!(jobs::get_job_document),
+        (Plane::Control, "DescribeJobExecution") => {
+            returns!(job_executions::describe_job_execution)
+        }
+        (Plane::Control, "CancelJobExecution") => empty!(job_executions::cancel_job_execution),
+        (Plane::Control, "DeleteJobExecution") => empty!(job_executions::delete_job_execution),
+        (Plane::Control, "ListJobExecutionsForJob") => {
+            returns!(job_executions::list_job_executions_for_job)
+        }
+        (Plane::Control, "ListJobExecutionsForThing") => {
+            returns!(job_executions::list_job_executions_for_thing)
+        }
+        (Plane::Data, "GetPendingJobExecutions") => {
+            returns!(data_plane::get_pending_job_executions)
+        }
+        (Plane::Data, "StartNextPendingJobExecution") => {
+            returns!(data_plane::start_next_pending_job_execution)
+        }
+        (Plane::Data, "DescribeJobExecution") => returns!(data_plane::describe_job_execution),
+        (Plane::Data, "UpdateJobExecution") => returns!(data_plane::update_job_execution),
         (_, other) => Err(ApiError::new(
             "NotImplementedException",
             501,

@@ -1,12 +1,21 @@
-//! Thing registry operations.
+//! Thing registry operations: things and static thing groups.
 
-use super::convert::{required, thing_arn};
+use super::convert::{
+    control_time, group_arn, group_by_name_or_arn, next_token, page_request, required, thing_arn,
+    thing_by_name_or_arn,
+};
 use crate::generated::iot::{
-    CreateThingRequest, CreateThingResponse, DescribeThingRequest, DescribeThingResponse,
+    AddThingToThingGroupRequest, AddThingToThingGroupResponse, AttributePayload,
+    CreateThingGroupRequest, CreateThingGroupResponse, CreateThingRequest, CreateThingResponse,
+    DeleteThingRequest, DeleteThingResponse, DescribeThingGroupRequest, DescribeThingGroupResponse,
+    DescribeThingRequest, DescribeThingResponse, GroupNameAndArn, ListThingsInThingGroupRequest,
+    ListThingsInThingGroupResponse, ListThingsRequest, ListThingsResponse,
+    RemoveThingFromThingGroupRequest, RemoveThingFromThingGroupResponse, ThingAttribute,
+    ThingGroupMetadata, ThingGroupProperties,
 };
 use crate::server::App;
 use iotjobs_core::error::ResourceKind;
-use iotjobs_core::{JobsError, NewThing, Store};
+use iotjobs_core::{JobsError, NewThing, NewThingGroup, Store, ThingFilter};
 
 /// CreateThing: repeating it with the same configuration returns the existing thing;
 /// another configuration under the same name is ResourceAlreadyExistsException (model
@@ -64,5 +73,182 @@ pub(crate) async fn describe_thing<S: Store>(
         attributes: Some(thing.attributes),
         version: Some(thing.version),
         billing_group_name: thing.billing_group_name,
+    })
+}
+
+pub(crate) async fn list_things<S: Store>(
+    app: &App<S>,
+    req: ListThingsRequest,
+) -> Result<ListThingsResponse, JobsError> {
+    let filter = ThingFilter {
+        attribute_name: req.attribute_name,
+        attribute_value: req.attribute_value,
+        use_prefix_attribute_value: req.use_prefix_attribute_value.unwrap_or(false),
+        thing_type_name: req.thing_type_name,
+    };
+    if filter.attribute_value.is_some() && filter.attribute_name.is_none() {
+        return Err(JobsError::InvalidRequest(
+            "attributeValue requires attributeName".into(),
+        ));
+    }
+    let page = app
+        .store
+        .list_things(
+            &filter,
+            page_request(req.next_token.as_deref(), req.max_results)?,
+        )
+        .await?;
+    Ok(ListThingsResponse {
+        things: Some(
+            page.items
+                .into_iter()
+                .map(|t| ThingAttribute {
+                    thing_arn: Some(thing_arn(&app.config, &t.thing_name)),
+                    thing_name: Some(t.thing_name),
+                    thing_type_name: t.thing_type_name,
+                    attributes: Some(t.attributes),
+                    version: Some(t.version),
+                })
+                .collect(),
+        ),
+        next_token: next_token(page.next),
+    })
+}
+
+/// DeleteThing: succeeds for an unknown thing ("Returns successfully with no error if
+/// the deletion is successful or you specify a thing that doesn't exist", model doc);
+/// the thing's pending executions become REMOVED.
+pub(crate) async fn delete_thing<S: Store>(
+    app: &App<S>,
+    req: DeleteThingRequest,
+) -> Result<DeleteThingResponse, JobsError> {
+    let name = required(req.thing_name, "thingName")?;
+    app.store
+        .delete_thing(&name, req.expected_version, app.now())
+        .await?;
+    Ok(DeleteThingResponse {})
+}
+
+pub(crate) async fn create_thing_group<S: Store>(
+    app: &App<S>,
+    req: CreateThingGroupRequest,
+) -> Result<CreateThingGroupResponse, JobsError> {
+    let props = req.thing_group_properties.unwrap_or_default();
+    let new = NewThingGroup {
+        group_name: required(req.thing_group_name, "thingGroupName")?,
+        parent_group_name: req.parent_group_name,
+        description: props.thing_group_description,
+        attributes: props
+            .attribute_payload
+            .and_then(|p| p.attributes)
+            .unwrap_or_default(),
+        tags: req.tags.and_then(|t| serde_json::to_string(&t).ok()),
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let (group, created) = app
+        .store
+        .create_thing_group(new.clone(), id, app.now())
+        .await?;
+    if !created && !group.same_configuration(&new) {
+        return Err(JobsError::AlreadyExists {
+            message: format!(
+                "Thing group {} already exists with a different configuration",
+                group.group_name
+            ),
+            kind: ResourceKind::ThingGroup,
+            name: group.group_name,
+            resource_id: group.group_id,
+        });
+    }
+    Ok(CreateThingGroupResponse {
+        thing_group_arn: Some(group_arn(&app.config, &group.group_name)),
+        thing_group_name: Some(group.group_name),
+        thing_group_id: Some(group.group_id),
+    })
+}
+
+pub(crate) async fn describe_thing_group<S: Store>(
+    app: &App<S>,
+    req: DescribeThingGroupRequest,
+) -> Result<DescribeThingGroupResponse, JobsError> {
+    let name = required(req.thing_group_name, "thingGroupName")?;
+    let g = app
+        .store
+        .describe_thing_group(&name)
+        .await?
+        .ok_or_else(|| JobsError::NotFound(format!("Thing group {name} does not exist")))?;
+    let c = &app.config;
+    Ok(DescribeThingGroupResponse {
+        thing_group_arn: Some(group_arn(c, &g.group_name)),
+        thing_group_name: Some(g.group_name),
+        thing_group_id: Some(g.group_id),
+        version: Some(g.version),
+        thing_group_properties: Some(ThingGroupProperties {
+            thing_group_description: g.description,
+            attribute_payload: Some(AttributePayload {
+                attributes: Some(g.attributes),
+                merge: None,
+            }),
+        }),
+        thing_group_metadata: Some(ThingGroupMetadata {
+            parent_group_name: g.parent_group_name,
+            root_to_parent_thing_groups: Some(
+                g.root_to_parent
+                    .iter()
+                    .map(|n| GroupNameAndArn {
+                        group_arn: Some(group_arn(c, n)),
+                        group_name: Some(n.clone()),
+                    })
+                    .collect(),
+            ),
+            creation_date: Some(control_time(g.created_at)),
+        }),
+        index_name: None,
+        query_string: None,
+        query_version: None,
+        status: None,
+    })
+}
+
+pub(crate) async fn add_thing_to_thing_group<S: Store>(
+    app: &App<S>,
+    req: AddThingToThingGroupRequest,
+) -> Result<AddThingToThingGroupResponse, JobsError> {
+    let group = group_by_name_or_arn(&app.config, req.thing_group_name, req.thing_group_arn)?;
+    let thing = thing_by_name_or_arn(&app.config, req.thing_name, req.thing_arn)?;
+    app.store
+        .add_thing_to_thing_group(&group, &thing, app.now())
+        .await?;
+    Ok(AddThingToThingGroupResponse {})
+}
+
+pub(crate) async fn remove_thing_from_thing_group<S: Store>(
+    app: &App<S>,
+    req: RemoveThingFromThingGroupRequest,
+) -> Result<RemoveThingFromThingGroupResponse, JobsError> {
+    let group = group_by_name_or_arn(&app.config, req.thing_group_name, req.thing_group_arn)?;
+    let thing = thing_by_name_or_arn(&app.config, req.thing_name, req.thing_arn)?;
+    app.store
+        .remove_thing_from_thing_group(&group, &thing, app.now())
+        .await?;
+    Ok(RemoveThingFromThingGroupResponse {})
+}
+
+pub(crate) async fn list_things_in_thing_group<S: Store>(
+    app: &App<S>,
+    req: ListThingsInThingGroupRequest,
+) -> Result<ListThingsInThingGroupResponse, JobsError> {
+    let group = required(req.thing_group_name, "thingGroupName")?;
+    let page = app
+        .store
+        .list_things_in_thing_group(
+            &group,
+            req.recursive.unwrap_or(false),
+            page_request(req.next_token.as_deref(), req.max_results)?,
+        )
+        .await?;
+    Ok(ListThingsInThingGroupResponse {
+        things: Some(page.items),
+        next_token: next_token(page.next),
     })
 }
