@@ -58,11 +58,24 @@ impl Server {
     }
 
     pub fn iot(&self) -> aws_sdk_iot::Client {
+        ServerRef(&self.endpoint).iot()
+    }
+
+    pub fn data(&self) -> aws_sdk_iotjobsdataplane::Client {
+        ServerRef(&self.endpoint).data()
+    }
+}
+
+/// SDK clients for an endpoint, with test credentials and no retries.
+struct ServerRef<'a>(&'a str);
+
+impl ServerRef<'_> {
+    pub fn iot(&self) -> aws_sdk_iot::Client {
         let conf = aws_sdk_iot::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-            .endpoint_url(&self.endpoint)
+            .endpoint_url(self.0)
             .http_client(http_client())
             // One attempt: a retried request would hide what the server answered.
             .retry_config(aws_sdk_iot::config::retry::RetryConfig::disabled())
@@ -76,7 +89,7 @@ impl Server {
             .behavior_version(c::BehaviorVersion::latest())
             .region(c::Region::new("us-east-1"))
             .credentials_provider(c::Credentials::new("test", "test", None, None, "test"))
-            .endpoint_url(&self.endpoint)
+            .endpoint_url(self.0)
             .http_client(http_client())
             .retry_config(c::retry::RetryConfig::disabled())
             .build();
@@ -169,4 +182,79 @@ pub async fn setup(iot: &aws_sdk_iot::Client, job_id: &str, things: &[&str]) {
         req = req.targets(thing_arn(t));
     }
     req.send().await.expect("create job");
+}
+
+/// An in-process server with an injected clock and no background sweeper: tests move
+/// time and run sweeps themselves, so timeouts and deletions are tested in
+/// milliseconds and deterministically.
+pub struct InProcess {
+    pub endpoint: String,
+    pub app: std::sync::Arc<iotjobs_api::App<iotjobs_store::SqliteStore>>,
+    pub clock: std::sync::Arc<iotjobs_core::ManualClock>,
+    _dir: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl InProcess {
+    pub async fn start() -> InProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let store = iotjobs_store::SqliteStore::open(
+            &dir.path().join("db.sqlite"),
+            iotjobs_store::SqliteOptions::default(),
+        )
+        .unwrap();
+        let clock = std::sync::Arc::new(iotjobs_core::ManualClock::new(
+            iotjobs_core::Timestamp::from_millis(1_800_000_000_000),
+        ));
+        let app = std::sync::Arc::new(iotjobs_api::App::new(
+            store,
+            clock.clone(),
+            iotjobs_api::ServiceConfig::default(),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn({
+            let app = app.clone();
+            async move {
+                iotjobs_api::serve(listener, app, std::future::pending())
+                    .await
+                    .unwrap();
+            }
+        });
+        InProcess {
+            endpoint,
+            app,
+            clock,
+            _dir: dir,
+            server,
+        }
+    }
+
+    pub fn advance_minutes(&self, minutes: i64) {
+        self.clock.advance_millis(minutes * 60_000);
+    }
+
+    pub async fn sweep(&self) -> iotjobs_core::SweepReport {
+        iotjobs_api::background::sweep_until_idle(&self.app)
+            .await
+            .unwrap()
+    }
+
+    fn as_server(&self) -> ServerRef<'_> {
+        ServerRef(&self.endpoint)
+    }
+
+    pub fn iot(&self) -> aws_sdk_iot::Client {
+        self.as_server().iot()
+    }
+
+    pub fn data(&self) -> aws_sdk_iotjobsdataplane::Client {
+        self.as_server().data()
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
 }

@@ -7,5 +7,7 @@ mod harness;
 
 mod cancel_job_execution;
 mod data_plane;
+mod lifecycle;
 mod restart;
+mod timeouts;
 mod wire;
