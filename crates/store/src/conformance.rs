@@ -523,15 +523,11 @@ pub async fn continuous_jobs_follow_group_membership<S: Store>(s: S) {
         status_of(&s, "b", "j1").await,
         Some((JobExecutionStatus::Queued, 2))
     );
-    // Still targeted through another group: leaving one keeps the execution.
-    s.add_thing_to_thing_group("sub", "b", T0).await.unwrap();
-    s.remove_thing_from_thing_group("sub", "b", T0)
-        .await
-        .unwrap();
-    assert_eq!(
-        status_of(&s, "b", "j1").await,
-        Some((JobExecutionStatus::Queued, 2))
-    );
+    // Not twice in one hierarchy (AWS "Static thing groups").
+    assert!(matches!(
+        s.add_thing_to_thing_group("sub", "b", T0).await,
+        Err(JobsError::InvalidRequest(_))
+    ));
     let j = s.describe_job("j1").await.unwrap().unwrap();
     let d = j.progress.process_details;
     assert_eq!((d.queued, d.removed), (2, 1));
@@ -539,6 +535,32 @@ pub async fn continuous_jobs_follow_group_membership<S: Store>(s: S) {
         j.progress.status,
         JobStatus::InProgress,
         "CONTINUOUS never completes"
+    );
+
+    // Still targeted through another targeted group: leaving one keeps the execution.
+    s.create_thing_group(group("other", None), "g3".into(), T0)
+        .await
+        .unwrap();
+    s.create_job(
+        group_job("j2", &["fleet", "other"], TargetSelection::Continuous),
+        T0,
+    )
+    .await
+    .unwrap();
+    s.add_thing_to_thing_group("other", "b", T0).await.unwrap();
+    s.remove_thing_from_thing_group("other", "b", T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(&s, "b", "j2").await,
+        Some((JobExecutionStatus::Queued, 1))
+    );
+    s.remove_thing_from_thing_group("fleet", "b", T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(&s, "b", "j2").await,
+        Some((JobExecutionStatus::Removed, 1))
     );
 }
 

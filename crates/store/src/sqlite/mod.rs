@@ -549,11 +549,21 @@ impl Store for SqliteStore {
                     "Thing {thing} is already in {MAX_GROUPS_PER_THING} thing groups"
                 )));
             }
+            // "You can't add a thing to more than one group in the same hierarchy"
+            // (AWS "Static thing groups"): two groups share a hierarchy when they
+            // share a root.
+            let ancestors = rows::ancestors(conn, &group)?;
+            for other in &current {
+                if rows::ancestors(conn, other)?.last() == ancestors.last() {
+                    return Err(JobsError::InvalidRequest(format!(
+                        "Thing {thing} is already in thing group {other} of the same hierarchy"
+                    )));
+                }
+            }
             rows::insert_member(conn, &group, &thing)?;
             // CONTINUOUS jobs that target this group or an ancestor queue an execution
             // for the newcomer ("targetSelection" model doc), unless it already has
             // one that was not REMOVED.
-            let ancestors = rows::ancestors(conn, &group)?;
             let mut jobs = JobCache::default();
             for job_id in rows::continuous_jobs_targeting(conn, &ancestors)? {
                 let latest = rows::select_execution(
