@@ -4,6 +4,12 @@ clients for both planes pointed at it, and the AWS CLI v1.
 Environment:
   IOTJOBS_BIN      the server binary (default <repo>/target/debug/iotjobs)
   IOTJOBS_AWS_CLI  the AWS CLI v1 executable (default <repo>/.venv/bin/aws)
+
+Extra `iotjobs serve` arguments for the `server` fixture:
+  @pytest.mark.server_args("--enable-reset")                 on a test, class or module
+  @pytest.mark.parametrize("server", [(), ("--enable-reset",)], indirect=True)
+Other servers: `server_factory(*args)` (function scope) or `launch_server(workdir, *args)`
+(session scope, for module-scoped servers; the caller stops them).
 """
 
 from __future__ import annotations
@@ -108,9 +114,11 @@ def _boto3_session() -> boto3.session.Session:
 class Server:
     """One `iotjobs serve` process on a database that outlives restarts."""
 
-    def __init__(self, binary: Path, workdir: Path):
+    def __init__(self, binary: Path, workdir: Path, extra_args=()):
         self.binary = binary
         self.workdir = workdir
+        # further `iotjobs serve` arguments, e.g. ("--enable-reset",)
+        self.extra_args = tuple(extra_args)
         self.db_dir = workdir / "db"
         self.db_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.db_dir / "iotjobs.sqlite"
@@ -141,6 +149,7 @@ class Server:
                     "127.0.0.1:0",
                     "--database",
                     self.database_url,
+                    *self.extra_args,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -266,16 +275,69 @@ class Server:
             return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "server_args(*args): extra `iotjobs serve` arguments for the `server` fixture",
+    )
+
+
+def _server_args(request) -> tuple[str, ...]:
+    """Extra arguments for the `server` fixture: from `server_args` markers (closest
+    last) and from indirect parametrization (a string or a sequence of strings)."""
+    args: list[str] = []
+    for marker in reversed(list(request.node.iter_markers("server_args"))):
+        args.extend(marker.args)
+    param = getattr(request, "param", None)
+    if isinstance(param, str):
+        args.append(param)
+    elif param:
+        args.extend(param)
+    return tuple(args)
+
+
+@pytest.fixture(scope="session")
+def launch_server(iotjobs_bin):
+    """launch(workdir, *extra_args) -> a started Server. The caller stops it (for
+    servers that outlive one test, e.g. a module-scoped fixture)."""
+
+    def launch(workdir: Path, *extra_args: str) -> Server:
+        srv = Server(iotjobs_bin, Path(workdir), extra_args)
+        srv.start()
+        # Shown with the test's output if it fails.
+        print(f"iotjobs {srv.endpoint}, database {srv.db_path}, log {srv.log_path}")
+        return srv
+
+    return launch
+
+
 @pytest.fixture
-def server(iotjobs_bin, tmp_path):
-    srv = Server(iotjobs_bin, tmp_path)
-    srv.start()
-    # Shown with the test's output if it fails.
-    print(f"iotjobs {srv.endpoint}, database {srv.db_path}, log {srv.log_path}")
+def server(launch_server, tmp_path, request):
+    srv = launch_server(tmp_path, *_server_args(request))
     try:
         yield srv
     finally:
         srv.stop()
+
+
+@pytest.fixture
+def server_factory(launch_server, tmp_path):
+    """make(*extra_args) -> another started Server (own database), stopped after the
+    test."""
+    started: list[Server] = []
+
+    def make(*extra_args: str) -> Server:
+        workdir = tmp_path / f"server-{len(started) + 1}"
+        workdir.mkdir()
+        srv = launch_server(workdir, *extra_args)
+        started.append(srv)
+        return srv
+
+    try:
+        yield make
+    finally:
+        for srv in started:
+            srv.stop()
 
 
 @pytest.fixture
@@ -286,6 +348,13 @@ def iot(server):
 @pytest.fixture
 def jobs_data(server):
     return server.client("iot-jobs-data")
+
+
+@pytest.fixture
+def iot_unchecked(server):
+    """An `iot` client without botocore's client-side parameter validation, to send
+    what the model forbids (maxResults=0, a too short expiresInSec, ...) to the server."""
+    return server.client("iot", parameter_validation=False)
 
 
 # ---------------------------------------------------------------------------
@@ -306,10 +375,10 @@ def aws_cli() -> Path:
     return path
 
 
-@pytest.fixture
-def aws(server, aws_cli, tmp_path):
-    """run(*args) -> (exit code, stdout, stderr) of `aws ARGS --endpoint-url URL`."""
-    env = _clean_env(tmp_path)
+def cli_runner(aws_cli: Path, server: Server, workdir: Path):
+    """run(*args) -> (exit code, stdout, stderr) of `aws ARGS --endpoint-url URL`, in a
+    clean environment (no host AWS configuration)."""
+    env = _clean_env(workdir)
 
     def run(*args: str, timeout: float = 60):
         cmd = [str(aws_cli), *args, "--endpoint-url", server.endpoint]
@@ -320,8 +389,25 @@ def aws(server, aws_cli, tmp_path):
             capture_output=True,
             text=True,
             timeout=timeout,
-            cwd=tmp_path,
+            cwd=workdir,
         )
         return p.returncode, p.stdout, p.stderr
 
     return run
+
+
+@pytest.fixture
+def aws(server, aws_cli, tmp_path):
+    """run(*args) -> (exit code, stdout, stderr) of `aws ARGS --endpoint-url URL`."""
+    return cli_runner(aws_cli, server, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def aws_for(aws_cli):
+    """aws_for(server, workdir) -> a CLI runner like `aws` for any server (e.g. a
+    module-scoped one)."""
+
+    def make(server: Server, workdir: Path):
+        return cli_runner(aws_cli, server, Path(workdir))
+
+    return make

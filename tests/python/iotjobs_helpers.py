@@ -122,3 +122,74 @@ def snapshot(iot, thing: str, job_id: str) -> tuple:
         counters(iot, job_id),
         job(iot, job_id)["status"],
     )
+
+
+# ---------------------------------------------------------------------------
+# Thing groups, device shortcuts, lists (issue "The service, part 2")
+# ---------------------------------------------------------------------------
+
+
+def group_arn(name: str) -> str:
+    return f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/{name}"
+
+
+def make_group_job(iot, job_id: str, groups, document=None, **kwargs):
+    """A job targeting thing groups (by ARN)."""
+    return iot.create_job(
+        jobId=job_id,
+        targets=[group_arn(g) for g in groups],
+        document=json.dumps(DOC if document is None else document),
+        **kwargs,
+    )
+
+
+def start_execution(jobs_data, thing: str, job_id: str, **kwargs) -> dict:
+    """Device sets the execution IN_PROGRESS (data plane UpdateJobExecution)."""
+    return jobs_data.update_job_execution(
+        thingName=thing, jobId=job_id, status="IN_PROGRESS", **kwargs
+    )
+
+
+def finish_execution(jobs_data, thing: str, job_id: str, status: str = "SUCCEEDED") -> dict:
+    """Device reports a terminal status (SUCCEEDED, FAILED or REJECTED)."""
+    return jobs_data.update_job_execution(thingName=thing, jobId=job_id, status=status)
+
+
+def all_pages(iot, operation: str, result_key: str, **kwargs) -> list:
+    """Every item of a paginated control-plane list, through botocore's paginator."""
+    items = []
+    for page in iot.get_paginator(operation).paginate(**kwargs):
+        items.extend(page.get(result_key, []))
+    return items
+
+
+def statuses_for_job(iot, job_id: str) -> dict:
+    """{thing name: status} of every execution of a job (the latest execution number
+    wins), from ListJobExecutionsForJob: it also shows executions of deleted things."""
+    latest: dict[str, tuple[int, str]] = {}
+    for s in all_pages(iot, "list_job_executions_for_job", "executionSummaries", jobId=job_id):
+        thing = s["thingArn"].rsplit("/", 1)[1]
+        n = s["jobExecutionSummary"]["executionNumber"]
+        if thing not in latest or n > latest[thing][0]:
+            latest[thing] = (n, s["jobExecutionSummary"]["status"])
+    return {t: st for t, (_, st) in latest.items()}
+
+
+ZERO_COUNTERS = {
+    f"numberOf{name}Things": 0
+    for name in ("Canceled", "Succeeded", "Failed", "Rejected", "Queued", "InProgress",
+                 "Removed", "TimedOut")
+}
+
+
+def exact_counters(iot, job_id: str, **nonzero: int) -> None:
+    """Assert all eight jobProcessDetails counters at once, e.g.
+    exact_counters(iot, 'j', Queued=1, Canceled=2); unnamed ones must be 0."""
+    want = dict(ZERO_COUNTERS)
+    for name, n in nonzero.items():
+        key = f"numberOf{name}Things"
+        assert key in want, f"unknown counter {name}"
+        want[key] = n
+    got = {k: v for k, v in counters(iot, job_id).items() if k in want}
+    got = {k: got.get(k, 0) for k in want}
+    assert got == want
