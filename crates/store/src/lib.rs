@@ -6,10 +6,14 @@
 //!
 //! - [`sqlite`]: the embedded default. One writer thread with group commit (many
 //!   requests share one durable fsync), a pool of reader connections.
+//! - [`postgres`]: for several stateless nodes sharing one database. Row locks make
+//!   racing commands on one execution have exactly one winner.
 
 pub mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 use iotjobs_core::Store;
@@ -40,8 +44,9 @@ pub fn open_sqlite_url(url: &str) -> Result<SqliteStore, String> {
     SqliteStore::open(std::path::Path::new(path), options).map_err(|e| e.to_string())
 }
 
-/// Compile-time check that the SQLite backend implements the port.
+/// Compile-time check that both backends implement the port.
 const _: fn() = || {
     fn assert_store<S: Store>() {}
     assert_store::<SqliteStore>();
+    assert_store::<PgStore>();
 };

@@ -1,0 +1,957 @@
+//! Row mapping for the PostgreSQL backend: one method per statement on [`Tx`], so the SQL
+//! can be read in one place. No rule is decided here.
+
+use super::pg_err;
+use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
+use iotjobs_core::group::ThingGroup;
+use iotjobs_core::job::{Job, JobProcessDetails, JobProgress, JobStatus, TargetSelection};
+use iotjobs_core::page::{Page, PageRequest, compound_key, split_compound_key};
+use iotjobs_core::store::{ExecutionSelector, JobFilter, StoreResult, ThingFilter};
+use iotjobs_core::{JobsError, Thing, Timestamp};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+/// A transaction with the backend's statements as methods.
+pub(crate) struct Tx<'a>(pub(crate) deadpool_postgres::Transaction<'a>);
+
+type Params<'p> = [&'p (dyn ToSql + Sync)];
+
+fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> StoreResult<T> {
+    serde_json::from_str(s).map_err(|e| JobsError::Internal(format!("bad stored {what}: {e}")))
+}
+
+fn ts(v: i64) -> Timestamp {
+    Timestamp(v)
+}
+
+fn bad(what: &str, v: &str) -> JobsError {
+    JobsError::Internal(format!("unknown stored {what} {v:?}"))
+}
+
+const THING_COLUMNS: &str = "thing_name, thing_id, thing_type_name, attributes::text, billing_group_name, version, created_at";
+
+const PROGRESS_COLUMNS: &str = "job_id, status, target_selection, in_progress_timeout_minutes, \
+     n_queued, n_in_progress, n_succeeded, n_failed, n_timed_out, n_rejected, n_removed, n_canceled, \
+     last_updated_at, completed_at";
+
+const JOB_COLUMNS: &str = "job_id, status, target_selection, in_progress_timeout_minutes, \
+     n_queued, n_in_progress, n_succeeded, n_failed, n_timed_out, n_rejected, n_removed, n_canceled, \
+     last_updated_at, completed_at, targets, document, document_source, description, force_canceled, \
+     reason_code, comment, created_at, configs";
+
+const EXECUTION_COLUMNS: &str = "thing_name, job_id, execution_number, status, force_canceled, \
+     status_details, queued_at, started_at, last_updated_at, version_number, in_progress_deadline, step_deadline";
+
+fn thing_from_row(r: &Row) -> StoreResult<Thing> {
+    Ok(Thing {
+        thing_name: r.get(0),
+        thing_id: r.get(1),
+        thing_type_name: r.get(2),
+        attributes: from_json(r.get::<_, &str>(3), "attributes")?,
+        billing_group_name: r.get(4),
+        version: r.get(5),
+        created_at: ts(r.get(6)),
+    })
+}
+
+fn progress_from_row(r: &Row) -> StoreResult<JobProgress> {
+    let status: &str = r.get(1);
+    let selection: &str = r.get(2);
+    Ok(JobProgress {
+        job_id: r.get(0),
+        status: JobStatus::parse(status).ok_or_else(|| bad("job status", status))?,
+        target_selection: TargetSelection::parse(selection)
+            .ok_or_else(|| bad("target selection", selection))?,
+        in_progress_timeout_minutes: r.get(3),
+        process_details: JobProcessDetails {
+            queued: r.get(4),
+            in_progress: r.get(5),
+            succeeded: r.get(6),
+            failed: r.get(7),
+            timed_out: r.get(8),
+            rejected: r.get(9),
+            removed: r.get(10),
+            canceled: r.get(11),
+        },
+        last_updated_at: ts(r.get(12)),
+        completed_at: r.get::<_, Option<i64>>(13).map(ts),
+    })
+}
+
+fn job_from_row(r: &Row) -> StoreResult<Job> {
+    Ok(Job {
+        progress: progress_from_row(r)?,
+        targets: from_json(r.get::<_, &str>(14), "targets")?,
+        document: r.get(15),
+        document_source: r.get(16),
+        description: r.get(17),
+        force_canceled: r.get(18),
+        reason_code: r.get(19),
+        comment: r.get(20),
+        created_at: ts(r.get(21)),
+        configs: from_json(r.get::<_, &str>(22), "configs")?,
+    })
+}
+
+fn execution_from_row(r: &Row) -> StoreResult<JobExecution> {
+    let status: &str = r.get(3);
+    Ok(JobExecution {
+        thing_name: r.get(0),
+        job_id: r.get(1),
+        execution_number: r.get(2),
+        status: JobExecutionStatus::parse(status).ok_or_else(|| bad("execution status", status))?,
+        force_canceled: r.get(4),
+        status_details: from_json::<StatusDetails>(r.get::<_, &str>(5), "status details")?,
+        queued_at: ts(r.get(6)),
+        started_at: r.get::<_, Option<i64>>(7).map(ts),
+        last_updated_at: ts(r.get(8)),
+        version_number: r.get(9),
+        in_progress_deadline: r.get::<_, Option<i64>>(10).map(ts),
+        step_deadline: r.get::<_, Option<i64>>(11).map(ts),
+    })
+}
+
+fn executions(rows: Vec<Row>) -> StoreResult<Vec<JobExecution>> {
+    rows.iter().map(execution_from_row).collect()
+}
+
+impl Tx<'_> {
+    pub(crate) async fn commit(self) -> StoreResult<()> {
+        self.0.commit().await.map_err(pg_err)
+    }
+
+    async fn query(&self, sql: &str, params: &Params<'_>) -> StoreResult<Vec<Row>> {
+        let stmt = self.0.prepare_cached(sql).await.map_err(pg_err)?;
+        self.0.query(&stmt, params).await.map_err(pg_err)
+    }
+
+    async fn query_opt(&self, sql: &str, params: &Params<'_>) -> StoreResult<Option<Row>> {
+        let stmt = self.0.prepare_cached(sql).await.map_err(pg_err)?;
+        self.0.query_opt(&stmt, params).await.map_err(pg_err)
+    }
+
+    async fn execute(&self, sql: &str, params: &Params<'_>) -> StoreResult<u64> {
+        let stmt = self.0.prepare_cached(sql).await.map_err(pg_err)?;
+        self.0.execute(&stmt, params).await.map_err(pg_err)
+    }
+
+    pub(crate) async fn advisory_lock(&self, key: i64) -> StoreResult<()> {
+        self.execute("SELECT pg_advisory_xact_lock($1)", &[&key])
+            .await
+            .map(drop)
+    }
+
+    // ---- things -------------------------------------------------------------------
+
+    pub(crate) async fn select_thing(&self, name: &str) -> StoreResult<Option<Thing>> {
+        let sql = format!("SELECT {THING_COLUMNS} FROM things WHERE thing_name = $1");
+        self.query_opt(&sql, &[&name])
+            .await?
+            .as_ref()
+            .map(thing_from_row)
+            .transpose()
+    }
+
+    pub(crate) async fn select_thing_for_update(&self, name: &str) -> StoreResult<Option<Thing>> {
+        let sql = format!("SELECT {THING_COLUMNS} FROM things WHERE thing_name = $1 FOR UPDATE");
+        self.query_opt(&sql, &[&name])
+            .await?
+            .as_ref()
+            .map(thing_from_row)
+            .transpose()
+    }
+
+    /// Insert unless the name exists; true if inserted.
+    pub(crate) async fn insert_thing(&self, t: &Thing) -> StoreResult<bool> {
+        let n = self
+            .execute(
+                "INSERT INTO things (thing_name, thing_id, thing_type_name, attributes, billing_group_name, version, created_at)
+                 VALUES ($1, $2, $3, $4::text::jsonb, $5, $6, $7) ON CONFLICT (thing_name) DO NOTHING",
+                &[
+                    &t.thing_name,
+                    &t.thing_id,
+                    &t.thing_type_name,
+                    &to_json(&t.attributes),
+                    &t.billing_group_name,
+                    &t.version,
+                    &t.created_at.millis(),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn list_things(
+        &self,
+        filter: &ThingFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Thing>> {
+        let after = page.after.clone().unwrap_or_default();
+        let limit = (page.limit + 1) as i64;
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT {THING_COLUMNS} FROM things
+                     WHERE thing_name > $1
+                       AND ($2::text IS NULL OR attributes ? $2)
+                       AND ($3::text IS NULL OR (CASE WHEN $4 THEN starts_with(attributes ->> $2, $3)
+                                                      ELSE attributes ->> $2 = $3 END))
+                       AND ($5::text IS NULL OR thing_type_name = $5)
+                     ORDER BY thing_name LIMIT $6"
+                ),
+                &[
+                    &after,
+                    &filter.attribute_name,
+                    &filter.attribute_value,
+                    &filter.use_prefix_attribute_value,
+                    &filter.thing_type_name,
+                    &limit,
+                ],
+            )
+            .await?;
+        let things = rows
+            .iter()
+            .map(thing_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(things, page.limit, |t| {
+            t.thing_name.clone()
+        }))
+    }
+
+    pub(crate) async fn delete_thing_rows(&self, name: &str) -> StoreResult<()> {
+        self.execute(
+            "DELETE FROM thing_group_members WHERE thing_name = $1",
+            &[&name],
+        )
+        .await?;
+        self.execute("DELETE FROM things WHERE thing_name = $1", &[&name])
+            .await
+            .map(drop)
+    }
+
+    // ---- groups -------------------------------------------------------------------
+
+    pub(crate) async fn select_group(&self, name: &str) -> StoreResult<Option<ThingGroup>> {
+        let row = self
+            .query_opt(
+                "SELECT group_name, group_id, parent_group_name, description, attributes::text, tags, version, created_at
+                 FROM thing_groups WHERE group_name = $1",
+                &[&name],
+            )
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let mut ancestors = self.ancestors(name).await?;
+        ancestors.retain(|a| a != name);
+        ancestors.reverse();
+        Ok(Some(ThingGroup {
+            group_name: r.get(0),
+            group_id: r.get(1),
+            parent_group_name: r.get(2),
+            description: r.get(3),
+            attributes: from_json(r.get::<_, &str>(4), "attributes")?,
+            tags: r.get(5),
+            version: r.get(6),
+            created_at: ts(r.get(7)),
+            root_to_parent: ancestors,
+        }))
+    }
+
+    pub(crate) async fn insert_group(&self, g: &ThingGroup) -> StoreResult<bool> {
+        let n = self
+            .execute(
+                "INSERT INTO thing_groups (group_name, group_id, parent_group_name, description, attributes, tags, version, created_at)
+                 VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8) ON CONFLICT (group_name) DO NOTHING",
+                &[
+                    &g.group_name,
+                    &g.group_id,
+                    &g.parent_group_name,
+                    &g.description,
+                    &to_json(&g.attributes),
+                    &g.tags,
+                    &g.version,
+                    &g.created_at.millis(),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// The group and its ancestors, nearest first.
+    pub(crate) async fn ancestors(&self, group: &str) -> StoreResult<Vec<String>> {
+        let rows = self
+            .query(
+                "WITH RECURSIVE up(name, depth) AS (
+                     SELECT $1::text COLLATE \"C\", 0
+                     UNION
+                     SELECT g.parent_group_name, up.depth + 1 FROM thing_groups g JOIN up ON g.group_name = up.name
+                     WHERE g.parent_group_name IS NOT NULL AND up.depth < 64)
+                 SELECT name FROM up ORDER BY depth",
+                &[&group],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub(crate) async fn group_things_recursive(&self, group: &str) -> StoreResult<Vec<String>> {
+        let rows = self
+            .query(
+                "WITH RECURSIVE down(name) AS (
+                     SELECT $1::text COLLATE \"C\"
+                     UNION SELECT g.group_name FROM thing_groups g JOIN down ON g.parent_group_name = down.name)
+                 SELECT DISTINCT thing_name FROM thing_group_members WHERE group_name IN (SELECT name FROM down)
+                 ORDER BY thing_name",
+                &[&group],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub(crate) async fn list_group_things(
+        &self,
+        group: &str,
+        recursive: bool,
+        page: &PageRequest,
+    ) -> StoreResult<Page<String>> {
+        let after = page.after.clone().unwrap_or_default();
+        let limit = (page.limit + 1) as i64;
+        let rows = self
+            .query(
+                "WITH RECURSIVE down(name) AS (
+                     SELECT $1::text COLLATE \"C\"
+                     UNION SELECT g.group_name FROM thing_groups g JOIN down ON g.parent_group_name = down.name
+                     WHERE $2)
+                 SELECT DISTINCT thing_name FROM thing_group_members
+                 WHERE group_name IN (SELECT name FROM down) AND thing_name > $3
+                 ORDER BY thing_name LIMIT $4",
+                &[&group, &recursive, &after, &limit],
+            )
+            .await?;
+        let names = rows.iter().map(|r| r.get(0)).collect();
+        Ok(Page::from_rows(names, page.limit, Clone::clone))
+    }
+
+    pub(crate) async fn groups_of_thing(&self, thing: &str) -> StoreResult<Vec<String>> {
+        let rows = self
+            .query(
+                "SELECT group_name FROM thing_group_members WHERE thing_name = $1 ORDER BY group_name",
+                &[&thing],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub(crate) async fn insert_member(&self, group: &str, thing: &str) -> StoreResult<bool> {
+        let n = self
+            .execute(
+                "INSERT INTO thing_group_members (group_name, thing_name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&group, &thing],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn delete_member(&self, group: &str, thing: &str) -> StoreResult<bool> {
+        let n = self
+            .execute(
+                "DELETE FROM thing_group_members WHERE group_name = $1 AND thing_name = $2",
+                &[&group, &thing],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn continuous_jobs_targeting(
+        &self,
+        groups: &[String],
+    ) -> StoreResult<Vec<String>> {
+        let groups = to_json(groups);
+        let rows = self
+            .query(
+                "SELECT DISTINCT t.job_id FROM job_targets t JOIN jobs j ON j.job_id = t.job_id
+                 WHERE t.target_type = 'group'
+                   AND t.target_name IN (SELECT jsonb_array_elements_text($1::text::jsonb))
+                   AND j.target_selection = 'CONTINUOUS' AND j.status = 'IN_PROGRESS'
+                 ORDER BY t.job_id",
+                &[&groups],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub(crate) async fn job_targets_thing(
+        &self,
+        job_id: &str,
+        thing: &str,
+        groups: &[String],
+    ) -> StoreResult<bool> {
+        let groups = to_json(groups);
+        let row = self
+            .query_opt(
+                "SELECT EXISTS (SELECT 1 FROM job_targets WHERE job_id = $1 AND
+                    ((target_type = 'thing' AND target_name = $2) OR
+                     (target_type = 'group' AND target_name IN (SELECT jsonb_array_elements_text($3::text::jsonb)))))",
+                &[&job_id, &thing, &groups],
+            )
+            .await?;
+        Ok(row.is_some_and(|r| r.get(0)))
+    }
+
+    // ---- jobs ---------------------------------------------------------------------
+
+    pub(crate) async fn select_job_progress(
+        &self,
+        job_id: &str,
+        for_update: bool,
+    ) -> StoreResult<Option<JobProgress>> {
+        let lock = if for_update { " FOR UPDATE" } else { "" };
+        let sql = format!("SELECT {PROGRESS_COLUMNS} FROM jobs WHERE job_id = $1{lock}");
+        self.query_opt(&sql, &[&job_id])
+            .await?
+            .as_ref()
+            .map(progress_from_row)
+            .transpose()
+    }
+
+    pub(crate) async fn select_job(
+        &self,
+        job_id: &str,
+        for_update: bool,
+    ) -> StoreResult<Option<Job>> {
+        let lock = if for_update { " FOR UPDATE" } else { "" };
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1{lock}");
+        self.query_opt(&sql, &[&job_id])
+            .await?
+            .as_ref()
+            .map(job_from_row)
+            .transpose()
+    }
+
+    /// Insert unless the id exists; true if inserted.
+    pub(crate) async fn insert_job(&self, job: &Job) -> StoreResult<bool> {
+        let p = &job.progress;
+        let d = &p.process_details;
+        let n = self
+            .execute(
+                &format!(
+                    "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) ON CONFLICT (job_id) DO NOTHING"
+                ),
+                &[
+                    &p.job_id,
+                    &p.status.as_str(),
+                    &p.target_selection.as_str(),
+                    &p.in_progress_timeout_minutes,
+                    &d.queued,
+                    &d.in_progress,
+                    &d.succeeded,
+                    &d.failed,
+                    &d.timed_out,
+                    &d.rejected,
+                    &d.removed,
+                    &d.canceled,
+                    &p.last_updated_at.millis(),
+                    &p.completed_at.map(Timestamp::millis),
+                    &to_json(&job.targets),
+                    &job.document,
+                    &job.document_source,
+                    &job.description,
+                    &job.force_canceled,
+                    &job.reason_code,
+                    &job.comment,
+                    &job.created_at.millis(),
+                    &to_json(&job.configs),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    pub(crate) async fn update_job_progress(&self, p: &JobProgress) -> StoreResult<()> {
+        let d = &p.process_details;
+        self.execute(
+            "UPDATE jobs SET status = $2, n_queued = $3, n_in_progress = $4, n_succeeded = $5, n_failed = $6,
+             n_timed_out = $7, n_rejected = $8, n_removed = $9, n_canceled = $10, last_updated_at = $11,
+             completed_at = $12 WHERE job_id = $1",
+            &[
+                &p.job_id,
+                &p.status.as_str(),
+                &d.queued,
+                &d.in_progress,
+                &d.succeeded,
+                &d.failed,
+                &d.timed_out,
+                &d.rejected,
+                &d.removed,
+                &d.canceled,
+                &p.last_updated_at.millis(),
+                &p.completed_at.map(Timestamp::millis),
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    pub(crate) async fn update_job(&self, job: &Job) -> StoreResult<()> {
+        self.update_job_progress(&job.progress).await?;
+        self.execute(
+            "UPDATE jobs SET in_progress_timeout_minutes = $2, description = $3, force_canceled = $4,
+             reason_code = $5, comment = $6, configs = $7 WHERE job_id = $1",
+            &[
+                &job.progress.job_id,
+                &job.progress.in_progress_timeout_minutes,
+                &job.description,
+                &job.force_canceled,
+                &job.reason_code,
+                &job.comment,
+                &to_json(&job.configs),
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    pub(crate) async fn count_jobs_deleting(&self) -> StoreResult<usize> {
+        let rows = self
+            .query(
+                "SELECT COUNT(*) FROM jobs WHERE status = 'DELETION_IN_PROGRESS'",
+                &[],
+            )
+            .await?;
+        Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0) as usize))
+    }
+
+    pub(crate) async fn insert_job_target(
+        &self,
+        job_id: &str,
+        kind: &str,
+        name: &str,
+    ) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO job_targets (job_id, target_type, target_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&job_id, &kind, &name],
+        )
+        .await
+        .map(drop)
+    }
+
+    pub(crate) async fn list_jobs(
+        &self,
+        filter: &JobFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Job>> {
+        let after = page.after.clone().unwrap_or_default();
+        let limit = (page.limit + 1) as i64;
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs
+                     WHERE job_id > $1
+                       AND ($2::text IS NULL OR status = $2)
+                       AND ($3::text IS NULL OR target_selection = $3)
+                       AND ($4::text IS NULL OR job_id IN (SELECT job_id FROM job_targets
+                                                           WHERE target_type = 'group' AND target_name = $4))
+                     ORDER BY job_id LIMIT $5"
+                ),
+                &[
+                    &after,
+                    &filter.status.map(JobStatus::as_str),
+                    &filter.target_selection.map(TargetSelection::as_str),
+                    &filter.thing_group_name,
+                    &limit,
+                ],
+            )
+            .await?;
+        let jobs = rows
+            .iter()
+            .map(job_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(jobs, page.limit, |j| {
+            j.progress.job_id.clone()
+        }))
+    }
+
+    pub(crate) async fn jobs_with_unfinished_cancel_skip_locked(
+        &self,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let rows = self
+            .query(
+                "SELECT job_id FROM jobs WHERE status = 'CANCELED'
+                   AND (n_queued > 0 OR (force_canceled AND n_in_progress > 0))
+                 ORDER BY job_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                &[&(limit as i64)],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub(crate) async fn jobs_deleting_skip_locked(&self) -> StoreResult<Vec<String>> {
+        let rows = self
+            .query(
+                "SELECT job_id FROM jobs WHERE status = 'DELETION_IN_PROGRESS'
+                 ORDER BY job_id FOR UPDATE SKIP LOCKED",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub(crate) async fn purge_job_executions(
+        &self,
+        job_id: &str,
+        limit: usize,
+    ) -> StoreResult<usize> {
+        let n = self
+            .execute(
+                "DELETE FROM job_executions WHERE (thing_name, job_id, execution_number) IN
+                   (SELECT thing_name, job_id, execution_number FROM job_executions WHERE job_id = $1 LIMIT $2)",
+                &[&job_id, &(limit as i64)],
+            )
+            .await?;
+        Ok(n as usize)
+    }
+
+    pub(crate) async fn delete_job_rows(&self, job_id: &str) -> StoreResult<()> {
+        self.execute("DELETE FROM job_targets WHERE job_id = $1", &[&job_id])
+            .await?;
+        self.execute("DELETE FROM jobs WHERE job_id = $1", &[&job_id])
+            .await
+            .map(drop)
+    }
+
+    // ---- executions -----------------------------------------------------------------
+
+    /// The selected execution; with `for_update`, its row is locked until commit.
+    pub(crate) async fn select_execution(
+        &self,
+        selector: &ExecutionSelector,
+        for_update: bool,
+    ) -> StoreResult<Option<JobExecution>> {
+        let lock = if for_update { " FOR UPDATE" } else { "" };
+        let row = match selector {
+            ExecutionSelector::Exact {
+                thing_name,
+                job_id,
+                execution_number: Some(n),
+            } => {
+                let sql = format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM job_executions
+                     WHERE thing_name = $1 AND job_id = $2 AND execution_number = $3{lock}"
+                );
+                self.query_opt(&sql, &[thing_name, job_id, n]).await?
+            }
+            ExecutionSelector::Exact {
+                thing_name,
+                job_id,
+                execution_number: None,
+            } => {
+                let sql = format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM job_executions
+                     WHERE thing_name = $1 AND job_id = $2 ORDER BY execution_number DESC LIMIT 1{lock}"
+                );
+                self.query_opt(&sql, &[thing_name, job_id]).await?
+            }
+            ExecutionSelector::NextPending { thing_name } => {
+                let sql = format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM job_executions
+                     WHERE thing_name = $1 AND status IN ('QUEUED', 'IN_PROGRESS')
+                     ORDER BY status = 'QUEUED', queued_at, job_id LIMIT 1{lock}"
+                );
+                self.query_opt(&sql, &[thing_name]).await?
+            }
+        };
+        row.as_ref().map(execution_from_row).transpose()
+    }
+
+    /// [`Tx::select_execution`] with the row locked, re-read after the lock so that a
+    /// change committed by another node while we waited is seen.
+    pub(crate) async fn select_execution_for_update(
+        &self,
+        selector: &ExecutionSelector,
+    ) -> StoreResult<Option<JobExecution>> {
+        let first = self.select_execution(selector, true).await?;
+        // A row locked by another transaction is re-checked against the WHERE clause
+        // once that transaction commits; for NextPending (ORDER BY … LIMIT 1) that can
+        // yield nothing although another pending row exists: look once more.
+        let first = match (first, selector) {
+            (None, ExecutionSelector::NextPending { .. }) => {
+                self.select_execution(selector, true).await?
+            }
+            (found, _) => found,
+        };
+        let Some(found) = first else {
+            return Ok(None);
+        };
+        // For NextPending, the row we locked may have stopped being pending while we
+        // waited for it: select again (it is locked now, so it cannot change again).
+        if let ExecutionSelector::NextPending { .. } = selector
+            && found.status.is_terminal()
+        {
+            return Box::pin(self.select_execution_for_update(selector)).await;
+        }
+        Ok(Some(found))
+    }
+
+    pub(crate) async fn select_pending(
+        &self,
+        thing: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<JobExecution>> {
+        let mut out = Vec::new();
+        for status in ["IN_PROGRESS", "QUEUED"] {
+            let sql = format!(
+                "SELECT {EXECUTION_COLUMNS} FROM job_executions
+                 WHERE thing_name = $1 AND status = $2 ORDER BY queued_at, job_id LIMIT $3"
+            );
+            let rows = self
+                .query(&sql, &[&thing, &status, &(limit as i64)])
+                .await?;
+            out.extend(executions(rows)?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn select_all_pending_for_update(
+        &self,
+        thing: &str,
+    ) -> StoreResult<Vec<JobExecution>> {
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM job_executions
+             WHERE thing_name = $1 AND status IN ('QUEUED', 'IN_PROGRESS')
+             ORDER BY job_id, execution_number FOR UPDATE"
+        );
+        executions(self.query(&sql, &[&thing]).await?)
+    }
+
+    pub(crate) async fn select_job_executions_in_skip_locked(
+        &self,
+        job_id: &str,
+        statuses: &[JobExecutionStatus],
+        limit: usize,
+    ) -> StoreResult<Vec<JobExecution>> {
+        let list: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM job_executions
+             WHERE job_id = $1 AND status = ANY($2)
+             ORDER BY thing_name, execution_number LIMIT $3 FOR UPDATE SKIP LOCKED"
+        );
+        executions(self.query(&sql, &[&job_id, &list, &(limit as i64)]).await?)
+    }
+
+    pub(crate) async fn select_timed_out_skip_locked(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<JobExecution>> {
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM job_executions
+             WHERE status = 'IN_PROGRESS' AND timeout_at IS NOT NULL AND timeout_at <= $1
+             ORDER BY timeout_at, thing_name, job_id LIMIT $2 FOR UPDATE SKIP LOCKED"
+        );
+        executions(self.query(&sql, &[&now.millis(), &(limit as i64)]).await?)
+    }
+
+    pub(crate) async fn list_executions_for_job(
+        &self,
+        job_id: &str,
+        status: Option<JobExecutionStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<JobExecution>> {
+        let (after_thing, after_n) = match page.after.as_deref() {
+            None => ("", i64::MIN),
+            Some(k) => split_compound_key(k)
+                .ok_or_else(|| JobsError::InvalidRequest("Invalid nextToken".into()))?,
+        };
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM job_executions
+             WHERE job_id = $1 AND (thing_name, execution_number) > ($2::text COLLATE \"C\", $3)
+               AND ($4::text IS NULL OR status = $4)
+             ORDER BY thing_name, execution_number LIMIT $5"
+        );
+        let rows = self
+            .query(
+                &sql,
+                &[
+                    &job_id,
+                    &after_thing,
+                    &after_n,
+                    &status.map(JobExecutionStatus::as_str),
+                    &((page.limit + 1) as i64),
+                ],
+            )
+            .await?;
+        Ok(Page::from_rows(executions(rows)?, page.limit, |e| {
+            compound_key(&e.thing_name, e.execution_number)
+        }))
+    }
+
+    pub(crate) async fn list_executions_for_thing(
+        &self,
+        thing: &str,
+        status: Option<JobExecutionStatus>,
+        job_id: Option<&str>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<JobExecution>> {
+        let (after_job, after_n) = match page.after.as_deref() {
+            None => ("", i64::MIN),
+            Some(k) => split_compound_key(k)
+                .ok_or_else(|| JobsError::InvalidRequest("Invalid nextToken".into()))?,
+        };
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM job_executions
+             WHERE thing_name = $1 AND (job_id, execution_number) > ($2::text COLLATE \"C\", $3)
+               AND ($4::text IS NULL OR status = $4) AND ($5::text IS NULL OR job_id = $5)
+             ORDER BY job_id, execution_number LIMIT $6"
+        );
+        let rows = self
+            .query(
+                &sql,
+                &[
+                    &thing,
+                    &after_job,
+                    &after_n,
+                    &status.map(JobExecutionStatus::as_str),
+                    &job_id,
+                    &((page.limit + 1) as i64),
+                ],
+            )
+            .await?;
+        Ok(Page::from_rows(executions(rows)?, page.limit, |e| {
+            compound_key(&e.job_id, e.execution_number)
+        }))
+    }
+
+    pub(crate) async fn insert_execution(&self, e: &JobExecution) -> StoreResult<()> {
+        self.execute(
+            &format!(
+                "INSERT INTO job_executions ({EXECUTION_COLUMNS}, timeout_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            ),
+            &execution_params(e, &to_json(&e.status_details)).as_slice_params(),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Insert one QUEUED execution per thing in one statement (CreateJob of a large
+    /// group).
+    pub(crate) async fn insert_queued_executions(
+        &self,
+        job_id: &str,
+        things: &[String],
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        for chunk in things.chunks(5_000) {
+            self.execute(
+                "INSERT INTO job_executions (thing_name, job_id, execution_number, status, force_canceled,
+                   status_details, queued_at, started_at, last_updated_at, version_number,
+                   in_progress_deadline, step_deadline, timeout_at)
+                 SELECT t, $2, 1, 'QUEUED', false, '{}', $3, NULL, $3, 1, NULL, NULL, NULL
+                 FROM unnest($1::text[]) AS t",
+                &[&chunk, &job_id, &now.millis()],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn update_execution(&self, e: &JobExecution) -> StoreResult<()> {
+        let n = self
+            .execute(
+                "UPDATE job_executions SET status = $4, force_canceled = $5, status_details = $6,
+                 queued_at = $7, started_at = $8, last_updated_at = $9, version_number = $10,
+                 in_progress_deadline = $11, step_deadline = $12, timeout_at = $13
+                 WHERE thing_name = $1 AND job_id = $2 AND execution_number = $3",
+                &execution_params(e, &to_json(&e.status_details)).as_slice_params(),
+            )
+            .await?;
+        if n != 1 {
+            return Err(JobsError::Internal(format!(
+                "execution {}/{} vanished during update",
+                e.thing_name, e.job_id
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn delete_execution(&self, e: &JobExecution) -> StoreResult<()> {
+        self.execute(
+            "DELETE FROM job_executions WHERE thing_name = $1 AND job_id = $2 AND execution_number = $3",
+            &[&e.thing_name, &e.job_id, &e.execution_number],
+        )
+        .await
+        .map(drop)
+    }
+
+    pub(crate) async fn explain_missing_execution(&self, thing: &str, job_id: &str) -> JobsError {
+        if matches!(self.select_job_progress(job_id, false).await, Ok(None)) {
+            return JobsError::NotFound(format!("Job {job_id} does not exist"));
+        }
+        if matches!(self.select_thing(thing).await, Ok(None)) {
+            return JobsError::NotFound(format!("Thing {thing} does not exist"));
+        }
+        JobsError::NotFound(format!(
+            "Job execution for thing {thing} within job {job_id} does not exist"
+        ))
+    }
+
+    pub(crate) async fn delete_everything(&self) -> StoreResult<()> {
+        self.0
+            .batch_execute(
+                "TRUNCATE job_executions, job_targets, jobs, thing_group_members, thing_groups, things",
+            )
+            .await
+            .map_err(pg_err)
+    }
+}
+
+/// The parameters of an execution row, in column order plus `timeout_at`.
+struct ExecutionParams<'a> {
+    e: &'a JobExecution,
+    status: &'static str,
+    details: &'a str,
+    queued_at: i64,
+    started_at: Option<i64>,
+    last_updated_at: i64,
+    in_progress_deadline: Option<i64>,
+    step_deadline: Option<i64>,
+    timeout_at: Option<i64>,
+}
+
+fn execution_params<'a>(e: &'a JobExecution, details: &'a str) -> ExecutionParams<'a> {
+    ExecutionParams {
+        e,
+        status: e.status.as_str(),
+        details,
+        queued_at: e.queued_at.millis(),
+        started_at: e.started_at.map(Timestamp::millis),
+        last_updated_at: e.last_updated_at.millis(),
+        in_progress_deadline: e.in_progress_deadline.map(Timestamp::millis),
+        step_deadline: e.step_deadline.map(Timestamp::millis),
+        timeout_at: e.timeout_at().map(Timestamp::millis),
+    }
+}
+
+impl ExecutionParams<'_> {
+    fn as_slice_params(&self) -> [&(dyn ToSql + Sync); 13] {
+        [
+            &self.e.thing_name,
+            &self.e.job_id,
+            &self.e.execution_number,
+            &self.status,
+            &self.e.force_canceled,
+            &self.details,
+            &self.queued_at,
+            &self.started_at,
+            &self.last_updated_at,
+            &self.e.version_number,
+            &self.in_progress_deadline,
+            &self.step_deadline,
+            &self.timeout_at,
+        ]
+    }
+}

@@ -1,0 +1,201 @@
+//! The PostgreSQL backend: the shared conformance suite, each test in a fresh schema of
+//! the database named by `IOTJOBS_TEST_PG_URL` (default: the local test database).
+//! PostgreSQL must be running: these tests fail, never skip, without it.
+
+use super::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub(crate) fn test_url() -> String {
+    std::env::var("IOTJOBS_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A store on a new, empty schema.
+pub(crate) async fn fresh() -> PgStore {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let schema = format!(
+        "iotjobs_test_{}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    let url = test_url();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required for these tests: {e}"));
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let mut config: tokio_postgres::Config = url.parse().unwrap();
+    config.options(format!("-c search_path={schema}"));
+    PgStore::with_config(config, 4).await.unwrap()
+}
+
+mod conformance {
+    crate::conformance_tests!(super::fresh().await);
+}
+
+/// Two stores (two "nodes") migrating the same schema at once: the advisory lock makes
+/// one apply the migrations and the other find them applied.
+#[tokio::test]
+async fn concurrent_start_up_migrates_once() {
+    let store = fresh().await;
+    // Read the schema name back from the first store's connection.
+    let schema: String = store
+        .client()
+        .await
+        .unwrap()
+        .query_one("SELECT current_schema()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    // Drop the tables again and migrate twice concurrently from scratch.
+    store
+        .client()
+        .await
+        .unwrap()
+        .batch_execute(&format!(
+            "DROP SCHEMA {schema} CASCADE; CREATE SCHEMA {schema};"
+        ))
+        .await
+        .unwrap();
+    let mut config: tokio_postgres::Config = test_url().parse().unwrap();
+    config.options(format!("-c search_path={schema}"));
+    let (a, b) = tokio::join!(
+        PgStore::with_config(config.clone(), 2),
+        PgStore::with_config(config, 2)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let version: i64 = a
+        .client()
+        .await
+        .unwrap()
+        .query_one("SELECT version FROM iotjobs_schema_version", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, MIGRATIONS.len() as i64);
+    b.describe_thing("x").await.unwrap();
+}
+
+/// A forced cancel and a device update racing on the same executions from two pools:
+/// each execution ends with exactly one winner and exact counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_cancel_and_update_have_one_winner() {
+    let node_a = fresh().await;
+    let schema: String = node_a
+        .client()
+        .await
+        .unwrap()
+        .query_one("SELECT current_schema()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let mut config: tokio_postgres::Config = test_url().parse().unwrap();
+    config.options(format!("-c search_path={schema}"));
+    let node_b = PgStore::with_config(config, 8).await.unwrap();
+    let t0 = Timestamp(1_700_000_000_000);
+    let things: Vec<String> = (0..100).map(|i| format!("t{i}")).collect();
+    for t in &things {
+        let new = NewThing {
+            thing_name: t.clone(),
+            thing_type_name: None,
+            attributes: Default::default(),
+            billing_group_name: None,
+        };
+        node_a.create_thing(new, t.clone(), t0).await.unwrap();
+    }
+    let new = NewJob {
+        job_id: "j".into(),
+        targets: vec![],
+        target_things: things.clone(),
+        target_groups: vec![],
+        document: None,
+        document_source: None,
+        description: None,
+        target_selection: iotjobs_core::TargetSelection::Snapshot,
+        in_progress_timeout_minutes: None,
+        configs: Default::default(),
+    };
+    node_a.create_job(new, t0).await.unwrap();
+    let exact = |t: &str| ExecutionSelector::Exact {
+        thing_name: t.into(),
+        job_id: "j".into(),
+        execution_number: None,
+    };
+    let start = ExecutionCommand::DeviceUpdate {
+        status: JobExecutionStatus::InProgress,
+        expected_version: Some(1),
+        status_details: None,
+        step_timeout_in_minutes: None,
+    };
+    for t in &things {
+        node_b
+            .update_job_execution(exact(t), start.clone(), t0)
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for t in &things {
+        let (a, b) = (node_a.clone(), node_b.clone());
+        let (sa, sb) = (exact(t), exact(t));
+        tasks.push(tokio::spawn(async move {
+            let cancel = a.update_job_execution(
+                sa,
+                ExecutionCommand::Cancel {
+                    force: true,
+                    expected_version: None,
+                    status_details: None,
+                },
+                t0,
+            );
+            let finish = b.update_job_execution(
+                sb,
+                ExecutionCommand::DeviceUpdate {
+                    status: JobExecutionStatus::Succeeded,
+                    expected_version: Some(2),
+                    status_details: None,
+                    step_timeout_in_minutes: None,
+                },
+                t0,
+            );
+            let (c, f) = tokio::join!(cancel, finish);
+            (c.is_ok(), f.is_ok(), c, f)
+        }));
+    }
+    let (mut canceled, mut succeeded) = (0, 0);
+    for (t, task) in things.iter().zip(tasks) {
+        let (c_ok, f_ok, c, f) = task.await.unwrap();
+        assert!(c_ok ^ f_ok, "{t}: exactly one winner: {c:?} / {f:?}");
+        let loser = if c_ok { f.unwrap_err() } else { c.unwrap_err() };
+        assert!(
+            matches!(loser, JobsError::InvalidStateTransition { .. }),
+            "{t}: {loser:?}"
+        );
+        let e = node_a
+            .describe_job_execution(&exact(t))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.version_number, 3, "{t}");
+        if c_ok {
+            canceled += 1;
+            assert_eq!(e.status, JobExecutionStatus::Canceled);
+        } else {
+            succeeded += 1;
+            assert_eq!(e.status, JobExecutionStatus::Succeeded);
+        }
+    }
+    let j = node_b.describe_job("j").await.unwrap().unwrap();
+    let d = j.progress.process_details;
+    assert_eq!(
+        (d.canceled, d.succeeded, d.in_progress),
+        (canceled, succeeded, 0)
+    );
+    assert_eq!(j.progress.status, iotjobs_core::JobStatus::Completed);
+}
