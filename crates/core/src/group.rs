@@ -41,3 +41,69 @@ impl ThingGroup {
 
 /// A thing can be in at most this many groups (AWS "Static thing groups").
 pub const MAX_GROUPS_PER_THING: usize = 10;
+
+/// May a thing join `group` (whose hierarchy root is `root`)? `current` lists the
+/// groups it is in, each with its root. Returns `Ok(false)` when it is already a member
+/// (joining again is a no-op), `Ok(true)` when it may join.
+///
+/// AWS "Static thing groups": a thing can be in at most 10 groups, and "you can't add a
+/// thing to more than one group in the same hierarchy".
+pub fn check_join(
+    thing: &str,
+    group: &str,
+    root: &str,
+    current: &[(String, String)],
+) -> Result<bool, crate::JobsError> {
+    if current.iter().any(|(g, _)| g == group) {
+        return Ok(false);
+    }
+    if current.len() >= MAX_GROUPS_PER_THING {
+        return Err(crate::JobsError::InvalidRequest(format!(
+            "Thing {thing} is already in {MAX_GROUPS_PER_THING} thing groups"
+        )));
+    }
+    if let Some((other, _)) = current.iter().find(|(_, r)| r == root) {
+        return Err(crate::JobsError::InvalidRequest(format!(
+            "Thing {thing} is already in thing group {other} of the same hierarchy"
+        )));
+    }
+    Ok(true)
+}
+
+/// The execution number a CONTINUOUS job gives a thing that joins one of its target
+/// groups: 1 for its first execution, n+1 when its latest one was REMOVED (it left and
+/// came back), and none when it already has one that was not REMOVED.
+pub fn execution_number_on_join(latest: Option<&crate::JobExecution>) -> Option<i64> {
+    match latest {
+        None => Some(1),
+        Some(e) if e.status == crate::JobExecutionStatus::Removed => Some(e.execution_number + 1),
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{JobExecution, JobExecutionStatus, Timestamp};
+
+    #[test]
+    fn joining_rules() {
+        let in_a = vec![("a1".to_string(), "a".to_string())];
+        assert_eq!(check_join("t", "a1", "a", &in_a), Ok(false));
+        assert!(check_join("t", "a2", "a", &in_a).is_err(), "same hierarchy");
+        assert_eq!(check_join("t", "b", "b", &in_a), Ok(true));
+        let ten: Vec<_> = (0..10)
+            .map(|i| (format!("g{i}"), format!("g{i}")))
+            .collect();
+        assert!(check_join("t", "x", "x", &ten).is_err());
+    }
+
+    #[test]
+    fn execution_numbers_on_join() {
+        let mut e = JobExecution::queued("j", "t", 3, Timestamp(0));
+        assert_eq!(execution_number_on_join(None), Some(1));
+        assert_eq!(execution_number_on_join(Some(&e)), None);
+        e.status = JobExecutionStatus::Removed;
+        assert_eq!(execution_number_on_join(Some(&e)), Some(4));
+    }
+}

@@ -16,7 +16,7 @@ mod rows;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use iotjobs_core::error::ResourceKind;
-use iotjobs_core::group::{MAX_GROUPS_PER_THING, NewThingGroup, ThingGroup};
+use iotjobs_core::group::{NewThingGroup, ThingGroup, check_join, execution_number_on_join};
 use iotjobs_core::job::{JobProgress, JobUpdate};
 use iotjobs_core::page::{Page, PageRequest};
 use iotjobs_core::state_machine::{Change, ExecutionCommand, apply_to_job};
@@ -286,22 +286,15 @@ impl Store for PgStore {
                     "Thing {thing_name} does not exist"
                 )));
             }
-            let current = tx.groups_of_thing(thing_name).await?;
-            if current.iter().any(|g| g == group_name) {
-                return Ok(());
-            }
-            if current.len() >= MAX_GROUPS_PER_THING {
-                return Err(JobsError::InvalidRequest(format!(
-                    "Thing {thing_name} is already in {MAX_GROUPS_PER_THING} thing groups"
-                )));
-            }
             let ancestors = tx.ancestors(group_name).await?;
-            for other in &current {
-                if tx.ancestors(other).await?.last() == ancestors.last() {
-                    return Err(JobsError::InvalidRequest(format!(
-                        "Thing {thing_name} is already in thing group {other} of the same hierarchy"
-                    )));
-                }
+            let mut current = Vec::new();
+            for g in tx.groups_of_thing(thing_name).await? {
+                let root = tx.ancestors(&g).await?.pop().unwrap_or_default();
+                current.push((g, root));
+            }
+            let root = ancestors.last().cloned().unwrap_or_default();
+            if !check_join(thing_name, group_name, &root, &current)? {
+                return Ok(());
             }
             tx.insert_member(group_name, thing_name).await?;
             let mut jobs = JobCache::default();
@@ -313,10 +306,8 @@ impl Store for PgStore {
                         execution_number: None,
                     })
                     .await?;
-                let number = match latest {
-                    None => 1,
-                    Some(e) if e.status == JobExecutionStatus::Removed => e.execution_number + 1,
-                    Some(_) => continue,
+                let Some(number) = execution_number_on_join(latest.as_ref()) else {
+                    continue;
                 };
                 tx.insert_execution(&JobExecution::queued(&job_id, thing_name, number, now))
                     .await?;

@@ -16,7 +16,7 @@
 mod rows;
 
 use iotjobs_core::error::ResourceKind;
-use iotjobs_core::group::{MAX_GROUPS_PER_THING, NewThingGroup, ThingGroup};
+use iotjobs_core::group::{NewThingGroup, ThingGroup, check_join, execution_number_on_join};
 use iotjobs_core::job::{JobProgress, JobUpdate};
 use iotjobs_core::page::{Page, PageRequest};
 use iotjobs_core::state_machine::{Change, ExecutionCommand, apply_to_job};
@@ -540,25 +540,15 @@ impl Store for SqliteStore {
         let (group, thing) = (group_name.to_owned(), thing_name.to_owned());
         self.write(move |conn| {
             require_group_and_thing(conn, &group, &thing)?;
-            let current = rows::groups_of_thing(conn, &thing)?;
-            if current.contains(&group) {
-                return Ok(());
-            }
-            if current.len() >= MAX_GROUPS_PER_THING {
-                return Err(JobsError::InvalidRequest(format!(
-                    "Thing {thing} is already in {MAX_GROUPS_PER_THING} thing groups"
-                )));
-            }
-            // "You can't add a thing to more than one group in the same hierarchy"
-            // (AWS "Static thing groups"): two groups share a hierarchy when they
-            // share a root.
             let ancestors = rows::ancestors(conn, &group)?;
-            for other in &current {
-                if rows::ancestors(conn, other)?.last() == ancestors.last() {
-                    return Err(JobsError::InvalidRequest(format!(
-                        "Thing {thing} is already in thing group {other} of the same hierarchy"
-                    )));
-                }
+            let mut current = Vec::new();
+            for g in rows::groups_of_thing(conn, &thing)? {
+                let root = rows::ancestors(conn, &g)?.pop().unwrap_or_default();
+                current.push((g, root));
+            }
+            let root = ancestors.last().cloned().unwrap_or_default();
+            if !check_join(&thing, &group, &root, &current)? {
+                return Ok(());
             }
             rows::insert_member(conn, &group, &thing)?;
             // CONTINUOUS jobs that target this group or an ancestor queue an execution
@@ -574,10 +564,8 @@ impl Store for SqliteStore {
                         execution_number: None,
                     },
                 )?;
-                let number = match latest {
-                    None => 1,
-                    Some(e) if e.status == JobExecutionStatus::Removed => e.execution_number + 1,
-                    Some(_) => continue,
+                let Some(number) = execution_number_on_join(latest.as_ref()) else {
+                    continue;
                 };
                 rows::insert_execution(conn, &JobExecution::queued(&job_id, &thing, number, now))?;
                 jobs.load(conn, &job_id)?.record_execution_change(
