@@ -1,5 +1,6 @@
-//! The `iotjobs` binary: `iotjobs serve` runs the service. Thin wiring only: parse
-//! options, set up logging, open the store, bind, serve until a signal.
+//! The `iotjobs` binary: `iotjobs serve` runs the service; `iotjobs iot …` and
+//! `iotjobs iot-jobs-data …` are the AWS CLI v1 drop-in (`iotjobs-cli`). Thin wiring only:
+//! parse options, set up logging, open the store, bind, serve until a signal.
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -34,7 +35,8 @@ struct ServeArgs {
     #[arg(long, env = "IOTJOBS_LISTEN", default_value = "127.0.0.1:8080")]
     listen: String,
     /// Database URL: `sqlite://PATH` (add `?synchronous=normal` to trade power-loss
-    /// durability for speed). Default: `sqlite://<data dir>/iotjobs.sqlite`.
+    /// durability for speed), or `postgres://USER[:PASSWORD]@HOST[:PORT]/DB` for several
+    /// nodes sharing one database. Default: `sqlite://<data dir>/iotjobs.sqlite`.
     #[arg(long, env = "IOTJOBS_DATABASE")]
     database: Option<String>,
     /// Directory for the default database.
@@ -56,6 +58,16 @@ struct ServeArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The CLI commands own their argv parsing, messages and exit codes (0, 2, 255, as the
+    // AWS CLI v1): dispatch before clap and before any logging or runtime set-up, so a call
+    // starts in a few milliseconds.
+    let argv: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if iotjobs_cli::is_cli_invocation(&argv) {
+        std::process::exit(run_cli(&argv));
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -72,21 +84,65 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Runs one CLI command with buffered stdout/stderr, flushed before the process exits.
+fn run_cli(argv: &[String]) -> i32 {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut err = std::io::BufWriter::new(std::io::stderr().lock());
+    let code = iotjobs_cli::run(
+        argv,
+        &mut iotjobs_cli::Io {
+            out: &mut out,
+            err: &mut err,
+        },
+    );
+    let _ = out.flush();
+    let _ = err.flush();
+    code
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
         anyhow::bail!("--account-id must be 12 digits, got {:?}", args.account_id);
     }
-    let database = match args.database {
-        Some(url) => url,
+    let database = match &args.database {
+        Some(url) => url.clone(),
         None => format!(
             "sqlite://{}",
             args.data_dir.join("iotjobs.sqlite").display()
         ),
     };
-    let store = iotjobs_store::open_sqlite_url(&database)
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("opening database {database}"))?;
-    tracing::info!(database = %database, "store ready");
+    // The one place that knows URL schemes: pick the backend, then serve generically.
+    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+        let store = iotjobs_store::PgStore::connect(&database)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("opening database {}", redact(&database)))?;
+        tracing::info!(database = %redact(&database), "store ready (PostgreSQL)");
+        serve_with(store, args).await
+    } else {
+        let store = iotjobs_store::open_sqlite_url(&database)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("opening database {database}"))?;
+        tracing::info!(database = %database, "store ready (SQLite)");
+        serve_with(store, args).await
+    }
+}
+
+/// A database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &url[s + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _password)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn serve_with<S: iotjobs_core::Store>(store: S, args: ServeArgs) -> anyhow::Result<()> {
     if args.enable_reset {
         tracing::warn!("--enable-reset: POST /moto-api/reset deletes all state");
     }

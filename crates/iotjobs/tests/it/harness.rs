@@ -17,7 +17,20 @@ pub struct Server {
 impl Server {
     pub fn start() -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (child, endpoint) = spawn(&dir.path().join("iotjobs.sqlite"));
+        let db = format!("sqlite://{}", dir.path().join("iotjobs.sqlite").display());
+        let (child, endpoint) = spawn(&db);
+        Server {
+            child: Some(child),
+            endpoint,
+            dir,
+        }
+    }
+
+    /// A server on the database at `url` (e.g. a PostgreSQL schema shared with another
+    /// node).
+    pub fn start_on(url: &str) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (child, endpoint) = spawn(url);
         Server {
             child: Some(child),
             endpoint,
@@ -33,7 +46,7 @@ impl Server {
     /// database. The port changes.
     pub fn restart(&mut self) {
         self.stop();
-        let (child, endpoint) = spawn(&self.db_path());
+        let (child, endpoint) = spawn(&format!("sqlite://{}", self.db_path().display()));
         self.child = Some(child);
         self.endpoint = endpoint;
     }
@@ -115,10 +128,15 @@ fn http_client() -> aws_sdk_iot::config::SharedHttpClient {
         .build_https()
 }
 
-fn spawn(db: &std::path::Path) -> (Child, String) {
+fn spawn(database_url: &str) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_iotjobs"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
-        .arg(format!("sqlite://{}", db.display()))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            database_url,
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

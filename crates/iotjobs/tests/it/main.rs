@@ -6,8 +6,10 @@
 mod harness;
 
 mod cancel_job_execution;
+mod cli_quickstart;
 mod data_plane;
 mod lifecycle;
+mod multinode;
 mod restart;
 mod timeouts;
 mod wire;
