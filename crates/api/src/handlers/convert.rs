@@ -186,62 +186,6 @@ pub(crate) fn config_value<T: serde::de::DeserializeOwned>(
         .and_then(|text| serde_json::from_str(text).ok())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn target_arns() {
-        let c = ServiceConfig::default();
-        assert_eq!(
-            parse_target(&c, "arn:aws:iot:us-east-1:000000000000:thing/t:1"),
-            Ok(Target::Thing("t:1".into()))
-        );
-        assert_eq!(
-            parse_target(&c, "arn:aws:iot:us-east-1:000000000000:thinggroup/g"),
-            Ok(Target::ThingGroup("g".into()))
-        );
-        for bad in [
-            "t1",
-            "arn:aws:iot:us-east-1:000000000000:thing/",
-            "arn:aws:iot:us-east-1:000000000000:job/j",
-            "arn:aws:s3:us-east-1:000000000000:thing/t",
-            "arn:aws:iot:eu-west-1:000000000000:thing/t",
-            "arn:aws:iot:us-east-1:111111111111:thing/t",
-        ] {
-            assert!(
-                matches!(parse_target(&c, bad), Err(JobsError::InvalidRequest(_))),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn status_details_limits() {
-        let ten: StatusDetails = (0..10).map(|i| (format!("k{i}"), "v".into())).collect();
-        assert!(check_status_details(Some(&ten)).is_ok());
-        let eleven: StatusDetails = (0..11).map(|i| (format!("k{i}"), "v".into())).collect();
-        assert!(check_status_details(Some(&eleven)).is_err());
-        let long: StatusDetails = [("k".to_string(), "é".repeat(1024))].into();
-        assert!(
-            check_status_details(Some(&long)).is_ok(),
-            "chars, not bytes"
-        );
-        let too_long: StatusDetails = [("k".to_string(), "x".repeat(1025))].into();
-        assert!(check_status_details(Some(&too_long)).is_err());
-    }
-
-    #[test]
-    fn step_timeouts() {
-        for ok in [None, Some(-1), Some(1), Some(10080)] {
-            assert!(check_step_timeout(ok).is_ok());
-        }
-        for bad in [Some(0), Some(-2), Some(10081)] {
-            assert!(check_step_timeout(bad).is_err());
-        }
-    }
-}
-
 /// `maxResults` when the request gives none.
 pub(crate) const DEFAULT_PAGE_SIZE: usize = 100;
 
@@ -340,5 +284,61 @@ pub(crate) fn control_summary(e: &JobExecution) -> iot::JobExecutionSummary {
         last_updated_at: Some(control_time(e.last_updated_at)),
         execution_number: Some(e.execution_number),
         retry_attempt: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_arns() {
+        let c = ServiceConfig::default();
+        assert_eq!(
+            parse_target(&c, "arn:aws:iot:us-east-1:000000000000:thing/t:1"),
+            Ok(Target::Thing("t:1".into()))
+        );
+        assert_eq!(
+            parse_target(&c, "arn:aws:iot:us-east-1:000000000000:thinggroup/g"),
+            Ok(Target::ThingGroup("g".into()))
+        );
+        for bad in [
+            "t1",
+            "arn:aws:iot:us-east-1:000000000000:thing/",
+            "arn:aws:iot:us-east-1:000000000000:job/j",
+            "arn:aws:s3:us-east-1:000000000000:thing/t",
+            "arn:aws:iot:eu-west-1:000000000000:thing/t",
+            "arn:aws:iot:us-east-1:111111111111:thing/t",
+        ] {
+            assert!(
+                matches!(parse_target(&c, bad), Err(JobsError::InvalidRequest(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn status_details_limits() {
+        let ten: StatusDetails = (0..10).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(check_status_details(Some(&ten)).is_ok());
+        let eleven: StatusDetails = (0..11).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(check_status_details(Some(&eleven)).is_err());
+        let long: StatusDetails = [("k".to_string(), "é".repeat(1024))].into();
+        assert!(
+            check_status_details(Some(&long)).is_ok(),
+            "chars, not bytes"
+        );
+        let too_long: StatusDetails = [("k".to_string(), "x".repeat(1025))].into();
+        assert!(check_status_details(Some(&too_long)).is_err());
+    }
+
+    #[test]
+    fn step_timeouts() {
+        for ok in [None, Some(-1), Some(1), Some(10080)] {
+            assert!(check_step_timeout(ok).is_ok());
+        }
+        for bad in [Some(0), Some(-2), Some(10081)] {
+            assert!(check_step_timeout(bad).is_err());
+        }
     }
 }
