@@ -19,6 +19,7 @@
 //!   the end unless `--keep`).
 
 mod load;
+mod pg;
 mod probe;
 mod seed;
 mod server;
@@ -44,6 +45,8 @@ struct Cli {
 enum Command {
     /// CancelJobExecution throughput and latency over N stored QUEUED executions.
     Cancel(CancelArgs),
+    /// The same CancelJobExecution measurement against the PostgreSQL backend.
+    CancelPg(pg::PgArgs),
     /// Only measure the disk's fsync cost (writes of 4-256 KiB, each + fsync) in a directory.
     Fsync {
         /// Directory to measure in (default: the system temp dir).
@@ -128,6 +131,10 @@ fn main() -> anyhow::Result<()> {
             println!("{}", r.describe(&dir));
             Ok(())
         }
+        Command::CancelPg(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(pg::cancel_pg(args)),
         Command::Cancel(args) => {
             let rt = if args.client_threads <= 1 {
                 tokio::runtime::Builder::new_current_thread()

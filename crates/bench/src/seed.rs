@@ -8,7 +8,7 @@
 //! executions (100 from N = 10,000 up) whatever N is: only the table size changes.
 
 use anyhow::{Context as _, bail};
-use iotjobs_core::{Clock as _, NewJob, NewThing, Store as _, SystemClock, TargetSelection};
+use iotjobs_core::{Clock as _, NewJob, NewThing, Store, SystemClock, TargetSelection};
 use iotjobs_store::{SqliteOptions, SqliteStore, Synchronous};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -130,8 +130,27 @@ pub async fn seed(path: &Path, layout: &Layout, in_flight: usize) -> anyhow::Res
         },
     )
     .map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
-    let now = SystemClock.now();
+    seed_store(&store, layout, in_flight).await?;
 
+    // Dropping the last handle stops the writer thread and closes the connection, which
+    // checkpoints the WAL into the main file.
+    drop(store);
+    std::fs::File::open(path)?.sync_all()?;
+    let elapsed = start.elapsed();
+    let bytes = std::fs::metadata(path)
+        .with_context(|| format!("stat {}", path.display()))?
+        .len();
+    Ok(Seeded { elapsed, bytes })
+}
+
+/// Create the layout's things, jobs and QUEUED executions through any backend's store
+/// API, `in_flight` creates at a time.
+pub async fn seed_store<S: Store + Clone>(
+    store: &S,
+    layout: &Layout,
+    in_flight: usize,
+) -> anyhow::Result<()> {
+    let now = SystemClock.now();
     let s = store.clone();
     bounded(layout.things(), in_flight, move |i| {
         let s = s.clone();
@@ -183,15 +202,7 @@ pub async fn seed(path: &Path, layout: &Layout, in_flight: usize) -> anyhow::Res
     })
     .await?;
 
-    // Dropping the last handle stops the writer thread and closes the connection, which
-    // checkpoints the WAL into the main file.
-    drop(store);
-    std::fs::File::open(path)?.sync_all()?;
-    let elapsed = start.elapsed();
-    let bytes = std::fs::metadata(path)
-        .with_context(|| format!("stat {}", path.display()))?
-        .len();
-    Ok(Seeded { elapsed, bytes })
+    Ok(())
 }
 
 /// Run `f(0..n)` with at most `limit` futures in flight; stop at the first error.

@@ -25,10 +25,15 @@ impl Server {
             db.display(),
             if normal { "?synchronous=normal" } else { "" }
         );
+        Self::start_url(bin, &url, log).await
+    }
+
+    /// Start `bin serve --database url`.
+    pub async fn start_url(bin: &Path, url: &str, log: &Path) -> anyhow::Result<Self> {
         let log_file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut child = Command::new(bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", &url])
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", url])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -124,6 +124,9 @@ struct Inner {
     writer: Mutex<Option<mpsc::Sender<WriteFn>>>,
     readers: Mutex<Vec<Connection>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Dropping it stops the checkpointer thread.
+    checkpointer: Mutex<Option<mpsc::Sender<()>>>,
+    checkpointer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
@@ -133,6 +136,17 @@ impl Drop for Inner {
             w.take();
         }
         if let Some(handle) = self.writer_thread.lock().ok().and_then(|mut h| h.take()) {
+            let _ = handle.join();
+        }
+        if let Ok(mut c) = self.checkpointer.lock() {
+            c.take();
+        }
+        if let Some(handle) = self
+            .checkpointer_thread
+            .lock()
+            .ok()
+            .and_then(|mut h| h.take())
+        {
             let _ = handle.join();
         }
     }
@@ -162,6 +176,17 @@ impl SqliteStore {
         }
         let conn = open_connection(path, options, true).map_err(db_err)?;
         migrate(&conn).map_err(db_err)?;
+        // Checkpoints (copying WAL frames back into the database file, with its own
+        // fsync) run on a thread of their own instead of inside the writer's commits:
+        // the writer is the serialization point, so it should only commit.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(db_err)?;
+        let checkpoint_conn = open_connection(path, options, true).map_err(db_err)?;
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let checkpointer_thread = std::thread::Builder::new()
+            .name("iotjobs-sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, stop_rx))
+            .map_err(|e| JobsError::Internal(format!("cannot start checkpoint thread: {e}")))?;
         let (tx, rx) = mpsc::channel::<WriteFn>();
         let handle = std::thread::Builder::new()
             .name("iotjobs-sqlite-writer".into())
@@ -174,6 +199,8 @@ impl SqliteStore {
                 writer: Mutex::new(Some(tx)),
                 readers: Mutex::new(Vec::new()),
                 writer_thread: Mutex::new(Some(handle)),
+                checkpointer: Mutex::new(Some(stop_tx)),
+                checkpointer_thread: Mutex::new(Some(checkpointer_thread)),
             }),
         })
     }
@@ -272,6 +299,20 @@ fn migrate(conn: &Connection) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+/// How often the checkpointer copies committed WAL frames into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Run PASSIVE checkpoints (they never block the writer or readers) until the store
+/// closes. SQLite restarts the WAL from its beginning once a checkpoint has caught up,
+/// so the WAL stays small while the writer never pays for checkpoints itself.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+        }
+    }
 }
 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteFn>) {

@@ -1,0 +1,131 @@
+//! `iotjobs-bench cancel-pg`: the same CancelJobExecution measurement against the
+//! PostgreSQL backend. Each size is seeded into a fresh schema through `PgStore`; the
+//! rows of one size then cancel disjoint ranges of its executions (a PostgreSQL schema
+//! is not copied per row as the SQLite file is), so every request is still a real
+//! QUEUED→CANCELED transition. The schema is dropped at the end.
+
+use crate::{load, seed, server};
+use anyhow::Context as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct PgArgs {
+    /// The PostgreSQL database to use (a schema is created and dropped in it).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
+    postgres: String,
+    /// Stored executions per schema, comma-separated (as for `cancel`).
+    #[arg(long, value_delimiter = ',', default_value = "10000,1000000")]
+    stored: Vec<u64>,
+    /// Concurrent client workers, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    concurrency: Vec<usize>,
+    /// Measured cancels per row.
+    #[arg(long, default_value_t = 20_000)]
+    requests: u64,
+    /// Measured cancels for concurrency-1 rows.
+    #[arg(long, default_value_t = 2_000)]
+    requests_c1: u64,
+    /// Unmeasured cancels per row before measuring.
+    #[arg(long, default_value_t = 256)]
+    warmup: u64,
+    /// Creates in flight while seeding.
+    #[arg(long, default_value_t = 64)]
+    seed_concurrency: usize,
+    /// The server binary (default: `iotjobs` next to this executable).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+}
+
+pub async fn cancel_pg(args: PgArgs) -> anyhow::Result<()> {
+    let server_bin = match &args.server_bin {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("iotjobs"),
+    };
+    let (admin, conn) = tokio_postgres::connect(&args.postgres, tokio_postgres::NoTls)
+        .await
+        .with_context(|| format!("connecting to {}", args.postgres))?;
+    tokio::spawn(conn);
+    let version: String = admin.query_one("SHOW server_version", &[]).await?.get(0);
+    let sync: String = admin
+        .query_one("SHOW synchronous_commit", &[])
+        .await?
+        .get(0);
+    println!("# CancelJobExecution benchmark, PostgreSQL backend\n");
+    println!("- PostgreSQL {version} on this machine, synchronous_commit={sync}");
+    println!(
+        "- server: `{} serve --database postgres://…` (one node)\n",
+        server_bin.display()
+    );
+    println!("| stored | conc. | cancels | requests/s | p50 ms | p99 ms | max ms | errors |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let log_dir = tempfile::tempdir()?;
+    let mut failed = false;
+    for &stored in &args.stored {
+        let layout = seed::Layout::new(stored, seed::Order::Random)?;
+        let schema = format!("iotjobs_bench_{stored}_{}", std::process::id());
+        admin
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+            ))
+            .await?;
+        let sep = if args.postgres.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let url = format!("{}{sep}options=-c%20search_path%3D{schema}", args.postgres);
+        let start = Instant::now();
+        let store = iotjobs_store::PgStore::connect(&url)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        seed::seed_store(&store, &layout, args.seed_concurrency).await?;
+        drop(store);
+        admin
+            .batch_execute(&format!(
+                "ANALYZE {schema}.job_executions; ANALYZE {schema}.jobs"
+            ))
+            .await?;
+        eprintln!(
+            "seeded {stored} executions in {:.1} s",
+            start.elapsed().as_secs_f64()
+        );
+        let mut next = 0u64;
+        for &concurrency in &args.concurrency {
+            let wanted = if concurrency == 1 {
+                args.requests_c1
+            } else {
+                args.requests
+            };
+            let warmup = args.warmup.min(stored / 10);
+            let requests = wanted.min(stored.saturating_sub(next + warmup));
+            let log = log_dir
+                .path()
+                .join(format!("server-{stored}-{concurrency}.log"));
+            let srv = server::Server::start_url(&server_bin, &url, &log).await?;
+            let client = Arc::new(load::Client::new(srv.addr)?);
+            let warm = load::run(&client, &layout, next, warmup, concurrency).await;
+            let result = load::run(&client, &layout, next + warmup, requests, concurrency).await;
+            next += warmup + requests;
+            drop(client);
+            srv.stop().await?;
+            failed |= warm.errors > 0 || result.errors > 0;
+            println!(
+                "| {} | {concurrency} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
+                stored,
+                result.requests,
+                result.rate(),
+                result.percentile_ms(0.50),
+                result.percentile_ms(0.99),
+                result.max_ms(),
+                result.errors + warm.errors
+            );
+        }
+        admin
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await?;
+    }
+    anyhow::ensure!(!failed, "some cancels were not answered 200");
+    Ok(())
+}
