@@ -5,10 +5,11 @@ use super::convert::{
     parse_target, required,
 };
 use crate::generated::iot::{
-    CancelJobRequest, CancelJobResponse, CreateJobRequest, CreateJobResponse, DeleteJobRequest,
-    DescribeJobRequest, DescribeJobResponse, GetJobDocumentRequest, GetJobDocumentResponse,
-    Job as JobDto, JobProcessDetails as JobProcessDetailsDto, JobSummary, ListJobsRequest,
-    ListJobsResponse, SchedulingConfig, TimeoutConfig, UpdateJobRequest,
+    AbortConfig, CancelJobRequest, CancelJobResponse, CreateJobRequest, CreateJobResponse,
+    DeleteJobRequest, DescribeJobRequest, DescribeJobResponse, GetJobDocumentRequest,
+    GetJobDocumentResponse, Job as JobDto, JobExecutionsRetryConfig, JobExecutionsRolloutConfig,
+    JobProcessDetails as JobProcessDetailsDto, JobSummary, ListJobsRequest, ListJobsResponse,
+    PresignedUrlConfig, SchedulingConfig, TimeoutConfig, UpdateJobRequest,
 };
 use crate::server::App;
 use iotjobs_core::{
@@ -88,26 +89,15 @@ pub(crate) async fn create_job<S: Store>(
         }
     }
 
-    let mut configs = BTreeMap::new();
-    config_json(
-        &mut configs,
-        "presignedUrlConfig",
-        req.presigned_url_config.as_ref(),
-    );
-    config_json(
-        &mut configs,
-        "jobExecutionsRolloutConfig",
-        req.job_executions_rollout_config.as_ref(),
-    );
-    config_json(&mut configs, "abortConfig", req.abort_config.as_ref());
-    config_json(&mut configs, "timeoutConfig", req.timeout_config.as_ref());
+    let mut configs = updatable_configs(UpdatableConfigs {
+        presigned_url: req.presigned_url_config.as_ref(),
+        rollout: req.job_executions_rollout_config.as_ref(),
+        abort: req.abort_config.as_ref(),
+        timeout: req.timeout_config.as_ref(),
+        retry: req.job_executions_retry_config.as_ref(),
+    });
     config_json(&mut configs, "tags", req.tags.as_ref());
     config_json(&mut configs, "namespaceId", req.namespace_id.as_ref());
-    config_json(
-        &mut configs,
-        "jobExecutionsRetryConfig",
-        req.job_executions_retry_config.as_ref(),
-    );
     config_json(
         &mut configs,
         "documentParameters",
@@ -254,24 +244,13 @@ pub(crate) async fn update_job<S: Store>(
             Some(t.in_progress_timeout_in_minutes)
         }
     };
-    let mut configs = BTreeMap::new();
-    config_json(
-        &mut configs,
-        "presignedUrlConfig",
-        req.presigned_url_config.as_ref(),
-    );
-    config_json(
-        &mut configs,
-        "jobExecutionsRolloutConfig",
-        req.job_executions_rollout_config.as_ref(),
-    );
-    config_json(&mut configs, "abortConfig", req.abort_config.as_ref());
-    config_json(&mut configs, "timeoutConfig", req.timeout_config.as_ref());
-    config_json(
-        &mut configs,
-        "jobExecutionsRetryConfig",
-        req.job_executions_retry_config.as_ref(),
-    );
+    let configs = updatable_configs(UpdatableConfigs {
+        presigned_url: req.presigned_url_config.as_ref(),
+        rollout: req.job_executions_rollout_config.as_ref(),
+        abort: req.abort_config.as_ref(),
+        timeout: req.timeout_config.as_ref(),
+        retry: req.job_executions_retry_config.as_ref(),
+    });
     let update = JobUpdate {
         description: req.description,
         in_progress_timeout_minutes,
@@ -352,6 +331,26 @@ pub(crate) async fn list_jobs<S: Store>(
         ),
         next_token: next_token(page.next),
     })
+}
+
+/// The configs that both CreateJob and UpdateJob set (UpdateJob's updatable fields).
+struct UpdatableConfigs<'a> {
+    presigned_url: Option<&'a PresignedUrlConfig>,
+    rollout: Option<&'a JobExecutionsRolloutConfig>,
+    abort: Option<&'a AbortConfig>,
+    timeout: Option<&'a TimeoutConfig>,
+    retry: Option<&'a JobExecutionsRetryConfig>,
+}
+
+/// Those configs as stored (member name → JSON text); absent ones are left out.
+fn updatable_configs(c: UpdatableConfigs<'_>) -> BTreeMap<String, String> {
+    let mut configs = BTreeMap::new();
+    config_json(&mut configs, "presignedUrlConfig", c.presigned_url);
+    config_json(&mut configs, "jobExecutionsRolloutConfig", c.rollout);
+    config_json(&mut configs, "abortConfig", c.abort);
+    config_json(&mut configs, "timeoutConfig", c.timeout);
+    config_json(&mut configs, "jobExecutionsRetryConfig", c.retry);
+    configs
 }
 
 /// `timeoutConfig.inProgressTimeoutInMinutes`: "The minimum value is 1 and the maximum

@@ -271,7 +271,10 @@ fn open_connection(
     // every execution when a bound value could change the plan (measured: the
     // `ORDER BY execution_number DESC LIMIT 1` lookup was re-prepared on 9,999 of
     // 10,000 calls, 20-28 % of the writer's CPU). Our plans do not depend on values.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     if writer {
         conn.pragma_update(None, "journal_mode", "WAL")?;
     }
