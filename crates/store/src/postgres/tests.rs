@@ -27,6 +27,7 @@ pub(crate) async fn fresh() -> PgStore {
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required for these tests: {e}"));
     tokio::spawn(conn);
+    drop_schemas_of_dead_runs(&client).await;
     client
         .batch_execute(&format!("CREATE SCHEMA {schema}"))
         .await
@@ -34,6 +35,33 @@ pub(crate) async fn fresh() -> PgStore {
     let mut config: tokio_postgres::Config = url.parse().unwrap();
     config.options(format!("-c search_path={schema}"));
     PgStore::with_config(config, 4).await.unwrap()
+}
+
+/// Test schemas are named after the process that made them; drop those of processes
+/// that are gone, so that repeated local runs do not pile schemas up. Once per process.
+async fn drop_schemas_of_dead_runs(client: &tokio_postgres::Client) {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let rows = client
+        .query(
+            "SELECT nspname FROM pg_namespace
+             WHERE nspname LIKE 'iotjobs\\_test\\_%' OR nspname LIKE 'iotjobs\\_it\\_%'",
+            &[],
+        )
+        .await
+        .unwrap_or_default();
+    for row in rows {
+        let name: String = row.get(0);
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .await;
+        }
+    }
 }
 
 mod conformance {
