@@ -12,6 +12,18 @@ pub struct PageRequest {
     pub limit: usize,
 }
 
+impl PageRequest {
+    /// The compound cursor (see [`compound_key`]) to continue after: the smallest key on
+    /// the first page. A key that is not compound is an invalid `nextToken`.
+    pub fn after_compound(&self) -> Result<(&str, i64), crate::JobsError> {
+        match self.after.as_deref() {
+            None => Ok(("", i64::MIN)),
+            Some(k) => split_compound_key(k)
+                .ok_or_else(|| crate::JobsError::InvalidRequest("Invalid nextToken".into())),
+        }
+    }
+}
+
 /// One page of results.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
@@ -61,5 +73,15 @@ mod tests {
         );
         assert_eq!(split_compound_key("nope"), None);
         assert_eq!(split_compound_key("a/b"), None);
+        let first = PageRequest {
+            after: None,
+            limit: 1,
+        };
+        assert_eq!(first.after_compound(), Ok(("", i64::MIN)));
+        let bad = PageRequest {
+            after: Some("x".into()),
+            limit: 1,
+        };
+        assert!(bad.after_compound().is_err());
     }
 }

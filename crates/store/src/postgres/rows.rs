@@ -5,7 +5,7 @@ use super::pg_err;
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
 use iotjobs_core::group::ThingGroup;
 use iotjobs_core::job::{Job, JobProcessDetails, JobProgress, JobStatus, TargetSelection};
-use iotjobs_core::page::{Page, PageRequest, compound_key, split_compound_key};
+use iotjobs_core::page::{Page, PageRequest, compound_key};
 use iotjobs_core::store::{ExecutionSelector, JobFilter, StoreResult, ThingFilter};
 use iotjobs_core::{JobsError, Thing, Timestamp};
 use tokio_postgres::Row;
@@ -761,11 +761,7 @@ impl Tx<'_> {
         status: Option<JobExecutionStatus>,
         page: &PageRequest,
     ) -> StoreResult<Page<JobExecution>> {
-        let (after_thing, after_n) = match page.after.as_deref() {
-            None => ("", i64::MIN),
-            Some(k) => split_compound_key(k)
-                .ok_or_else(|| JobsError::InvalidRequest("Invalid nextToken".into()))?,
-        };
+        let (after_thing, after_n) = page.after_compound()?;
         let sql = format!(
             "SELECT {EXECUTION_COLUMNS} FROM job_executions
              WHERE job_id = $1 AND (thing_name, execution_number) > ($2::text COLLATE \"C\", $3)
@@ -796,11 +792,7 @@ impl Tx<'_> {
         job_id: Option<&str>,
         page: &PageRequest,
     ) -> StoreResult<Page<JobExecution>> {
-        let (after_job, after_n) = match page.after.as_deref() {
-            None => ("", i64::MIN),
-            Some(k) => split_compound_key(k)
-                .ok_or_else(|| JobsError::InvalidRequest("Invalid nextToken".into()))?,
-        };
+        let (after_job, after_n) = page.after_compound()?;
         let sql = format!(
             "SELECT {EXECUTION_COLUMNS} FROM job_executions
              WHERE thing_name = $1 AND (job_id, execution_number) > ($2::text COLLATE \"C\", $3)

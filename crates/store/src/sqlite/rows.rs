@@ -5,7 +5,7 @@ use super::db_err;
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
 use iotjobs_core::group::ThingGroup;
 use iotjobs_core::job::{Job, JobProcessDetails, JobProgress, JobStatus, TargetSelection};
-use iotjobs_core::page::{Page, PageRequest, compound_key, split_compound_key};
+use iotjobs_core::page::{Page, PageRequest, compound_key};
 use iotjobs_core::store::{ExecutionSelector, JobFilter, StoreResult, ThingFilter};
 use iotjobs_core::{JobsError, Thing, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -39,25 +39,26 @@ fn ts(v: i64) -> Timestamp {
 
 // ---- things ---------------------------------------------------------------------
 
-pub(super) fn select_thing(conn: &Connection, name: &str) -> StoreResult<Option<Thing>> {
-    conn.prepare_cached(
-        "SELECT thing_name, thing_id, thing_type_name, attributes, billing_group_name, version, created_at
-         FROM things WHERE thing_name = ?1",
-    )
-    .and_then(|mut s| {
-        s.query_row([name], |r| {
-            Ok(Thing {
-                thing_name: r.get(0)?,
-                thing_id: r.get(1)?,
-                thing_type_name: r.get(2)?,
-                attributes: from_json::<BTreeMap<String, String>>(&r.get::<_, String>(3)?, "attributes")?,
-                billing_group_name: r.get(4)?,
-                version: r.get(5)?,
-                created_at: ts(r.get(6)?),
-            })
-        })
-        .optional()
+const THING_COLUMNS: &str =
+    "thing_name, thing_id, thing_type_name, attributes, billing_group_name, version, created_at";
+
+fn thing_from_row(r: &Row<'_>) -> rusqlite::Result<Thing> {
+    Ok(Thing {
+        thing_name: r.get(0)?,
+        thing_id: r.get(1)?,
+        thing_type_name: r.get(2)?,
+        attributes: from_json::<BTreeMap<String, String>>(&r.get::<_, String>(3)?, "attributes")?,
+        billing_group_name: r.get(4)?,
+        version: r.get(5)?,
+        created_at: ts(r.get(6)?),
     })
+}
+
+pub(super) fn select_thing(conn: &Connection, name: &str) -> StoreResult<Option<Thing>> {
+    conn.prepare_cached(&format!(
+        "SELECT {THING_COLUMNS} FROM things WHERE thing_name = ?1"
+    ))
+    .and_then(|mut s| s.query_row([name], thing_from_row).optional())
     .map_err(db_err)
 }
 
@@ -122,29 +123,31 @@ pub(super) fn select_job_progress(
     .map_err(db_err)
 }
 
-pub(super) fn select_job(conn: &Connection, job_id: &str) -> StoreResult<Option<Job>> {
-    conn.prepare_cached(&format!(
-        "SELECT {PROGRESS_COLUMNS}, targets, document, document_source, description, force_canceled, \
-         reason_code, comment, created_at, configs FROM jobs WHERE job_id = ?1"
-    ))
-    .and_then(|mut s| {
-        s.query_row([job_id], |r| {
-            Ok(Job {
-                progress: progress_from_row(r)?,
-                targets: from_json(&r.get::<_, String>(14)?, "targets")?,
-                document: r.get(15)?,
-                document_source: r.get(16)?,
-                description: r.get(17)?,
-                force_canceled: r.get(18)?,
-                reason_code: r.get(19)?,
-                comment: r.get(20)?,
-                created_at: ts(r.get(21)?),
-                configs: from_json(&r.get::<_, String>(22)?, "configs")?,
-            })
-        })
-        .optional()
+/// Every column of a job: the progress columns, then the description.
+const JOB_COLUMNS: &str = "job_id, status, target_selection, in_progress_timeout_minutes, \
+     n_queued, n_in_progress, n_succeeded, n_failed, n_timed_out, n_rejected, n_removed, n_canceled, \
+     last_updated_at, completed_at, targets, document, document_source, description, force_canceled, \
+     reason_code, comment, created_at, configs";
+
+fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
+    Ok(Job {
+        progress: progress_from_row(r)?,
+        targets: from_json(&r.get::<_, String>(14)?, "targets")?,
+        document: r.get(15)?,
+        document_source: r.get(16)?,
+        description: r.get(17)?,
+        force_canceled: r.get(18)?,
+        reason_code: r.get(19)?,
+        comment: r.get(20)?,
+        created_at: ts(r.get(21)?),
+        configs: from_json(&r.get::<_, String>(22)?, "configs")?,
     })
-    .map_err(db_err)
+}
+
+pub(super) fn select_job(conn: &Connection, job_id: &str) -> StoreResult<Option<Job>> {
+    conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?1"))
+        .and_then(|mut s| s.query_row([job_id], job_from_row).optional())
+        .map_err(db_err)
 }
 
 pub(super) fn insert_job(conn: &Connection, job: &Job) -> StoreResult<()> {
@@ -433,17 +436,17 @@ pub(super) fn list_jobs(
     page: &PageRequest,
 ) -> StoreResult<Page<Job>> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT job_id FROM jobs
+        .prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs
              WHERE job_id > ?1
                AND (?2 IS NULL OR status = ?2)
                AND (?3 IS NULL OR target_selection = ?3)
                AND (?4 IS NULL OR job_id IN (SELECT job_id FROM job_targets
                                              WHERE target_type = 'group' AND target_name = ?4))
-             ORDER BY job_id LIMIT ?5",
-        )
+             ORDER BY job_id LIMIT ?5"
+        ))
         .map_err(db_err)?;
-    let ids: Vec<String> = stmt
+    let jobs: Vec<Job> = stmt
         .query_map(
             params![
                 page.after.as_deref().unwrap_or(""),
@@ -452,16 +455,10 @@ pub(super) fn list_jobs(
                 filter.thing_group_name,
                 (page.limit + 1) as i64,
             ],
-            |r| r.get(0),
+            job_from_row,
         )
         .and_then(Iterator::collect)
         .map_err(db_err)?;
-    let mut jobs = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(job) = select_job(conn, &id)? {
-            jobs.push(job);
-        }
-    }
     Ok(Page::from_rows(jobs, page.limit, |j| {
         j.progress.job_id.clone()
     }))
@@ -572,11 +569,7 @@ pub(super) fn list_executions_for_job(
     status: Option<JobExecutionStatus>,
     page: &PageRequest,
 ) -> StoreResult<Page<JobExecution>> {
-    let (after_thing, after_n) = match page.after.as_deref() {
-        None => ("", i64::MIN),
-        Some(k) => split_compound_key(k)
-            .ok_or_else(|| JobsError::InvalidRequest("Invalid nextToken".into()))?,
-    };
+    let (after_thing, after_n) = page.after_compound()?;
     let rows = conn
         .prepare_cached(&format!(
             "SELECT {EXECUTION_COLUMNS} FROM job_executions
@@ -610,11 +603,7 @@ pub(super) fn list_executions_for_thing(
     job_id: Option<&str>,
     page: &PageRequest,
 ) -> StoreResult<Page<JobExecution>> {
-    let (after_job, after_n) = match page.after.as_deref() {
-        None => ("", i64::MIN),
-        Some(k) => split_compound_key(k)
-            .ok_or_else(|| JobsError::InvalidRequest("Invalid nextToken".into()))?,
-    };
+    let (after_job, after_n) = page.after_compound()?;
     let rows = conn
         .prepare_cached(&format!(
             "SELECT {EXECUTION_COLUMNS} FROM job_executions
@@ -652,16 +641,16 @@ pub(super) fn list_things(
     // Attribute names match `[a-zA-Z0-9_.,@/:#-]+` (model), so quoting them in a JSON
     // path is safe.
     let path = filter.attribute_name.as_ref().map(|n| format!("$.\"{n}\""));
-    let names: Vec<String> = conn
-        .prepare_cached(
-            "SELECT thing_name FROM things
+    let things: Vec<Thing> = conn
+        .prepare_cached(&format!(
+            "SELECT {THING_COLUMNS} FROM things
              WHERE thing_name > ?1
                AND (?2 IS NULL OR json_extract(attributes, ?2) IS NOT NULL)
                AND (?3 IS NULL OR (CASE WHEN ?4 THEN substr(json_extract(attributes, ?2), 1, length(?3)) = ?3
                                         ELSE json_extract(attributes, ?2) = ?3 END))
                AND (?5 IS NULL OR thing_type_name = ?5)
-             ORDER BY thing_name LIMIT ?6",
-        )
+             ORDER BY thing_name LIMIT ?6"
+        ))
         .and_then(|mut s| {
             s.query_map(
                 params![
@@ -672,17 +661,11 @@ pub(super) fn list_things(
                     filter.thing_type_name,
                     (page.limit + 1) as i64
                 ],
-                |r| r.get(0),
+                thing_from_row,
             )?
             .collect()
         })
         .map_err(db_err)?;
-    let mut things = Vec::with_capacity(names.len());
-    for n in names {
-        if let Some(t) = select_thing(conn, &n)? {
-            things.push(t);
-        }
-    }
     Ok(Page::from_rows(things, page.limit, |t| {
         t.thing_name.clone()
     }))
