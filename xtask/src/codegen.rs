@@ -168,7 +168,10 @@ fn workspace_root() -> PathBuf {
 /// Formats `code` with rustfmt (`$RUSTFMT` if set), run from the workspace root so any
 /// `rustfmt.toml` there applies exactly as it does for `cargo fmt`.
 fn rustfmt(root: &Path, code: &str) -> Result<String> {
-    let rustfmt = std::env::var_os("RUSTFMT").unwrap_or_else(|| "rustfmt".into());
+    // An empty `RUSTFMT` (set but blank in some environments) means "not set".
+    let rustfmt = std::env::var_os("RUSTFMT")
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "rustfmt".into());
     let mut child = Command::new(&rustfmt)
         .args(["--edition", "2024", "--emit", "stdout"])
         .current_dir(root)
