@@ -6,6 +6,7 @@
 //! `x-amzn-ErrorType` and `{"message": …}` in the body, which is what botocore and the
 //! AWS SDK for Rust read (header first, then body `code`/`__type`).
 
+use crate::auth::AuthError;
 use crate::{Plane, ServiceConfig};
 use iotjobs_core::JobsError;
 use iotjobs_core::error::ResourceKind;
@@ -141,4 +142,27 @@ pub fn execution_state_json(state: &ExecutionState) -> Value {
         "statusDetails": state.status_details,
         "versionNumber": state.version_number,
     })
+}
+
+impl ApiError {
+    /// Map an authentication or authorization refusal. All are 403, with the codes AWS
+    /// answers for them (API Gateway-fronted services such as `iot`: the error body
+    /// carries `message`, the header the code).
+    pub fn from_auth(err: AuthError) -> Self {
+        match err {
+            AuthError::MissingAuthenticationToken => Self::new(
+                "MissingAuthenticationTokenException",
+                403,
+                "Missing Authentication Token",
+            ),
+            AuthError::IncompleteSignature(m) => Self::new("IncompleteSignatureException", 403, m),
+            AuthError::UnrecognizedClient => Self::new(
+                "UnrecognizedClientException",
+                403,
+                "The security token included in the request is invalid.",
+            ),
+            AuthError::InvalidSignature(m) => Self::new("InvalidSignatureException", 403, m),
+            AuthError::AccessDenied(m) => Self::new("AccessDeniedException", 403, m),
+        }
+    }
 }

@@ -1,11 +1,14 @@
 //! The HTTP server: one listener for both planes, routed by the AWS models.
 //!
-//! Every request goes through `dispatch`: pick the plane from the SigV4 credential
-//! scope, match the operation in that plane's model, decode and validate the input
-//! against the model, call the handler, and write the restJson1 response. Both planes
+//! Every request goes through `dispatch`: read the body within the edge limits,
+//! authenticate it (SigV4: the verified credential scope names the plane and the key
+//! names the account), match the operation in that plane's model, authorize the
+//! caller's role for it, decode and validate the input against the model, call the
+//! handler on the caller's account, and write the restJson1 response. Both planes
 //! share one listener because `GET /things/{thingName}/jobs[/{jobId}]` exists on both
 //! with different meanings (wire spec §1.2): only the signing scope tells them apart.
 
+use crate::auth::{self, Action, Auth, sigv4};
 use crate::error::ApiError;
 use crate::generated::{iot, iot_jobs_data};
 use crate::handlers;
@@ -17,8 +20,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use iotjobs_core::{Clock, Store};
 use serde_json::Value;
-use std::future::Future;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 /// The largest request body accepted. Job documents are at most 32 KiB (model
 /// `JobDocument`); 1 MiB leaves room for every other input.
@@ -92,42 +96,102 @@ impl<S> App<S> {
 /// tests).
 const MOTO_RESET_PATH: &str = "/moto-api/reset";
 
+/// Limits at the edge, so that no client can hold the server: see `listener` for the
+/// connection-level ones.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body; larger answers 413 `RequestEntityTooLargeException`.
+    pub max_body_bytes: usize,
+    /// Time allowed to read a request's headers (and, on a kept-alive connection, to
+    /// start the next request); the connection is closed after it.
+    pub header_read_timeout: Duration,
+    /// Time allowed to read a request's body once its headers are in; after it the
+    /// request answers 408 `RequestTimeoutException` and the connection is closed.
+    pub body_read_timeout: Duration,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: MAX_BODY_BYTES,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+        }
+    }
+}
+
+/// The whole service: one [`App`] (store, clock, ARNs) per account, the
+/// authenticator, and the edge limits. A request runs against its caller's account
+/// only, so accounts never see each other's resources.
+pub struct Service<S> {
+    accounts: HashMap<String, Arc<App<S>>>,
+    pub auth: Auth,
+    pub limits: Limits,
+}
+
+impl<S> Service<S> {
+    /// `accounts` must hold an app for every account `auth` can name.
+    pub fn new(accounts: Vec<Arc<App<S>>>, auth: Auth, limits: Limits) -> Self {
+        Service {
+            accounts: accounts
+                .into_iter()
+                .map(|a| (a.config.account_id.clone(), a))
+                .collect(),
+            auth,
+            limits,
+        }
+    }
+
+    /// A service for one account with verification off (`--auth none`): for tests
+    /// and throwaway runs.
+    pub fn single(app: Arc<App<S>>) -> Self {
+        let auth = Auth::None {
+            account_id: app.config.account_id.clone(),
+        };
+        Self::new(vec![app], auth, Limits::default())
+    }
+
+    pub fn app(&self, account_id: &str) -> Option<&Arc<App<S>>> {
+        self.accounts.get(account_id)
+    }
+
+    pub fn apps(&self) -> impl Iterator<Item = &Arc<App<S>>> {
+        self.accounts.values()
+    }
+}
+
 /// The whole service as an axum router (no routes of its own: the models route).
-pub fn router<S: Store>(app: Arc<App<S>>) -> axum::Router {
-    axum::Router::new().fallback(dispatch::<S>).with_state(app)
+pub fn router<S: Store>(service: Arc<Service<S>>) -> axum::Router {
+    axum::Router::new()
+        .fallback(dispatch::<S>)
+        .with_state(service)
 }
 
-/// Serve until `shutdown` resolves; in-flight requests finish first.
-pub async fn serve<S: Store>(
-    listener: tokio::net::TcpListener,
-    app: Arc<App<S>>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
-async fn dispatch<S: Store>(State(app): State<Arc<App<S>>>, req: Request) -> Response {
+async fn dispatch<S: Store>(State(svc): State<Arc<Service<S>>>, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
-    let query = req.uri().query().map(str::to_owned);
-    let result = match plane_of(req.headers()) {
-        Ok(plane) => {
-            let body = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES).await;
-            match body {
-                Ok(body) => handle(&app, plane, &method, &path, query.as_deref(), &body).await,
-                Err(_) => Err(ApiError::new(
-                    "RequestEntityTooLargeException",
-                    413,
-                    format!("Request body is larger than {MAX_BODY_BYTES} bytes"),
+    // Handlers run in their own task: a panic anywhere in them becomes a 500
+    // InternalFailureException for this request instead of a dropped connection.
+    let work = tokio::spawn(async move { receive_and_handle(&svc, req).await });
+    let (result, close) = match work.await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(%method, %path, %request_id, error = %e, "handler panicked");
+            (
+                Err(ApiError::new(
+                    "InternalFailureException",
+                    500,
+                    "An internal error occurred while handling the request",
                 )),
-            }
+                false,
+            )
         }
-        Err(e) => Err(e),
     };
-    match result {
+    let mut resp = match result {
         Ok(body) => {
             tracing::debug!(%method, %path, %request_id, "ok");
             respond(StatusCode::OK, body, &request_id, None)
@@ -137,23 +201,97 @@ async fn dispatch<S: Store>(State(app): State<Arc<App<S>>>, req: Request) -> Res
             let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
             respond(status, Some(e.body()), &request_id, Some(e.code))
         }
+    };
+    if close {
+        // The rest of the body was not read: the connection cannot carry another request.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    resp
+}
+
+/// Read the body within the limits, then authenticate and handle. The flag asks the
+/// caller to close the connection (the body was not read to its end).
+async fn receive_and_handle<S: Store>(
+    svc: &Service<S>,
+    req: Request,
+) -> (Result<Option<Value>, ApiError>, bool) {
+    let limits = &svc.limits;
+    let (parts, body) = req.into_parts();
+    let too_large = || {
+        ApiError::new(
+            "RequestEntityTooLargeException",
+            413,
+            format!(
+                "Request body is larger than the limit of {} bytes",
+                limits.max_body_bytes
+            ),
+        )
+    };
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
+        return (Err(too_large()), true);
+    }
+    let read = axum::body::to_bytes(body, limits.max_body_bytes);
+    let body = match tokio::time::timeout(limits.body_read_timeout, read).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return (Err(too_large()), true),
+        Err(_) => {
+            return (
+                Err(ApiError::new(
+                    "RequestTimeoutException",
+                    408,
+                    format!(
+                        "The request body was not received within {} ms",
+                        limits.body_read_timeout.as_millis()
+                    ),
+                )),
+                true,
+            );
+        }
+    };
+    (handle(svc, &parts, &body).await, false)
 }
 
 async fn handle<S: Store>(
-    app: &App<S>,
-    plane: Plane,
-    method: &str,
-    path: &str,
-    query: Option<&str>,
+    svc: &Service<S>,
+    parts: &axum::http::request::Parts,
     body: &Bytes,
 ) -> Result<Option<Value>, ApiError> {
+    let method = parts.method.as_str();
+    let path = parts.uri.path();
+    let query = parts.uri.query();
+    let target = parts.uri.path_and_query().map_or(path, |pq| pq.as_str());
+    let signed = sigv4::Request {
+        method,
+        path_and_query: target,
+        headers: &parts.headers,
+        body,
+    };
+    let (principal, plane) = svc
+        .auth
+        .authenticate(&signed, SystemTime::now())
+        .map_err(ApiError::from_auth)?;
+    let plane = plane.unwrap_or_else(|| plane_of_host(&parts.headers));
+    let app = svc.app(&principal.account_id).ok_or_else(|| {
+        ApiError::new(
+            "InternalFailureException",
+            500,
+            "No store is open for the caller's account",
+        )
+    })?;
+    let region = &app.config.region;
     if app.config.enable_reset && method == "POST" && path == MOTO_RESET_PATH {
+        auth::authorize(&principal, Action::Reset, region).map_err(ApiError::from_auth)?;
         app.store
             .reset()
             .await
             .map_err(|e| ApiError::from_jobs(e, plane, &app.config))?;
-        tracing::info!("all state wiped through {MOTO_RESET_PATH}");
+        tracing::info!(account = %principal.account_id, "account state wiped through {MOTO_RESET_PATH}");
         return Ok(Some(Value::Object(Default::default())));
     }
     let model = plane.model();
@@ -177,48 +315,36 @@ async fn handle<S: Store>(
             ));
         }
     };
+    let thing_name = labels
+        .iter()
+        .find(|(name, _)| *name == "thingName")
+        .map(|(_, v)| v.as_str());
+    auth::authorize(
+        &principal,
+        Action::Operation {
+            plane,
+            op: op.name,
+            thing_name,
+        },
+        region,
+    )
+    .map_err(ApiError::from_auth)?;
     let input = crate::wire::decode::decode_input(model, op, &labels, query, body)?;
     handlers::call(app, plane, op.name, input).await
 }
 
-/// Pick the plane from the SigV4 credential scope
-/// (`Credential=AK/20261128/us-east-1/iot-jobs-data/aws4_request`).
-///
-/// Signatures are not verified yet: any well-formed Authorization header is accepted.
-/// Unsigned requests (`--no-sign-request`) go by the Host name, as AWS's own endpoints
-/// do: `data.jobs.iot.*` or `*.jobs.iot.*` is the data plane, anything else control.
-fn plane_of(headers: &HeaderMap) -> Result<Plane, ApiError> {
-    let Some(auth) = headers.get(header::AUTHORIZATION) else {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
-        let data = host.starts_with("data.jobs.iot.") || host.contains(".jobs.iot.");
-        return Ok(if data { Plane::Data } else { Plane::Control });
-    };
-    let incomplete = |why: &str| {
-        ApiError::new(
-            "IncompleteSignatureException",
-            403,
-            format!("Authorization header is not a valid AWS Signature Version 4 header: {why}"),
-        )
-    };
-    let auth = auth.to_str().map_err(|_| incomplete("not ASCII"))?;
-    let rest = auth
-        .strip_prefix("AWS4-HMAC-SHA256 ")
-        .ok_or_else(|| incomplete("expected AWS4-HMAC-SHA256"))?;
-    let credential = rest
-        .split(',')
-        .map(str::trim)
-        .find_map(|p| p.strip_prefix("Credential="))
-        .ok_or_else(|| incomplete("no Credential"))?;
-    let scope: Vec<&str> = credential.split('/').collect();
-    let [_key, _date, _region, service, "aws4_request"] = scope[..] else {
-        return Err(incomplete("malformed credential scope"));
-    };
-    match service {
-        "iot-jobs-data" => Ok(Plane::Data),
-        _ => Ok(Plane::Control),
+/// The plane of a request that names none (unsigned, with verification off): by the
+/// Host name, as AWS's own endpoints: `data.jobs.iot.*` or `*.jobs.iot.*` is the data
+/// plane, anything else the control plane.
+fn plane_of_host(headers: &HeaderMap) -> Plane {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if host.starts_with("data.jobs.iot.") || host.contains(".jobs.iot.") {
+        Plane::Data
+    } else {
+        Plane::Control
     }
 }
 

@@ -4,7 +4,8 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use iotjobs_api::{App, ServiceConfig};
+use iotjobs_api::auth::{AccessKey, Auth, Keyring, Role};
+use iotjobs_api::{App, Limits, Service, ServiceConfig};
 use iotjobs_core::SystemClock;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -55,6 +56,40 @@ struct ServeArgs {
     /// How often the background sweep runs (timeouts, job deletions), in milliseconds.
     #[arg(long, env = "IOTJOBS_SWEEP_INTERVAL_MS", default_value_t = 1000)]
     sweep_interval_ms: u64,
+    /// `sigv4`: verify every request's AWS Signature Version 4 against the known access
+    /// keys. `none`: accept any request as the admin of --account-id (throwaway local
+    /// runs only).
+    #[arg(long, env = "IOTJOBS_AUTH", value_enum, default_value = "sigv4")]
+    auth: AuthMode,
+    /// TOML file of access keys (`[[keys]]` with access_key_id, secret_access_key,
+    /// account_id, role = admin|operator|device, thing_name for devices, optional
+    /// session_token); see docs/security.md. Without it (and without
+    /// IOTJOBS_ACCESS_KEY_ID / IOTJOBS_SECRET_ACCESS_KEY, an admin key of --account-id),
+    /// the server has one development admin key, `test` / `test`.
+    #[arg(long, env = "IOTJOBS_CREDENTIALS")]
+    credentials: Option<PathBuf>,
+    /// PEM certificate chain: serve HTTPS (needs --tls-key).
+    #[arg(long, env = "IOTJOBS_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "IOTJOBS_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, env = "IOTJOBS_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Time a connection has to send a request's headers (also the idle keep-alive
+    /// limit), in milliseconds.
+    #[arg(long, env = "IOTJOBS_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    header_read_timeout_ms: u64,
+    /// Time a request has to send its body, in milliseconds.
+    #[arg(long, env = "IOTJOBS_BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
+    body_read_timeout_ms: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AuthMode {
+    Sigv4,
+    None,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -111,21 +146,108 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.data_dir.join("iotjobs.sqlite").display()
         ),
     };
+    let auth = auth_from(&args)?;
+    let accounts = match &auth {
+        Auth::SigV4 { keys, .. } => keys.accounts(),
+        Auth::None { account_id } => vec![account_id.clone()],
+    };
     // The one place that knows URL schemes: pick the backend, then serve generically.
+    // The server's own account (--account-id) keeps the main database; every other
+    // account gets its own SQLite file or PostgreSQL schema.
     if database.starts_with("postgres://") || database.starts_with("postgresql://") {
-        let store = iotjobs_store::PgStore::connect(&database)
-            .await
+        let mut stores = Vec::new();
+        for account in &accounts {
+            let store = if *account == args.account_id {
+                iotjobs_store::PgStore::connect(&database).await
+            } else {
+                let schema = format!("iotjobs_account_{account}");
+                iotjobs_store::PgStore::connect_in_schema(&database, &schema).await
+            }
             .map_err(|e| anyhow::anyhow!("{e}"))
-            .with_context(|| format!("opening database {}", redact(&database)))?;
-        tracing::info!(database = %redact(&database), "store ready (PostgreSQL)");
-        serve_with(store, args).await
+            .with_context(|| {
+                format!(
+                    "opening database {} for account {account}",
+                    redact(&database)
+                )
+            })?;
+            stores.push((account.clone(), store));
+        }
+        tracing::info!(database = %redact(&database), accounts = stores.len(), "store ready (PostgreSQL)");
+        serve_with(stores, auth, args).await
     } else {
-        let store = iotjobs_store::open_sqlite_url(&database)
-            .map_err(anyhow::Error::msg)
-            .with_context(|| format!("opening database {database}"))?;
-        tracing::info!(database = %database, "store ready (SQLite)");
-        serve_with(store, args).await
+        let mut stores = Vec::new();
+        for account in &accounts {
+            let url = if *account == args.account_id {
+                database.clone()
+            } else {
+                iotjobs_store::sqlite_account_url(&database, account)
+            };
+            let store = iotjobs_store::open_sqlite_url(&url)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("opening database {url} for account {account}"))?;
+            stores.push((account.clone(), store));
+        }
+        tracing::info!(database = %database, accounts = stores.len(), "store ready (SQLite)");
+        serve_with(stores, auth, args).await
     }
+}
+
+/// The authenticator the flags and environment ask for. Secrets come from a file or
+/// the environment, never from the command line (where `ps` would show them).
+fn auth_from(args: &ServeArgs) -> anyhow::Result<Auth> {
+    if args.auth == AuthMode::None {
+        tracing::warn!(
+            "--auth none: requests are NOT authenticated; anyone who can reach this port \
+             can read, create and cancel jobs. Use it only for throwaway local runs."
+        );
+        return Ok(Auth::None {
+            account_id: args.account_id.clone(),
+        });
+    }
+    let mut keys = match &args.credentials {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --credentials {}", path.display()))?;
+            Keyring::from_toml(&text)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("in --credentials {}", path.display()))?
+        }
+        None => Keyring::default(),
+    };
+    let env_key = std::env::var("IOTJOBS_ACCESS_KEY_ID").ok();
+    let env_secret = std::env::var("IOTJOBS_SECRET_ACCESS_KEY").ok();
+    match (env_key, env_secret) {
+        (Some(id), Some(secret)) => keys
+            .insert(AccessKey {
+                access_key_id: id,
+                secret_access_key: secret,
+                session_token: None,
+                account_id: args.account_id.clone(),
+                role: Role::Admin,
+            })
+            .map_err(anyhow::Error::msg)
+            .context("in IOTJOBS_ACCESS_KEY_ID / IOTJOBS_SECRET_ACCESS_KEY")?,
+        (None, None) => {}
+        _ => anyhow::bail!(
+            "set both IOTJOBS_ACCESS_KEY_ID and IOTJOBS_SECRET_ACCESS_KEY, or neither"
+        ),
+    }
+    if keys.is_empty() {
+        keys.insert(AccessKey::development(&args.account_id))
+            .map_err(anyhow::Error::msg)?;
+        tracing::warn!(
+            "development credentials: access key id `test`, secret `test`, admin of account \
+             {}. For development only: pass --credentials FILE for anything else.",
+            args.account_id
+        );
+    }
+    for key in keys.iter() {
+        tracing::info!(access_key_id = %key.access_key_id, account = %key.account_id, role = ?key.role, "access key");
+    }
+    Ok(Auth::SigV4 {
+        keys,
+        region: args.region.clone(),
+    })
 }
 
 /// A database URL without its password, for logs.
@@ -142,35 +264,70 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn serve_with<S: iotjobs_core::Store>(store: S, args: ServeArgs) -> anyhow::Result<()> {
+async fn serve_with<S: iotjobs_core::Store>(
+    stores: Vec<(String, S)>,
+    auth: Auth,
+    args: ServeArgs,
+) -> anyhow::Result<()> {
     if args.enable_reset {
-        tracing::warn!("--enable-reset: POST /moto-api/reset deletes all state");
+        tracing::warn!(
+            "--enable-reset: POST /moto-api/reset deletes all state of the caller's account"
+        );
     }
-    let app = Arc::new(App::new(
-        store,
-        Arc::new(SystemClock),
-        ServiceConfig {
-            region: args.region,
-            account_id: args.account_id,
-            enable_reset: args.enable_reset,
-        },
-    ));
-    let sweeper = tokio::spawn(iotjobs_api::background::run_sweeper(
-        app.clone(),
-        std::time::Duration::from_millis(args.sweep_interval_ms.max(10)),
-    ));
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(iotjobs_api::listener::load_tls(cert, key).map_err(anyhow::Error::msg)?)
+        }
+        _ => None,
+    };
+    let interval = std::time::Duration::from_millis(args.sweep_interval_ms.max(10));
+    let mut apps = Vec::new();
+    let mut sweepers = Vec::new();
+    for (account, store) in stores {
+        let app = Arc::new(App::new(
+            store,
+            Arc::new(SystemClock),
+            ServiceConfig {
+                region: args.region.clone(),
+                account_id: account,
+                enable_reset: args.enable_reset,
+            },
+        ));
+        sweepers.push(tokio::spawn(iotjobs_api::background::run_sweeper(
+            app.clone(),
+            interval,
+        )));
+        apps.push(app);
+    }
+    let limits = Limits {
+        max_connections: args.max_connections.max(1),
+        header_read_timeout: std::time::Duration::from_millis(args.header_read_timeout_ms.max(1)),
+        body_read_timeout: std::time::Duration::from_millis(args.body_read_timeout_ms.max(1)),
+        ..Limits::default()
+    };
+    let service = Arc::new(Service::new(apps, auth, limits.clone()));
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "listening on http://{addr}")?;
+        writeln!(out, "listening on {scheme}://{addr}")?;
         out.flush()?;
     }
-    tracing::info!(%addr, "serving");
-    iotjobs_api::serve(listener, app, shutdown_signal()).await?;
-    sweeper.abort();
+    tracing::info!(%addr, scheme, "serving");
+    iotjobs_api::listener::serve(
+        listener,
+        iotjobs_api::router(service),
+        tls,
+        &limits,
+        shutdown_signal(),
+    )
+    .await?;
+    for s in sweepers {
+        s.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -50,3 +50,41 @@ const _: fn() = || {
     assert_store::<SqliteStore>();
     assert_store::<PgStore>();
 };
+
+/// The SQLite URL of `account`'s database, next to the main one: `sqlite://DIR/NAME.EXT`
+/// becomes `sqlite://DIR/NAME-ACCOUNT.EXT` (query parameters kept). Each account other
+/// than the server's own (`--account-id`, which keeps the main file) has its own file,
+/// so accounts share nothing and the Store port needs no account parameter.
+pub fn sqlite_account_url(url: &str, account: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let slash = head.rfind('/').map_or(0, |i| i + 1);
+    let (dir, file) = head.split_at(slash);
+    let file = match file.rfind('.') {
+        Some(dot) if dot > 0 => format!("{}-{account}{}", &file[..dot], &file[dot..]),
+        _ => format!("{file}-{account}"),
+    };
+    match query {
+        Some(q) => format!("{dir}{file}?{q}"),
+        None => format!("{dir}{file}"),
+    }
+}
+
+#[cfg(test)]
+mod account_url_tests {
+    #[test]
+    fn account_files_sit_next_to_the_main_one() {
+        use super::sqlite_account_url as f;
+        assert_eq!(
+            f("sqlite://data/iotjobs.sqlite", "111111111111"),
+            "sqlite://data/iotjobs-111111111111.sqlite"
+        );
+        assert_eq!(
+            f("sqlite:///tmp/x/db?synchronous=normal", "2"),
+            "sqlite:///tmp/x/db-2?synchronous=normal"
+        );
+        assert_eq!(f("sqlite://a.b/c.db", "3"), "sqlite://a.b/c-3.db");
+    }
+}

@@ -16,9 +16,14 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// A server on a fresh SQLite database with extra `serve` arguments.
+    pub fn start_with(args: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = format!("sqlite://{}", dir.path().join("iotjobs.sqlite").display());
-        let (child, endpoint) = spawn(&db);
+        let (child, endpoint) = spawn_with(&db, args);
         Server {
             child: Some(child),
             endpoint,
@@ -82,12 +87,31 @@ impl Server {
 /// SDK clients for an endpoint, with test credentials and no retries.
 struct ServerRef<'a>(&'a str);
 
+impl Server {
+    /// Clients signing with another access key.
+    pub fn iot_as(&self, key: &str, secret: &str) -> aws_sdk_iot::Client {
+        ServerRef(&self.endpoint).iot_with(Credentials::new(key, secret, None, None, "test"))
+    }
+
+    pub fn data_as(&self, key: &str, secret: &str) -> aws_sdk_iotjobsdataplane::Client {
+        ServerRef(&self.endpoint).data_with(Credentials::new(key, secret, None, None, "test"))
+    }
+}
+
 impl ServerRef<'_> {
     pub fn iot(&self) -> aws_sdk_iot::Client {
+        self.iot_with(Credentials::new("test", "test", None, None, "test"))
+    }
+
+    pub fn data(&self) -> aws_sdk_iotjobsdataplane::Client {
+        self.data_with(Credentials::new("test", "test", None, None, "test"))
+    }
+
+    fn iot_with(&self, credentials: Credentials) -> aws_sdk_iot::Client {
         let conf = aws_sdk_iot::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .credentials_provider(credentials)
             .endpoint_url(self.0)
             .http_client(http_client())
             // One attempt: a retried request would hide what the server answered.
@@ -96,12 +120,12 @@ impl ServerRef<'_> {
         aws_sdk_iot::Client::from_conf(conf)
     }
 
-    pub fn data(&self) -> aws_sdk_iotjobsdataplane::Client {
+    fn data_with(&self, credentials: Credentials) -> aws_sdk_iotjobsdataplane::Client {
         use aws_sdk_iotjobsdataplane::config as c;
         let conf = c::Config::builder()
             .behavior_version(c::BehaviorVersion::latest())
             .region(c::Region::new("us-east-1"))
-            .credentials_provider(c::Credentials::new("test", "test", None, None, "test"))
+            .credentials_provider(credentials)
             .endpoint_url(self.0)
             .http_client(http_client())
             .retry_config(c::retry::RetryConfig::disabled())
@@ -129,6 +153,10 @@ fn http_client() -> aws_sdk_iot::config::SharedHttpClient {
 }
 
 fn spawn(database_url: &str) -> (Child, String) {
+    spawn_with(database_url, &[])
+}
+
+fn spawn_with(database_url: &str, extra: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_iotjobs"))
         .args([
             "serve",
@@ -137,6 +165,7 @@ fn spawn(database_url: &str) -> (Child, String) {
             "--database",
             database_url,
         ])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -231,13 +260,33 @@ impl InProcess {
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let server = tokio::spawn({
-            let app = app.clone();
-            async move {
-                iotjobs_api::serve(listener, app, std::future::pending())
-                    .await
-                    .unwrap();
-            }
+        // Signatures are verified here too, against the development key the SDK
+        // clients sign with.
+        let mut keys = iotjobs_api::auth::Keyring::default();
+        keys.insert(iotjobs_api::auth::AccessKey::development(
+            &app.config.account_id,
+        ))
+        .unwrap();
+        let auth = iotjobs_api::auth::Auth::SigV4 {
+            keys,
+            region: app.config.region.clone(),
+        };
+        let limits = iotjobs_api::Limits::default();
+        let service = std::sync::Arc::new(iotjobs_api::Service::new(
+            vec![app.clone()],
+            auth,
+            limits.clone(),
+        ));
+        let server = tokio::spawn(async move {
+            iotjobs_api::listener::serve(
+                listener,
+                iotjobs_api::router(service),
+                None,
+                &limits,
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
         });
         InProcess {
             endpoint,
@@ -275,4 +324,43 @@ impl Drop for InProcess {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// SigV4 headers (`authorization`, `x-amz-date`) for a raw request signed with the
+/// development key, as an SDK would sign it, for tests that speak raw HTTP.
+pub fn sigv4_headers(
+    method: &str,
+    host: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    service: &str,
+) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let identity: aws_smithy_runtime_api::client::identity::Identity =
+        aws_credential_types::Credentials::new("test", "test", None, None, "test").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(service)
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let mut all: Vec<(&str, &str)> = vec![("host", host)];
+    all.extend_from_slice(headers);
+    let uri = format!("http://{host}{path_and_query}");
+    let req = SignableRequest::new(
+        method,
+        uri.as_str(),
+        all.into_iter(),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(req, &params).unwrap().into_parts();
+    instructions
+        .headers()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
 }

@@ -11,5 +11,6 @@ mod data_plane;
 mod lifecycle;
 mod multinode;
 mod restart;
+mod security;
 mod timeouts;
 mod wire;

@@ -1,7 +1,7 @@
 //! Wire-level behaviour the SDK relies on: request ids, errors on unknown routes and
 //! malformed input. Raw HTTP here, because the SDK cannot send malformed requests.
 
-use crate::harness::Server;
+use crate::harness::{Server, sigv4_headers};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
@@ -9,10 +9,20 @@ use std::net::TcpStream;
 fn raw(server: &Server, method: &str, path: &str, body: &str) -> (u16, String, String) {
     let addr = server.endpoint.trim_start_matches("http://");
     let mut s = TcpStream::connect(addr).unwrap();
-    let auth = "AWS4-HMAC-SHA256 Credential=test/20261128/us-east-1/iot/aws4_request, SignedHeaders=host;x-amz-date, Signature=00";
+    let signed: String = sigv4_headers(
+        method,
+        addr,
+        path,
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+        "iot",
+    )
+    .into_iter()
+    .map(|(k, v)| format!("{k}: {v}\r\n"))
+    .collect();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{signed}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();

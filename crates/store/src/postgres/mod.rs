@@ -104,6 +104,43 @@ impl PgStore {
         Self::with_config(config, 16).await
     }
 
+    /// Connect to `url` with every table in `schema` (created if missing): one schema
+    /// per account, so accounts on one database share nothing.
+    pub async fn connect_in_schema(url: &str, schema: &str) -> Result<PgStore, JobsError> {
+        if !schema
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(JobsError::Internal(format!("bad schema name {schema:?}")));
+        }
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| JobsError::Internal(format!("bad PostgreSQL URL: {e}")))?;
+        let (client, conn) = config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(pg_err)?;
+        let conn = tokio::spawn(conn);
+        // Several nodes may start at once; IF NOT EXISTS can still race, so a
+        // duplicate-schema error from a concurrent creator is fine.
+        if let Err(e) = client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .await
+            && e.code() != Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+            && e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_SCHEMA)
+        {
+            return Err(pg_err(e));
+        }
+        drop(client);
+        let _ = conn.await;
+        let options = match config.get_options() {
+            Some(o) if !o.is_empty() => format!("{o} -c search_path={schema}"),
+            _ => format!("-c search_path={schema}"),
+        };
+        config.options(options);
+        Self::with_config(config, 16).await
+    }
+
     /// Connect with an explicit driver config and pool size.
     pub async fn with_config(
         config: tokio_postgres::Config,

@@ -1,0 +1,195 @@
+//! Who is calling, and may they: SigV4 authentication and role-based authorization.
+//!
+//! - [`sigv4`]: verify a request's signature (header or presigned query form).
+//! - [`keys`]: the access keys the server knows (secret, account, role).
+//! - [`Auth::authenticate`]: request → [`Principal`] (or a typed [`AuthError`]).
+//! - [`authorize`]: may this principal call this operation on this thing?
+//!
+//! Errors stay typed here; `crate::error` maps them to AWS's wire errors once. Nothing
+//! here touches the store: a device is refused another thing's executions before any
+//! lookup, so a refusal says nothing about whether the resource exists.
+
+pub mod keys;
+pub mod sigv4;
+
+pub use keys::{AccessKey, Keyring};
+
+use crate::server::Plane;
+use std::time::SystemTime;
+use subtle::ConstantTimeEq as _;
+
+/// What a key may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// Everything, on both planes (and `/moto-api/reset` when enabled).
+    Admin,
+    /// The control plane (`iot`) only.
+    Operator,
+    /// The data plane (`iot-jobs-data`) only, and only for this thing's executions.
+    Device { thing_name: String },
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub access_key_id: String,
+    pub account_id: String,
+    pub role: Role,
+}
+
+/// Why a request was refused. Mapped to the wire in `crate::error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// No signature at all (403 `MissingAuthenticationTokenException`).
+    MissingAuthenticationToken,
+    /// A signature that cannot be parsed (403 `IncompleteSignatureException`).
+    IncompleteSignature(String),
+    /// Unknown access key, or a wrong/missing session token
+    /// (403 `UnrecognizedClientException`).
+    UnrecognizedClient,
+    /// A signature that does not verify, or is out of its time window or scope
+    /// (403 `InvalidSignatureException`).
+    InvalidSignature(String),
+    /// Authenticated, but the role does not allow it (403 `AccessDeniedException`).
+    AccessDenied(String),
+}
+
+/// How requests are authenticated.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// Verify SigV4 against these keys; the credential scope's region must be this one.
+    SigV4 { keys: Keyring, region: String },
+    /// Accept every request as the admin of `account_id` (`--auth none`).
+    None { account_id: String },
+}
+
+impl Auth {
+    /// Authenticate a request: the principal, and the plane its signing scope names
+    /// (`None` when the request carries no signature and verification is off).
+    pub fn authenticate(
+        &self,
+        req: &sigv4::Request<'_>,
+        now: SystemTime,
+    ) -> Result<(Principal, Option<Plane>), AuthError> {
+        let (keys, region) = match self {
+            Auth::None { account_id } => {
+                // Unverified: the scope still picks the plane when there is one.
+                let plane = sigv4::claimed_service(req).and_then(plane_of_service);
+                let principal = Principal {
+                    access_key_id: "anonymous".into(),
+                    account_id: account_id.clone(),
+                    role: Role::Admin,
+                };
+                return Ok((principal, plane));
+            }
+            Auth::SigV4 { keys, region } => (keys, region),
+        };
+        let claim = sigv4::parse_claim(req)?.ok_or(AuthError::MissingAuthenticationToken)?;
+        let plane = plane_of_service(&claim.service).ok_or_else(|| {
+            AuthError::InvalidSignature(format!(
+                "Credential should be scoped to correct service: 'iot' or 'iot-jobs-data', not '{}'.",
+                claim.service
+            ))
+        })?;
+        if &claim.region != region {
+            return Err(AuthError::InvalidSignature(format!(
+                "Credential should be scoped to a valid region, not '{}'. This endpoint serves '{region}'.",
+                claim.region
+            )));
+        }
+        let key = keys
+            .get(&claim.access_key)
+            .ok_or(AuthError::UnrecognizedClient)?;
+        // Temporary credentials: the token must match the one issued with the key; a
+        // token on a key that has none is as invalid as a wrong one.
+        let token_ok = match (&key.session_token, &claim.security_token) {
+            (None, None) => true,
+            (Some(want), Some(got)) => want.as_bytes().ct_eq(got.as_bytes()).into(),
+            _ => false,
+        };
+        if !token_ok {
+            return Err(AuthError::UnrecognizedClient);
+        }
+        let signed_at = sigv4::check_time(&claim, now)?;
+        sigv4::verify_signature(req, &claim, &key.secret_access_key, signed_at)?;
+        Ok((
+            Principal {
+                access_key_id: key.access_key_id.clone(),
+                account_id: key.account_id.clone(),
+                role: key.role.clone(),
+            },
+            Some(plane),
+        ))
+    }
+}
+
+fn plane_of_service(service: &str) -> Option<Plane> {
+    match service {
+        "iot" => Some(Plane::Control),
+        "iot-jobs-data" => Some(Plane::Data),
+        _ => None,
+    }
+}
+
+/// What a request wants to do, for [`authorize`].
+#[derive(Debug, Clone, Copy)]
+pub enum Action<'a> {
+    /// An operation of a plane's model; `thing_name` is its `{thingName}` label.
+    Operation {
+        plane: Plane,
+        op: &'a str,
+        thing_name: Option<&'a str>,
+    },
+    /// `POST /moto-api/reset`.
+    Reset,
+}
+
+/// May `principal` do `action`? Admin: everything. Operator: control plane. Device:
+/// data plane, for its own thing only. The refusal names the action and resource as
+/// an AWS IAM denial does; `region` is used in the resource ARN.
+pub fn authorize(principal: &Principal, action: Action<'_>, region: &str) -> Result<(), AuthError> {
+    let allowed = match (&principal.role, action) {
+        (Role::Admin, _) => true,
+        (Role::Operator, Action::Operation { plane, .. }) => plane == Plane::Control,
+        (
+            Role::Device { thing_name },
+            Action::Operation {
+                plane: Plane::Data,
+                thing_name: Some(target),
+                ..
+            },
+        ) => thing_name == target,
+        _ => false,
+    };
+    if allowed {
+        return Ok(());
+    }
+    let user = format!(
+        "arn:aws:iam::{}:user/{}",
+        principal.account_id, principal.access_key_id
+    );
+    let (action, resource) = match action {
+        Action::Operation {
+            plane,
+            op,
+            thing_name,
+        } => {
+            let prefix = match plane {
+                Plane::Control => "iot",
+                Plane::Data => "iotjobsdata",
+            };
+            let resource = thing_name.map_or_else(
+                || "*".to_owned(),
+                |t| format!("arn:aws:iot:{region}:{}:thing/{t}", principal.account_id),
+            );
+            (format!("{prefix}:{op}"), resource)
+        }
+        Action::Reset => ("iotjobs:Reset".to_owned(), "*".to_owned()),
+    };
+    Err(AuthError::AccessDenied(format!(
+        "User: {user} is not authorized to perform: {action} on resource: {resource}"
+    )))
+}
+
+#[cfg(test)]
+mod tests;
