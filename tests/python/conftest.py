@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 START_TIMEOUT_S = 15
 STOP_TIMEOUT_S = 10
-LISTENING = re.compile(rb"^listening on (http://127\.0\.0\.1:(\d+))\r?\n$")
+LISTENING = re.compile(rb"^listening on (https?://127\.0\.0\.1:(\d+))\r?\n$")
 
 
 # ---------------------------------------------------------------------------
@@ -164,7 +164,7 @@ class Server:
         if not m:
             self._kill()
             pytest.fail(
-                f"iotjobs did not print `listening on http://127.0.0.1:PORT` within "
+                f"iotjobs did not print `listening on http(s)://127.0.0.1:PORT` within "
                 f"{START_TIMEOUT_S}s; got {line!r}\n--- server log ---\n{self.log()}",
                 pytrace=False,
             )

@@ -224,7 +224,8 @@ fn a_signed_request_names_its_principal_and_plane() {
 fn tampering_with_any_signed_part_is_refused() {
     let signed = Signer::new("AKADMIN").sign(&cancel());
     assert_eq!(code(check(&signed)), "ok");
-    let tampered: Vec<(&str, Box<dyn Fn(&mut Raw)>)> = vec![
+    type Tamper = Box<dyn Fn(&mut Raw)>;
+    let tampered: Vec<(&str, Tamper)> = vec![
         ("method", Box::new(|r| r.method = "POST".into())),
         (
             "path",

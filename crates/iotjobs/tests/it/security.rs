@@ -154,10 +154,10 @@ fn exchange(addr: &str, request: &[u8]) -> (u16, String) {
 /// A signed ListJobs answers 200 within `limit`.
 async fn answers_within(server: &Server, limit: Duration) -> Duration {
     let started = Instant::now();
-    tokio::time::timeout(limit, server.iot().list_jobs().send())
-        .await
-        .unwrap_or_else(|_| panic!("no answer within {limit:?}"))
-        .expect("ListJobs");
+    let Ok(answer) = tokio::time::timeout(limit, server.iot().list_jobs().send()).await else {
+        panic!("no answer within {limit:?}");
+    };
+    answer.expect("ListJobs");
     started.elapsed()
 }
 
