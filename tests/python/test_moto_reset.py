@@ -1,6 +1,7 @@
-"""`iotjobs serve --enable-reset`: `POST /moto-api/reset` wipes all state (200 `{}`), so
-that suites written for moto's server mode run unchanged; without the flag the path is
-an AWS-shaped 404. Also exercises the `server` fixture's extra arguments (marker and
+"""`iotjobs serve --enable-reset`: an unsigned `POST /moto-api/reset` (what moto's helper
+sends) wipes all state (200 `{}`), so that suites written for moto's server mode run
+unchanged; a signed one needs an admin key and wipes the caller's account. Without the
+flag the path is an AWS-shaped 404 (403 when unsigned, like every unsigned request). Also exercises the `server` fixture's extra arguments (marker and
 indirect parametrization)."""
 
 import json
@@ -90,9 +91,13 @@ def test_reset_wipes_everything(server, iot, jobs_data):
 
 def test_reset_is_off_by_default(server, iot, jobs_data):
     populate(iot, jobs_data)
-    for send in (lambda: post_unsigned(server.endpoint), lambda: server.raw("POST", RESET)):
+    # Unsigned: refused like any unsigned request (403); signed: no such route (404).
+    for send, want in (
+        (lambda: post_unsigned(server.endpoint), 403),
+        (lambda: server.raw("POST", RESET), 404),
+    ):
         status, headers, body = send()
-        assert status == 404
+        assert status == want
         assert headers.get("x-amzn-requestid")
         assert headers.get("x-amzn-errortype")
         assert headers.get("content-type", "").startswith("application/json")
@@ -105,10 +110,16 @@ def test_reset_is_off_by_default(server, iot, jobs_data):
 def test_reset_only_answers_post(server, iot, jobs_data):
     populate(iot, jobs_data)
     for method in ("GET", "PUT", "DELETE"):
+        # Only an unsigned POST is moto's reset; anything else unsigned is refused.
         status, headers, _ = post_unsigned(server.endpoint, method=method)
+        assert status == 403, method
+        assert headers.get("x-amzn-errortype") == "MissingAuthenticationTokenException", method
+        status, headers, _ = server.raw(method, RESET)
         assert status in (404, 405), method
         assert headers.get("x-amzn-errortype"), method
     status, _, _ = post_unsigned(server.endpoint, path=RESET + "/more")
+    assert status == 403
+    status, _, _ = server.raw("POST", RESET + "/more")
     assert status == 404
     assert_populated(iot)
 
@@ -116,7 +127,7 @@ def test_reset_only_answers_post(server, iot, jobs_data):
 @pytest.mark.parametrize("server", [(), ("--enable-reset",)], indirect=True, ids=["default", "enabled"])
 def test_server_fixture_takes_arguments_by_indirect_parametrization(server):
     status, _, _ = post_unsigned(server.endpoint)
-    assert status == (200 if "--enable-reset" in server.extra_args else 404)
+    assert status == (200 if "--enable-reset" in server.extra_args else 403)
 
 
 # --- a test written the way moto's server-mode suites are -----------------------------
