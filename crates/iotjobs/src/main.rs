@@ -160,8 +160,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let store = if *account == args.account_id {
                 iotjobs_store::PgStore::connect(&database).await
             } else {
-                let schema = format!("iotjobs_account_{account}");
-                iotjobs_store::PgStore::connect_in_schema(&database, &schema).await
+                iotjobs_store::PgStore::connect_for_account(&database, account).await
             }
             .map_err(|e| anyhow::anyhow!("{e}"))
             .with_context(|| {

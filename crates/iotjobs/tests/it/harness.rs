@@ -34,8 +34,13 @@ impl Server {
     /// A server on the database at `url` (e.g. a PostgreSQL schema shared with another
     /// node).
     pub fn start_on(url: &str) -> Server {
+        Self::start_on_with(url, &[])
+    }
+
+    /// A server on the database at `url` with extra `serve` arguments.
+    pub fn start_on_with(url: &str, args: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (child, endpoint) = spawn(url);
+        let (child, endpoint) = spawn_with(url, args);
         Server {
             child: Some(child),
             endpoint,

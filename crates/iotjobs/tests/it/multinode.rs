@@ -15,7 +15,7 @@ const THINGS: usize = 100;
 const JOBS: usize = 20; // 20 jobs × 100 things = 2,000 executions
 
 /// A fresh schema in the test database, as a `--database` URL for the servers.
-async fn fresh_schema() -> String {
+pub async fn fresh_schema() -> String {
     let base = std::env::var("IOTJOBS_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let schema = format!(

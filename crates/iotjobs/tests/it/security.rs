@@ -29,19 +29,43 @@ account_id = "222222222222"
 role = "operator"
 "#;
 
-fn with_credentials(extra: &[&str]) -> (Server, tempfile::TempDir) {
+fn with_credentials(database: Option<&str>) -> (Server, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("credentials.toml");
     std::fs::write(&path, CREDENTIALS).unwrap();
     let path = path.to_str().unwrap().to_owned();
-    let mut args = vec!["--credentials", path.as_str()];
-    args.extend_from_slice(extra);
-    (Server::start_with(&args), dir)
+    let args = ["--credentials", path.as_str()];
+    let server = match database {
+        None => Server::start_with(&args),
+        Some(url) => Server::start_on_with(url, &args),
+    };
+    (server, dir)
 }
 
 #[tokio::test]
 async fn devices_reach_only_their_own_thing_and_accounts_are_isolated() {
-    let (server, _dir) = with_credentials(&[]);
+    let (server, _dir) = with_credentials(None);
+    roles_and_accounts(&server).await;
+}
+
+/// The same on PostgreSQL, where each account is a schema: two nodes share them.
+#[tokio::test]
+async fn accounts_on_postgres_are_schemas_shared_by_every_node() {
+    let url = crate::multinode::fresh_schema().await;
+    let (server, _dir) = with_credentials(Some(&url));
+    roles_and_accounts(&server).await;
+    let (second, _dir2) = with_credentials(Some(&url));
+    let jobs = second
+        .iot_as("AKOP2", "operator-secret-2")
+        .list_jobs()
+        .send()
+        .await
+        .unwrap();
+    let arns: Vec<_> = jobs.jobs().iter().filter_map(|j| j.job_arn()).collect();
+    assert_eq!(arns, ["arn:aws:iot:us-east-1:222222222222:job/job-1"]);
+}
+
+async fn roles_and_accounts(server: &Server) {
     let admin = server.iot_as("AKADMIN1", "admin-secret-1");
     for t in ["thing-a", "thing-b"] {
         admin.create_thing().thing_name(t).send().await.unwrap();

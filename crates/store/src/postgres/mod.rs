@@ -104,8 +104,25 @@ impl PgStore {
         Self::with_config(config, 16).await
     }
 
-    /// Connect to `url` with every table in `schema` (created if missing): one schema
-    /// per account, so accounts on one database share nothing.
+    /// Connect to the store of `account` (not the server's own): its tables live in a
+    /// schema of their own, named after the main one (`<search_path>_<account>`, or
+    /// `iotjobs_account_<account>` when the URL sets no search_path), so accounts on
+    /// one database share nothing and two deployments with different main schemas keep
+    /// their accounts apart too.
+    pub async fn connect_for_account(url: &str, account: &str) -> Result<PgStore, JobsError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| JobsError::Internal(format!("bad PostgreSQL URL: {e}")))?;
+        let base = config
+            .get_options()
+            .and_then(|o| o.split("search_path=").nth(1))
+            .and_then(|rest| rest.split([' ', ',']).next())
+            .filter(|s| !s.is_empty())
+            .unwrap_or("iotjobs_account");
+        Self::connect_in_schema(url, &format!("{base}_{account}")).await
+    }
+
+    /// Connect to `url` with every table in `schema` (created if missing).
     pub async fn connect_in_schema(url: &str, schema: &str) -> Result<PgStore, JobsError> {
         if !schema
             .bytes()
