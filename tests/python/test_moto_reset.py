@@ -1,7 +1,8 @@
-"""`iotjobs serve --enable-reset`: an unsigned `POST /moto-api/reset` (what moto's helper
-sends) wipes all state (200 `{}`), so that suites written for moto's server mode run
-unchanged; a signed one needs an admin key and wipes the caller's account. Without the
-flag the path is an AWS-shaped 404 (403 when unsigned, like every unsigned request). Also exercises the `server` fixture's extra arguments (marker and
+"""`iotjobs serve --enable-reset`: `POST /moto-api/reset` wipes the caller's account (200
+`{}`). moto's helper posts it unsigned, so suites written for moto's server mode run with
+`--auth none` (every caller is the admin of the one account); with verification on, the
+reset needs an admin key like any other call. Without the flag the path is an AWS-shaped
+404 (403 when unsigned, like every unsigned request). Also exercises the `server` fixture's extra arguments (marker and
 indirect parametrization)."""
 
 import json
@@ -60,7 +61,7 @@ def assert_populated(iot):
     assert iot.describe_job_execution(jobId="j1", thingName="t1")["execution"]["status"] == "IN_PROGRESS"
 
 
-@pytest.mark.server_args("--enable-reset")
+@pytest.mark.server_args("--enable-reset", "--auth", "none")
 def test_reset_wipes_everything(server, iot, jobs_data):
     populate(iot, jobs_data)
     assert_populated(iot)
@@ -89,6 +90,17 @@ def test_reset_wipes_everything(server, iot, jobs_data):
     assert_empty(iot, jobs_data)
 
 
+@pytest.mark.server_args("--enable-reset")
+def test_unsigned_reset_is_refused_when_signatures_are_verified(server, iot, jobs_data):
+    populate(iot, jobs_data)
+    status, headers, _ = post_unsigned(server.endpoint)
+    assert (status, headers.get("x-amzn-errortype")) == (403, "MissingAuthenticationTokenException")
+    assert_populated(iot)
+    status, _, body = server.raw("POST", RESET)  # signed with the admin key test/test
+    assert (status, json.loads(body)) == (200, {})
+    assert_empty(iot, jobs_data)
+
+
 def test_reset_is_off_by_default(server, iot, jobs_data):
     populate(iot, jobs_data)
     # Unsigned: refused like any unsigned request (403); signed: no such route (404).
@@ -106,28 +118,24 @@ def test_reset_is_off_by_default(server, iot, jobs_data):
     assert_populated(iot)
 
 
-@pytest.mark.server_args("--enable-reset")
+@pytest.mark.server_args("--enable-reset", "--auth", "none")
 def test_reset_only_answers_post(server, iot, jobs_data):
     populate(iot, jobs_data)
     for method in ("GET", "PUT", "DELETE"):
-        # Only an unsigned POST is moto's reset; anything else unsigned is refused.
-        status, headers, _ = post_unsigned(server.endpoint, method=method)
-        assert status == 403, method
-        assert headers.get("x-amzn-errortype") == "MissingAuthenticationTokenException", method
-        status, headers, _ = server.raw(method, RESET)
-        assert status in (404, 405), method
-        assert headers.get("x-amzn-errortype"), method
+        for send in (post_unsigned, lambda e, method: server.raw(method, RESET)):
+            status, headers, _ = send(server.endpoint, method=method)
+            assert status in (404, 405), method
+            assert headers.get("x-amzn-errortype"), method
     status, _, _ = post_unsigned(server.endpoint, path=RESET + "/more")
-    assert status == 403
-    status, _, _ = server.raw("POST", RESET + "/more")
     assert status == 404
     assert_populated(iot)
 
 
-@pytest.mark.parametrize("server", [(), ("--enable-reset",)], indirect=True, ids=["default", "enabled"])
+@pytest.mark.parametrize("server", [("--auth", "none"), ("--auth", "none", "--enable-reset")],
+                         indirect=True, ids=["default", "enabled"])
 def test_server_fixture_takes_arguments_by_indirect_parametrization(server):
     status, _, _ = post_unsigned(server.endpoint)
-    assert status == (200 if "--enable-reset" in server.extra_args else 403)
+    assert status == (200 if "--enable-reset" in server.extra_args else 404)
 
 
 # --- a test written the way moto's server-mode suites are -----------------------------
@@ -170,7 +178,7 @@ def moto_style_test_group_rollout():
     assert client.describe_job(jobId="rollout")["job"]["jobProcessDetails"]["numberOfQueuedThings"] == 2
 
 
-@pytest.mark.server_args("--enable-reset")
+@pytest.mark.server_args("--enable-reset", "--auth", "none")
 def test_moto_style_suite_runs_twice_with_a_reset_between(server, monkeypatch):
     monkeypatch.setenv("TEST_SERVER_MODE_ENDPOINT", server.endpoint)
     moto_style_test_group_rollout()

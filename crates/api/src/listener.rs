@@ -1,9 +1,12 @@
 //! The accept loop: TCP or TLS (rustls), HTTP/1.1 by hyper, with the connection-level
 //! limits that keep a slow or flooding client from holding the server.
 //!
-//! - At most `Limits::max_connections` connections are served at once; while the cap
-//!   is reached the loop stops accepting, so further clients wait in the kernel's
-//!   accept queue instead of taking memory here.
+//! - At most `Limits::max_connections` connections are served at once. When a new
+//!   client arrives at the cap, every connection with no request in flight (idle
+//!   kept-alive ones, and ones still sending headers: a flood, a slow loris) is closed
+//!   to make room, as nginx and Apache's event MPM shed idle connections under
+//!   pressure; connections with a request in flight are never cut. The newcomer waits
+//!   for the first free slot.
 //! - A connection must deliver a request's headers (and finish its TLS handshake)
 //!   within `Limits::header_read_timeout`; the same timer runs while a kept-alive
 //!   connection sits idle, so idle and slow-loris connections are closed and free
@@ -13,17 +16,22 @@
 //! This module knows nothing of AWS, accounts or the store.
 
 use crate::server::Limits;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tower_service::Service as _;
+
+/// While a client waits for a slot, how often idle connections are asked again to close.
+const PRESSURE_REPEAT: Duration = Duration::from_millis(50);
 
 /// How long shutdown waits for in-flight connections before returning anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -63,17 +71,13 @@ pub async fn serve(
     let max = limits.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(max));
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Bumped when a client waits for a slot: connections without a request in flight
+    // close on it.
+    let (pressure_tx, pressure_rx) = watch::channel(0u64);
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let header_timeout = limits.header_read_timeout;
     tokio::pin!(shutdown);
     loop {
-        let slot = tokio::select! {
-            s = slots.clone().acquire_owned() => match s {
-                Ok(s) => s,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
         let (stream, _peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
@@ -86,19 +90,46 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                // At the cap with a client waiting: ask connections without a request in
+                // flight to close, again every PRESSURE_REPEAT while none has, since one
+                // that started after a request ignores it (it gets that long to send its
+                // first request).
+                let mut acquired = None;
+                while acquired.is_none() {
+                    pressure_tx.send_modify(|generation| *generation += 1);
+                    tokio::select! {
+                        s = slots.clone().acquire_owned() => match s {
+                            Ok(s) => acquired = Some(s),
+                            Err(_) => break,
+                        },
+                        () = tokio::time::sleep(PRESSURE_REPEAT) => {}
+                        () = &mut shutdown => break,
+                    }
+                }
+                match acquired {
+                    Some(slot) => slot,
+                    None => break,
+                }
+            }
+        };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        let conn = Connection {
+            router: router.clone(),
+            header_timeout,
+            stop: stop_rx.clone(),
+            pressure: pressure_rx.clone(),
+        };
         let tls = tls.clone();
-        let stop = stop_rx.clone();
         tokio::spawn(async move {
             let _slot = slot;
             match tls {
-                None => serve_connection(stream, router, header_timeout, stop).await,
+                None => conn.serve(stream).await,
                 Some(acceptor) => {
                     match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => {
-                            serve_connection(stream, router, header_timeout, stop).await;
-                        }
+                        Ok(Ok(stream)) => conn.serve(stream).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!("TLS handshake timed out"),
                     }
@@ -119,31 +150,84 @@ pub async fn serve(
     Ok(())
 }
 
-async fn serve_connection<I>(
-    io: I,
+/// What one connection task needs.
+struct Connection {
     router: axum::Router,
     header_timeout: Duration,
-    mut stop: watch::Receiver<bool>,
-) where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let service = TowerToHyperService::new(router);
-    let conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(io), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "connection ended with an error");
+    stop: watch::Receiver<bool>,
+    pressure: watch::Receiver<u64>,
+}
+
+impl Connection {
+    async fn serve<I>(mut self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        // Requests of this connection in flight (accepted by hyper, response not yet
+        // produced): a connection with none may be shed under pressure.
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let router = self.router;
+        let counter = in_flight.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let counter = counter.clone();
+            let mut router = router.clone();
+            // Counted from the first poll, not from the call: hyper calls the service
+            // for a pipelined request as soon as it has parsed it, but polls that
+            // future only once the previous answer could be written. A client that
+            // never reads leaves such a future unpolled, and its connection sheddable.
+            async move {
+                let guard = InFlight::enter(&counter);
+                let response = router.call(req).await;
+                drop(guard);
+                response
             }
-            return;
+        });
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_timeout)
+            // Request line and headers together may not exceed 64 KiB (hyper's default
+            // is ~400 KiB); AWS's own limit is lower still.
+            .max_buf_size(64 * 1024)
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(io), service);
+        tokio::pin!(conn);
+        // Pressure from before this connection started is not about it.
+        self.pressure.borrow_and_update();
+        loop {
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
+                _ = self.stop.wait_for(|s| *s) => break,
+                Ok(()) = self.pressure.changed() => {
+                    if in_flight.load(Ordering::Acquire) == 0 {
+                        tracing::debug!("closing a connection with no request in flight to make room");
+                        return;
+                    }
+                }
+            }
         }
-        _ = stop.wait_for(|s| *s) => {}
+        // Shutting down: finish the request in flight, then close.
+        conn.as_mut().graceful_shutdown();
+        let _ = conn.await;
     }
-    // Shutting down: finish the request in flight, then close.
-    conn.as_mut().graceful_shutdown();
-    let _ = conn.await;
+}
+
+/// Counts a request in flight until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::AcqRel);
+        InFlight(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }

@@ -8,7 +8,7 @@
 //! share one listener because `GET /things/{thingName}/jobs[/{jobId}]` exists on both
 //! with different meanings (wire spec §1.2): only the signing scope tells them apart.
 
-use crate::auth::{self, Action, Auth, sigv4};
+use crate::auth::{self, Action, Auth, Principal, sigv4};
 use crate::error::ApiError;
 use crate::generated::{iot, iot_jobs_data};
 use crate::handlers;
@@ -18,9 +18,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt as _;
 use iotjobs_core::{Clock, Store};
 use serde_json::Value;
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -53,8 +55,9 @@ pub struct ServiceConfig {
     pub region: String,
     /// Account id in ARNs.
     pub account_id: String,
-    /// Serve `POST /moto-api/reset` (wipe all state), for test suites written for
-    /// moto's server mode. Off by default: it deletes everything.
+    /// Serve `POST /moto-api/reset` (wipe the caller's account; an admin key, or any
+    /// caller with `--auth none`), for test suites written for moto's server mode.
+    /// Off by default: it deletes everything.
     pub enable_reset: bool,
 }
 
@@ -128,13 +131,16 @@ impl Default for Limits {
 /// only, so accounts never see each other's resources.
 pub struct Service<S> {
     accounts: HashMap<String, Arc<App<S>>>,
-    pub auth: Auth,
-    pub limits: Limits,
+    auth: Auth,
+    limits: Limits,
+    /// Serve `POST /moto-api/reset` (see [`ServiceConfig::enable_reset`]).
+    enable_reset: bool,
 }
 
 impl<S> Service<S> {
     /// `accounts` must hold an app for every account `auth` can name.
     pub fn new(accounts: Vec<Arc<App<S>>>, auth: Auth, limits: Limits) -> Self {
+        let enable_reset = accounts.iter().any(|a| a.config.enable_reset);
         Service {
             accounts: accounts
                 .into_iter()
@@ -142,24 +148,12 @@ impl<S> Service<S> {
                 .collect(),
             auth,
             limits,
+            enable_reset,
         }
-    }
-
-    /// A service for one account with verification off (`--auth none`): for tests
-    /// and throwaway runs.
-    pub fn single(app: Arc<App<S>>) -> Self {
-        let auth = Auth::None {
-            account_id: app.config.account_id.clone(),
-        };
-        Self::new(vec![app], auth, Limits::default())
     }
 
     pub fn app(&self, account_id: &str) -> Option<&Arc<App<S>>> {
         self.accounts.get(account_id)
-    }
-
-    pub fn apps(&self) -> impl Iterator<Item = &Arc<App<S>>> {
-        self.accounts.values()
     }
 }
 
@@ -174,13 +168,14 @@ async fn dispatch<S: Store>(State(svc): State<Arc<Service<S>>>, req: Request) ->
     let request_id = uuid::Uuid::new_v4().to_string();
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
-    // Handlers run in their own task: a panic anywhere in them becomes a 500
-    // InternalFailureException for this request instead of a dropped connection.
-    let work = tokio::spawn(async move { receive_and_handle(&svc, req).await });
+    // A panic anywhere below becomes a 500 InternalFailureException for this request
+    // instead of a dropped connection. The work stays tied to the connection: a client
+    // that goes away cancels it, so handlers never outnumber connections.
+    let work = AssertUnwindSafe(receive_and_handle(&svc, req)).catch_unwind();
     let (result, close) = match work.await {
         Ok(r) => r,
-        Err(e) => {
-            tracing::error!(%method, %path, %request_id, error = %e, "handler panicked");
+        Err(_) => {
+            tracing::error!(%method, %path, %request_id, "handler panicked");
             (
                 Err(ApiError::new(
                     "InternalFailureException",
@@ -210,14 +205,45 @@ async fn dispatch<S: Store>(State(svc): State<Arc<Service<S>>>, req: Request) ->
     resp
 }
 
-/// Read the body within the limits, then authenticate and handle. The flag asks the
-/// caller to close the connection (the body was not read to its end).
+/// Authenticate what the headers allow, read the body within the limits, finish
+/// authentication, then handle. The flag asks the caller to close the connection (the
+/// body was not read to its end).
 async fn receive_and_handle<S: Store>(
     svc: &Service<S>,
     req: Request,
 ) -> (Result<Option<Value>, ApiError>, bool) {
-    let limits = &svc.limits;
     let (parts, body) = req.into_parts();
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or(parts.uri.path(), |pq| pq.as_str());
+    let mut signed = sigv4::Request {
+        method: parts.method.as_str(),
+        path_and_query: target,
+        headers: &parts.headers,
+        body: &[],
+    };
+    // Real time, not the App's clock: that one is the Jobs domain's (tests move it by
+    // hours to expire executions), while signatures are made with the caller's clock.
+    let pending = match svc.auth.begin(&signed, SystemTime::now()) {
+        Ok(p) => p,
+        Err(e) => return (Err(ApiError::from_auth(e)), true),
+    };
+    let body = match read_body(&svc.limits, &parts.headers, body).await {
+        Ok(body) => body,
+        Err(e) => return (Err(e), true),
+    };
+    signed.body = &body;
+    let result = match pending.finish(&signed) {
+        Ok((principal, plane)) => handle(svc, &parts, principal, plane, &body).await,
+        Err(e) => Err(ApiError::from_auth(e)),
+    };
+    (result, false)
+}
+
+/// The request body, within `limits`: 413 when it is (or says it is) too large, 408
+/// when it does not arrive in time, 400 when the stream breaks.
+async fn read_body(limits: &Limits, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             "RequestEntityTooLargeException",
@@ -228,72 +254,46 @@ async fn receive_and_handle<S: Store>(
             ),
         )
     };
-    let declared = parts
-        .headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
-        return (Err(too_large()), true);
+        return Err(too_large());
     }
     let read = axum::body::to_bytes(body, limits.max_body_bytes);
-    let body = match tokio::time::timeout(limits.body_read_timeout, read).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(_)) => return (Err(too_large()), true),
-        Err(_) => {
-            return (
-                Err(ApiError::new(
-                    "RequestTimeoutException",
-                    408,
-                    format!(
-                        "The request body was not received within {} ms",
-                        limits.body_read_timeout.as_millis()
-                    ),
-                )),
-                true,
-            );
+    match tokio::time::timeout(limits.body_read_timeout, read).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) => {
+            let over_limit = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            Err(if over_limit {
+                too_large()
+            } else {
+                ApiError::invalid_request(format!("Could not read the request body: {e}"))
+            })
         }
-    };
-    (handle(svc, &parts, &body).await, false)
+        Err(_) => Err(ApiError::new(
+            "RequestTimeoutException",
+            408,
+            format!(
+                "The request body was not received within {} ms",
+                limits.body_read_timeout.as_millis()
+            ),
+        )),
+    }
 }
 
 async fn handle<S: Store>(
     svc: &Service<S>,
     parts: &axum::http::request::Parts,
+    principal: Principal,
+    plane: Option<Plane>,
     body: &Bytes,
 ) -> Result<Option<Value>, ApiError> {
     let method = parts.method.as_str();
     let path = parts.uri.path();
     let query = parts.uri.query();
-    let target = parts.uri.path_and_query().map_or(path, |pq| pq.as_str());
-    let signed = sigv4::Request {
-        method,
-        path_and_query: target,
-        headers: &parts.headers,
-        body,
-    };
-    let reset = method == "POST" && path == MOTO_RESET_PATH;
-    if reset && sigv4::parse_claim(&signed).is_ok_and(|c| c.is_none()) {
-        // moto's reset helper posts without a signature. Suites written for moto's
-        // server mode call it between tests, so with --enable-reset (test-only, off by
-        // default) an unsigned reset wipes every account, as moto's does.
-        if let Some(any) = svc.accounts.values().next()
-            && any.config.enable_reset
-        {
-            for app in svc.accounts.values() {
-                app.store
-                    .reset()
-                    .await
-                    .map_err(|e| ApiError::from_jobs(e, Plane::Control, &app.config))?;
-            }
-            tracing::info!("all accounts wiped through an unsigned {MOTO_RESET_PATH}");
-            return Ok(Some(Value::Object(Default::default())));
-        }
-    }
-    let (principal, plane) = svc
-        .auth
-        .authenticate(&signed, SystemTime::now())
-        .map_err(ApiError::from_auth)?;
     let plane = plane.unwrap_or_else(|| plane_of_host(&parts.headers));
     let app = svc.app(&principal.account_id).ok_or_else(|| {
         ApiError::new(
@@ -303,8 +303,9 @@ async fn handle<S: Store>(
         )
     })?;
     let region = &app.config.region;
-    if app.config.enable_reset && reset {
-        // A signed reset wipes the caller's account only, and needs an admin key.
+    if svc.enable_reset && method == "POST" && path == MOTO_RESET_PATH {
+        // Admins only (with `--auth none` every caller is one, as in moto), and only
+        // the caller's account.
         auth::authorize(&principal, Action::Reset, region).map_err(ApiError::from_auth)?;
         app.store
             .reset()

@@ -75,8 +75,9 @@ struct ServeArgs {
     #[arg(long, env = "IOTJOBS_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
     /// Connections served at once; more wait to be accepted.
-    #[arg(long, env = "IOTJOBS_MAX_CONNECTIONS", default_value_t = 1024)]
-    max_connections: usize,
+    #[arg(long, env = "IOTJOBS_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    max_connections: u16,
     /// Time a connection has to send a request's headers (also the idle keep-alive
     /// limit), in milliseconds.
     #[arg(long, env = "IOTJOBS_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
@@ -136,7 +137,7 @@ fn run_cli(argv: &[String]) -> i32 {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    if args.account_id.len() != 12 || !args.account_id.bytes().all(|b| b.is_ascii_digit()) {
+    if !iotjobs_api::auth::keys::is_account_id(&args.account_id) {
         anyhow::bail!("--account-id must be 12 digits, got {:?}", args.account_id);
     }
     let database = match &args.database {
@@ -299,7 +300,7 @@ async fn serve_with<S: iotjobs_core::Store>(
         apps.push(app);
     }
     let limits = Limits {
-        max_connections: args.max_connections.max(1),
+        max_connections: usize::from(args.max_connections),
         header_read_timeout: std::time::Duration::from_millis(args.header_read_timeout_ms.max(1)),
         body_read_timeout: std::time::Duration::from_millis(args.body_read_timeout_ms.max(1)),
         ..Limits::default()

@@ -119,7 +119,14 @@ impl Keyring {
 
     /// Parse a credentials file (see `docs/security.md` for the format).
     pub fn from_toml(text: &str) -> Result<Keyring, String> {
-        let file: File = toml::from_str(text).map_err(|e| e.to_string())?;
+        // toml's own Display quotes the offending line, which may hold a secret: report
+        // the position and the message only.
+        let file: File = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |span| {
+                text[..span.start.min(text.len())].matches('\n').count() + 1
+            });
+            format!("line {line}: {}", e.message())
+        })?;
         let mut ring = Keyring::default();
         for k in file.keys {
             let role = match (k.role.as_str(), k.thing_name) {
@@ -239,6 +246,11 @@ mod tests {
                 "unknown field",
             ),
             (
+                // A typo next to a real secret: the message must not quote the line.
+                "[[keys]]\naccess_key_id = \"K\"\nsecret_acess_key = \"TOPSECRET\"\n".into(),
+                "line 3",
+            ),
+            (
                 format!(
                     "{}\n{}",
                     key("account_id = \"111111111111\"\nrole = \"admin\""),
@@ -250,6 +262,7 @@ mod tests {
         ] {
             let err = Keyring::from_toml(&bad).unwrap_err();
             assert!(err.contains(why), "{bad:?}: {err}");
+            assert!(!err.contains("TOPSECRET"), "{err}");
         }
     }
 }

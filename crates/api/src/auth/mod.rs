@@ -63,14 +63,70 @@ pub enum Auth {
     None { account_id: String },
 }
 
+/// A request whose headers passed every check that needs no body; [`Pending::finish`]
+/// compares the signature once the body is in. Splitting the two means an anonymous
+/// or misdirected client is refused before the server reads (and buffers) its body.
+#[derive(Debug)]
+pub enum Pending<'k> {
+    /// `--auth none`: nothing to verify.
+    Unverified {
+        principal: Principal,
+        plane: Option<Plane>,
+    },
+    /// A known key, a valid scope and a current date; the signature is still to check.
+    Signed {
+        claim: sigv4::Claim,
+        key: &'k AccessKey,
+        signed_at: SystemTime,
+        plane: Plane,
+    },
+}
+
+impl Pending<'_> {
+    /// Verify the signature over the whole request (`req.body` is the body now) and
+    /// name the principal and the plane its scope picked.
+    pub fn finish(self, req: &sigv4::Request<'_>) -> Result<(Principal, Option<Plane>), AuthError> {
+        match self {
+            Pending::Unverified { principal, plane } => Ok((principal, plane)),
+            Pending::Signed {
+                claim,
+                key,
+                signed_at,
+                plane,
+            } => {
+                sigv4::verify_signature(req, &claim, &key.secret_access_key, signed_at)?;
+                Ok((
+                    Principal {
+                        access_key_id: key.access_key_id.clone(),
+                        account_id: key.account_id.clone(),
+                        role: key.role.clone(),
+                    },
+                    Some(plane),
+                ))
+            }
+        }
+    }
+}
+
 impl Auth {
-    /// Authenticate a request: the principal, and the plane its signing scope names
-    /// (`None` when the request carries no signature and verification is off).
+    /// Authenticate a whole request: the principal, and the plane its signing scope
+    /// names (`None` when the request carries no signature and verification is off).
     pub fn authenticate(
         &self,
         req: &sigv4::Request<'_>,
         now: SystemTime,
     ) -> Result<(Principal, Option<Plane>), AuthError> {
+        self.begin(req, now)?.finish(req)
+    }
+
+    /// The checks that need no body (`req.body` is ignored): a signature is present and
+    /// well-formed, its scope names this region and a served service, the key is known,
+    /// its session token matches, and the date is within the window.
+    pub fn begin(
+        &self,
+        req: &sigv4::Request<'_>,
+        now: SystemTime,
+    ) -> Result<Pending<'_>, AuthError> {
         let (keys, region) = match self {
             Auth::None { account_id } => {
                 // Unverified: the scope still picks the plane when there is one.
@@ -80,7 +136,7 @@ impl Auth {
                     account_id: account_id.clone(),
                     role: Role::Admin,
                 };
-                return Ok((principal, plane));
+                return Ok(Pending::Unverified { principal, plane });
             }
             Auth::SigV4 { keys, region } => (keys, region),
         };
@@ -111,15 +167,12 @@ impl Auth {
             return Err(AuthError::UnrecognizedClient);
         }
         let signed_at = sigv4::check_time(&claim, now)?;
-        sigv4::verify_signature(req, &claim, &key.secret_access_key, signed_at)?;
-        Ok((
-            Principal {
-                access_key_id: key.access_key_id.clone(),
-                account_id: key.account_id.clone(),
-                role: key.role.clone(),
-            },
-            Some(plane),
-        ))
+        Ok(Pending::Signed {
+            claim,
+            key,
+            signed_at,
+            plane,
+        })
     }
 }
 

@@ -9,7 +9,7 @@
 //! header and the presigned query string (`X-Amz-Signature=…`).
 //!
 //! This module decides nothing about accounts or roles (that is `auth::keys` and
-//! `auth::policy`), and never logs or returns a secret.
+//! `auth::authorize`), and never logs or returns a secret.
 
 use super::AuthError;
 use aws_credential_types::Credentials;
@@ -24,6 +24,11 @@ use subtle::ConstantTimeEq as _;
 
 /// How far a request's `X-Amz-Date` may be from the server's clock, either way.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// The most headers a signature may cover. Real clients sign fewer than ten; the cap
+/// keeps a hostile list from costing the signer unbounded work (aws-sigv4 panics on a
+/// header map of more than 24,576 entries).
+pub const MAX_SIGNED_HEADERS: usize = 64;
 
 /// The longest presigned URL lifetime AWS accepts (`X-Amz-Expires`, 7 days).
 pub const MAX_PRESIGNED_EXPIRES: u64 = 604_800;
@@ -85,6 +90,13 @@ fn incomplete(why: impl Into<String>) -> AuthError {
 pub fn parse_claim(req: &Request<'_>) -> Result<Option<Claim>, AuthError> {
     let query = req.path_and_query.split_once('?').map(|(_, q)| q);
     if let Some(auth) = req.headers.get(axum::http::header::AUTHORIZATION) {
+        if query.is_some_and(|q| query_param(q, "X-Amz-Signature").is_some()) {
+            // AWS refuses a request signed both ways rather than pick one.
+            return Err(incomplete(
+                "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter \
+                 or the Authorization header should be specified",
+            ));
+        }
         let auth = auth
             .to_str()
             .map_err(|_| incomplete("Authorization header is not ASCII"))?;
@@ -114,11 +126,14 @@ pub fn claimed_service<'r>(req: &Request<'r>) -> Option<&'r str> {
             .split('&')
             .find_map(|p| p.strip_prefix("X-Amz-Credential="))?,
     };
-    // Raw in the header; percent-encoded (`%2F`) in a query.
+    // Raw in the header; percent-encoded (`%2F` or `%2f`) in a query.
     let parts: Vec<&str> = if credential.contains('/') {
         credential.split('/').collect()
     } else {
-        credential.split("%2F").collect()
+        credential
+            .split("%2F")
+            .flat_map(|p| p.split("%2f"))
+            .collect()
     };
     parts.get(3).copied()
 }
@@ -214,17 +229,26 @@ fn claim(
     if access_key.is_empty() {
         return Err(incomplete("Credential has an empty access key"));
     }
+    let mut signed_headers: Vec<String> = signed
+        .split(';')
+        .filter(|h| !h.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let listed = signed_headers.len();
+    signed_headers.sort_unstable();
+    signed_headers.dedup();
+    if listed == 0 || listed > MAX_SIGNED_HEADERS || signed_headers.len() != listed {
+        return Err(incomplete(format!(
+            "SignedHeaders must list 1 to {MAX_SIGNED_HEADERS} distinct header names"
+        )));
+    }
     Ok(Claim {
         location,
         access_key: access_key.to_owned(),
         scope_date: date.to_owned(),
         region: region.to_owned(),
         service: service.to_owned(),
-        signed_headers: signed
-            .split(';')
-            .filter(|h| !h.is_empty())
-            .map(str::to_ascii_lowercase)
-            .collect(),
+        signed_headers,
         signature: signature.to_owned(),
         amz_date: amz_date.to_owned(),
         expires,
@@ -242,12 +266,11 @@ pub fn check_time(claim: &Claim, now: SystemTime) -> Result<SystemTime, AuthErro
             claim.amz_date
         ))
     })?;
-    if !claim.amz_date.starts_with(&claim.scope_date) {
+    let day = claim.amz_date.get(..8).unwrap_or_default();
+    if claim.scope_date != day {
         return Err(AuthError::InvalidSignature(format!(
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{}'.",
-            claim.scope_date,
-            &claim.amz_date[..8],
-            claim.amz_date
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{day}', from '{}'.",
+            claim.scope_date, claim.amz_date
         )));
     }
     let now_s = format_amz_date(now);

@@ -309,6 +309,49 @@ fn wrong_keys_secrets_scopes_and_times_are_refused() {
 }
 
 #[test]
+fn hostile_signed_header_lists_and_double_signatures_are_malformed() {
+    let signed = Signer::new("AKADMIN").sign(&cancel());
+    let auth = signed.headers["authorization"].to_str().unwrap().to_owned();
+    // Listed twice, or thousands of times (aws-sigv4 would panic past 24,576 headers).
+    for list in [
+        "host;host;x-amz-date".to_owned(),
+        vec!["host"; 30_000].join(";"),
+    ] {
+        let mut r = signed.clone();
+        let start = auth.find("SignedHeaders=").unwrap() + "SignedHeaders=".len();
+        let end = start + auth[start..].find(',').unwrap();
+        r.set(
+            "authorization",
+            &format!("{}{list}{}", &auth[..start], &auth[end..]),
+        );
+        assert_eq!(code(check(&r)), "incomplete", "{}", &list[..20]);
+    }
+    // A valid header signature plus presigned query parameters: AWS refuses both.
+    let mut r = signed.clone();
+    r.target.push_str("&X-Amz-Signature=00");
+    assert_eq!(code(check(&r)), "incomplete");
+}
+
+#[test]
+fn the_body_is_checked_only_after_everything_else() {
+    // `begin` refuses without a body; `finish` needs it.
+    let req = cancel();
+    let unsigned = auth().begin(&req.view(), now()).unwrap_err();
+    assert_eq!(unsigned, AuthError::MissingAuthenticationToken);
+    let signed = Signer::new("AKADMIN").sign(&req);
+    let mut head = signed.clone();
+    head.body.clear();
+    let keys = auth();
+    let pending = keys.begin(&head.view(), now()).unwrap();
+    assert!(pending.finish(&signed.view()).is_ok());
+    let pending = keys.begin(&head.view(), now()).unwrap();
+    assert!(matches!(
+        pending.finish(&head.view()),
+        Err(AuthError::InvalidSignature(_))
+    ));
+}
+
+#[test]
 fn host_must_be_signed() {
     let signed = Signer::new("AKADMIN").sign(&cancel());
     let auth = signed.headers["authorization"].to_str().unwrap().to_owned();

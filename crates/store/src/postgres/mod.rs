@@ -124,11 +124,17 @@ impl PgStore {
 
     /// Connect to `url` with every table in `schema` (created if missing).
     pub async fn connect_in_schema(url: &str, schema: &str) -> Result<PgStore, JobsError> {
-        if !schema
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        // PostgreSQL silently truncates identifiers to 63 bytes, which could make two
+        // accounts' schemas one: refuse instead.
+        if schema.is_empty()
+            || schema.len() > 63
+            || !schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         {
-            return Err(JobsError::Internal(format!("bad schema name {schema:?}")));
+            return Err(JobsError::Internal(format!(
+                "schema name {schema:?} must be 1-63 of [a-z0-9_]"
+            )));
         }
         let mut config: tokio_postgres::Config = url
             .parse()
