@@ -341,9 +341,30 @@ pub fn sigv4_headers(
     body: &[u8],
     service: &str,
 ) -> Vec<(String, String)> {
+    sigv4_headers_as(
+        ("test", "test"),
+        method,
+        host,
+        path_and_query,
+        headers,
+        body,
+        service,
+    )
+}
+
+/// [`sigv4_headers`] signed with another access key and secret.
+pub fn sigv4_headers_as(
+    (key, secret): (&str, &str),
+    method: &str,
+    host: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    service: &str,
+) -> Vec<(String, String)> {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     let identity: aws_smithy_runtime_api::client::identity::Identity =
-        aws_credential_types::Credentials::new("test", "test", None, None, "test").into();
+        aws_credential_types::Credentials::new(key, secret, None, None, "test").into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region("us-east-1")

@@ -155,6 +155,34 @@ async fn roles_and_accounts(server: &Server) {
         created.job_arn(),
         Some("arn:aws:iot:us-east-1:222222222222:job/job-1")
     );
+    // Raw paths that decode or normalize to thing-b do not reach it: an encoded label
+    // is decoded before the role check, and dot segments never match a route.
+    let addr = server.endpoint.trim_start_matches("http://");
+    for (path, want) in [
+        ("/things/thing%2Da/jobs", 200),
+        ("/things/thing%2Db/jobs", 403),
+        ("/things/thing-a/../thing-b/jobs", 404),
+        ("/things/thing-b/./jobs", 404),
+    ] {
+        let signed: String = crate::harness::sigv4_headers_as(
+            ("AKDEVA", "device-secret-a"),
+            "GET",
+            addr,
+            path,
+            &[],
+            b"",
+            "iot-jobs-data",
+        )
+        .into_iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+        let (status, resp) = exchange(
+            addr,
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{signed}Connection: close\r\n\r\n")
+                .as_bytes(),
+        );
+        assert_eq!(status, want, "{path}: {resp}");
+    }
     // The development key does not exist once a credentials file is given.
     let err = server.iot().list_jobs().send().await.unwrap_err();
     assert_eq!(
