@@ -114,7 +114,7 @@ def _boto3_session() -> boto3.session.Session:
 class Server:
     """One `iotjobs serve` process on a database that outlives restarts."""
 
-    def __init__(self, binary: Path, workdir: Path, extra_args=()):
+    def __init__(self, binary: Path, workdir: Path, extra_args=(), extra_env=None):
         self.binary = binary
         self.workdir = workdir
         # further `iotjobs serve` arguments, e.g. ("--enable-reset",)
@@ -123,7 +123,9 @@ class Server:
         self.db_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.db_dir / "iotjobs.sqlite"
         self.database_url = f"sqlite://{self.db_path}"
-        self.env = _clean_env(workdir)
+        # the server's environment: no AWS_*/IOTJOBS_* of the host, plus `extra_env`
+        # (e.g. IOTJOBS_ACCESS_KEY_ID for a test of that variable)
+        self.env = {**_clean_env(workdir), **(extra_env or {})}
         self.proc: subprocess.Popen | None = None
         self.endpoint: str | None = None
         self.port: int | None = None
@@ -301,8 +303,8 @@ def launch_server(iotjobs_bin):
     """launch(workdir, *extra_args) -> a started Server. The caller stops it (for
     servers that outlive one test, e.g. a module-scoped fixture)."""
 
-    def launch(workdir: Path, *extra_args: str) -> Server:
-        srv = Server(iotjobs_bin, Path(workdir), extra_args)
+    def launch(workdir: Path, *extra_args: str, env=None) -> Server:
+        srv = Server(iotjobs_bin, Path(workdir), extra_args, extra_env=env)
         srv.start()
         # Shown with the test's output if it fails.
         print(f"iotjobs {srv.endpoint}, database {srv.db_path}, log {srv.log_path}")
@@ -322,14 +324,14 @@ def server(launch_server, tmp_path, request):
 
 @pytest.fixture
 def server_factory(launch_server, tmp_path):
-    """make(*extra_args) -> another started Server (own database), stopped after the
-    test."""
+    """make(*extra_args, env=None) -> another started Server (own database, extra
+    environment variables), stopped after the test."""
     started: list[Server] = []
 
-    def make(*extra_args: str) -> Server:
+    def make(*extra_args: str, env=None) -> Server:
         workdir = tmp_path / f"server-{len(started) + 1}"
         workdir.mkdir()
-        srv = launch_server(workdir, *extra_args)
+        srv = launch_server(workdir, *extra_args, env=env)
         started.append(srv)
         return srv
 
