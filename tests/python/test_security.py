@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
+import socket
 import ssl
 import subprocess
 import time
@@ -879,6 +880,21 @@ def test_https_with_boto3_and_the_test_ca(server):
     # the default trust store does not know the test CA
     with pytest.raises(botocore.exceptions.SSLError):
         client(server, "iot").list_jobs()
+
+
+@pytest.mark.server_args(*TLS_ARGS, "--max-connections", "4")
+def test_https_clients_stalling_their_handshake_do_not_lock_out_others(server):
+    """20 connections that never start their TLS handshake, at a cap of 4: the server
+    drops handshakes to make room (well before the 10 s header timeout)."""
+    port = int(server.endpoint.rsplit(":", 1)[1])
+    stalled = [socket.create_connection(("127.0.0.1", port)) for _ in range(20)]
+    try:
+        started = time.monotonic()
+        assert client(server, "iot", verify=str(CA_PEM)).list_jobs()["jobs"] == []
+        assert time.monotonic() - started < 3
+    finally:
+        for s in stalled:
+            s.close()
 
 
 @pytest.mark.server_args(*TLS_ARGS)

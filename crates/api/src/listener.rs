@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tower_service::Service as _;
 
@@ -94,9 +94,9 @@ pub async fn serve(
             Ok(slot) => slot,
             Err(_) => {
                 // At the cap with a client waiting: ask connections without a request in
-                // flight to close, again every PRESSURE_REPEAT while none has, since one
-                // that started after a request ignores it (it gets that long to send its
-                // first request).
+                // flight to close, and ask again every PRESSURE_REPEAT until a slot frees.
+                // A connection ignores requests made before it started, so a new one
+                // gets at least that long to send its first request.
                 let mut acquired = None;
                 while acquired.is_none() {
                     pressure_tx.send_modify(|generation| *generation += 1);
@@ -127,13 +127,7 @@ pub async fn serve(
             let _slot = slot;
             match tls {
                 None => conn.serve(stream).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                        Ok(Ok(stream)) => conn.serve(stream).await,
-                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!("TLS handshake timed out"),
-                    }
-                }
+                Some(acceptor) => conn.serve_tls(stream, acceptor).await,
             }
         });
     }
@@ -159,6 +153,23 @@ struct Connection {
 }
 
 impl Connection {
+    /// The TLS handshake, within the header timeout and abandoned under pressure (a
+    /// handshake is a request not yet in flight), then HTTP.
+    async fn serve_tls(mut self, stream: TcpStream, acceptor: tokio_rustls::TlsAcceptor) {
+        self.pressure.borrow_and_update();
+        let handshake = tokio::time::timeout(self.header_timeout, acceptor.accept(stream));
+        tokio::select! {
+            r = handshake => match r {
+                Ok(Ok(stream)) => self.serve(stream).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            },
+            Ok(()) = self.pressure.changed() => {
+                tracing::debug!("closing a connection still in its TLS handshake to make room");
+            }
+        }
+    }
+
     async fn serve<I>(mut self, io: I)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
