@@ -264,6 +264,20 @@ pub trait Store: Send + Sync + 'static {
         budget: usize,
     ) -> impl Future<Output = StoreResult<SweepReport>> + Send;
 
-    /// Delete everything (the `--enable-reset` test endpoint).
+    /// Delete everything (the `--enable-reset` test endpoint). The account claim
+    /// ([`Store::claim_account`]) stays.
     fn reset(&self) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Record that this store holds `account_id`'s resources; the first claim wins.
+    /// Refused (InvalidRequest) when the store already belongs to another account, so
+    /// that restarting with another `--account-id` cannot hand one account's jobs to
+    /// another.
+    fn claim_account(&self, account_id: &str) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// The refusal of [`Store::claim_account`], worded the same by every backend.
+pub fn account_mismatch(owner: &str, claimed: &str) -> JobsError {
+    JobsError::InvalidRequest(format!(
+        "this database holds the resources of account {owner}, not {claimed}"
+    ))
 }

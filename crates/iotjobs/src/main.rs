@@ -170,6 +170,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     redact(&database)
                 )
             })?;
+            claim(&store, account, &redact(&database)).await?;
             stores.push((account.clone(), store));
         }
         tracing::info!(database = %redact(&database), accounts = stores.len(), "store ready (PostgreSQL)");
@@ -185,11 +186,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let store = iotjobs_store::open_sqlite_url(&url)
                 .map_err(anyhow::Error::msg)
                 .with_context(|| format!("opening database {url} for account {account}"))?;
+            claim(&store, account, &url).await?;
             stores.push((account.clone(), store));
         }
         tracing::info!(database = %database, accounts = stores.len(), "store ready (SQLite)");
         serve_with(stores, auth, args).await
     }
+}
+
+/// Bind a store to its account, refusing one that holds another account's resources
+/// (say, the main database after `--account-id` changed).
+async fn claim<S: iotjobs_core::Store>(store: &S, account: &str, what: &str) -> anyhow::Result<()> {
+    store
+        .claim_account(account)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("database {what} for account {account}"))
 }
 
 /// The authenticator the flags and environment ask for. Secrets come from a file or

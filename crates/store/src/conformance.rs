@@ -935,6 +935,26 @@ pub async fn reset_wipes_everything<S: Store>(s: S) {
 
 /// Expand to one `#[tokio::test]` per conformance check, each given a fresh store made
 /// by `$make` (an expression evaluating to a store).
+/// The first account claim wins; another is refused, also after a reset, and the
+/// data stays.
+pub async fn a_store_belongs_to_the_first_account_that_claims_it<S: Store>(store: S) {
+    store.claim_account("111111111111").await.unwrap();
+    store
+        .create_thing(thing("t1"), "id-1".into(), T0)
+        .await
+        .unwrap();
+    store.claim_account("111111111111").await.unwrap();
+    let err = store.claim_account("222222222222").await.unwrap_err();
+    assert!(
+        matches!(&err, JobsError::InvalidRequest(m) if m.contains("111111111111")),
+        "{err:?}"
+    );
+    assert!(store.describe_thing("t1").await.unwrap().is_some());
+    store.reset().await.unwrap();
+    assert!(store.claim_account("222222222222").await.is_err());
+    store.claim_account("111111111111").await.unwrap();
+}
+
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:expr) => {
@@ -961,6 +981,7 @@ macro_rules! conformance_tests {
             list_things_filters_by_attribute,
             update_and_list_jobs,
             reset_wipes_everything,
+            a_store_belongs_to_the_first_account_that_claims_it,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {

@@ -468,3 +468,41 @@ async fn garbage_input_never_takes_the_server_down() {
     assert!(statuses.contains(&400) || statuses.contains(&403));
     answers_within(&server, Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn a_database_keeps_its_account_across_restarts() {
+    let mut server = Server::start();
+    server
+        .iot()
+        .create_thing()
+        .thing_name("t1")
+        .send()
+        .await
+        .unwrap();
+    server.stop();
+    // The same database under another --account-id would hand account 000000000000's
+    // things and jobs to 111111111111: refused at start-up.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iotjobs"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--account-id",
+            "111111111111",
+        ])
+        .arg("--database")
+        .arg(format!("sqlite://{}", server.db_path().display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("holds the resources of account 000000000000, not 111111111111"),
+        "{stderr}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+    // Under its own account it starts, data intact.
+    server.restart();
+    let t = server.iot().describe_thing().thing_name("t1").send().await;
+    assert!(t.is_ok(), "{t:?}");
+}

@@ -38,7 +38,7 @@ const MAX_RETRIES: usize = 8;
 const MIGRATION_LOCK: i64 = 0x0069_6f74_6a6f_6273; // "iotjobs" in ASCII
 
 /// Migrations in order; `iotjobs_schema_version` records how many were applied.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema_v2.sql")];
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -649,6 +649,10 @@ impl Store for PgStore {
 
     async fn reset(&self) -> StoreResult<()> {
         transaction!(self, |tx| { tx.delete_everything().await })
+    }
+
+    async fn claim_account(&self, account_id: &str) -> StoreResult<()> {
+        transaction!(self, |tx| { tx.claim_account(account_id).await })
     }
 }
 

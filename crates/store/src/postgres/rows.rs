@@ -891,6 +891,28 @@ impl Tx<'_> {
         ))
     }
 
+    pub(crate) async fn claim_account(&self, account: &str) -> StoreResult<()> {
+        self.0
+            .execute(
+                "INSERT INTO store_meta (key, value) VALUES ('account_id', $1) \
+                 ON CONFLICT (key) DO NOTHING",
+                &[&account],
+            )
+            .await
+            .map_err(pg_err)?;
+        let owner: String = self
+            .0
+            .query_one("SELECT value FROM store_meta WHERE key = 'account_id'", &[])
+            .await
+            .map_err(pg_err)?
+            .get(0);
+        if owner == account {
+            Ok(())
+        } else {
+            Err(iotjobs_core::store::account_mismatch(&owner, account))
+        }
+    }
+
     pub(crate) async fn delete_everything(&self) -> StoreResult<()> {
         self.0
             .batch_execute(

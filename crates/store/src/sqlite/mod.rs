@@ -289,7 +289,11 @@ fn open_connection(
 }
 
 /// Migrations in order; `PRAGMA user_version` records how many were applied.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -825,6 +829,12 @@ impl Store for SqliteStore {
 
     async fn reset(&self) -> StoreResult<()> {
         self.write(rows::delete_everything).await
+    }
+
+    async fn claim_account(&self, account_id: &str) -> StoreResult<()> {
+        let account = account_id.to_owned();
+        self.write(move |conn| rows::claim_account(conn, &account))
+            .await
     }
 }
 

@@ -853,6 +853,26 @@ pub(super) fn job_targets_thing(
 }
 
 /// Wipe every table (the `--enable-reset` endpoint).
+pub(super) fn claim_account(conn: &Connection, account: &str) -> StoreResult<()> {
+    conn.execute(
+        "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('account_id', ?1)",
+        [account],
+    )
+    .map_err(db_err)?;
+    let owner: String = conn
+        .query_row(
+            "SELECT value FROM store_meta WHERE key = 'account_id'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db_err)?;
+    if owner == account {
+        Ok(())
+    } else {
+        Err(iotjobs_core::store::account_mismatch(&owner, account))
+    }
+}
+
 pub(super) fn delete_everything(conn: &Connection) -> StoreResult<()> {
     conn.execute_batch(
         "DELETE FROM job_executions; DELETE FROM job_targets; DELETE FROM jobs;
