@@ -1,17 +1,19 @@
 //! The accept loop: TCP or TLS (rustls), HTTP/1.1 by hyper, with the connection-level
 //! limits that keep a slow or flooding client from holding the server.
 //!
-//! - At most `Limits::max_connections` connections are served at once. When a new
-//!   client arrives at the cap, every connection with no request in flight (idle
-//!   kept-alive ones, and ones still sending headers: a flood, a slow loris) is closed
-//!   to make room, as nginx and Apache's event MPM shed idle connections under
-//!   pressure; connections with a request in flight are never cut. The newcomer waits
-//!   for the first free slot.
-//! - A connection must deliver a request's headers (and finish its TLS handshake)
-//!   within `Limits::header_read_timeout`; the same timer runs while a kept-alive
-//!   connection sits idle, so idle and slow-loris connections are closed and free
-//!   their slot. Bodies have their own timeout in `server`.
-//! - Shutdown stops accepting, lets in-flight requests finish (bounded), then returns.
+//! - At most `Limits::max_connections` connections are served at once. When a client
+//!   arrives at the cap, the connection idle longest (no request in flight: an idle
+//!   kept-alive one, one still in its TLS handshake or sending headers, one whose
+//!   client stopped reading) is asked to close, and another every `SHED_REPEAT` while
+//!   the newcomer still waits, as nginx reuses its oldest idle connections. A chosen
+//!   connection shuts down gracefully (hyper finishes a response it is writing, and a
+//!   request that arrived meanwhile) and is dropped after `SHED_GRACE` if it has not.
+//!   Newcomers are chosen last, so they get their turn to send a request.
+//! - A connection must finish its TLS handshake, and deliver each request's headers,
+//!   within `Limits::header_read_timeout`; the header timer also runs while a
+//!   kept-alive connection sits idle. Bodies have their own timeout in `server`.
+//! - Shutdown stops accepting, lets in-flight requests finish (at most
+//!   `SHUTDOWN_GRACE`), then returns.
 //!
 //! This module knows nothing of AWS, accounts or the store.
 
@@ -19,19 +21,23 @@ use crate::server::Limits;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tower_service::Service as _;
 
-/// While a client waits for a slot, how often idle connections are asked again to close.
-const PRESSURE_REPEAT: Duration = Duration::from_millis(50);
+/// While a client waits for a slot, how often one more idle connection is asked to close.
+const SHED_REPEAT: Duration = Duration::from_millis(20);
+
+/// How long a connection asked to close may take to finish what it is doing.
+const SHED_GRACE: Duration = Duration::from_secs(1);
 
 /// How long shutdown waits for in-flight connections before returning anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -70,10 +76,8 @@ pub async fn serve(
 ) -> io::Result<()> {
     let max = limits.max_connections.max(1);
     let slots = Arc::new(Semaphore::new(max));
+    let registry = Arc::new(Registry::default());
     let (stop_tx, stop_rx) = watch::channel(false);
-    // Bumped when a client waits for a slot: connections without a request in flight
-    // close on it.
-    let (pressure_tx, pressure_rx) = watch::channel(0u64);
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let header_timeout = limits.header_read_timeout;
     tokio::pin!(shutdown);
@@ -93,19 +97,17 @@ pub async fn serve(
         let slot = match slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
-                // At the cap with a client waiting: ask connections without a request in
-                // flight to close, and ask again every PRESSURE_REPEAT until a slot frees.
-                // A connection ignores requests made before it started, so a new one
-                // gets at least that long to send its first request.
+                // At the cap with a client waiting: make room, one idle connection at a
+                // time, until a slot frees.
                 let mut acquired = None;
                 while acquired.is_none() {
-                    pressure_tx.send_modify(|generation| *generation += 1);
+                    registry.shed_one();
                     tokio::select! {
                         s = slots.clone().acquire_owned() => match s {
                             Ok(s) => acquired = Some(s),
                             Err(_) => break,
                         },
-                        () = tokio::time::sleep(PRESSURE_REPEAT) => {}
+                        () = tokio::time::sleep(SHED_REPEAT) => {}
                         () = &mut shutdown => break,
                     }
                 }
@@ -120,7 +122,7 @@ pub async fn serve(
             router: router.clone(),
             header_timeout,
             stop: stop_rx.clone(),
-            pressure: pressure_rx.clone(),
+            registration: registry.register(),
         };
         let tls = tls.clone();
         tokio::spawn(async move {
@@ -144,19 +146,112 @@ pub async fn serve(
     Ok(())
 }
 
+/// The live connections, so that the one idle longest can be asked to close.
+#[derive(Default)]
+struct Registry {
+    next_id: AtomicU64,
+    connections: Mutex<HashMap<u64, Arc<Activity>>>,
+    epoch: OnceInstant,
+}
+
+/// `Instant::now()` at first use, as a base for millisecond timestamps in atomics.
+struct OnceInstant(Instant);
+
+impl Default for OnceInstant {
+    fn default() -> Self {
+        OnceInstant(Instant::now())
+    }
+}
+
+/// What the registry knows of one connection.
+struct Activity {
+    /// Requests in flight (polled by hyper, response not yet produced).
+    in_flight: AtomicUsize,
+    /// When a request last started or ended, or the connection opened (ms since epoch).
+    last_active_ms: AtomicU64,
+    /// Set when the connection has been asked to close.
+    shedding: AtomicBool,
+    shed: Notify,
+}
+
+impl Registry {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.0.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn register(self: &Arc<Self>) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let activity = Arc::new(Activity {
+            in_flight: AtomicUsize::new(0),
+            last_active_ms: AtomicU64::new(self.now_ms()),
+            shedding: AtomicBool::new(false),
+            shed: Notify::new(),
+        });
+        if let Ok(mut map) = self.connections.lock() {
+            map.insert(id, activity.clone());
+        }
+        Registration {
+            registry: self.clone(),
+            id,
+            activity,
+        }
+    }
+
+    /// Ask the connection idle longest (none in flight, not already asked) to close.
+    /// O(connections), and only when a client waits at the cap.
+    fn shed_one(&self) {
+        let Ok(map) = self.connections.lock() else {
+            return;
+        };
+        let victim = map
+            .values()
+            .filter(|a| {
+                a.in_flight.load(Ordering::Acquire) == 0 && !a.shedding.load(Ordering::Acquire)
+            })
+            .min_by_key(|a| a.last_active_ms.load(Ordering::Acquire));
+        if let Some(victim) = victim {
+            victim.shedding.store(true, Ordering::Release);
+            victim.shed.notify_one();
+        }
+    }
+}
+
+/// A connection's entry in the registry, removed when dropped.
+struct Registration {
+    registry: Arc<Registry>,
+    id: u64,
+    activity: Arc<Activity>,
+}
+
+impl Registration {
+    fn touch(&self) {
+        self.activity
+            .last_active_ms
+            .store(self.registry.now_ms(), Ordering::Release);
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.registry.connections.lock() {
+            map.remove(&self.id);
+        }
+    }
+}
+
 /// What one connection task needs.
 struct Connection {
     router: axum::Router,
     header_timeout: Duration,
     stop: watch::Receiver<bool>,
-    pressure: watch::Receiver<u64>,
+    registration: Registration,
 }
 
 impl Connection {
-    /// The TLS handshake, within the header timeout and abandoned under pressure (a
-    /// handshake is a request not yet in flight), then HTTP.
-    async fn serve_tls(mut self, stream: TcpStream, acceptor: tokio_rustls::TlsAcceptor) {
-        self.pressure.borrow_and_update();
+    /// The TLS handshake, within the header timeout and abandoned when the connection
+    /// is asked to make room, then HTTP.
+    async fn serve_tls(self, stream: TcpStream, acceptor: tokio_rustls::TlsAcceptor) {
+        let activity = self.registration.activity.clone();
         let handshake = tokio::time::timeout(self.header_timeout, acceptor.accept(stream));
         tokio::select! {
             r = handshake => match r {
@@ -164,7 +259,7 @@ impl Connection {
                 Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!("TLS handshake timed out"),
             },
-            Ok(()) = self.pressure.changed() => {
+            () = activity.shed.notified() => {
                 tracing::debug!("closing a connection still in its TLS handshake to make room");
             }
         }
@@ -174,20 +269,18 @@ impl Connection {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        // Requests of this connection in flight (accepted by hyper, response not yet
-        // produced): a connection with none may be shed under pressure.
-        let in_flight = Arc::new(AtomicUsize::new(0));
+        let registration = Arc::new(self.registration);
         let router = self.router;
-        let counter = in_flight.clone();
+        let tracked = registration.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let counter = counter.clone();
+            let tracked = tracked.clone();
             let mut router = router.clone();
             // Counted from the first poll, not from the call: hyper calls the service
             // for a pipelined request as soon as it has parsed it, but polls that
             // future only once the previous answer could be written. A client that
             // never reads leaves such a future unpolled, and its connection sheddable.
             async move {
-                let guard = InFlight::enter(&counter);
+                let guard = InFlight::enter(&tracked);
                 let response = router.call(req).await;
                 drop(guard);
                 response
@@ -202,43 +295,44 @@ impl Connection {
             .keep_alive(true)
             .serve_connection(TokioIo::new(io), service);
         tokio::pin!(conn);
-        // Pressure from before this connection started is not about it.
-        self.pressure.borrow_and_update();
-        loop {
-            tokio::select! {
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                    return;
+        let grace = tokio::select! {
+            biased;
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "connection ended with an error");
                 }
-                _ = self.stop.wait_for(|s| *s) => break,
-                Ok(()) = self.pressure.changed() => {
-                    if in_flight.load(Ordering::Acquire) == 0 {
-                        tracing::debug!("closing a connection with no request in flight to make room");
-                        return;
-                    }
-                }
+                return;
             }
-        }
-        // Shutting down: finish the request in flight, then close.
+            () = registration.activity.shed.notified() => {
+                tracing::debug!("closing an idle connection to make room");
+                SHED_GRACE
+            }
+            _ = self.stop.wait_for(|s| *s) => SHUTDOWN_GRACE,
+        };
+        // Finish the response being written and a request that arrived meanwhile (hyper
+        // closes an idle connection at once), within the grace.
         conn.as_mut().graceful_shutdown();
-        let _ = conn.await;
+        let _ = tokio::time::timeout(grace, conn).await;
     }
 }
 
 /// Counts a request in flight until dropped.
-struct InFlight(Arc<AtomicUsize>);
+struct InFlight(Arc<Registration>);
 
 impl InFlight {
-    fn enter(counter: &Arc<AtomicUsize>) -> Self {
-        counter.fetch_add(1, Ordering::AcqRel);
-        InFlight(counter.clone())
+    fn enter(registration: &Arc<Registration>) -> Self {
+        registration
+            .activity
+            .in_flight
+            .fetch_add(1, Ordering::AcqRel);
+        registration.touch();
+        InFlight(registration.clone())
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.touch();
+        self.0.activity.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }

@@ -1,10 +1,11 @@
 //! The HTTP server: one listener for both planes, routed by the AWS models.
 //!
-//! Every request goes through `dispatch`: read the body within the edge limits,
-//! authenticate it (SigV4: the verified credential scope names the plane and the key
-//! names the account), match the operation in that plane's model, authorize the
-//! caller's role for it, decode and validate the input against the model, call the
-//! handler on the caller's account, and write the restJson1 response. Both planes
+//! Every request goes through `dispatch`: check its signature's headers (key, scope,
+//! date), read the body within the edge limits, verify the signature (the verified
+//! credential scope names the plane and the key names the account), match the
+//! operation in that plane's model, authorize the caller's role for it, decode and
+//! validate the input against the model, call the handler on the caller's account, and
+//! write the restJson1 response. Both planes
 //! share one listener because `GET /things/{thingName}/jobs[/{jobId}]` exists on both
 //! with different meanings (wire spec §1.2): only the signing scope tells them apart.
 

@@ -148,10 +148,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
     };
     let auth = auth_from(&args)?;
-    let accounts = match &auth {
+    // The server's own account always opens (and claims) the main database, even when
+    // no key names it: otherwise a node whose keys name that account would serve it
+    // from the main database while a node started with another --account-id served it
+    // from a second, empty one.
+    let mut accounts = match &auth {
         Auth::SigV4 { keys, .. } => keys.accounts(),
-        Auth::None { account_id } => vec![account_id.clone()],
+        Auth::None { .. } => Vec::new(),
     };
+    if !accounts.contains(&args.account_id) {
+        accounts.insert(0, args.account_id.clone());
+    }
     // The one place that knows URL schemes: pick the backend, then serve generically.
     // The server's own account (--account-id) keeps the main database; every other
     // account gets its own SQLite file or PostgreSQL schema.

@@ -933,8 +933,6 @@ pub async fn reset_wipes_everything<S: Store>(s: S) {
     setup(&s, &["t"], &[("a", &["t"])]).await;
 }
 
-/// Expand to one `#[tokio::test]` per conformance check, each given a fresh store made
-/// by `$make` (an expression evaluating to a store).
 /// The first account claim wins; another is refused, also after a reset, and the
 /// data stays.
 pub async fn a_store_belongs_to_the_first_account_that_claims_it<S: Store>(store: S) {
@@ -956,6 +954,8 @@ pub async fn a_store_belongs_to_the_first_account_that_claims_it<S: Store>(store
 }
 
 #[macro_export]
+/// Expand to one `#[tokio::test]` per conformance check, each given a fresh store made
+/// by `$make` (an expression evaluating to a store).
 macro_rules! conformance_tests {
     ($make:expr) => {
         $crate::conformance_tests!(@each $make;

@@ -482,7 +482,7 @@ async fn a_database_keeps_its_account_across_restarts() {
     server.stop();
     // The same database under another --account-id would hand account 000000000000's
     // things and jobs to 111111111111: refused at start-up.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_iotjobs"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_iotjobs"))
         .args([
             "serve",
             "--listen",
@@ -492,8 +492,24 @@ async fn a_database_keeps_its_account_across_restarts() {
         ])
         .arg("--database")
         .arg(format!("sqlite://{}", server.db_path().display()))
-        .output()
+        .env_remove("IOTJOBS_CREDENTIALS")
+        .env_remove("IOTJOBS_ACCESS_KEY_ID")
+        .env_remove("IOTJOBS_SECRET_ACCESS_KEY")
+        .env_remove("IOTJOBS_AUTH")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    // A server that starts anyway would never exit: give it 10 s.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server started on another account's database");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(

@@ -852,7 +852,7 @@ pub(super) fn job_targets_thing(
     .map_err(db_err)
 }
 
-/// Wipe every table (the `--enable-reset` endpoint).
+/// Record the store's account on first call; refuse another later.
 pub(super) fn claim_account(conn: &Connection, account: &str) -> StoreResult<()> {
     conn.execute(
         "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('account_id', ?1)",
@@ -873,6 +873,7 @@ pub(super) fn claim_account(conn: &Connection, account: &str) -> StoreResult<()>
     }
 }
 
+/// Wipe every table (the `--enable-reset` endpoint), except the account claim.
 pub(super) fn delete_everything(conn: &Connection) -> StoreResult<()> {
     conn.execute_batch(
         "DELETE FROM job_executions; DELETE FROM job_targets; DELETE FROM jobs;
