@@ -228,7 +228,13 @@ async fn receive_and_handle<S: Store>(
     // hours to expire executions), while signatures are made with the caller's clock.
     let pending = match svc.auth.begin(&signed, SystemTime::now()) {
         Ok(p) => p,
-        Err(e) => return (Err(ApiError::from_auth(e)), true),
+        Err(e) => {
+            // Refused before its body was read. A small body is read and dropped so the
+            // connection carries on (SDKs keep their connections) and a client still
+            // uploading is not reset before it sees the 403; a large one closes it.
+            let drained = drain_small_body(&parts.headers, body).await;
+            return (Err(ApiError::from_auth(e)), !drained);
+        }
     };
     let body = match read_body(&svc.limits, &parts.headers, body).await {
         Ok(body) => body,
@@ -240,6 +246,24 @@ async fn receive_and_handle<S: Store>(
         Err(e) => Err(ApiError::from_auth(e)),
     };
     (result, false)
+}
+
+/// The most body read (and dropped) after a refusal, and how long that may take.
+const DRAIN_LIMIT: usize = 64 * 1024;
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Read and drop a body of at most [`DRAIN_LIMIT`] bytes; false when it is larger (or
+/// says so), slower than [`DRAIN_TIMEOUT`], or broken.
+async fn drain_small_body(headers: &HeaderMap, body: Body) -> bool {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+        return false;
+    }
+    let read = axum::body::to_bytes(body, DRAIN_LIMIT);
+    matches!(tokio::time::timeout(DRAIN_TIMEOUT, read).await, Ok(Ok(_)))
 }
 
 /// The request body, within `limits`: 413 when it is (or says it is) too large, 408

@@ -391,6 +391,44 @@ async fn clients_that_never_read_their_answers_do_not_lock_out_others() {
 }
 
 #[tokio::test]
+async fn a_refused_request_with_a_small_body_keeps_its_connection() {
+    let server = Server::start();
+    let addr = server.endpoint.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let body = "x".repeat(10_000);
+        // Unsigned, with a body: 403, the body is drained, the connection stays.
+        write!(
+            s,
+            "PUT /jobs/j1 HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).unwrap();
+        let first = String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase();
+        assert!(first.starts_with("http/1.1 403"), "{first}");
+        assert!(!first.contains("connection: close"), "{first}");
+        // The same connection carries a signed request next.
+        let signed: String = sigv4_headers("GET", &addr, "/jobs", &[], b"", "iot")
+            .into_iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
+        write!(
+            s,
+            "GET /jobs HTTP/1.1\r\nHost: {addr}\r\n{signed}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut rest = String::new();
+        let _ = s.read_to_string(&mut rest);
+        assert!(rest.starts_with("HTTP/1.1 200"), "{rest}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
 async fn a_stalled_body_times_out_with_408() {
     let server = Server::start_with(&["--body-read-timeout-ms", "300"]);
     let addr = server.endpoint.trim_start_matches("http://").to_owned();
