@@ -46,7 +46,7 @@ pub fn sdk_request_header(attempt: u32, max: u32, ttl_epoch_secs: Option<u64>) -
 /// `YYYYMMDDTHHMMSSZ`
 pub fn amz_date(epoch_secs: u64) -> String {
     let secs = i64::try_from(epoch_secs).unwrap_or(0);
-    let (y, m, d) = crate::request::civil_from_days(secs.div_euclid(86400));
+    let (y, m, d) = iotjobs_core::time::civil_from_days(secs.div_euclid(86400));
     let rem = secs.rem_euclid(86400);
     format!(
         "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
