@@ -255,15 +255,19 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 /// Read and drop a body of at most [`DRAIN_LIMIT`] bytes; false when it is larger (or
 /// says so), slower than [`DRAIN_TIMEOUT`], or broken.
 async fn drain_small_body(headers: &HeaderMap, body: Body) -> bool {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+    if declared_length(headers).is_some_and(|n| n > DRAIN_LIMIT as u64) {
         return false;
     }
     let read = axum::body::to_bytes(body, DRAIN_LIMIT);
     matches!(tokio::time::timeout(DRAIN_TIMEOUT, read).await, Ok(Ok(_)))
+}
+
+/// The body length the `Content-Length` header declares, if any.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 /// The request body, within `limits`: 413 when it is (or says it is) too large, 408
@@ -279,11 +283,7 @@ async fn read_body(limits: &Limits, headers: &HeaderMap, body: Body) -> Result<B
             ),
         )
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limits.max_body_bytes as u64) {
+    if declared_length(headers).is_some_and(|n| n > limits.max_body_bytes as u64) {
         return Err(too_large());
     }
     let read = axum::body::to_bytes(body, limits.max_body_bytes);

@@ -239,7 +239,6 @@ fn parse_iso8601(s: &str) -> Option<f64> {
     Some(secs)
 }
 
-
 /// ISO 8601 for query-string timestamps (botocore's default for rest protocols).
 fn timestamp_iso8601(v: &Value) -> Option<String> {
     let secs = timestamp_epoch(v)?;
