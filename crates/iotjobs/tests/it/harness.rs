@@ -331,17 +331,18 @@ impl Drop for InProcess {
     }
 }
 
-/// SigV4 headers (`authorization`, `x-amz-date`) for a raw request signed with the
-/// development key, as an SDK would sign it, for tests that speak raw HTTP.
-pub fn sigv4_headers(
+/// The SigV4 header lines (`authorization: …\r\n`, `x-amz-date: …\r\n`) of a raw
+/// request signed with the development key as an SDK would sign it, for tests that
+/// speak raw HTTP.
+pub fn sigv4_lines(
     method: &str,
     host: &str,
     path_and_query: &str,
     headers: &[(&str, &str)],
     body: &[u8],
     service: &str,
-) -> Vec<(String, String)> {
-    sigv4_headers_as(
+) -> String {
+    sigv4_lines_as(
         ("test", "test"),
         method,
         host,
@@ -352,8 +353,8 @@ pub fn sigv4_headers(
     )
 }
 
-/// [`sigv4_headers`] signed with another access key and secret.
-pub fn sigv4_headers_as(
+/// [`sigv4_lines`] signed with another access key and secret.
+pub fn sigv4_lines_as(
     (key, secret): (&str, &str),
     method: &str,
     host: &str,
@@ -361,7 +362,7 @@ pub fn sigv4_headers_as(
     headers: &[(&str, &str)],
     body: &[u8],
     service: &str,
-) -> Vec<(String, String)> {
+) -> String {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     let identity: aws_smithy_runtime_api::client::identity::Identity =
         aws_credential_types::Credentials::new(key, secret, None, None, "test").into();
@@ -387,6 +388,6 @@ pub fn sigv4_headers_as(
     let (instructions, _) = sign(req, &params).unwrap().into_parts();
     instructions
         .headers()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect()
 }

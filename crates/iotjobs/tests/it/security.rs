@@ -3,7 +3,7 @@
 //! under an over-size body, slow-loris clients, a connection flood and garbage input.
 //! boto3 / AWS CLI / HTTPS / tampering cases are in `tests/python/test_security.py`.
 
-use crate::harness::{Server, code_status, sigv4_headers};
+use crate::harness::{Server, code_status, sigv4_lines};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -164,7 +164,7 @@ async fn roles_and_accounts(server: &Server) {
         ("/things/thing-a/../thing-b/jobs", 404),
         ("/things/thing-b/./jobs", 404),
     ] {
-        let signed: String = crate::harness::sigv4_headers_as(
+        let signed = crate::harness::sigv4_lines_as(
             ("AKDEVA", "device-secret-a"),
             "GET",
             addr,
@@ -172,10 +172,7 @@ async fn roles_and_accounts(server: &Server) {
             &[],
             b"",
             "iot-jobs-data",
-        )
-        .into_iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
+        );
         let (status, resp) = exchange(
             addr,
             format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{signed}Connection: close\r\n\r\n")
@@ -195,10 +192,7 @@ async fn roles_and_accounts(server: &Server) {
 /// `body` with the development key: the headers pass every check made before the body
 /// is read.
 fn signed_put(addr: &str, body: &[u8]) -> String {
-    sigv4_headers("PUT", addr, "/jobs/j1", &[], body, "iot")
-        .into_iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect()
+    sigv4_lines("PUT", addr, "/jobs/j1", &[], body, "iot")
 }
 
 /// One raw HTTP/1.1 exchange on a fresh connection; the response head and body.
@@ -370,10 +364,7 @@ async fn clients_that_never_read_their_answers_do_not_lock_out_others() {
     // (9 MB of answers) and never read: the answers fill the socket buffers, so hyper
     // never gets back to reading the connection (and its header timer never runs).
     let path = "/jobs/big/job-document";
-    let signed: String = sigv4_headers("GET", &addr, path, &[], b"", "iot")
-        .into_iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
+    let signed = sigv4_lines("GET", &addr, path, &[], b"", "iot");
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{signed}\r\n").repeat(300);
     let stuck: Vec<TcpStream> = (0..8)
         .filter_map(|_| {
@@ -411,10 +402,7 @@ async fn a_refused_request_with_a_small_body_keeps_its_connection() {
         assert!(first.starts_with("http/1.1 403"), "{first}");
         assert!(!first.contains("connection: close"), "{first}");
         // The same connection carries a signed request next.
-        let signed: String = sigv4_headers("GET", &addr, "/jobs", &[], b"", "iot")
-            .into_iter()
-            .map(|(k, v)| format!("{k}: {v}\r\n"))
-            .collect();
+        let signed = sigv4_lines("GET", &addr, "/jobs", &[], b"", "iot");
         write!(
             s,
             "GET /jobs HTTP/1.1\r\nHost: {addr}\r\n{signed}Connection: close\r\n\r\n"
@@ -470,10 +458,7 @@ async fn garbage_input_never_takes_the_server_down() {
             let body: Vec<u8> = (0..rng.usize(..200)).map(|_| rng.u8(..)).collect();
             let request = if i % 3 == 0 {
                 // Well-signed requests with a random body, so the body reaches the decoder.
-                let signed: String = sigv4_headers(method, &addr2, path, &[], &body, "iot")
-                    .into_iter()
-                    .map(|(k, v)| format!("{k}: {v}\r\n"))
-                    .collect();
+                let signed = sigv4_lines(method, &addr2, path, &[], &body, "iot");
                 let mut r = format!(
                     "{method} {path} HTTP/1.1\r\nHost: {addr2}\r\n{signed}Content-Length: {}\r\nConnection: close\r\n\r\n",
                     body.len()

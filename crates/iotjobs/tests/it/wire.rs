@@ -1,7 +1,7 @@
 //! Wire-level behaviour the SDK relies on: request ids, errors on unknown routes and
 //! malformed input. Raw HTTP here, because the SDK cannot send malformed requests.
 
-use crate::harness::{Server, sigv4_headers};
+use crate::harness::{Server, sigv4_lines};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
@@ -9,17 +9,14 @@ use std::net::TcpStream;
 fn raw(server: &Server, method: &str, path: &str, body: &str) -> (u16, String, String) {
     let addr = server.endpoint.trim_start_matches("http://");
     let mut s = TcpStream::connect(addr).unwrap();
-    let signed: String = sigv4_headers(
+    let signed = sigv4_lines(
         method,
         addr,
         path,
         &[("content-type", "application/json")],
         body.as_bytes(),
         "iot",
-    )
-    .into_iter()
-    .map(|(k, v)| format!("{k}: {v}\r\n"))
-    .collect();
+    );
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{signed}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
