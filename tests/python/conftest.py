@@ -232,8 +232,10 @@ class Server:
 
     # -- clients -----------------------------------------------------------
 
-    def client(self, service: str, **config):
-        """A boto3 client for `iot` or `iot-jobs-data` on the current endpoint. One
+    def client(self, service: str, *, key: str = ACCESS_KEY, secret: str = SECRET_KEY,
+               token: str | None = None, region: str = REGION, verify=None, **config):
+        """A boto3 client for `iot` or `iot-jobs-data` on the current endpoint, signing
+        with the test key unless told otherwise (`verify`: a CA bundle for HTTPS). One
         attempt only: retries would hide what the server answered."""
         cfg = Config(
             retries={"max_attempts": 1, "mode": "standard"},
@@ -244,9 +246,11 @@ class Server:
         return _boto3_session().client(
             service,
             endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY,
+            region_name=region,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            aws_session_token=token,
+            verify=verify,
             config=cfg,
         )
 

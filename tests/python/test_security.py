@@ -36,13 +36,11 @@ import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import boto3
 import botocore.auth
 import botocore.awsrequest
 import botocore.credentials
 import botocore.exceptions
 import pytest
-from botocore.config import Config
 
 from conftest import _clean_env
 
@@ -116,27 +114,10 @@ def arn(account: str, kind: str, name: str) -> str:
 # boto3 clients with chosen credentials
 # ---------------------------------------------------------------------------
 
-_SESSION: boto3.session.Session | None = None
-
-
-def client(server, service: str, key: str = ACCESS_KEY, secret: str = SECRET_KEY, *,
-           token: str | None = None, region: str = REGION, verify=None):
-    """A one-attempt boto3 client for `service` on the server's endpoint."""
-    global _SESSION
-    if _SESSION is None:
-        _SESSION = boto3.session.Session()
-    cfg = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5,
-                 read_timeout=15)
-    return _SESSION.client(
-        service,
-        endpoint_url=server.endpoint,
-        region_name=region,
-        aws_access_key_id=key,
-        aws_secret_access_key=secret,
-        aws_session_token=token,
-        verify=verify,
-        config=cfg,
-    )
+def client(server, service: str, key: str = ACCESS_KEY, secret: str = SECRET_KEY, **kwargs):
+    """A one-attempt boto3 client for `service` on the server's endpoint (conftest's,
+    with these credentials; kwargs: token, region, verify)."""
+    return server.client(service, key=key, secret=secret, **kwargs)
 
 
 def client_as(server, service: str, k: Key, **kwargs):
