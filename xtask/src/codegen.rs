@@ -1,4 +1,4 @@
-//! `cargo xtask codegen [--check]`: botocore models → `crates/api/src/generated/*.rs`.
+//! `cargo xtask codegen [--check]`: botocore models → `crates/model/src/generated/*.rs`.
 //!
 //! For each model it emits, into one module:
 //! - `OPERATIONS`: every operation's HTTP binding (method, split path template, literal query,
@@ -9,7 +9,7 @@
 //! - `SERVED` and `MODEL` (a `wire::Model` over the tables);
 //! - serde DTO structs for every structure shape in the served closure.
 //!
-//! The types of those tables live in the hand-written `iotjobs_api::wire::model`. Output goes
+//! The types of those tables are the hand-written ones at the root of `iotjobs-model`. Output goes
 //! through rustfmt so `cargo fmt --check` accepts the committed files. No documentation string
 //! of the models is ever copied (see the crate docs).
 
@@ -115,7 +115,7 @@ pub fn run(check: bool) -> Result<bool> {
     let models_dir = shared.join("aws-models");
     let out_dir = root
         .join("crates")
-        .join("api")
+        .join("model")
         .join("src")
         .join("generated");
 
@@ -208,7 +208,7 @@ fn gen_mod() -> String {
         "//!\n\
          //! One module per model, because the two models reuse shape names (`JobExecution`,\n\
          //! `DescribeJobExecutionRequest`, ...) with different contents. The table types are\n\
-         //! defined in `crate::wire::model`.\n\n",
+         //! defined at the crate root.\n\n",
     );
     for spec in MODELS {
         let _ = writeln!(s, "pub mod {};", spec.module);
@@ -333,7 +333,7 @@ impl<'a> Generator<'a> {
         if !dto_names.is_empty() {
             s.push_str("use serde::{Deserialize, Serialize};\n\n");
         }
-        s.push_str("use crate::wire::model as w;\n\n");
+        s.push_str("use crate as w;\n\n");
 
         s.push_str("/// The operations whose shapes and DTOs are generated below.\n");
         s.push_str("pub const SERVED: &[&str] = &[\n");

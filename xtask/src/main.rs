@@ -1,7 +1,7 @@
 //! Repository automation, run as `cargo xtask <command>`.
 //!
 //! `codegen` turns the botocore service models in `<workspace>/../shared/aws-models` into the
-//! committed tables and DTOs under `crates/api/src/generated/`; `codegen --check` regenerates in
+//! committed tables and DTOs under `crates/model/src/generated/`; `codegen --check` regenerates in
 //! memory and fails when the committed files differ (the CI drift check). This is a plain
 //! program, not a build script, so ordinary builds never depend on the models being present.
 //!

@@ -4,10 +4,8 @@
 //! - [`listener`]: the accept loop (TCP or TLS), connection cap and read timeouts.
 //! - [`auth`]: SigV4 verification, access keys, roles.
 //! - [`server`]: one listener for both planes; requests are routed by the AWS models
-//!   (`generated`), decoded and validated (`wire`), handled (`handlers`), and errors
+//!   (`iotjobs_model::generated`), decoded and validated (`wire`), handled (`handlers`), and errors
 //!   are mapped to the wire once (`error`).
-//! - [`generated`]: tables and DTOs written by `cargo xtask codegen` from botocore's
-//!   service models. Never edited by hand.
 //!
 //! **Architecture invariant:** no rule of the Jobs service is decided here (the core's
 //! state machine decides), and no SQL is written here (the store's job).
@@ -15,7 +13,6 @@
 pub mod auth;
 pub mod background;
 pub mod error;
-pub mod generated;
 mod handlers;
 pub mod listener;
 pub mod server;

@@ -11,9 +11,7 @@
 
 use crate::auth::{self, Action, Auth, Principal, sigv4};
 use crate::error::ApiError;
-use crate::generated::{iot, iot_jobs_data};
 use crate::handlers;
-use crate::wire::model::Model;
 use crate::wire::route::{RouteMatch, match_route};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -21,6 +19,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt as _;
 use iotjobs_core::{Clock, Store};
+use iotjobs_model::Model;
+use iotjobs_model::generated::{iot, iot_jobs_data};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;

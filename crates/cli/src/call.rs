@@ -7,7 +7,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use iotjobs_api::wire::model::OperationDef;
+use iotjobs_model::OperationDef;
 
 use crate::credentials::Credentials;
 use crate::http::{Client, TransportError};

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use iotjobs_api::wire::model::{OperationDef, ShapeDef, ShapeKind};
+use iotjobs_model::{OperationDef, ShapeDef, ShapeKind};
 
 use crate::model::{Service, xform_name};
 use crate::params::OpArgs;

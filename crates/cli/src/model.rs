@@ -1,4 +1,4 @@
-//! The two services as the CLI sees them: the generated model tables of `iotjobs-api`
+//! The two services as the CLI sees them: the generated model tables of `iotjobs-model`
 //! (operations, shapes, errors) plus the few facts the CLI needs that the tables do not
 //! carry (service id, endpoint prefix, botocore's paginator entries).
 //!
@@ -7,8 +7,8 @@
 //! operation by hand beyond the paginator table, which is copied verbatim from botocore's
 //! `paginators-1.json` (a unit test compares it with `../shared/aws-models`).
 
-use iotjobs_api::generated::{iot, iot_jobs_data};
-use iotjobs_api::wire::model::{MemberDef, Model, OperationDef, ShapeDef, ShapeKind};
+use iotjobs_model::generated::{iot, iot_jobs_data};
+use iotjobs_model::{MemberDef, Model, OperationDef, ShapeDef, ShapeKind};
 
 /// A botocore paginator entry (`paginators-1.json`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 //!
 //! This module does not validate (see `validate`) and does not know about HTTP.
 
-use iotjobs_api::wire::model::{ShapeDef, ShapeKind};
+use iotjobs_model::{ShapeDef, ShapeKind};
 
 use crate::args::{Action, ArgValue, Conv, Namespace, Nargs, Parser};
 use crate::model::{Service, is_scalar, xform_name};

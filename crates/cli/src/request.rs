@@ -6,7 +6,7 @@
 //!
 //! It builds a method, a path-and-query and a body; signing and sending are elsewhere.
 
-use iotjobs_api::wire::model::{Location, OperationDef, Segment, ShapeDef, ShapeKind};
+use iotjobs_model::{Location, OperationDef, Segment, ShapeDef, ShapeKind};
 
 use crate::model::Service;
 use crate::pyjson::{self, Dict, Value};

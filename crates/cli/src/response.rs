@@ -7,7 +7,7 @@
 //! model order (unknown keys and nulls dropped, maps in received order, timestamps as
 //! received, as the AWS CLI v1 prints them by default).
 
-use iotjobs_api::wire::model::{ShapeDef, ShapeKind};
+use iotjobs_model::{ShapeDef, ShapeKind};
 
 use crate::http::Response;
 use crate::model::Service;

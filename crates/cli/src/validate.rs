@@ -7,7 +7,7 @@
 //! The report lines are botocore's exact texts, in its order, joined under
 //! `Parameter validation failed:`.
 
-use iotjobs_api::wire::model::{ShapeDef, ShapeKind};
+use iotjobs_model::{ShapeDef, ShapeKind};
 
 use crate::model::Service;
 use crate::pyjson::{Dict, Value};

@@ -1,11 +1,11 @@
 //! Conversions between core records and the generated DTOs, ARNs, and the input checks
 //! that the models state only in documentation.
 
-use crate::generated::{iot, iot_jobs_data};
 use crate::server::ServiceConfig;
 use iotjobs_core::error::ResourceKind;
 use iotjobs_core::execution::{JobExecution, StatusDetails};
 use iotjobs_core::{JobsError, Timestamp};
+use iotjobs_model::generated::{iot, iot_jobs_data};
 use std::collections::BTreeMap;
 
 /// Control-plane `timestamp` members: epoch seconds as a JSON number with a fraction

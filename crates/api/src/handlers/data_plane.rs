@@ -4,13 +4,13 @@
 use super::convert::{
     check_status_details, check_step_timeout, data_execution, data_state, data_summary, required,
 };
-use crate::generated::iot_jobs_data::{
+use crate::server::App;
+use iotjobs_core::{ExecutionCommand, ExecutionSelector, JobExecutionStatus, JobsError, Store};
+use iotjobs_model::generated::iot_jobs_data::{
     DescribeJobExecutionRequest, DescribeJobExecutionResponse, GetPendingJobExecutionsRequest,
     GetPendingJobExecutionsResponse, StartNextPendingJobExecutionRequest,
     StartNextPendingJobExecutionResponse, UpdateJobExecutionRequest, UpdateJobExecutionResponse,
 };
-use crate::server::App;
-use iotjobs_core::{ExecutionCommand, ExecutionSelector, JobExecutionStatus, JobsError, Store};
 
 /// GetPendingJobExecutions returns at most 10 pending executions (AWS IoT Jobs limits).
 const MAX_PENDING: usize = 10;

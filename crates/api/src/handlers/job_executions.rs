@@ -4,14 +4,14 @@ use super::convert::{
     check_status_details, control_execution, control_summary, execution_status_filter, next_token,
     page_request, required, thing_arn,
 };
-use crate::generated::iot::{
+use crate::server::App;
+use iotjobs_core::{ExecutionCommand, ExecutionSelector, JobsError, Store};
+use iotjobs_model::generated::iot::{
     CancelJobExecutionRequest, DeleteJobExecutionRequest, DescribeJobExecutionRequest,
     DescribeJobExecutionResponse, JobExecutionSummaryForJob, JobExecutionSummaryForThing,
     ListJobExecutionsForJobRequest, ListJobExecutionsForJobResponse,
     ListJobExecutionsForThingRequest, ListJobExecutionsForThingResponse,
 };
-use crate::server::App;
-use iotjobs_core::{ExecutionCommand, ExecutionSelector, JobsError, Store};
 
 /// CancelJobExecution (`PUT /things/{thingName}/jobs/{jobId}/cancel`).
 ///

@@ -4,16 +4,16 @@ use super::convert::{
     Target, config_json, config_value, control_time, job_arn, next_token, page_request,
     parse_target, required,
 };
-use crate::generated::iot::{
+use crate::server::App;
+use iotjobs_core::{
+    Job, JobFilter, JobStatus, JobUpdate, JobsError, NewJob, Store, TargetSelection,
+};
+use iotjobs_model::generated::iot::{
     AbortConfig, CancelJobRequest, CancelJobResponse, CreateJobRequest, CreateJobResponse,
     DeleteJobRequest, DescribeJobRequest, DescribeJobResponse, GetJobDocumentRequest,
     GetJobDocumentResponse, Job as JobDto, JobExecutionsRetryConfig, JobExecutionsRolloutConfig,
     JobProcessDetails as JobProcessDetailsDto, JobSummary, ListJobsRequest, ListJobsResponse,
     PresignedUrlConfig, SchedulingConfig, TimeoutConfig, UpdateJobRequest,
-};
-use crate::server::App;
-use iotjobs_core::{
-    Job, JobFilter, JobStatus, JobUpdate, JobsError, NewJob, Store, TargetSelection,
 };
 use std::collections::BTreeMap;
 

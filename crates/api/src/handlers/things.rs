@@ -4,7 +4,10 @@ use super::convert::{
     control_time, group_arn, group_by_name_or_arn, next_token, page_request, required, thing_arn,
     thing_by_name_or_arn,
 };
-use crate::generated::iot::{
+use crate::server::App;
+use iotjobs_core::error::ResourceKind;
+use iotjobs_core::{JobsError, NewThing, NewThingGroup, Store, ThingFilter};
+use iotjobs_model::generated::iot::{
     AddThingToThingGroupRequest, AddThingToThingGroupResponse, AttributePayload,
     CreateThingGroupRequest, CreateThingGroupResponse, CreateThingRequest, CreateThingResponse,
     DeleteThingRequest, DeleteThingResponse, DescribeThingGroupRequest, DescribeThingGroupResponse,
@@ -13,9 +16,6 @@ use crate::generated::iot::{
     RemoveThingFromThingGroupRequest, RemoveThingFromThingGroupResponse, ThingAttribute,
     ThingGroupMetadata, ThingGroupProperties,
 };
-use crate::server::App;
-use iotjobs_core::error::ResourceKind;
-use iotjobs_core::{JobsError, NewThing, NewThingGroup, Store, ThingFilter};
 
 /// CreateThing: repeating it with the same configuration returns the existing thing;
 /// another configuration under the same name is ResourceAlreadyExistsException (model

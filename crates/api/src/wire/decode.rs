@@ -12,9 +12,9 @@
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Number, Value};
 
-use super::model::{Location, Model, OperationDef, ShapeDef, ShapeKind};
 use super::validate::{expected, validate};
 use super::{WireError, WireErrorKind};
+use iotjobs_model::{Location, Model, OperationDef, ShapeDef, ShapeKind};
 
 /// Builds and validates `op`'s input from the request parts.
 ///
@@ -213,8 +213,8 @@ fn from_text(shape: &ShapeDef, text: &str, name: &str) -> Result<Value, WireErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generated::{iot, iot_jobs_data};
     use crate::wire::route::{RouteMatch, match_route};
+    use iotjobs_model::generated::{iot, iot_jobs_data};
     use serde_json::json;
 
     /// Routes and decodes like the edge will: `target` is `METHOD /path?query`.
@@ -524,42 +524,5 @@ mod tests {
         let op = iot::MODEL.find_op("ListCertificates").unwrap();
         let e = decode_input(&iot::MODEL, op, &[], None, b"").unwrap_err();
         assert_eq!(e.kind, WireErrorKind::NotServed);
-    }
-
-    #[test]
-    fn model_lookups() {
-        assert_eq!(iot::MODEL.error_status("LimitExceededException"), Some(410));
-        assert_eq!(iot::MODEL.error_status("ThrottlingException"), Some(400));
-        assert_eq!(
-            iot_jobs_data::MODEL.error_status("ThrottlingException"),
-            Some(429)
-        );
-        assert_eq!(
-            iot_jobs_data::MODEL.error_status("TerminalStateException"),
-            Some(410)
-        );
-        assert_eq!(
-            iot_jobs_data::MODEL.error_status("VersionConflictException"),
-            None
-        );
-        assert!(
-            iot::MODEL
-                .error("ServiceUnavailableException")
-                .unwrap()
-                .fault
-        );
-        assert!(iot::MODEL.find_op("CancelJobExecution").is_some());
-        assert!(iot::MODEL.is_served("CancelJobExecution"));
-        assert!(!iot::MODEL.is_served("ListCertificates"));
-        assert_eq!(iot::OPERATIONS.len(), 272);
-        for model in [&iot::MODEL, &iot_jobs_data::MODEL] {
-            for name in model.served {
-                let op = model.find_op(name).unwrap();
-                assert!(model.shape_id(op.input.unwrap()).is_some(), "{name}");
-                if let Some(out) = op.output {
-                    assert!(model.shape_id(out).is_some(), "{name}");
-                }
-            }
-        }
     }
 }

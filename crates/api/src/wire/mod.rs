@@ -7,20 +7,16 @@
 //! know about the domain (that is `iotjobs-core`), and must not decide HTTP responses: every
 //! failure is a [`WireError`], which the edge maps to `400 InvalidRequestException`.
 //!
-//! The tables it reads are generated (`crate::generated::{iot, iot_jobs_data}::MODEL`); their
-//! types are in [`model`].
+//! The tables it reads are generated (`iotjobs_model::generated::{iot, iot_jobs_data}::MODEL`)
+//! and live, with their types, in the `iotjobs-model` crate.
 
 pub mod decode;
-pub mod model;
 pub mod route;
 pub mod validate;
 
 use std::fmt;
 
 pub use decode::decode_input;
-pub use model::{
-    ErrorDef, Location, MemberDef, Model, OperationDef, Segment, ShapeDef, ShapeId, ShapeKind,
-};
 pub use route::{RouteMatch, match_route, match_route_with_query};
 pub use validate::validate;
 

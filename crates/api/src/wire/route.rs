@@ -8,7 +8,7 @@
 
 use percent_encoding::percent_decode_str;
 
-use super::model::{OperationDef, Segment};
+use iotjobs_model::{OperationDef, Segment};
 
 /// The outcome of [`match_route`].
 #[derive(Debug, Clone, PartialEq)]
@@ -141,7 +141,7 @@ fn query_has_key(raw_query: &str, key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generated::{iot, iot_jobs_data};
+    use iotjobs_model::generated::{iot, iot_jobs_data};
 
     fn matched(r: RouteMatch) -> (&'static str, Vec<(&'static str, String)>) {
         match r {

@@ -2,7 +2,7 @@
 //!
 //! One module per model, because the two models reuse shape names (`JobExecution`,
 //! `DescribeJobExecutionRequest`, ...) with different contents. The table types are
-//! defined in `crate::wire::model`.
+//! defined at the crate root.
 
 pub mod iot;
 pub mod iot_jobs_data;

@@ -1,13 +1,15 @@
 //! The types of the generated model tables (`crate::generated::{iot, iot_jobs_data}`).
 //!
 //! These are plain `'static` data: what the botocore models say about operations, shapes and
-//! errors, and nothing else. The generated modules only instantiate them; all behaviour that
-//! reads them (routing, decoding, validation) lives in the sibling `wire` modules. This module
-//! must not grow HTTP-framework types or AWS documentation text.
+//! errors, and nothing else. The generated modules only instantiate them; the behaviour that
+//! reads them (routing, decoding, validation) lives with their users (`iotjobs-api`'s `wire`,
+//! the CLI). This module must not grow HTTP-framework types or AWS documentation text.
 
 use std::sync::OnceLock;
 
 use regex::Regex;
+
+use crate::pattern::compile_pattern;
 
 /// One `/`-separated piece of an operation's `requestUri` path template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +129,7 @@ pub struct ShapeDef {
     pub min: Option<f64>,
     /// `max`: as `min`.
     pub max: Option<f64>,
-    /// `pattern`, verbatim Java regex syntax (see `validate::translate_java_pattern`).
+    /// `pattern`, verbatim Java regex syntax (see `crate::pattern`).
     pub pattern: Option<&'static str>,
     /// `enum` values of a string shape; empty when not an enum.
     pub enum_values: &'static [&'static str],
@@ -252,7 +254,7 @@ impl Model {
     /// A pattern that does not compile after translation yields `None` (no check) rather than
     /// a panic at request time; the `every_pattern_compiles` unit test keeps that from
     /// happening for the shipped models.
-    pub(crate) fn pattern(&self, id: ShapeId) -> Option<&Regex> {
+    pub fn pattern(&self, id: ShapeId) -> Option<&Regex> {
         self.patterns
             .get_or_init(|| {
                 self.shapes
@@ -265,8 +267,44 @@ impl Model {
     }
 }
 
-/// Compiles a model pattern as a full match, after Java→Rust translation.
-pub fn compile_pattern(java: &str) -> Result<Regex, regex::Error> {
-    let translated = super::validate::translate_java_pattern(java);
-    Regex::new(&format!("^(?:{translated})$"))
+#[cfg(test)]
+mod tests {
+    use crate::generated::{iot, iot_jobs_data};
+
+    #[test]
+    fn model_lookups() {
+        assert_eq!(iot::MODEL.error_status("LimitExceededException"), Some(410));
+        assert_eq!(iot::MODEL.error_status("ThrottlingException"), Some(400));
+        assert_eq!(
+            iot_jobs_data::MODEL.error_status("ThrottlingException"),
+            Some(429)
+        );
+        assert_eq!(
+            iot_jobs_data::MODEL.error_status("TerminalStateException"),
+            Some(410)
+        );
+        assert_eq!(
+            iot_jobs_data::MODEL.error_status("VersionConflictException"),
+            None
+        );
+        assert!(
+            iot::MODEL
+                .error("ServiceUnavailableException")
+                .unwrap()
+                .fault
+        );
+        assert!(iot::MODEL.find_op("CancelJobExecution").is_some());
+        assert!(iot::MODEL.is_served("CancelJobExecution"));
+        assert!(!iot::MODEL.is_served("ListCertificates"));
+        assert_eq!(iot::OPERATIONS.len(), 272);
+        for model in [&iot::MODEL, &iot_jobs_data::MODEL] {
+            for name in model.served {
+                let op = model.find_op(name).unwrap();
+                assert!(model.shape_id(op.input.unwrap()).is_some(), "{name}");
+                if let Some(out) = op.output {
+                    assert!(model.shape_id(out).is_some(), "{name}");
+                }
+            }
+        }
+    }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::model as w;
+use crate as w;
 
 /// The operations whose shapes and DTOs are generated below.
 pub const SERVED: &[&str] = &[
