@@ -6,7 +6,10 @@
 //! - `SHAPES`: the transitive closure of the served operations' input and output shapes, with
 //!   their constraints and member bindings (member targets are indices into `SHAPES`);
 //! - `ERRORS`: every exception shape with its HTTP status;
-//! - `SERVED` and `MODEL` (a `wire::Model` over the tables);
+//! - `SERVED`, and `Operation`: the served operations as an enum (`name`, `from_name`, `ALL`),
+//!   so the server's dispatch is an exhaustive `match` and a served operation cannot lack a
+//!   handler;
+//! - `MODEL` (an `iotjobs_model::Model` over the tables);
 //! - serde DTO structs for every structure shape in the served closure.
 //!
 //! The types of those tables are the hand-written ones at the root of `iotjobs-model`. Output goes
@@ -33,8 +36,11 @@ struct ModelSpec {
     served: &'static [&'static str],
 }
 
-/// The served operations. Extending the server to a new operation starts here: add its name,
-/// rerun `cargo xtask codegen`, and its shapes and DTOs appear.
+/// The served operations: the one list of what `iotjobs serve` answers (the server's dispatch
+/// matches the generated `Operation` enum exhaustively, the CLI offers these commands, and a
+/// test holds `docs/compatibility.md` to it). Extending the server to a new operation starts
+/// here: add its name, rerun `cargo xtask codegen`, and its shapes, DTOs and `Operation`
+/// variant appear; the compiler then asks for its handler.
 const MODELS: &[ModelSpec] = &[
     ModelSpec {
         file: "iot.service-2.json",
@@ -44,14 +50,11 @@ const MODELS: &[ModelSpec] = &[
             "DescribeThing",
             "DeleteThing",
             "ListThings",
-            "UpdateThing",
             "CreateThingGroup",
             "DescribeThingGroup",
-            "DeleteThingGroup",
             "AddThingToThingGroup",
             "RemoveThingFromThingGroup",
             "ListThingsInThingGroup",
-            "ListThingGroups",
             "CreateJob",
             "DescribeJob",
             "ListJobs",
@@ -59,7 +62,6 @@ const MODELS: &[ModelSpec] = &[
             "CancelJob",
             "DeleteJob",
             "GetJobDocument",
-            "AssociateTargetsWithJob",
             "DescribeJobExecution",
             "ListJobExecutionsForJob",
             "ListJobExecutionsForThing",
@@ -91,6 +93,7 @@ const RESERVED_TYPE_NAMES: &[&str] = &[
     "Err",
     "None",
     "Ok",
+    "Operation",
     "Option",
     "Result",
     "Serialize",
@@ -335,12 +338,13 @@ impl<'a> Generator<'a> {
         }
         s.push_str("use crate as w;\n\n");
 
-        s.push_str("/// The operations whose shapes and DTOs are generated below.\n");
+        s.push_str("/// The served operations by name (`Operation::ALL`); their shapes and DTOs are generated below.\n");
         s.push_str("pub const SERVED: &[&str] = &[\n");
         for name in self.spec.served {
             writeln!(s, "{},", lit(name))?;
         }
         s.push_str("];\n\n");
+        self.gen_operation_enum(&mut s)?;
 
         writeln!(
             s,
@@ -356,6 +360,53 @@ impl<'a> Generator<'a> {
             self.gen_dto(&mut s, name)?;
         }
         Ok(s)
+    }
+
+    /// `Operation`: one variant per served operation, named as the model names it.
+    fn gen_operation_enum(&self, s: &mut String) -> Result<()> {
+        for name in self.spec.served {
+            if !name.chars().all(|c| c.is_ascii_alphanumeric())
+                || !name.starts_with(|c: char| c.is_ascii_uppercase())
+            {
+                bail!("served operation {name} is not usable as a Rust variant name");
+            }
+        }
+        s.push_str(
+            "/// The served operations, named as the model names them; the model's other \
+             operations\n\
+             /// are not served.\n\
+             #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]\n\
+             pub enum Operation {\n",
+        );
+        for name in self.spec.served {
+            writeln!(s, "{name},")?;
+        }
+        s.push_str("}\n\nimpl Operation {\n");
+        s.push_str("/// Every served operation, in the order of `SERVED`.\n");
+        s.push_str("pub const ALL: &[Operation] = &[\n");
+        for name in self.spec.served {
+            writeln!(s, "Operation::{name},")?;
+        }
+        s.push_str("];\n\n");
+        s.push_str(
+            "/// The operation's name in the model, e.g. `CancelJobExecution`.\n\
+             pub const fn name(self) -> &'static str {\nmatch self {\n",
+        );
+        for name in self.spec.served {
+            writeln!(s, "Operation::{name} => {},", lit(name))?;
+        }
+        s.push_str("}\n}\n\n");
+        s.push_str(
+            "/// The served operation called `name`; `None` for any other name, including \
+             the\n\
+             /// model's operations that are not served.\n\
+             pub fn from_name(name: &str) -> Option<Operation> {\nmatch name {\n",
+        );
+        for name in self.spec.served {
+            writeln!(s, "{} => Some(Operation::{name}),", lit(name))?;
+        }
+        s.push_str("_ => None,\n}\n}\n}\n\n");
+        Ok(())
     }
 
     fn gen_operations(&self, s: &mut String) -> Result<()> {

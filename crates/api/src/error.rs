@@ -2,9 +2,13 @@
 //!
 //! Inside, errors are typed ([`iotjobs_core::JobsError`], [`crate::wire::WireError`]);
 //! here they get their AWS error code (the error shape's name), HTTP status (the shape's
-//! `httpStatusCode` in the plane's model) and body. The response carries the code in
-//! `x-amzn-ErrorType` and `{"message": …}` in the body, which is what botocore and the
-//! AWS SDK for Rust read (header first, then body `code`/`__type`).
+//! `httpStatusCode` in the plane's model, [`status_of`]) and body. The response carries the
+//! code in `x-amzn-ErrorType` and `{"message": …}` in the body, which is what botocore and
+//! the AWS SDK for Rust read (header first, then body `code`/`__type`).
+//!
+//! Errors decided at the edge before an operation runs (authentication, routing, body size
+//! and timeouts) are AWS's front end's, not error shapes of a model: they are built with
+//! their status where they are decided ([`ApiError::new`]).
 
 use crate::auth::AuthError;
 use crate::{Plane, ServiceConfig};
@@ -34,29 +38,50 @@ impl ApiError {
         }
     }
 
-    /// 400 InvalidRequestException: bad input on either plane.
+    /// An error shape of `plane`'s model: the status is the model's ([`status_of`]).
+    fn modeled(plane: Plane, code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(code, status_of(plane, code), message)
+    }
+
+    /// 400 InvalidRequestException: bad input on either plane (both models say 400).
     pub fn invalid_request(message: impl Into<String>) -> Self {
         Self::new("InvalidRequestException", 400, message)
     }
 
-    /// Map a domain error for the given plane. The planes differ in two places:
+    /// 501 NotImplementedException: an operation of the models that iotjobs does not
+    /// serve (see [`NOT_IN_MODELS`]).
+    pub fn not_implemented(message: impl Into<String>) -> Self {
+        Self::new(NOT_IMPLEMENTED, not_in_models(NOT_IMPLEMENTED), message)
+    }
+
+    /// Map a domain error for the given plane: the code is chosen here, per variant and
+    /// plane; the status is the model's ([`status_of`]). The planes differ in two places:
     /// - a version mismatch is VersionConflictException (409) on the control plane, but
     ///   the data plane's model has no such error and AWS answers InvalidRequestException
     ///   (400) there (wire spec §8);
     /// - the data plane's InvalidStateTransitionException "also contains the
     ///   executionState field" (iot-jobs-data model), the control plane's does not.
+    ///
+    /// Every code sent here is declared by a served operation of that plane's model, except
+    /// four that take their status from the other plane's model (tests
+    /// `jobs_error_codes_are_declared_by_the_model`): TerminalStateException,
+    /// ResourceAlreadyExistsException and LimitExceededException, which no operation of
+    /// the plane they are missing from produces, and InternalFailureException, which
+    /// iotjobs answers for an internal failure on both planes (the data plane's model
+    /// calls its 500 InternalServerException).
     pub fn from_jobs(err: JobsError, plane: Plane, config: &ServiceConfig) -> Self {
         let data = plane == Plane::Data;
+        let modeled = |code, message| Self::modeled(plane, code, message);
         match err {
-            JobsError::InvalidRequest(m) => Self::invalid_request(m),
-            JobsError::NotFound(m) => Self::new("ResourceNotFoundException", 404, m),
+            JobsError::InvalidRequest(m) => modeled("InvalidRequestException", m),
+            JobsError::NotFound(m) => modeled("ResourceNotFoundException", m),
             JobsError::AlreadyExists {
                 message,
                 kind,
                 name,
                 resource_id,
             } => {
-                let mut e = Self::new("ResourceAlreadyExistsException", 409, message);
+                let mut e = modeled("ResourceAlreadyExistsException", message);
                 e.extra
                     .insert("resourceId".into(), Value::String(resource_id));
                 e.extra.insert(
@@ -66,7 +91,7 @@ impl ApiError {
                 e
             }
             JobsError::InvalidStateTransition { message, state } => {
-                let mut e = Self::new("InvalidStateTransitionException", 409, message);
+                let mut e = modeled("InvalidStateTransitionException", message);
                 if let (true, Some(state)) = (data, state) {
                     e.extra
                         .insert("executionState".into(), execution_state_json(&state));
@@ -76,26 +101,25 @@ impl ApiError {
             ref mismatch @ JobsError::VersionMismatch { ref state, .. } => {
                 let message = mismatch.to_string();
                 if data {
-                    let mut e = Self::invalid_request(message);
+                    let mut e = modeled("InvalidRequestException", message);
                     if let Some(state) = state {
                         e.extra
                             .insert("executionState".into(), execution_state_json(state));
                     }
                     e
                 } else {
-                    Self::new("VersionConflictException", 409, message)
+                    modeled("VersionConflictException", message)
                 }
             }
-            JobsError::LimitExceeded(m) => Self::new("LimitExceededException", 410, m),
-            JobsError::TerminalState(m) => Self::new("TerminalStateException", 410, m),
-            JobsError::Unavailable(m) => Self::new("ServiceUnavailableException", 503, m),
+            JobsError::LimitExceeded(m) => modeled("LimitExceededException", m),
+            JobsError::TerminalState(m) => modeled("TerminalStateException", m),
+            JobsError::Unavailable(m) => modeled("ServiceUnavailableException", m),
             JobsError::Internal(m) => {
                 // Log the detail; the client sees a generic message (never internals).
                 tracing::error!(detail = %m, "internal failure");
-                Self::new(
+                modeled(
                     "InternalFailureException",
-                    500,
-                    "An internal error occurred; see the server log.",
+                    "An internal error occurred; see the server log.".into(),
                 )
             }
         }
@@ -114,12 +138,45 @@ impl From<crate::wire::WireError> for ApiError {
         match e.kind {
             // An operation of the AWS model that iotjobs does not serve: say so, with
             // a code that no client retries.
-            crate::wire::WireErrorKind::NotServed => {
-                ApiError::new("NotImplementedException", 501, e.message)
-            }
+            crate::wire::WireErrorKind::NotServed => ApiError::not_implemented(e.message),
             _ => ApiError::invalid_request(e.message),
         }
     }
+}
+
+/// The code for an operation of the models that iotjobs does not serve.
+const NOT_IMPLEMENTED: &str = "NotImplementedException";
+
+/// The codes iotjobs sends that no error shape of either model declares, with their
+/// statuses; every other code's status comes from the models ([`status_of`]).
+const NOT_IN_MODELS: &[(&str, u16)] = &[
+    // An operation of the models that iotjobs does not serve: a code no SDK retries, and
+    // the status HTTP has for "not implemented".
+    (NOT_IMPLEMENTED, 501),
+];
+
+fn not_in_models(code: &str) -> u16 {
+    NOT_IN_MODELS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(500, |(_, status)| *status)
+}
+
+/// The HTTP status of error `code` answered on `plane`: the `httpStatusCode` of that error
+/// shape in the plane's model; for a code that only the other plane's model declares, that
+/// model's (see [`ApiError::from_jobs`]); for a code of neither model, [`NOT_IN_MODELS`].
+/// A code in none of them is a bug (a test covers every code `from_jobs` sends) and
+/// answers 500.
+pub fn status_of(plane: Plane, code: &str) -> u16 {
+    let other = match plane {
+        Plane::Control => Plane::Data,
+        Plane::Data => Plane::Control,
+    };
+    plane
+        .model()
+        .error_status(code)
+        .or_else(|| other.model().error_status(code))
+        .unwrap_or_else(|| not_in_models(code))
 }
 
 /// The ARN of a resource of this service.
@@ -164,5 +221,121 @@ impl ApiError {
             AuthError::InvalidSignature(m) => Self::new("InvalidSignatureException", 403, m),
             AuthError::AccessDenied(m) => Self::new("AccessDeniedException", 403, m),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iotjobs_core::execution::{ExecutionState, JobExecutionStatus};
+
+    /// One error of every `JobsError` variant.
+    fn every_jobs_error() -> Vec<JobsError> {
+        let state = || {
+            Some(ExecutionState {
+                status: JobExecutionStatus::InProgress,
+                status_details: Default::default(),
+                version_number: 2,
+            })
+        };
+        let all = vec![
+            JobsError::InvalidRequest("m".into()),
+            JobsError::NotFound("m".into()),
+            JobsError::AlreadyExists {
+                message: "m".into(),
+                kind: ResourceKind::Thing,
+                name: "t".into(),
+                resource_id: "id".into(),
+            },
+            JobsError::InvalidStateTransition {
+                message: "m".into(),
+                state: state(),
+            },
+            JobsError::VersionMismatch {
+                expected: 1,
+                found: 2,
+                state: state(),
+            },
+            JobsError::LimitExceeded("m".into()),
+            JobsError::TerminalState("m".into()),
+            JobsError::Unavailable("m".into()),
+            JobsError::Internal("m".into()),
+        ];
+        // A new variant breaks this match, so the list above cannot miss one.
+        for e in &all {
+            match e {
+                JobsError::InvalidRequest(_)
+                | JobsError::NotFound(_)
+                | JobsError::AlreadyExists { .. }
+                | JobsError::InvalidStateTransition { .. }
+                | JobsError::VersionMismatch { .. }
+                | JobsError::LimitExceeded(_)
+                | JobsError::TerminalState(_)
+                | JobsError::Unavailable(_)
+                | JobsError::Internal(_) => {}
+            }
+        }
+        all
+    }
+
+    /// Every code `from_jobs` sends on a plane is declared by a served operation of that
+    /// plane's model, except the ones its doc lists, and no status changed when the
+    /// statuses moved from a hand table to the models.
+    #[test]
+    fn jobs_error_codes_are_declared_by_the_model() {
+        // (plane, code): not declared on that plane; the status is the other model's.
+        let documented: &[(Plane, &str)] = &[
+            // Only the data plane's DescribeJobExecution produces TerminalState.
+            (Plane::Control, "TerminalStateException"),
+            // Only control-plane creates produce AlreadyExists.
+            (Plane::Data, "ResourceAlreadyExistsException"),
+            // Only DeleteJob (control plane) produces LimitExceeded.
+            (Plane::Data, "LimitExceededException"),
+            // One code for an internal failure on both planes.
+            (Plane::Data, "InternalFailureException"),
+        ];
+        let config = ServiceConfig::default();
+        for plane in [Plane::Control, Plane::Data] {
+            let model = plane.model();
+            let declared = |code: &str| {
+                model.served.iter().any(|name| {
+                    model
+                        .find_op(name)
+                        .is_some_and(|op| op.errors.contains(&code))
+                })
+            };
+            let mut statuses = Vec::new();
+            for err in every_jobs_error() {
+                let e = ApiError::from_jobs(err, plane, &config);
+                assert_eq!(
+                    declared(e.code),
+                    !documented.contains(&(plane, e.code)),
+                    "{plane:?} {}",
+                    e.code
+                );
+                assert!(model.error(e.code).is_some() || documented.contains(&(plane, e.code)));
+                statuses.push(e.status);
+            }
+            // The statuses of the hand table these replaced, variant by variant.
+            let before = match plane {
+                Plane::Control => [400, 404, 409, 409, 409, 410, 410, 503, 500],
+                Plane::Data => [400, 404, 409, 409, 400, 410, 410, 503, 500],
+            };
+            assert_eq!(statuses, before, "{plane:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_not_in_a_model() {
+        for plane in [Plane::Control, Plane::Data] {
+            assert_eq!(plane.model().error_status(NOT_IMPLEMENTED), None);
+            assert_eq!(status_of(plane, NOT_IMPLEMENTED), 501);
+            // `invalid_request` needs no plane because both models agree.
+            assert_eq!(
+                plane.model().error_status("InvalidRequestException"),
+                Some(400)
+            );
+        }
+        assert_eq!(ApiError::not_implemented("m").status, 501);
     }
 }

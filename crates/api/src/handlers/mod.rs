@@ -15,6 +15,7 @@ mod things;
 use crate::error::ApiError;
 use crate::server::{App, Plane};
 use iotjobs_core::Store;
+use iotjobs_model::generated::{iot, iot_jobs_data};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -32,9 +33,14 @@ fn encode<T: Serialize>(output: T) -> Result<Option<Value>, ApiError> {
         .map_err(|e| ApiError::new("InternalFailureException", 500, e.to_string()))
 }
 
-/// Call the handler for `op` on `plane`. Operations in the model that iotjobs does not
-/// serve answer 501 NotImplementedException, so a client sees an AWS-shaped error
-/// that names the operation rather than a bare 404.
+/// Call the handler for `op` on `plane`.
+///
+/// The served operations are the generated `Operation` enums, matched exhaustively: a
+/// served operation without a handler does not compile. An operation of the model that
+/// iotjobs does not serve answers 501 NotImplementedException, so a client sees an
+/// AWS-shaped error that names the operation rather than a bare 404 (decoding refuses
+/// such an operation first, as its input shape is not generated; this is the same answer
+/// for one that has no input).
 pub(crate) async fn call<S: Store>(
     app: &App<S>,
     plane: Plane,
@@ -55,50 +61,55 @@ pub(crate) async fn call<S: Store>(
             Ok(None)
         }};
     }
-    match (plane, op) {
-        (Plane::Control, "CreateThing") => returns!(things::create_thing),
-        (Plane::Control, "DescribeThing") => returns!(things::describe_thing),
-        (Plane::Control, "ListThings") => returns!(things::list_things),
-        (Plane::Control, "DeleteThing") => returns!(things::delete_thing),
-        (Plane::Control, "CreateThingGroup") => returns!(things::create_thing_group),
-        (Plane::Control, "DescribeThingGroup") => returns!(things::describe_thing_group),
-        (Plane::Control, "AddThingToThingGroup") => returns!(things::add_thing_to_thing_group),
-        (Plane::Control, "RemoveThingFromThingGroup") => {
-            returns!(things::remove_thing_from_thing_group)
+    let not_implemented =
+        || ApiError::not_implemented(format!("iotjobs does not implement {op} yet"));
+    match plane {
+        Plane::Control => {
+            use iot::Operation as Op;
+            let Some(op) = Op::from_name(op) else {
+                return Err(not_implemented());
+            };
+            match op {
+                Op::CreateThing => returns!(things::create_thing),
+                Op::DescribeThing => returns!(things::describe_thing),
+                Op::ListThings => returns!(things::list_things),
+                Op::DeleteThing => returns!(things::delete_thing),
+                Op::CreateThingGroup => returns!(things::create_thing_group),
+                Op::DescribeThingGroup => returns!(things::describe_thing_group),
+                Op::AddThingToThingGroup => returns!(things::add_thing_to_thing_group),
+                Op::RemoveThingFromThingGroup => returns!(things::remove_thing_from_thing_group),
+                Op::ListThingsInThingGroup => returns!(things::list_things_in_thing_group),
+                Op::CreateJob => returns!(jobs::create_job),
+                Op::DescribeJob => returns!(jobs::describe_job),
+                Op::ListJobs => returns!(jobs::list_jobs),
+                Op::UpdateJob => empty!(jobs::update_job),
+                Op::CancelJob => returns!(jobs::cancel_job),
+                Op::DeleteJob => empty!(jobs::delete_job),
+                Op::GetJobDocument => returns!(jobs::get_job_document),
+                Op::DescribeJobExecution => returns!(job_executions::describe_job_execution),
+                Op::CancelJobExecution => empty!(job_executions::cancel_job_execution),
+                Op::DeleteJobExecution => empty!(job_executions::delete_job_execution),
+                Op::ListJobExecutionsForJob => {
+                    returns!(job_executions::list_job_executions_for_job)
+                }
+                Op::ListJobExecutionsForThing => {
+                    returns!(job_executions::list_job_executions_for_thing)
+                }
+            }
         }
-        (Plane::Control, "ListThingsInThingGroup") => {
-            returns!(things::list_things_in_thing_group)
+        Plane::Data => {
+            use iot_jobs_data::Operation as Op;
+            let Some(op) = Op::from_name(op) else {
+                return Err(not_implemented());
+            };
+            match op {
+                Op::GetPendingJobExecutions => returns!(data_plane::get_pending_job_executions),
+                Op::StartNextPendingJobExecution => {
+                    returns!(data_plane::start_next_pending_job_execution)
+                }
+                Op::DescribeJobExecution => returns!(data_plane::describe_job_execution),
+                Op::UpdateJobExecution => returns!(data_plane::update_job_execution),
+            }
         }
-        (Plane::Control, "CreateJob") => returns!(jobs::create_job),
-        (Plane::Control, "DescribeJob") => returns!(jobs::describe_job),
-        (Plane::Control, "ListJobs") => returns!(jobs::list_jobs),
-        (Plane::Control, "UpdateJob") => empty!(jobs::update_job),
-        (Plane::Control, "CancelJob") => returns!(jobs::cancel_job),
-        (Plane::Control, "DeleteJob") => empty!(jobs::delete_job),
-        (Plane::Control, "GetJobDocument") => returns!(jobs::get_job_document),
-        (Plane::Control, "DescribeJobExecution") => {
-            returns!(job_executions::describe_job_execution)
-        }
-        (Plane::Control, "CancelJobExecution") => empty!(job_executions::cancel_job_execution),
-        (Plane::Control, "DeleteJobExecution") => empty!(job_executions::delete_job_execution),
-        (Plane::Control, "ListJobExecutionsForJob") => {
-            returns!(job_executions::list_job_executions_for_job)
-        }
-        (Plane::Control, "ListJobExecutionsForThing") => {
-            returns!(job_executions::list_job_executions_for_thing)
-        }
-        (Plane::Data, "GetPendingJobExecutions") => {
-            returns!(data_plane::get_pending_job_executions)
-        }
-        (Plane::Data, "StartNextPendingJobExecution") => {
-            returns!(data_plane::start_next_pending_job_execution)
-        }
-        (Plane::Data, "DescribeJobExecution") => returns!(data_plane::describe_job_execution),
-        (Plane::Data, "UpdateJobExecution") => returns!(data_plane::update_job_execution),
-        (_, other) => Err(ApiError::new(
-            "NotImplementedException",
-            501,
-            format!("iotjobs does not implement {other} yet"),
-        )),
     }
 }

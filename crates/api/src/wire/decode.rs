@@ -353,10 +353,10 @@ mod tests {
             m.starts_with("1 validation error detected: Value '{k=}' at 'statusDetails'"),
             "{m}"
         );
-        // Plain member: min length and pattern are two violations.
+        // Plain member: min length and pattern are two violations (CreateThing).
         let m = message(decode(
             &iot::MODEL,
-            "PATCH",
+            "POST",
             "/things/t1",
             r#"{"thingTypeName":""}"#,
         ));

@@ -9,20 +9,17 @@ use serde::{Deserialize, Serialize};
 
 use crate as w;
 
-/// The operations whose shapes and DTOs are generated below.
+/// The served operations by name (`Operation::ALL`); their shapes and DTOs are generated below.
 pub const SERVED: &[&str] = &[
     "CreateThing",
     "DescribeThing",
     "DeleteThing",
     "ListThings",
-    "UpdateThing",
     "CreateThingGroup",
     "DescribeThingGroup",
-    "DeleteThingGroup",
     "AddThingToThingGroup",
     "RemoveThingFromThingGroup",
     "ListThingsInThingGroup",
-    "ListThingGroups",
     "CreateJob",
     "DescribeJob",
     "ListJobs",
@@ -30,13 +27,122 @@ pub const SERVED: &[&str] = &[
     "CancelJob",
     "DeleteJob",
     "GetJobDocument",
-    "AssociateTargetsWithJob",
     "DescribeJobExecution",
     "ListJobExecutionsForJob",
     "ListJobExecutionsForThing",
     "CancelJobExecution",
     "DeleteJobExecution",
 ];
+
+/// The served operations, named as the model names them; the model's other operations
+/// are not served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    CreateThing,
+    DescribeThing,
+    DeleteThing,
+    ListThings,
+    CreateThingGroup,
+    DescribeThingGroup,
+    AddThingToThingGroup,
+    RemoveThingFromThingGroup,
+    ListThingsInThingGroup,
+    CreateJob,
+    DescribeJob,
+    ListJobs,
+    UpdateJob,
+    CancelJob,
+    DeleteJob,
+    GetJobDocument,
+    DescribeJobExecution,
+    ListJobExecutionsForJob,
+    ListJobExecutionsForThing,
+    CancelJobExecution,
+    DeleteJobExecution,
+}
+
+impl Operation {
+    /// Every served operation, in the order of `SERVED`.
+    pub const ALL: &[Operation] = &[
+        Operation::CreateThing,
+        Operation::DescribeThing,
+        Operation::DeleteThing,
+        Operation::ListThings,
+        Operation::CreateThingGroup,
+        Operation::DescribeThingGroup,
+        Operation::AddThingToThingGroup,
+        Operation::RemoveThingFromThingGroup,
+        Operation::ListThingsInThingGroup,
+        Operation::CreateJob,
+        Operation::DescribeJob,
+        Operation::ListJobs,
+        Operation::UpdateJob,
+        Operation::CancelJob,
+        Operation::DeleteJob,
+        Operation::GetJobDocument,
+        Operation::DescribeJobExecution,
+        Operation::ListJobExecutionsForJob,
+        Operation::ListJobExecutionsForThing,
+        Operation::CancelJobExecution,
+        Operation::DeleteJobExecution,
+    ];
+
+    /// The operation's name in the model, e.g. `CancelJobExecution`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Operation::CreateThing => "CreateThing",
+            Operation::DescribeThing => "DescribeThing",
+            Operation::DeleteThing => "DeleteThing",
+            Operation::ListThings => "ListThings",
+            Operation::CreateThingGroup => "CreateThingGroup",
+            Operation::DescribeThingGroup => "DescribeThingGroup",
+            Operation::AddThingToThingGroup => "AddThingToThingGroup",
+            Operation::RemoveThingFromThingGroup => "RemoveThingFromThingGroup",
+            Operation::ListThingsInThingGroup => "ListThingsInThingGroup",
+            Operation::CreateJob => "CreateJob",
+            Operation::DescribeJob => "DescribeJob",
+            Operation::ListJobs => "ListJobs",
+            Operation::UpdateJob => "UpdateJob",
+            Operation::CancelJob => "CancelJob",
+            Operation::DeleteJob => "DeleteJob",
+            Operation::GetJobDocument => "GetJobDocument",
+            Operation::DescribeJobExecution => "DescribeJobExecution",
+            Operation::ListJobExecutionsForJob => "ListJobExecutionsForJob",
+            Operation::ListJobExecutionsForThing => "ListJobExecutionsForThing",
+            Operation::CancelJobExecution => "CancelJobExecution",
+            Operation::DeleteJobExecution => "DeleteJobExecution",
+        }
+    }
+
+    /// The served operation called `name`; `None` for any other name, including the
+    /// model's operations that are not served.
+    pub fn from_name(name: &str) -> Option<Operation> {
+        match name {
+            "CreateThing" => Some(Operation::CreateThing),
+            "DescribeThing" => Some(Operation::DescribeThing),
+            "DeleteThing" => Some(Operation::DeleteThing),
+            "ListThings" => Some(Operation::ListThings),
+            "CreateThingGroup" => Some(Operation::CreateThingGroup),
+            "DescribeThingGroup" => Some(Operation::DescribeThingGroup),
+            "AddThingToThingGroup" => Some(Operation::AddThingToThingGroup),
+            "RemoveThingFromThingGroup" => Some(Operation::RemoveThingFromThingGroup),
+            "ListThingsInThingGroup" => Some(Operation::ListThingsInThingGroup),
+            "CreateJob" => Some(Operation::CreateJob),
+            "DescribeJob" => Some(Operation::DescribeJob),
+            "ListJobs" => Some(Operation::ListJobs),
+            "UpdateJob" => Some(Operation::UpdateJob),
+            "CancelJob" => Some(Operation::CancelJob),
+            "DeleteJob" => Some(Operation::DeleteJob),
+            "GetJobDocument" => Some(Operation::GetJobDocument),
+            "DescribeJobExecution" => Some(Operation::DescribeJobExecution),
+            "ListJobExecutionsForJob" => Some(Operation::ListJobExecutionsForJob),
+            "ListJobExecutionsForThing" => Some(Operation::ListJobExecutionsForThing),
+            "CancelJobExecution" => Some(Operation::CancelJobExecution),
+            "DeleteJobExecution" => Some(Operation::DeleteJobExecution),
+            _ => None,
+        }
+    }
+}
 
 /// This model's tables, for routing, decoding and validation.
 pub static MODEL: w::Model = w::Model::new("iot", OPERATIONS, SHAPES, ERRORS, SERVED);
@@ -5395,13 +5501,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "minNumberOfExecutedThings",
         ],
         members: &[
-            w::MemberDef::body("failureType", "JobExecutionFailureType", 74),
+            w::MemberDef::body("failureType", "JobExecutionFailureType", 70),
             w::MemberDef::body("action", "AbortAction", 0),
             w::MemberDef::body("thresholdPercentage", "AbortThresholdPercentage", 4),
             w::MemberDef::body(
                 "minNumberOfExecutedThings",
                 "MinimumNumberOfExecutedThings",
-                107,
+                101,
             ),
         ],
         ..w::ShapeDef::DEFAULT
@@ -5426,11 +5532,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "AddThingToThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 158),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 154),
-            w::MemberDef::body("thingName", "ThingName", 162),
-            w::MemberDef::body("thingArn", "ThingArn", 151),
-            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 113),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 150),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 146),
+            w::MemberDef::body("thingName", "ThingName", 154),
+            w::MemberDef::body("thingArn", "ThingArn", 143),
+            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 107),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5449,53 +5555,23 @@ pub static SHAPES: &[w::ShapeDef] = &[
     },
     // 8
     w::ShapeDef {
-        name: "AssociateTargetsWithJobRequest",
-        kind: w::ShapeKind::Structure,
-        required: &["targets", "jobId"],
-        members: &[
-            w::MemberDef::body("targets", "JobTargets", 89),
-            w::MemberDef::bound("jobId", "JobId", 84, w::Location::Uri, "jobId"),
-            w::MemberDef::body("comment", "Comment", 22),
-            w::MemberDef::bound(
-                "namespaceId",
-                "NamespaceId",
-                108,
-                w::Location::QueryString,
-                "namespaceId",
-            ),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 9
-    w::ShapeDef {
-        name: "AssociateTargetsWithJobResponse",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("jobArn", "JobArn", 68),
-            w::MemberDef::body("jobId", "JobId", 84),
-            w::MemberDef::body("description", "JobDescription", 69),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 10
-    w::ShapeDef {
         name: "AttributeName",
         kind: w::ShapeKind::String,
         max: Some(128.0),
         pattern: Some("[a-zA-Z0-9_.,@/:#-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 11
+    // 9
     w::ShapeDef {
         name: "AttributePayload",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("attributes", "Attributes", 13),
-            w::MemberDef::body("merge", "Flag", 57),
+            w::MemberDef::body("attributes", "Attributes", 11),
+            w::MemberDef::body("merge", "Flag", 53),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 12
+    // 10
     w::ShapeDef {
         name: "AttributeValue",
         kind: w::ShapeKind::String,
@@ -5503,21 +5579,21 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[a-zA-Z0-9_.,@/:#=\[\]-]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 13
+    // 11
     w::ShapeDef {
         name: "Attributes",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(10)),
-        value: Some(w::ShapeId(12)),
+        key: Some(w::ShapeId(8)),
+        value: Some(w::ShapeId(10)),
         ..w::ShapeDef::DEFAULT
     },
-    // 14
+    // 12
     w::ShapeDef {
         name: "BeforeSubstitutionFlag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 15
+    // 13
     w::ShapeDef {
         name: "BillingGroupName",
         kind: w::ShapeKind::String,
@@ -5526,63 +5602,63 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 16
+    // 14
     w::ShapeDef {
         name: "BooleanWrapperObject",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 17
+    // 15
     w::ShapeDef {
         name: "CancelJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 84, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
-            w::MemberDef::bound("force", "ForceFlag", 58, w::Location::QueryString, "force"),
-            w::MemberDef::body("expectedVersion", "ExpectedVersion", 53),
-            w::MemberDef::body("statusDetails", "DetailsMap", 48),
+            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 154, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("force", "ForceFlag", 54, w::Location::QueryString, "force"),
+            w::MemberDef::body("expectedVersion", "ExpectedVersion", 49),
+            w::MemberDef::body("statusDetails", "DetailsMap", 44),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 18
+    // 16
     w::ShapeDef {
         name: "CancelJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 84, w::Location::Uri, "jobId"),
-            w::MemberDef::body("reasonCode", "ReasonCode", 125),
-            w::MemberDef::body("comment", "Comment", 22),
-            w::MemberDef::bound("force", "ForceFlag", 58, w::Location::QueryString, "force"),
+            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
+            w::MemberDef::body("reasonCode", "ReasonCode", 119),
+            w::MemberDef::body("comment", "Comment", 20),
+            w::MemberDef::bound("force", "ForceFlag", 54, w::Location::QueryString, "force"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 19
+    // 17
     w::ShapeDef {
         name: "CancelJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 68),
-            w::MemberDef::body("jobId", "JobId", 84),
-            w::MemberDef::body("description", "JobDescription", 69),
+            w::MemberDef::body("jobArn", "JobArn", 64),
+            w::MemberDef::body("jobId", "JobId", 80),
+            w::MemberDef::body("description", "JobDescription", 65),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 20
+    // 18
     w::ShapeDef {
         name: "CanceledThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 21
+    // 19
     w::ShapeDef {
         name: "ClientId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 22
+    // 20
     w::ShapeDef {
         name: "Comment",
         kind: w::ShapeKind::String,
@@ -5590,52 +5666,52 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 23
+    // 21
     w::ShapeDef {
         name: "CreateJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "targets"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 84, w::Location::Uri, "jobId"),
-            w::MemberDef::body("targets", "JobTargets", 89),
-            w::MemberDef::body("documentSource", "JobDocumentSource", 71),
-            w::MemberDef::body("document", "JobDocument", 70),
-            w::MemberDef::body("description", "JobDescription", 69),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 118),
-            w::MemberDef::body("targetSelection", "TargetSelection", 150),
+            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
+            w::MemberDef::body("targets", "JobTargets", 85),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 67),
+            w::MemberDef::body("document", "JobDocument", 66),
+            w::MemberDef::body("description", "JobDescription", 65),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 112),
+            w::MemberDef::body("targetSelection", "TargetSelection", 142),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                83,
+                79,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 166),
-            w::MemberDef::body("tags", "TagList", 147),
-            w::MemberDef::body("namespaceId", "NamespaceId", 108),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 90),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 82),
-            w::MemberDef::body("documentParameters", "ParameterMap", 116),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 142),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 158),
+            w::MemberDef::body("tags", "TagList", 139),
+            w::MemberDef::body("namespaceId", "NamespaceId", 102),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 86),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 78),
+            w::MemberDef::body("documentParameters", "ParameterMap", 110),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 134),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                46,
+                42,
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 24
+    // 22
     w::ShapeDef {
         name: "CreateJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 68),
-            w::MemberDef::body("jobId", "JobId", 84),
-            w::MemberDef::body("description", "JobDescription", 69),
+            w::MemberDef::body("jobArn", "JobArn", 64),
+            w::MemberDef::body("jobId", "JobId", 80),
+            w::MemberDef::body("description", "JobDescription", 65),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 25
+    // 23
     w::ShapeDef {
         name: "CreateThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -5644,58 +5720,58 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                158,
+                150,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 158),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 160),
-            w::MemberDef::body("tags", "TagList", 147),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 150),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 152),
+            w::MemberDef::body("tags", "TagList", 139),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 26
+    // 24
     w::ShapeDef {
         name: "CreateThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 158),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 154),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 156),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 150),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 146),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 148),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 27
+    // 25
     w::ShapeDef {
         name: "CreateThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 164),
-            w::MemberDef::body("attributePayload", "AttributePayload", 11),
-            w::MemberDef::body("billingGroupName", "BillingGroupName", 15),
+            w::MemberDef::bound("thingName", "ThingName", 154, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 156),
+            w::MemberDef::body("attributePayload", "AttributePayload", 9),
+            w::MemberDef::body("billingGroupName", "BillingGroupName", 13),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 28
+    // 26
     w::ShapeDef {
         name: "CreateThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 162),
-            w::MemberDef::body("thingArn", "ThingArn", 151),
-            w::MemberDef::body("thingId", "ThingId", 161),
+            w::MemberDef::body("thingName", "ThingName", 154),
+            w::MemberDef::body("thingArn", "ThingArn", 143),
+            w::MemberDef::body("thingId", "ThingId", 153),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 29
+    // 27
     w::ShapeDef {
         name: "CreationDate",
         kind: w::ShapeKind::Timestamp,
         ..w::ShapeDef::DEFAULT
     },
-    // 30
+    // 28
     w::ShapeDef {
         name: "CronExpression",
         kind: w::ShapeKind::String,
@@ -5703,163 +5779,133 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(256.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 31
+    // 29
     w::ShapeDef {
         name: "DateType",
         kind: w::ShapeKind::Timestamp,
         ..w::ShapeDef::DEFAULT
     },
-    // 32
+    // 30
     w::ShapeDef {
         name: "DeleteJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName", "executionNumber"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 84, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 154, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                52,
+                48,
                 w::Location::Uri,
                 "executionNumber",
             ),
-            w::MemberDef::bound("force", "ForceFlag", 58, w::Location::QueryString, "force"),
+            w::MemberDef::bound("force", "ForceFlag", 54, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                108,
+                102,
                 w::Location::QueryString,
                 "namespaceId",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 31
+    w::ShapeDef {
+        name: "DeleteJobRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["jobId"],
+        members: &[
+            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("force", "ForceFlag", 54, w::Location::QueryString, "force"),
+            w::MemberDef::bound(
+                "namespaceId",
+                "NamespaceId",
+                102,
+                w::Location::QueryString,
+                "namespaceId",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 32
+    w::ShapeDef {
+        name: "DeleteThingRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["thingName"],
+        members: &[
+            w::MemberDef::bound("thingName", "ThingName", 154, w::Location::Uri, "thingName"),
+            w::MemberDef::bound(
+                "expectedVersion",
+                "OptionalVersion",
+                106,
+                w::Location::QueryString,
+                "expectedVersion",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 33
     w::ShapeDef {
-        name: "DeleteJobRequest",
+        name: "DeleteThingResponse",
         kind: w::ShapeKind::Structure,
-        required: &["jobId"],
-        members: &[
-            w::MemberDef::bound("jobId", "JobId", 84, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("force", "ForceFlag", 58, w::Location::QueryString, "force"),
-            w::MemberDef::bound(
-                "namespaceId",
-                "NamespaceId",
-                108,
-                w::Location::QueryString,
-                "namespaceId",
-            ),
-        ],
+        members: &[],
         ..w::ShapeDef::DEFAULT
     },
     // 34
     w::ShapeDef {
-        name: "DeleteThingGroupRequest",
+        name: "DescribeJobExecutionRequest",
         kind: w::ShapeKind::Structure,
-        required: &["thingGroupName"],
+        required: &["jobId", "thingName"],
         members: &[
+            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 154, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
-                "thingGroupName",
-                "ThingGroupName",
-                158,
-                w::Location::Uri,
-                "thingGroupName",
-            ),
-            w::MemberDef::bound(
-                "expectedVersion",
-                "OptionalVersion",
-                112,
+                "executionNumber",
+                "ExecutionNumber",
+                48,
                 w::Location::QueryString,
-                "expectedVersion",
+                "executionNumber",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 35
     w::ShapeDef {
-        name: "DeleteThingGroupResponse",
+        name: "DescribeJobExecutionResponse",
         kind: w::ShapeKind::Structure,
-        members: &[],
+        members: &[w::MemberDef::body("execution", "JobExecution", 69)],
         ..w::ShapeDef::DEFAULT
     },
     // 36
     w::ShapeDef {
-        name: "DeleteThingRequest",
+        name: "DescribeJobRequest",
         kind: w::ShapeKind::Structure,
-        required: &["thingName"],
+        required: &["jobId"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
-                "expectedVersion",
-                "OptionalVersion",
-                112,
+                "beforeSubstitution",
+                "BeforeSubstitutionFlag",
+                12,
                 w::Location::QueryString,
-                "expectedVersion",
+                "beforeSubstitution",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 37
     w::ShapeDef {
-        name: "DeleteThingResponse",
-        kind: w::ShapeKind::Structure,
-        members: &[],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 38
-    w::ShapeDef {
-        name: "DescribeJobExecutionRequest",
-        kind: w::ShapeKind::Structure,
-        required: &["jobId", "thingName"],
-        members: &[
-            w::MemberDef::bound("jobId", "JobId", 84, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
-            w::MemberDef::bound(
-                "executionNumber",
-                "ExecutionNumber",
-                52,
-                w::Location::QueryString,
-                "executionNumber",
-            ),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 39
-    w::ShapeDef {
-        name: "DescribeJobExecutionResponse",
-        kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("execution", "JobExecution", 73)],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 40
-    w::ShapeDef {
-        name: "DescribeJobRequest",
-        kind: w::ShapeKind::Structure,
-        required: &["jobId"],
-        members: &[
-            w::MemberDef::bound("jobId", "JobId", 84, w::Location::Uri, "jobId"),
-            w::MemberDef::bound(
-                "beforeSubstitution",
-                "BeforeSubstitutionFlag",
-                14,
-                w::Location::QueryString,
-                "beforeSubstitution",
-            ),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 41
-    w::ShapeDef {
         name: "DescribeJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("documentSource", "JobDocumentSource", 71),
-            w::MemberDef::body("job", "Job", 67),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 67),
+            w::MemberDef::body("job", "Job", 63),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 42
+    // 38
     w::ShapeDef {
         name: "DescribeThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -5867,31 +5913,31 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingGroupName",
             "ThingGroupName",
-            158,
+            150,
             w::Location::Uri,
             "thingGroupName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 43
+    // 39
     w::ShapeDef {
         name: "DescribeThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 158),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 156),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 154),
-            w::MemberDef::body("version", "Version", 170),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 160),
-            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 157),
-            w::MemberDef::body("indexName", "IndexName", 66),
-            w::MemberDef::body("queryString", "QueryString", 121),
-            w::MemberDef::body("queryVersion", "QueryVersion", 122),
-            w::MemberDef::body("status", "DynamicGroupStatus", 51),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 150),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 148),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 146),
+            w::MemberDef::body("version", "Version", 160),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 152),
+            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 149),
+            w::MemberDef::body("indexName", "IndexName", 62),
+            w::MemberDef::body("queryString", "QueryString", 115),
+            w::MemberDef::body("queryVersion", "QueryVersion", 116),
+            w::MemberDef::body("status", "DynamicGroupStatus", 47),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 44
+    // 40
     w::ShapeDef {
         name: "DescribeThingRequest",
         kind: w::ShapeKind::Structure,
@@ -5899,36 +5945,36 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingName",
             "ThingName",
-            162,
+            154,
             w::Location::Uri,
             "thingName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 45
+    // 41
     w::ShapeDef {
         name: "DescribeThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("defaultClientId", "ClientId", 21),
-            w::MemberDef::body("thingName", "ThingName", 162),
-            w::MemberDef::body("thingId", "ThingId", 161),
-            w::MemberDef::body("thingArn", "ThingArn", 151),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 164),
-            w::MemberDef::body("attributes", "Attributes", 13),
-            w::MemberDef::body("version", "Version", 170),
-            w::MemberDef::body("billingGroupName", "BillingGroupName", 15),
+            w::MemberDef::body("defaultClientId", "ClientId", 19),
+            w::MemberDef::body("thingName", "ThingName", 154),
+            w::MemberDef::body("thingId", "ThingId", 153),
+            w::MemberDef::body("thingArn", "ThingArn", 143),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 156),
+            w::MemberDef::body("attributes", "Attributes", 11),
+            w::MemberDef::body("version", "Version", 160),
+            w::MemberDef::body("billingGroupName", "BillingGroupName", 13),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 46
+    // 42
     w::ShapeDef {
         name: "DestinationPackageVersions",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(114)),
+        member: Some(w::ShapeId(108)),
         ..w::ShapeDef::DEFAULT
     },
-    // 47
+    // 43
     w::ShapeDef {
         name: "DetailsKey",
         kind: w::ShapeKind::String,
@@ -5937,15 +5983,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 48
+    // 44
     w::ShapeDef {
         name: "DetailsMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(47)),
-        value: Some(w::ShapeId(49)),
+        key: Some(w::ShapeId(43)),
+        value: Some(w::ShapeId(45)),
         ..w::ShapeDef::DEFAULT
     },
-    // 49
+    // 45
     w::ShapeDef {
         name: "DetailsValue",
         kind: w::ShapeKind::String,
@@ -5953,7 +5999,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 50
+    // 46
     w::ShapeDef {
         name: "DurationInMinutes",
         kind: w::ShapeKind::Integer,
@@ -5961,26 +6007,26 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1430.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 51
+    // 47
     w::ShapeDef {
         name: "DynamicGroupStatus",
         kind: w::ShapeKind::String,
         enum_values: &["ACTIVE", "BUILDING", "REBUILDING"],
         ..w::ShapeDef::DEFAULT
     },
-    // 52
+    // 48
     w::ShapeDef {
         name: "ExecutionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 53
+    // 49
     w::ShapeDef {
         name: "ExpectedVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 54
+    // 50
     w::ShapeDef {
         name: "ExpiresInSec",
         kind: w::ShapeKind::Long,
@@ -5988,7 +6034,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(3600.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 55
+    // 51
     w::ShapeDef {
         name: "ExponentialRolloutRate",
         kind: w::ShapeKind::Structure,
@@ -5998,83 +6044,83 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "rateIncreaseCriteria",
         ],
         members: &[
-            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 139),
-            w::MemberDef::body("incrementFactor", "IncrementFactor", 65),
-            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 124),
+            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 131),
+            w::MemberDef::body("incrementFactor", "IncrementFactor", 61),
+            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 118),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 56
+    // 52
     w::ShapeDef {
         name: "FailedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 57
+    // 53
     w::ShapeDef {
         name: "Flag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 58
+    // 54
     w::ShapeDef {
         name: "ForceFlag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 59
+    // 55
     w::ShapeDef {
         name: "Forced",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 60
+    // 56
     w::ShapeDef {
         name: "GetJobDocumentRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 84, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
-                14,
+                12,
                 w::Location::QueryString,
                 "beforeSubstitution",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 61
+    // 57
     w::ShapeDef {
         name: "GetJobDocumentResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("document", "JobDocument", 70)],
+        members: &[w::MemberDef::body("document", "JobDocument", 66)],
         ..w::ShapeDef::DEFAULT
     },
-    // 62
+    // 58
     w::ShapeDef {
         name: "GroupNameAndArn",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("groupName", "ThingGroupName", 158),
-            w::MemberDef::body("groupArn", "ThingGroupArn", 154),
+            w::MemberDef::body("groupName", "ThingGroupName", 150),
+            w::MemberDef::body("groupArn", "ThingGroupArn", 146),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 63
+    // 59
     w::ShapeDef {
         name: "InProgressThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 64
+    // 60
     w::ShapeDef {
         name: "InProgressTimeoutInMinutes",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 65
+    // 61
     w::ShapeDef {
         name: "IncrementFactor",
         kind: w::ShapeKind::Double,
@@ -6082,7 +6128,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(5.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 66
+    // 62
     w::ShapeDef {
         name: "IndexName",
         kind: w::ShapeKind::String,
@@ -6091,54 +6137,54 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 67
+    // 63
     w::ShapeDef {
         name: "Job",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 68),
-            w::MemberDef::body("jobId", "JobId", 84),
-            w::MemberDef::body("targetSelection", "TargetSelection", 150),
-            w::MemberDef::body("status", "JobStatus", 86),
-            w::MemberDef::body("forceCanceled", "Forced", 59),
-            w::MemberDef::body("reasonCode", "ReasonCode", 125),
-            w::MemberDef::body("comment", "Comment", 22),
-            w::MemberDef::body("targets", "JobTargets", 89),
-            w::MemberDef::body("description", "JobDescription", 69),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 118),
+            w::MemberDef::body("jobArn", "JobArn", 64),
+            w::MemberDef::body("jobId", "JobId", 80),
+            w::MemberDef::body("targetSelection", "TargetSelection", 142),
+            w::MemberDef::body("status", "JobStatus", 82),
+            w::MemberDef::body("forceCanceled", "Forced", 55),
+            w::MemberDef::body("reasonCode", "ReasonCode", 119),
+            w::MemberDef::body("comment", "Comment", 20),
+            w::MemberDef::body("targets", "JobTargets", 85),
+            w::MemberDef::body("description", "JobDescription", 65),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 112),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                83,
+                79,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("createdAt", "DateType", 31),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 31),
-            w::MemberDef::body("completedAt", "DateType", 31),
-            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 85),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 166),
-            w::MemberDef::body("namespaceId", "NamespaceId", 108),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 90),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 82),
-            w::MemberDef::body("documentParameters", "ParameterMap", 116),
-            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 16),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 142),
-            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 141),
+            w::MemberDef::body("createdAt", "DateType", 29),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 29),
+            w::MemberDef::body("completedAt", "DateType", 29),
+            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 81),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 158),
+            w::MemberDef::body("namespaceId", "NamespaceId", 102),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 86),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 78),
+            w::MemberDef::body("documentParameters", "ParameterMap", 110),
+            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 14),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 134),
+            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 133),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                46,
+                42,
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 68
+    // 64
     w::ShapeDef {
         name: "JobArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 69
+    // 65
     w::ShapeDef {
         name: "JobDescription",
         kind: w::ShapeKind::String,
@@ -6146,14 +6192,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 70
+    // 66
     w::ShapeDef {
         name: "JobDocument",
         kind: w::ShapeKind::String,
         max: Some(32768.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 71
+    // 67
     w::ShapeDef {
         name: "JobDocumentSource",
         kind: w::ShapeKind::String,
@@ -6161,28 +6207,28 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1350.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 72
+    // 68
     w::ShapeDef {
         name: "JobEndBehavior",
         kind: w::ShapeKind::String,
         enum_values: &["STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 73
+    // 69
     w::ShapeDef {
         name: "JobExecution",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobId", "JobId", 84),
-            w::MemberDef::body("status", "JobExecutionStatus", 75),
-            w::MemberDef::body("forceCanceled", "Forced", 59),
-            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 76),
-            w::MemberDef::body("thingArn", "ThingArn", 151),
-            w::MemberDef::body("queuedAt", "DateType", 31),
-            w::MemberDef::body("startedAt", "DateType", 31),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 31),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 52),
-            w::MemberDef::body("versionNumber", "VersionNumber", 171),
+            w::MemberDef::body("jobId", "JobId", 80),
+            w::MemberDef::body("status", "JobExecutionStatus", 71),
+            w::MemberDef::body("forceCanceled", "Forced", 55),
+            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 72),
+            w::MemberDef::body("thingArn", "ThingArn", 143),
+            w::MemberDef::body("queuedAt", "DateType", 29),
+            w::MemberDef::body("startedAt", "DateType", 29),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 29),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 48),
+            w::MemberDef::body("versionNumber", "VersionNumber", 161),
             w::MemberDef::body(
                 "approximateSecondsBeforeTimedOut",
                 "ApproximateSecondsBeforeTimedOut",
@@ -6191,14 +6237,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 74
+    // 70
     w::ShapeDef {
         name: "JobExecutionFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "REJECTED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 75
+    // 71
     w::ShapeDef {
         name: "JobExecutionStatus",
         kind: w::ShapeKind::String,
@@ -6214,80 +6260,80 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 76
+    // 72
     w::ShapeDef {
         name: "JobExecutionStatusDetails",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 48)],
+        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 44)],
         ..w::ShapeDef::DEFAULT
     },
-    // 77
+    // 73
     w::ShapeDef {
         name: "JobExecutionSummary",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("status", "JobExecutionStatus", 75),
-            w::MemberDef::body("queuedAt", "DateType", 31),
-            w::MemberDef::body("startedAt", "DateType", 31),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 31),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 52),
-            w::MemberDef::body("retryAttempt", "RetryAttempt", 134),
+            w::MemberDef::body("status", "JobExecutionStatus", 71),
+            w::MemberDef::body("queuedAt", "DateType", 29),
+            w::MemberDef::body("startedAt", "DateType", 29),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 29),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 48),
+            w::MemberDef::body("retryAttempt", "RetryAttempt", 126),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 78
+    // 74
     w::ShapeDef {
         name: "JobExecutionSummaryForJob",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingArn", "ThingArn", 151),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 77),
+            w::MemberDef::body("thingArn", "ThingArn", 143),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 73),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 79
+    // 75
     w::ShapeDef {
         name: "JobExecutionSummaryForJobList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(78)),
+        member: Some(w::ShapeId(74)),
         ..w::ShapeDef::DEFAULT
     },
-    // 80
+    // 76
     w::ShapeDef {
         name: "JobExecutionSummaryForThing",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobId", "JobId", 84),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 77),
+            w::MemberDef::body("jobId", "JobId", 80),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 73),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 81
+    // 77
     w::ShapeDef {
         name: "JobExecutionSummaryForThingList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(80)),
+        member: Some(w::ShapeId(76)),
         ..w::ShapeDef::DEFAULT
     },
-    // 82
+    // 78
     w::ShapeDef {
         name: "JobExecutionsRetryConfig",
         kind: w::ShapeKind::Structure,
         required: &["criteriaList"],
-        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 136)],
+        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 128)],
         ..w::ShapeDef::DEFAULT
     },
-    // 83
+    // 79
     w::ShapeDef {
         name: "JobExecutionsRolloutConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 106),
-            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 55),
+            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 100),
+            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 51),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 84
+    // 80
     w::ShapeDef {
         name: "JobId",
         kind: w::ShapeKind::String,
@@ -6296,24 +6342,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 85
+    // 81
     w::ShapeDef {
         name: "JobProcessDetails",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 120),
-            w::MemberDef::body("numberOfCanceledThings", "CanceledThings", 20),
-            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 144),
-            w::MemberDef::body("numberOfFailedThings", "FailedThings", 56),
-            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 129),
-            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 123),
-            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 63),
-            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 133),
-            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 165),
+            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 114),
+            w::MemberDef::body("numberOfCanceledThings", "CanceledThings", 18),
+            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 136),
+            w::MemberDef::body("numberOfFailedThings", "FailedThings", 52),
+            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 122),
+            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 117),
+            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 59),
+            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 125),
+            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 157),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 86
+    // 82
     w::ShapeDef {
         name: "JobStatus",
         kind: w::ShapeKind::String,
@@ -6326,39 +6372,39 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 87
+    // 83
     w::ShapeDef {
         name: "JobSummary",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 68),
-            w::MemberDef::body("jobId", "JobId", 84),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 156),
-            w::MemberDef::body("targetSelection", "TargetSelection", 150),
-            w::MemberDef::body("status", "JobStatus", 86),
-            w::MemberDef::body("createdAt", "DateType", 31),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 31),
-            w::MemberDef::body("completedAt", "DateType", 31),
-            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 16),
+            w::MemberDef::body("jobArn", "JobArn", 64),
+            w::MemberDef::body("jobId", "JobId", 80),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 148),
+            w::MemberDef::body("targetSelection", "TargetSelection", 142),
+            w::MemberDef::body("status", "JobStatus", 82),
+            w::MemberDef::body("createdAt", "DateType", 29),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 29),
+            w::MemberDef::body("completedAt", "DateType", 29),
+            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 14),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 88
+    // 84
     w::ShapeDef {
         name: "JobSummaryList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(87)),
+        member: Some(w::ShapeId(83)),
         ..w::ShapeDef::DEFAULT
     },
-    // 89
+    // 85
     w::ShapeDef {
         name: "JobTargets",
         kind: w::ShapeKind::List,
         min: Some(1.0),
-        member: Some(w::ShapeId(149)),
+        member: Some(w::ShapeId(141)),
         ..w::ShapeDef::DEFAULT
     },
-    // 90
+    // 86
     w::ShapeDef {
         name: "JobTemplateArn",
         kind: w::ShapeKind::String,
@@ -6367,7 +6413,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 91
+    // 87
     w::ShapeDef {
         name: "LaserMaxResults",
         kind: w::ShapeKind::Integer,
@@ -6375,97 +6421,97 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 92
+    // 88
     w::ShapeDef {
         name: "ListJobExecutionsForJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 84, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                75,
+                71,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                91,
+                87,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                109,
+                103,
                 w::Location::QueryString,
                 "nextToken",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 93
+    // 89
     w::ShapeDef {
         name: "ListJobExecutionsForJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 79),
-            w::MemberDef::body("nextToken", "NextToken", 109),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 75),
+            w::MemberDef::body("nextToken", "NextToken", 103),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 94
+    // 90
     w::ShapeDef {
         name: "ListJobExecutionsForThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 154, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                75,
+                71,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                108,
+                102,
                 w::Location::QueryString,
                 "namespaceId",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                91,
+                87,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                109,
+                103,
                 w::Location::QueryString,
                 "nextToken",
             ),
-            w::MemberDef::bound("jobId", "JobId", 84, w::Location::QueryString, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 80, w::Location::QueryString, "jobId"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 95
+    // 91
     w::ShapeDef {
         name: "ListJobExecutionsForThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 81),
-            w::MemberDef::body("nextToken", "NextToken", 109),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 77),
+            w::MemberDef::body("nextToken", "NextToken", 103),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 96
+    // 92
     w::ShapeDef {
         name: "ListJobsRequest",
         kind: w::ShapeKind::Structure,
@@ -6473,119 +6519,66 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "status",
                 "JobStatus",
-                86,
+                82,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "targetSelection",
                 "TargetSelection",
-                150,
+                142,
                 w::Location::QueryString,
                 "targetSelection",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                91,
+                87,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                109,
+                103,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                158,
+                150,
                 w::Location::QueryString,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "thingGroupId",
                 "ThingGroupId",
-                156,
+                148,
                 w::Location::QueryString,
                 "thingGroupId",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                108,
+                102,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 97
+    // 93
     w::ShapeDef {
         name: "ListJobsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobs", "JobSummaryList", 88),
-            w::MemberDef::body("nextToken", "NextToken", 109),
+            w::MemberDef::body("jobs", "JobSummaryList", 84),
+            w::MemberDef::body("nextToken", "NextToken", 103),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 98
-    w::ShapeDef {
-        name: "ListThingGroupsRequest",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::bound(
-                "nextToken",
-                "NextToken",
-                109,
-                w::Location::QueryString,
-                "nextToken",
-            ),
-            w::MemberDef::bound(
-                "maxResults",
-                "RegistryMaxResults",
-                128,
-                w::Location::QueryString,
-                "maxResults",
-            ),
-            w::MemberDef::bound(
-                "parentGroup",
-                "ThingGroupName",
-                158,
-                w::Location::QueryString,
-                "parentGroup",
-            ),
-            w::MemberDef::bound(
-                "namePrefixFilter",
-                "ThingGroupName",
-                158,
-                w::Location::QueryString,
-                "namePrefixFilter",
-            ),
-            w::MemberDef::bound(
-                "recursive",
-                "RecursiveWithoutDefault",
-                127,
-                w::Location::QueryString,
-                "recursive",
-            ),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 99
-    w::ShapeDef {
-        name: "ListThingGroupsResponse",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 159),
-            w::MemberDef::body("nextToken", "NextToken", 109),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 100
+    // 94
     w::ShapeDef {
         name: "ListThingsInThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -6594,45 +6587,45 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                158,
+                150,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "Recursive",
-                126,
+                120,
                 w::Location::QueryString,
                 "recursive",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                109,
+                103,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                128,
+                121,
                 w::Location::QueryString,
                 "maxResults",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 101
+    // 95
     w::ShapeDef {
         name: "ListThingsInThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingNameList", 163),
-            w::MemberDef::body("nextToken", "NextToken", 109),
+            w::MemberDef::body("things", "ThingNameList", 155),
+            w::MemberDef::body("nextToken", "NextToken", 103),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 102
+    // 96
     w::ShapeDef {
         name: "ListThingsRequest",
         kind: w::ShapeKind::Structure,
@@ -6640,104 +6633,104 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                109,
+                103,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                128,
+                121,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "attributeName",
                 "AttributeName",
-                10,
+                8,
                 w::Location::QueryString,
                 "attributeName",
             ),
             w::MemberDef::bound(
                 "attributeValue",
                 "AttributeValue",
-                12,
+                10,
                 w::Location::QueryString,
                 "attributeValue",
             ),
             w::MemberDef::bound(
                 "thingTypeName",
                 "ThingTypeName",
-                164,
+                156,
                 w::Location::QueryString,
                 "thingTypeName",
             ),
             w::MemberDef::bound(
                 "usePrefixAttributeValue",
                 "usePrefixAttributeValue",
-                172,
+                162,
                 w::Location::QueryString,
                 "usePrefixAttributeValue",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 103
+    // 97
     w::ShapeDef {
         name: "ListThingsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingAttributeList", 153),
-            w::MemberDef::body("nextToken", "NextToken", 109),
+            w::MemberDef::body("things", "ThingAttributeList", 145),
+            w::MemberDef::body("nextToken", "NextToken", 103),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 104
+    // 98
     w::ShapeDef {
         name: "MaintenanceWindow",
         kind: w::ShapeKind::Structure,
         required: &["startTime", "durationInMinutes"],
         members: &[
-            w::MemberDef::body("startTime", "CronExpression", 30),
-            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 50),
+            w::MemberDef::body("startTime", "CronExpression", 28),
+            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 46),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 105
+    // 99
     w::ShapeDef {
         name: "MaintenanceWindows",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(104)),
+        member: Some(w::ShapeId(98)),
         ..w::ShapeDef::DEFAULT
     },
-    // 106
+    // 100
     w::ShapeDef {
         name: "MaxJobExecutionsPerMin",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 107
+    // 101
     w::ShapeDef {
         name: "MinimumNumberOfExecutedThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 108
+    // 102
     w::ShapeDef {
         name: "NamespaceId",
         kind: w::ShapeKind::String,
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 109
+    // 103
     w::ShapeDef {
         name: "NextToken",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 110
+    // 104
     w::ShapeDef {
         name: "NumberOfRetries",
         kind: w::ShapeKind::Integer,
@@ -6745,26 +6738,26 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(10.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 111
+    // 105
     w::ShapeDef {
         name: "NumberOfThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 112
+    // 106
     w::ShapeDef {
         name: "OptionalVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 113
+    // 107
     w::ShapeDef {
         name: "OverrideDynamicGroups",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 114
+    // 108
     w::ShapeDef {
         name: "PackageVersionArn",
         kind: w::ShapeKind::String,
@@ -6773,7 +6766,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 115
+    // 109
     w::ShapeDef {
         name: "ParameterKey",
         kind: w::ShapeKind::String,
@@ -6782,15 +6775,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 116
+    // 110
     w::ShapeDef {
         name: "ParameterMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(115)),
-        value: Some(w::ShapeId(117)),
+        key: Some(w::ShapeId(109)),
+        value: Some(w::ShapeId(111)),
         ..w::ShapeDef::DEFAULT
     },
-    // 117
+    // 111
     w::ShapeDef {
         name: "ParameterValue",
         kind: w::ShapeKind::String,
@@ -6799,59 +6792,59 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 118
+    // 112
     w::ShapeDef {
         name: "PresignedUrlConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("roleArn", "RoleArn", 138),
-            w::MemberDef::body("expiresInSec", "ExpiresInSec", 54),
+            w::MemberDef::body("roleArn", "RoleArn", 130),
+            w::MemberDef::body("expiresInSec", "ExpiresInSec", 50),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 119
+    // 113
     w::ShapeDef {
         name: "ProcessingTargetName",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 120
+    // 114
     w::ShapeDef {
         name: "ProcessingTargetNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(119)),
+        member: Some(w::ShapeId(113)),
         ..w::ShapeDef::DEFAULT
     },
-    // 121
+    // 115
     w::ShapeDef {
         name: "QueryString",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 122
+    // 116
     w::ShapeDef {
         name: "QueryVersion",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 123
+    // 117
     w::ShapeDef {
         name: "QueuedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 124
+    // 118
     w::ShapeDef {
         name: "RateIncreaseCriteria",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 111),
-            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 111),
+            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 105),
+            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 105),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 125
+    // 119
     w::ShapeDef {
         name: "ReasonCode",
         kind: w::ShapeKind::String,
@@ -6859,19 +6852,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Upper}\p{Digit}_]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 126
+    // 120
     w::ShapeDef {
         name: "Recursive",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 127
-    w::ShapeDef {
-        name: "RecursiveWithoutDefault",
-        kind: w::ShapeKind::Boolean,
-        ..w::ShapeDef::DEFAULT
-    },
-    // 128
+    // 121
     w::ShapeDef {
         name: "RegistryMaxResults",
         kind: w::ShapeKind::Integer,
@@ -6879,77 +6866,71 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 129
+    // 122
     w::ShapeDef {
         name: "RejectedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 130
+    // 123
     w::ShapeDef {
         name: "RemoveThingFromThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 158),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 154),
-            w::MemberDef::body("thingName", "ThingName", 162),
-            w::MemberDef::body("thingArn", "ThingArn", 151),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 150),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 146),
+            w::MemberDef::body("thingName", "ThingName", 154),
+            w::MemberDef::body("thingArn", "ThingArn", 143),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 131
+    // 124
     w::ShapeDef {
         name: "RemoveThingFromThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 132
-    w::ShapeDef {
-        name: "RemoveThingType",
-        kind: w::ShapeKind::Boolean,
-        ..w::ShapeDef::DEFAULT
-    },
-    // 133
+    // 125
     w::ShapeDef {
         name: "RemovedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 134
+    // 126
     w::ShapeDef {
         name: "RetryAttempt",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 135
+    // 127
     w::ShapeDef {
         name: "RetryCriteria",
         kind: w::ShapeKind::Structure,
         required: &["failureType", "numberOfRetries"],
         members: &[
-            w::MemberDef::body("failureType", "RetryableFailureType", 137),
-            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 110),
+            w::MemberDef::body("failureType", "RetryableFailureType", 129),
+            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 104),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 136
+    // 128
     w::ShapeDef {
         name: "RetryCriteriaList",
         kind: w::ShapeKind::List,
         min: Some(1.0),
         max: Some(2.0),
-        member: Some(w::ShapeId(135)),
+        member: Some(w::ShapeId(127)),
         ..w::ShapeDef::DEFAULT
     },
-    // 137
+    // 129
     w::ShapeDef {
         name: "RetryableFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 138
+    // 130
     w::ShapeDef {
         name: "RoleArn",
         kind: w::ShapeKind::String,
@@ -6957,7 +6938,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 139
+    // 131
     w::ShapeDef {
         name: "RolloutRatePerMinute",
         kind: w::ShapeKind::Integer,
@@ -6965,33 +6946,33 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1000.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 140
+    // 132
     w::ShapeDef {
         name: "ScheduledJobRollout",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("startTime", "StringDateTime", 143)],
+        members: &[w::MemberDef::body("startTime", "StringDateTime", 135)],
         ..w::ShapeDef::DEFAULT
     },
-    // 141
+    // 133
     w::ShapeDef {
         name: "ScheduledJobRolloutList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(140)),
+        member: Some(w::ShapeId(132)),
         ..w::ShapeDef::DEFAULT
     },
-    // 142
+    // 134
     w::ShapeDef {
         name: "SchedulingConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("startTime", "StringDateTime", 143),
-            w::MemberDef::body("endTime", "StringDateTime", 143),
-            w::MemberDef::body("endBehavior", "JobEndBehavior", 72),
-            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 105),
+            w::MemberDef::body("startTime", "StringDateTime", 135),
+            w::MemberDef::body("endTime", "StringDateTime", 135),
+            w::MemberDef::body("endBehavior", "JobEndBehavior", 68),
+            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 99),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 143
+    // 135
     w::ShapeDef {
         name: "StringDateTime",
         kind: w::ShapeKind::String,
@@ -6999,24 +6980,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(64.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 144
+    // 136
     w::ShapeDef {
         name: "SucceededThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 145
+    // 137
     w::ShapeDef {
         name: "Tag",
         kind: w::ShapeKind::Structure,
         required: &["Key"],
         members: &[
-            w::MemberDef::body("Key", "TagKey", 146),
-            w::MemberDef::body("Value", "TagValue", 148),
+            w::MemberDef::body("Key", "TagKey", 138),
+            w::MemberDef::body("Value", "TagValue", 140),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 146
+    // 138
     w::ShapeDef {
         name: "TagKey",
         kind: w::ShapeKind::String,
@@ -7025,14 +7006,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 147
+    // 139
     w::ShapeDef {
         name: "TagList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(145)),
+        member: Some(w::ShapeId(137)),
         ..w::ShapeDef::DEFAULT
     },
-    // 148
+    // 140
     w::ShapeDef {
         name: "TagValue",
         kind: w::ShapeKind::String,
@@ -7040,53 +7021,53 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(256.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 149
+    // 141
     w::ShapeDef {
         name: "TargetArn",
         kind: w::ShapeKind::String,
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 150
+    // 142
     w::ShapeDef {
         name: "TargetSelection",
         kind: w::ShapeKind::String,
         enum_values: &["CONTINUOUS", "SNAPSHOT"],
         ..w::ShapeDef::DEFAULT
     },
-    // 151
+    // 143
     w::ShapeDef {
         name: "ThingArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 152
+    // 144
     w::ShapeDef {
         name: "ThingAttribute",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 162),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 164),
-            w::MemberDef::body("thingArn", "ThingArn", 151),
-            w::MemberDef::body("attributes", "Attributes", 13),
-            w::MemberDef::body("version", "Version", 170),
+            w::MemberDef::body("thingName", "ThingName", 154),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 156),
+            w::MemberDef::body("thingArn", "ThingArn", 143),
+            w::MemberDef::body("attributes", "Attributes", 11),
+            w::MemberDef::body("version", "Version", 160),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 153
+    // 145
     w::ShapeDef {
         name: "ThingAttributeList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(152)),
+        member: Some(w::ShapeId(144)),
         ..w::ShapeDef::DEFAULT
     },
-    // 154
+    // 146
     w::ShapeDef {
         name: "ThingGroupArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 155
+    // 147
     w::ShapeDef {
         name: "ThingGroupDescription",
         kind: w::ShapeKind::String,
@@ -7094,7 +7075,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Graph}\x20]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 156
+    // 148
     w::ShapeDef {
         name: "ThingGroupId",
         kind: w::ShapeKind::String,
@@ -7103,18 +7084,18 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[a-zA-Z0-9\-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 157
+    // 149
     w::ShapeDef {
         name: "ThingGroupMetadata",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 158),
-            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 159),
-            w::MemberDef::body("creationDate", "CreationDate", 29),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 150),
+            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 151),
+            w::MemberDef::body("creationDate", "CreationDate", 27),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 158
+    // 150
     w::ShapeDef {
         name: "ThingGroupName",
         kind: w::ShapeKind::String,
@@ -7123,30 +7104,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 159
+    // 151
     w::ShapeDef {
         name: "ThingGroupNameAndArnList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(62)),
+        member: Some(w::ShapeId(58)),
         ..w::ShapeDef::DEFAULT
     },
-    // 160
+    // 152
     w::ShapeDef {
         name: "ThingGroupProperties",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 155),
-            w::MemberDef::body("attributePayload", "AttributePayload", 11),
+            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 147),
+            w::MemberDef::body("attributePayload", "AttributePayload", 9),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 161
+    // 153
     w::ShapeDef {
         name: "ThingId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 162
+    // 154
     w::ShapeDef {
         name: "ThingName",
         kind: w::ShapeKind::String,
@@ -7155,14 +7136,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 163
+    // 155
     w::ShapeDef {
         name: "ThingNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(162)),
+        member: Some(w::ShapeId(154)),
         ..w::ShapeDef::DEFAULT
     },
-    // 164
+    // 156
     w::ShapeDef {
         name: "ThingTypeName",
         kind: w::ShapeKind::String,
@@ -7171,84 +7152,63 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 165
+    // 157
     w::ShapeDef {
         name: "TimedOutThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 166
+    // 158
     w::ShapeDef {
         name: "TimeoutConfig",
         kind: w::ShapeKind::Structure,
         members: &[w::MemberDef::body(
             "inProgressTimeoutInMinutes",
             "InProgressTimeoutInMinutes",
-            64,
+            60,
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 167
+    // 159
     w::ShapeDef {
         name: "UpdateJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 84, w::Location::Uri, "jobId"),
-            w::MemberDef::body("description", "JobDescription", 69),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 118),
+            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
+            w::MemberDef::body("description", "JobDescription", 65),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 112),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                83,
+                79,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 166),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 158),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                108,
+                102,
                 w::Location::QueryString,
                 "namespaceId",
             ),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 82),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 78),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 168
-    w::ShapeDef {
-        name: "UpdateThingRequest",
-        kind: w::ShapeKind::Structure,
-        required: &["thingName"],
-        members: &[
-            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 164),
-            w::MemberDef::body("attributePayload", "AttributePayload", 11),
-            w::MemberDef::body("expectedVersion", "OptionalVersion", 112),
-            w::MemberDef::body("removeThingType", "RemoveThingType", 132),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 169
-    w::ShapeDef {
-        name: "UpdateThingResponse",
-        kind: w::ShapeKind::Structure,
-        members: &[],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 170
+    // 160
     w::ShapeDef {
         name: "Version",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 171
+    // 161
     w::ShapeDef {
         name: "VersionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 172
+    // 162
     w::ShapeDef {
         name: "usePrefixAttributeValue",
         kind: w::ShapeKind::Boolean,
@@ -7470,28 +7430,6 @@ pub struct AddThingToThingGroupRequest {
 pub struct AddThingToThingGroupResponse {}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct AssociateTargetsWithJobRequest {
-    #[serde(rename = "targets", skip_serializing_if = "Option::is_none")]
-    pub targets: Option<Vec<String>>,
-    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
-    #[serde(rename = "comment", skip_serializing_if = "Option::is_none")]
-    pub comment: Option<String>,
-    #[serde(rename = "namespaceId", skip_serializing_if = "Option::is_none")]
-    pub namespace_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct AssociateTargetsWithJobResponse {
-    #[serde(rename = "jobArn", skip_serializing_if = "Option::is_none")]
-    pub job_arn: Option<String>,
-    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
-    #[serde(rename = "description", skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AttributePayload {
     #[serde(rename = "attributes", skip_serializing_if = "Option::is_none")]
     pub attributes: Option<BTreeMap<String, String>>,
@@ -7662,17 +7600,6 @@ pub struct DeleteJobRequest {
     #[serde(rename = "namespaceId", skip_serializing_if = "Option::is_none")]
     pub namespace_id: Option<String>,
 }
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct DeleteThingGroupRequest {
-    #[serde(rename = "thingGroupName", skip_serializing_if = "Option::is_none")]
-    pub thing_group_name: Option<String>,
-    #[serde(rename = "expectedVersion", skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct DeleteThingGroupResponse {}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeleteThingRequest {
@@ -8103,28 +8030,6 @@ pub struct ListJobsResponse {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ListThingGroupsRequest {
-    #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-    #[serde(rename = "maxResults", skip_serializing_if = "Option::is_none")]
-    pub max_results: Option<i32>,
-    #[serde(rename = "parentGroup", skip_serializing_if = "Option::is_none")]
-    pub parent_group: Option<String>,
-    #[serde(rename = "namePrefixFilter", skip_serializing_if = "Option::is_none")]
-    pub name_prefix_filter: Option<String>,
-    #[serde(rename = "recursive", skip_serializing_if = "Option::is_none")]
-    pub recursive: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ListThingGroupsResponse {
-    #[serde(rename = "thingGroups", skip_serializing_if = "Option::is_none")]
-    pub thing_groups: Option<Vec<GroupNameAndArn>>,
-    #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
-    pub next_token: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ListThingsInThingGroupRequest {
     #[serde(rename = "thingGroupName", skip_serializing_if = "Option::is_none")]
     pub thing_group_name: Option<String>,
@@ -8322,20 +8227,3 @@ pub struct UpdateJobRequest {
     )]
     pub job_executions_retry_config: Option<JobExecutionsRetryConfig>,
 }
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct UpdateThingRequest {
-    #[serde(rename = "thingName", skip_serializing_if = "Option::is_none")]
-    pub thing_name: Option<String>,
-    #[serde(rename = "thingTypeName", skip_serializing_if = "Option::is_none")]
-    pub thing_type_name: Option<String>,
-    #[serde(rename = "attributePayload", skip_serializing_if = "Option::is_none")]
-    pub attribute_payload: Option<AttributePayload>,
-    #[serde(rename = "expectedVersion", skip_serializing_if = "Option::is_none")]
-    pub expected_version: Option<i64>,
-    #[serde(rename = "removeThingType", skip_serializing_if = "Option::is_none")]
-    pub remove_thing_type: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct UpdateThingResponse {}

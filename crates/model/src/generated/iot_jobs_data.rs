@@ -9,13 +9,55 @@ use serde::{Deserialize, Serialize};
 
 use crate as w;
 
-/// The operations whose shapes and DTOs are generated below.
+/// The served operations by name (`Operation::ALL`); their shapes and DTOs are generated below.
 pub const SERVED: &[&str] = &[
     "DescribeJobExecution",
     "GetPendingJobExecutions",
     "StartNextPendingJobExecution",
     "UpdateJobExecution",
 ];
+
+/// The served operations, named as the model names them; the model's other operations
+/// are not served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    DescribeJobExecution,
+    GetPendingJobExecutions,
+    StartNextPendingJobExecution,
+    UpdateJobExecution,
+}
+
+impl Operation {
+    /// Every served operation, in the order of `SERVED`.
+    pub const ALL: &[Operation] = &[
+        Operation::DescribeJobExecution,
+        Operation::GetPendingJobExecutions,
+        Operation::StartNextPendingJobExecution,
+        Operation::UpdateJobExecution,
+    ];
+
+    /// The operation's name in the model, e.g. `CancelJobExecution`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Operation::DescribeJobExecution => "DescribeJobExecution",
+            Operation::GetPendingJobExecutions => "GetPendingJobExecutions",
+            Operation::StartNextPendingJobExecution => "StartNextPendingJobExecution",
+            Operation::UpdateJobExecution => "UpdateJobExecution",
+        }
+    }
+
+    /// The served operation called `name`; `None` for any other name, including the
+    /// model's operations that are not served.
+    pub fn from_name(name: &str) -> Option<Operation> {
+        match name {
+            "DescribeJobExecution" => Some(Operation::DescribeJobExecution),
+            "GetPendingJobExecutions" => Some(Operation::GetPendingJobExecutions),
+            "StartNextPendingJobExecution" => Some(Operation::StartNextPendingJobExecution),
+            "UpdateJobExecution" => Some(Operation::UpdateJobExecution),
+            _ => None,
+        }
+    }
+}
 
 /// This model's tables, for routing, decoding and validation.
 pub static MODEL: w::Model = w::Model::new("iot-jobs-data", OPERATIONS, SHAPES, ERRORS, SERVED);
