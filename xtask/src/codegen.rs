@@ -10,7 +10,11 @@
 //!   so the server's dispatch is an exhaustive `match` and a served operation cannot lack a
 //!   handler;
 //! - `MODEL` (an `iotjobs_model::Model` over the tables);
-//! - serde DTO structs for every structure shape in the served closure.
+//! - serde DTO structs for every structure shape in the served closure. A served operation's
+//!   input structure has its `required` members bare (`pub job_id: String`): the server
+//!   validates the decoded input against the model before it builds the DTO, so a handler
+//!   never has to ask again. Every other member, and every member of any other structure
+//!   (outputs, which handlers build, and nested shapes, which outputs share), is an `Option`.
 //!
 //! The types of those tables are the hand-written ones at the root of `iotjobs-model`. Output goes
 //! through rustfmt so `cargo fmt --check` accepts the committed files. No documentation string
@@ -230,6 +234,8 @@ struct Generator<'a> {
     /// The served closure, sorted; a shape's position is its `ShapeId`.
     closure: Vec<&'a str>,
     index: BTreeMap<&'a str, usize>,
+    /// The served operations' input shapes: their required members are generated bare.
+    inputs: BTreeSet<&'a str>,
 }
 
 impl<'a> Generator<'a> {
@@ -289,6 +295,38 @@ impl<'a> Generator<'a> {
             bail!("too many shapes for a u16 ShapeId");
         }
         let index = closure.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+
+        // An input shape with bare members must be nothing but an input: were it also an
+        // output or a member of another shape, handlers would have to fill its required
+        // members where the model lets them be absent.
+        let mut inputs = BTreeSet::new();
+        let mut elsewhere = BTreeSet::new();
+        for name in spec.served {
+            let op = ops[name];
+            if let Some(r) = op.get("input") {
+                inputs.insert(target(r)?);
+            }
+            if let Some(r) = op.get("output") {
+                elsewhere.insert(target(r)?);
+            }
+        }
+        for name in &closure {
+            let shape = shapes[name];
+            for (_, member) in shape.get("members").map_or(&[][..], Json::entries) {
+                elsewhere.insert(target(member)?);
+            }
+            for key in ["member", "key", "value"] {
+                if let Some(t) = shape.get(key) {
+                    elsewhere.insert(target(t)?);
+                }
+            }
+        }
+        if let Some(shared) = inputs.intersection(&elsewhere).next() {
+            bail!(
+                "input shape {shared} is also an output or a member; its DTO cannot be input-only"
+            );
+        }
+
         Ok(Generator {
             spec,
             signing_name,
@@ -296,6 +334,7 @@ impl<'a> Generator<'a> {
             ops,
             closure,
             index,
+            inputs,
         })
     }
 
@@ -602,6 +641,16 @@ impl<'a> Generator<'a> {
             bail!("structure {name} would shadow a name the generated module uses");
         }
         let shape = self.shape(name)?;
+        let required: Vec<&str> = if self.inputs.contains(name) {
+            shape
+                .get("required")
+                .map_or(&[][..], Json::items)
+                .iter()
+                .map(|r| r.str().context("required"))
+                .collect::<Result<_>>()?
+        } else {
+            Vec::new()
+        };
         writeln!(
             s,
             "#[derive(Debug, Clone, Default, Serialize, Deserialize)]\npub struct {name} {{"
@@ -617,12 +666,16 @@ impl<'a> Generator<'a> {
             if self.kind(t)? == "structure" && self.reaches(t, name, &mut BTreeSet::new())? {
                 ty = format!("Box<{ty}>");
             }
-            writeln!(
-                s,
-                "#[serde(rename = {}, skip_serializing_if = \"Option::is_none\")]\n\
-                 pub {field}: Option<{ty}>,",
-                lit(mname)
-            )?;
+            if required.contains(&mname.as_str()) {
+                writeln!(s, "#[serde(rename = {})]\npub {field}: {ty},", lit(mname))?;
+            } else {
+                writeln!(
+                    s,
+                    "#[serde(rename = {}, skip_serializing_if = \"Option::is_none\")]\n\
+                     pub {field}: Option<{ty}>,",
+                    lit(mname)
+                )?;
+            }
         }
         s.push_str("}\n\n");
         Ok(())

@@ -93,11 +93,6 @@ pub(crate) fn check_step_timeout(minutes: Option<i64>) -> Result<(), JobsError> 
     }
 }
 
-/// A required member that the validator has already checked; absent only on a bug.
-pub(crate) fn required<T>(v: Option<T>, name: &str) -> Result<T, JobsError> {
-    v.ok_or_else(|| JobsError::InvalidRequest(format!("Missing required member {name}")))
-}
-
 /// The control-plane `JobExecution` (DescribeJobExecution).
 pub(crate) fn control_execution(
     c: &ServiceConfig,

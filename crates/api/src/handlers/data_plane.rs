@@ -2,7 +2,7 @@
 //! report its job executions.
 
 use super::convert::{
-    check_status_details, check_step_timeout, data_execution, data_state, data_summary, required,
+    check_status_details, check_step_timeout, data_execution, data_state, data_summary,
 };
 use crate::server::App;
 use iotjobs_core::{ExecutionCommand, ExecutionSelector, JobExecutionStatus, JobsError, Store};
@@ -39,7 +39,7 @@ pub(crate) async fn get_pending_job_executions<S: Store>(
     app: &App<S>,
     req: GetPendingJobExecutionsRequest,
 ) -> Result<GetPendingJobExecutionsResponse, JobsError> {
-    let thing_name = required(req.thing_name, "thingName")?;
+    let thing_name = req.thing_name;
     let mut pending = app
         .store
         .get_pending_job_executions(&thing_name, MAX_PENDING)
@@ -63,7 +63,7 @@ pub(crate) async fn start_next_pending_job_execution<S: Store>(
     app: &App<S>,
     req: StartNextPendingJobExecutionRequest,
 ) -> Result<StartNextPendingJobExecutionResponse, JobsError> {
-    let thing_name = required(req.thing_name, "thingName")?;
+    let thing_name = req.thing_name;
     check_status_details(req.status_details.as_ref())?;
     check_step_timeout(req.step_timeout_in_minutes)?;
     let cmd = ExecutionCommand::StartNext {
@@ -99,8 +99,8 @@ pub(crate) async fn describe_job_execution<S: Store>(
     app: &App<S>,
     req: DescribeJobExecutionRequest,
 ) -> Result<DescribeJobExecutionResponse, JobsError> {
-    let thing_name = required(req.thing_name, "thingName")?;
-    let job_id = required(req.job_id, "jobId")?;
+    let thing_name = req.thing_name;
+    let job_id = req.job_id;
     let now = app.now();
     let selector = if job_id == NEXT {
         ExecutionSelector::NextPending {
@@ -143,9 +143,9 @@ pub(crate) async fn update_job_execution<S: Store>(
     app: &App<S>,
     req: UpdateJobExecutionRequest,
 ) -> Result<UpdateJobExecutionResponse, JobsError> {
-    let thing_name = required(req.thing_name, "thingName")?;
-    let job_id = required(req.job_id, "jobId")?;
-    let status_text = required(req.status, "status")?;
+    let thing_name = req.thing_name;
+    let job_id = req.job_id;
+    let status_text = req.status;
     let status = JobExecutionStatus::parse(&status_text).ok_or_else(|| {
         JobsError::InvalidRequest(format!("Unknown job execution status {status_text}"))
     })?;

@@ -2,7 +2,7 @@
 
 use super::convert::{
     check_status_details, control_execution, control_summary, execution_status_filter, next_token,
-    page_request, required, thing_arn,
+    page_request, thing_arn,
 };
 use crate::server::App;
 use iotjobs_core::{ExecutionCommand, ExecutionSelector, JobsError, Store};
@@ -25,8 +25,8 @@ pub(crate) async fn cancel_job_execution<S: Store>(
 ) -> Result<(), JobsError> {
     check_status_details(req.status_details.as_ref())?;
     let selector = ExecutionSelector::Exact {
-        thing_name: required(req.thing_name, "thingName")?,
-        job_id: required(req.job_id, "jobId")?,
+        thing_name: req.thing_name,
+        job_id: req.job_id,
         execution_number: None,
     };
     let cmd = ExecutionCommand::Cancel {
@@ -44,8 +44,8 @@ pub(crate) async fn describe_job_execution<S: Store>(
     app: &App<S>,
     req: DescribeJobExecutionRequest,
 ) -> Result<DescribeJobExecutionResponse, JobsError> {
-    let thing_name = required(req.thing_name, "thingName")?;
-    let job_id = required(req.job_id, "jobId")?;
+    let thing_name = req.thing_name;
+    let job_id = req.job_id;
     let selector = ExecutionSelector::Exact {
         thing_name: thing_name.clone(),
         job_id: job_id.clone(),
@@ -72,9 +72,9 @@ pub(crate) async fn delete_job_execution<S: Store>(
     req: DeleteJobExecutionRequest,
 ) -> Result<(), JobsError> {
     let selector = ExecutionSelector::Exact {
-        thing_name: required(req.thing_name, "thingName")?,
-        job_id: required(req.job_id, "jobId")?,
-        execution_number: Some(required(req.execution_number, "executionNumber")?),
+        thing_name: req.thing_name,
+        job_id: req.job_id,
+        execution_number: Some(req.execution_number),
     };
     let cmd = ExecutionCommand::Delete {
         force: req.force.unwrap_or(false),
@@ -89,7 +89,7 @@ pub(crate) async fn list_job_executions_for_job<S: Store>(
     app: &App<S>,
     req: ListJobExecutionsForJobRequest,
 ) -> Result<ListJobExecutionsForJobResponse, JobsError> {
-    let job_id = required(req.job_id, "jobId")?;
+    let job_id = req.job_id;
     let page = app
         .store
         .list_job_executions_for_job(
@@ -116,7 +116,7 @@ pub(crate) async fn list_job_executions_for_thing<S: Store>(
     app: &App<S>,
     req: ListJobExecutionsForThingRequest,
 ) -> Result<ListJobExecutionsForThingResponse, JobsError> {
-    let thing_name = required(req.thing_name, "thingName")?;
+    let thing_name = req.thing_name;
     let page = app
         .store
         .list_job_executions_for_thing(

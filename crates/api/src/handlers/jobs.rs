@@ -2,7 +2,7 @@
 
 use super::convert::{
     Target, config_json, config_value, control_time, job_arn, next_token, page_request,
-    parse_target, required,
+    parse_target,
 };
 use crate::server::App;
 use iotjobs_core::{
@@ -25,8 +25,8 @@ pub(crate) async fn create_job<S: Store>(
     app: &App<S>,
     req: CreateJobRequest,
 ) -> Result<CreateJobResponse, JobsError> {
-    let job_id = required(req.job_id.clone(), "jobId")?;
-    let targets = required(req.targets.clone(), "targets")?;
+    let job_id = req.job_id;
+    let targets = req.targets;
     if targets.len() > MAX_TARGETS {
         return Err(JobsError::InvalidRequest(format!(
             "A job can have at most {MAX_TARGETS} targets, got {}",
@@ -133,7 +133,7 @@ pub(crate) async fn describe_job<S: Store>(
     app: &App<S>,
     req: DescribeJobRequest,
 ) -> Result<DescribeJobResponse, JobsError> {
-    let job_id = required(req.job_id, "jobId")?;
+    let job_id = req.job_id;
     let job = app
         .store
         .describe_job(&job_id)
@@ -200,7 +200,7 @@ pub(crate) async fn cancel_job<S: Store>(
     app: &App<S>,
     req: CancelJobRequest,
 ) -> Result<CancelJobResponse, JobsError> {
-    let job_id = required(req.job_id, "jobId")?;
+    let job_id = req.job_id;
     let job = app
         .store
         .cancel_job(
@@ -224,7 +224,7 @@ pub(crate) async fn delete_job<S: Store>(
     app: &App<S>,
     req: DeleteJobRequest,
 ) -> Result<(), JobsError> {
-    let job_id = required(req.job_id, "jobId")?;
+    let job_id = req.job_id;
     app.store
         .delete_job(&job_id, req.force.unwrap_or(false), app.now())
         .await?;
@@ -236,7 +236,7 @@ pub(crate) async fn update_job<S: Store>(
     app: &App<S>,
     req: UpdateJobRequest,
 ) -> Result<(), JobsError> {
-    let job_id = required(req.job_id, "jobId")?;
+    let job_id = req.job_id;
     let in_progress_timeout_minutes = match &req.timeout_config {
         None => None,
         Some(t) => {
@@ -265,7 +265,7 @@ pub(crate) async fn get_job_document<S: Store>(
     app: &App<S>,
     req: GetJobDocumentRequest,
 ) -> Result<GetJobDocumentResponse, JobsError> {
-    let job_id = required(req.job_id, "jobId")?;
+    let job_id = req.job_id;
     let job = app
         .store
         .describe_job(&job_id)

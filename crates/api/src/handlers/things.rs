@@ -1,7 +1,7 @@
 //! Thing registry operations: things and static thing groups.
 
 use super::convert::{
-    control_time, group_arn, group_by_name_or_arn, next_token, page_request, required, thing_arn,
+    control_time, group_arn, group_by_name_or_arn, next_token, page_request, thing_arn,
     thing_by_name_or_arn,
 };
 use crate::server::App;
@@ -25,7 +25,7 @@ pub(crate) async fn create_thing<S: Store>(
     req: CreateThingRequest,
 ) -> Result<CreateThingResponse, JobsError> {
     let new = NewThing {
-        thing_name: required(req.thing_name, "thingName")?,
+        thing_name: req.thing_name,
         thing_type_name: req.thing_type_name,
         attributes: req
             .attribute_payload
@@ -57,7 +57,7 @@ pub(crate) async fn describe_thing<S: Store>(
     app: &App<S>,
     req: DescribeThingRequest,
 ) -> Result<DescribeThingResponse, JobsError> {
-    let name = required(req.thing_name, "thingName")?;
+    let name = req.thing_name;
     let thing = app
         .store
         .describe_thing(&name)
@@ -122,7 +122,7 @@ pub(crate) async fn delete_thing<S: Store>(
     app: &App<S>,
     req: DeleteThingRequest,
 ) -> Result<DeleteThingResponse, JobsError> {
-    let name = required(req.thing_name, "thingName")?;
+    let name = req.thing_name;
     app.store
         .delete_thing(&name, req.expected_version, app.now())
         .await?;
@@ -135,7 +135,7 @@ pub(crate) async fn create_thing_group<S: Store>(
 ) -> Result<CreateThingGroupResponse, JobsError> {
     let props = req.thing_group_properties.unwrap_or_default();
     let new = NewThingGroup {
-        group_name: required(req.thing_group_name, "thingGroupName")?,
+        group_name: req.thing_group_name,
         parent_group_name: req.parent_group_name,
         description: props.thing_group_description,
         attributes: props
@@ -171,7 +171,7 @@ pub(crate) async fn describe_thing_group<S: Store>(
     app: &App<S>,
     req: DescribeThingGroupRequest,
 ) -> Result<DescribeThingGroupResponse, JobsError> {
-    let name = required(req.thing_group_name, "thingGroupName")?;
+    let name = req.thing_group_name;
     let g = app
         .store
         .describe_thing_group(&name)
@@ -238,7 +238,7 @@ pub(crate) async fn list_things_in_thing_group<S: Store>(
     app: &App<S>,
     req: ListThingsInThingGroupRequest,
 ) -> Result<ListThingsInThingGroupResponse, JobsError> {
-    let group = required(req.thing_group_name, "thingGroupName")?;
+    let group = req.thing_group_name;
     let page = app
         .store
         .list_things_in_thing_group(

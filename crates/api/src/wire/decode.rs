@@ -255,8 +255,8 @@ mod tests {
                    "expectedVersion": 3, "statusDetails": {"k": "v"}})
         );
         let req: iot::CancelJobExecutionRequest = serde_json::from_value(v).unwrap();
-        assert_eq!(req.job_id.as_deref(), Some("j1"));
-        assert_eq!(req.thing_name.as_deref(), Some("t1"));
+        assert_eq!(req.job_id, "j1");
+        assert_eq!(req.thing_name, "t1");
         assert_eq!(req.force, Some(true));
         assert_eq!(req.expected_version, Some(3));
         let details = req.status_details.unwrap();
@@ -443,7 +443,7 @@ mod tests {
         )
         .unwrap();
         let req: iot::CreateJobRequest = serde_json::from_value(v).unwrap();
-        assert_eq!(req.targets, Some(vec!["arn:a".to_owned()]));
+        assert_eq!(req.targets, vec!["arn:a".to_owned()]);
     }
 
     #[test]
@@ -516,7 +516,7 @@ mod tests {
             json!({"jobId": "$next", "thingName": "t1", "includeJobDocument": true})
         );
         let req: iot_jobs_data::DescribeJobExecutionRequest = serde_json::from_value(v).unwrap();
-        assert_eq!(req.job_id.as_deref(), Some("$next"));
+        assert_eq!(req.job_id, "$next");
     }
 
     #[test]

@@ -119,3 +119,22 @@ fn success_without_output_is_empty_200_with_request_id() {
     assert!(head.contains("x-amzn-requestid: "));
     assert_eq!(body, "");
 }
+
+/// A missing required member is refused by validation, before any DTO exists (the DTO's
+/// required members are not `Option`s), with AWS's message.
+#[test]
+fn missing_required_member_is_a_validation_error() {
+    let server = Server::start();
+    let (status, head, body) = raw(&server, "PUT", "/jobs/j1", r#"{"document":"{}"}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        head.contains("x-amzn-errortype: invalidrequestexception"),
+        "{head}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON error body");
+    assert_eq!(
+        v["message"],
+        "1 validation error detected: Value null at 'targets' failed to satisfy constraint: \
+         Member must not be null"
+    );
+}

@@ -7439,10 +7439,10 @@ pub struct AttributePayload {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CancelJobExecutionRequest {
-    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
-    #[serde(rename = "thingName", skip_serializing_if = "Option::is_none")]
-    pub thing_name: Option<String>,
+    #[serde(rename = "jobId")]
+    pub job_id: String,
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
     #[serde(rename = "force", skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
     #[serde(rename = "expectedVersion", skip_serializing_if = "Option::is_none")]
@@ -7453,8 +7453,8 @@ pub struct CancelJobExecutionRequest {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CancelJobRequest {
-    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
+    #[serde(rename = "jobId")]
+    pub job_id: String,
     #[serde(rename = "reasonCode", skip_serializing_if = "Option::is_none")]
     pub reason_code: Option<String>,
     #[serde(rename = "comment", skip_serializing_if = "Option::is_none")]
@@ -7475,10 +7475,10 @@ pub struct CancelJobResponse {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CreateJobRequest {
-    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
-    #[serde(rename = "targets", skip_serializing_if = "Option::is_none")]
-    pub targets: Option<Vec<String>>,
+    #[serde(rename = "jobId")]
+    pub job_id: String,
+    #[serde(rename = "targets")]
+    pub targets: Vec<String>,
     #[serde(rename = "documentSource", skip_serializing_if = "Option::is_none")]
     pub document_source: Option<String>,
     #[serde(rename = "document", skip_serializing_if = "Option::is_none")]
@@ -7532,8 +7532,8 @@ pub struct CreateJobResponse {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CreateThingGroupRequest {
-    #[serde(rename = "thingGroupName", skip_serializing_if = "Option::is_none")]
-    pub thing_group_name: Option<String>,
+    #[serde(rename = "thingGroupName")]
+    pub thing_group_name: String,
     #[serde(rename = "parentGroupName", skip_serializing_if = "Option::is_none")]
     pub parent_group_name: Option<String>,
     #[serde(
@@ -7557,8 +7557,8 @@ pub struct CreateThingGroupResponse {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CreateThingRequest {
-    #[serde(rename = "thingName", skip_serializing_if = "Option::is_none")]
-    pub thing_name: Option<String>,
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
     #[serde(rename = "thingTypeName", skip_serializing_if = "Option::is_none")]
     pub thing_type_name: Option<String>,
     #[serde(rename = "attributePayload", skip_serializing_if = "Option::is_none")]
@@ -7579,12 +7579,12 @@ pub struct CreateThingResponse {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeleteJobExecutionRequest {
-    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
-    #[serde(rename = "thingName", skip_serializing_if = "Option::is_none")]
-    pub thing_name: Option<String>,
-    #[serde(rename = "executionNumber", skip_serializing_if = "Option::is_none")]
-    pub execution_number: Option<i64>,
+    #[serde(rename = "jobId")]
+    pub job_id: String,
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
+    #[serde(rename = "executionNumber")]
+    pub execution_number: i64,
     #[serde(rename = "force", skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
     #[serde(rename = "namespaceId", skip_serializing_if = "Option::is_none")]
@@ -7593,8 +7593,8 @@ pub struct DeleteJobExecutionRequest {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeleteJobRequest {
-    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
+    #[serde(rename = "jobId")]
+    pub job_id: String,
     #[serde(rename = "force", skip_serializing_if = "Option::is_none")]
     pub force: Option<bool>,
     #[serde(rename = "namespaceId", skip_serializing_if = "Option::is_none")]
@@ -7603,8 +7603,8 @@ pub struct DeleteJobRequest {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeleteThingRequest {
-    #[serde(rename = "thingName", skip_serializing_if = "Option::is_none")]
-    pub thing_name: Option<String>,
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
     #[serde(rename = "expectedVersion", skip_serializing_if = "Option::is_none")]
     pub expected_version: Option<i64>,
 }
@@ -7614,10 +7614,10 @@ pub struct DeleteThingResponse {}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DescribeJobExecutionRequest {
-    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
-    #[serde(rename = "thingName", skip_serializing_if = "Option::is_none")]
-    pub thing_name: Option<String>,
+    #[serde(rename = "jobId")]
+    pub job_id: String,
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
     #[serde(rename = "executionNumber", skip_serializing_if = "Option::is_none")]
     pub execution_number: Option<i64>,
 }
@@ -7630,8 +7630,8 @@ pub struct DescribeJobExecutionResponse {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DescribeJobRequest {
-    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
+    #[serde(rename = "jobId")]
+    pub job_id: String,
     #[serde(rename = "beforeSubstitution", skip_serializing_if = "Option::is_none")]
     pub before_substitution: Option<bool>,
 }
@@ -7646,8 +7646,8 @@ pub struct DescribeJobResponse {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DescribeThingGroupRequest {
-    #[serde(rename = "thingGroupName", skip_serializing_if = "Option::is_none")]
-    pub thing_group_name: Option<String>,
+    #[serde(rename = "thingGroupName")]
+    pub thing_group_name: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -7679,8 +7679,8 @@ pub struct DescribeThingGroupResponse {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DescribeThingRequest {
-    #[serde(rename = "thingName", skip_serializing_if = "Option::is_none")]
-    pub thing_name: Option<String>,
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -7718,8 +7718,8 @@ pub struct ExponentialRolloutRate {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GetJobDocumentRequest {
-    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
+    #[serde(rename = "jobId")]
+    pub job_id: String,
     #[serde(rename = "beforeSubstitution", skip_serializing_if = "Option::is_none")]
     pub before_substitution: Option<bool>,
 }
@@ -7961,8 +7961,8 @@ pub struct JobSummary {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ListJobExecutionsForJobRequest {
-    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
+    #[serde(rename = "jobId")]
+    pub job_id: String,
     #[serde(rename = "status", skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[serde(rename = "maxResults", skip_serializing_if = "Option::is_none")]
@@ -7981,8 +7981,8 @@ pub struct ListJobExecutionsForJobResponse {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ListJobExecutionsForThingRequest {
-    #[serde(rename = "thingName", skip_serializing_if = "Option::is_none")]
-    pub thing_name: Option<String>,
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
     #[serde(rename = "status", skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[serde(rename = "namespaceId", skip_serializing_if = "Option::is_none")]
@@ -8031,8 +8031,8 @@ pub struct ListJobsResponse {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ListThingsInThingGroupRequest {
-    #[serde(rename = "thingGroupName", skip_serializing_if = "Option::is_none")]
-    pub thing_group_name: Option<String>,
+    #[serde(rename = "thingGroupName")]
+    pub thing_group_name: String,
     #[serde(rename = "recursive", skip_serializing_if = "Option::is_none")]
     pub recursive: Option<bool>,
     #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
@@ -8204,8 +8204,8 @@ pub struct TimeoutConfig {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UpdateJobRequest {
-    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
+    #[serde(rename = "jobId")]
+    pub job_id: String,
     #[serde(rename = "description", skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(rename = "presignedUrlConfig", skip_serializing_if = "Option::is_none")]

@@ -535,10 +535,10 @@ pub static ERRORS: &[w::ErrorDef] = &[
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DescribeJobExecutionRequest {
-    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
-    #[serde(rename = "thingName", skip_serializing_if = "Option::is_none")]
-    pub thing_name: Option<String>,
+    #[serde(rename = "jobId")]
+    pub job_id: String,
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
     #[serde(rename = "includeJobDocument", skip_serializing_if = "Option::is_none")]
     pub include_job_document: Option<bool>,
     #[serde(rename = "executionNumber", skip_serializing_if = "Option::is_none")]
@@ -553,8 +553,8 @@ pub struct DescribeJobExecutionResponse {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GetPendingJobExecutionsRequest {
-    #[serde(rename = "thingName", skip_serializing_if = "Option::is_none")]
-    pub thing_name: Option<String>,
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -622,8 +622,8 @@ pub struct JobExecutionSummary {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct StartNextPendingJobExecutionRequest {
-    #[serde(rename = "thingName", skip_serializing_if = "Option::is_none")]
-    pub thing_name: Option<String>,
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
     #[serde(rename = "statusDetails", skip_serializing_if = "Option::is_none")]
     pub status_details: Option<BTreeMap<String, String>>,
     #[serde(
@@ -641,12 +641,12 @@ pub struct StartNextPendingJobExecutionResponse {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UpdateJobExecutionRequest {
-    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
-    pub job_id: Option<String>,
-    #[serde(rename = "thingName", skip_serializing_if = "Option::is_none")]
-    pub thing_name: Option<String>,
-    #[serde(rename = "status", skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    #[serde(rename = "jobId")]
+    pub job_id: String,
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
+    #[serde(rename = "status")]
+    pub status: String,
     #[serde(rename = "statusDetails", skip_serializing_if = "Option::is_none")]
     pub status_details: Option<BTreeMap<String, String>>,
     #[serde(
