@@ -4,9 +4,9 @@
 //! Every server process runs one sweeper; several processes on one database are safe
 //! because the store applies each change through the state machine in a transaction
 //! (a change already made by another sweeper is refused and skipped, never repeated).
-//! Nothing here decides a rule.
+//! Nothing here decides a rule, and nothing here knows HTTP: it uses `app` only.
 
-use crate::server::App;
+use crate::app::App;
 use iotjobs_core::{Store, SweepReport};
 use std::sync::Arc;
 use std::time::Duration;

@@ -9,11 +9,14 @@
 //! Errors decided at the edge before an operation runs (authentication, routing, body size
 //! and timeouts) are AWS's front end's, not error shapes of a model: they are built with
 //! their status where they are decided ([`ApiError::new`]).
+//!
+//! This module uses `app`, `auth` and `wire`; it must not import `server` or `handlers`,
+//! which use it.
 
+use crate::app::{AccountConfig, arn};
 use crate::auth::AuthError;
-use crate::{Plane, ServiceConfig};
+use crate::wire::{Plane, WireError, WireErrorKind};
 use iotjobs_core::JobsError;
-use iotjobs_core::error::ResourceKind;
 use iotjobs_core::execution::ExecutionState;
 use serde_json::{Map, Value, json};
 
@@ -69,7 +72,7 @@ impl ApiError {
     /// the plane they are missing from produces, and InternalFailureException, which
     /// iotjobs answers for an internal failure on both planes (the data plane's model
     /// calls its 500 InternalServerException).
-    pub fn from_jobs(err: JobsError, plane: Plane, config: &ServiceConfig) -> Self {
+    pub fn from_jobs(err: JobsError, plane: Plane, config: &AccountConfig) -> Self {
         let data = plane == Plane::Data;
         let modeled = |code, message| Self::modeled(plane, code, message);
         match err {
@@ -133,12 +136,12 @@ impl ApiError {
     }
 }
 
-impl From<crate::wire::WireError> for ApiError {
-    fn from(e: crate::wire::WireError) -> Self {
+impl From<WireError> for ApiError {
+    fn from(e: WireError) -> Self {
         match e.kind {
             // An operation of the AWS model that iotjobs does not serve: say so, with
             // a code that no client retries.
-            crate::wire::WireErrorKind::NotServed => ApiError::not_implemented(e.message),
+            WireErrorKind::NotServed => ApiError::not_implemented(e.message),
             _ => ApiError::invalid_request(e.message),
         }
     }
@@ -179,19 +182,6 @@ pub fn status_of(plane: Plane, code: &str) -> u16 {
         .unwrap_or_else(|| not_in_models(code))
 }
 
-/// The ARN of a resource of this service.
-pub fn arn(config: &ServiceConfig, kind: ResourceKind, name: &str) -> String {
-    let kind = match kind {
-        ResourceKind::Thing => "thing",
-        ResourceKind::ThingGroup => "thinggroup",
-        ResourceKind::Job | ResourceKind::JobExecution => "job",
-    };
-    format!(
-        "arn:aws:iot:{}:{}:{kind}/{name}",
-        config.region, config.account_id
-    )
-}
-
 /// The data plane's `executionState` object.
 pub fn execution_state_json(state: &ExecutionState) -> Value {
     json!({
@@ -227,7 +217,8 @@ impl ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use iotjobs_core::execution::{ExecutionState, JobExecutionStatus};
+    use iotjobs_core::error::ResourceKind;
+    use iotjobs_core::execution::JobExecutionStatus;
 
     /// One error of every `JobsError` variant.
     fn every_jobs_error() -> Vec<JobsError> {
@@ -294,7 +285,7 @@ mod tests {
             // One code for an internal failure on both planes.
             (Plane::Data, "InternalFailureException"),
         ];
-        let config = ServiceConfig::default();
+        let config = AccountConfig::default();
         for plane in [Plane::Control, Plane::Data] {
             let model = plane.model();
             let declared = |code: &str| {

@@ -1,15 +1,28 @@
-//! The wire edge of iotjobs: the only crate that knows HTTP and the AWS restJson1
-//! protocol.
+//! The wire edge of iotjobs: the only server-side crate that knows HTTP and the AWS
+//! restJson1 protocol.
 //!
-//! - [`listener`]: the accept loop (TCP or TLS), connection cap and read timeouts.
-//! - [`auth`]: SigV4 verification, access keys, roles.
-//! - [`server`]: one listener for both planes; requests are routed by the AWS models
-//!   (`iotjobs_model::generated`), decoded and validated (`wire`), handled (`handlers`), and errors
-//!   are mapped to the wire once (`error`).
+//! The modules form a one-way graph, listed from the leaves up; each imports only modules
+//! above it in this list, and nothing imports `server`:
+//!
+//! - [`wire`]: the [`wire::Plane`] a request is for, routing, decoding and validation
+//!   against the AWS models (`iotjobs_model`).
+//! - [`app`]: one account's [`app::App`] (store, clock, configuration) and its ARNs.
+//! - [`auth`]: SigV4 verification, access keys, roles (uses `wire::Plane` only).
+//! - [`error`]: the one mapping of typed errors to AWS error responses (uses `app`,
+//!   `auth`, `wire`).
+//! - `handlers`: one function per served operation (uses `app`, `error`, `wire`).
+//! - [`background`]: the periodic sweep of each account (uses `app`).
+//! - [`listener`]: the accept loop (TCP or TLS), connection cap and header timeout; it
+//!   serves any router and imports no other module.
+//! - [`server`]: the pipeline, the top of the graph: one listener for both planes,
+//!   authenticate, route, authorize, decode, handle, answer.
+//!
+//! There are no re-exports at the root: each item has one path, in its module.
 //!
 //! **Architecture invariant:** no rule of the Jobs service is decided here (the core's
 //! state machine decides), and no SQL is written here (the store's job).
 
+pub mod app;
 pub mod auth;
 pub mod background;
 pub mod error;
@@ -18,5 +31,61 @@ pub mod listener;
 pub mod server;
 pub mod wire;
 
-pub use error::ApiError;
-pub use server::{App, Limits, MAX_BODY_BYTES, Plane, Service, ServiceConfig, router};
+/// The module graph above, checked: a `crate::<module>` path in code (not comments)
+/// outside the modules a module may use fails the test.
+#[cfg(test)]
+mod module_graph {
+    use std::path::Path;
+
+    /// Each module and the crate modules its code may name; `server` may name them all.
+    const ALLOWED: &[(&str, &[&str])] = &[
+        ("wire", &[]),
+        ("app", &[]),
+        ("auth", &["wire"]),
+        ("error", &["app", "auth", "wire"]),
+        ("handlers", &["app", "error", "wire"]),
+        ("background", &["app"]),
+        ("listener", &[]),
+    ];
+
+    fn sources(path: &Path, out: &mut Vec<(String, String)>) {
+        if path.is_dir() {
+            for entry in std::fs::read_dir(path).unwrap() {
+                sources(&entry.unwrap().path(), out);
+            }
+        } else if path.is_file() && path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(path).unwrap();
+            out.push((path.display().to_string(), text));
+        }
+    }
+
+    #[test]
+    fn modules_import_only_what_lib_rs_says() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut checked = 0;
+        for (module, allowed) in ALLOWED {
+            let mut files = Vec::new();
+            sources(&src.join(module), &mut files);
+            sources(&src.join(format!("{module}.rs")), &mut files);
+            assert!(!files.is_empty(), "no source for module {module}");
+            for (file, text) in files {
+                for (n, line) in text.lines().enumerate() {
+                    let code = line.split("//").next().unwrap_or("");
+                    for (i, _) in code.match_indices("crate::") {
+                        let used: String = code[i + "crate::".len()..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect();
+                        assert!(
+                            used == *module || allowed.contains(&used.as_str()),
+                            "{file}:{}: {module} uses crate::{used}; see the module graph in lib.rs",
+                            n + 1
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 0);
+    }
+}

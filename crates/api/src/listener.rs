@@ -1,7 +1,7 @@
 //! The accept loop: TCP or TLS (rustls), HTTP/1.1 by hyper, with the connection-level
 //! limits that keep a slow or flooding client from holding the server.
 //!
-//! - At most `Limits::max_connections` connections are served at once. When a client
+//! - At most `ConnectionLimits::max_connections` connections are served at once. When a client
 //!   arrives at the cap, the connection idle longest (no request in flight: an idle
 //!   kept-alive one, one still in its TLS handshake or sending headers, one whose
 //!   client stopped reading) is asked to close, and another every `SHED_REPEAT` while
@@ -10,14 +10,14 @@
 //!   request that arrived meanwhile) and is dropped after `SHED_GRACE` if it has not.
 //!   Newcomers are chosen last, so they get their turn to send a request.
 //! - A connection must finish its TLS handshake, and deliver each request's headers,
-//!   within `Limits::header_read_timeout`; the header timer also runs while a
+//!   within `ConnectionLimits::header_read_timeout`; the header timer also runs while a
 //!   kept-alive connection sits idle. Bodies have their own timeout in `server`.
 //! - Shutdown stops accepting, lets in-flight requests finish (at most
 //!   `SHUTDOWN_GRACE`), then returns.
 //!
-//! This module knows nothing of AWS, accounts or the store.
+//! This module knows nothing of AWS, accounts or the store, and imports no other module of
+//! this crate: it serves whatever router it is given.
 
-use crate::server::Limits;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -41,6 +41,25 @@ const SHED_GRACE: Duration = Duration::from_secs(1);
 
 /// How long shutdown waits for in-flight connections before returning anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The connection-level limits (the request-level ones are `server::BodyLimits`).
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Time allowed to read a request's headers (and, on a kept-alive connection, to
+    /// start the next request); the connection is closed after it.
+    pub header_read_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 /// A TLS server configuration from PEM files (certificate chain, private key), with
 /// rustls on the ring provider.
@@ -71,7 +90,7 @@ pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     tls: Option<Arc<rustls::ServerConfig>>,
-    limits: &Limits,
+    limits: &ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     let max = limits.max_connections.max(1);

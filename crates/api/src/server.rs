@@ -8,19 +8,24 @@
 //! write the restJson1 response. Both planes
 //! share one listener because `GET /things/{thingName}/jobs[/{jobId}]` exists on both
 //! with different meanings (wire spec §1.2): only the signing scope tells them apart.
+//!
+//! This is the top of the crate's module graph: it uses every other module, and no module
+//! imports it. Vocabulary that others need does not belong here (`wire::Plane`,
+//! `app::App`, `listener::ConnectionLimits`); only what the pipeline itself owns does (the
+//! body limits, the accounts, the authenticator).
 
+use crate::app::App;
 use crate::auth::{self, Action, Auth, Principal, sigv4};
 use crate::error::ApiError;
 use crate::handlers;
+use crate::wire::Plane;
 use crate::wire::route::{RouteMatch, match_route};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt as _;
-use iotjobs_core::{Clock, Store};
-use iotjobs_model::Model;
-use iotjobs_model::generated::{iot, iot_jobs_data};
+use iotjobs_core::Store;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -31,116 +36,44 @@ use std::time::{Duration, SystemTime};
 /// `JobDocument`); 1 MiB leaves room for every other input.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
-/// Which AWS service a request is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plane {
-    /// Signing name `iot`: things, groups, jobs, executions (operator side).
-    Control,
-    /// Signing name `iot-jobs-data`: the device side.
-    Data,
-}
-
-impl Plane {
-    pub fn model(self) -> &'static Model {
-        match self {
-            Plane::Control => &iot::MODEL,
-            Plane::Data => &iot_jobs_data::MODEL,
-        }
-    }
-}
-
-/// What the service says about itself and which optional endpoints it serves.
-#[derive(Debug, Clone)]
-pub struct ServiceConfig {
-    /// Region in ARNs.
-    pub region: String,
-    /// Account id in ARNs.
-    pub account_id: String,
-    /// Serve `POST /moto-api/reset` (wipe the caller's account; an admin key, or any
-    /// caller with `--auth none`), for test suites written for moto's server mode.
-    /// Off by default: it deletes everything.
-    pub enable_reset: bool,
-}
-
-impl Default for ServiceConfig {
-    fn default() -> Self {
-        ServiceConfig {
-            region: "us-east-1".into(),
-            account_id: "000000000000".into(),
-            enable_reset: false,
-        }
-    }
-}
-
-/// Shared state of the server: the store, the clock and the configuration.
-pub struct App<S> {
-    pub store: S,
-    pub clock: Arc<dyn Clock>,
-    pub config: ServiceConfig,
-    /// Wakes the background sweeper early (see `background`).
-    pub sweeper: tokio::sync::Notify,
-}
-
-impl<S> App<S> {
-    pub fn new(store: S, clock: Arc<dyn Clock>, config: ServiceConfig) -> Self {
-        App {
-            store,
-            clock,
-            config,
-            sweeper: tokio::sync::Notify::new(),
-        }
-    }
-
-    pub fn now(&self) -> iotjobs_core::Timestamp {
-        self.clock.now()
-    }
-}
-
 /// moto's server-mode reset endpoint (`TEST_SERVER_MODE=true` suites call it between
 /// tests).
 const MOTO_RESET_PATH: &str = "/moto-api/reset";
 
-/// Limits at the edge, so that no client can hold the server: see `listener` for the
-/// connection-level ones.
+/// The request-level limits at the edge, so that no client can hold a handler: see
+/// `listener::ConnectionLimits` for the connection-level ones.
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub struct BodyLimits {
     /// Largest request body; larger answers 413 `RequestEntityTooLargeException`.
     pub max_body_bytes: usize,
-    /// Time allowed to read a request's headers (and, on a kept-alive connection, to
-    /// start the next request); the connection is closed after it.
-    pub header_read_timeout: Duration,
     /// Time allowed to read a request's body once its headers are in; after it the
     /// request answers 408 `RequestTimeoutException` and the connection is closed.
     pub body_read_timeout: Duration,
-    /// Connections served at once; more wait in the kernel's accept queue.
-    pub max_connections: usize,
 }
 
-impl Default for Limits {
+impl Default for BodyLimits {
     fn default() -> Self {
-        Limits {
+        BodyLimits {
             max_body_bytes: MAX_BODY_BYTES,
-            header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
-            max_connections: 1024,
         }
     }
 }
 
 /// The whole service: one [`App`] (store, clock, ARNs) per account, the
-/// authenticator, and the edge limits. A request runs against its caller's account
+/// authenticator, and the body limits. A request runs against its caller's account
 /// only, so accounts never see each other's resources.
 pub struct Service<S> {
     accounts: HashMap<String, Arc<App<S>>>,
     auth: Auth,
-    limits: Limits,
-    /// Serve `POST /moto-api/reset` (see [`ServiceConfig::enable_reset`]).
+    limits: BodyLimits,
+    /// Serve `POST /moto-api/reset` (see [`crate::app::AccountConfig::enable_reset`]).
     enable_reset: bool,
 }
 
 impl<S> Service<S> {
     /// `accounts` must hold an app for every account `auth` can name.
-    pub fn new(accounts: Vec<Arc<App<S>>>, auth: Auth, limits: Limits) -> Self {
+    pub fn new(accounts: Vec<Arc<App<S>>>, auth: Auth, limits: BodyLimits) -> Self {
         let enable_reset = accounts.iter().any(|a| a.config.enable_reset);
         Service {
             accounts: accounts
@@ -272,7 +205,11 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 
 /// The request body, within `limits`: 413 when it is (or says it is) too large, 408
 /// when it does not arrive in time, 400 when the stream breaks.
-async fn read_body(limits: &Limits, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+async fn read_body(
+    limits: &BodyLimits,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             "RequestEntityTooLargeException",

@@ -4,8 +4,10 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use iotjobs_api::app::{AccountConfig, App};
 use iotjobs_api::auth::{AccessKey, Auth, Keyring, Role};
-use iotjobs_api::{App, Limits, Service, ServiceConfig};
+use iotjobs_api::listener::ConnectionLimits;
+use iotjobs_api::server::{BodyLimits, Service};
 use iotjobs_core::SystemClock;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -306,7 +308,7 @@ async fn serve_with<S: iotjobs_core::Store>(
         let app = Arc::new(App::new(
             store,
             Arc::new(SystemClock),
-            ServiceConfig {
+            AccountConfig {
                 region: args.region.clone(),
                 account_id: account,
                 enable_reset: args.enable_reset,
@@ -318,13 +320,15 @@ async fn serve_with<S: iotjobs_core::Store>(
         )));
         apps.push(app);
     }
-    let limits = Limits {
+    let connection_limits = ConnectionLimits {
         max_connections: usize::from(args.max_connections),
         header_read_timeout: std::time::Duration::from_millis(args.header_read_timeout_ms.max(1)),
-        body_read_timeout: std::time::Duration::from_millis(args.body_read_timeout_ms.max(1)),
-        ..Limits::default()
     };
-    let service = Arc::new(Service::new(apps, auth, limits.clone()));
+    let body_limits = BodyLimits {
+        body_read_timeout: std::time::Duration::from_millis(args.body_read_timeout_ms.max(1)),
+        ..BodyLimits::default()
+    };
+    let service = Arc::new(Service::new(apps, auth, body_limits));
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -338,9 +342,9 @@ async fn serve_with<S: iotjobs_core::Store>(
     tracing::info!(%addr, scheme, "serving");
     iotjobs_api::listener::serve(
         listener,
-        iotjobs_api::router(service),
+        iotjobs_api::server::router(service),
         tls,
-        &limits,
+        &connection_limits,
         shutdown_signal(),
     )
     .await?;

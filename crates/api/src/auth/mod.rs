@@ -7,14 +7,15 @@
 //!
 //! Errors stay typed here; `crate::error` maps them to AWS's wire errors once. Nothing
 //! here touches the store: a device is refused another thing's executions before any
-//! lookup, so a refusal says nothing about whether the resource exists.
+//! lookup, so a refusal says nothing about whether the resource exists. Of the rest of
+//! the crate, only `wire::Plane` is used here.
 
 pub mod keys;
 pub mod sigv4;
 
 pub use keys::{AccessKey, Keyring};
 
-use crate::server::Plane;
+use crate::wire::Plane;
 use std::time::SystemTime;
 use subtle::ConstantTimeEq as _;
 

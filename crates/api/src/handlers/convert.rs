@@ -1,7 +1,7 @@
 //! Conversions between core records and the generated DTOs, ARNs, and the input checks
 //! that the models state only in documentation.
 
-use crate::server::ServiceConfig;
+use crate::app::{AccountConfig, arn};
 use iotjobs_core::error::ResourceKind;
 use iotjobs_core::execution::{JobExecution, StatusDetails};
 use iotjobs_core::{JobsError, Timestamp};
@@ -19,12 +19,12 @@ pub(crate) fn data_time(t: Timestamp) -> i64 {
     t.epoch_seconds()
 }
 
-pub(crate) fn thing_arn(c: &ServiceConfig, thing_name: &str) -> String {
-    crate::error::arn(c, ResourceKind::Thing, thing_name)
+pub(crate) fn thing_arn(c: &AccountConfig, thing_name: &str) -> String {
+    arn(c, ResourceKind::Thing, thing_name)
 }
 
-pub(crate) fn job_arn(c: &ServiceConfig, job_id: &str) -> String {
-    crate::error::arn(c, ResourceKind::Job, job_id)
+pub(crate) fn job_arn(c: &AccountConfig, job_id: &str) -> String {
+    arn(c, ResourceKind::Job, job_id)
 }
 
 /// What a CreateJob target ARN names.
@@ -36,7 +36,7 @@ pub(crate) enum Target {
 
 /// Parse `arn:aws:iot:{region}:{account}:thing/{name}` or `…:thinggroup/{name}`.
 /// Resources of another region or account are not ours to target.
-pub(crate) fn parse_target(c: &ServiceConfig, arn: &str) -> Result<Target, JobsError> {
+pub(crate) fn parse_target(c: &AccountConfig, arn: &str) -> Result<Target, JobsError> {
     let bad = || JobsError::InvalidRequest(format!("Invalid target ARN: {arn}"));
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let [prefix, partition, "iot", region, account, resource] = parts[..] else {
@@ -95,7 +95,7 @@ pub(crate) fn check_step_timeout(minutes: Option<i64>) -> Result<(), JobsError> 
 
 /// The control-plane `JobExecution` (DescribeJobExecution).
 pub(crate) fn control_execution(
-    c: &ServiceConfig,
+    c: &AccountConfig,
     e: &JobExecution,
     now: Timestamp,
 ) -> iot::JobExecution {
@@ -214,14 +214,14 @@ pub(crate) fn next_token(key: Option<String>) -> Option<String> {
     key.map(|k| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("1:{k}")))
 }
 
-pub(crate) fn group_arn(c: &ServiceConfig, group: &str) -> String {
-    crate::error::arn(c, ResourceKind::ThingGroup, group)
+pub(crate) fn group_arn(c: &AccountConfig, group: &str) -> String {
+    arn(c, ResourceKind::ThingGroup, group)
 }
 
 /// A thing named by name or by ARN (AddThingToThingGroup and friends: the model makes
 /// neither required, so one of them must be there).
 pub(crate) fn thing_by_name_or_arn(
-    c: &ServiceConfig,
+    c: &AccountConfig,
     name: Option<String>,
     arn: Option<String>,
 ) -> Result<String, JobsError> {
@@ -241,7 +241,7 @@ pub(crate) fn thing_by_name_or_arn(
 
 /// A thing group named by name or by ARN.
 pub(crate) fn group_by_name_or_arn(
-    c: &ServiceConfig,
+    c: &AccountConfig,
     name: Option<String>,
     arn: Option<String>,
 ) -> Result<String, JobsError> {
@@ -288,7 +288,7 @@ mod tests {
 
     #[test]
     fn target_arns() {
-        let c = ServiceConfig::default();
+        let c = AccountConfig::default();
         assert_eq!(
             parse_target(&c, "arn:aws:iot:us-east-1:000000000000:thing/t:1"),
             Ok(Target::Thing("t:1".into()))

@@ -4,7 +4,7 @@
 use super::convert::{
     check_status_details, check_step_timeout, data_execution, data_state, data_summary,
 };
-use crate::server::App;
+use crate::app::App;
 use iotjobs_core::{ExecutionCommand, ExecutionSelector, JobExecutionStatus, JobsError, Store};
 use iotjobs_model::generated::iot_jobs_data::{
     DescribeJobExecutionRequest, DescribeJobExecutionResponse, GetPendingJobExecutionsRequest,

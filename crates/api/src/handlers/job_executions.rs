@@ -4,7 +4,7 @@ use super::convert::{
     check_status_details, control_execution, control_summary, execution_status_filter, next_token,
     page_request, thing_arn,
 };
-use crate::server::App;
+use crate::app::App;
 use iotjobs_core::{ExecutionCommand, ExecutionSelector, JobsError, Store};
 use iotjobs_model::generated::iot::{
     CancelJobExecutionRequest, DeleteJobExecutionRequest, DescribeJobExecutionRequest,

@@ -4,7 +4,7 @@ use super::convert::{
     Target, config_json, config_value, control_time, job_arn, next_token, page_request,
     parse_target,
 };
-use crate::server::App;
+use crate::app::App;
 use iotjobs_core::{
     Job, JobFilter, JobStatus, JobUpdate, JobsError, NewJob, Store, TargetSelection,
 };

@@ -5,6 +5,9 @@
 //! `iotjobs-core`; SQL in `iotjobs-store`; wire details in `wire` and `error`.
 //! Handlers may add checks the model cannot express (e.g. at most 10 status-details
 //! pairs) and must say where AWS documents them.
+//!
+//! Handlers use `app`, `error`, `wire` and the generated DTOs; they must not import
+//! `server` (which calls them) or know HTTP.
 
 pub(crate) mod convert;
 mod data_plane;
@@ -12,8 +15,9 @@ mod job_executions;
 mod jobs;
 mod things;
 
+use crate::app::App;
 use crate::error::ApiError;
-use crate::server::{App, Plane};
+use crate::wire::Plane;
 use iotjobs_core::Store;
 use iotjobs_model::generated::{iot, iot_jobs_data};
 use serde::Serialize;

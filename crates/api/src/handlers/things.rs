@@ -4,7 +4,7 @@ use super::convert::{
     control_time, group_arn, group_by_name_or_arn, next_token, page_request, thing_arn,
     thing_by_name_or_arn,
 };
-use crate::server::App;
+use crate::app::App;
 use iotjobs_core::error::ResourceKind;
 use iotjobs_core::{JobsError, NewThing, NewThingGroup, Store, ThingFilter};
 use iotjobs_model::generated::iot::{

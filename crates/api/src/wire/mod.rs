@@ -8,7 +8,8 @@
 //! failure is a [`WireError`], which the edge maps to `400 InvalidRequestException`.
 //!
 //! The tables it reads are generated (`iotjobs_model::generated::{iot, iot_jobs_data}::MODEL`)
-//! and live, with their types, in the `iotjobs-model` crate.
+//! and live, with their types, in the `iotjobs-model` crate; [`Plane`] picks one of them.
+//! This module is a leaf of the crate: it imports no other module of it.
 
 pub mod decode;
 pub mod route;
@@ -16,9 +17,30 @@ pub mod validate;
 
 use std::fmt;
 
+use iotjobs_model::Model;
+use iotjobs_model::generated::{iot, iot_jobs_data};
+
 pub use decode::decode_input;
 pub use route::{RouteMatch, match_route, match_route_with_query};
 pub use validate::validate;
+
+/// Which AWS service a request is for, and so which model routes, decodes and validates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plane {
+    /// Signing name `iot`: things, groups, jobs, executions (operator side).
+    Control,
+    /// Signing name `iot-jobs-data`: the device side.
+    Data,
+}
+
+impl Plane {
+    pub fn model(self) -> &'static Model {
+        match self {
+            Plane::Control => &iot::MODEL,
+            Plane::Data => &iot_jobs_data::MODEL,
+        }
+    }
+}
 
 /// Why a request could not be turned into a valid operation input.
 ///

@@ -241,7 +241,7 @@ pub async fn setup(iot: &aws_sdk_iot::Client, job_id: &str, things: &[&str]) {
 /// milliseconds and deterministically.
 pub struct InProcess {
     pub endpoint: String,
-    pub app: std::sync::Arc<iotjobs_api::App<iotjobs_store::SqliteStore>>,
+    pub app: std::sync::Arc<iotjobs_api::app::App<iotjobs_store::SqliteStore>>,
     pub clock: std::sync::Arc<iotjobs_core::ManualClock>,
     _dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
@@ -258,10 +258,10 @@ impl InProcess {
         let clock = std::sync::Arc::new(iotjobs_core::ManualClock::new(
             iotjobs_core::Timestamp::from_millis(1_800_000_000_000),
         ));
-        let app = std::sync::Arc::new(iotjobs_api::App::new(
+        let app = std::sync::Arc::new(iotjobs_api::app::App::new(
             store,
             clock.clone(),
-            iotjobs_api::ServiceConfig::default(),
+            iotjobs_api::app::AccountConfig::default(),
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -276,18 +276,17 @@ impl InProcess {
             keys,
             region: app.config.region.clone(),
         };
-        let limits = iotjobs_api::Limits::default();
-        let service = std::sync::Arc::new(iotjobs_api::Service::new(
+        let service = std::sync::Arc::new(iotjobs_api::server::Service::new(
             vec![app.clone()],
             auth,
-            limits.clone(),
+            iotjobs_api::server::BodyLimits::default(),
         ));
         let server = tokio::spawn(async move {
             iotjobs_api::listener::serve(
                 listener,
-                iotjobs_api::router(service),
+                iotjobs_api::server::router(service),
                 None,
-                &limits,
+                &iotjobs_api::listener::ConnectionLimits::default(),
                 std::future::pending(),
             )
             .await
