@@ -81,6 +81,15 @@ pub fn execution_number_on_join(latest: Option<&crate::JobExecution>) -> Option<
     }
 }
 
+/// When a thing leaves a group through which a CONTINUOUS job no longer targets it,
+/// which of its executions of that job becomes REMOVED: only a QUEUED one. An
+/// IN_PROGRESS execution is left to finish (the device already works on it), and
+/// finished ones are history (wire spec §7; docs/compatibility.md,
+/// RemoveThingFromThingGroup).
+pub fn removed_on_leave(latest: Option<crate::JobExecution>) -> Option<crate::JobExecution> {
+    latest.filter(|e| e.status == crate::JobExecutionStatus::Queued)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +114,16 @@ mod tests {
         assert_eq!(execution_number_on_join(Some(&e)), None);
         e.status = JobExecutionStatus::Removed;
         assert_eq!(execution_number_on_join(Some(&e)), Some(4));
+    }
+
+    #[test]
+    fn only_queued_executions_are_removed_on_leave() {
+        for status in JobExecutionStatus::ALL {
+            let mut e = JobExecution::queued("j", "t", 1, Timestamp(0));
+            e.status = status;
+            let removed = removed_on_leave(Some(e)).is_some();
+            assert_eq!(removed, status == JobExecutionStatus::Queued, "{status}");
+        }
+        assert_eq!(removed_on_leave(None), None);
     }
 }

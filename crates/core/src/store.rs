@@ -54,6 +54,19 @@ pub struct ThingFilter {
     pub thing_type_name: Option<String>,
 }
 
+impl ThingFilter {
+    /// ListThings: "attributeValue" filters the values of "attributeName", so it
+    /// cannot come alone.
+    pub fn check(&self) -> Result<(), JobsError> {
+        if self.attribute_value.is_some() && self.attribute_name.is_none() {
+            return Err(JobsError::InvalidRequest(
+                "attributeValue requires attributeName".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// ListJobs filters (all optional, combined with AND).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobFilter {
@@ -75,6 +88,15 @@ pub struct SweepReport {
     pub purged_executions: usize,
     /// Jobs whose deletion completed (their id is free again).
     pub deleted_jobs: usize,
+}
+
+impl JobFilter {
+    /// ListJobs' `thingGroupId` filter: iotjobs keys jobs' group targets by name.
+    pub fn thing_group_id_not_supported() -> JobsError {
+        JobsError::InvalidRequest(
+            "The thingGroupId filter is not supported by iotjobs; use thingGroupName".into(),
+        )
+    }
 }
 
 impl SweepReport {
@@ -273,11 +295,4 @@ pub trait Store: Send + Sync + 'static {
     /// that restarting with another `--account-id` cannot hand one account's jobs to
     /// another.
     fn claim_account(&self, account_id: &str) -> impl Future<Output = StoreResult<()>> + Send;
-}
-
-/// The refusal of [`Store::claim_account`], worded the same by every backend.
-pub fn account_mismatch(owner: &str, claimed: &str) -> JobsError {
-    JobsError::InvalidRequest(format!(
-        "this database holds the resources of account {owner}, not {claimed}"
-    ))
 }

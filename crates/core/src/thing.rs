@@ -34,4 +34,17 @@ impl Thing {
             && self.attributes == new.attributes
             && self.billing_group_name == new.billing_group_name
     }
+
+    /// The `expectedVersion` check of the registry's write operations (DeleteThing):
+    /// a mismatch is VersionConflictException.
+    pub fn check_version(&self, expected: Option<i64>) -> Result<(), crate::JobsError> {
+        match expected {
+            Some(v) if v != self.version => Err(crate::JobsError::VersionMismatch {
+                expected: v,
+                found: self.version,
+                state: None,
+            }),
+            _ => Ok(()),
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! Control-plane job-execution operations, CancelJobExecution first among them.
 
 use super::convert::{
-    check_status_details, control_execution, control_summary, execution_status_filter, next_token,
-    page_request, required, thing_arn,
+    control_execution, control_summary, execution_status_filter, next_token, page_request,
+    required, thing_arn,
 };
 use crate::generated::iot::{
     CancelJobExecutionRequest, DeleteJobExecutionRequest, DescribeJobExecutionRequest,
@@ -11,6 +11,7 @@ use crate::generated::iot::{
     ListJobExecutionsForThingRequest, ListJobExecutionsForThingResponse,
 };
 use crate::server::App;
+use iotjobs_core::execution::check_status_details;
 use iotjobs_core::{ExecutionCommand, ExecutionSelector, JobsError, Store};
 
 /// CancelJobExecution (`PUT /things/{thingName}/jobs/{jobId}/cancel`).
@@ -55,11 +56,7 @@ pub(crate) async fn describe_job_execution<S: Store>(
         .store
         .describe_job_execution(&selector)
         .await?
-        .ok_or_else(|| {
-            JobsError::NotFound(format!(
-                "Job execution for thing {thing_name} within job {job_id} does not exist"
-            ))
-        })?;
+        .ok_or_else(|| JobsError::job_execution_not_found(&thing_name, &job_id))?;
     Ok(DescribeJobExecutionResponse {
         execution: Some(control_execution(&app.config, &exec, app.now())),
     })

@@ -909,7 +909,7 @@ impl Tx<'_> {
         if owner == account {
             Ok(())
         } else {
-            Err(iotjobs_core::store::account_mismatch(&owner, account))
+            Err(iotjobs_core::JobsError::account_mismatch(&owner, account))
         }
     }
 

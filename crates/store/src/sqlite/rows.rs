@@ -869,7 +869,7 @@ pub(super) fn claim_account(conn: &Connection, account: &str) -> StoreResult<()>
     if owner == account {
         Ok(())
     } else {
-        Err(iotjobs_core::store::account_mismatch(&owner, account))
+        Err(iotjobs_core::JobsError::account_mismatch(&owner, account))
     }
 }
 
