@@ -71,6 +71,33 @@ async fn setup<S: Store>(s: &S, things: &[&str], jobs: &[(&str, &[&str])]) {
     }
 }
 
+/// Test fixture for the backends' own tests: things named `names` (no attributes) and a
+/// SNAPSHOT job `job_id` targeting all of them, created at `now`.
+pub async fn seed_job_over_things<S: Store>(s: &S, job_id: &str, names: &[String], now: Timestamp) {
+    for n in names {
+        let new = NewThing {
+            thing_name: n.clone(),
+            thing_type_name: None,
+            attributes: Default::default(),
+            billing_group_name: None,
+        };
+        s.create_thing(new, n.clone(), now).await.unwrap();
+    }
+    let new = NewJob {
+        job_id: job_id.into(),
+        targets: vec![],
+        target_things: names.to_vec(),
+        target_groups: vec![],
+        document: None,
+        document_source: None,
+        description: None,
+        target_selection: TargetSelection::Snapshot,
+        in_progress_timeout_minutes: None,
+        configs: Default::default(),
+    };
+    s.create_job(new, now).await.unwrap();
+}
+
 pub async fn create_thing_is_insert_if_absent<S: Store>(s: S) {
     let (t, created) = s
         .create_thing(thing("t1"), "id-1".into(), T0)
@@ -993,4 +1020,35 @@ macro_rules! conformance_tests {
             }
         )*
     };
+}
+
+/// The check list of [`conformance_tests!`] is written by hand; this keeps it equal to
+/// the checks defined above, so that no check is defined and never run.
+#[cfg(test)]
+mod registration {
+    #[test]
+    fn every_check_is_registered_once() {
+        let source = include_str!("conformance.rs");
+        let mut defined: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub async fn "))
+            .filter_map(|l| l.split_once("<S: Store>("))
+            .filter(|(_, params)| params.ends_with(": S) {"))
+            .map(|(name, _)| name)
+            .collect();
+        let list = source
+            .split_once("(@each $make;\n")
+            .and_then(|(_, rest)| rest.split_once(");"))
+            .map(|(list, _)| list)
+            .expect("the list in conformance_tests!");
+        let mut registered: Vec<&str> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        assert!(defined.len() > 20, "parsed {defined:?}");
+        defined.sort_unstable();
+        registered.sort_unstable();
+        assert_eq!(defined, registered);
+    }
 }
