@@ -9,11 +9,11 @@
 
 use crate::error::JobsError;
 use crate::execution::{JobExecution, JobExecutionStatus};
-use crate::group::{NewThingGroup, ThingGroup};
+use crate::group::{NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate};
 use crate::job::{Job, JobProgress, JobStatus, JobUpdate, NewJob, TargetSelection};
 use crate::page::{Page, PageRequest};
 use crate::state_machine::ExecutionCommand;
-use crate::thing::{NewThing, Thing};
+use crate::thing::{NewThing, Thing, ThingUpdate};
 use crate::time::Timestamp;
 use std::future::Future;
 
@@ -139,6 +139,15 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// UpdateThing: apply [`Thing::update`] to the stored thing. Unknown thing:
+    /// `NotFound`.
+    fn update_thing(
+        &self,
+        thing_name: &str,
+        update: ThingUpdate,
+        expected_version: Option<i64>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// Insert a group unless one with that name exists (see `create_thing`). The parent,
     /// if named, must exist (`NotFound`).
     fn create_thing_group(
@@ -152,6 +161,41 @@ pub trait Store: Send + Sync + 'static {
         &self,
         group_name: &str,
     ) -> impl Future<Output = StoreResult<Option<ThingGroup>>> + Send;
+
+    /// UpdateThingGroup: apply [`ThingGroup::update`]; returns the new version.
+    /// Unknown group: `NotFound`.
+    fn update_thing_group(
+        &self,
+        group_name: &str,
+        update: ThingGroupUpdate,
+        expected_version: Option<i64>,
+    ) -> impl Future<Output = StoreResult<i64>> + Send;
+
+    /// DeleteThingGroup: [`ThingGroup::check_deletable`], then every member leaves the
+    /// group as in `remove_thing_from_thing_group` (CONTINUOUS jobs that no longer
+    /// target a member REMOVE its QUEUED execution), then the group goes. Unknown group:
+    /// `Ok` (DeleteThingGroup declares no ResourceNotFoundException).
+    fn delete_thing_group(
+        &self,
+        group_name: &str,
+        expected_version: Option<i64>,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// ListThingGroups: names in name order. Unknown parent group: `NotFound`.
+    fn list_thing_groups(
+        &self,
+        filter: &ThingGroupFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<String>>> + Send;
+
+    /// ListThingGroupsForThing: the groups the thing is directly in, in name order.
+    /// Unknown thing: `NotFound`.
+    fn list_thing_groups_for_thing(
+        &self,
+        thing_name: &str,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<String>>> + Send;
 
     /// Add a thing to a group (idempotent). Every IN_PROGRESS CONTINUOUS job that
     /// targets the group or one of its ancestors queues an execution for the thing,

@@ -13,12 +13,14 @@
 use crate::tx::{Lock, ThingExecutions, Tx};
 use iotjobs_core::execution::check_listing_for_thing;
 use iotjobs_core::group::{
-    NewThingGroup, ThingGroup, check_join, execution_number_on_join, removed_on_leave,
+    NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate, check_join,
+    execution_number_on_join, removed_on_leave,
 };
 use iotjobs_core::job::{JobProgress, JobUpdate, resolve_targets};
 use iotjobs_core::page::{Page, PageRequest};
 use iotjobs_core::state_machine::{Change, ExecutionCommand, apply_to_job};
 use iotjobs_core::store::{AppliedChange, ExecutionSelector, JobFilter, StoreResult, ThingFilter};
+use iotjobs_core::thing::ThingUpdate;
 use iotjobs_core::{
     Job, JobExecution, JobExecutionStatus, JobStatus, JobsError, NewJob, NewThing, Thing, Timestamp,
 };
@@ -81,6 +83,32 @@ pub(crate) async fn delete_thing(
     tx.delete_thing_rows(name).await
 }
 
+/// UpdateThing: the thing named by the request must exist.
+pub(crate) async fn update_thing(
+    tx: &impl Tx,
+    name: &str,
+    update: &ThingUpdate,
+    expected_version: Option<i64>,
+) -> StoreResult<()> {
+    let mut thing = tx
+        .select_thing(name, Lock::ForUpdate)
+        .await?
+        .ok_or_else(|| JobsError::thing_not_found(name))?;
+    thing.update(update, expected_version)?;
+    tx.update_thing(&thing).await
+}
+
+pub(crate) async fn list_thing_groups_for_thing(
+    tx: &impl Tx,
+    thing: &str,
+    page: &PageRequest,
+) -> StoreResult<Page<String>> {
+    if tx.select_thing(thing, Lock::No).await?.is_none() {
+        return Err(JobsError::thing_not_found(thing));
+    }
+    tx.list_groups_of_thing(thing, page).await
+}
+
 async fn require_thing(tx: &impl Tx, name: &str, lock: Lock) -> StoreResult<Thing> {
     tx.select_thing(name, lock)
         .await?
@@ -95,7 +123,7 @@ pub(crate) async fn create_thing_group(
     group_id: &str,
     now: Timestamp,
 ) -> StoreResult<(ThingGroup, bool)> {
-    if let Some(existing) = tx.select_group(&new.group_name).await? {
+    if let Some(existing) = tx.select_group(&new.group_name, Lock::No).await? {
         return Ok((existing, false));
     }
     if let Some(parent) = &new.parent_group_name {
@@ -113,7 +141,7 @@ pub(crate) async fn create_thing_group(
         root_to_parent: Vec::new(),
     };
     let created = tx.insert_group(&group).await?;
-    let stored = tx.select_group(&new.group_name).await?;
+    let stored = tx.select_group(&new.group_name, Lock::No).await?;
     Ok((
         stored.ok_or_else(|| JobsError::bug("group vanished"))?,
         created,
@@ -121,9 +149,57 @@ pub(crate) async fn create_thing_group(
 }
 
 async fn require_group(tx: &impl Tx, name: &str) -> StoreResult<ThingGroup> {
-    tx.select_group(name)
+    tx.select_group(name, Lock::No)
         .await?
         .ok_or_else(|| JobsError::thing_group_not_found(name))
+}
+
+pub(crate) async fn update_thing_group(
+    tx: &impl Tx,
+    name: &str,
+    update: &ThingGroupUpdate,
+    expected_version: Option<i64>,
+) -> StoreResult<i64> {
+    let mut group = tx
+        .select_group(name, Lock::ForUpdate)
+        .await?
+        .ok_or_else(|| JobsError::thing_group_not_found(name))?;
+    group.update(update, expected_version)?;
+    tx.update_group(&group).await?;
+    Ok(group.version)
+}
+
+/// DeleteThingGroup: each member leaves the group as RemoveThingFromThingGroup would
+/// make it leave, then the group goes. Unknown group: nothing to do.
+pub(crate) async fn delete_thing_group(
+    tx: &impl Tx,
+    name: &str,
+    expected_version: Option<i64>,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let Some(group) = tx.select_group(name, Lock::ForUpdate).await? else {
+        return Ok(());
+    };
+    group.check_deletable(expected_version, tx.has_child_groups(name).await?)?;
+    let mut jobs = JobCache::default();
+    for thing in tx.group_members(name).await? {
+        require_thing(tx, &thing, Lock::ForUpdate).await?;
+        tx.delete_member(name, &thing).await?;
+        leave_group(tx, name, &thing, &mut jobs, now).await?;
+    }
+    jobs.flush(tx).await?;
+    tx.delete_group_rows(name).await
+}
+
+pub(crate) async fn list_thing_groups(
+    tx: &impl Tx,
+    filter: &ThingGroupFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<String>> {
+    if let Some(parent) = &filter.parent_group {
+        require_group(tx, parent).await?;
+    }
+    tx.list_groups(filter, page).await
 }
 
 /// AddThingToThingGroup. The thing's row is locked, so that membership changes of one
@@ -168,9 +244,7 @@ pub(crate) async fn add_thing_to_thing_group(
     jobs.flush(tx).await
 }
 
-/// RemoveThingFromThingGroup. For each CONTINUOUS job that no longer targets the thing
-/// (directly or through a group it is still in), the core says which execution
-/// becomes REMOVED.
+/// RemoveThingFromThingGroup (see [`leave_group`]).
 pub(crate) async fn remove_thing_from_thing_group(
     tx: &impl Tx,
     group: &str,
@@ -182,6 +256,21 @@ pub(crate) async fn remove_thing_from_thing_group(
     if !tx.delete_member(group, thing).await? {
         return Ok(());
     }
+    let mut jobs = JobCache::default();
+    leave_group(tx, group, thing, &mut jobs, now).await?;
+    jobs.flush(tx).await
+}
+
+/// What a thing's leaving `group` (its membership already deleted) does to CONTINUOUS
+/// jobs: for each one that no longer targets the thing (directly or through a group it
+/// is still in), the core says which execution becomes REMOVED.
+async fn leave_group(
+    tx: &impl Tx,
+    group: &str,
+    thing: &str,
+    jobs: &mut JobCache,
+    now: Timestamp,
+) -> StoreResult<()> {
     // Groups the thing is still in, with their ancestors: a job targeting any of them
     // still targets the thing.
     let mut still = Vec::new();
@@ -189,7 +278,6 @@ pub(crate) async fn remove_thing_from_thing_group(
         still.extend(tx.ancestors(&g).await?);
     }
     let left = tx.ancestors(group).await?;
-    let mut jobs = JobCache::default();
     for job_id in tx.continuous_jobs_targeting(&left).await? {
         if tx.job_targets_thing(&job_id, thing, &still).await? {
             continue;
@@ -201,7 +289,7 @@ pub(crate) async fn remove_thing_from_thing_group(
             jobs.apply(tx, exec, &ExecutionCommand::Remove, now).await?;
         }
     }
-    jobs.flush(tx).await
+    Ok(())
 }
 
 pub(crate) async fn list_things_in_thing_group(
@@ -242,7 +330,7 @@ pub(crate) async fn create_job(tx: &impl Tx, new: &NewJob, now: Timestamp) -> St
     }
     let mut groups = Vec::with_capacity(new.target_groups.len());
     for group in &new.target_groups {
-        let members = match tx.select_group(group).await? {
+        let members = match tx.select_group(group, Lock::No).await? {
             Some(_) => Some(tx.group_things_recursive(group).await?),
             None => None,
         };

@@ -64,6 +64,73 @@ macro_rules! impl_store {
                 ))
             }
 
+            async fn update_thing(
+                &self,
+                thing_name: &str,
+                update: iotjobs_core::ThingUpdate,
+                expected_version: Option<i64>,
+            ) -> iotjobs_core::StoreResult<()> {
+                let name = thing_name.to_owned();
+                $write!(self, |tx| $crate::ops::update_thing(
+                    tx,
+                    &name,
+                    &update,
+                    expected_version
+                ))
+            }
+
+            async fn update_thing_group(
+                &self,
+                group_name: &str,
+                update: iotjobs_core::ThingGroupUpdate,
+                expected_version: Option<i64>,
+            ) -> iotjobs_core::StoreResult<i64> {
+                let name = group_name.to_owned();
+                $write!(self, |tx| $crate::ops::update_thing_group(
+                    tx,
+                    &name,
+                    &update,
+                    expected_version
+                ))
+            }
+
+            async fn delete_thing_group(
+                &self,
+                group_name: &str,
+                expected_version: Option<i64>,
+                now: iotjobs_core::Timestamp,
+            ) -> iotjobs_core::StoreResult<()> {
+                let name = group_name.to_owned();
+                $write!(self, |tx| $crate::ops::delete_thing_group(
+                    tx,
+                    &name,
+                    expected_version,
+                    now
+                ))
+            }
+
+            async fn list_thing_groups(
+                &self,
+                filter: &iotjobs_core::ThingGroupFilter,
+                page: iotjobs_core::PageRequest,
+            ) -> iotjobs_core::StoreResult<iotjobs_core::Page<String>> {
+                let filter = filter.clone();
+                $read!(self, |tx| $crate::ops::list_thing_groups(
+                    tx, &filter, &page
+                ))
+            }
+
+            async fn list_thing_groups_for_thing(
+                &self,
+                thing_name: &str,
+                page: iotjobs_core::PageRequest,
+            ) -> iotjobs_core::StoreResult<iotjobs_core::Page<String>> {
+                let name = thing_name.to_owned();
+                $read!(self, |tx| $crate::ops::list_thing_groups_for_thing(
+                    tx, &name, &page
+                ))
+            }
+
             async fn create_thing_group(
                 &self,
                 new: iotjobs_core::NewThingGroup,
@@ -80,7 +147,11 @@ macro_rules! impl_store {
                 group_name: &str,
             ) -> iotjobs_core::StoreResult<Option<iotjobs_core::ThingGroup>> {
                 let name = group_name.to_owned();
-                $read!(self, |tx| $crate::tx::Tx::select_group(tx, &name))
+                $read!(self, |tx| $crate::tx::Tx::select_group(
+                    tx,
+                    &name,
+                    $crate::tx::Lock::No
+                ))
             }
 
             async fn add_thing_to_thing_group(

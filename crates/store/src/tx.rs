@@ -13,7 +13,7 @@
 //! and ignores both.
 
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus};
-use iotjobs_core::group::ThingGroup;
+use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
 use iotjobs_core::job::{Job, JobProgress};
 use iotjobs_core::page::{Page, PageRequest};
 use iotjobs_core::store::{ExecutionSelector, JobFilter, StoreResult, ThingFilter};
@@ -44,9 +44,23 @@ pub(crate) trait Tx {
     async fn list_things(&self, f: &ThingFilter, page: &PageRequest) -> StoreResult<Page<Thing>>;
     /// The thing's row and its group memberships (its executions stay).
     async fn delete_thing_rows(&self, name: &str) -> StoreResult<()>;
+    /// Write a thing's type, attributes and version (UpdateThing).
+    async fn update_thing(&self, thing: &Thing) -> StoreResult<()>;
 
     // ---- thing groups ----
-    async fn select_group(&self, name: &str) -> StoreResult<Option<ThingGroup>>;
+    async fn select_group(&self, name: &str, lock: Lock) -> StoreResult<Option<ThingGroup>>;
+    /// Write a group's description, attributes and version (UpdateThingGroup).
+    async fn update_group(&self, group: &ThingGroup) -> StoreResult<()>;
+    async fn has_child_groups(&self, group: &str) -> StoreResult<bool>;
+    /// The things directly in the group, in name order.
+    async fn group_members(&self, group: &str) -> StoreResult<Vec<String>>;
+    /// The group's row and its memberships.
+    async fn delete_group_rows(&self, group: &str) -> StoreResult<()>;
+    /// ListThingGroups (the parent, if any, exists).
+    async fn list_groups(&self, f: &ThingGroupFilter, p: &PageRequest)
+    -> StoreResult<Page<String>>;
+    /// The groups the thing is directly in, paged by name.
+    async fn list_groups_of_thing(&self, t: &str, p: &PageRequest) -> StoreResult<Page<String>>;
     /// Insert unless the name is taken; true if inserted.
     async fn insert_group(&self, group: &ThingGroup) -> StoreResult<bool>;
     /// The group and its ancestors, nearest first.

@@ -4,7 +4,7 @@
 use super::pg_err;
 use crate::tx::{Lock, ThingExecutions, Tx};
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
-use iotjobs_core::group::ThingGroup;
+use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
 use iotjobs_core::job::{Job, JobProcessDetails, JobProgress, JobStatus, TargetSelection};
 use iotjobs_core::page::{Page, PageRequest, compound_key};
 use iotjobs_core::store::{ExecutionSelector, JobFilter, StoreResult, ThingFilter};
@@ -307,14 +307,13 @@ impl Tx for PgTx<'_> {
 
     // ---- groups -------------------------------------------------------------------
 
-    async fn select_group(&self, name: &str) -> StoreResult<Option<ThingGroup>> {
-        let row = self
-            .query_opt(
-                "SELECT group_name, group_id, parent_group_name, description, attributes::text, tags, version, created_at
-                 FROM thing_groups WHERE group_name = $1",
-                &[&name],
-            )
-            .await?;
+    async fn select_group(&self, name: &str, lock: Lock) -> StoreResult<Option<ThingGroup>> {
+        let lock = lock_sql(lock);
+        let sql = format!(
+            "SELECT group_name, group_id, parent_group_name, description, attributes::text, tags, version, created_at
+             FROM thing_groups WHERE group_name = $1{lock}"
+        );
+        let row = self.query_opt(&sql, &[&name]).await?;
         let Some(r) = row else { return Ok(None) };
         let mut ancestors = self.ancestors(name).await?;
         ancestors.retain(|a| a != name);
@@ -350,6 +349,111 @@ impl Tx for PgTx<'_> {
             )
             .await?;
         Ok(n == 1)
+    }
+
+    async fn update_thing(&self, t: &Thing) -> StoreResult<()> {
+        self.execute(
+            "UPDATE things SET thing_type_name = $2, attributes = $3::text::jsonb, version = $4
+             WHERE thing_name = $1",
+            &[
+                &t.thing_name,
+                &t.thing_type_name,
+                &to_json(&t.attributes),
+                &t.version,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn update_group(&self, g: &ThingGroup) -> StoreResult<()> {
+        self.execute(
+            "UPDATE thing_groups SET description = $2, attributes = $3::text::jsonb, version = $4
+             WHERE group_name = $1",
+            &[
+                &g.group_name,
+                &g.description,
+                &to_json(&g.attributes),
+                &g.version,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn has_child_groups(&self, group: &str) -> StoreResult<bool> {
+        let row = self
+            .query_opt(
+                "SELECT EXISTS (SELECT 1 FROM thing_groups WHERE parent_group_name = $1)",
+                &[&group],
+            )
+            .await?;
+        Ok(row.is_some_and(|r| r.get(0)))
+    }
+
+    async fn group_members(&self, group: &str) -> StoreResult<Vec<String>> {
+        let rows = self
+            .query(
+                "SELECT thing_name FROM thing_group_members WHERE group_name = $1 ORDER BY thing_name",
+                &[&group],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn delete_group_rows(&self, group: &str) -> StoreResult<()> {
+        self.execute(
+            "DELETE FROM thing_group_members WHERE group_name = $1",
+            &[&group],
+        )
+        .await?;
+        self.execute("DELETE FROM thing_groups WHERE group_name = $1", &[&group])
+            .await
+            .map(drop)
+    }
+
+    /// ListThingGroups in one statement (see the SQLite backend for the cases).
+    async fn list_groups(
+        &self,
+        f: &ThingGroupFilter,
+        p: &PageRequest,
+    ) -> StoreResult<Page<String>> {
+        let after = p.after.clone().unwrap_or_default();
+        let rows = self
+            .query(
+                "WITH RECURSIVE down(name, depth) AS (
+                     SELECT group_name, 1 FROM thing_groups
+                     WHERE ($1::text IS NULL AND ($2 OR parent_group_name IS NULL)) OR parent_group_name = $1
+                     UNION
+                     SELECT g.group_name, down.depth + 1 FROM thing_groups g JOIN down ON g.parent_group_name = down.name
+                     WHERE $2 AND $1::text IS NOT NULL AND down.depth < 64)
+                 SELECT DISTINCT name FROM down
+                 WHERE name > $3 AND ($4::text IS NULL OR starts_with(name, $4))
+                 ORDER BY name LIMIT $5",
+                &[
+                    &f.parent_group,
+                    &f.recursive,
+                    &after,
+                    &f.name_prefix,
+                    &((p.limit + 1) as i64),
+                ],
+            )
+            .await?;
+        let names = rows.iter().map(|r| r.get(0)).collect();
+        Ok(Page::from_rows(names, p.limit, Clone::clone))
+    }
+
+    async fn list_groups_of_thing(&self, t: &str, p: &PageRequest) -> StoreResult<Page<String>> {
+        let after = p.after.clone().unwrap_or_default();
+        let rows = self
+            .query(
+                "SELECT group_name FROM thing_group_members WHERE thing_name = $1 AND group_name > $2
+                 ORDER BY group_name LIMIT $3",
+                &[&t, &after, &((p.limit + 1) as i64)],
+            )
+            .await?;
+        let names = rows.iter().map(|r| r.get(0)).collect();
+        Ok(Page::from_rows(names, p.limit, Clone::clone))
     }
 
     /// The group and its ancestors, nearest first.

@@ -4,7 +4,7 @@
 use super::db_err;
 use crate::tx::{Lock, ThingExecutions, Tx};
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
-use iotjobs_core::group::ThingGroup;
+use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
 use iotjobs_core::job::{Job, JobProcessDetails, JobProgress, JobStatus, TargetSelection};
 use iotjobs_core::page::{Page, PageRequest, compound_key};
 use iotjobs_core::store::{ExecutionSelector, JobFilter, StoreResult, ThingFilter};
@@ -733,6 +733,120 @@ fn ancestors(conn: &Connection, group: &str) -> StoreResult<Vec<String>> {
     .map_err(db_err)
 }
 
+fn update_thing(conn: &Connection, t: &Thing) -> StoreResult<()> {
+    conn.prepare_cached(
+        "UPDATE things SET thing_type_name = ?2, attributes = ?3, version = ?4 WHERE thing_name = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            t.thing_name,
+            t.thing_type_name,
+            to_json(&t.attributes),
+            t.version
+        ])
+    })
+    .map(drop)
+    .map_err(db_err)
+}
+
+fn update_group(conn: &Connection, g: &ThingGroup) -> StoreResult<()> {
+    conn.prepare_cached(
+        "UPDATE thing_groups SET description = ?2, attributes = ?3, version = ?4 WHERE group_name = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            g.group_name,
+            g.description,
+            to_json(&g.attributes),
+            g.version
+        ])
+    })
+    .map(drop)
+    .map_err(db_err)
+}
+
+fn has_child_groups(conn: &Connection, group: &str) -> StoreResult<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM thing_groups WHERE parent_group_name = ?1)")
+        .and_then(|mut s| s.query_row([group], |r| r.get(0)))
+        .map_err(db_err)
+}
+
+fn group_members(conn: &Connection, group: &str) -> StoreResult<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT thing_name FROM thing_group_members WHERE group_name = ?1 ORDER BY thing_name",
+    )
+    .and_then(|mut s| s.query_map([group], |r| r.get(0))?.collect())
+    .map_err(db_err)
+}
+
+fn delete_group_rows(conn: &Connection, group: &str) -> StoreResult<()> {
+    for sql in [
+        "DELETE FROM thing_group_members WHERE group_name = ?1",
+        "DELETE FROM thing_groups WHERE group_name = ?1",
+    ] {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([group]))
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// ListThingGroups in one statement: without a parent, every group (`recursive`) or
+/// the roots; with one, its children, and with `recursive` their descendants too.
+fn list_groups(
+    conn: &Connection,
+    f: &ThingGroupFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<String>> {
+    let after = page.after.clone().unwrap_or_default();
+    let names: Vec<String> = conn
+        .prepare_cached(
+            "WITH RECURSIVE down(name, depth) AS (
+                 SELECT group_name, 1 FROM thing_groups
+                 WHERE (?1 IS NULL AND (?2 OR parent_group_name IS NULL)) OR parent_group_name = ?1
+                 UNION
+                 SELECT g.group_name, down.depth + 1 FROM thing_groups g JOIN down ON g.parent_group_name = down.name
+                 WHERE ?2 AND ?1 IS NOT NULL AND down.depth < 64)
+             SELECT DISTINCT name FROM down
+             WHERE name > ?3 AND (?4 IS NULL OR substr(name, 1, length(?4)) = ?4)
+             ORDER BY name LIMIT ?5",
+        )
+        .and_then(|mut s| {
+            s.query_map(
+                params![
+                    f.parent_group,
+                    f.recursive,
+                    after,
+                    f.name_prefix,
+                    (page.limit + 1) as i64
+                ],
+                |r| r.get(0),
+            )?
+            .collect()
+        })
+        .map_err(db_err)?;
+    Ok(Page::from_rows(names, page.limit, Clone::clone))
+}
+
+fn list_groups_of_thing(
+    conn: &Connection,
+    thing: &str,
+    page: &PageRequest,
+) -> StoreResult<Page<String>> {
+    let after = page.after.clone().unwrap_or_default();
+    let names: Vec<String> = conn
+        .prepare_cached(
+            "SELECT group_name FROM thing_group_members WHERE thing_name = ?1 AND group_name > ?2
+             ORDER BY group_name LIMIT ?3",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![thing, after, (page.limit + 1) as i64], |r| r.get(0))?
+                .collect()
+        })
+        .map_err(db_err)?;
+    Ok(Page::from_rows(names, page.limit, Clone::clone))
+}
+
 /// Distinct things in `group` and (always) its descendant groups.
 fn group_things_recursive(conn: &Connection, group: &str) -> StoreResult<Vec<String>> {
     conn.prepare_cached(
@@ -878,8 +992,33 @@ impl Tx for SqliteTx<'_> {
     async fn delete_thing_rows(&self, name: &str) -> StoreResult<()> {
         delete_thing_rows(self.0, name)
     }
-    async fn select_group(&self, name: &str) -> StoreResult<Option<ThingGroup>> {
+    async fn update_thing(&self, thing: &Thing) -> StoreResult<()> {
+        update_thing(self.0, thing)
+    }
+    async fn select_group(&self, name: &str, _: Lock) -> StoreResult<Option<ThingGroup>> {
         select_group(self.0, name)
+    }
+    async fn update_group(&self, group: &ThingGroup) -> StoreResult<()> {
+        update_group(self.0, group)
+    }
+    async fn has_child_groups(&self, group: &str) -> StoreResult<bool> {
+        has_child_groups(self.0, group)
+    }
+    async fn group_members(&self, group: &str) -> StoreResult<Vec<String>> {
+        group_members(self.0, group)
+    }
+    async fn delete_group_rows(&self, group: &str) -> StoreResult<()> {
+        delete_group_rows(self.0, group)
+    }
+    async fn list_groups(
+        &self,
+        f: &ThingGroupFilter,
+        p: &PageRequest,
+    ) -> StoreResult<Page<String>> {
+        list_groups(self.0, f, p)
+    }
+    async fn list_groups_of_thing(&self, t: &str, p: &PageRequest) -> StoreResult<Page<String>> {
+        list_groups_of_thing(self.0, t, p)
     }
     async fn insert_group(&self, group: &ThingGroup) -> StoreResult<bool> {
         insert_group(self.0, group)
