@@ -3,6 +3,7 @@
 //! Nothing here knows a status code or a header.
 
 use crate::execution::ExecutionState;
+use std::fmt;
 
 /// What kind of resource an error is about (used to build ARNs at the edge).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,3 +63,171 @@ pub enum JobsError {
     #[error("{0}")]
     Internal(String),
 }
+
+/// Every message a caller can read, built in one place so that each wording is one
+/// named decision. Stores and handlers call these; they never format a message of
+/// their own (a tidy test in the integration binary checks it).
+///
+/// AWS words a missing resource two ways and so do we: lookups of the resource itself
+/// (DescribeThing, the data plane, ListJobExecutionsForThing) answer "Thing X cannot be
+/// found.", as live AWS does (wire spec §8); references from another resource (a job's
+/// target, a group member, an execution's thing) answer "Thing X does not exist".
+impl JobsError {
+    // ---- not found --------------------------------------------------------------------
+
+    /// The thing named by the request itself does not exist.
+    pub fn thing_not_found(thing: &str) -> Self {
+        Self::NotFound(format!("Thing {thing} cannot be found."))
+    }
+
+    /// A thing that another resource refers to (a job target, a group member, an
+    /// execution's thing) does not exist.
+    pub fn referenced_thing_not_found(thing: &str) -> Self {
+        Self::NotFound(format!("Thing {thing} does not exist"))
+    }
+
+    pub fn thing_group_not_found(group: &str) -> Self {
+        Self::NotFound(format!("Thing group {group} does not exist"))
+    }
+
+    pub fn job_not_found(job_id: &str) -> Self {
+        Self::NotFound(format!("Job {job_id} does not exist"))
+    }
+
+    pub fn job_execution_not_found(thing: &str, job_id: &str) -> Self {
+        Self::NotFound(format!(
+            "Job execution for thing {thing} within job {job_id} does not exist"
+        ))
+    }
+
+    /// Which part of "the execution of job J on thing T" is missing: the job first,
+    /// then the thing, else only the execution.
+    pub fn missing_job_execution(
+        thing: &str,
+        job_id: &str,
+        job_exists: bool,
+        thing_exists: bool,
+    ) -> Self {
+        if !job_exists {
+            Self::job_not_found(job_id)
+        } else if !thing_exists {
+            Self::referenced_thing_not_found(thing)
+        } else {
+            Self::job_execution_not_found(thing, job_id)
+        }
+    }
+
+    // ---- already exists ---------------------------------------------------------------
+
+    pub fn thing_already_exists(thing: &str, thing_id: &str) -> Self {
+        Self::AlreadyExists {
+            message: format!("Thing {thing} already exists with different attributes"),
+            kind: ResourceKind::Thing,
+            name: thing.to_owned(),
+            resource_id: thing_id.to_owned(),
+        }
+    }
+
+    pub fn thing_group_already_exists(group: &str, group_id: &str) -> Self {
+        Self::AlreadyExists {
+            message: format!("Thing group {group} already exists with a different configuration"),
+            kind: ResourceKind::ThingGroup,
+            name: group.to_owned(),
+            resource_id: group_id.to_owned(),
+        }
+    }
+
+    pub fn job_already_exists(job_id: &str) -> Self {
+        Self::AlreadyExists {
+            message: format!("Job {job_id} already exists"),
+            kind: ResourceKind::Job,
+            name: job_id.to_owned(),
+            resource_id: job_id.to_owned(),
+        }
+    }
+
+    // ---- invalid requests -------------------------------------------------------------
+
+    /// A value outside what iotjobs knows for `member` (the model's enums are checked
+    /// before; this is what is left for values the core has no variant for).
+    pub fn unknown_value(member: &str, value: &str) -> Self {
+        Self::InvalidRequest(format!("Unknown {member} {value}"))
+    }
+
+    /// A `nextToken` that no page of ours produced.
+    pub fn invalid_next_token() -> Self {
+        Self::InvalidRequest("Invalid nextToken".into())
+    }
+
+    /// A request member that changes what a job does and that iotjobs does not
+    /// implement: refused rather than silently ignored.
+    pub fn not_supported(member: &str) -> Self {
+        Self::InvalidRequest(format!("{member} is not supported by iotjobs yet"))
+    }
+
+    /// One of two members that name the same resource must be given.
+    pub fn name_or_arn_required(name_member: &str, arn_member: &str) -> Self {
+        Self::InvalidRequest(format!("Specify {name_member} or {arn_member}"))
+    }
+
+    pub fn invalid_target_arn(arn: &str) -> Self {
+        Self::InvalidRequest(format!("Invalid target ARN: {arn}"))
+    }
+
+    /// An ARN of another region or account: not a resource of this service.
+    pub fn target_outside_account(arn: &str, region: &str, account_id: &str) -> Self {
+        Self::InvalidRequest(format!(
+            "Target {arn} is not in this service's region {region} and account {account_id}"
+        ))
+    }
+
+    /// An ARN of the wrong resource type (`kind` as AWS words it: "thing", "thing group").
+    pub fn wrong_arn_kind(arn: &str, kind: &str) -> Self {
+        Self::InvalidRequest(format!("{arn} is not a {kind} ARN"))
+    }
+
+    /// A limit the models state only in their documentation, worded as AWS words a
+    /// model constraint failure ("1 validation error detected: ...").
+    pub fn validation(detail: impl fmt::Display) -> Self {
+        Self::InvalidRequest(format!("1 validation error detected: {detail}"))
+    }
+
+    /// An inconsistency that only a bug can cause (never a caller's mistake).
+    pub fn bug(what: &str) -> Self {
+        Self::Internal(format!("bug: {what}"))
+    }
+
+    // ---- storage ----------------------------------------------------------------------
+    // Internal and Unavailable texts go to the log; the edge answers a generic message.
+
+    /// The storage engine failed (`engine` names it: "sqlite", "postgres").
+    pub fn storage(engine: &str, detail: impl fmt::Display) -> Self {
+        Self::Internal(format!("{engine}: {detail}"))
+    }
+
+    /// The storage engine cannot serve now; a later retry may succeed.
+    pub fn storage_unavailable(detail: impl fmt::Display) -> Self {
+        Self::Unavailable(detail.to_string())
+    }
+
+    /// The transaction lost a race (deadlock, serialization failure): running the
+    /// whole transaction again is the cure. [`JobsError::is_transaction_conflict`]
+    /// recognizes it.
+    pub fn transaction_conflict(detail: impl fmt::Display) -> Self {
+        Self::Unavailable(format!("{TRANSACTION_CONFLICT}: {detail}"))
+    }
+
+    pub fn is_transaction_conflict(&self) -> bool {
+        matches!(self, Self::Unavailable(m) if m.starts_with(TRANSACTION_CONFLICT))
+    }
+
+    /// Refusal of `Store::claim_account`, worded the same by every backend.
+    pub fn account_mismatch(owner: &str, claimed: &str) -> Self {
+        Self::InvalidRequest(format!(
+            "this database holds the resources of account {owner}, not {claimed}"
+        ))
+    }
+}
+
+/// The prefix that marks a [`JobsError::transaction_conflict`].
+const TRANSACTION_CONFLICT: &str = "transaction conflict";

@@ -135,6 +135,19 @@ impl JobExecution {
             .map(|t| ((t.millis() - now.millis()).max(0) + 999) / 1000)
     }
 
+    /// The data plane's DescribeJobExecution of an explicit job id answers only for a
+    /// pending execution: a finished one is TerminalStateException (410), as live AWS
+    /// answers (wire spec §8). `$next` never selects a finished one.
+    pub fn check_describable_by_device(&self) -> Result<(), crate::JobsError> {
+        if self.status.is_terminal() {
+            return Err(crate::JobsError::TerminalState(
+                "Job Execution has reached terminal state. It is neither IN_PROGRESS nor QUEUED"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn state(&self) -> ExecutionState {
         ExecutionState {
             status: self.status,
@@ -150,4 +163,84 @@ pub struct ExecutionState {
     pub status: JobExecutionStatus,
     pub status_details: StatusDetails,
     pub version_number: i64,
+}
+
+/// The status-details limits that the models state only in prose: "You can specify at
+/// most 10 name/value pairs" (CancelJobExecution, UpdateJobExecution) and "The maximum
+/// length of the value in the name/value pair is 1,024 characters" (iot-jobs-data
+/// `DetailsMap`). Key and value patterns are checked by the model validator.
+pub fn check_status_details(details: Option<&StatusDetails>) -> Result<(), crate::JobsError> {
+    let Some(details) = details else {
+        return Ok(());
+    };
+    if details.len() > 10 {
+        return Err(crate::JobsError::validation(format_args!(
+            "Value at 'statusDetails' failed to satisfy constraint: Map must have at most 10 entries, but has {}",
+            details.len()
+        )));
+    }
+    for (k, v) in details {
+        let n = v.chars().count();
+        if n > 1024 {
+            return Err(crate::JobsError::validation(format_args!(
+                "Value at 'statusDetails.{k}' failed to satisfy constraint: Member must have length less than or equal to 1024, but has length {n}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `stepTimeoutInMinutes`: 1 to 10080, or -1 to cancel the step timer (model docs).
+pub fn check_step_timeout(minutes: Option<i64>) -> Result<(), crate::JobsError> {
+    match minutes {
+        None | Some(-1) | Some(1..=10080) => Ok(()),
+        Some(m) => Err(crate::JobsError::validation(format_args!(
+            "Value '{m}' at 'stepTimeoutInMinutes' failed to satisfy constraint: Member must be -1 or between 1 and 10080"
+        ))),
+    }
+}
+
+/// ListJobExecutionsForThing of a thing with no executions: ResourceNotFoundException
+/// when the thing does not exist either (live AWS); a deleted thing's remaining
+/// executions are still listed (so a caller need look the thing up only for an empty
+/// page).
+pub fn check_listing_for_thing(
+    thing: &str,
+    page_is_empty: bool,
+    thing_exists: bool,
+) -> Result<(), crate::JobsError> {
+    if page_is_empty && !thing_exists {
+        return Err(crate::JobsError::thing_not_found(thing));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_details_limits() {
+        let ten: StatusDetails = (0..10).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(check_status_details(Some(&ten)).is_ok());
+        let eleven: StatusDetails = (0..11).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(check_status_details(Some(&eleven)).is_err());
+        let long: StatusDetails = [("k".to_string(), "é".repeat(1024))].into();
+        assert!(
+            check_status_details(Some(&long)).is_ok(),
+            "chars, not bytes"
+        );
+        let too_long: StatusDetails = [("k".to_string(), "x".repeat(1025))].into();
+        assert!(check_status_details(Some(&too_long)).is_err());
+    }
+
+    #[test]
+    fn step_timeouts() {
+        for ok in [None, Some(-1), Some(1), Some(10080)] {
+            assert!(check_step_timeout(ok).is_ok());
+        }
+        for bad in [Some(0), Some(-2), Some(10081)] {
+            assert!(check_step_timeout(bad).is_err());
+        }
+    }
 }

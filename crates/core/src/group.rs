@@ -39,6 +39,79 @@ impl ThingGroup {
     }
 }
 
+/// What UpdateThingGroup asks for (its `thingGroupProperties`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThingGroupUpdate {
+    /// `Some("")` clears the description; `None` keeps it.
+    pub description: Option<String>,
+    /// `None`: attributes unchanged.
+    pub attributes: Option<crate::thing::AttributeUpdate>,
+}
+
+impl ThingGroup {
+    /// UpdateThingGroup's rule: the version check, then the change; the version goes
+    /// up by one on every successful update (like a thing's).
+    pub fn update(
+        &mut self,
+        update: &ThingGroupUpdate,
+        expected_version: Option<i64>,
+    ) -> Result<(), crate::JobsError> {
+        self.check_version(expected_version)?;
+        match update.description.as_deref() {
+            None => {}
+            Some("") => self.description = None,
+            Some(d) => self.description = Some(d.to_owned()),
+        }
+        if let Some(a) = &update.attributes {
+            a.apply(&mut self.attributes);
+        }
+        self.version += 1;
+        Ok(())
+    }
+
+    /// DeleteThingGroup's rule: the version check, then "a group with child groups
+    /// cannot be deleted; delete the children first" (AWS "Static thing groups"; the
+    /// message is the one AWS answers, moto issue 2941). Member things do not stop it.
+    pub fn check_deletable(
+        &self,
+        expected_version: Option<i64>,
+        has_child_groups: bool,
+    ) -> Result<(), crate::JobsError> {
+        self.check_version(expected_version)?;
+        if has_child_groups {
+            return Err(crate::JobsError::InvalidRequest(format!(
+                "Cannot delete thing group : {} when there are still child groups attached to it",
+                self.group_name
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_version(&self, expected: Option<i64>) -> Result<(), crate::JobsError> {
+        match expected {
+            Some(v) if v != self.version => Err(crate::JobsError::VersionMismatch {
+                expected: v,
+                found: self.version,
+                state: None,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Which groups ListThingGroups lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThingGroupFilter {
+    /// Only groups below this one (it must exist).
+    pub parent_group: Option<String>,
+    /// Only groups whose name starts with this (case-sensitive).
+    pub name_prefix: Option<String>,
+    /// With a parent: all its descendants, else its children only. Without a parent:
+    /// every group, else only root groups. AWS's default is true (moto issue 2961,
+    /// from real boto3 output).
+    pub recursive: bool,
+}
+
 /// A thing can be in at most this many groups (AWS "Static thing groups").
 pub const MAX_GROUPS_PER_THING: usize = 10;
 
@@ -81,10 +154,56 @@ pub fn execution_number_on_join(latest: Option<&crate::JobExecution>) -> Option<
     }
 }
 
+/// When a thing leaves a group through which a CONTINUOUS job no longer targets it,
+/// which of its executions of that job becomes REMOVED: only a QUEUED one. An
+/// IN_PROGRESS execution is left to finish (the device already works on it), and
+/// finished ones are history (wire spec §7; docs/compatibility.md,
+/// RemoveThingFromThingGroup).
+pub fn removed_on_leave(latest: Option<crate::JobExecution>) -> Option<crate::JobExecution> {
+    latest.filter(|e| e.status == crate::JobExecutionStatus::Queued)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{JobExecution, JobExecutionStatus, Timestamp};
+
+    fn group(version: i64) -> ThingGroup {
+        ThingGroup {
+            group_name: "g".into(),
+            group_id: "id".into(),
+            parent_group_name: None,
+            description: Some("d".into()),
+            attributes: Default::default(),
+            tags: None,
+            version,
+            created_at: Timestamp(0),
+            root_to_parent: vec![],
+        }
+    }
+
+    #[test]
+    fn update_and_delete_rules_check_the_version_first() {
+        let mut g = group(3);
+        let clear = ThingGroupUpdate {
+            description: Some(String::new()),
+            attributes: None,
+        };
+        assert!(g.update(&clear, Some(2)).is_err());
+        g.update(&clear, Some(3)).unwrap();
+        assert_eq!((g.version, g.description.as_deref()), (4, None));
+        g.update(&ThingGroupUpdate::default(), None).unwrap();
+        assert_eq!(g.version, 5);
+        assert!(matches!(
+            g.check_deletable(Some(1), true),
+            Err(crate::JobsError::VersionMismatch { .. })
+        ));
+        assert!(matches!(
+            g.check_deletable(Some(5), true),
+            Err(crate::JobsError::InvalidRequest(m)) if m.contains("child groups")
+        ));
+        assert_eq!(g.check_deletable(None, false), Ok(()));
+    }
 
     #[test]
     fn joining_rules() {
@@ -105,5 +224,16 @@ mod tests {
         assert_eq!(execution_number_on_join(Some(&e)), None);
         e.status = JobExecutionStatus::Removed;
         assert_eq!(execution_number_on_join(Some(&e)), Some(4));
+    }
+
+    #[test]
+    fn only_queued_executions_are_removed_on_leave() {
+        for status in JobExecutionStatus::ALL {
+            let mut e = JobExecution::queued("j", "t", 1, Timestamp(0));
+            e.status = status;
+            let removed = removed_on_leave(Some(e)).is_some();
+            assert_eq!(removed, status == JobExecutionStatus::Queued, "{status}");
+        }
+        assert_eq!(removed_on_leave(None), None);
     }
 }

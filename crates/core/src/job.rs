@@ -1,6 +1,7 @@
 //! Jobs: a document sent to a set of targets, and the per-status counters that
 //! DescribeJob reports as `jobProcessDetails`.
 
+use crate::JobsError;
 use crate::execution::JobExecutionStatus;
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
@@ -135,6 +136,80 @@ pub struct NewJob {
     /// verbatim as JSON text keyed by member name, so that DescribeJob returns them.
     /// The core never interprets them.
     pub configs: BTreeMap<String, String>,
+}
+
+/// The most targets one job may have ("The total number of targets associated with a
+/// job must not exceed 100", AssociateTargetsWithJob model doc).
+pub const MAX_TARGETS: usize = 100;
+
+/// CreateJob's checks on the request that the model cannot express. `document` is
+/// whether an inline document was given, `document_source` whether a URL was; the
+/// edge checks that an inline document is a JSON object (the core knows no JSON) and
+/// reports it with [`JobsError::document_not_object`].
+pub fn check_create_job(
+    targets: usize,
+    document: bool,
+    document_source: bool,
+) -> Result<(), JobsError> {
+    if targets > MAX_TARGETS {
+        return Err(JobsError::InvalidRequest(format!(
+            "A job can have at most {MAX_TARGETS} targets, got {targets}"
+        )));
+    }
+    // "Required if you don't specify a value for documentSource" (model doc); one or
+    // the other, not both.
+    match (document, document_source) {
+        (false, false) => Err(JobsError::InvalidRequest(
+            "Either document or documentSource must be specified".into(),
+        )),
+        (true, true) => Err(JobsError::InvalidRequest(
+            "Specify only one of document and documentSource".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl JobsError {
+    /// "Job documents are UTF-8 encoded JSON documents" (Jobs key concepts).
+    pub fn document_not_object() -> Self {
+        JobsError::InvalidRequest("The job document must be a JSON object".into())
+    }
+}
+
+/// `timeoutConfig.inProgressTimeoutInMinutes`: "The minimum value is 1 and the maximum
+/// value is 10080" (TimeoutConfig doc; the model shape has no min/max).
+pub fn check_in_progress_timeout(minutes: Option<i64>) -> Result<(), JobsError> {
+    match minutes {
+        Some(m) if !(1..=10080).contains(&m) => Err(JobsError::validation(format_args!(
+            "Value '{m}' at 'timeoutConfig.inProgressTimeoutInMinutes' failed to satisfy constraint: Member must be between 1 and 10080"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The things a new job gets an execution for: the things it targets directly, then
+/// the members of each targeted group (descendants included), each thing once, in that
+/// order. `things` pairs each directly targeted thing with whether it exists;
+/// `groups` pairs each targeted group with its members (recursive), `None` when the
+/// group does not exist. An unknown target is ResourceNotFoundException.
+pub fn resolve_targets(
+    things: &[(String, bool)],
+    groups: Vec<(String, Option<Vec<String>>)>,
+) -> Result<Vec<String>, JobsError> {
+    let mut resolved = Vec::with_capacity(things.len());
+    for (thing, exists) in things {
+        if !exists {
+            return Err(JobsError::referenced_thing_not_found(thing));
+        }
+        resolved.push(thing.clone());
+    }
+    for (group, members) in groups {
+        let members = members.ok_or_else(|| JobsError::thing_group_not_found(&group))?;
+        resolved.extend(members);
+    }
+    let mut seen = std::collections::HashSet::new();
+    resolved.retain(|t| seen.insert(t.clone()));
+    Ok(resolved)
 }
 
 /// The part of a job that execution changes touch: status, counters and the one

@@ -19,12 +19,12 @@ pub mod time;
 
 pub use error::JobsError;
 pub use execution::{ExecutionState, JobExecution, JobExecutionStatus, StatusDetails};
-pub use group::{NewThingGroup, ThingGroup};
+pub use group::{NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate};
 pub use job::{Job, JobProcessDetails, JobProgress, JobStatus, JobUpdate, NewJob, TargetSelection};
 pub use page::{Page, PageRequest};
 pub use state_machine::{Change, ExecutionCommand, apply, apply_to_job};
 pub use store::{
     AppliedChange, ExecutionSelector, JobFilter, Store, StoreResult, SweepReport, ThingFilter,
 };
-pub use thing::{NewThing, Thing};
+pub use thing::{AttributeUpdate, NewThing, Thing, ThingUpdate};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

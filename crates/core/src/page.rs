@@ -18,8 +18,7 @@ impl PageRequest {
     pub fn after_compound(&self) -> Result<(&str, i64), crate::JobsError> {
         match self.after.as_deref() {
             None => Ok(("", i64::MIN)),
-            Some(k) => split_compound_key(k)
-                .ok_or_else(|| crate::JobsError::InvalidRequest("Invalid nextToken".into())),
+            Some(k) => split_compound_key(k).ok_or_else(crate::JobsError::invalid_next_token),
         }
     }
 }

@@ -9,11 +9,11 @@
 
 use crate::error::JobsError;
 use crate::execution::{JobExecution, JobExecutionStatus};
-use crate::group::{NewThingGroup, ThingGroup};
+use crate::group::{NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate};
 use crate::job::{Job, JobProgress, JobStatus, JobUpdate, NewJob, TargetSelection};
 use crate::page::{Page, PageRequest};
 use crate::state_machine::ExecutionCommand;
-use crate::thing::{NewThing, Thing};
+use crate::thing::{NewThing, Thing, ThingUpdate};
 use crate::time::Timestamp;
 use std::future::Future;
 
@@ -54,6 +54,19 @@ pub struct ThingFilter {
     pub thing_type_name: Option<String>,
 }
 
+impl ThingFilter {
+    /// ListThings: "attributeValue" filters the values of "attributeName", so it
+    /// cannot come alone.
+    pub fn check(&self) -> Result<(), JobsError> {
+        if self.attribute_value.is_some() && self.attribute_name.is_none() {
+            return Err(JobsError::InvalidRequest(
+                "attributeValue requires attributeName".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// ListJobs filters (all optional, combined with AND).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobFilter {
@@ -75,6 +88,15 @@ pub struct SweepReport {
     pub purged_executions: usize,
     /// Jobs whose deletion completed (their id is free again).
     pub deleted_jobs: usize,
+}
+
+impl JobFilter {
+    /// ListJobs' `thingGroupId` filter: iotjobs keys jobs' group targets by name.
+    pub fn thing_group_id_not_supported() -> JobsError {
+        JobsError::InvalidRequest(
+            "The thingGroupId filter is not supported by iotjobs; use thingGroupName".into(),
+        )
+    }
 }
 
 impl SweepReport {
@@ -117,6 +139,15 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
+    /// UpdateThing: apply [`Thing::update`] to the stored thing. Unknown thing:
+    /// `NotFound`.
+    fn update_thing(
+        &self,
+        thing_name: &str,
+        update: ThingUpdate,
+        expected_version: Option<i64>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
     /// Insert a group unless one with that name exists (see `create_thing`). The parent,
     /// if named, must exist (`NotFound`).
     fn create_thing_group(
@@ -130,6 +161,41 @@ pub trait Store: Send + Sync + 'static {
         &self,
         group_name: &str,
     ) -> impl Future<Output = StoreResult<Option<ThingGroup>>> + Send;
+
+    /// UpdateThingGroup: apply [`ThingGroup::update`]; returns the new version.
+    /// Unknown group: `NotFound`.
+    fn update_thing_group(
+        &self,
+        group_name: &str,
+        update: ThingGroupUpdate,
+        expected_version: Option<i64>,
+    ) -> impl Future<Output = StoreResult<i64>> + Send;
+
+    /// DeleteThingGroup: [`ThingGroup::check_deletable`], then every member leaves the
+    /// group as in `remove_thing_from_thing_group` (CONTINUOUS jobs that no longer
+    /// target a member REMOVE its QUEUED execution), then the group goes. Unknown group:
+    /// `Ok` (DeleteThingGroup declares no ResourceNotFoundException).
+    fn delete_thing_group(
+        &self,
+        group_name: &str,
+        expected_version: Option<i64>,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// ListThingGroups: names in name order. Unknown parent group: `NotFound`.
+    fn list_thing_groups(
+        &self,
+        filter: &ThingGroupFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<String>>> + Send;
+
+    /// ListThingGroupsForThing: the groups the thing is directly in, in name order.
+    /// Unknown thing: `NotFound`.
+    fn list_thing_groups_for_thing(
+        &self,
+        thing_name: &str,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<String>>> + Send;
 
     /// Add a thing to a group (idempotent). Every IN_PROGRESS CONTINUOUS job that
     /// targets the group or one of its ancestors queues an execution for the thing,
@@ -273,11 +339,4 @@ pub trait Store: Send + Sync + 'static {
     /// that restarting with another `--account-id` cannot hand one account's jobs to
     /// another.
     fn claim_account(&self, account_id: &str) -> impl Future<Output = StoreResult<()>> + Send;
-}
-
-/// The refusal of [`Store::claim_account`], worded the same by every backend.
-pub fn account_mismatch(owner: &str, claimed: &str) -> JobsError {
-    JobsError::InvalidRequest(format!(
-        "this database holds the resources of account {owner}, not {claimed}"
-    ))
 }

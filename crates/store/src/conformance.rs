@@ -7,8 +7,9 @@
 
 use iotjobs_core::store::{ExecutionSelector, JobFilter, Store, ThingFilter};
 use iotjobs_core::{
-    ExecutionCommand, JobExecutionStatus, JobStatus, JobsError, NewJob, NewThing, NewThingGroup,
-    PageRequest, TargetSelection, Timestamp,
+    AttributeUpdate, ExecutionCommand, JobExecutionStatus, JobStatus, JobsError, NewJob, NewThing,
+    NewThingGroup, PageRequest, TargetSelection, ThingGroupFilter, ThingGroupUpdate, ThingUpdate,
+    Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -69,6 +70,33 @@ async fn setup<S: Store>(s: &S, things: &[&str], jobs: &[(&str, &[&str])]) {
     for (j, targets) in jobs {
         s.create_job(job(j, targets), T0).await.unwrap();
     }
+}
+
+/// Test fixture for the backends' own tests: things named `names` (no attributes) and a
+/// SNAPSHOT job `job_id` targeting all of them, created at `now`.
+pub async fn seed_job_over_things<S: Store>(s: &S, job_id: &str, names: &[String], now: Timestamp) {
+    for n in names {
+        let new = NewThing {
+            thing_name: n.clone(),
+            thing_type_name: None,
+            attributes: Default::default(),
+            billing_group_name: None,
+        };
+        s.create_thing(new, n.clone(), now).await.unwrap();
+    }
+    let new = NewJob {
+        job_id: job_id.into(),
+        targets: vec![],
+        target_things: names.to_vec(),
+        target_groups: vec![],
+        document: None,
+        document_source: None,
+        description: None,
+        target_selection: TargetSelection::Snapshot,
+        in_progress_timeout_minutes: None,
+        configs: Default::default(),
+    };
+    s.create_job(new, now).await.unwrap();
 }
 
 pub async fn create_thing_is_insert_if_absent<S: Store>(s: S) {
@@ -953,6 +981,180 @@ pub async fn a_store_belongs_to_the_first_account_that_claims_it<S: Store>(store
     store.claim_account("111111111111").await.unwrap();
 }
 
+pub async fn update_thing_counts_versions_and_merges_attributes<S: Store>(s: S) {
+    setup(&s, &["t1"], &[]).await;
+    let merge = |pairs: &[(&str, &str)], merge: bool| ThingUpdate {
+        attributes: Some(AttributeUpdate {
+            attributes: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            merge,
+        }),
+        ..Default::default()
+    };
+    s.update_thing("t1", merge(&[("fw", "2"), ("model", "")], true), Some(1))
+        .await
+        .unwrap();
+    let t = s.describe_thing("t1").await.unwrap().unwrap();
+    assert_eq!(t.version, 2);
+    assert_eq!(t.attributes, [("fw".to_string(), "2".to_string())].into());
+    assert!(matches!(
+        s.update_thing("t1", ThingUpdate::default(), Some(1)).await,
+        Err(JobsError::VersionMismatch {
+            expected: 1,
+            found: 2,
+            ..
+        })
+    ));
+    s.update_thing("t1", merge(&[("x", "y")], false), None)
+        .await
+        .unwrap();
+    let t = s.describe_thing("t1").await.unwrap().unwrap();
+    assert_eq!((t.version, t.attributes.len()), (3, 1));
+    assert!(matches!(
+        s.update_thing("nope", ThingUpdate::default(), None).await,
+        Err(JobsError::NotFound(_))
+    ));
+}
+
+pub async fn update_and_delete_thing_groups<S: Store>(s: S) {
+    setup(&s, &["a"], &[]).await;
+    s.create_thing_group(group("root", None), "g1".into(), T0)
+        .await
+        .unwrap();
+    s.create_thing_group(group("leaf", Some("root")), "g2".into(), T0)
+        .await
+        .unwrap();
+    s.add_thing_to_thing_group("leaf", "a", T0).await.unwrap();
+    let update = ThingGroupUpdate {
+        description: Some("new".into()),
+        attributes: None,
+    };
+    assert_eq!(
+        s.update_thing_group("leaf", update.clone(), Some(1)).await,
+        Ok(2)
+    );
+    assert!(matches!(
+        s.update_thing_group("leaf", update.clone(), Some(1)).await,
+        Err(JobsError::VersionMismatch { .. })
+    ));
+    assert!(matches!(
+        s.update_thing_group("nope", update, None).await,
+        Err(JobsError::NotFound(_))
+    ));
+    // A group with children cannot go; the version is checked first.
+    assert!(matches!(
+        s.delete_thing_group("root", Some(9), T0).await,
+        Err(JobsError::VersionMismatch { .. })
+    ));
+    assert!(matches!(
+        s.delete_thing_group("root", None, T0).await,
+        Err(JobsError::InvalidRequest(m)) if m.contains("child groups")
+    ));
+    // A CONTINUOUS job on the root: deleting the leaf REMOVEs its member's QUEUED execution.
+    s.create_job(group_job("j", &["root"], TargetSelection::Continuous), T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(&s, "a", "j").await,
+        Some((JobExecutionStatus::Queued, 1))
+    );
+    s.delete_thing_group("leaf", Some(2), T0).await.unwrap();
+    assert_eq!(
+        status_of(&s, "a", "j").await,
+        Some((JobExecutionStatus::Removed, 1))
+    );
+    assert!(s.describe_thing_group("leaf").await.unwrap().is_none());
+    let groups = s
+        .list_thing_groups_for_thing("a", page(None, 10))
+        .await
+        .unwrap();
+    assert!(groups.items.is_empty());
+    // Unknown groups are deleted silently; the root has no children now.
+    s.delete_thing_group("leaf", None, T0).await.unwrap();
+    s.delete_thing_group("root", None, T0).await.unwrap();
+    let j = s.describe_job("j").await.unwrap().unwrap();
+    assert_eq!(j.progress.process_details.removed, 1);
+}
+
+pub async fn list_thing_groups_by_parent_prefix_and_page<S: Store>(s: S) {
+    setup(&s, &["a"], &[]).await;
+    for (name, parent) in [
+        ("r1", None),
+        ("r2", None),
+        ("r1-a", Some("r1")),
+        ("r1-b", Some("r1")),
+        ("r1-a-x", Some("r1-a")),
+    ] {
+        s.create_thing_group(group(name, parent), name.into(), T0)
+            .await
+            .unwrap();
+    }
+    let list = |parent: Option<&str>, prefix: Option<&str>, recursive: bool| {
+        let f = ThingGroupFilter {
+            parent_group: parent.map(str::to_owned),
+            name_prefix: prefix.map(str::to_owned),
+            recursive,
+        };
+        let s = &s;
+        async move {
+            s.list_thing_groups(&f, page(None, 100))
+                .await
+                .map(|p| p.items)
+        }
+    };
+    let all = ["r1", "r1-a", "r1-a-x", "r1-b", "r2"];
+    assert_eq!(list(None, None, true).await.unwrap(), all);
+    assert_eq!(list(None, None, false).await.unwrap(), ["r1", "r2"]);
+    assert_eq!(
+        list(Some("r1"), None, false).await.unwrap(),
+        ["r1-a", "r1-b"]
+    );
+    assert_eq!(
+        list(Some("r1"), None, true).await.unwrap(),
+        ["r1-a", "r1-a-x", "r1-b"]
+    );
+    assert_eq!(
+        list(None, Some("r1-a"), true).await.unwrap(),
+        ["r1-a", "r1-a-x"]
+    );
+    assert!(matches!(
+        list(Some("nope"), None, true).await,
+        Err(JobsError::NotFound(_))
+    ));
+    let f = ThingGroupFilter {
+        recursive: true,
+        ..Default::default()
+    };
+    let (mut seen, mut after) = (Vec::new(), None);
+    loop {
+        let p = s.list_thing_groups(&f, page(after, 2)).await.unwrap();
+        seen.extend(p.items);
+        match p.next {
+            Some(k) => after = Some(k),
+            None => break,
+        }
+    }
+    assert_eq!(seen, all);
+    s.add_thing_to_thing_group("r2", "a", T0).await.unwrap();
+    s.add_thing_to_thing_group("r1-b", "a", T0).await.unwrap();
+    let p = s
+        .list_thing_groups_for_thing("a", page(None, 1))
+        .await
+        .unwrap();
+    assert_eq!(p.items, ["r1-b"]);
+    let p = s
+        .list_thing_groups_for_thing("a", page(p.next, 1))
+        .await
+        .unwrap();
+    assert_eq!((p.items, p.next), (vec!["r2".to_string()], None));
+    assert!(matches!(
+        s.list_thing_groups_for_thing("nope", page(None, 1)).await,
+        Err(JobsError::NotFound(_))
+    ));
+}
+
 #[macro_export]
 /// Expand to one `#[tokio::test]` per conformance check, each given a fresh store made
 /// by `$make` (an expression evaluating to a store).
@@ -982,6 +1184,9 @@ macro_rules! conformance_tests {
             update_and_list_jobs,
             reset_wipes_everything,
             a_store_belongs_to_the_first_account_that_claims_it,
+            update_thing_counts_versions_and_merges_attributes,
+            update_and_delete_thing_groups,
+            list_thing_groups_by_parent_prefix_and_page,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
@@ -993,4 +1198,35 @@ macro_rules! conformance_tests {
             }
         )*
     };
+}
+
+/// The check list of [`conformance_tests!`] is written by hand; this keeps it equal to
+/// the checks defined above, so that no check is defined and never run.
+#[cfg(test)]
+mod registration {
+    #[test]
+    fn every_check_is_registered_once() {
+        let source = include_str!("conformance.rs");
+        let mut defined: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub async fn "))
+            .filter_map(|l| l.split_once("<S: Store>("))
+            .filter(|(_, params)| params.ends_with(": S) {"))
+            .map(|(name, _)| name)
+            .collect();
+        let list = source
+            .split_once("(@each $make;\n")
+            .and_then(|(_, rest)| rest.split_once(");"))
+            .map(|(list, _)| list)
+            .expect("the list in conformance_tests!");
+        let mut registered: Vec<&str> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        assert!(defined.len() > 20, "parsed {defined:?}");
+        defined.sort_unstable();
+        registered.sort_unstable();
+        assert_eq!(defined, registered);
+    }
 }

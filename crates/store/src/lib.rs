@@ -4,14 +4,22 @@
 //! status checks, no counter arithmetic here: both come from `iotjobs-core`). Every
 //! backend must pass the one [`conformance`] suite unchanged.
 //!
+//! The `Store` logic is written once: [`ops`] (what one transaction loads, which core
+//! function decides, what is written back) over [`tx::Tx`] (the statements a backend
+//! offers), and `store_impl` (how many transactions each `Store` method takes), which
+//! each backend instantiates with its own way of running a transaction.
+//!
 //! - [`sqlite`]: the embedded default. One writer thread with group commit (many
 //!   requests share one durable fsync), a pool of reader connections.
 //! - [`postgres`]: for several stateless nodes sharing one database. Row locks make
 //!   racing commands on one execution have exactly one winner.
 
 pub mod conformance;
+mod ops;
 pub mod postgres;
 pub mod sqlite;
+mod store_impl;
+mod tx;
 
 pub use postgres::PgStore;
 pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
@@ -42,6 +50,23 @@ pub fn open_sqlite_url(url: &str) -> Result<SqliteStore, String> {
         }
     }
     SqliteStore::open(std::path::Path::new(path), options).map_err(|e| e.to_string())
+}
+
+/// Run a future that never suspends to completion on this thread: SQLite's
+/// [`tx::Tx`] implementation does no I/O that waits (rusqlite is synchronous), so the
+/// writer thread drives [`ops`] futures with this instead of an async runtime. A future
+/// that does suspend is a bug, reported as such rather than blocking the writer.
+pub(crate) fn block_on<T>(
+    fut: impl std::future::Future<Output = iotjobs_core::StoreResult<T>>,
+) -> iotjobs_core::StoreResult<T> {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => Err(iotjobs_core::JobsError::bug(
+            "a SQLite statement future suspended",
+        )),
+    }
 }
 
 /// Compile-time check that both backends implement the port.

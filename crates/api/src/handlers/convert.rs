@@ -3,7 +3,7 @@
 
 use crate::app::{AccountConfig, arn};
 use iotjobs_core::error::ResourceKind;
-use iotjobs_core::execution::{JobExecution, StatusDetails};
+use iotjobs_core::execution::JobExecution;
 use iotjobs_core::{JobsError, Timestamp};
 use iotjobs_model::generated::{iot, iot_jobs_data};
 use std::collections::BTreeMap;
@@ -37,7 +37,7 @@ pub(crate) enum Target {
 /// Parse `arn:aws:iot:{region}:{account}:thing/{name}` or `…:thinggroup/{name}`.
 /// Resources of another region or account are not ours to target.
 pub(crate) fn parse_target(c: &AccountConfig, arn: &str) -> Result<Target, JobsError> {
-    let bad = || JobsError::InvalidRequest(format!("Invalid target ARN: {arn}"));
+    let bad = || JobsError::invalid_target_arn(arn);
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let [prefix, partition, "iot", region, account, resource] = parts[..] else {
         return Err(bad());
@@ -46,50 +46,16 @@ pub(crate) fn parse_target(c: &AccountConfig, arn: &str) -> Result<Target, JobsE
         return Err(bad());
     }
     if region != c.region || account != c.account_id {
-        return Err(JobsError::InvalidRequest(format!(
-            "Target {arn} is not in this service's region {} and account {}",
-            c.region, c.account_id
-        )));
+        return Err(JobsError::target_outside_account(
+            arn,
+            &c.region,
+            &c.account_id,
+        ));
     }
     match resource.split_once('/') {
         Some(("thing", name)) if !name.is_empty() => Ok(Target::Thing(name.to_owned())),
         Some(("thinggroup", name)) if !name.is_empty() => Ok(Target::ThingGroup(name.to_owned())),
         _ => Err(bad()),
-    }
-}
-
-/// The status-details limits that the models state only in prose: "You can specify at
-/// most 10 name/value pairs" (CancelJobExecution, UpdateJobExecution) and "The maximum
-/// length of the value in the name/value pair is 1,024 characters" (iot-jobs-data
-/// `DetailsMap`). Key and value patterns are checked by the model validator.
-pub(crate) fn check_status_details(details: Option<&StatusDetails>) -> Result<(), JobsError> {
-    let Some(details) = details else {
-        return Ok(());
-    };
-    if details.len() > 10 {
-        return Err(JobsError::InvalidRequest(format!(
-            "1 validation error detected: Value at 'statusDetails' failed to satisfy constraint: Map must have at most 10 entries, but has {}",
-            details.len()
-        )));
-    }
-    for (k, v) in details {
-        let n = v.chars().count();
-        if n > 1024 {
-            return Err(JobsError::InvalidRequest(format!(
-                "1 validation error detected: Value at 'statusDetails.{k}' failed to satisfy constraint: Member must have length less than or equal to 1024, but has length {n}"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// `stepTimeoutInMinutes`: 1 to 10080, or -1 to cancel the step timer (model docs).
-pub(crate) fn check_step_timeout(minutes: Option<i64>) -> Result<(), JobsError> {
-    match minutes {
-        None | Some(-1) | Some(1..=10080) => Ok(()),
-        Some(m) => Err(JobsError::InvalidRequest(format!(
-            "1 validation error detected: Value '{m}' at 'stepTimeoutInMinutes' failed to satisfy constraint: Member must be -1 or between 1 and 10080"
-        ))),
     }
 }
 
@@ -200,7 +166,7 @@ pub(crate) fn page_request(
                 .and_then(|b| String::from_utf8(b).ok());
             match bytes.as_deref().and_then(|s| s.strip_prefix("1:")) {
                 Some(key) => Some(key.to_owned()),
-                None => return Err(JobsError::InvalidRequest("Invalid nextToken".into())),
+                None => return Err(JobsError::invalid_next_token()),
             }
         }
     };
@@ -229,13 +195,9 @@ pub(crate) fn thing_by_name_or_arn(
         (Some(n), _) => Ok(n),
         (None, Some(a)) => match parse_target(c, &a)? {
             Target::Thing(n) => Ok(n),
-            Target::ThingGroup(_) => {
-                Err(JobsError::InvalidRequest(format!("{a} is not a thing ARN")))
-            }
+            Target::ThingGroup(_) => Err(JobsError::wrong_arn_kind(&a, "thing")),
         },
-        (None, None) => Err(JobsError::InvalidRequest(
-            "Specify thingName or thingArn".into(),
-        )),
+        (None, None) => Err(JobsError::name_or_arn_required("thingName", "thingArn")),
     }
 }
 
@@ -249,12 +211,11 @@ pub(crate) fn group_by_name_or_arn(
         (Some(n), _) => Ok(n),
         (None, Some(a)) => match parse_target(c, &a)? {
             Target::ThingGroup(n) => Ok(n),
-            Target::Thing(_) => Err(JobsError::InvalidRequest(format!(
-                "{a} is not a thing group ARN"
-            ))),
+            Target::Thing(_) => Err(JobsError::wrong_arn_kind(&a, "thing group")),
         },
-        (None, None) => Err(JobsError::InvalidRequest(
-            "Specify thingGroupName or thingGroupArn".into(),
+        (None, None) => Err(JobsError::name_or_arn_required(
+            "thingGroupName",
+            "thingGroupArn",
         )),
     }
 }
@@ -265,7 +226,7 @@ pub(crate) fn execution_status_filter(
 ) -> Result<Option<iotjobs_core::JobExecutionStatus>, JobsError> {
     s.map(|s| {
         iotjobs_core::JobExecutionStatus::parse(&s)
-            .ok_or_else(|| JobsError::InvalidRequest(format!("Unknown status {s}")))
+            .ok_or_else(|| JobsError::unknown_value("status", &s))
     })
     .transpose()
 }
@@ -309,31 +270,6 @@ mod tests {
                 matches!(parse_target(&c, bad), Err(JobsError::InvalidRequest(_))),
                 "{bad}"
             );
-        }
-    }
-
-    #[test]
-    fn status_details_limits() {
-        let ten: StatusDetails = (0..10).map(|i| (format!("k{i}"), "v".into())).collect();
-        assert!(check_status_details(Some(&ten)).is_ok());
-        let eleven: StatusDetails = (0..11).map(|i| (format!("k{i}"), "v".into())).collect();
-        assert!(check_status_details(Some(&eleven)).is_err());
-        let long: StatusDetails = [("k".to_string(), "é".repeat(1024))].into();
-        assert!(
-            check_status_details(Some(&long)).is_ok(),
-            "chars, not bytes"
-        );
-        let too_long: StatusDetails = [("k".to_string(), "x".repeat(1025))].into();
-        assert!(check_status_details(Some(&too_long)).is_err());
-    }
-
-    #[test]
-    fn step_timeouts() {
-        for ok in [None, Some(-1), Some(1), Some(10080)] {
-            assert!(check_step_timeout(ok).is_ok());
-        }
-        for bad in [Some(0), Some(-2), Some(10081)] {
-            assert!(check_step_timeout(bad).is_err());
         }
     }
 }

@@ -1,10 +1,9 @@
 //! The device data plane (`iot-jobs-data`): what a device calls to find, start and
 //! report its job executions.
 
-use super::convert::{
-    check_status_details, check_step_timeout, data_execution, data_state, data_summary,
-};
+use super::convert::{data_execution, data_state, data_summary};
 use crate::app::App;
+use iotjobs_core::execution::{check_status_details, check_step_timeout};
 use iotjobs_core::{ExecutionCommand, ExecutionSelector, JobExecutionStatus, JobsError, Store};
 use iotjobs_model::generated::iot_jobs_data::{
     DescribeJobExecutionRequest, DescribeJobExecutionResponse, GetPendingJobExecutionsRequest,
@@ -21,9 +20,7 @@ const NEXT: &str = "$next";
 async fn ensure_thing<S: Store>(app: &App<S>, thing_name: &str) -> Result<(), JobsError> {
     match app.store.describe_thing(thing_name).await? {
         Some(_) => Ok(()),
-        None => Err(JobsError::NotFound(format!(
-            "Thing {thing_name} cannot be found."
-        ))),
+        None => Err(JobsError::thing_not_found(thing_name)),
     }
 }
 
@@ -118,14 +115,10 @@ pub(crate) async fn describe_job_execution<S: Store>(
             ensure_thing(app, &thing_name).await?;
             return Ok(DescribeJobExecutionResponse { execution: None });
         }
-        return Err(JobsError::NotFound(format!(
-            "Job execution for thing {thing_name} within job {job_id} does not exist"
-        )));
+        return Err(JobsError::job_execution_not_found(&thing_name, &job_id));
     };
-    if exec.status.is_terminal() && job_id != NEXT {
-        return Err(JobsError::TerminalState(
-            "Job Execution has reached terminal state. It is neither IN_PROGRESS nor QUEUED".into(),
-        ));
+    if job_id != NEXT {
+        exec.check_describable_by_device()?;
     }
     // "Unless set to false, the response contains the job document" (model doc).
     let document = if req.include_job_document.unwrap_or(true) {
@@ -146,9 +139,8 @@ pub(crate) async fn update_job_execution<S: Store>(
     let thing_name = req.thing_name;
     let job_id = req.job_id;
     let status_text = req.status;
-    let status = JobExecutionStatus::parse(&status_text).ok_or_else(|| {
-        JobsError::InvalidRequest(format!("Unknown job execution status {status_text}"))
-    })?;
+    let status = JobExecutionStatus::parse(&status_text)
+        .ok_or_else(|| JobsError::unknown_value("job execution status", &status_text))?;
     check_status_details(req.status_details.as_ref())?;
     check_step_timeout(req.step_timeout_in_minutes)?;
     let cmd = ExecutionCommand::DeviceUpdate {
@@ -166,7 +158,7 @@ pub(crate) async fn update_job_execution<S: Store>(
         .store
         .update_job_execution(selector, cmd, app.now())
         .await?
-        .ok_or_else(|| JobsError::Internal("exact selector returned nothing".into()))?;
+        .ok_or_else(|| JobsError::bug("an exact execution selector returned nothing"))?;
     let document = if req.include_job_document.unwrap_or(false) {
         job_document(app, &applied.execution.job_id).await?
     } else {

@@ -1,10 +1,11 @@
 //! Control-plane job-execution operations, CancelJobExecution first among them.
 
 use super::convert::{
-    check_status_details, control_execution, control_summary, execution_status_filter, next_token,
-    page_request, thing_arn,
+    control_execution, control_summary, execution_status_filter, next_token, page_request,
+    thing_arn,
 };
 use crate::app::App;
+use iotjobs_core::execution::check_status_details;
 use iotjobs_core::{ExecutionCommand, ExecutionSelector, JobsError, Store};
 use iotjobs_model::generated::iot::{
     CancelJobExecutionRequest, DeleteJobExecutionRequest, DescribeJobExecutionRequest,
@@ -55,11 +56,7 @@ pub(crate) async fn describe_job_execution<S: Store>(
         .store
         .describe_job_execution(&selector)
         .await?
-        .ok_or_else(|| {
-            JobsError::NotFound(format!(
-                "Job execution for thing {thing_name} within job {job_id} does not exist"
-            ))
-        })?;
+        .ok_or_else(|| JobsError::job_execution_not_found(&thing_name, &job_id))?;
     Ok(DescribeJobExecutionResponse {
         execution: Some(control_execution(&app.config, &exec, app.now())),
     })

@@ -5,6 +5,7 @@ use super::convert::{
     parse_target,
 };
 use crate::app::App;
+use iotjobs_core::job::{check_create_job, check_in_progress_timeout};
 use iotjobs_core::{
     Job, JobFilter, JobStatus, JobUpdate, JobsError, NewJob, Store, TargetSelection,
 };
@@ -17,61 +18,32 @@ use iotjobs_model::generated::iot::{
 };
 use std::collections::BTreeMap;
 
-/// The most targets one job may have ("The total number of targets associated with a
-/// job must not exceed 100", AssociateTargetsWithJob model doc).
-const MAX_TARGETS: usize = 100;
-
 pub(crate) async fn create_job<S: Store>(
     app: &App<S>,
     req: CreateJobRequest,
 ) -> Result<CreateJobResponse, JobsError> {
     let job_id = req.job_id;
     let targets = req.targets;
-    if targets.len() > MAX_TARGETS {
-        return Err(JobsError::InvalidRequest(format!(
-            "A job can have at most {MAX_TARGETS} targets, got {}",
-            targets.len()
-        )));
+    check_create_job(
+        targets.len(),
+        req.document.is_some(),
+        req.document_source.is_some(),
+    )?;
+    if let Some(doc) = &req.document
+        && !serde_json::from_str::<serde_json::Value>(doc).is_ok_and(|v| v.is_object())
+    {
+        return Err(JobsError::document_not_object());
     }
-    // "Required if you don't specify a value for documentSource" (model doc); one or
-    // the other, not both.
-    match (&req.document, &req.document_source) {
-        (None, None) => {
-            return Err(JobsError::InvalidRequest(
-                "Either document or documentSource must be specified".into(),
-            ));
-        }
-        (Some(_), Some(_)) => {
-            return Err(JobsError::InvalidRequest(
-                "Specify only one of document and documentSource".into(),
-            ));
-        }
-        (Some(doc), None) => {
-            // "Job documents are UTF-8 encoded JSON documents" (Jobs key concepts).
-            if !serde_json::from_str::<serde_json::Value>(doc).is_ok_and(|v| v.is_object()) {
-                return Err(JobsError::InvalidRequest(
-                    "The job document must be a JSON object".into(),
-                ));
-            }
-        }
-        (None, Some(_)) => {}
-    }
-    // Features that change what a job does and that iotjobs does not implement yet are
-    // refused rather than silently ignored.
     if req.job_template_arn.is_some() {
-        return Err(JobsError::InvalidRequest(
-            "jobTemplateArn is not supported by iotjobs yet".into(),
-        ));
+        return Err(JobsError::not_supported("jobTemplateArn"));
     }
     if req.scheduling_config.is_some() {
-        return Err(JobsError::InvalidRequest(
-            "schedulingConfig is not supported by iotjobs yet".into(),
-        ));
+        return Err(JobsError::not_supported("schedulingConfig"));
     }
     let target_selection = match req.target_selection.as_deref() {
         None => TargetSelection::Snapshot,
         Some(s) => TargetSelection::parse(s)
-            .ok_or_else(|| JobsError::InvalidRequest(format!("Unknown targetSelection {s}")))?,
+            .ok_or_else(|| JobsError::unknown_value("targetSelection", s))?,
     };
     let in_progress_timeout_minutes = req
         .timeout_config
@@ -138,7 +110,7 @@ pub(crate) async fn describe_job<S: Store>(
         .store
         .describe_job(&job_id)
         .await?
-        .ok_or_else(|| JobsError::NotFound(format!("Job {job_id} does not exist")))?;
+        .ok_or_else(|| JobsError::job_not_found(&job_id))?;
     Ok(DescribeJobResponse {
         document_source: job.document_source.clone(),
         job: Some(job_dto(app, &job)),
@@ -270,7 +242,7 @@ pub(crate) async fn get_job_document<S: Store>(
         .store
         .describe_job(&job_id)
         .await?
-        .ok_or_else(|| JobsError::NotFound(format!("Job {job_id} does not exist")))?;
+        .ok_or_else(|| JobsError::job_not_found(&job_id))?;
     Ok(GetJobDocumentResponse {
         document: job.document,
     })
@@ -281,26 +253,20 @@ pub(crate) async fn list_jobs<S: Store>(
     req: ListJobsRequest,
 ) -> Result<ListJobsResponse, JobsError> {
     if req.thing_group_id.is_some() {
-        return Err(JobsError::InvalidRequest(
-            "The thingGroupId filter is not supported by iotjobs; use thingGroupName".into(),
-        ));
+        return Err(JobFilter::thing_group_id_not_supported());
     }
     let filter = JobFilter {
         status: req
             .status
             .as_deref()
-            .map(|s| {
-                JobStatus::parse(s)
-                    .ok_or_else(|| JobsError::InvalidRequest(format!("Unknown status {s}")))
-            })
+            .map(|s| JobStatus::parse(s).ok_or_else(|| JobsError::unknown_value("status", s)))
             .transpose()?,
         target_selection: req
             .target_selection
             .as_deref()
             .map(|s| {
-                TargetSelection::parse(s).ok_or_else(|| {
-                    JobsError::InvalidRequest(format!("Unknown targetSelection {s}"))
-                })
+                TargetSelection::parse(s)
+                    .ok_or_else(|| JobsError::unknown_value("targetSelection", s))
             })
             .transpose()?,
         thing_group_name: req.thing_group_name,
@@ -351,15 +317,4 @@ fn updatable_configs(c: UpdatableConfigs<'_>) -> BTreeMap<String, String> {
     config_json(&mut configs, "timeoutConfig", c.timeout);
     config_json(&mut configs, "jobExecutionsRetryConfig", c.retry);
     configs
-}
-
-/// `timeoutConfig.inProgressTimeoutInMinutes`: "The minimum value is 1 and the maximum
-/// value is 10080" (TimeoutConfig doc; the model shape has no min/max).
-fn check_in_progress_timeout(minutes: Option<i64>) -> Result<(), JobsError> {
-    match minutes {
-        Some(m) if !(1..=10080).contains(&m) => Err(JobsError::InvalidRequest(format!(
-            "1 validation error detected: Value '{m}' at 'timeoutConfig.inProgressTimeoutInMinutes' failed to satisfy constraint: Member must be between 1 and 10080"
-        ))),
-        _ => Ok(()),
-    }
 }

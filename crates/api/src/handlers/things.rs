@@ -5,7 +5,6 @@ use super::convert::{
     thing_by_name_or_arn,
 };
 use crate::app::App;
-use iotjobs_core::error::ResourceKind;
 use iotjobs_core::{JobsError, NewThing, NewThingGroup, Store, ThingFilter};
 use iotjobs_model::generated::iot::{
     AddThingToThingGroupRequest, AddThingToThingGroupResponse, AttributePayload,
@@ -36,15 +35,10 @@ pub(crate) async fn create_thing<S: Store>(
     let id = uuid::Uuid::new_v4().to_string();
     let (thing, created) = app.store.create_thing(new.clone(), id, app.now()).await?;
     if !created && !thing.same_configuration(&new) {
-        return Err(JobsError::AlreadyExists {
-            message: format!(
-                "Thing {} already exists with different attributes",
-                thing.thing_name
-            ),
-            kind: ResourceKind::Thing,
-            name: thing.thing_name,
-            resource_id: thing.thing_id,
-        });
+        return Err(JobsError::thing_already_exists(
+            &thing.thing_name,
+            &thing.thing_id,
+        ));
     }
     Ok(CreateThingResponse {
         thing_arn: Some(thing_arn(&app.config, &thing.thing_name)),
@@ -62,7 +56,7 @@ pub(crate) async fn describe_thing<S: Store>(
         .store
         .describe_thing(&name)
         .await?
-        .ok_or_else(|| JobsError::NotFound(format!("Thing {name} cannot be found.")))?;
+        .ok_or_else(|| JobsError::thing_not_found(&name))?;
     Ok(DescribeThingResponse {
         // The registry's default MQTT client id is the thing name.
         default_client_id: Some(thing.thing_name.clone()),
@@ -86,11 +80,7 @@ pub(crate) async fn list_things<S: Store>(
         use_prefix_attribute_value: req.use_prefix_attribute_value.unwrap_or(false),
         thing_type_name: req.thing_type_name,
     };
-    if filter.attribute_value.is_some() && filter.attribute_name.is_none() {
-        return Err(JobsError::InvalidRequest(
-            "attributeValue requires attributeName".into(),
-        ));
-    }
+    filter.check()?;
     let page = app
         .store
         .list_things(
@@ -150,15 +140,10 @@ pub(crate) async fn create_thing_group<S: Store>(
         .create_thing_group(new.clone(), id, app.now())
         .await?;
     if !created && !group.same_configuration(&new) {
-        return Err(JobsError::AlreadyExists {
-            message: format!(
-                "Thing group {} already exists with a different configuration",
-                group.group_name
-            ),
-            kind: ResourceKind::ThingGroup,
-            name: group.group_name,
-            resource_id: group.group_id,
-        });
+        return Err(JobsError::thing_group_already_exists(
+            &group.group_name,
+            &group.group_id,
+        ));
     }
     Ok(CreateThingGroupResponse {
         thing_group_arn: Some(group_arn(&app.config, &group.group_name)),
@@ -176,7 +161,7 @@ pub(crate) async fn describe_thing_group<S: Store>(
         .store
         .describe_thing_group(&name)
         .await?
-        .ok_or_else(|| JobsError::NotFound(format!("Thing group {name} does not exist")))?;
+        .ok_or_else(|| JobsError::thing_group_not_found(&name))?;
     let c = &app.config;
     Ok(DescribeThingGroupResponse {
         thing_group_arn: Some(group_arn(c, &g.group_name)),

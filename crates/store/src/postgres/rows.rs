@@ -2,8 +2,9 @@
 //! can be read in one place. No rule is decided here.
 
 use super::pg_err;
+use crate::tx::{Lock, ThingExecutions, Tx};
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
-use iotjobs_core::group::ThingGroup;
+use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
 use iotjobs_core::job::{Job, JobProcessDetails, JobProgress, JobStatus, TargetSelection};
 use iotjobs_core::page::{Page, PageRequest, compound_key};
 use iotjobs_core::store::{ExecutionSelector, JobFilter, StoreResult, ThingFilter};
@@ -12,7 +13,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 /// A transaction with the backend's statements as methods.
-pub(crate) struct Tx<'a>(pub(crate) deadpool_postgres::Transaction<'a>);
+pub(crate) struct PgTx<'a>(pub(crate) deadpool_postgres::Transaction<'a>);
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
 
@@ -21,7 +22,8 @@ fn to_json<T: serde::Serialize + ?Sized>(v: &T) -> String {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(s: &str, what: &str) -> StoreResult<T> {
-    serde_json::from_str(s).map_err(|e| JobsError::Internal(format!("bad stored {what}: {e}")))
+    serde_json::from_str(s)
+        .map_err(|e| JobsError::storage("postgres", format_args!("bad stored {what}: {e}")))
 }
 
 fn ts(v: i64) -> Timestamp {
@@ -29,8 +31,12 @@ fn ts(v: i64) -> Timestamp {
 }
 
 fn bad(what: &str, v: &str) -> JobsError {
-    JobsError::Internal(format!("unknown stored {what} {v:?}"))
+    JobsError::storage("postgres", format_args!("unknown stored {what} {v:?}"))
 }
+
+/// Advisory lock key that serializes DeleteJob across nodes (see
+/// [`Tx::lock_job_deletions`]); next to the migration lock's key.
+const JOB_DELETION_LOCK: i64 = super::MIGRATION_LOCK + 1;
 
 const THING_COLUMNS: &str = "thing_name, thing_id, thing_type_name, attributes::text, billing_group_name, version, created_at";
 
@@ -119,7 +125,7 @@ fn executions(rows: Vec<Row>) -> StoreResult<Vec<JobExecution>> {
     rows.iter().map(execution_from_row).collect()
 }
 
-impl Tx<'_> {
+impl PgTx<'_> {
     pub(crate) async fn commit(self) -> StoreResult<()> {
         self.0.commit().await.map_err(pg_err)
     }
@@ -139,25 +145,91 @@ impl Tx<'_> {
         self.0.execute(&stmt, params).await.map_err(pg_err)
     }
 
-    pub(crate) async fn advisory_lock(&self, key: i64) -> StoreResult<()> {
-        self.execute("SELECT pg_advisory_xact_lock($1)", &[&key])
-            .await
-            .map(drop)
+    /// [`Tx::select_execution`] with the row locked, re-read after the lock so that a
+    /// change committed by another node while we waited is seen.
+    async fn select_execution_for_update(
+        &self,
+        selector: &ExecutionSelector,
+    ) -> StoreResult<Option<JobExecution>> {
+        let first = self.select_execution_locking(selector, FOR_UPDATE).await?;
+        // A row locked by another transaction is re-checked against the WHERE clause
+        // once that transaction commits; for NextPending (ORDER BY … LIMIT 1) that can
+        // yield nothing although another pending row exists: look once more.
+        let first = match (first, selector) {
+            (None, ExecutionSelector::NextPending { .. }) => {
+                self.select_execution_locking(selector, FOR_UPDATE).await?
+            }
+            (found, _) => found,
+        };
+        let Some(found) = first else {
+            return Ok(None);
+        };
+        // For NextPending, the row we locked may have stopped being pending while we
+        // waited for it: select again (it is locked now, so it cannot change again).
+        if let ExecutionSelector::NextPending { .. } = selector
+            && found.status.is_terminal()
+        {
+            return Box::pin(self.select_execution_for_update(selector)).await;
+        }
+        Ok(Some(found))
     }
 
+    /// The selected execution; `lock` is appended to the query (`FOR UPDATE` or "").
+    async fn select_execution_locking(
+        &self,
+        selector: &ExecutionSelector,
+        lock: &str,
+    ) -> StoreResult<Option<JobExecution>> {
+        // IN_PROGRESS first, then QUEUED; each oldest first (AWS "Jobs device HTTP API").
+        let (thing_name, job_id, number) = match selector {
+            ExecutionSelector::NextPending { thing_name } => {
+                let sql = format!(
+                    "SELECT {EXECUTION_COLUMNS} FROM job_executions
+                     WHERE thing_name = $1 AND status IN ('QUEUED', 'IN_PROGRESS')
+                     ORDER BY status = 'QUEUED', queued_at, job_id LIMIT 1{lock}"
+                );
+                let row = self.query_opt(&sql, &[thing_name]).await?;
+                return row.as_ref().map(execution_from_row).transpose();
+            }
+            ExecutionSelector::Exact {
+                thing_name,
+                job_id,
+                execution_number,
+            } => (thing_name, job_id, execution_number),
+        };
+        let row = if let Some(n) = number {
+            let sql = format!(
+                "SELECT {EXECUTION_COLUMNS} FROM job_executions
+                 WHERE thing_name = $1 AND job_id = $2 AND execution_number = $3{lock}"
+            );
+            self.query_opt(&sql, &[thing_name, job_id, n]).await?
+        } else {
+            let sql = format!(
+                "SELECT {EXECUTION_COLUMNS} FROM job_executions
+                 WHERE thing_name = $1 AND job_id = $2 ORDER BY execution_number DESC LIMIT 1{lock}"
+            );
+            self.query_opt(&sql, &[thing_name, job_id]).await?
+        };
+        row.as_ref().map(execution_from_row).transpose()
+    }
+}
+
+/// The SQL suffix of a locking read.
+const FOR_UPDATE: &str = " FOR UPDATE";
+
+fn lock_sql(lock: Lock) -> &'static str {
+    match lock {
+        Lock::No => "",
+        Lock::ForUpdate => FOR_UPDATE,
+    }
+}
+
+impl Tx for PgTx<'_> {
     // ---- things -------------------------------------------------------------------
 
-    pub(crate) async fn select_thing(&self, name: &str) -> StoreResult<Option<Thing>> {
-        let sql = format!("SELECT {THING_COLUMNS} FROM things WHERE thing_name = $1");
-        self.query_opt(&sql, &[&name])
-            .await?
-            .as_ref()
-            .map(thing_from_row)
-            .transpose()
-    }
-
-    pub(crate) async fn select_thing_for_update(&self, name: &str) -> StoreResult<Option<Thing>> {
-        let sql = format!("SELECT {THING_COLUMNS} FROM things WHERE thing_name = $1 FOR UPDATE");
+    async fn select_thing(&self, name: &str, lock: Lock) -> StoreResult<Option<Thing>> {
+        let lock = lock_sql(lock);
+        let sql = format!("SELECT {THING_COLUMNS} FROM things WHERE thing_name = $1{lock}");
         self.query_opt(&sql, &[&name])
             .await?
             .as_ref()
@@ -166,7 +238,7 @@ impl Tx<'_> {
     }
 
     /// Insert unless the name exists; true if inserted.
-    pub(crate) async fn insert_thing(&self, t: &Thing) -> StoreResult<bool> {
+    async fn insert_thing(&self, t: &Thing) -> StoreResult<bool> {
         let n = self
             .execute(
                 "INSERT INTO things (thing_name, thing_id, thing_type_name, attributes, billing_group_name, version, created_at)
@@ -185,7 +257,7 @@ impl Tx<'_> {
         Ok(n == 1)
     }
 
-    pub(crate) async fn list_things(
+    async fn list_things(
         &self,
         filter: &ThingFilter,
         page: &PageRequest,
@@ -222,7 +294,7 @@ impl Tx<'_> {
         }))
     }
 
-    pub(crate) async fn delete_thing_rows(&self, name: &str) -> StoreResult<()> {
+    async fn delete_thing_rows(&self, name: &str) -> StoreResult<()> {
         self.execute(
             "DELETE FROM thing_group_members WHERE thing_name = $1",
             &[&name],
@@ -235,14 +307,13 @@ impl Tx<'_> {
 
     // ---- groups -------------------------------------------------------------------
 
-    pub(crate) async fn select_group(&self, name: &str) -> StoreResult<Option<ThingGroup>> {
-        let row = self
-            .query_opt(
-                "SELECT group_name, group_id, parent_group_name, description, attributes::text, tags, version, created_at
-                 FROM thing_groups WHERE group_name = $1",
-                &[&name],
-            )
-            .await?;
+    async fn select_group(&self, name: &str, lock: Lock) -> StoreResult<Option<ThingGroup>> {
+        let lock = lock_sql(lock);
+        let sql = format!(
+            "SELECT group_name, group_id, parent_group_name, description, attributes::text, tags, version, created_at
+             FROM thing_groups WHERE group_name = $1{lock}"
+        );
+        let row = self.query_opt(&sql, &[&name]).await?;
         let Some(r) = row else { return Ok(None) };
         let mut ancestors = self.ancestors(name).await?;
         ancestors.retain(|a| a != name);
@@ -260,7 +331,7 @@ impl Tx<'_> {
         }))
     }
 
-    pub(crate) async fn insert_group(&self, g: &ThingGroup) -> StoreResult<bool> {
+    async fn insert_group(&self, g: &ThingGroup) -> StoreResult<bool> {
         let n = self
             .execute(
                 "INSERT INTO thing_groups (group_name, group_id, parent_group_name, description, attributes, tags, version, created_at)
@@ -280,8 +351,113 @@ impl Tx<'_> {
         Ok(n == 1)
     }
 
+    async fn update_thing(&self, t: &Thing) -> StoreResult<()> {
+        self.execute(
+            "UPDATE things SET thing_type_name = $2, attributes = $3::text::jsonb, version = $4
+             WHERE thing_name = $1",
+            &[
+                &t.thing_name,
+                &t.thing_type_name,
+                &to_json(&t.attributes),
+                &t.version,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn update_group(&self, g: &ThingGroup) -> StoreResult<()> {
+        self.execute(
+            "UPDATE thing_groups SET description = $2, attributes = $3::text::jsonb, version = $4
+             WHERE group_name = $1",
+            &[
+                &g.group_name,
+                &g.description,
+                &to_json(&g.attributes),
+                &g.version,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn has_child_groups(&self, group: &str) -> StoreResult<bool> {
+        let row = self
+            .query_opt(
+                "SELECT EXISTS (SELECT 1 FROM thing_groups WHERE parent_group_name = $1)",
+                &[&group],
+            )
+            .await?;
+        Ok(row.is_some_and(|r| r.get(0)))
+    }
+
+    async fn group_members(&self, group: &str) -> StoreResult<Vec<String>> {
+        let rows = self
+            .query(
+                "SELECT thing_name FROM thing_group_members WHERE group_name = $1 ORDER BY thing_name",
+                &[&group],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn delete_group_rows(&self, group: &str) -> StoreResult<()> {
+        self.execute(
+            "DELETE FROM thing_group_members WHERE group_name = $1",
+            &[&group],
+        )
+        .await?;
+        self.execute("DELETE FROM thing_groups WHERE group_name = $1", &[&group])
+            .await
+            .map(drop)
+    }
+
+    /// ListThingGroups in one statement (see the SQLite backend for the cases).
+    async fn list_groups(
+        &self,
+        f: &ThingGroupFilter,
+        p: &PageRequest,
+    ) -> StoreResult<Page<String>> {
+        let after = p.after.clone().unwrap_or_default();
+        let rows = self
+            .query(
+                "WITH RECURSIVE down(name, depth) AS (
+                     SELECT group_name, 1 FROM thing_groups
+                     WHERE ($1::text IS NULL AND ($2 OR parent_group_name IS NULL)) OR parent_group_name = $1
+                     UNION
+                     SELECT g.group_name, down.depth + 1 FROM thing_groups g JOIN down ON g.parent_group_name = down.name
+                     WHERE $2 AND $1::text IS NOT NULL AND down.depth < 64)
+                 SELECT DISTINCT name FROM down
+                 WHERE name > $3 AND ($4::text IS NULL OR starts_with(name, $4))
+                 ORDER BY name LIMIT $5",
+                &[
+                    &f.parent_group,
+                    &f.recursive,
+                    &after,
+                    &f.name_prefix,
+                    &((p.limit + 1) as i64),
+                ],
+            )
+            .await?;
+        let names = rows.iter().map(|r| r.get(0)).collect();
+        Ok(Page::from_rows(names, p.limit, Clone::clone))
+    }
+
+    async fn list_groups_of_thing(&self, t: &str, p: &PageRequest) -> StoreResult<Page<String>> {
+        let after = p.after.clone().unwrap_or_default();
+        let rows = self
+            .query(
+                "SELECT group_name FROM thing_group_members WHERE thing_name = $1 AND group_name > $2
+                 ORDER BY group_name LIMIT $3",
+                &[&t, &after, &((p.limit + 1) as i64)],
+            )
+            .await?;
+        let names = rows.iter().map(|r| r.get(0)).collect();
+        Ok(Page::from_rows(names, p.limit, Clone::clone))
+    }
+
     /// The group and its ancestors, nearest first.
-    pub(crate) async fn ancestors(&self, group: &str) -> StoreResult<Vec<String>> {
+    async fn ancestors(&self, group: &str) -> StoreResult<Vec<String>> {
         let rows = self
             .query(
                 "WITH RECURSIVE up(name, depth) AS (
@@ -296,7 +472,7 @@ impl Tx<'_> {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    pub(crate) async fn group_things_recursive(&self, group: &str) -> StoreResult<Vec<String>> {
+    async fn group_things_recursive(&self, group: &str) -> StoreResult<Vec<String>> {
         let rows = self
             .query(
                 "WITH RECURSIVE down(name) AS (
@@ -310,7 +486,7 @@ impl Tx<'_> {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    pub(crate) async fn list_group_things(
+    async fn list_group_things(
         &self,
         group: &str,
         recursive: bool,
@@ -334,7 +510,7 @@ impl Tx<'_> {
         Ok(Page::from_rows(names, page.limit, Clone::clone))
     }
 
-    pub(crate) async fn groups_of_thing(&self, thing: &str) -> StoreResult<Vec<String>> {
+    async fn groups_of_thing(&self, thing: &str) -> StoreResult<Vec<String>> {
         let rows = self
             .query(
                 "SELECT group_name FROM thing_group_members WHERE thing_name = $1 ORDER BY group_name",
@@ -344,7 +520,7 @@ impl Tx<'_> {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    pub(crate) async fn insert_member(&self, group: &str, thing: &str) -> StoreResult<bool> {
+    async fn insert_member(&self, group: &str, thing: &str) -> StoreResult<bool> {
         let n = self
             .execute(
                 "INSERT INTO thing_group_members (group_name, thing_name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -354,7 +530,7 @@ impl Tx<'_> {
         Ok(n == 1)
     }
 
-    pub(crate) async fn delete_member(&self, group: &str, thing: &str) -> StoreResult<bool> {
+    async fn delete_member(&self, group: &str, thing: &str) -> StoreResult<bool> {
         let n = self
             .execute(
                 "DELETE FROM thing_group_members WHERE group_name = $1 AND thing_name = $2",
@@ -364,10 +540,7 @@ impl Tx<'_> {
         Ok(n == 1)
     }
 
-    pub(crate) async fn continuous_jobs_targeting(
-        &self,
-        groups: &[String],
-    ) -> StoreResult<Vec<String>> {
+    async fn continuous_jobs_targeting(&self, groups: &[String]) -> StoreResult<Vec<String>> {
         let groups = to_json(groups);
         let rows = self
             .query(
@@ -382,7 +555,7 @@ impl Tx<'_> {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    pub(crate) async fn job_targets_thing(
+    async fn job_targets_thing(
         &self,
         job_id: &str,
         thing: &str,
@@ -402,12 +575,12 @@ impl Tx<'_> {
 
     // ---- jobs ---------------------------------------------------------------------
 
-    pub(crate) async fn select_job_progress(
+    async fn select_job_progress(
         &self,
         job_id: &str,
-        for_update: bool,
+        lock: Lock,
     ) -> StoreResult<Option<JobProgress>> {
-        let lock = if for_update { " FOR UPDATE" } else { "" };
+        let lock = lock_sql(lock);
         let sql = format!("SELECT {PROGRESS_COLUMNS} FROM jobs WHERE job_id = $1{lock}");
         self.query_opt(&sql, &[&job_id])
             .await?
@@ -416,12 +589,8 @@ impl Tx<'_> {
             .transpose()
     }
 
-    pub(crate) async fn select_job(
-        &self,
-        job_id: &str,
-        for_update: bool,
-    ) -> StoreResult<Option<Job>> {
-        let lock = if for_update { " FOR UPDATE" } else { "" };
+    async fn select_job(&self, job_id: &str, lock: Lock) -> StoreResult<Option<Job>> {
+        let lock = lock_sql(lock);
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = $1{lock}");
         self.query_opt(&sql, &[&job_id])
             .await?
@@ -431,7 +600,7 @@ impl Tx<'_> {
     }
 
     /// Insert unless the id exists; true if inserted.
-    pub(crate) async fn insert_job(&self, job: &Job) -> StoreResult<bool> {
+    async fn insert_job(&self, job: &Job) -> StoreResult<bool> {
         let p = &job.progress;
         let d = &p.process_details;
         let n = self
@@ -470,7 +639,7 @@ impl Tx<'_> {
         Ok(n == 1)
     }
 
-    pub(crate) async fn update_job_progress(&self, p: &JobProgress) -> StoreResult<()> {
+    async fn update_job_progress(&self, p: &JobProgress) -> StoreResult<()> {
         let d = &p.process_details;
         self.execute(
             "UPDATE jobs SET status = $2, n_queued = $3, n_in_progress = $4, n_succeeded = $5, n_failed = $6,
@@ -495,7 +664,7 @@ impl Tx<'_> {
         .map(drop)
     }
 
-    pub(crate) async fn update_job(&self, job: &Job) -> StoreResult<()> {
+    async fn update_job(&self, job: &Job) -> StoreResult<()> {
         self.update_job_progress(&job.progress).await?;
         self.execute(
             "UPDATE jobs SET in_progress_timeout_minutes = $2, description = $3, force_canceled = $4,
@@ -514,7 +683,13 @@ impl Tx<'_> {
         .map(drop)
     }
 
-    pub(crate) async fn count_jobs_deleting(&self) -> StoreResult<usize> {
+    async fn lock_job_deletions(&self) -> StoreResult<()> {
+        self.execute("SELECT pg_advisory_xact_lock($1)", &[&JOB_DELETION_LOCK])
+            .await
+            .map(drop)
+    }
+
+    async fn count_jobs_deleting(&self) -> StoreResult<usize> {
         let rows = self
             .query(
                 "SELECT COUNT(*) FROM jobs WHERE status = 'DELETION_IN_PROGRESS'",
@@ -524,12 +699,7 @@ impl Tx<'_> {
         Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0) as usize))
     }
 
-    pub(crate) async fn insert_job_target(
-        &self,
-        job_id: &str,
-        kind: &str,
-        name: &str,
-    ) -> StoreResult<()> {
+    async fn insert_job_target(&self, job_id: &str, kind: &str, name: &str) -> StoreResult<()> {
         self.execute(
             "INSERT INTO job_targets (job_id, target_type, target_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
             &[&job_id, &kind, &name],
@@ -538,11 +708,7 @@ impl Tx<'_> {
         .map(drop)
     }
 
-    pub(crate) async fn list_jobs(
-        &self,
-        filter: &JobFilter,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Job>> {
+    async fn list_jobs(&self, filter: &JobFilter, page: &PageRequest) -> StoreResult<Page<Job>> {
         let after = page.after.clone().unwrap_or_default();
         let limit = (page.limit + 1) as i64;
         let rows = self
@@ -574,10 +740,7 @@ impl Tx<'_> {
         }))
     }
 
-    pub(crate) async fn jobs_with_unfinished_cancel_skip_locked(
-        &self,
-        limit: usize,
-    ) -> StoreResult<Vec<String>> {
+    async fn jobs_with_unfinished_cancel(&self, limit: usize) -> StoreResult<Vec<String>> {
         let rows = self
             .query(
                 "SELECT job_id FROM jobs WHERE status = 'CANCELED'
@@ -589,7 +752,7 @@ impl Tx<'_> {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    pub(crate) async fn jobs_deleting_skip_locked(&self) -> StoreResult<Vec<String>> {
+    async fn jobs_deleting(&self) -> StoreResult<Vec<String>> {
         let rows = self
             .query(
                 "SELECT job_id FROM jobs WHERE status = 'DELETION_IN_PROGRESS'
@@ -600,11 +763,7 @@ impl Tx<'_> {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    pub(crate) async fn purge_job_executions(
-        &self,
-        job_id: &str,
-        limit: usize,
-    ) -> StoreResult<usize> {
+    async fn purge_job_executions(&self, job_id: &str, limit: usize) -> StoreResult<usize> {
         let n = self
             .execute(
                 "DELETE FROM job_executions WHERE (thing_name, job_id, execution_number) IN
@@ -615,7 +774,7 @@ impl Tx<'_> {
         Ok(n as usize)
     }
 
-    pub(crate) async fn delete_job_rows(&self, job_id: &str) -> StoreResult<()> {
+    async fn delete_job_rows(&self, job_id: &str) -> StoreResult<()> {
         self.execute("DELETE FROM job_targets WHERE job_id = $1", &[&job_id])
             .await?;
         self.execute("DELETE FROM jobs WHERE job_id = $1", &[&job_id])
@@ -625,82 +784,18 @@ impl Tx<'_> {
 
     // ---- executions -----------------------------------------------------------------
 
-    /// The selected execution; with `for_update`, its row is locked until commit.
-    pub(crate) async fn select_execution(
+    async fn select_execution(
         &self,
         selector: &ExecutionSelector,
-        for_update: bool,
+        lock: Lock,
     ) -> StoreResult<Option<JobExecution>> {
-        let lock = if for_update { " FOR UPDATE" } else { "" };
-        let row = match selector {
-            ExecutionSelector::Exact {
-                thing_name,
-                job_id,
-                execution_number: Some(n),
-            } => {
-                let sql = format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM job_executions
-                     WHERE thing_name = $1 AND job_id = $2 AND execution_number = $3{lock}"
-                );
-                self.query_opt(&sql, &[thing_name, job_id, n]).await?
-            }
-            ExecutionSelector::Exact {
-                thing_name,
-                job_id,
-                execution_number: None,
-            } => {
-                let sql = format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM job_executions
-                     WHERE thing_name = $1 AND job_id = $2 ORDER BY execution_number DESC LIMIT 1{lock}"
-                );
-                self.query_opt(&sql, &[thing_name, job_id]).await?
-            }
-            ExecutionSelector::NextPending { thing_name } => {
-                let sql = format!(
-                    "SELECT {EXECUTION_COLUMNS} FROM job_executions
-                     WHERE thing_name = $1 AND status IN ('QUEUED', 'IN_PROGRESS')
-                     ORDER BY status = 'QUEUED', queued_at, job_id LIMIT 1{lock}"
-                );
-                self.query_opt(&sql, &[thing_name]).await?
-            }
-        };
-        row.as_ref().map(execution_from_row).transpose()
-    }
-
-    /// [`Tx::select_execution`] with the row locked, re-read after the lock so that a
-    /// change committed by another node while we waited is seen.
-    pub(crate) async fn select_execution_for_update(
-        &self,
-        selector: &ExecutionSelector,
-    ) -> StoreResult<Option<JobExecution>> {
-        let first = self.select_execution(selector, true).await?;
-        // A row locked by another transaction is re-checked against the WHERE clause
-        // once that transaction commits; for NextPending (ORDER BY … LIMIT 1) that can
-        // yield nothing although another pending row exists: look once more.
-        let first = match (first, selector) {
-            (None, ExecutionSelector::NextPending { .. }) => {
-                self.select_execution(selector, true).await?
-            }
-            (found, _) => found,
-        };
-        let Some(found) = first else {
-            return Ok(None);
-        };
-        // For NextPending, the row we locked may have stopped being pending while we
-        // waited for it: select again (it is locked now, so it cannot change again).
-        if let ExecutionSelector::NextPending { .. } = selector
-            && found.status.is_terminal()
-        {
-            return Box::pin(self.select_execution_for_update(selector)).await;
+        match lock {
+            Lock::No => self.select_execution_locking(selector, "").await,
+            Lock::ForUpdate => self.select_execution_for_update(selector).await,
         }
-        Ok(Some(found))
     }
 
-    pub(crate) async fn select_pending(
-        &self,
-        thing: &str,
-        limit: usize,
-    ) -> StoreResult<Vec<JobExecution>> {
+    async fn select_pending(&self, thing: &str, limit: usize) -> StoreResult<Vec<JobExecution>> {
         let mut out = Vec::new();
         for status in ["IN_PROGRESS", "QUEUED"] {
             let sql = format!(
@@ -715,10 +810,7 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    pub(crate) async fn select_all_pending_for_update(
-        &self,
-        thing: &str,
-    ) -> StoreResult<Vec<JobExecution>> {
+    async fn select_all_pending(&self, thing: &str) -> StoreResult<Vec<JobExecution>> {
         let sql = format!(
             "SELECT {EXECUTION_COLUMNS} FROM job_executions
              WHERE thing_name = $1 AND status IN ('QUEUED', 'IN_PROGRESS')
@@ -727,7 +819,7 @@ impl Tx<'_> {
         executions(self.query(&sql, &[&thing]).await?)
     }
 
-    pub(crate) async fn select_job_executions_in_skip_locked(
+    async fn select_job_executions_in(
         &self,
         job_id: &str,
         statuses: &[JobExecutionStatus],
@@ -742,7 +834,7 @@ impl Tx<'_> {
         executions(self.query(&sql, &[&job_id, &list, &(limit as i64)]).await?)
     }
 
-    pub(crate) async fn select_timed_out_skip_locked(
+    async fn select_timed_out(
         &self,
         now: Timestamp,
         limit: usize,
@@ -755,7 +847,7 @@ impl Tx<'_> {
         executions(self.query(&sql, &[&now.millis(), &(limit as i64)]).await?)
     }
 
-    pub(crate) async fn list_executions_for_job(
+    async fn list_executions_for_job(
         &self,
         job_id: &str,
         status: Option<JobExecutionStatus>,
@@ -785,11 +877,9 @@ impl Tx<'_> {
         }))
     }
 
-    pub(crate) async fn list_executions_for_thing(
+    async fn list_executions_for_thing(
         &self,
-        thing: &str,
-        status: Option<JobExecutionStatus>,
-        job_id: Option<&str>,
+        q: &ThingExecutions<'_>,
         page: &PageRequest,
     ) -> StoreResult<Page<JobExecution>> {
         let (after_job, after_n) = page.after_compound()?;
@@ -803,11 +893,11 @@ impl Tx<'_> {
             .query(
                 &sql,
                 &[
-                    &thing,
+                    &q.thing,
                     &after_job,
                     &after_n,
-                    &status.map(JobExecutionStatus::as_str),
-                    &job_id,
+                    &q.status.map(JobExecutionStatus::as_str),
+                    &q.job_id,
                     &((page.limit + 1) as i64),
                 ],
             )
@@ -817,7 +907,7 @@ impl Tx<'_> {
         }))
     }
 
-    pub(crate) async fn insert_execution(&self, e: &JobExecution) -> StoreResult<()> {
+    async fn insert_execution(&self, e: &JobExecution) -> StoreResult<()> {
         self.execute(
             &format!(
                 "INSERT INTO job_executions ({EXECUTION_COLUMNS}, timeout_at)
@@ -831,7 +921,7 @@ impl Tx<'_> {
 
     /// Insert one QUEUED execution per thing in one statement (CreateJob of a large
     /// group).
-    pub(crate) async fn insert_queued_executions(
+    async fn insert_queued_executions(
         &self,
         job_id: &str,
         things: &[String],
@@ -851,7 +941,7 @@ impl Tx<'_> {
         Ok(())
     }
 
-    pub(crate) async fn update_execution(&self, e: &JobExecution) -> StoreResult<()> {
+    async fn update_execution(&self, e: &JobExecution) -> StoreResult<()> {
         let n = self
             .execute(
                 "UPDATE job_executions SET status = $4, force_canceled = $5, status_details = $6,
@@ -862,15 +952,12 @@ impl Tx<'_> {
             )
             .await?;
         if n != 1 {
-            return Err(JobsError::Internal(format!(
-                "execution {}/{} vanished during update",
-                e.thing_name, e.job_id
-            )));
+            return Err(JobsError::bug("an execution vanished during its update"));
         }
         Ok(())
     }
 
-    pub(crate) async fn delete_execution(&self, e: &JobExecution) -> StoreResult<()> {
+    async fn delete_execution(&self, e: &JobExecution) -> StoreResult<()> {
         self.execute(
             "DELETE FROM job_executions WHERE thing_name = $1 AND job_id = $2 AND execution_number = $3",
             &[&e.thing_name, &e.job_id, &e.execution_number],
@@ -879,19 +966,7 @@ impl Tx<'_> {
         .map(drop)
     }
 
-    pub(crate) async fn explain_missing_execution(&self, thing: &str, job_id: &str) -> JobsError {
-        if matches!(self.select_job_progress(job_id, false).await, Ok(None)) {
-            return JobsError::NotFound(format!("Job {job_id} does not exist"));
-        }
-        if matches!(self.select_thing(thing).await, Ok(None)) {
-            return JobsError::NotFound(format!("Thing {thing} does not exist"));
-        }
-        JobsError::NotFound(format!(
-            "Job execution for thing {thing} within job {job_id} does not exist"
-        ))
-    }
-
-    pub(crate) async fn claim_account(&self, account: &str) -> StoreResult<()> {
+    async fn claim_account(&self, account: &str) -> StoreResult<()> {
         self.0
             .execute(
                 "INSERT INTO store_meta (key, value) VALUES ('account_id', $1) \
@@ -909,11 +984,11 @@ impl Tx<'_> {
         if owner == account {
             Ok(())
         } else {
-            Err(iotjobs_core::store::account_mismatch(&owner, account))
+            Err(iotjobs_core::JobsError::account_mismatch(&owner, account))
         }
     }
 
-    pub(crate) async fn delete_everything(&self) -> StoreResult<()> {
+    async fn delete_everything(&self) -> StoreResult<()> {
         self.0
             .batch_execute(
                 "TRUNCATE job_executions, job_targets, jobs, thing_group_members, thing_groups, things",

@@ -3,6 +3,8 @@
 //! PostgreSQL must be running: these tests fail, never skip, without it.
 
 use super::*;
+use crate::conformance::seed_job_over_things;
+use iotjobs_core::{ExecutionCommand, ExecutionSelector, JobExecutionStatus, Store, Timestamp};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub(crate) fn test_url() -> String {
@@ -129,28 +131,7 @@ async fn racing_cancel_and_update_have_one_winner() {
     let node_b = PgStore::with_config(config, 8).await.unwrap();
     let t0 = Timestamp(1_700_000_000_000);
     let things: Vec<String> = (0..100).map(|i| format!("t{i}")).collect();
-    for t in &things {
-        let new = NewThing {
-            thing_name: t.clone(),
-            thing_type_name: None,
-            attributes: Default::default(),
-            billing_group_name: None,
-        };
-        node_a.create_thing(new, t.clone(), t0).await.unwrap();
-    }
-    let new = NewJob {
-        job_id: "j".into(),
-        targets: vec![],
-        target_things: things.clone(),
-        target_groups: vec![],
-        document: None,
-        document_source: None,
-        description: None,
-        target_selection: iotjobs_core::TargetSelection::Snapshot,
-        in_progress_timeout_minutes: None,
-        configs: Default::default(),
-    };
-    node_a.create_job(new, t0).await.unwrap();
+    seed_job_over_things(&node_a, "j", &things, t0).await;
     let exact = |t: &str| ExecutionSelector::Exact {
         thing_name: t.into(),
         job_id: "j".into(),

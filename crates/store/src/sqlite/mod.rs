@@ -10,34 +10,20 @@
 //! Reads: a small pool of reader connections on blocking threads; WAL lets them read
 //! the last committed state while the writer works.
 //!
-//! This module must not decide any rule: it loads rows, calls `iotjobs-core`, and
-//! stores the result.
+//! This module must not decide any rule or sequence any operation: the `Store` logic is
+//! `crate::ops`, written once for both backends; here is only how a transaction runs.
 
 mod rows;
 
-use iotjobs_core::error::ResourceKind;
-use iotjobs_core::group::{NewThingGroup, ThingGroup, check_join, execution_number_on_join};
-use iotjobs_core::job::{JobProgress, JobUpdate};
-use iotjobs_core::page::{Page, PageRequest};
-use iotjobs_core::state_machine::{Change, ExecutionCommand, apply_to_job};
-use iotjobs_core::store::{
-    AppliedChange, ExecutionSelector, JobFilter, StoreResult, SweepReport, ThingFilter,
-};
-use iotjobs_core::{
-    Job, JobExecution, JobExecutionStatus, JobsError, NewJob, NewThing, Store, Thing, Timestamp,
-};
+use iotjobs_core::JobsError;
+use iotjobs_core::store::StoreResult;
 use rusqlite::{Connection, OpenFlags};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use tokio::sync::oneshot;
 
 /// Most requests committed together. Bounds the latency one batch adds.
 const MAX_BATCH: usize = 256;
-/// Executions changed per transaction by bulk operations (CancelJob, job purges):
-/// about 25-50 ms of writer time each, so other requests keep flowing
-/// (rust-deps.md §3: a 1M-row transaction would hold the writer for seconds).
-const BULK_CHUNK: usize = 5_000;
 /// Reader connections kept open.
 const MAX_IDLE_READERS: usize = 8;
 
@@ -160,9 +146,9 @@ fn db_err(e: rusqlite::Error) -> JobsError {
                 rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
             ) =>
         {
-            JobsError::Unavailable(format!("database busy: {e}"))
+            JobsError::storage_unavailable(format_args!("database busy: {e}"))
         }
-        other => JobsError::Internal(format!("sqlite: {other}")),
+        other => JobsError::storage("sqlite", other),
     }
 }
 
@@ -171,7 +157,10 @@ impl SqliteStore {
     pub fn open(path: &Path, options: SqliteOptions) -> Result<Self, JobsError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                JobsError::Internal(format!("cannot create {}: {e}", dir.display()))
+                JobsError::storage(
+                    "sqlite",
+                    format_args!("cannot create {}: {e}", dir.display()),
+                )
             })?;
         }
         let conn = open_connection(path, options, true).map_err(db_err)?;
@@ -186,12 +175,19 @@ impl SqliteStore {
         let checkpointer_thread = std::thread::Builder::new()
             .name("iotjobs-sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(checkpoint_conn, stop_rx))
-            .map_err(|e| JobsError::Internal(format!("cannot start checkpoint thread: {e}")))?;
+            .map_err(|e| {
+                JobsError::storage(
+                    "sqlite",
+                    format_args!("cannot start checkpoint thread: {e}"),
+                )
+            })?;
         let (tx, rx) = mpsc::channel::<WriteFn>();
         let handle = std::thread::Builder::new()
             .name("iotjobs-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx))
-            .map_err(|e| JobsError::Internal(format!("cannot start writer thread: {e}")))?;
+            .map_err(|e| {
+                JobsError::storage("sqlite", format_args!("cannot start writer thread: {e}"))
+            })?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
@@ -220,14 +216,14 @@ impl SqliteStore {
             .inner
             .writer
             .lock()
-            .map_err(|_| JobsError::Internal("writer lock poisoned".into()))?
+            .map_err(|_| JobsError::bug("the SQLite writer's lock is poisoned"))?
             .clone()
-            .ok_or_else(|| JobsError::Unavailable("store is closed".into()))?;
+            .ok_or_else(|| JobsError::storage_unavailable("the store is closed"))?;
         sender
             .send(job)
-            .map_err(|_| JobsError::Unavailable("the SQLite writer has stopped".into()))?;
+            .map_err(|_| JobsError::storage_unavailable("the SQLite writer has stopped"))?;
         rx.await
-            .map_err(|_| JobsError::Internal("the write was dropped (writer panicked?)".into()))?
+            .map_err(|_| JobsError::bug("a write was dropped (the writer panicked?)"))?
     }
 
     /// Run `f` on a reader connection on a blocking thread.
@@ -251,7 +247,7 @@ impl SqliteStore {
             result
         })
         .await
-        .map_err(|e| JobsError::Internal(format!("reader task failed: {e}")))?
+        .map_err(|e| JobsError::storage("sqlite", format_args!("reader task failed: {e}")))?
     }
 }
 
@@ -379,592 +375,32 @@ fn run_batch(conn: &Connection, batch: Vec<WriteFn>) {
     }
 }
 
-impl Store for SqliteStore {
-    async fn create_thing(
-        &self,
-        new: NewThing,
-        thing_id: String,
-        now: Timestamp,
-    ) -> StoreResult<(Thing, bool)> {
-        self.write(move |conn| {
-            if let Some(existing) = rows::select_thing(conn, &new.thing_name)? {
-                return Ok((existing, false));
-            }
-            let thing = Thing {
-                thing_name: new.thing_name,
-                thing_id,
-                thing_type_name: new.thing_type_name,
-                attributes: new.attributes,
-                billing_group_name: new.billing_group_name,
-                version: 1,
-                created_at: now,
-            };
-            rows::insert_thing(conn, &thing)?;
-            Ok((thing, true))
-        })
-        .await
-    }
-
-    async fn describe_thing(&self, thing_name: &str) -> StoreResult<Option<Thing>> {
-        let name = thing_name.to_owned();
-        self.read(move |conn| rows::select_thing(conn, &name)).await
-    }
-
-    async fn create_job(&self, new: NewJob, now: Timestamp) -> StoreResult<Job> {
-        self.write(move |conn| {
-            if rows::select_job_progress(conn, &new.job_id)?.is_some() {
-                return Err(JobsError::AlreadyExists {
-                    message: format!("Job {} already exists", new.job_id),
-                    kind: ResourceKind::Job,
-                    name: new.job_id.clone(),
-                    resource_id: new.job_id.clone(),
-                });
-            }
-            let mut things: Vec<String> = Vec::new();
-            for thing in &new.target_things {
-                if rows::select_thing(conn, thing)?.is_none() {
-                    return Err(JobsError::NotFound(format!("Thing {thing} does not exist")));
-                }
-                things.push(thing.clone());
-            }
-            for group in &new.target_groups {
-                if rows::select_group(conn, group)?.is_none() {
-                    return Err(JobsError::NotFound(format!(
-                        "Thing group {group} does not exist"
-                    )));
-                }
-                things.extend(rows::group_things_recursive(conn, group)?);
-            }
-            // Each thing once, in a stable order.
-            let mut seen = std::collections::HashSet::new();
-            things.retain(|t| seen.insert(t.clone()));
-            let direct = new.target_things.clone();
-            let groups = new.target_groups.clone();
-            let job = Job::from_new(new, things.len(), now);
-            rows::insert_job(conn, &job)?;
-            for t in &direct {
-                rows::insert_job_target(conn, job.job_id(), "thing", t)?;
-            }
-            for g in &groups {
-                rows::insert_job_target(conn, job.job_id(), "group", g)?;
-            }
-            for thing in &things {
-                rows::insert_execution(conn, &JobExecution::queued(job.job_id(), thing, 1, now))?;
-            }
-            Ok(job)
-        })
-        .await
-    }
-
-    async fn describe_job(&self, job_id: &str) -> StoreResult<Option<Job>> {
-        let id = job_id.to_owned();
-        self.read(move |conn| rows::select_job(conn, &id)).await
-    }
-
-    async fn describe_job_execution(
-        &self,
-        selector: &ExecutionSelector,
-    ) -> StoreResult<Option<JobExecution>> {
-        let selector = selector.clone();
-        self.read(move |conn| rows::select_execution(conn, &selector))
+/// Run `$body` (a call into `crate::ops` over `$tx`) in the next group-commit batch on
+/// the writer thread; answer after the COMMIT.
+macro_rules! sqlite_write {
+    ($store:expr, |$tx:ident| $body:expr) => {
+        $store
+            .write(move |conn| {
+                let $tx = &rows::SqliteTx(conn);
+                crate::block_on($body)
+            })
             .await
-    }
-
-    async fn get_pending_job_executions(
-        &self,
-        thing_name: &str,
-        limit: usize,
-    ) -> StoreResult<Vec<JobExecution>> {
-        let name = thing_name.to_owned();
-        self.read(move |conn| rows::select_pending(conn, &name, limit))
-            .await
-    }
-
-    async fn update_job_execution(
-        &self,
-        selector: ExecutionSelector,
-        cmd: ExecutionCommand,
-        now: Timestamp,
-    ) -> StoreResult<Option<AppliedChange>> {
-        self.write(move |conn| {
-            let Some(exec) = rows::select_execution(conn, &selector)? else {
-                return match &selector {
-                    ExecutionSelector::NextPending { .. } => Ok(None),
-                    ExecutionSelector::Exact {
-                        thing_name, job_id, ..
-                    } => Err(rows::explain_missing_execution(conn, thing_name, job_id)),
-                };
-            };
-            let mut jobs = JobCache::default();
-            let applied = jobs.apply(conn, exec, &cmd, now)?;
-            jobs.flush(conn)?;
-            Ok(Some(applied))
-        })
-        .await
-    }
-
-    async fn list_things(
-        &self,
-        filter: &ThingFilter,
-        page: PageRequest,
-    ) -> StoreResult<Page<Thing>> {
-        let filter = filter.clone();
-        self.read(move |conn| rows::list_things(conn, &filter, &page))
-            .await
-    }
-
-    async fn delete_thing(
-        &self,
-        thing_name: &str,
-        expected_version: Option<i64>,
-        now: Timestamp,
-    ) -> StoreResult<()> {
-        let name = thing_name.to_owned();
-        self.write(move |conn| {
-            let Some(thing) = rows::select_thing(conn, &name)? else {
-                return Ok(());
-            };
-            if let Some(v) = expected_version
-                && v != thing.version
-            {
-                return Err(JobsError::VersionMismatch {
-                    expected: v,
-                    found: thing.version,
-                    state: None,
-                });
-            }
-            let mut jobs = JobCache::default();
-            for exec in rows::select_all_pending(conn, &name)? {
-                jobs.apply(conn, exec, &ExecutionCommand::Remove, now)?;
-            }
-            jobs.flush(conn)?;
-            rows::delete_thing_rows(conn, &name)
-        })
-        .await
-    }
-
-    async fn create_thing_group(
-        &self,
-        new: NewThingGroup,
-        group_id: String,
-        now: Timestamp,
-    ) -> StoreResult<(ThingGroup, bool)> {
-        self.write(move |conn| {
-            if let Some(existing) = rows::select_group(conn, &new.group_name)? {
-                return Ok((existing, false));
-            }
-            if let Some(parent) = &new.parent_group_name
-                && rows::select_group(conn, parent)?.is_none()
-            {
-                return Err(JobsError::NotFound(format!(
-                    "Thing group {parent} does not exist"
-                )));
-            }
-            let group = ThingGroup {
-                group_name: new.group_name.clone(),
-                group_id,
-                parent_group_name: new.parent_group_name,
-                description: new.description,
-                attributes: new.attributes,
-                tags: new.tags,
-                version: 1,
-                created_at: now,
-                root_to_parent: Vec::new(),
-            };
-            rows::insert_group(conn, &group)?;
-            let stored = rows::select_group(conn, &new.group_name)?
-                .ok_or_else(|| JobsError::Internal("group vanished".into()))?;
-            Ok((stored, true))
-        })
-        .await
-    }
-
-    async fn describe_thing_group(&self, group_name: &str) -> StoreResult<Option<ThingGroup>> {
-        let name = group_name.to_owned();
-        self.read(move |conn| rows::select_group(conn, &name)).await
-    }
-
-    async fn add_thing_to_thing_group(
-        &self,
-        group_name: &str,
-        thing_name: &str,
-        now: Timestamp,
-    ) -> StoreResult<()> {
-        let (group, thing) = (group_name.to_owned(), thing_name.to_owned());
-        self.write(move |conn| {
-            require_group_and_thing(conn, &group, &thing)?;
-            let ancestors = rows::ancestors(conn, &group)?;
-            let mut current = Vec::new();
-            for g in rows::groups_of_thing(conn, &thing)? {
-                let root = rows::ancestors(conn, &g)?.pop().unwrap_or_default();
-                current.push((g, root));
-            }
-            let root = ancestors.last().cloned().unwrap_or_default();
-            if !check_join(&thing, &group, &root, &current)? {
-                return Ok(());
-            }
-            rows::insert_member(conn, &group, &thing)?;
-            // CONTINUOUS jobs that target this group or an ancestor queue an execution
-            // for the newcomer ("targetSelection" model doc), unless it already has
-            // one that was not REMOVED.
-            let mut jobs = JobCache::default();
-            for job_id in rows::continuous_jobs_targeting(conn, &ancestors)? {
-                let latest = rows::select_execution(
-                    conn,
-                    &ExecutionSelector::Exact {
-                        thing_name: thing.clone(),
-                        job_id: job_id.clone(),
-                        execution_number: None,
-                    },
-                )?;
-                let Some(number) = execution_number_on_join(latest.as_ref()) else {
-                    continue;
-                };
-                rows::insert_execution(conn, &JobExecution::queued(&job_id, &thing, number, now))?;
-                jobs.load(conn, &job_id)?.record_execution_change(
-                    None,
-                    Some(JobExecutionStatus::Queued),
-                    now,
-                );
-            }
-            jobs.flush(conn)
-        })
-        .await
-    }
-
-    async fn remove_thing_from_thing_group(
-        &self,
-        group_name: &str,
-        thing_name: &str,
-        now: Timestamp,
-    ) -> StoreResult<()> {
-        let (group, thing) = (group_name.to_owned(), thing_name.to_owned());
-        self.write(move |conn| {
-            require_group_and_thing(conn, &group, &thing)?;
-            if !rows::delete_member(conn, &group, &thing)? {
-                return Ok(());
-            }
-            // Groups the thing is still in, with their ancestors: a job targeting any
-            // of them still targets the thing.
-            let mut still = Vec::new();
-            for g in rows::groups_of_thing(conn, &thing)? {
-                still.extend(rows::ancestors(conn, &g)?);
-            }
-            let left = rows::ancestors(conn, &group)?;
-            let mut jobs = JobCache::default();
-            for job_id in rows::continuous_jobs_targeting(conn, &left)? {
-                if rows::job_targets_thing(conn, &job_id, &thing, &still)? {
-                    continue;
-                }
-                let latest = rows::select_execution(
-                    conn,
-                    &ExecutionSelector::Exact {
-                        thing_name: thing.clone(),
-                        job_id: job_id.clone(),
-                        execution_number: None,
-                    },
-                )?;
-                if let Some(exec) = latest.filter(|e| e.status == JobExecutionStatus::Queued) {
-                    jobs.apply(conn, exec, &ExecutionCommand::Remove, now)?;
-                }
-            }
-            jobs.flush(conn)
-        })
-        .await
-    }
-
-    async fn list_things_in_thing_group(
-        &self,
-        group_name: &str,
-        recursive: bool,
-        page: PageRequest,
-    ) -> StoreResult<Page<String>> {
-        let group = group_name.to_owned();
-        self.read(move |conn| {
-            if rows::select_group(conn, &group)?.is_none() {
-                return Err(JobsError::NotFound(format!(
-                    "Thing group {group} does not exist"
-                )));
-            }
-            rows::list_group_things(conn, &group, recursive, &page)
-        })
-        .await
-    }
-
-    async fn list_jobs(&self, filter: &JobFilter, page: PageRequest) -> StoreResult<Page<Job>> {
-        let filter = filter.clone();
-        self.read(move |conn| rows::list_jobs(conn, &filter, &page))
-            .await
-    }
-
-    async fn update_job(&self, job_id: &str, update: JobUpdate, now: Timestamp) -> StoreResult<()> {
-        let id = job_id.to_owned();
-        self.write(move |conn| {
-            let mut job = require_job(conn, &id)?;
-            job.update(update, now)?;
-            rows::update_job(conn, &job)
-        })
-        .await
-    }
-
-    async fn cancel_job(
-        &self,
-        job_id: &str,
-        force: bool,
-        reason_code: Option<String>,
-        comment: Option<String>,
-        now: Timestamp,
-    ) -> StoreResult<Job> {
-        let id = job_id.to_owned();
-        self.write({
-            let id = id.clone();
-            move |conn| {
-                let mut job = require_job(conn, &id)?;
-                job.cancel(force, reason_code, comment, now)?;
-                rows::update_job(conn, &job)
-            }
-        })
-        .await?;
-        // Then the executions, one bounded transaction at a time.
-        loop {
-            let id = id.clone();
-            let done = self
-                .write(move |conn| cancel_job_executions(conn, &id, BULK_CHUNK, now))
-                .await?;
-            if done == 0 {
-                break;
-            }
-        }
-        let id2 = id.clone();
-        self.read(move |conn| rows::select_job(conn, &id2))
-            .await?
-            .ok_or_else(|| JobsError::NotFound(format!("Job {id} does not exist")))
-    }
-
-    async fn delete_job(&self, job_id: &str, force: bool, now: Timestamp) -> StoreResult<()> {
-        let id = job_id.to_owned();
-        self.write(move |conn| {
-            let mut job = require_job(conn, &id)?;
-            let deleting = rows::count_jobs_deleting(conn)?;
-            job.begin_delete(force, deleting, now)?;
-            rows::update_job(conn, &job)
-        })
-        .await
-    }
-
-    async fn list_job_executions_for_job(
-        &self,
-        job_id: &str,
-        status: Option<JobExecutionStatus>,
-        page: PageRequest,
-    ) -> StoreResult<Page<JobExecution>> {
-        let id = job_id.to_owned();
-        self.read(move |conn| {
-            if rows::select_job_progress(conn, &id)?.is_none() {
-                return Err(JobsError::NotFound(format!("Job {id} does not exist")));
-            }
-            rows::list_executions_for_job(conn, &id, status, &page)
-        })
-        .await
-    }
-
-    async fn list_job_executions_for_thing(
-        &self,
-        thing_name: &str,
-        status: Option<JobExecutionStatus>,
-        job_id: Option<&str>,
-        page: PageRequest,
-    ) -> StoreResult<Page<JobExecution>> {
-        let thing = thing_name.to_owned();
-        let job = job_id.map(str::to_owned);
-        self.read(move |conn| {
-            let result =
-                rows::list_executions_for_thing(conn, &thing, status, job.as_deref(), &page)?;
-            if result.items.is_empty() && rows::select_thing(conn, &thing)?.is_none() {
-                return Err(JobsError::NotFound(format!(
-                    "Thing {thing} cannot be found."
-                )));
-            }
-            Ok(result)
-        })
-        .await
-    }
-
-    async fn sweep(&self, now: Timestamp, budget: usize) -> StoreResult<SweepReport> {
-        self.write(move |conn| {
-            let mut report = SweepReport::default();
-            // 1. Timeouts.
-            let mut jobs = JobCache::default();
-            for exec in rows::select_timed_out(conn, now, budget)? {
-                if jobs.try_apply(conn, exec, &ExecutionCommand::Timeout, now)? {
-                    report.timed_out += 1;
-                }
-            }
-            jobs.flush(conn)?;
-            // 2. Cancellations a CancelJob left unfinished.
-            for job_id in rows::jobs_with_unfinished_cancel(conn, 16)? {
-                if report.canceled >= budget {
-                    break;
-                }
-                report.canceled +=
-                    cancel_job_executions(conn, &job_id, budget - report.canceled, now)?;
-            }
-            // 3. Jobs being deleted: their executions, then the job.
-            for job_id in rows::jobs_deleting(conn)? {
-                let left = budget.saturating_sub(report.purged_executions);
-                if left == 0 {
-                    break;
-                }
-                let purged = rows::purge_job_executions(conn, &job_id, left)?;
-                report.purged_executions += purged;
-                if purged < left {
-                    rows::delete_job_rows(conn, &job_id)?;
-                    report.deleted_jobs += 1;
-                }
-            }
-            Ok(report)
-        })
-        .await
-    }
-
-    async fn reset(&self) -> StoreResult<()> {
-        self.write(rows::delete_everything).await
-    }
-
-    async fn claim_account(&self, account_id: &str) -> StoreResult<()> {
-        let account = account_id.to_owned();
-        self.write(move |conn| rows::claim_account(conn, &account))
-            .await
-    }
-}
-
-fn require_job(conn: &Connection, job_id: &str) -> StoreResult<Job> {
-    rows::select_job(conn, job_id)?
-        .ok_or_else(|| JobsError::NotFound(format!("Job {job_id} does not exist")))
-}
-
-fn require_group_and_thing(conn: &Connection, group: &str, thing: &str) -> StoreResult<()> {
-    if rows::select_group(conn, group)?.is_none() {
-        return Err(JobsError::NotFound(format!(
-            "Thing group {group} does not exist"
-        )));
-    }
-    if rows::select_thing(conn, thing)?.is_none() {
-        return Err(JobsError::NotFound(format!("Thing {thing} does not exist")));
-    }
-    Ok(())
-}
-
-/// Cancel up to `limit` executions of a canceled job that are still in the statuses its
-/// cancellation covers. Returns how many were canceled.
-fn cancel_job_executions(
-    conn: &Connection,
-    job_id: &str,
-    limit: usize,
-    now: Timestamp,
-) -> StoreResult<usize> {
-    let job = require_job(conn, job_id)?;
-    if job.progress.status != iotjobs_core::JobStatus::Canceled {
-        return Ok(0);
-    }
-    let cmd = ExecutionCommand::Cancel {
-        force: job.force_canceled,
-        expected_version: None,
-        status_details: None,
     };
-    let mut jobs = JobCache::default();
-    let mut n = 0;
-    for exec in rows::select_job_executions_in(conn, job_id, job.statuses_to_cancel(), limit)? {
-        if jobs.try_apply(conn, exec, &cmd, now)? {
-            n += 1;
-        }
-    }
-    jobs.flush(conn)?;
-    Ok(n)
 }
 
-/// Job progress rows loaded during one transaction, written back once at the end, so
-/// that a bulk change over many executions of one job updates its row once.
-#[derive(Default)]
-struct JobCache {
-    jobs: BTreeMap<String, (JobProgress, JobProgress)>,
+/// Run `$body` on a reader connection (the last committed state).
+macro_rules! sqlite_read {
+    ($store:expr, |$tx:ident| $body:expr) => {
+        $store
+            .read(move |conn| {
+                let $tx = &rows::SqliteTx(conn);
+                crate::block_on($body)
+            })
+            .await
+    };
 }
 
-impl JobCache {
-    fn load(&mut self, conn: &Connection, job_id: &str) -> StoreResult<&mut JobProgress> {
-        if !self.jobs.contains_key(job_id) {
-            let p = rows::select_job_progress(conn, job_id)?
-                .ok_or_else(|| JobsError::Internal(format!("execution without job {job_id}")))?;
-            self.jobs.insert(job_id.to_owned(), (p.clone(), p));
-        }
-        Ok(&mut self.jobs.get_mut(job_id).expect("just inserted").1)
-    }
-
-    /// Run the state machine on one execution and persist the execution; the job's new
-    /// counters stay in the cache until [`JobCache::flush`].
-    fn apply(
-        &mut self,
-        conn: &Connection,
-        exec: JobExecution,
-        cmd: &ExecutionCommand,
-        now: Timestamp,
-    ) -> StoreResult<AppliedChange> {
-        let job = self.load(conn, &exec.job_id)?;
-        let mut next_job = job.clone();
-        let change = apply_to_job(&mut next_job, &exec, cmd, now)?;
-        *job = next_job.clone();
-        Ok(match change {
-            Change::Update(next) => {
-                rows::update_execution(conn, &next)?;
-                AppliedChange {
-                    execution: next,
-                    exists: true,
-                    job: next_job,
-                }
-            }
-            Change::Delete => {
-                rows::delete_execution(conn, &exec)?;
-                AppliedChange {
-                    execution: exec,
-                    exists: false,
-                    job: next_job,
-                }
-            }
-            Change::Unchanged => AppliedChange {
-                execution: exec,
-                exists: true,
-                job: next_job,
-            },
-        })
-    }
-
-    /// [`JobCache::apply`] for bulk work: a rule refusal (the execution moved on) skips
-    /// the execution; storage errors still fail the transaction.
-    fn try_apply(
-        &mut self,
-        conn: &Connection,
-        exec: JobExecution,
-        cmd: &ExecutionCommand,
-        now: Timestamp,
-    ) -> StoreResult<bool> {
-        match self.apply(conn, exec, cmd, now) {
-            Ok(_) => Ok(true),
-            Err(JobsError::InvalidStateTransition { .. } | JobsError::VersionMismatch { .. }) => {
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    fn flush(self, conn: &Connection) -> StoreResult<()> {
-        for (before, after) in self.jobs.values() {
-            if before != after {
-                rows::update_job_progress(conn, after)?;
-            }
-        }
-        Ok(())
-    }
-}
+crate::store_impl::impl_store!(SqliteStore, sqlite_read, sqlite_write);
 
 #[cfg(test)]
 mod tests;

@@ -2,8 +2,9 @@
 //! backend runs can be read in one place. No rule is decided here.
 
 use super::db_err;
+use crate::tx::{Lock, ThingExecutions, Tx};
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
-use iotjobs_core::group::ThingGroup;
+use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
 use iotjobs_core::job::{Job, JobProcessDetails, JobProgress, JobStatus, TargetSelection};
 use iotjobs_core::page::{Page, PageRequest, compound_key};
 use iotjobs_core::store::{ExecutionSelector, JobFilter, StoreResult, ThingFilter};
@@ -54,7 +55,7 @@ fn thing_from_row(r: &Row<'_>) -> rusqlite::Result<Thing> {
     })
 }
 
-pub(super) fn select_thing(conn: &Connection, name: &str) -> StoreResult<Option<Thing>> {
+fn select_thing(conn: &Connection, name: &str) -> StoreResult<Option<Thing>> {
     conn.prepare_cached(&format!(
         "SELECT {THING_COLUMNS} FROM things WHERE thing_name = ?1"
     ))
@@ -62,10 +63,11 @@ pub(super) fn select_thing(conn: &Connection, name: &str) -> StoreResult<Option<
     .map_err(db_err)
 }
 
-pub(super) fn insert_thing(conn: &Connection, t: &Thing) -> StoreResult<()> {
+/// Insert unless the name exists; true if inserted.
+fn insert_thing(conn: &Connection, t: &Thing) -> StoreResult<bool> {
     conn.prepare_cached(
         "INSERT INTO things (thing_name, thing_id, thing_type_name, attributes, billing_group_name, version, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (thing_name) DO NOTHING",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -78,7 +80,7 @@ pub(super) fn insert_thing(conn: &Connection, t: &Thing) -> StoreResult<()> {
             t.created_at.millis()
         ])
     })
-    .map(drop)
+    .map(|n| n == 1)
     .map_err(db_err)
 }
 
@@ -112,10 +114,7 @@ fn progress_from_row(r: &Row<'_>) -> rusqlite::Result<JobProgress> {
     })
 }
 
-pub(super) fn select_job_progress(
-    conn: &Connection,
-    job_id: &str,
-) -> StoreResult<Option<JobProgress>> {
+fn select_job_progress(conn: &Connection, job_id: &str) -> StoreResult<Option<JobProgress>> {
     conn.prepare_cached(&format!(
         "SELECT {PROGRESS_COLUMNS} FROM jobs WHERE job_id = ?1"
     ))
@@ -144,19 +143,21 @@ fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
     })
 }
 
-pub(super) fn select_job(conn: &Connection, job_id: &str) -> StoreResult<Option<Job>> {
+fn select_job(conn: &Connection, job_id: &str) -> StoreResult<Option<Job>> {
     conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE job_id = ?1"))
         .and_then(|mut s| s.query_row([job_id], job_from_row).optional())
         .map_err(db_err)
 }
 
-pub(super) fn insert_job(conn: &Connection, job: &Job) -> StoreResult<()> {
+/// Insert unless the id exists; true if inserted.
+fn insert_job(conn: &Connection, job: &Job) -> StoreResult<bool> {
     let p = &job.progress;
     let d = &p.process_details;
     conn.prepare_cached(&format!(
         "INSERT INTO jobs ({PROGRESS_COLUMNS}, targets, document, document_source, description, \
          force_canceled, reason_code, comment, created_at, configs)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
+         ON CONFLICT (job_id) DO NOTHING"
     ))
     .and_then(|mut s| {
         s.execute(params![
@@ -185,11 +186,11 @@ pub(super) fn insert_job(conn: &Connection, job: &Job) -> StoreResult<()> {
             to_json(&job.configs),
         ])
     })
-    .map(drop)
+    .map(|n| n == 1)
     .map_err(db_err)
 }
 
-pub(super) fn update_job_progress(conn: &Connection, p: &JobProgress) -> StoreResult<()> {
+fn update_job_progress(conn: &Connection, p: &JobProgress) -> StoreResult<()> {
     let d = &p.process_details;
     conn.prepare_cached(
         "UPDATE jobs SET status = ?2, n_queued = ?3, n_in_progress = ?4, n_succeeded = ?5, n_failed = ?6,
@@ -240,7 +241,7 @@ fn execution_from_row(r: &Row<'_>) -> rusqlite::Result<JobExecution> {
     })
 }
 
-pub(super) fn select_execution(
+fn select_execution(
     conn: &Connection,
     selector: &ExecutionSelector,
 ) -> StoreResult<Option<JobExecution>> {
@@ -283,7 +284,7 @@ pub(super) fn select_execution(
     result.map_err(db_err)
 }
 
-pub(super) fn select_pending(
+fn select_pending(
     conn: &Connection,
     thing_name: &str,
     limit: usize,
@@ -310,7 +311,7 @@ pub(super) fn select_pending(
     Ok(out)
 }
 
-pub(super) fn insert_execution(conn: &Connection, e: &JobExecution) -> StoreResult<()> {
+fn insert_execution(conn: &Connection, e: &JobExecution) -> StoreResult<()> {
     conn.prepare_cached(&format!(
         "INSERT INTO job_executions ({EXECUTION_COLUMNS}, timeout_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
@@ -320,7 +321,7 @@ pub(super) fn insert_execution(conn: &Connection, e: &JobExecution) -> StoreResu
     .map_err(db_err)
 }
 
-pub(super) fn update_execution(conn: &Connection, e: &JobExecution) -> StoreResult<()> {
+fn update_execution(conn: &Connection, e: &JobExecution) -> StoreResult<()> {
     let changed = conn
         .prepare_cached(
             "UPDATE job_executions SET status = ?4, force_canceled = ?5, status_details = ?6,
@@ -331,15 +332,25 @@ pub(super) fn update_execution(conn: &Connection, e: &JobExecution) -> StoreResu
         .and_then(|mut s| s.execute(rusqlite::params_from_iter(execution_params(e))))
         .map_err(db_err)?;
     if changed != 1 {
-        return Err(JobsError::Internal(format!(
-            "execution {}/{} vanished during update",
-            e.thing_name, e.job_id
-        )));
+        return Err(JobsError::bug("an execution vanished during its update"));
     }
     Ok(())
 }
 
-pub(super) fn delete_execution(conn: &Connection, e: &JobExecution) -> StoreResult<()> {
+/// Execution number 1, QUEUED, for each thing (CreateJob).
+fn insert_queued_executions(
+    conn: &Connection,
+    job_id: &str,
+    things: &[String],
+    now: Timestamp,
+) -> StoreResult<()> {
+    for thing in things {
+        insert_execution(conn, &JobExecution::queued(job_id, thing, 1, now))?;
+    }
+    Ok(())
+}
+
+fn delete_execution(conn: &Connection, e: &JobExecution) -> StoreResult<()> {
     conn.prepare_cached(
         "DELETE FROM job_executions WHERE thing_name = ?1 AND job_id = ?2 AND execution_number = ?3",
     )
@@ -366,29 +377,10 @@ fn execution_params(e: &JobExecution) -> Vec<Box<dyn rusqlite::ToSql + '_>> {
     ]
 }
 
-/// Say which part of "the execution of job J on thing T" does not exist: the job, the
-/// thing, or only the execution. Runs only on the error path.
-pub(super) fn explain_missing_execution(
-    conn: &Connection,
-    thing_name: &str,
-    job_id: &str,
-) -> JobsError {
-    let job = select_job_progress(conn, job_id);
-    if matches!(job, Ok(None)) {
-        return JobsError::NotFound(format!("Job {job_id} does not exist"));
-    }
-    if matches!(select_thing(conn, thing_name), Ok(None)) {
-        return JobsError::NotFound(format!("Thing {thing_name} does not exist"));
-    }
-    JobsError::NotFound(format!(
-        "Job execution for thing {thing_name} within job {job_id} does not exist"
-    ))
-}
-
 // ---- jobs, beyond creation ------------------------------------------------------------
 
 /// Write every mutable column of a job (UpdateJob, CancelJob, DeleteJob).
-pub(super) fn update_job(conn: &Connection, job: &Job) -> StoreResult<()> {
+fn update_job(conn: &Connection, job: &Job) -> StoreResult<()> {
     update_job_progress(conn, &job.progress)?;
     conn.prepare_cached(
         "UPDATE jobs SET in_progress_timeout_minutes = ?2, description = ?3, force_canceled = ?4,
@@ -409,14 +401,14 @@ pub(super) fn update_job(conn: &Connection, job: &Job) -> StoreResult<()> {
     .map_err(db_err)
 }
 
-pub(super) fn count_jobs_deleting(conn: &Connection) -> StoreResult<usize> {
+fn count_jobs_deleting(conn: &Connection) -> StoreResult<usize> {
     conn.prepare_cached("SELECT COUNT(*) FROM jobs WHERE status = 'DELETION_IN_PROGRESS'")
         .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
         .map(|n| n as usize)
         .map_err(db_err)
 }
 
-pub(super) fn insert_job_target(
+fn insert_job_target(
     conn: &Connection,
     job_id: &str,
     target_type: &str,
@@ -430,11 +422,7 @@ pub(super) fn insert_job_target(
     .map_err(db_err)
 }
 
-pub(super) fn list_jobs(
-    conn: &Connection,
-    filter: &JobFilter,
-    page: &PageRequest,
-) -> StoreResult<Page<Job>> {
+fn list_jobs(conn: &Connection, filter: &JobFilter, page: &PageRequest) -> StoreResult<Page<Job>> {
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs
@@ -465,7 +453,7 @@ pub(super) fn list_jobs(
 }
 
 /// Up to `limit` executions of a job in one of `statuses`.
-pub(super) fn select_job_executions_in(
+fn select_job_executions_in(
     conn: &Connection,
     job_id: &str,
     statuses: &[JobExecutionStatus],
@@ -487,10 +475,7 @@ pub(super) fn select_job_executions_in(
 }
 
 /// Jobs whose cancellation left executions behind (a CancelJob interrupted mid-way).
-pub(super) fn jobs_with_unfinished_cancel(
-    conn: &Connection,
-    limit: usize,
-) -> StoreResult<Vec<String>> {
+fn jobs_with_unfinished_cancel(conn: &Connection, limit: usize) -> StoreResult<Vec<String>> {
     conn.prepare_cached(
         "SELECT job_id FROM jobs WHERE status = 'CANCELED'
            AND (n_queued > 0 OR (force_canceled AND n_in_progress > 0)) LIMIT ?1",
@@ -499,18 +484,14 @@ pub(super) fn jobs_with_unfinished_cancel(
     .map_err(db_err)
 }
 
-pub(super) fn jobs_deleting(conn: &Connection) -> StoreResult<Vec<String>> {
+fn jobs_deleting(conn: &Connection) -> StoreResult<Vec<String>> {
     conn.prepare_cached("SELECT job_id FROM jobs WHERE status = 'DELETION_IN_PROGRESS'")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .map_err(db_err)
 }
 
 /// Delete up to `limit` execution records of a job; returns how many went.
-pub(super) fn purge_job_executions(
-    conn: &Connection,
-    job_id: &str,
-    limit: usize,
-) -> StoreResult<usize> {
+fn purge_job_executions(conn: &Connection, job_id: &str, limit: usize) -> StoreResult<usize> {
     conn.prepare_cached(
         "DELETE FROM job_executions WHERE (thing_name, job_id, execution_number) IN
            (SELECT thing_name, job_id, execution_number FROM job_executions WHERE job_id = ?1 LIMIT ?2)",
@@ -519,7 +500,7 @@ pub(super) fn purge_job_executions(
     .map_err(db_err)
 }
 
-pub(super) fn delete_job_rows(conn: &Connection, job_id: &str) -> StoreResult<()> {
+fn delete_job_rows(conn: &Connection, job_id: &str) -> StoreResult<()> {
     for sql in [
         "DELETE FROM job_targets WHERE job_id = ?1",
         "DELETE FROM jobs WHERE job_id = ?1",
@@ -533,7 +514,7 @@ pub(super) fn delete_job_rows(conn: &Connection, job_id: &str) -> StoreResult<()
 
 // ---- executions, beyond one row -------------------------------------------------------
 
-pub(super) fn select_timed_out(
+fn select_timed_out(
     conn: &Connection,
     now: Timestamp,
     limit: usize,
@@ -551,10 +532,7 @@ pub(super) fn select_timed_out(
 }
 
 /// All pending executions of a thing (bounded by the number of jobs targeting it).
-pub(super) fn select_all_pending(
-    conn: &Connection,
-    thing_name: &str,
-) -> StoreResult<Vec<JobExecution>> {
+fn select_all_pending(conn: &Connection, thing_name: &str) -> StoreResult<Vec<JobExecution>> {
     conn.prepare_cached(&format!(
         "SELECT {EXECUTION_COLUMNS} FROM job_executions
          WHERE thing_name = ?1 AND status IN ('QUEUED', 'IN_PROGRESS') ORDER BY queued_at"
@@ -563,7 +541,7 @@ pub(super) fn select_all_pending(
     .map_err(db_err)
 }
 
-pub(super) fn list_executions_for_job(
+fn list_executions_for_job(
     conn: &Connection,
     job_id: &str,
     status: Option<JobExecutionStatus>,
@@ -596,7 +574,7 @@ pub(super) fn list_executions_for_job(
     }))
 }
 
-pub(super) fn list_executions_for_thing(
+fn list_executions_for_thing(
     conn: &Connection,
     thing_name: &str,
     status: Option<JobExecutionStatus>,
@@ -633,7 +611,7 @@ pub(super) fn list_executions_for_thing(
 
 // ---- things, beyond one row -------------------------------------------------------------
 
-pub(super) fn list_things(
+fn list_things(
     conn: &Connection,
     filter: &ThingFilter,
     page: &PageRequest,
@@ -671,7 +649,7 @@ pub(super) fn list_things(
     }))
 }
 
-pub(super) fn delete_thing_rows(conn: &Connection, thing_name: &str) -> StoreResult<()> {
+fn delete_thing_rows(conn: &Connection, thing_name: &str) -> StoreResult<()> {
     for sql in [
         "DELETE FROM thing_group_members WHERE thing_name = ?1",
         "DELETE FROM things WHERE thing_name = ?1",
@@ -685,7 +663,7 @@ pub(super) fn delete_thing_rows(conn: &Connection, thing_name: &str) -> StoreRes
 
 // ---- thing groups -----------------------------------------------------------------------
 
-pub(super) fn select_group(conn: &Connection, name: &str) -> StoreResult<Option<ThingGroup>> {
+fn select_group(conn: &Connection, name: &str) -> StoreResult<Option<ThingGroup>> {
     let group = conn
         .prepare_cached(
             "SELECT group_name, group_id, parent_group_name, description, attributes, tags, version, created_at
@@ -719,10 +697,11 @@ pub(super) fn select_group(conn: &Connection, name: &str) -> StoreResult<Option<
     Ok(Some(group))
 }
 
-pub(super) fn insert_group(conn: &Connection, g: &ThingGroup) -> StoreResult<()> {
+/// Insert unless the name exists; true if inserted.
+fn insert_group(conn: &Connection, g: &ThingGroup) -> StoreResult<bool> {
     conn.prepare_cached(
         "INSERT INTO thing_groups (group_name, group_id, parent_group_name, description, attributes, tags, version, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (group_name) DO NOTHING",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -736,12 +715,12 @@ pub(super) fn insert_group(conn: &Connection, g: &ThingGroup) -> StoreResult<()>
             g.created_at.millis()
         ])
     })
-    .map(drop)
+    .map(|n| n == 1)
     .map_err(db_err)
 }
 
 /// The group and its ancestors, nearest first.
-pub(super) fn ancestors(conn: &Connection, group: &str) -> StoreResult<Vec<String>> {
+fn ancestors(conn: &Connection, group: &str) -> StoreResult<Vec<String>> {
     conn.prepare_cached(
         "WITH RECURSIVE up(name, depth) AS (
              SELECT ?1, 0
@@ -754,8 +733,122 @@ pub(super) fn ancestors(conn: &Connection, group: &str) -> StoreResult<Vec<Strin
     .map_err(db_err)
 }
 
+fn update_thing(conn: &Connection, t: &Thing) -> StoreResult<()> {
+    conn.prepare_cached(
+        "UPDATE things SET thing_type_name = ?2, attributes = ?3, version = ?4 WHERE thing_name = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            t.thing_name,
+            t.thing_type_name,
+            to_json(&t.attributes),
+            t.version
+        ])
+    })
+    .map(drop)
+    .map_err(db_err)
+}
+
+fn update_group(conn: &Connection, g: &ThingGroup) -> StoreResult<()> {
+    conn.prepare_cached(
+        "UPDATE thing_groups SET description = ?2, attributes = ?3, version = ?4 WHERE group_name = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            g.group_name,
+            g.description,
+            to_json(&g.attributes),
+            g.version
+        ])
+    })
+    .map(drop)
+    .map_err(db_err)
+}
+
+fn has_child_groups(conn: &Connection, group: &str) -> StoreResult<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM thing_groups WHERE parent_group_name = ?1)")
+        .and_then(|mut s| s.query_row([group], |r| r.get(0)))
+        .map_err(db_err)
+}
+
+fn group_members(conn: &Connection, group: &str) -> StoreResult<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT thing_name FROM thing_group_members WHERE group_name = ?1 ORDER BY thing_name",
+    )
+    .and_then(|mut s| s.query_map([group], |r| r.get(0))?.collect())
+    .map_err(db_err)
+}
+
+fn delete_group_rows(conn: &Connection, group: &str) -> StoreResult<()> {
+    for sql in [
+        "DELETE FROM thing_group_members WHERE group_name = ?1",
+        "DELETE FROM thing_groups WHERE group_name = ?1",
+    ] {
+        conn.prepare_cached(sql)
+            .and_then(|mut s| s.execute([group]))
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// ListThingGroups in one statement: without a parent, every group (`recursive`) or
+/// the roots; with one, its children, and with `recursive` their descendants too.
+fn list_groups(
+    conn: &Connection,
+    f: &ThingGroupFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<String>> {
+    let after = page.after.clone().unwrap_or_default();
+    let names: Vec<String> = conn
+        .prepare_cached(
+            "WITH RECURSIVE down(name, depth) AS (
+                 SELECT group_name, 1 FROM thing_groups
+                 WHERE (?1 IS NULL AND (?2 OR parent_group_name IS NULL)) OR parent_group_name = ?1
+                 UNION
+                 SELECT g.group_name, down.depth + 1 FROM thing_groups g JOIN down ON g.parent_group_name = down.name
+                 WHERE ?2 AND ?1 IS NOT NULL AND down.depth < 64)
+             SELECT DISTINCT name FROM down
+             WHERE name > ?3 AND (?4 IS NULL OR substr(name, 1, length(?4)) = ?4)
+             ORDER BY name LIMIT ?5",
+        )
+        .and_then(|mut s| {
+            s.query_map(
+                params![
+                    f.parent_group,
+                    f.recursive,
+                    after,
+                    f.name_prefix,
+                    (page.limit + 1) as i64
+                ],
+                |r| r.get(0),
+            )?
+            .collect()
+        })
+        .map_err(db_err)?;
+    Ok(Page::from_rows(names, page.limit, Clone::clone))
+}
+
+fn list_groups_of_thing(
+    conn: &Connection,
+    thing: &str,
+    page: &PageRequest,
+) -> StoreResult<Page<String>> {
+    let after = page.after.clone().unwrap_or_default();
+    let names: Vec<String> = conn
+        .prepare_cached(
+            "SELECT group_name FROM thing_group_members WHERE thing_name = ?1 AND group_name > ?2
+             ORDER BY group_name LIMIT ?3",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![thing, after, (page.limit + 1) as i64], |r| r.get(0))?
+                .collect()
+        })
+        .map_err(db_err)?;
+    Ok(Page::from_rows(names, page.limit, Clone::clone))
+}
+
 /// Distinct things in `group` and (always) its descendant groups.
-pub(super) fn group_things_recursive(conn: &Connection, group: &str) -> StoreResult<Vec<String>> {
+fn group_things_recursive(conn: &Connection, group: &str) -> StoreResult<Vec<String>> {
     conn.prepare_cached(
         "WITH RECURSIVE down(name) AS (
              SELECT ?1 UNION SELECT g.group_name FROM thing_groups g JOIN down ON g.parent_group_name = down.name)
@@ -766,7 +859,7 @@ pub(super) fn group_things_recursive(conn: &Connection, group: &str) -> StoreRes
     .map_err(db_err)
 }
 
-pub(super) fn list_group_things(
+fn list_group_things(
     conn: &Connection,
     group: &str,
     recursive: bool,
@@ -797,14 +890,14 @@ pub(super) fn list_group_things(
     Ok(Page::from_rows(names, page.limit, Clone::clone))
 }
 
-pub(super) fn groups_of_thing(conn: &Connection, thing: &str) -> StoreResult<Vec<String>> {
+fn groups_of_thing(conn: &Connection, thing: &str) -> StoreResult<Vec<String>> {
     conn.prepare_cached("SELECT group_name FROM thing_group_members WHERE thing_name = ?1")
         .and_then(|mut s| s.query_map([thing], |r| r.get(0))?.collect())
         .map_err(db_err)
 }
 
 /// Insert a membership; false if it already existed.
-pub(super) fn insert_member(conn: &Connection, group: &str, thing: &str) -> StoreResult<bool> {
+fn insert_member(conn: &Connection, group: &str, thing: &str) -> StoreResult<bool> {
     conn.prepare_cached(
         "INSERT OR IGNORE INTO thing_group_members (group_name, thing_name) VALUES (?1, ?2)",
     )
@@ -814,7 +907,7 @@ pub(super) fn insert_member(conn: &Connection, group: &str, thing: &str) -> Stor
 }
 
 /// Delete a membership; false if there was none.
-pub(super) fn delete_member(conn: &Connection, group: &str, thing: &str) -> StoreResult<bool> {
+fn delete_member(conn: &Connection, group: &str, thing: &str) -> StoreResult<bool> {
     conn.prepare_cached("DELETE FROM thing_group_members WHERE group_name = ?1 AND thing_name = ?2")
         .and_then(|mut s| s.execute([group, thing]))
         .map(|n| n == 1)
@@ -822,10 +915,7 @@ pub(super) fn delete_member(conn: &Connection, group: &str, thing: &str) -> Stor
 }
 
 /// IN_PROGRESS CONTINUOUS jobs that target any of `groups`.
-pub(super) fn continuous_jobs_targeting(
-    conn: &Connection,
-    groups: &[String],
-) -> StoreResult<Vec<String>> {
+fn continuous_jobs_targeting(conn: &Connection, groups: &[String]) -> StoreResult<Vec<String>> {
     conn.prepare_cached(
         "SELECT DISTINCT t.job_id FROM job_targets t JOIN jobs j ON j.job_id = t.job_id
          WHERE t.target_type = 'group' AND t.target_name IN (SELECT value FROM json_each(?1))
@@ -837,7 +927,7 @@ pub(super) fn continuous_jobs_targeting(
 }
 
 /// Whether `job_id` targets `thing` directly or through any of `groups`.
-pub(super) fn job_targets_thing(
+fn job_targets_thing(
     conn: &Connection,
     job_id: &str,
     thing: &str,
@@ -853,7 +943,7 @@ pub(super) fn job_targets_thing(
 }
 
 /// Record the store's account on first call; refuse another later.
-pub(super) fn claim_account(conn: &Connection, account: &str) -> StoreResult<()> {
+fn claim_account(conn: &Connection, account: &str) -> StoreResult<()> {
     conn.execute(
         "INSERT OR IGNORE INTO store_meta (key, value) VALUES ('account_id', ?1)",
         [account],
@@ -869,15 +959,198 @@ pub(super) fn claim_account(conn: &Connection, account: &str) -> StoreResult<()>
     if owner == account {
         Ok(())
     } else {
-        Err(iotjobs_core::store::account_mismatch(&owner, account))
+        Err(iotjobs_core::JobsError::account_mismatch(&owner, account))
     }
 }
 
 /// Wipe every table (the `--enable-reset` endpoint), except the account claim.
-pub(super) fn delete_everything(conn: &Connection) -> StoreResult<()> {
+fn delete_everything(conn: &Connection) -> StoreResult<()> {
     conn.execute_batch(
         "DELETE FROM job_executions; DELETE FROM job_targets; DELETE FROM jobs;
          DELETE FROM thing_group_members; DELETE FROM thing_groups; DELETE FROM things;",
     )
     .map_err(db_err)
+}
+
+// ---- the statement interface ------------------------------------------------------------
+
+/// A connection inside the writer's batch transaction (or a reader's snapshot): the
+/// statements above as the backend-neutral [`Tx`]. Locks are ignored: the single
+/// writer already serializes every change.
+pub(super) struct SqliteTx<'c>(pub(super) &'c Connection);
+
+impl Tx for SqliteTx<'_> {
+    async fn select_thing(&self, name: &str, _: Lock) -> StoreResult<Option<Thing>> {
+        select_thing(self.0, name)
+    }
+    async fn insert_thing(&self, thing: &Thing) -> StoreResult<bool> {
+        insert_thing(self.0, thing)
+    }
+    async fn list_things(&self, f: &ThingFilter, page: &PageRequest) -> StoreResult<Page<Thing>> {
+        list_things(self.0, f, page)
+    }
+    async fn delete_thing_rows(&self, name: &str) -> StoreResult<()> {
+        delete_thing_rows(self.0, name)
+    }
+    async fn update_thing(&self, thing: &Thing) -> StoreResult<()> {
+        update_thing(self.0, thing)
+    }
+    async fn select_group(&self, name: &str, _: Lock) -> StoreResult<Option<ThingGroup>> {
+        select_group(self.0, name)
+    }
+    async fn update_group(&self, group: &ThingGroup) -> StoreResult<()> {
+        update_group(self.0, group)
+    }
+    async fn has_child_groups(&self, group: &str) -> StoreResult<bool> {
+        has_child_groups(self.0, group)
+    }
+    async fn group_members(&self, group: &str) -> StoreResult<Vec<String>> {
+        group_members(self.0, group)
+    }
+    async fn delete_group_rows(&self, group: &str) -> StoreResult<()> {
+        delete_group_rows(self.0, group)
+    }
+    async fn list_groups(
+        &self,
+        f: &ThingGroupFilter,
+        p: &PageRequest,
+    ) -> StoreResult<Page<String>> {
+        list_groups(self.0, f, p)
+    }
+    async fn list_groups_of_thing(&self, t: &str, p: &PageRequest) -> StoreResult<Page<String>> {
+        list_groups_of_thing(self.0, t, p)
+    }
+    async fn insert_group(&self, group: &ThingGroup) -> StoreResult<bool> {
+        insert_group(self.0, group)
+    }
+    async fn ancestors(&self, group: &str) -> StoreResult<Vec<String>> {
+        ancestors(self.0, group)
+    }
+    async fn group_things_recursive(&self, group: &str) -> StoreResult<Vec<String>> {
+        group_things_recursive(self.0, group)
+    }
+    async fn list_group_things(
+        &self,
+        g: &str,
+        all: bool,
+        p: &PageRequest,
+    ) -> StoreResult<Page<String>> {
+        list_group_things(self.0, g, all, p)
+    }
+    async fn groups_of_thing(&self, thing: &str) -> StoreResult<Vec<String>> {
+        groups_of_thing(self.0, thing)
+    }
+    async fn insert_member(&self, group: &str, thing: &str) -> StoreResult<bool> {
+        insert_member(self.0, group, thing)
+    }
+    async fn delete_member(&self, group: &str, thing: &str) -> StoreResult<bool> {
+        delete_member(self.0, group, thing)
+    }
+    async fn continuous_jobs_targeting(&self, groups: &[String]) -> StoreResult<Vec<String>> {
+        continuous_jobs_targeting(self.0, groups)
+    }
+    async fn job_targets_thing(&self, job: &str, thing: &str, gs: &[String]) -> StoreResult<bool> {
+        job_targets_thing(self.0, job, thing, gs)
+    }
+    async fn select_job_progress(&self, id: &str, _: Lock) -> StoreResult<Option<JobProgress>> {
+        select_job_progress(self.0, id)
+    }
+    async fn select_job(&self, id: &str, _: Lock) -> StoreResult<Option<Job>> {
+        select_job(self.0, id)
+    }
+    async fn insert_job(&self, job: &Job) -> StoreResult<bool> {
+        insert_job(self.0, job)
+    }
+    async fn insert_job_target(&self, job: &str, kind: &str, name: &str) -> StoreResult<()> {
+        insert_job_target(self.0, job, kind, name)
+    }
+    async fn update_job_progress(&self, progress: &JobProgress) -> StoreResult<()> {
+        update_job_progress(self.0, progress)
+    }
+    async fn update_job(&self, job: &Job) -> StoreResult<()> {
+        update_job(self.0, job)
+    }
+    async fn lock_job_deletions(&self) -> StoreResult<()> {
+        Ok(()) // the writer thread is the lock
+    }
+    async fn count_jobs_deleting(&self) -> StoreResult<usize> {
+        count_jobs_deleting(self.0)
+    }
+    async fn list_jobs(&self, f: &JobFilter, page: &PageRequest) -> StoreResult<Page<Job>> {
+        list_jobs(self.0, f, page)
+    }
+    async fn jobs_with_unfinished_cancel(&self, limit: usize) -> StoreResult<Vec<String>> {
+        jobs_with_unfinished_cancel(self.0, limit)
+    }
+    async fn jobs_deleting(&self) -> StoreResult<Vec<String>> {
+        jobs_deleting(self.0)
+    }
+    async fn purge_job_executions(&self, job: &str, limit: usize) -> StoreResult<usize> {
+        purge_job_executions(self.0, job, limit)
+    }
+    async fn delete_job_rows(&self, job: &str) -> StoreResult<()> {
+        delete_job_rows(self.0, job)
+    }
+    async fn select_execution(
+        &self,
+        s: &ExecutionSelector,
+        _: Lock,
+    ) -> StoreResult<Option<JobExecution>> {
+        select_execution(self.0, s)
+    }
+    async fn select_pending(&self, thing: &str, limit: usize) -> StoreResult<Vec<JobExecution>> {
+        select_pending(self.0, thing, limit)
+    }
+    async fn select_all_pending(&self, thing: &str) -> StoreResult<Vec<JobExecution>> {
+        select_all_pending(self.0, thing)
+    }
+    async fn select_job_executions_in(
+        &self,
+        job: &str,
+        st: &[JobExecutionStatus],
+        n: usize,
+    ) -> StoreResult<Vec<JobExecution>> {
+        select_job_executions_in(self.0, job, st, n)
+    }
+    async fn select_timed_out(&self, now: Timestamp, n: usize) -> StoreResult<Vec<JobExecution>> {
+        select_timed_out(self.0, now, n)
+    }
+    async fn list_executions_for_job(
+        &self,
+        job: &str,
+        st: Option<JobExecutionStatus>,
+        p: &PageRequest,
+    ) -> StoreResult<Page<JobExecution>> {
+        list_executions_for_job(self.0, job, st, p)
+    }
+    async fn list_executions_for_thing(
+        &self,
+        q: &ThingExecutions<'_>,
+        p: &PageRequest,
+    ) -> StoreResult<Page<JobExecution>> {
+        list_executions_for_thing(self.0, q.thing, q.status, q.job_id, p)
+    }
+    async fn insert_execution(&self, execution: &JobExecution) -> StoreResult<()> {
+        insert_execution(self.0, execution)
+    }
+    async fn insert_queued_executions(
+        &self,
+        job: &str,
+        things: &[String],
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        insert_queued_executions(self.0, job, things, now)
+    }
+    async fn update_execution(&self, execution: &JobExecution) -> StoreResult<()> {
+        update_execution(self.0, execution)
+    }
+    async fn delete_execution(&self, execution: &JobExecution) -> StoreResult<()> {
+        delete_execution(self.0, execution)
+    }
+    async fn claim_account(&self, account: &str) -> StoreResult<()> {
+        claim_account(self.0, account)
+    }
+    async fn delete_everything(&self) -> StoreResult<()> {
+        delete_everything(self.0)
+    }
 }

@@ -2,7 +2,10 @@
 //! store can show (reopening, concurrency through the group-commit writer).
 
 use super::*;
-use iotjobs_core::{ExecutionCommand, JobExecutionStatus};
+use crate::conformance::seed_job_over_things;
+use iotjobs_core::{
+    ExecutionCommand, ExecutionSelector, JobExecutionStatus, NewJob, NewThing, Store, Timestamp,
+};
 
 fn fresh() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -92,28 +95,7 @@ async fn concurrent_writes_each_get_their_own_result() {
     let (_dir, s) = fresh();
     let t0 = Timestamp(1_700_000_000_000);
     let names: Vec<String> = (0..200).map(|i| format!("t{i}")).collect();
-    for n in &names {
-        let new = NewThing {
-            thing_name: n.clone(),
-            thing_type_name: None,
-            attributes: Default::default(),
-            billing_group_name: None,
-        };
-        s.create_thing(new, n.clone(), t0).await.unwrap();
-    }
-    let new = NewJob {
-        job_id: "j".into(),
-        targets: vec![],
-        target_things: names.clone(),
-        target_groups: vec![],
-        document: None,
-        document_source: None,
-        description: None,
-        target_selection: iotjobs_core::TargetSelection::Snapshot,
-        in_progress_timeout_minutes: None,
-        configs: Default::default(),
-    };
-    s.create_job(new, t0).await.unwrap();
+    seed_job_over_things(&s, "j", &names, t0).await;
     let mut tasks = Vec::new();
     for (i, n) in names.iter().enumerate() {
         let s = s.clone();

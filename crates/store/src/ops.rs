@@ -1,0 +1,650 @@
+//! The `Store` logic, written once for every backend: what each operation loads, which
+//! core function decides, and what is written back, all inside one transaction `tx`.
+//!
+//! Each function here is one transaction's work; [`crate::store_impl`] decides how many
+//! transactions an operation takes (CancelJob and the sweep take several, so that one
+//! huge job never holds the store for long) and each backend how a transaction runs
+//! (SQLite: on its writer thread in a group commit; PostgreSQL: a pooled transaction,
+//! retried after a deadlock).
+//!
+//! Nothing here decides a rule or words a message: rules and messages come from
+//! `iotjobs-core`; statements from the backend's [`Tx`].
+
+use crate::tx::{Lock, ThingExecutions, Tx};
+use iotjobs_core::execution::check_listing_for_thing;
+use iotjobs_core::group::{
+    NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate, check_join,
+    execution_number_on_join, removed_on_leave,
+};
+use iotjobs_core::job::{JobProgress, JobUpdate, resolve_targets};
+use iotjobs_core::page::{Page, PageRequest};
+use iotjobs_core::state_machine::{Change, ExecutionCommand, apply_to_job};
+use iotjobs_core::store::{AppliedChange, ExecutionSelector, JobFilter, StoreResult, ThingFilter};
+use iotjobs_core::thing::ThingUpdate;
+use iotjobs_core::{
+    Job, JobExecution, JobExecutionStatus, JobStatus, JobsError, NewJob, NewThing, Thing, Timestamp,
+};
+use std::collections::BTreeMap;
+
+/// Executions changed per transaction by bulk operations (CancelJob, job purges):
+/// about 25-50 ms of SQLite writer time each, so other requests keep flowing
+/// (rust-deps.md §3: a 1M-row transaction would hold the writer for seconds).
+pub(crate) const BULK_CHUNK: usize = 5_000;
+
+/// How many canceled jobs one sweep looks at for executions left to cancel.
+const SWEEP_CANCELED_JOBS: usize = 16;
+
+// ---- things ---------------------------------------------------------------------------
+
+/// Insert-if-absent that cannot lose a race between nodes: insert, then read what won.
+pub(crate) async fn create_thing(
+    tx: &impl Tx,
+    new: &NewThing,
+    thing_id: &str,
+    now: Timestamp,
+) -> StoreResult<(Thing, bool)> {
+    if let Some(existing) = tx.select_thing(&new.thing_name, Lock::No).await? {
+        return Ok((existing, false));
+    }
+    let thing = Thing {
+        thing_name: new.thing_name.clone(),
+        thing_id: thing_id.to_owned(),
+        thing_type_name: new.thing_type_name.clone(),
+        attributes: new.attributes.clone(),
+        billing_group_name: new.billing_group_name.clone(),
+        version: 1,
+        created_at: now,
+    };
+    let created = tx.insert_thing(&thing).await?;
+    let stored = tx.select_thing(&thing.thing_name, Lock::No).await?;
+    Ok((
+        stored.ok_or_else(|| JobsError::bug("thing vanished"))?,
+        created,
+    ))
+}
+
+/// DeleteThing: the thing's pending executions become REMOVED through the state
+/// machine, then its row and memberships go. Unknown thing: nothing to do.
+pub(crate) async fn delete_thing(
+    tx: &impl Tx,
+    name: &str,
+    expected_version: Option<i64>,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let Some(thing) = tx.select_thing(name, Lock::ForUpdate).await? else {
+        return Ok(());
+    };
+    thing.check_version(expected_version)?;
+    let mut jobs = JobCache::default();
+    for exec in tx.select_all_pending(name).await? {
+        jobs.apply(tx, exec, &ExecutionCommand::Remove, now).await?;
+    }
+    jobs.flush(tx).await?;
+    tx.delete_thing_rows(name).await
+}
+
+/// UpdateThing: the thing named by the request must exist.
+pub(crate) async fn update_thing(
+    tx: &impl Tx,
+    name: &str,
+    update: &ThingUpdate,
+    expected_version: Option<i64>,
+) -> StoreResult<()> {
+    let mut thing = tx
+        .select_thing(name, Lock::ForUpdate)
+        .await?
+        .ok_or_else(|| JobsError::thing_not_found(name))?;
+    thing.update(update, expected_version)?;
+    tx.update_thing(&thing).await
+}
+
+pub(crate) async fn list_thing_groups_for_thing(
+    tx: &impl Tx,
+    thing: &str,
+    page: &PageRequest,
+) -> StoreResult<Page<String>> {
+    if tx.select_thing(thing, Lock::No).await?.is_none() {
+        return Err(JobsError::thing_not_found(thing));
+    }
+    tx.list_groups_of_thing(thing, page).await
+}
+
+async fn require_thing(tx: &impl Tx, name: &str, lock: Lock) -> StoreResult<Thing> {
+    tx.select_thing(name, lock)
+        .await?
+        .ok_or_else(|| JobsError::referenced_thing_not_found(name))
+}
+
+// ---- thing groups -----------------------------------------------------------------------
+
+pub(crate) async fn create_thing_group(
+    tx: &impl Tx,
+    new: &NewThingGroup,
+    group_id: &str,
+    now: Timestamp,
+) -> StoreResult<(ThingGroup, bool)> {
+    if let Some(existing) = tx.select_group(&new.group_name, Lock::No).await? {
+        return Ok((existing, false));
+    }
+    if let Some(parent) = &new.parent_group_name {
+        require_group(tx, parent).await?;
+    }
+    let group = ThingGroup {
+        group_name: new.group_name.clone(),
+        group_id: group_id.to_owned(),
+        parent_group_name: new.parent_group_name.clone(),
+        description: new.description.clone(),
+        attributes: new.attributes.clone(),
+        tags: new.tags.clone(),
+        version: 1,
+        created_at: now,
+        root_to_parent: Vec::new(),
+    };
+    let created = tx.insert_group(&group).await?;
+    let stored = tx.select_group(&new.group_name, Lock::No).await?;
+    Ok((
+        stored.ok_or_else(|| JobsError::bug("group vanished"))?,
+        created,
+    ))
+}
+
+async fn require_group(tx: &impl Tx, name: &str) -> StoreResult<ThingGroup> {
+    tx.select_group(name, Lock::No)
+        .await?
+        .ok_or_else(|| JobsError::thing_group_not_found(name))
+}
+
+pub(crate) async fn update_thing_group(
+    tx: &impl Tx,
+    name: &str,
+    update: &ThingGroupUpdate,
+    expected_version: Option<i64>,
+) -> StoreResult<i64> {
+    let mut group = tx
+        .select_group(name, Lock::ForUpdate)
+        .await?
+        .ok_or_else(|| JobsError::thing_group_not_found(name))?;
+    group.update(update, expected_version)?;
+    tx.update_group(&group).await?;
+    Ok(group.version)
+}
+
+/// DeleteThingGroup: each member leaves the group as RemoveThingFromThingGroup would
+/// make it leave, then the group goes. Unknown group: nothing to do.
+pub(crate) async fn delete_thing_group(
+    tx: &impl Tx,
+    name: &str,
+    expected_version: Option<i64>,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let Some(group) = tx.select_group(name, Lock::ForUpdate).await? else {
+        return Ok(());
+    };
+    group.check_deletable(expected_version, tx.has_child_groups(name).await?)?;
+    let mut jobs = JobCache::default();
+    for thing in tx.group_members(name).await? {
+        require_thing(tx, &thing, Lock::ForUpdate).await?;
+        tx.delete_member(name, &thing).await?;
+        leave_group(tx, name, &thing, &mut jobs, now).await?;
+    }
+    jobs.flush(tx).await?;
+    tx.delete_group_rows(name).await
+}
+
+pub(crate) async fn list_thing_groups(
+    tx: &impl Tx,
+    filter: &ThingGroupFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<String>> {
+    if let Some(parent) = &filter.parent_group {
+        require_group(tx, parent).await?;
+    }
+    tx.list_groups(filter, page).await
+}
+
+/// AddThingToThingGroup. The thing's row is locked, so that membership changes of one
+/// thing are serialized across nodes and the core's joining checks cannot race. Every
+/// IN_PROGRESS CONTINUOUS job that targets the group or an ancestor queues an
+/// execution for the newcomer ("targetSelection" model doc), numbered by the core.
+pub(crate) async fn add_thing_to_thing_group(
+    tx: &impl Tx,
+    group: &str,
+    thing: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    require_group(tx, group).await?;
+    require_thing(tx, thing, Lock::ForUpdate).await?;
+    let ancestors = tx.ancestors(group).await?;
+    let mut current = Vec::new();
+    for g in tx.groups_of_thing(thing).await? {
+        let root = tx.ancestors(&g).await?.pop().unwrap_or_default();
+        current.push((g, root));
+    }
+    let root = ancestors.last().cloned().unwrap_or_default();
+    if !check_join(thing, group, &root, &current)? {
+        return Ok(());
+    }
+    tx.insert_member(group, thing).await?;
+    let mut jobs = JobCache::default();
+    for job_id in tx.continuous_jobs_targeting(&ancestors).await? {
+        let latest = tx
+            .select_execution(&latest_of(thing, &job_id), Lock::ForUpdate)
+            .await?;
+        let Some(number) = execution_number_on_join(latest.as_ref()) else {
+            continue;
+        };
+        tx.insert_execution(&JobExecution::queued(&job_id, thing, number, now))
+            .await?;
+        jobs.load(tx, &job_id).await?.record_execution_change(
+            None,
+            Some(JobExecutionStatus::Queued),
+            now,
+        );
+    }
+    jobs.flush(tx).await
+}
+
+/// RemoveThingFromThingGroup (see [`leave_group`]).
+pub(crate) async fn remove_thing_from_thing_group(
+    tx: &impl Tx,
+    group: &str,
+    thing: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    require_group(tx, group).await?;
+    require_thing(tx, thing, Lock::ForUpdate).await?;
+    if !tx.delete_member(group, thing).await? {
+        return Ok(());
+    }
+    let mut jobs = JobCache::default();
+    leave_group(tx, group, thing, &mut jobs, now).await?;
+    jobs.flush(tx).await
+}
+
+/// What a thing's leaving `group` (its membership already deleted) does to CONTINUOUS
+/// jobs: for each one that no longer targets the thing (directly or through a group it
+/// is still in), the core says which execution becomes REMOVED.
+async fn leave_group(
+    tx: &impl Tx,
+    group: &str,
+    thing: &str,
+    jobs: &mut JobCache,
+    now: Timestamp,
+) -> StoreResult<()> {
+    // Groups the thing is still in, with their ancestors: a job targeting any of them
+    // still targets the thing.
+    let mut still = Vec::new();
+    for g in tx.groups_of_thing(thing).await? {
+        still.extend(tx.ancestors(&g).await?);
+    }
+    let left = tx.ancestors(group).await?;
+    for job_id in tx.continuous_jobs_targeting(&left).await? {
+        if tx.job_targets_thing(&job_id, thing, &still).await? {
+            continue;
+        }
+        let latest = tx
+            .select_execution(&latest_of(thing, &job_id), Lock::ForUpdate)
+            .await?;
+        if let Some(exec) = removed_on_leave(latest) {
+            jobs.apply(tx, exec, &ExecutionCommand::Remove, now).await?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) async fn list_things_in_thing_group(
+    tx: &impl Tx,
+    group: &str,
+    recursive: bool,
+    page: &PageRequest,
+) -> StoreResult<Page<String>> {
+    require_group(tx, group).await?;
+    tx.list_group_things(group, recursive, page).await
+}
+
+/// The latest execution of `job_id` on `thing`.
+fn latest_of(thing: &str, job_id: &str) -> ExecutionSelector {
+    ExecutionSelector::Exact {
+        thing_name: thing.to_owned(),
+        job_id: job_id.to_owned(),
+        execution_number: None,
+    }
+}
+
+// ---- jobs -------------------------------------------------------------------------------
+
+/// CreateJob: the job, its targets, and one QUEUED execution per resolved thing,
+/// atomically.
+pub(crate) async fn create_job(tx: &impl Tx, new: &NewJob, now: Timestamp) -> StoreResult<Job> {
+    if tx
+        .select_job_progress(&new.job_id, Lock::No)
+        .await?
+        .is_some()
+    {
+        return Err(JobsError::job_already_exists(&new.job_id));
+    }
+    let mut things = Vec::with_capacity(new.target_things.len());
+    for thing in &new.target_things {
+        let exists = tx.select_thing(thing, Lock::No).await?.is_some();
+        things.push((thing.clone(), exists));
+    }
+    let mut groups = Vec::with_capacity(new.target_groups.len());
+    for group in &new.target_groups {
+        let members = match tx.select_group(group, Lock::No).await? {
+            Some(_) => Some(tx.group_things_recursive(group).await?),
+            None => None,
+        };
+        groups.push((group.clone(), members));
+    }
+    let resolved = resolve_targets(&things, groups)?;
+    let job = Job::from_new(new.clone(), resolved.len(), now);
+    if !tx.insert_job(&job).await? {
+        // Another node created the same id concurrently.
+        return Err(JobsError::job_already_exists(&new.job_id));
+    }
+    for t in &new.target_things {
+        tx.insert_job_target(job.job_id(), "thing", t).await?;
+    }
+    for g in &new.target_groups {
+        tx.insert_job_target(job.job_id(), "group", g).await?;
+    }
+    tx.insert_queued_executions(job.job_id(), &resolved, now)
+        .await?;
+    Ok(job)
+}
+
+/// The job, locked: every job-level rule reads it and writes it back.
+pub(crate) async fn require_job(tx: &impl Tx, job_id: &str) -> StoreResult<Job> {
+    tx.select_job(job_id, Lock::ForUpdate)
+        .await?
+        .ok_or_else(|| JobsError::job_not_found(job_id))
+}
+
+pub(crate) async fn update_job(
+    tx: &impl Tx,
+    job_id: &str,
+    update: &JobUpdate,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let mut job = require_job(tx, job_id).await?;
+    job.update(update.clone(), now)?;
+    tx.update_job(&job).await
+}
+
+/// CancelJob's first transaction: the job-level rule. Its executions follow in
+/// [`cancel_job_executions`] transactions.
+pub(crate) async fn cancel_job(
+    tx: &impl Tx,
+    job_id: &str,
+    force: bool,
+    reason: (&Option<String>, &Option<String>),
+    now: Timestamp,
+) -> StoreResult<()> {
+    let mut job = require_job(tx, job_id).await?;
+    job.cancel(force, reason.0.clone(), reason.1.clone(), now)?;
+    tx.update_job(&job).await
+}
+
+/// Cancel up to `limit` executions of a canceled job that are still in the statuses its
+/// cancellation covers. Returns how many were canceled (0: nothing left).
+pub(crate) async fn cancel_job_executions(
+    tx: &impl Tx,
+    job_id: &str,
+    limit: usize,
+    now: Timestamp,
+) -> StoreResult<usize> {
+    let Some(job) = tx.select_job(job_id, Lock::No).await? else {
+        return Ok(0);
+    };
+    if job.progress.status != JobStatus::Canceled {
+        return Ok(0);
+    }
+    let cmd = ExecutionCommand::Cancel {
+        force: job.force_canceled,
+        expected_version: None,
+        status_details: None,
+    };
+    let mut jobs = JobCache::default();
+    let mut n = 0;
+    let statuses = job.statuses_to_cancel();
+    for exec in tx.select_job_executions_in(job_id, statuses, limit).await? {
+        if jobs.try_apply(tx, exec, &cmd, now).await? {
+            n += 1;
+        }
+    }
+    jobs.flush(tx).await?;
+    Ok(n)
+}
+
+/// DeleteJob: the job-level rule, with the global count of deletions in progress
+/// (locked across nodes until commit).
+pub(crate) async fn delete_job(
+    tx: &impl Tx,
+    job_id: &str,
+    force: bool,
+    now: Timestamp,
+) -> StoreResult<()> {
+    tx.lock_job_deletions().await?;
+    let mut job = require_job(tx, job_id).await?;
+    let deleting = tx.count_jobs_deleting().await?;
+    job.begin_delete(force, deleting, now)?;
+    tx.update_job(&job).await
+}
+
+/// The job as it is now, which must exist (CancelJob's answer).
+pub(crate) async fn read_job(tx: &impl Tx, job_id: &str) -> StoreResult<Job> {
+    tx.select_job(job_id, Lock::No)
+        .await?
+        .ok_or_else(|| JobsError::job_not_found(job_id))
+}
+
+// ---- job executions -----------------------------------------------------------------------
+
+pub(crate) async fn list_job_executions_for_job(
+    tx: &impl Tx,
+    job_id: &str,
+    status: Option<JobExecutionStatus>,
+    page: &PageRequest,
+) -> StoreResult<Page<JobExecution>> {
+    if tx.select_job_progress(job_id, Lock::No).await?.is_none() {
+        return Err(JobsError::job_not_found(job_id));
+    }
+    tx.list_executions_for_job(job_id, status, page).await
+}
+
+pub(crate) async fn list_job_executions_for_thing(
+    tx: &impl Tx,
+    q: &ThingExecutions<'_>,
+    page: &PageRequest,
+) -> StoreResult<Page<JobExecution>> {
+    let result = tx.list_executions_for_thing(q, page).await?;
+    let empty = result.items.is_empty();
+    // The thing is looked up only for an empty page (the core's rule needs no more).
+    let exists = !empty || tx.select_thing(q.thing, Lock::No).await?.is_some();
+    check_listing_for_thing(q.thing, empty, exists)?;
+    Ok(result)
+}
+
+/// Apply `cmd` to the selected execution: lock it, lock its job, run the state machine,
+/// write both. `None`: `NextPending` found nothing pending.
+pub(crate) async fn update_job_execution(
+    tx: &impl Tx,
+    selector: &ExecutionSelector,
+    cmd: &ExecutionCommand,
+    now: Timestamp,
+) -> StoreResult<Option<AppliedChange>> {
+    let Some(exec) = tx.select_execution(selector, Lock::ForUpdate).await? else {
+        return match selector {
+            ExecutionSelector::NextPending { .. } => Ok(None),
+            ExecutionSelector::Exact {
+                thing_name, job_id, ..
+            } => {
+                let job = tx.select_job_progress(job_id, Lock::No).await?.is_some();
+                let thing = tx.select_thing(thing_name, Lock::No).await?.is_some();
+                Err(JobsError::missing_job_execution(
+                    thing_name, job_id, job, thing,
+                ))
+            }
+        };
+    };
+    let mut jobs = JobCache::default();
+    let applied = jobs.apply(tx, exec, cmd, now).await?;
+    jobs.flush(tx).await?;
+    Ok(Some(applied))
+}
+
+// ---- background work (the sweep) ------------------------------------------------------------
+
+/// Time out up to `budget` IN_PROGRESS executions whose timer expired.
+pub(crate) async fn sweep_timeouts(
+    tx: &impl Tx,
+    now: Timestamp,
+    budget: usize,
+) -> StoreResult<usize> {
+    let mut jobs = JobCache::default();
+    let mut n = 0;
+    for exec in tx.select_timed_out(now, budget).await? {
+        if jobs
+            .try_apply(tx, exec, &ExecutionCommand::Timeout, now)
+            .await?
+        {
+            n += 1;
+        }
+    }
+    jobs.flush(tx).await?;
+    Ok(n)
+}
+
+/// Finish up to `budget` cancellations that a CancelJob left undone (e.g. its process
+/// stopped half-way).
+pub(crate) async fn sweep_cancellations(
+    tx: &impl Tx,
+    now: Timestamp,
+    budget: usize,
+) -> StoreResult<usize> {
+    let mut n = 0;
+    for job_id in tx.jobs_with_unfinished_cancel(SWEEP_CANCELED_JOBS).await? {
+        if n >= budget {
+            break;
+        }
+        n += cancel_job_executions(tx, &job_id, budget - n, now).await?;
+    }
+    Ok(n)
+}
+
+/// Remove up to `budget` executions of jobs being deleted, and the jobs whose
+/// executions are all gone. Returns (executions purged, jobs deleted).
+pub(crate) async fn sweep_deletions(tx: &impl Tx, budget: usize) -> StoreResult<(usize, usize)> {
+    let (mut purged, mut deleted) = (0, 0);
+    for job_id in tx.jobs_deleting().await? {
+        let left = budget.saturating_sub(purged);
+        if left == 0 {
+            break;
+        }
+        let n = tx.purge_job_executions(&job_id, left).await?;
+        purged += n;
+        if n < left {
+            tx.delete_job_rows(&job_id).await?;
+            deleted += 1;
+        }
+    }
+    Ok((purged, deleted))
+}
+
+// ---- the job rows touched by execution changes ----------------------------------------------
+
+/// Job progress rows loaded (and locked) during one transaction, written back once at
+/// the end, so that a bulk change over many executions of one job updates its row once.
+#[derive(Default)]
+struct JobCache {
+    jobs: BTreeMap<String, (JobProgress, JobProgress)>,
+}
+
+impl JobCache {
+    async fn load(&mut self, tx: &impl Tx, job_id: &str) -> StoreResult<&mut JobProgress> {
+        if !self.jobs.contains_key(job_id) {
+            let p = tx
+                .select_job_progress(job_id, Lock::ForUpdate)
+                .await?
+                .ok_or_else(|| JobsError::bug("an execution without its job"))?;
+            self.jobs.insert(job_id.to_owned(), (p.clone(), p));
+        }
+        Ok(&mut self.jobs.get_mut(job_id).expect("just inserted").1)
+    }
+
+    /// Run the state machine on one execution and persist the execution; the job's new
+    /// counters stay in the cache until [`JobCache::flush`].
+    async fn apply(
+        &mut self,
+        tx: &impl Tx,
+        exec: JobExecution,
+        cmd: &ExecutionCommand,
+        now: Timestamp,
+    ) -> StoreResult<AppliedChange> {
+        let job = self.load(tx, &exec.job_id).await?;
+        let mut next_job = job.clone();
+        let change = apply_to_job(&mut next_job, &exec, cmd, now)?;
+        *job = next_job.clone();
+        let (execution, exists) = match change {
+            Change::Update(next) => {
+                tx.update_execution(&next).await?;
+                (next, true)
+            }
+            Change::Delete => {
+                tx.delete_execution(&exec).await?;
+                (exec, false)
+            }
+            Change::Unchanged => (exec, true),
+        };
+        Ok(AppliedChange {
+            execution,
+            exists,
+            job: next_job,
+        })
+    }
+
+    /// [`JobCache::apply`] for bulk work: a rule refusal (the execution moved on) skips
+    /// the execution; storage errors still fail the transaction.
+    async fn try_apply(
+        &mut self,
+        tx: &impl Tx,
+        exec: JobExecution,
+        cmd: &ExecutionCommand,
+        now: Timestamp,
+    ) -> StoreResult<bool> {
+        match self.apply(tx, exec, cmd, now).await {
+            Ok(_) => Ok(true),
+            Err(JobsError::InvalidStateTransition { .. } | JobsError::VersionMismatch { .. }) => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn flush(self, tx: &impl Tx) -> StoreResult<()> {
+        for (before, after) in self.jobs.values() {
+            if before != after {
+                tx.update_job_progress(after).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// ListThings, ListJobs and the other plain reads need no logic; these keep every
+/// `Store` method a call into this module.
+pub(crate) async fn list_things(
+    tx: &impl Tx,
+    filter: &ThingFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Thing>> {
+    tx.list_things(filter, page).await
+}
+
+pub(crate) async fn list_jobs(
+    tx: &impl Tx,
+    filter: &JobFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Job>> {
+    tx.list_jobs(filter, page).await
+}

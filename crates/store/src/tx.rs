@@ -1,0 +1,167 @@
+//! The statements every backend offers inside one transaction: the small interface that
+//! [`crate::ops`] (the `Store` logic, written once) runs on. A backend implements it
+//! with its own SQL; it sequences nothing and decides no rule.
+//!
+//! Methods are `async` because PostgreSQL's driver is; SQLite's implementation never
+//! suspends (rusqlite is synchronous), so its writer thread runs the same futures to
+//! completion with [`crate::block_on`].
+//!
+//! Locking is part of the interface because several nodes share one PostgreSQL
+//! database: [`Lock::ForUpdate`] reads lock the row until commit (in the order
+//! execution → job everywhere), and the methods that pick background work skip rows
+//! another node has locked. SQLite has one writer, so it serializes everything already
+//! and ignores both.
+
+use iotjobs_core::execution::{JobExecution, JobExecutionStatus};
+use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
+use iotjobs_core::job::{Job, JobProgress};
+use iotjobs_core::page::{Page, PageRequest};
+use iotjobs_core::store::{ExecutionSelector, JobFilter, StoreResult, ThingFilter};
+use iotjobs_core::{Thing, Timestamp};
+
+/// Whether a read locks what it reads until the transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lock {
+    No,
+    ForUpdate,
+}
+
+/// What ListJobExecutionsForThing filters on.
+pub(crate) struct ThingExecutions<'a> {
+    pub(crate) thing: &'a str,
+    pub(crate) status: Option<JobExecutionStatus>,
+    pub(crate) job_id: Option<&'a str>,
+}
+
+/// One transaction's statements. Every listing takes a keyset [`PageRequest`] and
+/// returns at most `limit` items plus the key to continue after.
+#[allow(async_fn_in_trait)] // crate-private: callers use concrete backends, never `dyn`.
+pub(crate) trait Tx {
+    // ---- things ----
+    async fn select_thing(&self, name: &str, lock: Lock) -> StoreResult<Option<Thing>>;
+    /// Insert unless the name is taken; true if inserted.
+    async fn insert_thing(&self, thing: &Thing) -> StoreResult<bool>;
+    async fn list_things(&self, f: &ThingFilter, page: &PageRequest) -> StoreResult<Page<Thing>>;
+    /// The thing's row and its group memberships (its executions stay).
+    async fn delete_thing_rows(&self, name: &str) -> StoreResult<()>;
+    /// Write a thing's type, attributes and version (UpdateThing).
+    async fn update_thing(&self, thing: &Thing) -> StoreResult<()>;
+
+    // ---- thing groups ----
+    async fn select_group(&self, name: &str, lock: Lock) -> StoreResult<Option<ThingGroup>>;
+    /// Write a group's description, attributes and version (UpdateThingGroup).
+    async fn update_group(&self, group: &ThingGroup) -> StoreResult<()>;
+    async fn has_child_groups(&self, group: &str) -> StoreResult<bool>;
+    /// The things directly in the group, in name order.
+    async fn group_members(&self, group: &str) -> StoreResult<Vec<String>>;
+    /// The group's row and its memberships.
+    async fn delete_group_rows(&self, group: &str) -> StoreResult<()>;
+    /// ListThingGroups (the parent, if any, exists).
+    async fn list_groups(&self, f: &ThingGroupFilter, p: &PageRequest)
+    -> StoreResult<Page<String>>;
+    /// The groups the thing is directly in, paged by name.
+    async fn list_groups_of_thing(&self, t: &str, p: &PageRequest) -> StoreResult<Page<String>>;
+    /// Insert unless the name is taken; true if inserted.
+    async fn insert_group(&self, group: &ThingGroup) -> StoreResult<bool>;
+    /// The group and its ancestors, nearest first.
+    async fn ancestors(&self, group: &str) -> StoreResult<Vec<String>>;
+    /// Things in the group or its descendants, each once, in name order.
+    async fn group_things_recursive(&self, group: &str) -> StoreResult<Vec<String>>;
+    async fn list_group_things(
+        &self,
+        group: &str,
+        recursive: bool,
+        page: &PageRequest,
+    ) -> StoreResult<Page<String>>;
+    /// The groups the thing is directly in, in name order.
+    async fn groups_of_thing(&self, thing: &str) -> StoreResult<Vec<String>>;
+    /// True if the thing was not a member yet.
+    async fn insert_member(&self, group: &str, thing: &str) -> StoreResult<bool>;
+    /// True if the thing was a member.
+    async fn delete_member(&self, group: &str, thing: &str) -> StoreResult<bool>;
+    /// IN_PROGRESS CONTINUOUS jobs that target one of `groups`, in id order.
+    async fn continuous_jobs_targeting(&self, groups: &[String]) -> StoreResult<Vec<String>>;
+    /// Does the job target the thing directly or through one of `groups`?
+    async fn job_targets_thing(
+        &self,
+        job: &str,
+        thing: &str,
+        groups: &[String],
+    ) -> StoreResult<bool>;
+
+    // ---- jobs ----
+    async fn select_job_progress(&self, id: &str, lock: Lock) -> StoreResult<Option<JobProgress>>;
+    async fn select_job(&self, id: &str, lock: Lock) -> StoreResult<Option<Job>>;
+    /// Insert unless the id is taken; true if inserted.
+    async fn insert_job(&self, job: &Job) -> StoreResult<bool>;
+    /// Record a target of a job: `kind` is "thing" or "group".
+    async fn insert_job_target(&self, job: &str, kind: &str, name: &str) -> StoreResult<()>;
+    async fn update_job_progress(&self, progress: &JobProgress) -> StoreResult<()>;
+    /// Every mutable column of a job (UpdateJob, CancelJob, DeleteJob).
+    async fn update_job(&self, job: &Job) -> StoreResult<()>;
+    /// Serialize DeleteJob across nodes until commit: the limit on concurrent
+    /// deletions counts every node's.
+    async fn lock_job_deletions(&self) -> StoreResult<()>;
+    async fn count_jobs_deleting(&self) -> StoreResult<usize>;
+    async fn list_jobs(&self, f: &JobFilter, page: &PageRequest) -> StoreResult<Page<Job>>;
+    /// Background work: CANCELED jobs with executions left to cancel.
+    async fn jobs_with_unfinished_cancel(&self, limit: usize) -> StoreResult<Vec<String>>;
+    /// Background work: jobs in DELETION_IN_PROGRESS.
+    async fn jobs_deleting(&self) -> StoreResult<Vec<String>>;
+    /// Remove up to `limit` of the job's executions; how many were removed.
+    async fn purge_job_executions(&self, job: &str, limit: usize) -> StoreResult<usize>;
+    /// The job's row and its targets (its executions must be gone).
+    async fn delete_job_rows(&self, job: &str) -> StoreResult<()>;
+
+    // ---- job executions ----
+    async fn select_execution(
+        &self,
+        selector: &ExecutionSelector,
+        lock: Lock,
+    ) -> StoreResult<Option<JobExecution>>;
+    /// The thing's IN_PROGRESS, then QUEUED executions, oldest first, at most `limit`
+    /// of each status.
+    async fn select_pending(&self, thing: &str, limit: usize) -> StoreResult<Vec<JobExecution>>;
+    /// Every QUEUED or IN_PROGRESS execution of the thing, locked.
+    async fn select_all_pending(&self, thing: &str) -> StoreResult<Vec<JobExecution>>;
+    /// Background work: up to `limit` executions of the job in one of `statuses`.
+    async fn select_job_executions_in(
+        &self,
+        job: &str,
+        statuses: &[JobExecutionStatus],
+        limit: usize,
+    ) -> StoreResult<Vec<JobExecution>>;
+    /// Background work: IN_PROGRESS executions whose timer expired by `now`.
+    async fn select_timed_out(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<JobExecution>>;
+    async fn list_executions_for_job(
+        &self,
+        job: &str,
+        status: Option<JobExecutionStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<JobExecution>>;
+    async fn list_executions_for_thing(
+        &self,
+        q: &ThingExecutions<'_>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<JobExecution>>;
+    async fn insert_execution(&self, execution: &JobExecution) -> StoreResult<()>;
+    /// Execution number 1, QUEUED, for each thing (CreateJob).
+    async fn insert_queued_executions(
+        &self,
+        job: &str,
+        things: &[String],
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn update_execution(&self, execution: &JobExecution) -> StoreResult<()>;
+    async fn delete_execution(&self, execution: &JobExecution) -> StoreResult<()>;
+
+    // ---- the store itself ----
+    /// Record the account on first use; refuse another account.
+    async fn claim_account(&self, account: &str) -> StoreResult<()>;
+    /// Every resource (not the account claim).
+    async fn delete_everything(&self) -> StoreResult<()>;
+}
