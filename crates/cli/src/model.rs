@@ -52,6 +52,8 @@ static IOT_PAGINATORS: &[Paginator] = &[
     page("ListJobExecutionsForJob", "executionSummaries"),
     page("ListJobExecutionsForThing", "executionSummaries"),
     page("ListJobs", "jobs"),
+    page("ListThingGroups", "thingGroups"),
+    page("ListThingGroupsForThing", "thingGroups"),
     page("ListThings", "things"),
     page("ListThingsInThingGroup", "things"),
 ];

@@ -4,16 +4,23 @@ use super::convert::{
     control_time, group_arn, group_by_name_or_arn, next_token, page_request, thing_arn,
     thing_by_name_or_arn,
 };
+use crate::app::AccountConfig;
 use crate::app::App;
-use iotjobs_core::{JobsError, NewThing, NewThingGroup, Store, ThingFilter};
+use iotjobs_core::{
+    AttributeUpdate, JobsError, NewThing, NewThingGroup, Page, Store, ThingFilter,
+    ThingGroupFilter, ThingGroupUpdate, ThingUpdate,
+};
 use iotjobs_model::generated::iot::{
     AddThingToThingGroupRequest, AddThingToThingGroupResponse, AttributePayload,
     CreateThingGroupRequest, CreateThingGroupResponse, CreateThingRequest, CreateThingResponse,
-    DeleteThingRequest, DeleteThingResponse, DescribeThingGroupRequest, DescribeThingGroupResponse,
-    DescribeThingRequest, DescribeThingResponse, GroupNameAndArn, ListThingsInThingGroupRequest,
-    ListThingsInThingGroupResponse, ListThingsRequest, ListThingsResponse,
-    RemoveThingFromThingGroupRequest, RemoveThingFromThingGroupResponse, ThingAttribute,
-    ThingGroupMetadata, ThingGroupProperties,
+    DeleteThingGroupRequest, DeleteThingGroupResponse, DeleteThingRequest, DeleteThingResponse,
+    DescribeThingGroupRequest, DescribeThingGroupResponse, DescribeThingRequest,
+    DescribeThingResponse, GroupNameAndArn, ListThingGroupsForThingRequest,
+    ListThingGroupsForThingResponse, ListThingGroupsRequest, ListThingGroupsResponse,
+    ListThingsInThingGroupRequest, ListThingsInThingGroupResponse, ListThingsRequest,
+    ListThingsResponse, RemoveThingFromThingGroupRequest, RemoveThingFromThingGroupResponse,
+    ThingAttribute, ThingGroupMetadata, ThingGroupProperties, UpdateThingGroupRequest,
+    UpdateThingGroupResponse, UpdateThingRequest, UpdateThingResponse,
 };
 
 /// CreateThing: repeating it with the same configuration returns the existing thing;
@@ -236,4 +243,122 @@ pub(crate) async fn list_things_in_thing_group<S: Store>(
         things: Some(page.items),
         next_token: next_token(page.next),
     })
+}
+
+/// An `attributePayload` as the core's update: `None` when it names no attributes
+/// (no payload, `{}` or only `merge`), which leaves them unchanged.
+fn attribute_update(payload: Option<AttributePayload>) -> Option<AttributeUpdate> {
+    let p = payload?;
+    Some(AttributeUpdate {
+        attributes: p.attributes?,
+        merge: p.merge.unwrap_or(false),
+    })
+}
+
+/// UpdateThing: type and attributes (merged or replaced), `expectedVersion` checked;
+/// every success adds 1 to the version.
+pub(crate) async fn update_thing<S: Store>(
+    app: &App<S>,
+    req: UpdateThingRequest,
+) -> Result<UpdateThingResponse, JobsError> {
+    let update = ThingUpdate {
+        thing_type_name: req.thing_type_name,
+        remove_thing_type: req.remove_thing_type.unwrap_or(false),
+        attributes: attribute_update(req.attribute_payload),
+    };
+    update.check()?;
+    app.store
+        .update_thing(&req.thing_name, update, req.expected_version)
+        .await?;
+    Ok(UpdateThingResponse {})
+}
+
+/// UpdateThingGroup: description and attributes; answers the new version.
+pub(crate) async fn update_thing_group<S: Store>(
+    app: &App<S>,
+    req: UpdateThingGroupRequest,
+) -> Result<UpdateThingGroupResponse, JobsError> {
+    let props = req.thing_group_properties;
+    let update = ThingGroupUpdate {
+        description: props.thing_group_description,
+        attributes: attribute_update(props.attribute_payload),
+    };
+    let version = app
+        .store
+        .update_thing_group(&req.thing_group_name, update, req.expected_version)
+        .await?;
+    Ok(UpdateThingGroupResponse {
+        version: Some(version),
+    })
+}
+
+/// DeleteThingGroup: an unknown group is 200 (the model declares no
+/// ResourceNotFoundException); a group with child groups is refused; members leave it.
+pub(crate) async fn delete_thing_group<S: Store>(
+    app: &App<S>,
+    req: DeleteThingGroupRequest,
+) -> Result<DeleteThingGroupResponse, JobsError> {
+    app.store
+        .delete_thing_group(&req.thing_group_name, req.expected_version, app.now())
+        .await?;
+    Ok(DeleteThingGroupResponse {})
+}
+
+/// ListThingGroups: `recursive` defaults to true (live AWS, as recorded by moto).
+pub(crate) async fn list_thing_groups<S: Store>(
+    app: &App<S>,
+    req: ListThingGroupsRequest,
+) -> Result<ListThingGroupsResponse, JobsError> {
+    let filter = ThingGroupFilter {
+        parent_group: req.parent_group,
+        name_prefix: req.name_prefix_filter,
+        recursive: req.recursive.unwrap_or(true),
+    };
+    let page = app
+        .store
+        .list_thing_groups(
+            &filter,
+            page_request(req.next_token.as_deref(), req.max_results)?,
+        )
+        .await?;
+    let (thing_groups, next_token) = group_names_and_arns(&app.config, page);
+    Ok(ListThingGroupsResponse {
+        thing_groups,
+        next_token,
+    })
+}
+
+/// ListThingGroupsForThing: the groups the thing is directly in.
+pub(crate) async fn list_thing_groups_for_thing<S: Store>(
+    app: &App<S>,
+    req: ListThingGroupsForThingRequest,
+) -> Result<ListThingGroupsForThingResponse, JobsError> {
+    let page = app
+        .store
+        .list_thing_groups_for_thing(
+            &req.thing_name,
+            page_request(req.next_token.as_deref(), req.max_results)?,
+        )
+        .await?;
+    let (thing_groups, next_token) = group_names_and_arns(&app.config, page);
+    Ok(ListThingGroupsForThingResponse {
+        thing_groups,
+        next_token,
+    })
+}
+
+/// A page of group names as the `thingGroups` and `nextToken` members.
+fn group_names_and_arns(
+    c: &AccountConfig,
+    page: Page<String>,
+) -> (Option<Vec<GroupNameAndArn>>, Option<String>) {
+    let groups = page
+        .items
+        .into_iter()
+        .map(|name| GroupNameAndArn {
+            group_arn: Some(group_arn(c, &name)),
+            group_name: Some(name),
+        })
+        .collect();
+    (Some(groups), next_token(page.next))
 }

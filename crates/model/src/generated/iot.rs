@@ -15,11 +15,16 @@ pub const SERVED: &[&str] = &[
     "DescribeThing",
     "DeleteThing",
     "ListThings",
+    "UpdateThing",
     "CreateThingGroup",
     "DescribeThingGroup",
+    "UpdateThingGroup",
+    "DeleteThingGroup",
     "AddThingToThingGroup",
     "RemoveThingFromThingGroup",
     "ListThingsInThingGroup",
+    "ListThingGroups",
+    "ListThingGroupsForThing",
     "CreateJob",
     "DescribeJob",
     "ListJobs",
@@ -42,11 +47,16 @@ pub enum Operation {
     DescribeThing,
     DeleteThing,
     ListThings,
+    UpdateThing,
     CreateThingGroup,
     DescribeThingGroup,
+    UpdateThingGroup,
+    DeleteThingGroup,
     AddThingToThingGroup,
     RemoveThingFromThingGroup,
     ListThingsInThingGroup,
+    ListThingGroups,
+    ListThingGroupsForThing,
     CreateJob,
     DescribeJob,
     ListJobs,
@@ -68,11 +78,16 @@ impl Operation {
         Operation::DescribeThing,
         Operation::DeleteThing,
         Operation::ListThings,
+        Operation::UpdateThing,
         Operation::CreateThingGroup,
         Operation::DescribeThingGroup,
+        Operation::UpdateThingGroup,
+        Operation::DeleteThingGroup,
         Operation::AddThingToThingGroup,
         Operation::RemoveThingFromThingGroup,
         Operation::ListThingsInThingGroup,
+        Operation::ListThingGroups,
+        Operation::ListThingGroupsForThing,
         Operation::CreateJob,
         Operation::DescribeJob,
         Operation::ListJobs,
@@ -94,11 +109,16 @@ impl Operation {
             Operation::DescribeThing => "DescribeThing",
             Operation::DeleteThing => "DeleteThing",
             Operation::ListThings => "ListThings",
+            Operation::UpdateThing => "UpdateThing",
             Operation::CreateThingGroup => "CreateThingGroup",
             Operation::DescribeThingGroup => "DescribeThingGroup",
+            Operation::UpdateThingGroup => "UpdateThingGroup",
+            Operation::DeleteThingGroup => "DeleteThingGroup",
             Operation::AddThingToThingGroup => "AddThingToThingGroup",
             Operation::RemoveThingFromThingGroup => "RemoveThingFromThingGroup",
             Operation::ListThingsInThingGroup => "ListThingsInThingGroup",
+            Operation::ListThingGroups => "ListThingGroups",
+            Operation::ListThingGroupsForThing => "ListThingGroupsForThing",
             Operation::CreateJob => "CreateJob",
             Operation::DescribeJob => "DescribeJob",
             Operation::ListJobs => "ListJobs",
@@ -122,11 +142,16 @@ impl Operation {
             "DescribeThing" => Some(Operation::DescribeThing),
             "DeleteThing" => Some(Operation::DeleteThing),
             "ListThings" => Some(Operation::ListThings),
+            "UpdateThing" => Some(Operation::UpdateThing),
             "CreateThingGroup" => Some(Operation::CreateThingGroup),
             "DescribeThingGroup" => Some(Operation::DescribeThingGroup),
+            "UpdateThingGroup" => Some(Operation::UpdateThingGroup),
+            "DeleteThingGroup" => Some(Operation::DeleteThingGroup),
             "AddThingToThingGroup" => Some(Operation::AddThingToThingGroup),
             "RemoveThingFromThingGroup" => Some(Operation::RemoveThingFromThingGroup),
             "ListThingsInThingGroup" => Some(Operation::ListThingsInThingGroup),
+            "ListThingGroups" => Some(Operation::ListThingGroups),
+            "ListThingGroupsForThing" => Some(Operation::ListThingGroupsForThing),
             "CreateJob" => Some(Operation::CreateJob),
             "DescribeJob" => Some(Operation::DescribeJob),
             "ListJobs" => Some(Operation::ListJobs),
@@ -5501,13 +5526,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "minNumberOfExecutedThings",
         ],
         members: &[
-            w::MemberDef::body("failureType", "JobExecutionFailureType", 70),
+            w::MemberDef::body("failureType", "JobExecutionFailureType", 72),
             w::MemberDef::body("action", "AbortAction", 0),
             w::MemberDef::body("thresholdPercentage", "AbortThresholdPercentage", 4),
             w::MemberDef::body(
                 "minNumberOfExecutedThings",
                 "MinimumNumberOfExecutedThings",
-                101,
+                107,
             ),
         ],
         ..w::ShapeDef::DEFAULT
@@ -5532,11 +5557,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "AddThingToThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 150),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 146),
-            w::MemberDef::body("thingName", "ThingName", 154),
-            w::MemberDef::body("thingArn", "ThingArn", 143),
-            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 107),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 158),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 154),
+            w::MemberDef::body("thingName", "ThingName", 162),
+            w::MemberDef::body("thingArn", "ThingArn", 151),
+            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 113),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5567,7 +5592,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         members: &[
             w::MemberDef::body("attributes", "Attributes", 11),
-            w::MemberDef::body("merge", "Flag", 53),
+            w::MemberDef::body("merge", "Flag", 55),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5614,11 +5639,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 154, w::Location::Uri, "thingName"),
-            w::MemberDef::bound("force", "ForceFlag", 54, w::Location::QueryString, "force"),
-            w::MemberDef::body("expectedVersion", "ExpectedVersion", 49),
-            w::MemberDef::body("statusDetails", "DetailsMap", 44),
+            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("force", "ForceFlag", 56, w::Location::QueryString, "force"),
+            w::MemberDef::body("expectedVersion", "ExpectedVersion", 51),
+            w::MemberDef::body("statusDetails", "DetailsMap", 46),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5628,10 +5653,10 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
-            w::MemberDef::body("reasonCode", "ReasonCode", 119),
+            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
+            w::MemberDef::body("reasonCode", "ReasonCode", 125),
             w::MemberDef::body("comment", "Comment", 20),
-            w::MemberDef::bound("force", "ForceFlag", 54, w::Location::QueryString, "force"),
+            w::MemberDef::bound("force", "ForceFlag", 56, w::Location::QueryString, "force"),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5640,9 +5665,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CancelJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 64),
-            w::MemberDef::body("jobId", "JobId", 80),
-            w::MemberDef::body("description", "JobDescription", 65),
+            w::MemberDef::body("jobArn", "JobArn", 66),
+            w::MemberDef::body("jobId", "JobId", 82),
+            w::MemberDef::body("description", "JobDescription", 67),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5672,30 +5697,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId", "targets"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
-            w::MemberDef::body("targets", "JobTargets", 85),
-            w::MemberDef::body("documentSource", "JobDocumentSource", 67),
-            w::MemberDef::body("document", "JobDocument", 66),
-            w::MemberDef::body("description", "JobDescription", 65),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 112),
-            w::MemberDef::body("targetSelection", "TargetSelection", 142),
+            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
+            w::MemberDef::body("targets", "JobTargets", 87),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 69),
+            w::MemberDef::body("document", "JobDocument", 68),
+            w::MemberDef::body("description", "JobDescription", 67),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 118),
+            w::MemberDef::body("targetSelection", "TargetSelection", 150),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                79,
+                81,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 158),
-            w::MemberDef::body("tags", "TagList", 139),
-            w::MemberDef::body("namespaceId", "NamespaceId", 102),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 86),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 78),
-            w::MemberDef::body("documentParameters", "ParameterMap", 110),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 134),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 166),
+            w::MemberDef::body("tags", "TagList", 147),
+            w::MemberDef::body("namespaceId", "NamespaceId", 108),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 88),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 80),
+            w::MemberDef::body("documentParameters", "ParameterMap", 116),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 142),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                42,
+                44,
             ),
         ],
         ..w::ShapeDef::DEFAULT
@@ -5705,9 +5730,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CreateJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 64),
-            w::MemberDef::body("jobId", "JobId", 80),
-            w::MemberDef::body("description", "JobDescription", 65),
+            w::MemberDef::body("jobArn", "JobArn", 66),
+            w::MemberDef::body("jobId", "JobId", 82),
+            w::MemberDef::body("description", "JobDescription", 67),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5720,13 +5745,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                150,
+                158,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 150),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 152),
-            w::MemberDef::body("tags", "TagList", 139),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 158),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 160),
+            w::MemberDef::body("tags", "TagList", 147),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5735,9 +5760,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CreateThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 150),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 146),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 148),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 158),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 154),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 156),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5747,8 +5772,8 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 154, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 156),
+            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 164),
             w::MemberDef::body("attributePayload", "AttributePayload", 9),
             w::MemberDef::body("billingGroupName", "BillingGroupName", 13),
         ],
@@ -5759,9 +5784,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CreateThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 154),
-            w::MemberDef::body("thingArn", "ThingArn", 143),
-            w::MemberDef::body("thingId", "ThingId", 153),
+            w::MemberDef::body("thingName", "ThingName", 162),
+            w::MemberDef::body("thingArn", "ThingArn", 151),
+            w::MemberDef::body("thingId", "ThingId", 161),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5791,20 +5816,20 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName", "executionNumber"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 154, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                48,
+                50,
                 w::Location::Uri,
                 "executionNumber",
             ),
-            w::MemberDef::bound("force", "ForceFlag", 54, w::Location::QueryString, "force"),
+            w::MemberDef::bound("force", "ForceFlag", 56, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                102,
+                108,
                 w::Location::QueryString,
                 "namespaceId",
             ),
@@ -5817,12 +5842,12 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("force", "ForceFlag", 54, w::Location::QueryString, "force"),
+            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("force", "ForceFlag", 56, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                102,
+                108,
                 w::Location::QueryString,
                 "namespaceId",
             ),
@@ -5831,15 +5856,21 @@ pub static SHAPES: &[w::ShapeDef] = &[
     },
     // 32
     w::ShapeDef {
-        name: "DeleteThingRequest",
+        name: "DeleteThingGroupRequest",
         kind: w::ShapeKind::Structure,
-        required: &["thingName"],
+        required: &["thingGroupName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 154, w::Location::Uri, "thingName"),
+            w::MemberDef::bound(
+                "thingGroupName",
+                "ThingGroupName",
+                158,
+                w::Location::Uri,
+                "thingGroupName",
+            ),
             w::MemberDef::bound(
                 "expectedVersion",
                 "OptionalVersion",
-                106,
+                112,
                 w::Location::QueryString,
                 "expectedVersion",
             ),
@@ -5848,43 +5879,67 @@ pub static SHAPES: &[w::ShapeDef] = &[
     },
     // 33
     w::ShapeDef {
-        name: "DeleteThingResponse",
+        name: "DeleteThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
     // 34
     w::ShapeDef {
-        name: "DescribeJobExecutionRequest",
+        name: "DeleteThingRequest",
         kind: w::ShapeKind::Structure,
-        required: &["jobId", "thingName"],
+        required: &["thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 154, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
-                "executionNumber",
-                "ExecutionNumber",
-                48,
+                "expectedVersion",
+                "OptionalVersion",
+                112,
                 w::Location::QueryString,
-                "executionNumber",
+                "expectedVersion",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 35
     w::ShapeDef {
-        name: "DescribeJobExecutionResponse",
+        name: "DeleteThingResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("execution", "JobExecution", 69)],
+        members: &[],
         ..w::ShapeDef::DEFAULT
     },
     // 36
+    w::ShapeDef {
+        name: "DescribeJobExecutionRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["jobId", "thingName"],
+        members: &[
+            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
+            w::MemberDef::bound(
+                "executionNumber",
+                "ExecutionNumber",
+                50,
+                w::Location::QueryString,
+                "executionNumber",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 37
+    w::ShapeDef {
+        name: "DescribeJobExecutionResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[w::MemberDef::body("execution", "JobExecution", 71)],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 38
     w::ShapeDef {
         name: "DescribeJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
@@ -5895,17 +5950,17 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 37
+    // 39
     w::ShapeDef {
         name: "DescribeJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("documentSource", "JobDocumentSource", 67),
-            w::MemberDef::body("job", "Job", 63),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 69),
+            w::MemberDef::body("job", "Job", 65),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 38
+    // 40
     w::ShapeDef {
         name: "DescribeThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -5913,31 +5968,31 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingGroupName",
             "ThingGroupName",
-            150,
+            158,
             w::Location::Uri,
             "thingGroupName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 39
+    // 41
     w::ShapeDef {
         name: "DescribeThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 150),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 148),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 146),
-            w::MemberDef::body("version", "Version", 160),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 152),
-            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 149),
-            w::MemberDef::body("indexName", "IndexName", 62),
-            w::MemberDef::body("queryString", "QueryString", 115),
-            w::MemberDef::body("queryVersion", "QueryVersion", 116),
-            w::MemberDef::body("status", "DynamicGroupStatus", 47),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 158),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 156),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 154),
+            w::MemberDef::body("version", "Version", 172),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 160),
+            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 157),
+            w::MemberDef::body("indexName", "IndexName", 64),
+            w::MemberDef::body("queryString", "QueryString", 121),
+            w::MemberDef::body("queryVersion", "QueryVersion", 122),
+            w::MemberDef::body("status", "DynamicGroupStatus", 49),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 40
+    // 42
     w::ShapeDef {
         name: "DescribeThingRequest",
         kind: w::ShapeKind::Structure,
@@ -5945,36 +6000,36 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingName",
             "ThingName",
-            154,
+            162,
             w::Location::Uri,
             "thingName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 41
+    // 43
     w::ShapeDef {
         name: "DescribeThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
             w::MemberDef::body("defaultClientId", "ClientId", 19),
-            w::MemberDef::body("thingName", "ThingName", 154),
-            w::MemberDef::body("thingId", "ThingId", 153),
-            w::MemberDef::body("thingArn", "ThingArn", 143),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 156),
+            w::MemberDef::body("thingName", "ThingName", 162),
+            w::MemberDef::body("thingId", "ThingId", 161),
+            w::MemberDef::body("thingArn", "ThingArn", 151),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 164),
             w::MemberDef::body("attributes", "Attributes", 11),
-            w::MemberDef::body("version", "Version", 160),
+            w::MemberDef::body("version", "Version", 172),
             w::MemberDef::body("billingGroupName", "BillingGroupName", 13),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 42
+    // 44
     w::ShapeDef {
         name: "DestinationPackageVersions",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(108)),
+        member: Some(w::ShapeId(114)),
         ..w::ShapeDef::DEFAULT
     },
-    // 43
+    // 45
     w::ShapeDef {
         name: "DetailsKey",
         kind: w::ShapeKind::String,
@@ -5983,15 +6038,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 44
+    // 46
     w::ShapeDef {
         name: "DetailsMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(43)),
-        value: Some(w::ShapeId(45)),
+        key: Some(w::ShapeId(45)),
+        value: Some(w::ShapeId(47)),
         ..w::ShapeDef::DEFAULT
     },
-    // 45
+    // 47
     w::ShapeDef {
         name: "DetailsValue",
         kind: w::ShapeKind::String,
@@ -5999,7 +6054,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 46
+    // 48
     w::ShapeDef {
         name: "DurationInMinutes",
         kind: w::ShapeKind::Integer,
@@ -6007,26 +6062,26 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1430.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 47
+    // 49
     w::ShapeDef {
         name: "DynamicGroupStatus",
         kind: w::ShapeKind::String,
         enum_values: &["ACTIVE", "BUILDING", "REBUILDING"],
         ..w::ShapeDef::DEFAULT
     },
-    // 48
+    // 50
     w::ShapeDef {
         name: "ExecutionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 49
+    // 51
     w::ShapeDef {
         name: "ExpectedVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 50
+    // 52
     w::ShapeDef {
         name: "ExpiresInSec",
         kind: w::ShapeKind::Long,
@@ -6034,7 +6089,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(3600.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 51
+    // 53
     w::ShapeDef {
         name: "ExponentialRolloutRate",
         kind: w::ShapeKind::Structure,
@@ -6044,43 +6099,43 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "rateIncreaseCriteria",
         ],
         members: &[
-            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 131),
-            w::MemberDef::body("incrementFactor", "IncrementFactor", 61),
-            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 118),
+            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 139),
+            w::MemberDef::body("incrementFactor", "IncrementFactor", 63),
+            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 124),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 52
+    // 54
     w::ShapeDef {
         name: "FailedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 53
+    // 55
     w::ShapeDef {
         name: "Flag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 54
+    // 56
     w::ShapeDef {
         name: "ForceFlag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 55
+    // 57
     w::ShapeDef {
         name: "Forced",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 56
+    // 58
     w::ShapeDef {
         name: "GetJobDocumentRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
@@ -6091,36 +6146,36 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 57
+    // 59
     w::ShapeDef {
         name: "GetJobDocumentResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("document", "JobDocument", 66)],
+        members: &[w::MemberDef::body("document", "JobDocument", 68)],
         ..w::ShapeDef::DEFAULT
     },
-    // 58
+    // 60
     w::ShapeDef {
         name: "GroupNameAndArn",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("groupName", "ThingGroupName", 150),
-            w::MemberDef::body("groupArn", "ThingGroupArn", 146),
+            w::MemberDef::body("groupName", "ThingGroupName", 158),
+            w::MemberDef::body("groupArn", "ThingGroupArn", 154),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 59
+    // 61
     w::ShapeDef {
         name: "InProgressThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 60
+    // 62
     w::ShapeDef {
         name: "InProgressTimeoutInMinutes",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 61
+    // 63
     w::ShapeDef {
         name: "IncrementFactor",
         kind: w::ShapeKind::Double,
@@ -6128,7 +6183,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(5.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 62
+    // 64
     w::ShapeDef {
         name: "IndexName",
         kind: w::ShapeKind::String,
@@ -6137,54 +6192,54 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 63
+    // 65
     w::ShapeDef {
         name: "Job",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 64),
-            w::MemberDef::body("jobId", "JobId", 80),
-            w::MemberDef::body("targetSelection", "TargetSelection", 142),
-            w::MemberDef::body("status", "JobStatus", 82),
-            w::MemberDef::body("forceCanceled", "Forced", 55),
-            w::MemberDef::body("reasonCode", "ReasonCode", 119),
+            w::MemberDef::body("jobArn", "JobArn", 66),
+            w::MemberDef::body("jobId", "JobId", 82),
+            w::MemberDef::body("targetSelection", "TargetSelection", 150),
+            w::MemberDef::body("status", "JobStatus", 84),
+            w::MemberDef::body("forceCanceled", "Forced", 57),
+            w::MemberDef::body("reasonCode", "ReasonCode", 125),
             w::MemberDef::body("comment", "Comment", 20),
-            w::MemberDef::body("targets", "JobTargets", 85),
-            w::MemberDef::body("description", "JobDescription", 65),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 112),
+            w::MemberDef::body("targets", "JobTargets", 87),
+            w::MemberDef::body("description", "JobDescription", 67),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 118),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                79,
+                81,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
             w::MemberDef::body("createdAt", "DateType", 29),
             w::MemberDef::body("lastUpdatedAt", "DateType", 29),
             w::MemberDef::body("completedAt", "DateType", 29),
-            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 81),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 158),
-            w::MemberDef::body("namespaceId", "NamespaceId", 102),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 86),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 78),
-            w::MemberDef::body("documentParameters", "ParameterMap", 110),
+            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 83),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 166),
+            w::MemberDef::body("namespaceId", "NamespaceId", 108),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 88),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 80),
+            w::MemberDef::body("documentParameters", "ParameterMap", 116),
             w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 14),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 134),
-            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 133),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 142),
+            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 141),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                42,
+                44,
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 64
+    // 66
     w::ShapeDef {
         name: "JobArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 65
+    // 67
     w::ShapeDef {
         name: "JobDescription",
         kind: w::ShapeKind::String,
@@ -6192,14 +6247,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 66
+    // 68
     w::ShapeDef {
         name: "JobDocument",
         kind: w::ShapeKind::String,
         max: Some(32768.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 67
+    // 69
     w::ShapeDef {
         name: "JobDocumentSource",
         kind: w::ShapeKind::String,
@@ -6207,28 +6262,28 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1350.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 68
+    // 70
     w::ShapeDef {
         name: "JobEndBehavior",
         kind: w::ShapeKind::String,
         enum_values: &["STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 69
+    // 71
     w::ShapeDef {
         name: "JobExecution",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobId", "JobId", 80),
-            w::MemberDef::body("status", "JobExecutionStatus", 71),
-            w::MemberDef::body("forceCanceled", "Forced", 55),
-            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 72),
-            w::MemberDef::body("thingArn", "ThingArn", 143),
+            w::MemberDef::body("jobId", "JobId", 82),
+            w::MemberDef::body("status", "JobExecutionStatus", 73),
+            w::MemberDef::body("forceCanceled", "Forced", 57),
+            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 74),
+            w::MemberDef::body("thingArn", "ThingArn", 151),
             w::MemberDef::body("queuedAt", "DateType", 29),
             w::MemberDef::body("startedAt", "DateType", 29),
             w::MemberDef::body("lastUpdatedAt", "DateType", 29),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 48),
-            w::MemberDef::body("versionNumber", "VersionNumber", 161),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 50),
+            w::MemberDef::body("versionNumber", "VersionNumber", 173),
             w::MemberDef::body(
                 "approximateSecondsBeforeTimedOut",
                 "ApproximateSecondsBeforeTimedOut",
@@ -6237,14 +6292,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 70
+    // 72
     w::ShapeDef {
         name: "JobExecutionFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "REJECTED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 71
+    // 73
     w::ShapeDef {
         name: "JobExecutionStatus",
         kind: w::ShapeKind::String,
@@ -6260,80 +6315,80 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 72
+    // 74
     w::ShapeDef {
         name: "JobExecutionStatusDetails",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 44)],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 73
-    w::ShapeDef {
-        name: "JobExecutionSummary",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("status", "JobExecutionStatus", 71),
-            w::MemberDef::body("queuedAt", "DateType", 29),
-            w::MemberDef::body("startedAt", "DateType", 29),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 29),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 48),
-            w::MemberDef::body("retryAttempt", "RetryAttempt", 126),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 74
-    w::ShapeDef {
-        name: "JobExecutionSummaryForJob",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("thingArn", "ThingArn", 143),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 73),
-        ],
+        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 46)],
         ..w::ShapeDef::DEFAULT
     },
     // 75
     w::ShapeDef {
-        name: "JobExecutionSummaryForJobList",
-        kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(74)),
+        name: "JobExecutionSummary",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("status", "JobExecutionStatus", 73),
+            w::MemberDef::body("queuedAt", "DateType", 29),
+            w::MemberDef::body("startedAt", "DateType", 29),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 29),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 50),
+            w::MemberDef::body("retryAttempt", "RetryAttempt", 134),
+        ],
         ..w::ShapeDef::DEFAULT
     },
     // 76
     w::ShapeDef {
-        name: "JobExecutionSummaryForThing",
+        name: "JobExecutionSummaryForJob",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobId", "JobId", 80),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 73),
+            w::MemberDef::body("thingArn", "ThingArn", 151),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 75),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 77
     w::ShapeDef {
-        name: "JobExecutionSummaryForThingList",
+        name: "JobExecutionSummaryForJobList",
         kind: w::ShapeKind::List,
         member: Some(w::ShapeId(76)),
         ..w::ShapeDef::DEFAULT
     },
     // 78
     w::ShapeDef {
-        name: "JobExecutionsRetryConfig",
+        name: "JobExecutionSummaryForThing",
         kind: w::ShapeKind::Structure,
-        required: &["criteriaList"],
-        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 128)],
+        members: &[
+            w::MemberDef::body("jobId", "JobId", 82),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 75),
+        ],
         ..w::ShapeDef::DEFAULT
     },
     // 79
     w::ShapeDef {
-        name: "JobExecutionsRolloutConfig",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 100),
-            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 51),
-        ],
+        name: "JobExecutionSummaryForThingList",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(78)),
         ..w::ShapeDef::DEFAULT
     },
     // 80
+    w::ShapeDef {
+        name: "JobExecutionsRetryConfig",
+        kind: w::ShapeKind::Structure,
+        required: &["criteriaList"],
+        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 136)],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 81
+    w::ShapeDef {
+        name: "JobExecutionsRolloutConfig",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 106),
+            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 53),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 82
     w::ShapeDef {
         name: "JobId",
         kind: w::ShapeKind::String,
@@ -6342,24 +6397,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 81
+    // 83
     w::ShapeDef {
         name: "JobProcessDetails",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 114),
+            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 120),
             w::MemberDef::body("numberOfCanceledThings", "CanceledThings", 18),
-            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 136),
-            w::MemberDef::body("numberOfFailedThings", "FailedThings", 52),
-            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 122),
-            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 117),
-            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 59),
-            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 125),
-            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 157),
+            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 144),
+            w::MemberDef::body("numberOfFailedThings", "FailedThings", 54),
+            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 129),
+            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 123),
+            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 61),
+            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 133),
+            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 165),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 82
+    // 84
     w::ShapeDef {
         name: "JobStatus",
         kind: w::ShapeKind::String,
@@ -6372,16 +6427,16 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 83
+    // 85
     w::ShapeDef {
         name: "JobSummary",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 64),
-            w::MemberDef::body("jobId", "JobId", 80),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 148),
-            w::MemberDef::body("targetSelection", "TargetSelection", 142),
-            w::MemberDef::body("status", "JobStatus", 82),
+            w::MemberDef::body("jobArn", "JobArn", 66),
+            w::MemberDef::body("jobId", "JobId", 82),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 156),
+            w::MemberDef::body("targetSelection", "TargetSelection", 150),
+            w::MemberDef::body("status", "JobStatus", 84),
             w::MemberDef::body("createdAt", "DateType", 29),
             w::MemberDef::body("lastUpdatedAt", "DateType", 29),
             w::MemberDef::body("completedAt", "DateType", 29),
@@ -6389,22 +6444,22 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 84
+    // 86
     w::ShapeDef {
         name: "JobSummaryList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(83)),
+        member: Some(w::ShapeId(85)),
         ..w::ShapeDef::DEFAULT
     },
-    // 85
+    // 87
     w::ShapeDef {
         name: "JobTargets",
         kind: w::ShapeKind::List,
         min: Some(1.0),
-        member: Some(w::ShapeId(141)),
+        member: Some(w::ShapeId(149)),
         ..w::ShapeDef::DEFAULT
     },
-    // 86
+    // 88
     w::ShapeDef {
         name: "JobTemplateArn",
         kind: w::ShapeKind::String,
@@ -6413,7 +6468,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 87
+    // 89
     w::ShapeDef {
         name: "LaserMaxResults",
         kind: w::ShapeKind::Integer,
@@ -6421,97 +6476,97 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 88
+    // 90
     w::ShapeDef {
         name: "ListJobExecutionsForJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                71,
+                73,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                87,
+                89,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                103,
+                109,
                 w::Location::QueryString,
                 "nextToken",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 89
+    // 91
     w::ShapeDef {
         name: "ListJobExecutionsForJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 75),
-            w::MemberDef::body("nextToken", "NextToken", 103),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 77),
+            w::MemberDef::body("nextToken", "NextToken", 109),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 90
+    // 92
     w::ShapeDef {
         name: "ListJobExecutionsForThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 154, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                71,
+                73,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                102,
+                108,
                 w::Location::QueryString,
                 "namespaceId",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                87,
+                89,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                103,
+                109,
                 w::Location::QueryString,
                 "nextToken",
             ),
-            w::MemberDef::bound("jobId", "JobId", 80, w::Location::QueryString, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 82, w::Location::QueryString, "jobId"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 91
+    // 93
     w::ShapeDef {
         name: "ListJobExecutionsForThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 77),
-            w::MemberDef::body("nextToken", "NextToken", 103),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 79),
+            w::MemberDef::body("nextToken", "NextToken", 109),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 92
+    // 94
     w::ShapeDef {
         name: "ListJobsRequest",
         kind: w::ShapeKind::Structure,
@@ -6519,66 +6574,153 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "status",
                 "JobStatus",
-                82,
+                84,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "targetSelection",
                 "TargetSelection",
-                142,
+                150,
                 w::Location::QueryString,
                 "targetSelection",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                87,
+                89,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                103,
+                109,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                150,
+                158,
                 w::Location::QueryString,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "thingGroupId",
                 "ThingGroupId",
-                148,
+                156,
                 w::Location::QueryString,
                 "thingGroupId",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                102,
+                108,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 93
+    // 95
     w::ShapeDef {
         name: "ListJobsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobs", "JobSummaryList", 84),
-            w::MemberDef::body("nextToken", "NextToken", 103),
+            w::MemberDef::body("jobs", "JobSummaryList", 86),
+            w::MemberDef::body("nextToken", "NextToken", 109),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 94
+    // 96
+    w::ShapeDef {
+        name: "ListThingGroupsForThingRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["thingName"],
+        members: &[
+            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
+            w::MemberDef::bound(
+                "nextToken",
+                "NextToken",
+                109,
+                w::Location::QueryString,
+                "nextToken",
+            ),
+            w::MemberDef::bound(
+                "maxResults",
+                "RegistryMaxResults",
+                128,
+                w::Location::QueryString,
+                "maxResults",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 97
+    w::ShapeDef {
+        name: "ListThingGroupsForThingResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 159),
+            w::MemberDef::body("nextToken", "NextToken", 109),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 98
+    w::ShapeDef {
+        name: "ListThingGroupsRequest",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::bound(
+                "nextToken",
+                "NextToken",
+                109,
+                w::Location::QueryString,
+                "nextToken",
+            ),
+            w::MemberDef::bound(
+                "maxResults",
+                "RegistryMaxResults",
+                128,
+                w::Location::QueryString,
+                "maxResults",
+            ),
+            w::MemberDef::bound(
+                "parentGroup",
+                "ThingGroupName",
+                158,
+                w::Location::QueryString,
+                "parentGroup",
+            ),
+            w::MemberDef::bound(
+                "namePrefixFilter",
+                "ThingGroupName",
+                158,
+                w::Location::QueryString,
+                "namePrefixFilter",
+            ),
+            w::MemberDef::bound(
+                "recursive",
+                "RecursiveWithoutDefault",
+                127,
+                w::Location::QueryString,
+                "recursive",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 99
+    w::ShapeDef {
+        name: "ListThingGroupsResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 159),
+            w::MemberDef::body("nextToken", "NextToken", 109),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 100
     w::ShapeDef {
         name: "ListThingsInThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -6587,45 +6729,45 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                150,
+                158,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "Recursive",
-                120,
+                126,
                 w::Location::QueryString,
                 "recursive",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                103,
+                109,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                121,
+                128,
                 w::Location::QueryString,
                 "maxResults",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 95
+    // 101
     w::ShapeDef {
         name: "ListThingsInThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingNameList", 155),
-            w::MemberDef::body("nextToken", "NextToken", 103),
+            w::MemberDef::body("things", "ThingNameList", 163),
+            w::MemberDef::body("nextToken", "NextToken", 109),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 96
+    // 102
     w::ShapeDef {
         name: "ListThingsRequest",
         kind: w::ShapeKind::Structure,
@@ -6633,14 +6775,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                103,
+                109,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                121,
+                128,
                 w::Location::QueryString,
                 "maxResults",
             ),
@@ -6661,76 +6803,76 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingTypeName",
                 "ThingTypeName",
-                156,
+                164,
                 w::Location::QueryString,
                 "thingTypeName",
             ),
             w::MemberDef::bound(
                 "usePrefixAttributeValue",
                 "usePrefixAttributeValue",
-                162,
+                174,
                 w::Location::QueryString,
                 "usePrefixAttributeValue",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 97
+    // 103
     w::ShapeDef {
         name: "ListThingsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingAttributeList", 145),
-            w::MemberDef::body("nextToken", "NextToken", 103),
+            w::MemberDef::body("things", "ThingAttributeList", 153),
+            w::MemberDef::body("nextToken", "NextToken", 109),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 98
+    // 104
     w::ShapeDef {
         name: "MaintenanceWindow",
         kind: w::ShapeKind::Structure,
         required: &["startTime", "durationInMinutes"],
         members: &[
             w::MemberDef::body("startTime", "CronExpression", 28),
-            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 46),
+            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 48),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 99
+    // 105
     w::ShapeDef {
         name: "MaintenanceWindows",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(98)),
+        member: Some(w::ShapeId(104)),
         ..w::ShapeDef::DEFAULT
     },
-    // 100
+    // 106
     w::ShapeDef {
         name: "MaxJobExecutionsPerMin",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 101
+    // 107
     w::ShapeDef {
         name: "MinimumNumberOfExecutedThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 102
+    // 108
     w::ShapeDef {
         name: "NamespaceId",
         kind: w::ShapeKind::String,
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 103
+    // 109
     w::ShapeDef {
         name: "NextToken",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 104
+    // 110
     w::ShapeDef {
         name: "NumberOfRetries",
         kind: w::ShapeKind::Integer,
@@ -6738,26 +6880,26 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(10.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 105
+    // 111
     w::ShapeDef {
         name: "NumberOfThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 106
+    // 112
     w::ShapeDef {
         name: "OptionalVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 107
+    // 113
     w::ShapeDef {
         name: "OverrideDynamicGroups",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 108
+    // 114
     w::ShapeDef {
         name: "PackageVersionArn",
         kind: w::ShapeKind::String,
@@ -6766,7 +6908,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 109
+    // 115
     w::ShapeDef {
         name: "ParameterKey",
         kind: w::ShapeKind::String,
@@ -6775,15 +6917,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 110
+    // 116
     w::ShapeDef {
         name: "ParameterMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(109)),
-        value: Some(w::ShapeId(111)),
+        key: Some(w::ShapeId(115)),
+        value: Some(w::ShapeId(117)),
         ..w::ShapeDef::DEFAULT
     },
-    // 111
+    // 117
     w::ShapeDef {
         name: "ParameterValue",
         kind: w::ShapeKind::String,
@@ -6792,59 +6934,59 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 112
+    // 118
     w::ShapeDef {
         name: "PresignedUrlConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("roleArn", "RoleArn", 130),
-            w::MemberDef::body("expiresInSec", "ExpiresInSec", 50),
+            w::MemberDef::body("roleArn", "RoleArn", 138),
+            w::MemberDef::body("expiresInSec", "ExpiresInSec", 52),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 113
+    // 119
     w::ShapeDef {
         name: "ProcessingTargetName",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 114
+    // 120
     w::ShapeDef {
         name: "ProcessingTargetNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(113)),
+        member: Some(w::ShapeId(119)),
         ..w::ShapeDef::DEFAULT
     },
-    // 115
+    // 121
     w::ShapeDef {
         name: "QueryString",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 116
+    // 122
     w::ShapeDef {
         name: "QueryVersion",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 117
+    // 123
     w::ShapeDef {
         name: "QueuedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 118
+    // 124
     w::ShapeDef {
         name: "RateIncreaseCriteria",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 105),
-            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 105),
+            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 111),
+            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 111),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 119
+    // 125
     w::ShapeDef {
         name: "ReasonCode",
         kind: w::ShapeKind::String,
@@ -6852,13 +6994,19 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Upper}\p{Digit}_]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 120
+    // 126
     w::ShapeDef {
         name: "Recursive",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 121
+    // 127
+    w::ShapeDef {
+        name: "RecursiveWithoutDefault",
+        kind: w::ShapeKind::Boolean,
+        ..w::ShapeDef::DEFAULT
+    },
+    // 128
     w::ShapeDef {
         name: "RegistryMaxResults",
         kind: w::ShapeKind::Integer,
@@ -6866,71 +7014,77 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 122
+    // 129
     w::ShapeDef {
         name: "RejectedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 123
+    // 130
     w::ShapeDef {
         name: "RemoveThingFromThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 150),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 146),
-            w::MemberDef::body("thingName", "ThingName", 154),
-            w::MemberDef::body("thingArn", "ThingArn", 143),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 158),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 154),
+            w::MemberDef::body("thingName", "ThingName", 162),
+            w::MemberDef::body("thingArn", "ThingArn", 151),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 124
+    // 131
     w::ShapeDef {
         name: "RemoveThingFromThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 125
+    // 132
+    w::ShapeDef {
+        name: "RemoveThingType",
+        kind: w::ShapeKind::Boolean,
+        ..w::ShapeDef::DEFAULT
+    },
+    // 133
     w::ShapeDef {
         name: "RemovedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 126
+    // 134
     w::ShapeDef {
         name: "RetryAttempt",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 127
+    // 135
     w::ShapeDef {
         name: "RetryCriteria",
         kind: w::ShapeKind::Structure,
         required: &["failureType", "numberOfRetries"],
         members: &[
-            w::MemberDef::body("failureType", "RetryableFailureType", 129),
-            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 104),
+            w::MemberDef::body("failureType", "RetryableFailureType", 137),
+            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 110),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 128
+    // 136
     w::ShapeDef {
         name: "RetryCriteriaList",
         kind: w::ShapeKind::List,
         min: Some(1.0),
         max: Some(2.0),
-        member: Some(w::ShapeId(127)),
+        member: Some(w::ShapeId(135)),
         ..w::ShapeDef::DEFAULT
     },
-    // 129
+    // 137
     w::ShapeDef {
         name: "RetryableFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 130
+    // 138
     w::ShapeDef {
         name: "RoleArn",
         kind: w::ShapeKind::String,
@@ -6938,7 +7092,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 131
+    // 139
     w::ShapeDef {
         name: "RolloutRatePerMinute",
         kind: w::ShapeKind::Integer,
@@ -6946,33 +7100,33 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1000.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 132
+    // 140
     w::ShapeDef {
         name: "ScheduledJobRollout",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("startTime", "StringDateTime", 135)],
+        members: &[w::MemberDef::body("startTime", "StringDateTime", 143)],
         ..w::ShapeDef::DEFAULT
     },
-    // 133
+    // 141
     w::ShapeDef {
         name: "ScheduledJobRolloutList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(132)),
+        member: Some(w::ShapeId(140)),
         ..w::ShapeDef::DEFAULT
     },
-    // 134
+    // 142
     w::ShapeDef {
         name: "SchedulingConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("startTime", "StringDateTime", 135),
-            w::MemberDef::body("endTime", "StringDateTime", 135),
-            w::MemberDef::body("endBehavior", "JobEndBehavior", 68),
-            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 99),
+            w::MemberDef::body("startTime", "StringDateTime", 143),
+            w::MemberDef::body("endTime", "StringDateTime", 143),
+            w::MemberDef::body("endBehavior", "JobEndBehavior", 70),
+            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 105),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 135
+    // 143
     w::ShapeDef {
         name: "StringDateTime",
         kind: w::ShapeKind::String,
@@ -6980,24 +7134,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(64.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 136
+    // 144
     w::ShapeDef {
         name: "SucceededThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 137
+    // 145
     w::ShapeDef {
         name: "Tag",
         kind: w::ShapeKind::Structure,
         required: &["Key"],
         members: &[
-            w::MemberDef::body("Key", "TagKey", 138),
-            w::MemberDef::body("Value", "TagValue", 140),
+            w::MemberDef::body("Key", "TagKey", 146),
+            w::MemberDef::body("Value", "TagValue", 148),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 138
+    // 146
     w::ShapeDef {
         name: "TagKey",
         kind: w::ShapeKind::String,
@@ -7006,14 +7160,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 139
+    // 147
     w::ShapeDef {
         name: "TagList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(137)),
+        member: Some(w::ShapeId(145)),
         ..w::ShapeDef::DEFAULT
     },
-    // 140
+    // 148
     w::ShapeDef {
         name: "TagValue",
         kind: w::ShapeKind::String,
@@ -7021,53 +7175,53 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(256.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 141
+    // 149
     w::ShapeDef {
         name: "TargetArn",
         kind: w::ShapeKind::String,
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 142
+    // 150
     w::ShapeDef {
         name: "TargetSelection",
         kind: w::ShapeKind::String,
         enum_values: &["CONTINUOUS", "SNAPSHOT"],
         ..w::ShapeDef::DEFAULT
     },
-    // 143
+    // 151
     w::ShapeDef {
         name: "ThingArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 144
+    // 152
     w::ShapeDef {
         name: "ThingAttribute",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 154),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 156),
-            w::MemberDef::body("thingArn", "ThingArn", 143),
+            w::MemberDef::body("thingName", "ThingName", 162),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 164),
+            w::MemberDef::body("thingArn", "ThingArn", 151),
             w::MemberDef::body("attributes", "Attributes", 11),
-            w::MemberDef::body("version", "Version", 160),
+            w::MemberDef::body("version", "Version", 172),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 145
+    // 153
     w::ShapeDef {
         name: "ThingAttributeList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(144)),
+        member: Some(w::ShapeId(152)),
         ..w::ShapeDef::DEFAULT
     },
-    // 146
+    // 154
     w::ShapeDef {
         name: "ThingGroupArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 147
+    // 155
     w::ShapeDef {
         name: "ThingGroupDescription",
         kind: w::ShapeKind::String,
@@ -7075,7 +7229,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Graph}\x20]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 148
+    // 156
     w::ShapeDef {
         name: "ThingGroupId",
         kind: w::ShapeKind::String,
@@ -7084,18 +7238,18 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[a-zA-Z0-9\-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 149
+    // 157
     w::ShapeDef {
         name: "ThingGroupMetadata",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 150),
-            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 151),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 158),
+            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 159),
             w::MemberDef::body("creationDate", "CreationDate", 27),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 150
+    // 158
     w::ShapeDef {
         name: "ThingGroupName",
         kind: w::ShapeKind::String,
@@ -7104,30 +7258,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 151
+    // 159
     w::ShapeDef {
         name: "ThingGroupNameAndArnList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(58)),
+        member: Some(w::ShapeId(60)),
         ..w::ShapeDef::DEFAULT
     },
-    // 152
+    // 160
     w::ShapeDef {
         name: "ThingGroupProperties",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 147),
+            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 155),
             w::MemberDef::body("attributePayload", "AttributePayload", 9),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 153
+    // 161
     w::ShapeDef {
         name: "ThingId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 154
+    // 162
     w::ShapeDef {
         name: "ThingName",
         kind: w::ShapeKind::String,
@@ -7136,14 +7290,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 155
+    // 163
     w::ShapeDef {
         name: "ThingNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(154)),
+        member: Some(w::ShapeId(162)),
         ..w::ShapeDef::DEFAULT
     },
-    // 156
+    // 164
     w::ShapeDef {
         name: "ThingTypeName",
         kind: w::ShapeKind::String,
@@ -7152,63 +7306,109 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 157
+    // 165
     w::ShapeDef {
         name: "TimedOutThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 158
+    // 166
     w::ShapeDef {
         name: "TimeoutConfig",
         kind: w::ShapeKind::Structure,
         members: &[w::MemberDef::body(
             "inProgressTimeoutInMinutes",
             "InProgressTimeoutInMinutes",
-            60,
+            62,
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 159
+    // 167
     w::ShapeDef {
         name: "UpdateJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 80, w::Location::Uri, "jobId"),
-            w::MemberDef::body("description", "JobDescription", 65),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 112),
+            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
+            w::MemberDef::body("description", "JobDescription", 67),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 118),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                79,
+                81,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 158),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 166),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                102,
+                108,
                 w::Location::QueryString,
                 "namespaceId",
             ),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 78),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 80),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 160
+    // 168
+    w::ShapeDef {
+        name: "UpdateThingGroupRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["thingGroupName", "thingGroupProperties"],
+        members: &[
+            w::MemberDef::bound(
+                "thingGroupName",
+                "ThingGroupName",
+                158,
+                w::Location::Uri,
+                "thingGroupName",
+            ),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 160),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 112),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 169
+    w::ShapeDef {
+        name: "UpdateThingGroupResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[w::MemberDef::body("version", "Version", 172)],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 170
+    w::ShapeDef {
+        name: "UpdateThingRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["thingName"],
+        members: &[
+            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 164),
+            w::MemberDef::body("attributePayload", "AttributePayload", 9),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 112),
+            w::MemberDef::body("removeThingType", "RemoveThingType", 132),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 171
+    w::ShapeDef {
+        name: "UpdateThingResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 172
     w::ShapeDef {
         name: "Version",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 161
+    // 173
     w::ShapeDef {
         name: "VersionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 162
+    // 174
     w::ShapeDef {
         name: "usePrefixAttributeValue",
         kind: w::ShapeKind::Boolean,
@@ -7600,6 +7800,17 @@ pub struct DeleteJobRequest {
     #[serde(rename = "namespaceId", skip_serializing_if = "Option::is_none")]
     pub namespace_id: Option<String>,
 }
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeleteThingGroupRequest {
+    #[serde(rename = "thingGroupName")]
+    pub thing_group_name: String,
+    #[serde(rename = "expectedVersion", skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeleteThingGroupResponse {}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeleteThingRequest {
@@ -8030,6 +8241,46 @@ pub struct ListJobsResponse {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListThingGroupsForThingRequest {
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
+    #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "maxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListThingGroupsForThingResponse {
+    #[serde(rename = "thingGroups", skip_serializing_if = "Option::is_none")]
+    pub thing_groups: Option<Vec<GroupNameAndArn>>,
+    #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListThingGroupsRequest {
+    #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "maxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    #[serde(rename = "parentGroup", skip_serializing_if = "Option::is_none")]
+    pub parent_group: Option<String>,
+    #[serde(rename = "namePrefixFilter", skip_serializing_if = "Option::is_none")]
+    pub name_prefix_filter: Option<String>,
+    #[serde(rename = "recursive", skip_serializing_if = "Option::is_none")]
+    pub recursive: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListThingGroupsResponse {
+    #[serde(rename = "thingGroups", skip_serializing_if = "Option::is_none")]
+    pub thing_groups: Option<Vec<GroupNameAndArn>>,
+    #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ListThingsInThingGroupRequest {
     #[serde(rename = "thingGroupName")]
     pub thing_group_name: String,
@@ -8227,3 +8478,36 @@ pub struct UpdateJobRequest {
     )]
     pub job_executions_retry_config: Option<JobExecutionsRetryConfig>,
 }
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateThingGroupRequest {
+    #[serde(rename = "thingGroupName")]
+    pub thing_group_name: String,
+    #[serde(rename = "thingGroupProperties")]
+    pub thing_group_properties: ThingGroupProperties,
+    #[serde(rename = "expectedVersion", skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateThingGroupResponse {
+    #[serde(rename = "version", skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateThingRequest {
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
+    #[serde(rename = "thingTypeName", skip_serializing_if = "Option::is_none")]
+    pub thing_type_name: Option<String>,
+    #[serde(rename = "attributePayload", skip_serializing_if = "Option::is_none")]
+    pub attribute_payload: Option<AttributePayload>,
+    #[serde(rename = "expectedVersion", skip_serializing_if = "Option::is_none")]
+    pub expected_version: Option<i64>,
+    #[serde(rename = "removeThingType", skip_serializing_if = "Option::is_none")]
+    pub remove_thing_type: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateThingResponse {}
