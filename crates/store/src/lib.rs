@@ -26,10 +26,8 @@ pub use sqlite::{SqliteOptions, SqliteStore, Synchronous};
 
 use iotjobs_core::Store;
 
-/// Open the backend a `--database` URL names. Returns a description of what was
-/// opened (for the start-up log) alongside the store.
-///
-/// Kept as one function so that the binary has a single place that knows URL schemes.
+/// Open the SQLite database a `sqlite://PATH[?synchronous=full|normal]` URL names.
+/// (The binary picks the backend from the URL's scheme; this parses the SQLite form.)
 pub fn open_sqlite_url(url: &str) -> Result<SqliteStore, String> {
     let rest = url
         .strip_prefix("sqlite://")

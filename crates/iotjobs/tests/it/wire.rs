@@ -76,9 +76,11 @@ fn errors_are_aws_shaped() {
             404,
             "resourcenotfoundexception",
         ),
+        // An operation of the model that iotjobs does not serve (DeleteBillingGroup;
+        // this case named DeleteThingGroup until that became served).
         (
             "DELETE",
-            "/thing-groups/g1",
+            "/billing-groups/b1",
             "",
             501,
             "notimplementedexception",
