@@ -88,14 +88,7 @@ impl ThingGroup {
     }
 
     fn check_version(&self, expected: Option<i64>) -> Result<(), crate::JobsError> {
-        match expected {
-            Some(v) if v != self.version => Err(crate::JobsError::VersionMismatch {
-                expected: v,
-                found: self.version,
-                state: None,
-            }),
-            _ => Ok(()),
-        }
+        crate::thing::check_registry_version(expected, self.version)
     }
 }
 

@@ -38,14 +38,23 @@ impl Thing {
     /// The `expectedVersion` check of the registry's write operations (DeleteThing):
     /// a mismatch is VersionConflictException.
     pub fn check_version(&self, expected: Option<i64>) -> Result<(), crate::JobsError> {
-        match expected {
-            Some(v) if v != self.version => Err(crate::JobsError::VersionMismatch {
-                expected: v,
-                found: self.version,
-                state: None,
-            }),
-            _ => Ok(()),
-        }
+        check_registry_version(expected, self.version)
+    }
+}
+
+/// The registry's optimistic locking (things and thing groups): a given
+/// `expectedVersion` must be the stored version, else VersionConflictException.
+pub(crate) fn check_registry_version(
+    expected: Option<i64>,
+    found: i64,
+) -> Result<(), crate::JobsError> {
+    match expected {
+        Some(v) if v != found => Err(crate::JobsError::VersionMismatch {
+            expected: v,
+            found,
+            state: None,
+        }),
+        _ => Ok(()),
     }
 }
 
