@@ -7,6 +7,7 @@
 //! edge (`iotjobs-api`) and the storage backends (`iotjobs-store`) depend on this
 //! crate; it depends on nothing of ours.
 
+pub mod device;
 pub mod error;
 pub mod execution;
 pub mod group;
@@ -24,7 +25,8 @@ pub use job::{Job, JobProcessDetails, JobProgress, JobStatus, JobUpdate, NewJob,
 pub use page::{Page, PageRequest};
 pub use state_machine::{Change, ExecutionCommand, apply, apply_to_job};
 pub use store::{
-    AppliedChange, ExecutionSelector, JobFilter, Store, StoreResult, SweepReport, ThingFilter,
+    AppliedChange, ChangeListener, ExecutionSelector, JobFilter, Store, StoreResult, SweepReport,
+    ThingFilter,
 };
 pub use thing::{AttributeUpdate, NewThing, Thing, ThingUpdate};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

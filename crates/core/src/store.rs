@@ -105,6 +105,12 @@ impl SweepReport {
     }
 }
 
+/// Called after a write committed, with the things whose job executions it changed
+/// (created, changed, removed or deleted), each once. The device transports use it to
+/// notify devices (`notify`, `notify-next`) only about committed changes. It runs on the
+/// writer's task: it must return quickly (hand the work to a channel).
+pub type ChangeListener = std::sync::Arc<dyn Fn(&[String]) + Send + Sync>;
+
 /// The storage port. Async so that a networked backend does not block the runtime;
 /// `Send` futures so that handlers can run on any worker thread.
 pub trait Store: Send + Sync + 'static {
@@ -329,6 +335,9 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
         budget: usize,
     ) -> impl Future<Output = StoreResult<SweepReport>> + Send;
+
+    /// Register the [`ChangeListener`] (one per store; a later call replaces it).
+    fn set_change_listener(&self, listener: ChangeListener);
 
     /// Delete everything (the `--enable-reset` test endpoint). The account claim
     /// ([`Store::claim_account`]) stays.

@@ -1155,6 +1155,32 @@ pub async fn list_thing_groups_by_parent_prefix_and_page<S: Store>(s: S) {
     ));
 }
 
+pub async fn committed_changes_reach_the_change_listener<S: Store>(s: S) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
+    let sink = seen.clone();
+    s.set_change_listener(std::sync::Arc::new(move |things: &[String]| {
+        sink.lock().unwrap().push(things.to_vec());
+    }));
+    let take = || std::mem::take(&mut *seen.lock().unwrap());
+    setup(&s, &["t1", "t2"], &[("j1", &["t1", "t2"])]).await;
+    assert_eq!(take(), vec![vec!["t1".to_string(), "t2".to_string()]]);
+    // A refused command changes nothing and announces nothing.
+    s.update_job_execution(exact("t1", "j1"), cancel(false, Some(9)), T0)
+        .await
+        .unwrap_err();
+    assert!(take().is_empty());
+    s.update_job_execution(exact("t1", "j1"), cancel(false, None), T0)
+        .await
+        .unwrap();
+    assert_eq!(take(), vec![vec!["t1".to_string()]]);
+    // A whole-job cancel announces every thing it changed.
+    s.cancel_job("j1", false, None, None, T0).await.unwrap();
+    assert_eq!(take().concat(), vec!["t2".to_string()]);
+    // Reads announce nothing.
+    s.describe_job_execution(&exact("t2", "j1")).await.unwrap();
+    assert!(take().is_empty());
+}
+
 #[macro_export]
 /// Expand to one `#[tokio::test]` per conformance check, each given a fresh store made
 /// by `$make` (an expression evaluating to a store).
@@ -1187,6 +1213,7 @@ macro_rules! conformance_tests {
             update_thing_counts_versions_and_merges_attributes,
             update_and_delete_thing_groups,
             list_thing_groups_by_parent_prefix_and_page,
+            committed_changes_reach_the_change_listener,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {

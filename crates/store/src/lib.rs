@@ -50,6 +50,33 @@ pub fn open_sqlite_url(url: &str) -> Result<SqliteStore, String> {
     SqliteStore::open(std::path::Path::new(path), options).map_err(|e| e.to_string())
 }
 
+/// Where a backend announces committed changes (see [`iotjobs_core::ChangeListener`]).
+#[derive(Clone, Default)]
+pub(crate) struct ChangeFeed(
+    std::sync::Arc<std::sync::RwLock<Option<iotjobs_core::ChangeListener>>>,
+);
+
+impl ChangeFeed {
+    fn set(&self, listener: iotjobs_core::ChangeListener) {
+        if let Ok(mut l) = self.0.write() {
+            *l = Some(listener);
+        }
+    }
+
+    /// Announce the things a committed transaction changed, each once.
+    pub(crate) fn emit(&self, mut touched: Vec<String>) {
+        if touched.is_empty() {
+            return;
+        }
+        let Some(listener) = self.0.read().ok().and_then(|l| l.clone()) else {
+            return;
+        };
+        touched.sort_unstable();
+        touched.dedup();
+        listener(&touched);
+    }
+}
+
 /// Run a future that never suspends to completion on this thread: SQLite's
 /// [`tx::Tx`] implementation does no I/O that waits (rusqlite is synchronous), so the
 /// writer thread drives [`ops`] futures with this instead of an async runtime. A future

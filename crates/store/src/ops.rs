@@ -235,6 +235,7 @@ pub(crate) async fn add_thing_to_thing_group(
         };
         tx.insert_execution(&JobExecution::queued(&job_id, thing, number, now))
             .await?;
+        tx.touched(thing);
         jobs.load(tx, &job_id).await?.record_execution_change(
             None,
             Some(JobExecutionStatus::Queued),
@@ -350,6 +351,9 @@ pub(crate) async fn create_job(tx: &impl Tx, new: &NewJob, now: Timestamp) -> St
     }
     tx.insert_queued_executions(job.job_id(), &resolved, now)
         .await?;
+    for thing in &resolved {
+        tx.touched(thing);
+    }
     Ok(job)
 }
 
@@ -585,6 +589,9 @@ impl JobCache {
         let mut next_job = job.clone();
         let change = apply_to_job(&mut next_job, &exec, cmd, now)?;
         *job = next_job.clone();
+        if !matches!(change, Change::Unchanged) {
+            tx.touched(&exec.thing_name);
+        }
         let (execution, exists) = match change {
             Change::Update(next) => {
                 tx.update_execution(&next).await?;

@@ -357,6 +357,10 @@ macro_rules! impl_store {
                 })
             }
 
+            fn set_change_listener(&self, listener: iotjobs_core::ChangeListener) {
+                self.changes.set(listener);
+            }
+
             async fn reset(&self) -> iotjobs_core::StoreResult<()> {
                 $write!(self, |tx| $crate::tx::Tx::delete_everything(tx))
             }

@@ -37,6 +37,10 @@ pub(crate) struct ThingExecutions<'a> {
 /// returns at most `limit` items plus the key to continue after.
 #[allow(async_fn_in_trait)] // crate-private: callers use concrete backends, never `dyn`.
 pub(crate) trait Tx {
+    /// Record that this transaction changed an execution of `thing` (reported to the
+    /// store's change listener after commit).
+    fn touched(&self, thing: &str);
+
     // ---- things ----
     async fn select_thing(&self, name: &str, lock: Lock) -> StoreResult<Option<Thing>>;
     /// Insert unless the name is taken; true if inserted.

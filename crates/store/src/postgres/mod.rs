@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema_v
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    changes: crate::ChangeFeed,
 }
 
 pub(crate) fn pg_err(e: tokio_postgres::Error) -> JobsError {
@@ -50,18 +51,25 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> JobsError {
 
 /// Run `$body` (which uses `$tx: &Tx`) in a transaction; commit on `Ok`, roll back on
 /// `Err`, and retry the whole transaction after a deadlock or serialization failure.
+/// After a commit, the things whose executions changed go to the change listener.
 macro_rules! transaction {
     ($store:expr, |$tx:ident| $body:block) => {{
         let mut attempt = 0;
         loop {
             let mut client = $store.client().await?;
-            let owned = PgTx(client.transaction().await.map_err(pg_err)?);
+            let owned = PgTx(
+                client.transaction().await.map_err(pg_err)?,
+                Default::default(),
+            );
             let result: StoreResult<_> = {
                 let $tx = &owned;
                 async { $body }.await
             };
             let outcome = match result {
-                Ok(v) => owned.commit().await.map(|()| v),
+                Ok(v) => owned.commit().await.map(|touched| {
+                    $store.changes.emit(touched);
+                    v
+                }),
                 // Dropping the transaction rolls it back.
                 Err(e) => Err(e),
             };
@@ -163,7 +171,10 @@ impl PgStore {
             .max_size(pool_size)
             .build()
             .map_err(|e| JobsError::storage("postgres", format_args!("cannot build pool: {e}")))?;
-        let store = PgStore { pool };
+        let store = PgStore {
+            pool,
+            changes: crate::ChangeFeed::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }

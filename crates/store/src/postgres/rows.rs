@@ -13,7 +13,11 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 /// A transaction with the backend's statements as methods.
-pub(crate) struct PgTx<'a>(pub(crate) deadpool_postgres::Transaction<'a>);
+pub(crate) struct PgTx<'a>(
+    pub(crate) deadpool_postgres::Transaction<'a>,
+    /// Things whose executions this transaction changed (see [`Tx::touched`]).
+    pub(crate) std::sync::Mutex<Vec<String>>,
+);
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
 
@@ -126,8 +130,11 @@ fn executions(rows: Vec<Row>) -> StoreResult<Vec<JobExecution>> {
 }
 
 impl PgTx<'_> {
-    pub(crate) async fn commit(self) -> StoreResult<()> {
-        self.0.commit().await.map_err(pg_err)
+    /// Commit; returns the things whose executions changed.
+    pub(crate) async fn commit(self) -> StoreResult<Vec<String>> {
+        let PgTx(tx, touched) = self;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(touched.into_inner().unwrap_or_default())
     }
 
     async fn query(&self, sql: &str, params: &Params<'_>) -> StoreResult<Vec<Row>> {
@@ -225,6 +232,12 @@ fn lock_sql(lock: Lock) -> &'static str {
 }
 
 impl Tx for PgTx<'_> {
+    fn touched(&self, thing: &str) {
+        if let Ok(mut t) = self.1.lock() {
+            t.push(thing.to_owned());
+        }
+    }
+
     // ---- things -------------------------------------------------------------------
 
     async fn select_thing(&self, name: &str, lock: Lock) -> StoreResult<Option<Thing>> {

@@ -102,6 +102,7 @@ where
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    changes: crate::ChangeFeed,
 }
 
 struct Inner {
@@ -198,6 +199,7 @@ impl SqliteStore {
                 checkpointer: Mutex::new(Some(stop_tx)),
                 checkpointer_thread: Mutex::new(Some(checkpointer_thread)),
             }),
+            changes: crate::ChangeFeed::default(),
         })
     }
 
@@ -381,10 +383,19 @@ macro_rules! sqlite_write {
     ($store:expr, |$tx:ident| $body:expr) => {
         $store
             .write(move |conn| {
-                let $tx = &rows::SqliteTx(conn);
-                crate::block_on($body)
+                let tx = rows::SqliteTx(conn, Default::default());
+                let result = {
+                    let $tx = &tx;
+                    crate::block_on($body)
+                };
+                result.map(|v| (v, tx.1.into_inner()))
             })
             .await
+            .map(|(v, touched)| {
+                // After the batch's COMMIT: only committed changes are announced.
+                $store.changes.emit(touched);
+                v
+            })
     };
 }
 
@@ -393,7 +404,7 @@ macro_rules! sqlite_read {
     ($store:expr, |$tx:ident| $body:expr) => {
         $store
             .read(move |conn| {
-                let $tx = &rows::SqliteTx(conn);
+                let $tx = &rows::SqliteTx(conn, Default::default());
                 crate::block_on($body)
             })
             .await

@@ -977,9 +977,16 @@ fn delete_everything(conn: &Connection) -> StoreResult<()> {
 /// A connection inside the writer's batch transaction (or a reader's snapshot): the
 /// statements above as the backend-neutral [`Tx`]. Locks are ignored: the single
 /// writer already serializes every change.
-pub(super) struct SqliteTx<'c>(pub(super) &'c Connection);
+pub(super) struct SqliteTx<'c>(
+    pub(super) &'c Connection,
+    /// Things whose executions this transaction changed (see [`Tx::touched`]).
+    pub(super) std::cell::RefCell<Vec<String>>,
+);
 
 impl Tx for SqliteTx<'_> {
+    fn touched(&self, thing: &str) {
+        self.1.borrow_mut().push(thing.to_owned());
+    }
     async fn select_thing(&self, name: &str, _: Lock) -> StoreResult<Option<Thing>> {
         select_thing(self.0, name)
     }
