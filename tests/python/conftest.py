@@ -10,6 +10,11 @@ Extra `iotjobs serve` arguments for the `server` fixture:
   @pytest.mark.parametrize("server", [(), ("--enable-reset",)], indirect=True)
 Other servers: `server_factory(*args)` (function scope) or `launch_server(workdir, *args)`
 (session scope, for module-scoped servers; the caller stops them).
+
+MQTT (device side, `test_mqtt_device.py`): with `--mqtt-listen ADDR` among the arguments,
+`Server.start` also waits for `mqtt listening on mqtt://127.0.0.1:PORT` and sets
+`server.mqtt_port`; `mqtt_server` is such a server (`--mqtt-listen 127.0.0.1:0`), and
+`devices(kind, thing)` connects SDK devices to it (`mqtt_device.py`), closed after the test.
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 15
 STOP_TIMEOUT_S = 10
 LISTENING = re.compile(rb"^listening on (https?://127\.0\.0\.1:(\d+))\r?\n$")
+MQTT_LISTEN_ARG = "--mqtt-listen"
+# one line of its own, printed once the MQTT endpoint accepts connections
+MQTT_LISTENING = re.compile(rb"^mqtt listening on (mqtt://127\.0\.0\.1:(\d+))\r?$", re.M)
+HTTP_LISTENING_LINE = re.compile(rb"^listening on (https?://127\.0\.0\.1:(\d+))\r?$", re.M)
 
 
 # ---------------------------------------------------------------------------
@@ -129,6 +138,9 @@ class Server:
         self.proc: subprocess.Popen | None = None
         self.endpoint: str | None = None
         self.port: int | None = None
+        # set when started with --mqtt-listen (plain TCP, development mode)
+        self.mqtt_endpoint: str | None = None
+        self.mqtt_port: int | None = None
         self.starts = 0
         self.last_exit_code: int | None = None
 
@@ -161,6 +173,9 @@ class Server:
             )
         finally:
             log.close()
+        if MQTT_LISTEN_ARG in self.extra_args:
+            self._await_http_and_mqtt_lines(START_TIMEOUT_S)
+            return
         line = self._read_line(START_TIMEOUT_S)
         m = LISTENING.match(line)
         if not m:
@@ -172,6 +187,55 @@ class Server:
             )
         self.endpoint = m.group(1).decode()
         self.port = int(m.group(2))
+
+    def _await_http_and_mqtt_lines(self, timeout: float) -> None:
+        """With --mqtt-listen: both `listening on http://…` and `mqtt listening on
+        mqtt://…` must be printed (each on its own line, in either order)."""
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        buf = b""
+        deadline = time.monotonic() + timeout
+        http = mqtt_m = None
+        while http is None or mqtt_m is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                break
+            chunk = os.read(fd, 4096)
+            if not chunk:  # EOF: the process exited
+                try:
+                    self.proc.wait(timeout=2)
+                except subprocess.TimeoutExpired:
+                    pass
+                break
+            buf += chunk
+            complete = buf[: buf.rfind(b"\n") + 1]  # only whole lines
+            http = HTTP_LISTENING_LINE.search(complete)
+            mqtt_m = MQTT_LISTENING.search(complete)
+        if http is None or mqtt_m is None:
+            exited = self.proc.poll()
+            self._kill()
+            missing = " and ".join(
+                m
+                for m, found in (
+                    ("`listening on http(s)://127.0.0.1:PORT`", http),
+                    ("`mqtt listening on mqtt://127.0.0.1:PORT`", mqtt_m),
+                )
+                if found is None
+            )
+            status = f"exited with code {exited}" if exited is not None else "still running"
+            pytest.fail(
+                f"iotjobs did not print {missing} within {timeout}s (started with "
+                f"{' '.join(self.extra_args)}; process {status}); stdout so far: {buf!r}\n"
+                f"--- server log ---\n{self.log()}",
+                pytrace=False,
+            )
+        self.endpoint = http.group(1).decode()
+        self.port = int(http.group(2))
+        self.mqtt_endpoint = mqtt_m.group(1).decode()
+        self.mqtt_port = int(mqtt_m.group(2))
 
     def _read_line(self, timeout: float) -> bytes:
         assert self.proc is not None and self.proc.stdout is not None
@@ -208,6 +272,8 @@ class Server:
         self.last_exit_code = proc.returncode
         self.endpoint = None
         self.port = None
+        self.mqtt_endpoint = None
+        self.mqtt_port = None
         return proc.returncode
 
     def _kill(self) -> None:
@@ -311,7 +377,8 @@ def launch_server(iotjobs_bin):
         srv = Server(iotjobs_bin, Path(workdir), extra_args, extra_env=env)
         srv.start()
         # Shown with the test's output if it fails.
-        print(f"iotjobs {srv.endpoint}, database {srv.db_path}, log {srv.log_path}")
+        mqtt_ep = f", {srv.mqtt_endpoint}" if srv.mqtt_endpoint else ""
+        print(f"iotjobs {srv.endpoint}{mqtt_ep}, database {srv.db_path}, log {srv.log_path}")
         return srv
 
     return launch
@@ -344,6 +411,31 @@ def server_factory(launch_server, tmp_path):
     finally:
         for srv in started:
             srv.stop()
+
+
+@pytest.fixture
+def mqtt_server(launch_server, tmp_path, request):
+    """A server that also serves devices over MQTT (plain TCP on loopback: development
+    mode, client id = thing name). Extra arguments as for `server`."""
+    srv = launch_server(tmp_path, MQTT_LISTEN_ARG, "127.0.0.1:0", *_server_args(request))
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def devices(mqtt_server):
+    """devices(kind, thing) -> a connected `mqtt_device.Device` (kinds: "v1-mqtt3",
+    "v2-mqtt3", "v2-mqtt5", raw "mqtt3"/"mqtt5") on `mqtt_server`; all are closed after the
+    test, before the server stops."""
+    from mqtt_device import Devices  # awsiotsdk is only needed by the MQTT tests
+
+    opened = Devices(lambda: mqtt_server.mqtt_port)
+    try:
+        yield opened
+    finally:
+        opened.close_all()
 
 
 @pytest.fixture

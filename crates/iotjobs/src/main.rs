@@ -76,6 +76,13 @@ struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, env = "IOTJOBS_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Also serve devices over MQTT (3.1.1 and 5, the `$aws/things/{thing}/jobs/...`
+    /// topics) on this address; port 0 picks a free port, and `mqtt listening on
+    /// mqtt://HOST:PORT` is printed to stdout once ready. Plain TCP, so only on a
+    /// loopback address (development: a device's MQTT client id is its thing name, in
+    /// --account-id).
+    #[arg(long, env = "IOTJOBS_MQTT_LISTEN")]
+    mqtt_listen: Option<String>,
     /// Connections served at once; more wait to be accepted.
     #[arg(long, env = "IOTJOBS_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u16).range(1..))]
@@ -285,7 +292,7 @@ fn redact(url: &str) -> String {
     }
 }
 
-async fn serve_with<S: iotjobs_core::Store>(
+async fn serve_with<S: iotjobs_core::Store + Clone>(
     stores: Vec<(String, S)>,
     auth: Auth,
     args: ServeArgs,
@@ -302,6 +309,35 @@ async fn serve_with<S: iotjobs_core::Store>(
         _ => None,
     };
     let interval = std::time::Duration::from_millis(args.sweep_interval_ms.max(10));
+    // Devices over MQTT talk to the server's own account (development mode).
+    let (stop_mqtt, mqtt_stopped) = tokio::sync::watch::channel(false);
+    let mqtt = match &args.mqtt_listen {
+        Some(addr) => {
+            let store = stores
+                .iter()
+                .find(|(account, _)| *account == args.account_id)
+                .map(|(_, s)| s.clone())
+                .context("the main account's store")?;
+            let listener = bind_mqtt(addr).await?;
+            let addr = listener.local_addr()?;
+            {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "mqtt listening on mqtt://{addr}")?;
+                out.flush()?;
+            }
+            tracing::info!(%addr, "serving devices over MQTT");
+            let mut stopped = mqtt_stopped.clone();
+            Some(tokio::spawn(iotjobs_mqtt::run(
+                listener,
+                store,
+                Arc::new(SystemClock),
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+            )))
+        }
+        None => None,
+    };
     let mut apps = Vec::new();
     let mut sweepers = Vec::new();
     for (account, store) in stores {
@@ -345,14 +381,40 @@ async fn serve_with<S: iotjobs_core::Store>(
         iotjobs_api::server::router(service),
         tls,
         &connection_limits,
-        shutdown_signal(),
+        async move {
+            shutdown_signal().await;
+            let _ = stop_mqtt.send(true);
+        },
     )
     .await?;
+    if let Some(task) = mqtt {
+        match task.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "MQTT endpoint stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "MQTT endpoint task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
     for s in sweepers {
         s.abort();
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Bind the MQTT listener. Plain TCP carries the thing's identity in the client id
+/// only, so it is refused on anything but a loopback address (TLS with client
+/// certificates, for devices on a network, is not implemented yet).
+async fn bind_mqtt(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding --mqtt-listen {addr}"))?;
+    if !listener.local_addr()?.ip().is_loopback() {
+        anyhow::bail!(
+            "--mqtt-listen {addr}: plain MQTT identifies a device by its client id alone, so it \
+             is only served on a loopback address (127.0.0.1, ::1)"
+        );
+    }
+    Ok(listener)
 }
 
 /// Resolves on SIGINT or SIGTERM; the server then stops accepting and lets in-flight
