@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import datetime
 import json
+from pathlib import Path
 import subprocess
+import sys
 import time
 
 import pytest
@@ -681,3 +683,34 @@ def test_mqtt_readme_device_reacts_to_forced_cancel_job_execution(
     assert (st.status, st.version_number) == ("CANCELED", cp["versionNumber"])
     assert st.status_details == (cp.get("statusDetails", {}).get("detailsMap") or {})
     assert d.describe("$next").execution is None
+
+
+def test_mqtt_readme_example_device_script(iot, mqtt_server, iotjobs_bin, tmp_path):
+    """`examples/device.py`, the README's device, run as the README says: it takes the
+    job, reports progress, and ends on the operator's forced cancel
+    (`iotjobs iot cancel-job-execution --force`)."""
+    iot.create_thing(thingName="dev1")
+    iot.create_job(jobId="fw-1", targets=[thing_arn("dev1")],
+                   document=json.dumps({"operation": "firmware-update", "version": "2.1"}))
+    script = Path(__file__).resolve().parents[2] / "examples" / "device.py"
+    device = subprocess.Popen(
+        [sys.executable, str(script), "--thing", "dev1", "--port", str(mqtt_server.mqtt_port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+    )
+    try:
+        first = device.stdout.readline()
+        assert first.startswith("started: fw-1 {"), first
+        p = subprocess.run(
+            [str(iotjobs_bin), "iot", "cancel-job-execution", "--job-id", "fw-1",
+             "--thing-name", "dev1", "--force", "--endpoint-url", mqtt_server.endpoint],
+            env=_clean_env(tmp_path), stdin=subprocess.DEVNULL, capture_output=True,
+            text=True, timeout=60, cwd=tmp_path,
+        )
+        assert p.returncode == 0, p.stderr
+        out, _ = device.communicate(timeout=30)
+    finally:
+        if device.poll() is None:
+            device.kill()
+    assert device.returncode == 0, out
+    assert out.strip().splitlines()[-1] == "InvalidStateTransition: CANCELED", out
+    assert execution(iot, "dev1", "fw-1")["status"] == "CANCELED"

@@ -192,6 +192,14 @@ impl JobsError {
         Self::InvalidRequest(format!("1 validation error detected: {detail}"))
     }
 
+    /// A required member is missing (for transports without a model validator, MQTT),
+    /// worded as AWS's model validation words it.
+    pub fn required_member(member: &str) -> Self {
+        Self::validation(format_args!(
+            "Value null at '{member}' failed to satisfy constraint: Member must not be null"
+        ))
+    }
+
     /// An inconsistency that only a bug can cause (never a caller's mistake).
     pub fn bug(what: &str) -> Self {
         Self::Internal(format!("bug: {what}"))

@@ -340,8 +340,11 @@ impl<S: Store> JobsService<S> {
                 let req: UpdateIn = decode(payload).map_err(fail)?;
                 let token = req.client_token.as_deref();
                 let Some(status) = req.status.clone() else {
-                    let e = JobsError::InvalidRequest("status is required".into());
-                    return Err(error_reply(e, now, token));
+                    return Err(error_reply(
+                        JobsError::required_member("status"),
+                        now,
+                        token,
+                    ));
                 };
                 let update = DeviceUpdate {
                     job_id,
