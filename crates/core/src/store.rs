@@ -107,8 +107,11 @@ impl SweepReport {
 
 /// Called after a write committed, with the things whose job executions it changed
 /// (created, changed, removed or deleted), each once. The device transports use it to
-/// notify devices (`notify`, `notify-next`) only about committed changes. It runs on the
-/// writer's task: it must return quickly (hand the work to a channel).
+/// notify devices (`notify`, `notify-next`) only about committed changes. With several
+/// nodes (PostgreSQL), other nodes' commits are announced too, and an empty list means
+/// "changes may have been missed" (the connection that hears them was lost): check every
+/// thing of interest. It runs on the writer's task: it must return quickly (hand the
+/// work to a channel).
 pub type ChangeListener = std::sync::Arc<dyn Fn(&[String]) + Send + Sync>;
 
 /// The storage port. Async so that a networked backend does not block the runtime;

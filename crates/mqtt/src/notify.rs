@@ -67,8 +67,17 @@ impl<S: Store> Notifier<S> {
 
     /// Committed changes touched `things`: notify the connected ones whose pending list
     /// or next execution changed.
+    /// An empty list means changes may have been missed: every connected thing is
+    /// checked.
     pub async fn changed(&self, things: &[String]) {
         let connected: HashSet<String> = self.sessions.connected_things().into_iter().collect();
+        let all: Vec<String>;
+        let things = if things.is_empty() {
+            all = connected.iter().cloned().collect();
+            &all[..]
+        } else {
+            things
+        };
         for thing in things.iter().filter(|t| connected.contains(*t)) {
             if let Err(e) = self.notify(thing).await {
                 tracing::warn!(thing, error = %e, "cannot notify");

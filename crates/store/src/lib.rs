@@ -63,6 +63,19 @@ impl ChangeFeed {
         }
     }
 
+    /// Announce changes another node committed (already one name each).
+    pub(crate) fn emit_remote(&self, touched: Vec<String>) {
+        self.emit(touched.into_iter().filter(|t| !t.is_empty()).collect());
+    }
+
+    /// Announce that changes may have been missed (an empty list; see
+    /// [`iotjobs_core::ChangeListener`]).
+    pub(crate) fn resync(&self) {
+        if let Some(listener) = self.0.read().ok().and_then(|l| l.clone()) {
+            listener(&[]);
+        }
+    }
+
     /// Announce the things a committed transaction changed, each once.
     pub(crate) fn emit(&self, mut touched: Vec<String>) {
         if touched.is_empty() {

@@ -359,6 +359,7 @@ macro_rules! impl_store {
 
             fn set_change_listener(&self, listener: iotjobs_core::ChangeListener) {
                 self.changes.set(listener);
+                self.on_change_listener();
             }
 
             async fn reset(&self) -> iotjobs_core::StoreResult<()> {

@@ -31,6 +31,33 @@ const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema_v
 pub struct PgStore {
     pool: Pool,
     changes: crate::ChangeFeed,
+    /// For the LISTEN connection, which is not pooled.
+    config: tokio_postgres::Config,
+    /// The NOTIFY channel of this store's schema ([`change_channel`]).
+    channel: String,
+    /// This store's id in NOTIFY payloads (process id and start time), so that its own
+    /// changes are not announced twice.
+    node: String,
+    /// Whether the LISTEN task runs (started with the first change listener).
+    listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// The NOTIFY channel of a schema: `iotjobs_changes_<schema>`, with characters other than
+/// `[a-z0-9_]` replaced, at most 63 bytes (PostgreSQL truncates longer identifiers).
+fn change_channel(schema: &str) -> String {
+    let clean: String = schema
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut channel = format!("iotjobs_changes_{clean}");
+    channel.truncate(63);
+    channel
 }
 
 pub(crate) fn pg_err(e: tokio_postgres::Error) -> JobsError {
@@ -66,10 +93,13 @@ macro_rules! transaction {
                 async { $body }.await
             };
             let outcome = match result {
-                Ok(v) => owned.commit().await.map(|touched| {
-                    $store.changes.emit(touched);
-                    v
-                }),
+                Ok(v) => owned
+                    .commit(&$store.channel, &$store.node)
+                    .await
+                    .map(|touched| {
+                        $store.changes.emit(touched);
+                        v
+                    }),
                 // Dropping the transaction rolls it back.
                 Err(e) => Err(e),
             };
@@ -161,7 +191,7 @@ impl PgStore {
         pool_size: usize,
     ) -> Result<PgStore, JobsError> {
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -171,12 +201,99 @@ impl PgStore {
             .max_size(pool_size)
             .build()
             .map_err(|e| JobsError::storage("postgres", format_args!("cannot build pool: {e}")))?;
-        let store = PgStore {
+        let mut store = PgStore {
             pool,
             changes: crate::ChangeFeed::default(),
+            config,
+            channel: String::new(),
+            node: format!(
+                "{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ),
+            listening: Default::default(),
         };
         store.migrate().await?;
+        // One channel per schema: accounts and deployments sharing a database hear only
+        // their own changes.
+        let schema: String = store
+            .client()
+            .await?
+            .query_one("SELECT current_schema()", &[])
+            .await
+            .map_err(pg_err)?
+            .get(0);
+        store.channel = change_channel(&schema);
         Ok(store)
+    }
+
+    /// A change listener was set: start hearing other nodes' changes (once).
+    fn on_change_listener(&self) {
+        if !self
+            .listening
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            self.listen_to_peers();
+        }
+    }
+
+    /// Hear the changes that other nodes commit (PostgreSQL `LISTEN`), and hand them to
+    /// the change listener, as this node's own commits are. After a lost connection the
+    /// task reconnects and announces a resync (an empty list: "anything may have
+    /// changed"), since NOTIFY keeps nothing for a listener that was away.
+    fn listen_to_peers(&self) {
+        let (config, channel, feed) = (
+            self.config.clone(),
+            self.channel.clone(),
+            self.changes.clone(),
+        );
+        let node = self.node.clone();
+        tokio::spawn(async move {
+            let mut reconnecting = false;
+            loop {
+                match config.connect(tokio_postgres::NoTls).await {
+                    Ok((client, mut connection)) => {
+                        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                        let driver = tokio::spawn(async move {
+                            loop {
+                                let message =
+                                    std::future::poll_fn(|cx| connection.poll_message(cx)).await;
+                                match message {
+                                    Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                                        let _ = tx.send(n.payload().to_owned());
+                                    }
+                                    Some(Ok(_)) => {}
+                                    Some(Err(_)) | None => break,
+                                }
+                            }
+                        });
+                        if client
+                            .batch_execute(&format!("LISTEN \"{channel}\""))
+                            .await
+                            .is_ok()
+                        {
+                            tracing::info!(channel, "listening to other nodes' changes");
+                            if reconnecting {
+                                feed.resync();
+                            }
+                            while let Some(payload) = rx.recv().await {
+                                let mut lines = payload.split('\n');
+                                if lines.next() != Some(node.as_str()) {
+                                    feed.emit_remote(lines.map(str::to_owned).collect());
+                                }
+                            }
+                            tracing::warn!(channel, "lost the LISTEN connection; reconnecting");
+                        }
+                        driver.abort();
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot LISTEN for other nodes' changes"),
+                }
+                reconnecting = true;
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        });
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {

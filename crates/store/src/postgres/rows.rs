@@ -130,11 +130,34 @@ fn executions(rows: Vec<Row>) -> StoreResult<Vec<JobExecution>> {
 }
 
 impl PgTx<'_> {
-    /// Commit; returns the things whose executions changed.
-    pub(crate) async fn commit(self) -> StoreResult<Vec<String>> {
+    /// Commit; returns the things whose executions changed. Other nodes hear of them
+    /// through `NOTIFY channel` in the same transaction, which PostgreSQL delivers only
+    /// if the transaction commits (newline-separated thing names, in payloads under
+    /// PostgreSQL's 8,000-byte limit).
+    pub(crate) async fn commit(self, channel: &str, node: &str) -> StoreResult<Vec<String>> {
         let PgTx(tx, touched) = self;
+        let mut touched = touched.into_inner().unwrap_or_default();
+        touched.sort_unstable();
+        touched.dedup();
+        // `node\nthing\nthing…`: the listener skips its own node's changes, which it
+        // announced already.
+        let mut payload = String::new();
+        for thing in &touched {
+            if payload.len() + thing.len() + 1 > 7_000 {
+                notify(&tx, channel, &payload).await?;
+                payload.clear();
+            }
+            if payload.is_empty() {
+                payload.push_str(node);
+            }
+            payload.push('\n');
+            payload.push_str(thing);
+        }
+        if !payload.is_empty() {
+            notify(&tx, channel, &payload).await?;
+        }
         tx.commit().await.map_err(pg_err)?;
-        Ok(touched.into_inner().unwrap_or_default())
+        Ok(touched)
     }
 
     async fn query(&self, sql: &str, params: &Params<'_>) -> StoreResult<Vec<Row>> {
@@ -1009,6 +1032,21 @@ impl Tx for PgTx<'_> {
             .await
             .map_err(pg_err)
     }
+}
+
+async fn notify(
+    tx: &deadpool_postgres::Transaction<'_>,
+    channel: &str,
+    payload: &str,
+) -> StoreResult<()> {
+    let stmt = tx
+        .prepare_cached("SELECT pg_notify($1, $2)")
+        .await
+        .map_err(pg_err)?;
+    tx.execute(&stmt, &[&channel, &payload])
+        .await
+        .map(drop)
+        .map_err(pg_err)
 }
 
 /// The parameters of an execution row, in column order plus `timeout_at`.

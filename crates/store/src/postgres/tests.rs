@@ -208,3 +208,99 @@ async fn racing_cancel_and_update_have_one_winner() {
     );
     assert_eq!(j.progress.status, iotjobs_core::JobStatus::Completed);
 }
+
+/// Node B hears the executions node A changes (NOTIFY on A's commit, LISTEN on B), and
+/// after B's LISTEN connection is killed it reconnects and announces a resync (an empty
+/// list), so a device on B misses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_nodes_hear_committed_changes_and_resync_after_a_lost_listener() {
+    let node_a = fresh().await;
+    let schema: String = node_a
+        .client()
+        .await
+        .unwrap()
+        .query_one("SELECT current_schema()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let mut config: tokio_postgres::Config = test_url().parse().unwrap();
+    config.options(format!("-c search_path={schema}"));
+    let node_b = PgStore::with_config(config, 2).await.unwrap();
+    let (tx, mut heard) = tokio::sync::mpsc::unbounded_channel::<Vec<String>>();
+    node_b.set_change_listener(std::sync::Arc::new(move |things: &[String]| {
+        let _ = tx.send(things.to_vec());
+    }));
+    let t0 = Timestamp(1_700_000_000_000);
+    // The LISTEN connection is set up asynchronously: wait until it is there.
+    let listening = || async {
+        let rows = node_a
+            .client()
+            .await
+            .unwrap()
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE query = $1",
+                &[&format!("LISTEN \"{}\"", node_b.channel)],
+            )
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>()
+    };
+    for _ in 0..100 {
+        if !listening().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    seed_job_over_things(&node_a, "j", &["t1".to_string(), "t2".to_string()], t0).await;
+    assert_eq!(heard_within_5s(&mut heard).await, ["t1", "t2"]);
+    // A refused command on A: nothing committed, nothing heard; then a real change.
+    let sel = |t: &str| ExecutionSelector::Exact {
+        thing_name: t.into(),
+        job_id: "j".into(),
+        execution_number: None,
+    };
+    let cancel = |v| ExecutionCommand::Cancel {
+        force: false,
+        expected_version: v,
+        status_details: None,
+    };
+    node_a
+        .update_job_execution(sel("t1"), cancel(Some(7)), t0)
+        .await
+        .unwrap_err();
+    node_a
+        .update_job_execution(sel("t1"), cancel(None), t0)
+        .await
+        .unwrap();
+    assert_eq!(heard_within_5s(&mut heard).await, ["t1"]);
+
+    // Kill B's LISTEN connection; A changes t2 meanwhile; B resyncs.
+    let pids = listening().await;
+    assert_eq!(pids.len(), 1, "one LISTEN connection for node B");
+    node_a
+        .client()
+        .await
+        .unwrap()
+        .execute("SELECT pg_terminate_backend($1)", &[&pids[0]])
+        .await
+        .unwrap();
+    node_a
+        .update_job_execution(sel("t2"), cancel(None), t0)
+        .await
+        .unwrap();
+    let mut got = heard_within_5s(&mut heard).await;
+    // The notification may still have reached the old connection; else the resync.
+    if got == ["t2"] {
+        got = heard_within_5s(&mut heard).await;
+    }
+    assert!(got.is_empty(), "a resync after reconnecting, got {got:?}");
+}
+
+async fn heard_within_5s(
+    heard: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<String>>,
+) -> Vec<String> {
+    tokio::time::timeout(std::time::Duration::from_secs(5), heard.recv())
+        .await
+        .expect("heard within 5 s")
+        .unwrap()
+}

@@ -203,6 +203,10 @@ impl SqliteStore {
         })
     }
 
+    /// A change listener was set: one SQLite file has one writer, so every change is
+    /// this process's own and already announced after its commit.
+    fn on_change_listener(&self) {}
+
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
