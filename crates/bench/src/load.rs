@@ -216,7 +216,7 @@ pub async fn run(
 }
 
 /// Send one cancel; `Ok(latency µs)` only for a 200.
-async fn one_cancel(client: &Client, thing: &str, job: &str) -> anyhow::Result<u32> {
+pub async fn one_cancel(client: &Client, thing: &str, job: &str) -> anyhow::Result<u32> {
     let req = client
         .signer
         .cancel_request(&client.authority, thing, job, SystemTime::now())?;

@@ -19,6 +19,7 @@
 //!   the end unless `--keep`).
 
 mod load;
+mod mqtt;
 mod pg;
 mod probe;
 mod seed;
@@ -47,6 +48,9 @@ enum Command {
     Cancel(CancelArgs),
     /// The same CancelJobExecution measurement against the PostgreSQL backend.
     CancelPg(pg::PgArgs),
+    /// Devices over MQTT: HTTP 200 of a cancel → notify-next latency, server memory per
+    /// idle connection, cancel throughput with and without connected devices.
+    Mqtt(mqtt::MqttArgs),
     /// Only measure the disk's fsync cost (writes of 4-256 KiB, each + fsync) in a directory.
     Fsync {
         /// Directory to measure in (default: the system temp dir).
@@ -135,6 +139,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(pg::cancel_pg(args)),
+        Command::Mqtt(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(mqtt::mqtt(args)),
         Command::Cancel(args) => {
             let rt = if args.client_threads <= 1 {
                 tokio::runtime::Builder::new_current_thread()

@@ -206,7 +206,7 @@ pub async fn seed_store<S: Store + Clone>(
 }
 
 /// Run `f(0..n)` with at most `limit` futures in flight; stop at the first error.
-async fn bounded<F, Fut>(n: u64, limit: usize, f: F) -> anyhow::Result<()>
+pub async fn bounded<F, Fut>(n: u64, limit: usize, f: F) -> anyhow::Result<()>
 where
     F: Fn(u64) -> Fut,
     Fut: Future<Output = anyhow::Result<()>> + Send + 'static,

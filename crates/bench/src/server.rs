@@ -13,6 +13,8 @@ pub struct Server {
     /// Kept open so that the server never writes into a closed pipe.
     _stdout: BufReader<ChildStdout>,
     pub addr: SocketAddr,
+    /// The MQTT endpoint, when started with `--mqtt-listen`.
+    pub mqtt_addr: Option<SocketAddr>,
     pub pid: u32,
 }
 
@@ -30,10 +32,22 @@ impl Server {
 
     /// Start `bin serve --database url`.
     pub async fn start_url(bin: &Path, url: &str, log: &Path) -> anyhow::Result<Self> {
+        Self::start_args(bin, url, &[], log).await
+    }
+
+    /// Start `bin serve --database url EXTRA...`. With `--mqtt-listen`, the server
+    /// prints `mqtt listening on mqtt://HOST:PORT` before its HTTP line; both are read.
+    pub async fn start_args(
+        bin: &Path,
+        url: &str,
+        extra: &[&str],
+        log: &Path,
+    ) -> anyhow::Result<Self> {
         let log_file =
             std::fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--database", url])
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -45,13 +59,23 @@ impl Server {
         let stdout = child.stdout.take().context("no server stdout")?;
         let mut stdout = BufReader::new(stdout);
         let mut line = String::new();
-        let read = tokio::time::timeout(Duration::from_secs(60), stdout.read_line(&mut line)).await;
-        let addr = match read {
-            Ok(Ok(n)) if n > 0 => line
-                .trim()
+        let mut mqtt_addr = None;
+        let addr = loop {
+            line.clear();
+            let read =
+                tokio::time::timeout(Duration::from_secs(60), stdout.read_line(&mut line)).await;
+            let Ok(Ok(n)) = read else { break None };
+            if n == 0 {
+                break None;
+            }
+            let text = line.trim();
+            if let Some(a) = text.strip_prefix("mqtt listening on mqtt://") {
+                mqtt_addr = a.parse::<SocketAddr>().ok();
+                continue;
+            }
+            break text
                 .strip_prefix("listening on http://")
-                .and_then(|a| a.parse::<SocketAddr>().ok()),
-            _ => None,
+                .and_then(|a| a.parse::<SocketAddr>().ok());
         };
         let Some(addr) = addr else {
             let _ = child.kill().await;
@@ -64,6 +88,7 @@ impl Server {
             child,
             _stdout: stdout,
             addr,
+            mqtt_addr,
             pid,
         })
     }
