@@ -15,6 +15,11 @@ MQTT (device side, `test_mqtt_device.py`): with `--mqtt-listen ADDR` among the a
 `Server.start` also waits for `mqtt listening on mqtt://127.0.0.1:PORT` and sets
 `server.mqtt_port`; `mqtt_server` is such a server (`--mqtt-listen 127.0.0.1:0`), and
 `devices(kind, thing)` connects SDK devices to it (`mqtt_device.py`), closed after the test.
+
+MQTT through an external broker (`test_mqtt_broker.py`): `mosquitto` starts a private
+Mosquitto on a free loopback port with the device ACL of docs/mqtt-broker.md (never the
+system instance); with `--mqtt-broker URL` among the arguments, `Server.start` also waits
+for `mqtt broker connected to mqtt://…`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -48,6 +55,9 @@ MQTT_LISTEN_ARG = "--mqtt-listen"
 # one line of its own, printed once the MQTT endpoint accepts connections
 MQTT_LISTENING = re.compile(rb"^mqtt listening on (mqtt://127\.0\.0\.1:(\d+))\r?$", re.M)
 HTTP_LISTENING_LINE = re.compile(rb"^listening on (https?://127\.0\.0\.1:(\d+))\r?$", re.M)
+MQTT_BROKER_ARG = "--mqtt-broker"
+# printed once iotjobs is subscribed to the request topics at the broker
+MQTT_BROKER_CONNECTED = re.compile(rb"^mqtt broker connected to (mqtt://\S+)\r?$", re.M)
 
 
 # ---------------------------------------------------------------------------
@@ -173,7 +183,7 @@ class Server:
             )
         finally:
             log.close()
-        if MQTT_LISTEN_ARG in self.extra_args:
+        if MQTT_LISTEN_ARG in self.extra_args or MQTT_BROKER_ARG in self.extra_args:
             self._await_http_and_mqtt_lines(START_TIMEOUT_S)
             return
         line = self._read_line(START_TIMEOUT_S)
@@ -189,14 +199,20 @@ class Server:
         self.port = int(m.group(2))
 
     def _await_http_and_mqtt_lines(self, timeout: float) -> None:
-        """With --mqtt-listen: both `listening on http://…` and `mqtt listening on
-        mqtt://…` must be printed (each on its own line, in either order)."""
+        """With --mqtt-listen and/or --mqtt-broker: `listening on http://…` and, as
+        asked, `mqtt listening on mqtt://…` and `mqtt broker connected to mqtt://…` must
+        be printed (each on its own line, in any order)."""
         assert self.proc is not None and self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
         buf = b""
         deadline = time.monotonic() + timeout
-        http = mqtt_m = None
-        while http is None or mqtt_m is None:
+        wanted = {"`listening on http(s)://127.0.0.1:PORT`": HTTP_LISTENING_LINE}
+        if MQTT_LISTEN_ARG in self.extra_args:
+            wanted["`mqtt listening on mqtt://127.0.0.1:PORT`"] = MQTT_LISTENING
+        if MQTT_BROKER_ARG in self.extra_args:
+            wanted["`mqtt broker connected to mqtt://…`"] = MQTT_BROKER_CONNECTED
+        found: dict = {}
+        while len(found) < len(wanted):
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -212,19 +228,11 @@ class Server:
                 break
             buf += chunk
             complete = buf[: buf.rfind(b"\n") + 1]  # only whole lines
-            http = HTTP_LISTENING_LINE.search(complete)
-            mqtt_m = MQTT_LISTENING.search(complete)
-        if http is None or mqtt_m is None:
+            found = {k: m for k, p in wanted.items() if (m := p.search(complete))}
+        if len(found) < len(wanted):
             exited = self.proc.poll()
             self._kill()
-            missing = " and ".join(
-                m
-                for m, found in (
-                    ("`listening on http(s)://127.0.0.1:PORT`", http),
-                    ("`mqtt listening on mqtt://127.0.0.1:PORT`", mqtt_m),
-                )
-                if found is None
-            )
+            missing = " and ".join(k for k in wanted if k not in found)
             status = f"exited with code {exited}" if exited is not None else "still running"
             pytest.fail(
                 f"iotjobs did not print {missing} within {timeout}s (started with "
@@ -232,10 +240,13 @@ class Server:
                 f"--- server log ---\n{self.log()}",
                 pytrace=False,
             )
+        http = found[next(iter(wanted))]
         self.endpoint = http.group(1).decode()
         self.port = int(http.group(2))
-        self.mqtt_endpoint = mqtt_m.group(1).decode()
-        self.mqtt_port = int(mqtt_m.group(2))
+        mqtt_m = found.get("`mqtt listening on mqtt://127.0.0.1:PORT`")
+        if mqtt_m is not None:
+            self.mqtt_endpoint = mqtt_m.group(1).decode()
+            self.mqtt_port = int(mqtt_m.group(2))
 
     def _read_line(self, timeout: float) -> bytes:
         assert self.proc is not None and self.proc.stdout is not None
@@ -509,3 +520,135 @@ def aws_for(aws_cli):
         return cli_runner(aws_cli, server, Path(workdir))
 
     return make
+
+
+# ---------------------------------------------------------------------------
+# A private Mosquitto (MQTT through an external broker)
+# ---------------------------------------------------------------------------
+
+# iotjobs' own account at the broker (docs/mqtt-broker.md)
+BROKER_USER = "iotjobs"
+BROKER_PASSWORD = "iotjobs-test-secret"
+
+# Two listeners with their own settings (docs/mqtt-broker.md): devices on one, with the
+# device ACL (%c: client id = thing name; anonymous in the tests, certificates with
+# use_identity_as_username and %u in production): a device may publish only its own four
+# request topics and read its own jobs topics. iotjobs on the other, with a password and
+# every thing's jobs topics. (One listener with a password file refuses the SDK's
+# devices: the SDK sends a metrics username, `?SDK=Python…`, that is in no password file.)
+MOSQUITTO_DEVICE_ACL = """\
+pattern write $aws/things/%c/jobs/get
+pattern write $aws/things/%c/jobs/start-next
+pattern write $aws/things/%c/jobs/+/get
+pattern write $aws/things/%c/jobs/+/update
+pattern read $aws/things/%c/jobs/#
+"""
+MOSQUITTO_SERVICE_ACL = """\
+user iotjobs
+topic readwrite $aws/things/+/jobs/#
+"""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mosquitto:
+    """`mosquitto -c CONF` on two free loopback ports: `port` for devices (anonymous,
+    device ACL) and `service_port` for iotjobs (password, service ACL). Stopped by
+    `stop()`."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+        self.service_port: int | None = None
+        self.log_path = workdir / "mosquitto.log"
+
+    @property
+    def url(self) -> str:
+        """Where iotjobs connects."""
+        return f"mqtt://127.0.0.1:{self.service_port}"
+
+    def start(self) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        passwd_tool = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+        if not os.access(binary, os.X_OK) or not os.access(passwd_tool, os.X_OK):
+            pytest.fail("mosquitto / mosquitto_passwd not found: apt-get install mosquitto "
+                        "(.ci/run does)", pytrace=False)
+        passwd = self.workdir / "passwd"
+        subprocess.run([passwd_tool, "-b", "-c", str(passwd), BROKER_USER, BROKER_PASSWORD],
+                       check=True, capture_output=True, timeout=10)
+        device_acl = self.workdir / "acl-devices"
+        device_acl.write_text(MOSQUITTO_DEVICE_ACL)
+        service_acl = self.workdir / "acl-service"
+        service_acl.write_text(MOSQUITTO_SERVICE_ACL)
+        # a free port can be taken between the probe and the bind: try a few times
+        for _ in range(3):
+            self.port, self.service_port = _free_port(), _free_port()
+            conf = self.workdir / "mosquitto.conf"
+            conf.write_text(
+                "per_listener_settings true\n"
+                "persistence false\n"
+                "log_dest stderr\n"
+                "log_type all\n"
+                # as root, mosquitto drops to user `mosquitto`, which cannot read the
+                # private temporary directory
+                + ("user root\n" if os.geteuid() == 0 else "")
+                + f"\nlistener {self.port} 127.0.0.1\n"
+                "allow_anonymous true\n"
+                f"acl_file {device_acl}\n"
+                f"\nlistener {self.service_port} 127.0.0.1\n"
+                "allow_anonymous false\n"
+                f"password_file {passwd}\n"
+                f"acl_file {service_acl}\n"
+            )
+            log = open(self.log_path, "ab")
+            try:
+                self.proc = subprocess.Popen([binary, "-c", str(conf)], stdin=subprocess.DEVNULL,
+                                             stdout=log, stderr=log, cwd=self.workdir)
+            finally:
+                log.close()
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    for port in (self.port, self.service_port):
+                        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            self.stop()
+        pytest.fail(f"mosquitto did not start; log:\n{self.log()}", pytrace=False)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+@pytest.fixture
+def mosquitto(tmp_path):
+    """A private Mosquitto for this test (fresh sessions: no state leaks between tests)."""
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    print(f"mosquitto {broker.url}, log {broker.log_path}")
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -83,6 +83,24 @@ struct ServeArgs {
     /// --account-id).
     #[arg(long, env = "IOTJOBS_MQTT_LISTEN")]
     mqtt_listen: Option<String>,
+    /// Also serve devices through an existing MQTT broker: `mqtt://HOST:PORT` (plain
+    /// TCP; mqtts:// is not implemented yet). iotjobs subscribes to every thing's jobs
+    /// request topics there and prints `mqtt broker connected to mqtt://HOST:PORT` once
+    /// subscribed. The broker's ACL must keep each device to its own thing's topics;
+    /// only one iotjobs node per Mosquitto broker (docs/mqtt-broker.md).
+    #[arg(long, env = "IOTJOBS_MQTT_BROKER")]
+    mqtt_broker: Option<String>,
+    /// MQTT client id of iotjobs at the broker (its session, kept across restarts).
+    /// Default: `iotjobs-<account id>`.
+    #[arg(long, env = "IOTJOBS_MQTT_BROKER_CLIENT_ID")]
+    mqtt_broker_client_id: Option<String>,
+    /// Username of iotjobs at the broker.
+    #[arg(long, env = "IOTJOBS_MQTT_BROKER_USERNAME")]
+    mqtt_broker_username: Option<String>,
+    /// Password of iotjobs at the broker (prefer the environment variable: the command
+    /// line is visible to `ps`).
+    #[arg(long, env = "IOTJOBS_MQTT_BROKER_PASSWORD", hide_env_values = true)]
+    mqtt_broker_password: Option<String>,
     /// Connections served at once; more wait to be accepted.
     #[arg(long, env = "IOTJOBS_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u16).range(1..))]
@@ -311,33 +329,74 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
     let interval = std::time::Duration::from_millis(args.sweep_interval_ms.max(10));
     // Devices over MQTT talk to the server's own account (development mode).
     let (stop_mqtt, mqtt_stopped) = tokio::sync::watch::channel(false);
-    let mqtt = match &args.mqtt_listen {
-        Some(addr) => {
-            let store = stores
-                .iter()
-                .find(|(account, _)| *account == args.account_id)
-                .map(|(_, s)| s.clone())
-                .context("the main account's store")?;
+    let mut mqtt = Vec::new();
+    if args.mqtt_listen.is_some() || args.mqtt_broker.is_some() {
+        let store = stores
+            .iter()
+            .find(|(account, _)| *account == args.account_id)
+            .map(|(_, s)| s.clone())
+            .context("the main account's store")?;
+        // One change listener per store, shared by both ways of reaching devices.
+        let changes = iotjobs_mqtt::Changes::install(&store);
+        if let Some(addr) = &args.mqtt_listen {
             let listener = bind_mqtt(addr).await?;
             let addr = listener.local_addr()?;
-            {
-                let mut out = std::io::stdout().lock();
-                writeln!(out, "mqtt listening on mqtt://{addr}")?;
-                out.flush()?;
-            }
+            print_line(&format!("mqtt listening on mqtt://{addr}"))?;
             tracing::info!(%addr, "serving devices over MQTT");
             let mut stopped = mqtt_stopped.clone();
-            Some(tokio::spawn(iotjobs_mqtt::run(
-                listener,
-                store,
-                Arc::new(SystemClock),
-                async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                },
-            )))
+            let (store, changes) = (store.clone(), changes.clone());
+            mqtt.push(tokio::spawn(async move {
+                iotjobs_mqtt::run_with_changes(
+                    listener,
+                    store,
+                    Arc::new(SystemClock),
+                    &changes,
+                    async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    },
+                )
+                .await
+            }));
         }
-        None => None,
-    };
+        if let Some(url) = &args.mqtt_broker {
+            let (host, port) = iotjobs_mqtt::broker::parse_url(url)
+                .map_err(anyhow::Error::msg)
+                .context("--mqtt-broker")?;
+            let options = iotjobs_mqtt::broker::BrokerOptions {
+                host,
+                port,
+                client_id: args
+                    .mqtt_broker_client_id
+                    .clone()
+                    .unwrap_or_else(|| format!("iotjobs-{}", args.account_id)),
+                username: args.mqtt_broker_username.clone(),
+                password: args.mqtt_broker_password.clone(),
+            };
+            if options.password.is_some() && options.username.is_none() {
+                anyhow::bail!("--mqtt-broker-password needs --mqtt-broker-username");
+            }
+            let shown = format!("mqtt://{}", display_host_port(&options.host, options.port));
+            tracing::info!(broker = %shown, client_id = %options.client_id, "serving devices through an MQTT broker");
+            let mut stopped = mqtt_stopped.clone();
+            mqtt.push(tokio::spawn(async move {
+                iotjobs_mqtt::broker::run(
+                    options,
+                    store,
+                    Arc::new(SystemClock),
+                    &changes,
+                    move || {
+                        if let Err(e) = print_line(&format!("mqtt broker connected to {shown}")) {
+                            tracing::warn!(error = %e, "cannot write to stdout");
+                        }
+                    },
+                    async move {
+                        let _ = stopped.wait_for(|s| *s).await;
+                    },
+                )
+                .await
+            }));
+        }
+    }
     let mut apps = Vec::new();
     let mut sweepers = Vec::new();
     for (account, store) in stores {
@@ -387,7 +446,7 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
         },
     )
     .await?;
-    if let Some(task) = mqtt {
+    for task in mqtt {
         match task.await {
             Ok(Err(e)) => tracing::warn!(error = %e, "MQTT endpoint stopped with an error"),
             Err(e) => tracing::warn!(error = %e, "MQTT endpoint task failed"),
@@ -399,6 +458,22 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// One line on stdout, flushed (the start-up lines that tests and scripts wait for).
+fn print_line(line: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()
+}
+
+/// `host:port`, with brackets around an IPv6 address.
+fn display_host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// Bind the MQTT listener. Plain TCP carries the thing's identity in the client id

@@ -253,7 +253,7 @@ fn decode<T: serde::de::DeserializeOwned + Default>(
 
 /// The token of a payload that may not decode as its request (so that even a refusal
 /// echoes it).
-fn token_of(payload: &[u8]) -> Option<String> {
+pub(crate) fn token_of(payload: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(payload).ok()?;
     v.get("clientToken")?.as_str().map(str::to_owned)
 }

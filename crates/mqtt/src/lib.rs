@@ -7,11 +7,14 @@
 //! - [`jobs`]: the Jobs topics and payloads, and the one mapping from typed errors to
 //!   MQTT error codes; requests run `iotjobs_core::device`, as the HTTP data plane does.
 //! - [`notify`]: `notify` / `notify-next` after committed changes.
+//! - [`broker`]: the other way to reach devices: iotjobs as a client of an existing MQTT
+//!   broker (`serve --mqtt-broker`), subscribed to every thing's request topics.
 //!
 //! **Architecture invariant:** no store implementation, no SQL and no Jobs rule here;
 //! the data-plane operations are the same functions the HTTP plane calls, and
 //! `endpoint` imports nothing of Jobs.
 
+pub mod broker;
 pub mod endpoint;
 pub mod jobs;
 pub mod notify;
@@ -22,7 +25,54 @@ use iotjobs_core::{Clock, Store};
 use jobs::JobsService;
 use notify::Notifier;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// A store's committed changes for several consumers (the embedded endpoint and the
+/// broker adapter): the store takes one [`iotjobs_core::ChangeListener`], installed here
+/// once, and every [`Changes::subscribe`]r gets each batch of changed things.
+#[derive(Clone, Default)]
+pub struct Changes {
+    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Vec<String>>>>>,
+}
+
+impl Changes {
+    /// Install the store's change listener (replacing any other).
+    pub fn install<S: Store>(store: &S) -> Self {
+        let changes = Changes::default();
+        let subscribers = changes.subscribers.clone();
+        store.set_change_listener(Arc::new(move |things: &[String]| {
+            let mut subscribers = subscribers.lock().unwrap_or_else(|e| e.into_inner());
+            subscribers.retain(|s| s.send(things.to_vec()).is_ok());
+        }));
+        changes
+    }
+
+    /// Every batch of changed things from now on (an empty batch: changes may have been
+    /// missed).
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Vec<String>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(tx);
+        rx
+    }
+}
+
+/// Feed `changes` to `notifier` until the returned task is aborted.
+fn notify_changes<S: Store, P: notify::Publisher>(
+    notifier: Arc<Notifier<S, P>>,
+    changes: &Changes,
+) -> tokio::task::JoinHandle<()> {
+    // The listener runs on the writer's task: hand the things to the notifier's task.
+    let mut changed = changes.subscribe();
+    tokio::spawn(async move {
+        while let Some(things) = changed.recv().await {
+            notifier.changed(&things).await;
+        }
+    })
+}
 
 /// Serve devices over MQTT on `listener` (plain TCP; the caller has checked it is
 /// loopback) for `store`'s account, until `shutdown` resolves: requests run the device
@@ -33,25 +83,26 @@ pub async fn run<S: Store + Clone>(
     clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    let changes = Changes::install(&store);
+    run_with_changes(listener, store, clock, &changes, shutdown).await
+}
+
+/// [`run`] with the store's changes already [`Changes::install`]ed (when the broker
+/// adapter runs too).
+pub async fn run_with_changes<S: Store + Clone>(
+    listener: tokio::net::TcpListener,
+    store: S,
+    clock: Arc<dyn Clock>,
+    changes: &Changes,
+    shutdown: impl Future<Output = ()> + Send,
+) -> std::io::Result<()> {
     let sessions = Sessions::default();
     let notifier = Arc::new(Notifier::new(
         store.clone(),
         clock.clone(),
         sessions.clone(),
     ));
-    // The listener runs on the writer's task: hand the things to the notifier's task.
-    let (changes, mut changed) = tokio::sync::mpsc::unbounded_channel::<Vec<String>>();
-    store.set_change_listener(Arc::new(move |things: &[String]| {
-        let _ = changes.send(things.to_vec());
-    }));
-    let notifying = {
-        let notifier = notifier.clone();
-        tokio::spawn(async move {
-            while let Some(things) = changed.recv().await {
-                notifier.changed(&things).await;
-            }
-        })
-    };
+    let notifying = notify_changes(notifier.clone(), changes);
     let device = Arc::new(Device {
         service: JobsService { store, clock },
         notifier,

@@ -14,6 +14,15 @@
 //!
 //! Notifications are hints: devices re-query after reconnecting, so a duplicate or a
 //! change missed while disconnected does no harm.
+//!
+//! Notifications leave through a [`Publisher`]: the embedded endpoint's [`Sessions`]
+//! (which knows the connected things) or the external-broker adapter
+//! ([`crate::broker`], which does not). Without a list of connected things every
+//! changed thing is of interest, and a thing the notifier has no view of yet is compared
+//! with an *empty* pending list: a change right after a restart may then repeat a
+//! `notify` / `notify-next` the device already had (harmless, hints), but a first job
+//! of a thing is never missed. Those views are kept for at most [`MAX_VIEWS`] things,
+//! least recently changed evicted first (an evicted thing falls back to the empty view).
 
 use crate::endpoint::Sessions;
 use crate::jobs::{execution_out, prefix, summary_out};
@@ -36,29 +45,61 @@ struct View {
     head: Option<(String, i64)>,
 }
 
-pub struct Notifier<S> {
-    store: S,
-    clock: Arc<dyn Clock>,
-    sessions: Sessions,
-    views: Mutex<HashMap<String, View>>,
+/// Things whose last view a [`Publisher`] without a list of connected things keeps.
+pub const MAX_VIEWS: usize = 100_000;
+
+/// Where notifications go.
+pub trait Publisher: Send + Sync + 'static {
+    /// Deliver `payload` on `topic` to whoever subscribed to it for `thing`. Never
+    /// blocks (notifications are dropped, and logged, when a queue is full).
+    fn publish_to_thing(&self, thing: &str, topic: &str, payload: &[u8]);
+
+    /// The things that can receive notifications now, or `None` when that is unknown
+    /// (an external broker): then every changed thing is notified.
+    fn connected_things(&self) -> Option<Vec<String>>;
 }
 
-impl<S: Store> Notifier<S> {
-    pub fn new(store: S, clock: Arc<dyn Clock>, sessions: Sessions) -> Self {
+impl Publisher for Sessions {
+    fn publish_to_thing(&self, thing: &str, topic: &str, payload: &[u8]) {
+        Sessions::publish_to_thing(self, thing, topic, payload);
+    }
+
+    fn connected_things(&self) -> Option<Vec<String>> {
+        Some(Sessions::connected_things(self))
+    }
+}
+
+pub struct Notifier<S, P = Sessions> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    sessions: P,
+    /// thing → (its last view, when it was last updated: a tick for LRU eviction).
+    views: Mutex<HashMap<String, (View, u64)>>,
+    tick: std::sync::atomic::AtomicU64,
+}
+
+impl<S: Store, P: Publisher> Notifier<S, P> {
+    pub fn new(store: S, clock: Arc<dyn Clock>, sessions: P) -> Self {
         Notifier {
             store,
             clock,
             sessions,
             views: Mutex::new(HashMap::new()),
+            tick: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    fn next_tick(&self) -> u64 {
+        self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// A connection of `thing` was accepted: remember what is pending now.
     pub async fn connected(&self, thing: &str) {
         match self.pending(thing).await {
             Ok(pending) => {
+                let tick = self.next_tick();
                 if let Ok(mut views) = self.views.lock() {
-                    views.insert(thing.to_owned(), view_of(&pending));
+                    views.insert(thing.to_owned(), (view_of(&pending), tick));
                 }
             }
             Err(e) => tracing::warn!(thing, error = %e, "cannot read pending executions"),
@@ -70,7 +111,10 @@ impl<S: Store> Notifier<S> {
     /// An empty list means changes may have been missed: every connected thing is
     /// checked.
     pub async fn changed(&self, things: &[String]) {
-        let connected: HashSet<String> = self.sessions.connected_things().into_iter().collect();
+        let Some(connected) = self.sessions.connected_things() else {
+            return self.changed_any(things).await;
+        };
+        let connected: HashSet<String> = connected.into_iter().collect();
         let all: Vec<String>;
         let things = if things.is_empty() {
             all = connected.iter().cloned().collect();
@@ -88,19 +132,50 @@ impl<S: Store> Notifier<S> {
         }
     }
 
+    /// [`Self::changed`] when the connected things are unknown: every changed thing
+    /// (all known ones after a possible loss of changes), an unknown one compared with
+    /// an empty pending list; at most [`MAX_VIEWS`] views are kept.
+    async fn changed_any(&self, things: &[String]) {
+        let all: Vec<String>;
+        let things = if things.is_empty() {
+            all = match self.views.lock() {
+                Ok(views) => views.keys().cloned().collect(),
+                Err(_) => Vec::new(),
+            };
+            &all[..]
+        } else {
+            things
+        };
+        for thing in things {
+            if let Err(e) = self.notify(thing).await {
+                tracing::warn!(thing, error = %e, "cannot notify");
+            }
+        }
+        if let Ok(mut views) = self.views.lock() {
+            evict_oldest(&mut views, MAX_VIEWS);
+        }
+    }
+
     async fn notify(&self, thing: &str) -> Result<(), iotjobs_core::JobsError> {
         let pending = self.pending(thing).await?;
         let now_view = view_of(&pending);
+        let tick = self.next_tick();
         let before = {
             let Ok(mut views) = self.views.lock() else {
                 return Ok(());
             };
-            views.insert(thing.to_owned(), now_view.clone())
+            views
+                .insert(thing.to_owned(), (now_view.clone(), tick))
+                .map(|(view, _)| view)
         };
-        // A thing first seen now (its connection raced with this change): no baseline to
-        // compare with; the next change compares with this one.
-        let Some(before) = before else {
-            return Ok(());
+        let before = match before {
+            Some(before) => before,
+            // A thing first seen now, while connections are known (its connection raced
+            // with this change): no baseline to compare with; the next change compares
+            // with this one.
+            None if self.sessions.connected_things().is_some() => return Ok(()),
+            // Connections unknown (a broker): compare with nothing pending.
+            None => View::default(),
         };
         let now = self.clock.now();
         let topics = prefix(thing);
@@ -150,6 +225,20 @@ impl<S: Store> Notifier<S> {
     }
 }
 
+/// Keep at most `max` views: drop the least recently updated ones (a tenth of `max`
+/// below it, so that eviction is not paid on every change).
+fn evict_oldest(views: &mut HashMap<String, (View, u64)>, max: usize) {
+    if views.len() <= max {
+        return;
+    }
+    let keep = max - max / 10;
+    let mut ticks: Vec<u64> = views.values().map(|(_, t)| *t).collect();
+    let cut = views.len() - keep;
+    ticks.select_nth_unstable(cut - 1);
+    let threshold = ticks[cut - 1];
+    views.retain(|_, (_, t)| *t > threshold);
+}
+
 fn view_of(pending: &[JobExecution]) -> View {
     View {
         members: {
@@ -189,5 +278,19 @@ mod tests {
         let c = view_of(&[exec("j1", InProgress), exec("j2", Queued)]);
         assert_eq!((a.members.clone(), a.head.clone()), (c.members, c.head));
         assert_eq!(view_of(&[]).head, None);
+    }
+
+    #[test]
+    fn eviction_keeps_the_most_recently_updated_views() {
+        let mut views: HashMap<String, (View, u64)> = (0..25u64)
+            .map(|i| (format!("t{i}"), (View::default(), i)))
+            .collect();
+        evict_oldest(&mut views, 30);
+        assert_eq!(views.len(), 25);
+        evict_oldest(&mut views, 20);
+        // 20 - 20/10 = 18 kept: the newest ones
+        assert_eq!(views.len(), 18);
+        assert!(views.contains_key("t24") && views.contains_key("t7"));
+        assert!(!views.contains_key("t6") && !views.contains_key("t0"));
     }
 }
