@@ -462,3 +462,18 @@ def test_step_timeout_out_of_range_is_invalid_request(iot, jobs_data, minutes):
             jobId="job-1", thingName="t1", status="IN_PROGRESS", stepTimeoutInMinutes=minutes
         )
     assert snapshot(iot, "t1", "job-1") == before
+
+
+def test_get_pending_returns_at_most_ten_in_all_in_progress_first(iot, jobs_data):
+    """GetPendingJobExecutions answers at most 10 pending executions in all (not 10 of
+    each status), the IN_PROGRESS ones first."""
+    iot.create_thing(thingName="t1")
+    for i in range(12):
+        make_job(iot, f"job-{i:02}", ["t1"], create_things=False)
+    for i in range(3):
+        jobs_data.update_job_execution(thingName="t1", jobId=f"job-{i:02}", status="IN_PROGRESS")
+    r = jobs_data.get_pending_job_executions(thingName="t1")
+    in_progress = [e["jobId"] for e in r["inProgressJobs"]]
+    queued = [e["jobId"] for e in r["queuedJobs"]]
+    assert in_progress == ["job-00", "job-01", "job-02"]
+    assert queued == [f"job-{i:02}" for i in range(3, 10)]

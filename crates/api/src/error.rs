@@ -116,7 +116,15 @@ impl ApiError {
             }
             JobsError::LimitExceeded(m) => modeled("LimitExceededException", m),
             JobsError::TerminalState(m) => modeled("TerminalStateException", m),
-            JobsError::Unavailable(m) => modeled("ServiceUnavailableException", m),
+            JobsError::Unavailable(m) => {
+                // The detail is the storage engine's (connection errors, deadlocks): log
+                // it; the client sees that it may retry.
+                tracing::warn!(detail = %m, "service unavailable");
+                modeled(
+                    "ServiceUnavailableException",
+                    "The service is unavailable; retry the request.".into(),
+                )
+            }
             JobsError::Internal(m) => {
                 // Log the detail; the client sees a generic message (never internals).
                 tracing::error!(detail = %m, "internal failure");

@@ -12,8 +12,8 @@ use crate::state_machine::ExecutionCommand;
 use crate::store::{AppliedChange, ExecutionSelector, Store};
 use crate::time::Timestamp;
 
-/// GetPendingJobExecutions returns at most 10 pending executions of each status (AWS IoT
-/// Jobs limits).
+/// GetPendingJobExecutions returns at most 10 pending executions in all, IN_PROGRESS
+/// ones first (AWS IoT Jobs limits).
 pub const MAX_PENDING: usize = 10;
 
 /// The `jobId` that means "the next pending execution" (Jobs device API, HTTP and MQTT).
@@ -73,10 +73,11 @@ pub async fn get_pending_job_executions<S: Store>(
     store: &S,
     thing: &str,
 ) -> Result<PendingExecutions, JobsError> {
-    let pending = store.get_pending_job_executions(thing, MAX_PENDING).await?;
+    let mut pending = store.get_pending_job_executions(thing, MAX_PENDING).await?;
     if pending.is_empty() {
         ensure_thing(store, thing).await?;
     }
+    pending.truncate(MAX_PENDING);
     let (in_progress, queued): (Vec<_>, Vec<_>) = pending
         .into_iter()
         .partition(|e| e.status == JobExecutionStatus::InProgress);

@@ -127,7 +127,8 @@ pub(crate) async fn create_thing_group(
         return Ok((existing, false));
     }
     if let Some(parent) = &new.parent_group_name {
-        require_group(tx, parent).await?;
+        // KEY SHARE: a concurrent DeleteThingGroup of the parent waits, then sees the child.
+        require_group(tx, parent, Lock::KeyShare).await?;
     }
     let group = ThingGroup {
         group_name: new.group_name.clone(),
@@ -148,8 +149,8 @@ pub(crate) async fn create_thing_group(
     ))
 }
 
-async fn require_group(tx: &impl Tx, name: &str) -> StoreResult<ThingGroup> {
-    tx.select_group(name, Lock::No)
+async fn require_group(tx: &impl Tx, name: &str, lock: Lock) -> StoreResult<ThingGroup> {
+    tx.select_group(name, lock)
         .await?
         .ok_or_else(|| JobsError::thing_group_not_found(name))
 }
@@ -177,15 +178,30 @@ pub(crate) async fn delete_thing_group(
     expected_version: Option<i64>,
     now: Timestamp,
 ) -> StoreResult<()> {
+    // The group row locked FOR UPDATE conflicts with the KEY SHARE lock that adding a
+    // member or a child takes on it, so neither can slip in (PostgreSQL).
     let Some(group) = tx.select_group(name, Lock::ForUpdate).await? else {
         return Ok(());
     };
     group.check_deletable(expected_version, tx.has_child_groups(name).await?)?;
-    let mut jobs = JobCache::default();
+    let continuous = tx
+        .continuous_jobs_targeting(&tx.ancestors(name).await?)
+        .await?;
+    // Two phases, to keep the lock order thing → execution → job across members: first
+    // every member leaves (its thing and the executions leaving removes are locked),
+    // then the executions change and their jobs are locked.
+    let mut removed = Vec::new();
     for thing in tx.group_members(name).await? {
-        require_thing(tx, &thing, Lock::ForUpdate).await?;
+        // A thing deleted meanwhile has left already (DeleteThing drops memberships).
+        if tx.select_thing(&thing, Lock::ForUpdate).await?.is_none() {
+            continue;
+        }
         tx.delete_member(name, &thing).await?;
-        leave_group(tx, name, &thing, &mut jobs, now).await?;
+        removed.extend(executions_leaving(tx, &thing, &continuous).await?);
+    }
+    let mut jobs = JobCache::default();
+    for exec in removed {
+        jobs.apply(tx, exec, &ExecutionCommand::Remove, now).await?;
     }
     jobs.flush(tx).await?;
     tx.delete_group_rows(name).await
@@ -197,7 +213,7 @@ pub(crate) async fn list_thing_groups(
     page: &PageRequest,
 ) -> StoreResult<Page<String>> {
     if let Some(parent) = &filter.parent_group {
-        require_group(tx, parent).await?;
+        require_group(tx, parent, Lock::No).await?;
     }
     tx.list_groups(filter, page).await
 }
@@ -212,7 +228,7 @@ pub(crate) async fn add_thing_to_thing_group(
     thing: &str,
     now: Timestamp,
 ) -> StoreResult<()> {
-    require_group(tx, group).await?;
+    require_group(tx, group, Lock::KeyShare).await?;
     require_thing(tx, thing, Lock::ForUpdate).await?;
     let ancestors = tx.ancestors(group).await?;
     let mut current = Vec::new();
@@ -252,45 +268,50 @@ pub(crate) async fn remove_thing_from_thing_group(
     thing: &str,
     now: Timestamp,
 ) -> StoreResult<()> {
-    require_group(tx, group).await?;
+    require_group(tx, group, Lock::KeyShare).await?;
     require_thing(tx, thing, Lock::ForUpdate).await?;
     if !tx.delete_member(group, thing).await? {
         return Ok(());
     }
+    let continuous = tx
+        .continuous_jobs_targeting(&tx.ancestors(group).await?)
+        .await?;
     let mut jobs = JobCache::default();
-    leave_group(tx, group, thing, &mut jobs, now).await?;
+    for exec in executions_leaving(tx, thing, &continuous).await? {
+        jobs.apply(tx, exec, &ExecutionCommand::Remove, now).await?;
+    }
     jobs.flush(tx).await
 }
 
-/// What a thing's leaving `group` (its membership already deleted) does to CONTINUOUS
-/// jobs: for each one that no longer targets the thing (directly or through a group it
-/// is still in), the core says which execution becomes REMOVED.
-async fn leave_group(
+/// What a thing's leaving a group (its membership already deleted) does to the
+/// CONTINUOUS jobs that targeted that group or an ancestor (`continuous`): for each one
+/// that no longer targets the thing (directly or through a group it is still in), the
+/// execution the core says becomes REMOVED, locked.
+async fn executions_leaving(
     tx: &impl Tx,
-    group: &str,
     thing: &str,
-    jobs: &mut JobCache,
-    now: Timestamp,
-) -> StoreResult<()> {
+    continuous: &[String],
+) -> StoreResult<Vec<JobExecution>> {
+    if continuous.is_empty() {
+        return Ok(Vec::new());
+    }
     // Groups the thing is still in, with their ancestors: a job targeting any of them
     // still targets the thing.
     let mut still = Vec::new();
     for g in tx.groups_of_thing(thing).await? {
         still.extend(tx.ancestors(&g).await?);
     }
-    let left = tx.ancestors(group).await?;
-    for job_id in tx.continuous_jobs_targeting(&left).await? {
-        if tx.job_targets_thing(&job_id, thing, &still).await? {
+    let mut removed = Vec::new();
+    for job_id in continuous {
+        if tx.job_targets_thing(job_id, thing, &still).await? {
             continue;
         }
         let latest = tx
-            .select_execution(&latest_of(thing, &job_id), Lock::ForUpdate)
+            .select_execution(&latest_of(thing, job_id), Lock::ForUpdate)
             .await?;
-        if let Some(exec) = removed_on_leave(latest) {
-            jobs.apply(tx, exec, &ExecutionCommand::Remove, now).await?;
-        }
+        removed.extend(removed_on_leave(latest));
     }
-    Ok(())
+    Ok(removed)
 }
 
 pub(crate) async fn list_things_in_thing_group(
@@ -299,7 +320,7 @@ pub(crate) async fn list_things_in_thing_group(
     recursive: bool,
     page: &PageRequest,
 ) -> StoreResult<Page<String>> {
-    require_group(tx, group).await?;
+    require_group(tx, group, Lock::No).await?;
     tx.list_group_things(group, recursive, page).await
 }
 
@@ -638,8 +659,8 @@ impl JobCache {
     }
 }
 
-/// ListThings, ListJobs and the other plain reads need no logic; these keep every
-/// `Store` method a call into this module.
+/// ListThings and ListJobs need no logic beyond the statement (other plain reads call
+/// `Tx` directly from `store_impl.rs`).
 pub(crate) async fn list_things(
     tx: &impl Tx,
     filter: &ThingFilter,

@@ -342,13 +342,15 @@ macro_rules! impl_store {
                 now: iotjobs_core::Timestamp,
                 budget: usize,
             ) -> iotjobs_core::StoreResult<iotjobs_core::SweepReport> {
-                // Three transactions, so that each kind of work commits on its own and
-                // a failure in one does not undo the others.
-                let timed_out = $write!(self, |tx| $crate::ops::sweep_timeouts(tx, now, budget))?;
+                // Three transactions, so that each kind of work commits on its own: a
+                // failure in one neither undoes nor skips the others (the first error is
+                // reported after all three ran).
+                let timed_out = $write!(self, |tx| $crate::ops::sweep_timeouts(tx, now, budget));
                 let canceled =
-                    $write!(self, |tx| $crate::ops::sweep_cancellations(tx, now, budget))?;
-                let (purged_executions, deleted_jobs) =
-                    $write!(self, |tx| $crate::ops::sweep_deletions(tx, budget))?;
+                    $write!(self, |tx| $crate::ops::sweep_cancellations(tx, now, budget));
+                let deletions = $write!(self, |tx| $crate::ops::sweep_deletions(tx, budget));
+                let (timed_out, canceled, (purged_executions, deleted_jobs)) =
+                    (timed_out?, canceled?, deletions?);
                 Ok(iotjobs_core::SweepReport {
                     timed_out,
                     canceled,

@@ -24,6 +24,10 @@ use iotjobs_core::{Thing, Timestamp};
 pub(crate) enum Lock {
     No,
     ForUpdate,
+    /// Keep the row from being deleted (or its key changed) until commit, without
+    /// blocking other readers or other KEY SHARE holders: a group that a member or a child
+    /// is being added to.
+    KeyShare,
 }
 
 /// What ListJobExecutionsForThing filters on.

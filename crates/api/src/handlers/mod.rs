@@ -3,8 +3,8 @@
 //! A handler turns the generated request DTO into core types, calls the store, and
 //! turns the result back into the generated response DTO. Rules live in
 //! `iotjobs-core`; SQL in `iotjobs-store`; wire details in `wire` and `error`.
-//! Handlers may add checks the model cannot express (e.g. at most 10 status-details
-//! pairs) and must say where AWS documents them.
+//! Checks the model cannot express (e.g. at most 10 status-details pairs) are core
+//! functions too; a handler only calls them.
 //!
 //! Handlers use `app`, `error`, `wire` and the generated DTOs; they must not import
 //! `server` (which calls them) or know HTTP.

@@ -1,8 +1,9 @@
 //! The PostgreSQL backend, for several stateless iotjobs nodes sharing one database.
 //!
-//! Every operation is one transaction on a pooled connection. Concurrency across nodes:
-//! a change locks the execution row (`SELECT … FOR UPDATE`) and then its job's row, in
-//! that order everywhere, runs the core's state machine on what it read, and writes the
+//! Every transaction runs on a pooled connection (an operation takes one, except
+//! CancelJob and the sweep, which take bounded ones). Concurrency across nodes: a change
+//! locks the execution row (`SELECT … FOR UPDATE`) and then its job's row (the full
+//! order, groups and things first, is in ARCHITECTURE.md), runs the core's state machine on what it read, and writes the
 //! result; a racing change on another node waits for the lock and then sees the new
 //! state, so exactly one of two conflicting commands wins and the other gets the error
 //! AWS would give (InvalidStateTransition or a version mismatch). Background work takes

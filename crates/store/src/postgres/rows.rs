@@ -251,6 +251,7 @@ fn lock_sql(lock: Lock) -> &'static str {
     match lock {
         Lock::No => "",
         Lock::ForUpdate => FOR_UPDATE,
+        Lock::KeyShare => " FOR KEY SHARE",
     }
 }
 
@@ -828,6 +829,10 @@ impl Tx for PgTx<'_> {
         match lock {
             Lock::No => self.select_execution_locking(selector, "").await,
             Lock::ForUpdate => self.select_execution_for_update(selector).await,
+            Lock::KeyShare => {
+                self.select_execution_locking(selector, lock_sql(lock))
+                    .await
+            }
         }
     }
 

@@ -304,3 +304,144 @@ async fn heard_within_5s(
         .expect("heard within 5 s")
         .unwrap()
 }
+
+/// A second node on the same schema as `node`.
+async fn second_node(node: &PgStore) -> PgStore {
+    let schema: String = node
+        .client()
+        .await
+        .unwrap()
+        .query_one("SELECT current_schema()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let mut config: tokio_postgres::Config = test_url().parse().unwrap();
+    config.options(format!("-c search_path={schema}"));
+    PgStore::with_config(config, 8).await.unwrap()
+}
+
+/// DeleteThingGroup on one node while another node adds members to the group and
+/// devices start their executions of a CONTINUOUS job on it: no deadlock surfaces (every
+/// call succeeds, or an add finds the group gone), no membership outlives the group, and
+/// the job's counters equal a recount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_thing_group_races_with_joins_and_device_updates() {
+    use iotjobs_core::{NewJob, NewThing, NewThingGroup, PageRequest, TargetSelection};
+    let node_a = fresh().await;
+    let node_b = second_node(&node_a).await;
+    let t0 = Timestamp(1_700_000_000_000);
+    let group = NewThingGroup {
+        group_name: "g".into(),
+        parent_group_name: None,
+        description: None,
+        attributes: Default::default(),
+        tags: None,
+    };
+    node_a
+        .create_thing_group(group, "g".into(), t0)
+        .await
+        .unwrap();
+    let members: Vec<String> = (0..30).map(|i| format!("m{i:02}")).collect();
+    let joiners: Vec<String> = (0..10).map(|i| format!("x{i:02}")).collect();
+    for t in members.iter().chain(&joiners) {
+        let new = NewThing {
+            thing_name: t.clone(),
+            thing_type_name: None,
+            attributes: Default::default(),
+            billing_group_name: None,
+        };
+        node_a.create_thing(new, t.clone(), t0).await.unwrap();
+    }
+    for t in &members {
+        node_a.add_thing_to_thing_group("g", t, t0).await.unwrap();
+    }
+    let job = NewJob {
+        job_id: "j".into(),
+        targets: vec![],
+        target_things: vec![],
+        target_groups: vec!["g".into()],
+        document: Some("{}".into()),
+        document_source: None,
+        description: None,
+        target_selection: TargetSelection::Continuous,
+        in_progress_timeout_minutes: None,
+        configs: Default::default(),
+    };
+    node_a.create_job(job, t0).await.unwrap();
+
+    let start = ExecutionCommand::DeviceUpdate {
+        status: JobExecutionStatus::InProgress,
+        expected_version: None,
+        status_details: None,
+        step_timeout_in_minutes: None,
+    };
+    let mut tasks = Vec::new();
+    for t in members.iter().rev() {
+        let (b, t, start) = (node_b.clone(), t.clone(), start.clone());
+        tasks.push(tokio::spawn(async move {
+            let sel = ExecutionSelector::Exact {
+                thing_name: t,
+                job_id: "j".into(),
+                execution_number: None,
+            };
+            match b.update_job_execution(sel, start, t0).await {
+                // The group's deletion REMOVED the QUEUED execution first.
+                Err(JobsError::InvalidStateTransition { .. }) => Ok(()),
+                other => other.map(drop),
+            }
+        }));
+    }
+    for t in &joiners {
+        let (b, t) = (node_b.clone(), t.clone());
+        tasks.push(tokio::spawn(async move {
+            match b.add_thing_to_thing_group("g", &t, t0).await {
+                Err(JobsError::NotFound(_)) => Ok(()), // the group was deleted first
+                other => other,
+            }
+        }));
+    }
+    let deleting = {
+        let a = node_a.clone();
+        tokio::spawn(async move { a.delete_thing_group("g", None, t0).await })
+    };
+    deleting.await.unwrap().unwrap();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    for t in members.iter().chain(&joiners) {
+        let page = PageRequest {
+            after: None,
+            limit: 10,
+        };
+        let groups = node_a.list_thing_groups_for_thing(t, page).await.unwrap();
+        assert!(
+            groups.items.is_empty(),
+            "{t} is still in {:?}",
+            groups.items
+        );
+    }
+    // The counters equal a recount of the executions.
+    let all = node_a
+        .list_job_executions_for_job(
+            "j",
+            None,
+            PageRequest {
+                after: None,
+                limit: 250,
+            },
+        )
+        .await
+        .unwrap()
+        .items;
+    let d = node_a
+        .describe_job("j")
+        .await
+        .unwrap()
+        .unwrap()
+        .progress
+        .process_details;
+    for status in JobExecutionStatus::ALL {
+        let n = all.iter().filter(|e| e.status == status).count() as i64;
+        assert_eq!(d.get(status), n, "{status}");
+    }
+}

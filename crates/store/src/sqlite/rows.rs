@@ -891,9 +891,11 @@ fn list_group_things(
 }
 
 fn groups_of_thing(conn: &Connection, thing: &str) -> StoreResult<Vec<String>> {
-    conn.prepare_cached("SELECT group_name FROM thing_group_members WHERE thing_name = ?1")
-        .and_then(|mut s| s.query_map([thing], |r| r.get(0))?.collect())
-        .map_err(db_err)
+    conn.prepare_cached(
+        "SELECT group_name FROM thing_group_members WHERE thing_name = ?1 ORDER BY group_name",
+    )
+    .and_then(|mut s| s.query_map([thing], |r| r.get(0))?.collect())
+    .map_err(db_err)
 }
 
 /// Insert a membership; false if it already existed.
