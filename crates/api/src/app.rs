@@ -63,6 +63,7 @@ pub fn arn(config: &AccountConfig, kind: ResourceKind, name: &str) -> String {
         ResourceKind::Thing => "thing",
         ResourceKind::ThingGroup => "thinggroup",
         ResourceKind::Job | ResourceKind::JobExecution => "job",
+        ResourceKind::Certificate => "cert",
     };
     format!(
         "arn:aws:iot:{}:{}:{kind}/{name}",

@@ -66,9 +66,10 @@ impl ApiError {
     ///   executionState field" (iot-jobs-data model), the control plane's does not.
     ///
     /// Every code sent here is declared by a served operation of that plane's model, except
-    /// four that take their status from the other plane's model (tests
+    /// some that take their status from the other plane's model (tests
     /// `jobs_error_codes_are_declared_by_the_model`): TerminalStateException,
-    /// ResourceAlreadyExistsException and LimitExceededException, which no operation of
+    /// ResourceAlreadyExistsException, LimitExceededException and the certificate
+    /// registry's three (CertificateValidation, CertificateState, DeleteConflict), which no operation of
     /// the plane they are missing from produces, and InternalFailureException, which
     /// iotjobs answers for an internal failure on both planes (the data plane's model
     /// calls its 500 InternalServerException).
@@ -116,6 +117,9 @@ impl ApiError {
             }
             JobsError::LimitExceeded(m) => modeled("LimitExceededException", m),
             JobsError::TerminalState(m) => modeled("TerminalStateException", m),
+            JobsError::CertificateValidation(m) => modeled("CertificateValidationException", m),
+            JobsError::CertificateState(m) => modeled("CertificateStateException", m),
+            JobsError::DeleteConflict(m) => modeled("DeleteConflictException", m),
             JobsError::Unavailable(m) => {
                 // The detail is the storage engine's (connection errors, deadlocks): log
                 // it; the client sees that it may retry.
@@ -257,6 +261,9 @@ mod tests {
             },
             JobsError::LimitExceeded("m".into()),
             JobsError::TerminalState("m".into()),
+            JobsError::CertificateValidation("m".into()),
+            JobsError::CertificateState("m".into()),
+            JobsError::DeleteConflict("m".into()),
             JobsError::Unavailable("m".into()),
             JobsError::Internal("m".into()),
         ];
@@ -270,6 +277,9 @@ mod tests {
                 | JobsError::VersionMismatch { .. }
                 | JobsError::LimitExceeded(_)
                 | JobsError::TerminalState(_)
+                | JobsError::CertificateValidation(_)
+                | JobsError::CertificateState(_)
+                | JobsError::DeleteConflict(_)
                 | JobsError::Unavailable(_)
                 | JobsError::Internal(_) => {}
             }
@@ -292,6 +302,10 @@ mod tests {
             (Plane::Data, "LimitExceededException"),
             // One code for an internal failure on both planes.
             (Plane::Data, "InternalFailureException"),
+            // The certificate registry is on the control plane only.
+            (Plane::Data, "CertificateValidationException"),
+            (Plane::Data, "CertificateStateException"),
+            (Plane::Data, "DeleteConflictException"),
         ];
         let config = AccountConfig::default();
         for plane in [Plane::Control, Plane::Data] {
@@ -317,8 +331,8 @@ mod tests {
             }
             // The statuses of the hand table these replaced, variant by variant.
             let before = match plane {
-                Plane::Control => [400, 404, 409, 409, 409, 410, 410, 503, 500],
-                Plane::Data => [400, 404, 409, 409, 400, 410, 410, 503, 500],
+                Plane::Control => [400, 404, 409, 409, 409, 410, 410, 400, 406, 409, 503, 500],
+                Plane::Data => [400, 404, 409, 409, 400, 410, 410, 400, 406, 409, 503, 500],
             };
             assert_eq!(statuses, before, "{plane:?}");
         }

@@ -12,6 +12,7 @@ pub enum ResourceKind {
     ThingGroup,
     Job,
     JobExecution,
+    Certificate,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -56,6 +57,16 @@ pub enum JobsError {
     /// (AWS: TerminalStateException).
     #[error("{0}")]
     TerminalState(String),
+    /// A certificate that cannot be parsed (AWS: CertificateValidationException).
+    #[error("{0}")]
+    CertificateValidation(String),
+    /// The certificate's status does not allow the operation (AWS:
+    /// CertificateStateException).
+    #[error("{0}")]
+    CertificateState(String),
+    /// The resource is still attached to others (AWS: DeleteConflictException).
+    #[error("{0}")]
+    DeleteConflict(String),
     /// The storage backend cannot serve now (AWS: ServiceUnavailableException).
     #[error("{0}")]
     Unavailable(String),
@@ -117,7 +128,22 @@ impl JobsError {
         }
     }
 
+    /// A certificate named by its id (DescribeCertificate and friends, or a principal).
+    pub fn certificate_not_found(certificate_id: &str) -> Self {
+        Self::NotFound(format!("Certificate {certificate_id} does not exist"))
+    }
+
     // ---- already exists ---------------------------------------------------------------
+
+    /// The same certificate registered twice (AWS's wording).
+    pub fn certificate_already_exists(certificate_id: &str) -> Self {
+        Self::AlreadyExists {
+            message: "The certificate is already provisioned or registered".into(),
+            kind: ResourceKind::Certificate,
+            name: certificate_id.to_owned(),
+            resource_id: certificate_id.to_owned(),
+        }
+    }
 
     pub fn thing_already_exists(thing: &str, thing_id: &str) -> Self {
         Self::AlreadyExists {
@@ -157,6 +183,65 @@ impl JobsError {
     /// A `nextToken` that no page of ours produced.
     pub fn invalid_next_token() -> Self {
         Self::InvalidRequest("Invalid nextToken".into())
+    }
+
+    /// A `marker` that no page of ours produced (ListCertificates).
+    pub fn invalid_marker() -> Self {
+        Self::InvalidRequest("Invalid marker".into())
+    }
+
+    // ---- certificates -----------------------------------------------------------------
+
+    /// A `certificatePem` that is not one PEM certificate.
+    pub fn invalid_certificate(detail: impl fmt::Display) -> Self {
+        Self::CertificateValidation(format!("The certificate is not valid: {detail}"))
+    }
+
+    /// A status a certificate cannot be registered with or updated to.
+    pub fn certificate_status_not_allowed(status: &str) -> Self {
+        Self::InvalidRequest(format!("The certificate status {status} is not allowed"))
+    }
+
+    /// A REVOKED certificate asked for another status.
+    pub fn certificate_revoked(new_status: &str) -> Self {
+        Self::CertificateState(format!(
+            "The certificate is REVOKED and cannot be set to {new_status}"
+        ))
+    }
+
+    /// DeleteCertificate of an ACTIVE certificate (AWS's wording).
+    pub fn certificate_active_on_delete() -> Self {
+        Self::CertificateState(
+            "Certificate must be deactivated (not ACTIVE) before deletion.".into(),
+        )
+    }
+
+    /// DeleteCertificate of a certificate attached to a thing (AWS's wording).
+    pub fn certificate_attached_on_delete(certificate_arn: &str) -> Self {
+        Self::DeleteConflict(format!(
+            "Things must be detached before deletion (arn: {certificate_arn})"
+        ))
+    }
+
+    /// A principal that is not a certificate ARN of this account and region.
+    pub fn invalid_principal(principal: &str) -> Self {
+        Self::InvalidRequest(format!(
+            "Principal {principal} is not a certificate ARN of this account and region"
+        ))
+    }
+
+    /// An exclusive attachment in the way of another one.
+    pub fn principal_attached_exclusively(principal: &str, thing: &str) -> Self {
+        Self::InvalidRequest(format!(
+            "Principal {principal} is attached to thing {thing}, and one of the attachments is EXCLUSIVE_THING"
+        ))
+    }
+
+    /// DeleteThing of a thing with principals attached (AWS's wording).
+    pub fn thing_has_principals(thing: &str) -> Self {
+        Self::InvalidRequest(format!(
+            "Cannot delete. Thing {thing} is still attached to one or more principals"
+        ))
     }
 
     /// A request member that changes what a job does and that iotjobs does not

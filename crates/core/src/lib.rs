@@ -7,6 +7,7 @@
 //! edge (`iotjobs-api`) and the storage backends (`iotjobs-store`) depend on this
 //! crate; it depends on nothing of ours.
 
+pub mod certificate;
 pub mod device;
 pub mod error;
 pub mod execution;
@@ -18,6 +19,7 @@ pub mod store;
 pub mod thing;
 pub mod time;
 
+pub use certificate::{Certificate, CertificateStatus, NewCertificate, ThingPrincipalType};
 pub use error::JobsError;
 pub use execution::{ExecutionState, JobExecution, JobExecutionStatus, StatusDetails};
 pub use group::{NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate};

@@ -7,6 +7,7 @@
 //! Backends never decide a rule: they load records, call the pure functions of this
 //! crate ([`crate::state_machine::apply_to_job`]), and persist what those return.
 
+use crate::certificate::{Certificate, CertificateStatus, NewCertificate, ThingPrincipalType};
 use crate::error::JobsError;
 use crate::execution::{JobExecution, JobExecutionStatus};
 use crate::group::{NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate};
@@ -140,7 +141,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Delete a thing: its pending executions become REMOVED (through the state
     /// machine), it leaves its groups. Unknown thing: `Ok` (DeleteThing model doc).
-    /// `expected_version` mismatch: `VersionMismatch`.
+    /// `expected_version` mismatch: `VersionMismatch`; principals attached:
+    /// InvalidRequest ([`Thing::check_deletable`]).
     fn delete_thing(
         &self,
         thing_name: &str,
@@ -341,6 +343,70 @@ pub trait Store: Send + Sync + 'static {
 
     /// Register the [`ChangeListener`] (one per store; a later call replaces it).
     fn set_change_listener(&self, listener: ChangeListener);
+
+    // ---- the certificate registry ------------------------------------------------------
+
+    /// RegisterCertificateWithoutCA: the certificate as stored. Registered already:
+    /// `AlreadyExists` ([`JobsError::certificate_already_exists`]).
+    fn register_certificate(
+        &self,
+        new: NewCertificate,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<Certificate>> + Send;
+
+    fn describe_certificate(
+        &self,
+        certificate_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<Certificate>>> + Send;
+
+    /// UpdateCertificate: [`Certificate::update_status`]. Unknown certificate: `NotFound`.
+    fn update_certificate(
+        &self,
+        certificate_id: &str,
+        new_status: CertificateStatus,
+        generation_id: String,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// DeleteCertificate: [`Certificate::check_deletable`] (`certificate_arn` is for its
+    /// message). Unknown certificate: `NotFound`.
+    fn delete_certificate(
+        &self,
+        certificate_id: &str,
+        certificate_arn: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// ListCertificates: by creation date (then id), ascending or descending.
+    fn list_certificates(
+        &self,
+        ascending: bool,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<Certificate>>> + Send;
+
+    /// AttachThingPrincipal: [`crate::certificate::check_attach`] (`principal` is the
+    /// ARN, for messages). Unknown thing or certificate: `NotFound`.
+    fn attach_thing_principal(
+        &self,
+        thing_name: &str,
+        certificate_id: &str,
+        principal: &str,
+        kind: ThingPrincipalType,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// DetachThingPrincipal (idempotent). Unknown thing or certificate: `NotFound`.
+    fn detach_thing_principal(
+        &self,
+        thing_name: &str,
+        certificate_id: &str,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// ListThingPrincipals: the ids of the certificates attached to the thing, in id
+    /// order. Unknown thing: `NotFound`.
+    fn list_thing_principals(
+        &self,
+        thing_name: &str,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<String>>> + Send;
 
     /// Delete everything (the `--enable-reset` test endpoint). The account claim
     /// ([`Store::claim_account`]) stays.

@@ -108,6 +108,21 @@ impl ThingUpdate {
 }
 
 impl Thing {
+    /// DeleteThing's rule: the version check, then "a thing with principals attached
+    /// cannot be deleted" (AWS answers InvalidRequestException "Cannot delete. Thing X
+    /// is still attached to one or more principals"; detach them first).
+    pub fn check_deletable(
+        &self,
+        expected_version: Option<i64>,
+        has_principals: bool,
+    ) -> Result<(), crate::JobsError> {
+        self.check_version(expected_version)?;
+        if has_principals {
+            return Err(crate::JobsError::thing_has_principals(&self.thing_name));
+        }
+        Ok(())
+    }
+
     /// UpdateThing's rule: the version check, then the change. Every successful update
     /// adds 1 to the version, also one that changes nothing (the registry counts
     /// updates; docs/compatibility.md).

@@ -11,6 +11,7 @@ use iotjobs_core::{
     NewThingGroup, PageRequest, TargetSelection, ThingGroupFilter, ThingGroupUpdate, ThingUpdate,
     Timestamp,
 };
+use iotjobs_core::{CertificateStatus, NewCertificate, ThingPrincipalType};
 use std::collections::BTreeMap;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
@@ -959,6 +960,189 @@ pub async fn reset_wipes_everything<S: Store>(s: S) {
     assert_eq!(s.describe_job("a").await.unwrap(), None);
     assert_eq!(s.describe_thing_group("g").await.unwrap(), None);
     setup(&s, &["t"], &[("a", &["t"])]).await;
+    s.register_certificate(cert("c1"), T0).await.unwrap();
+    s.attach_thing_principal("t", "c1", "arn-c1", ThingPrincipalType::NonExclusive)
+        .await
+        .unwrap();
+    s.reset().await.unwrap();
+    assert_eq!(s.describe_certificate("c1").await.unwrap(), None);
+    setup(&s, &["t"], &[]).await;
+    s.register_certificate(cert("c1"), T0).await.unwrap();
+    let listed = s.list_thing_principals("t", page(None, 10)).await.unwrap();
+    assert!(listed.items.is_empty(), "attachments were wiped");
+}
+
+fn cert(id: &str) -> NewCertificate {
+    NewCertificate {
+        certificate_id: id.into(),
+        certificate_pem: format!("-----BEGIN CERTIFICATE-----\n{id}\n-----END CERTIFICATE-----\n"),
+        status: CertificateStatus::Active,
+        generation_id: format!("gen-{id}"),
+        not_before: Some(Timestamp(1_000)),
+        not_after: None,
+    }
+}
+
+/// Register (once), describe, update through the status rules, delete only when
+/// deactivated and detached.
+pub async fn certificates_register_update_and_delete<S: Store>(s: S) {
+    let c = s.register_certificate(cert("c1"), T0).await.unwrap();
+    assert_eq!(
+        (c.customer_version, c.status),
+        (1, CertificateStatus::Active)
+    );
+    let again = s.register_certificate(cert("c1"), T0).await.unwrap_err();
+    assert!(
+        matches!(again, JobsError::AlreadyExists { .. }),
+        "{again:?}"
+    );
+    let stored = s.describe_certificate("c1").await.unwrap().unwrap();
+    assert_eq!(stored, c);
+    assert_eq!(s.describe_certificate("nope").await.unwrap(), None);
+
+    let later = Timestamp(T0.0 + 5_000);
+    s.update_certificate("c1", CertificateStatus::Inactive, "g2".into(), later)
+        .await
+        .unwrap();
+    let c = s.describe_certificate("c1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            c.status,
+            c.customer_version,
+            c.last_modified_at,
+            c.created_at
+        ),
+        (CertificateStatus::Inactive, 2, later, T0)
+    );
+    assert_eq!(c.generation_id, "g2");
+    let missing = s
+        .update_certificate("nope", CertificateStatus::Inactive, "g".into(), later)
+        .await
+        .unwrap_err();
+    assert!(matches!(missing, JobsError::NotFound(_)), "{missing:?}");
+
+    s.update_certificate("c1", CertificateStatus::Active, "g3".into(), later)
+        .await
+        .unwrap();
+    let active = s.delete_certificate("c1", "arn-c1").await.unwrap_err();
+    assert!(
+        matches!(active, JobsError::CertificateState(_)),
+        "{active:?}"
+    );
+
+    setup(&s, &["t1"], &[]).await;
+    s.attach_thing_principal("t1", "c1", "arn-c1", ThingPrincipalType::NonExclusive)
+        .await
+        .unwrap();
+    s.update_certificate("c1", CertificateStatus::Revoked, "g4".into(), later)
+        .await
+        .unwrap();
+    let revoked = s
+        .update_certificate("c1", CertificateStatus::Active, "g5".into(), later)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(revoked, JobsError::CertificateState(_)),
+        "{revoked:?}"
+    );
+    let attached = s.delete_certificate("c1", "arn-c1").await.unwrap_err();
+    assert!(
+        matches!(&attached, JobsError::DeleteConflict(m) if m.contains("arn-c1")),
+        "{attached:?}"
+    );
+    s.detach_thing_principal("t1", "c1").await.unwrap();
+    s.delete_certificate("c1", "arn-c1").await.unwrap();
+    assert_eq!(s.describe_certificate("c1").await.unwrap(), None);
+    let gone = s.delete_certificate("c1", "arn-c1").await.unwrap_err();
+    assert!(matches!(gone, JobsError::NotFound(_)), "{gone:?}");
+}
+
+/// ListCertificates pages by creation date, both ways, with ties broken by id.
+pub async fn certificates_list_by_creation_date<S: Store>(s: S) {
+    for (id, at) in [("b", 2), ("a", 1), ("c", 2), ("d", 3)] {
+        s.register_certificate(cert(id), Timestamp(T0.0 + at))
+            .await
+            .unwrap();
+    }
+    for (ascending, want) in [(true, ["a", "b", "c", "d"]), (false, ["d", "c", "b", "a"])] {
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let p = s
+                .list_certificates(ascending, page(after, 3))
+                .await
+                .unwrap();
+            seen.extend(p.items.into_iter().map(|c| c.certificate_id));
+            match p.next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(seen, want, "ascending={ascending}");
+    }
+}
+
+/// Attach (idempotent, exclusive), list, detach; a thing with principals cannot be
+/// deleted.
+pub async fn thing_principals_attach_list_and_detach<S: Store>(s: S) {
+    setup(&s, &["t1", "t2"], &[]).await;
+    for id in ["c2", "c1", "c3"] {
+        s.register_certificate(cert(id), T0).await.unwrap();
+    }
+    let non = ThingPrincipalType::NonExclusive;
+    for id in ["c2", "c1", "c2"] {
+        s.attach_thing_principal("t1", id, "arn", non)
+            .await
+            .unwrap();
+    }
+    let e = s
+        .attach_thing_principal("nope", "c1", "arn", non)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, JobsError::NotFound(_)), "{e:?}");
+    let e = s
+        .attach_thing_principal("t1", "nope", "arn", non)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, JobsError::NotFound(_)), "{e:?}");
+    let first = s.list_thing_principals("t1", page(None, 1)).await.unwrap();
+    assert_eq!(first.items, ["c1"]);
+    let rest = s
+        .list_thing_principals("t1", page(first.next, 10))
+        .await
+        .unwrap();
+    assert_eq!((rest.items, rest.next), (vec!["c2".to_string()], None));
+    assert!(
+        s.list_thing_principals("nope", page(None, 1))
+            .await
+            .is_err()
+    );
+
+    // c1 on t1 too (non-exclusive) is fine; exclusive c3 on t2 keeps it off t1.
+    s.attach_thing_principal("t2", "c1", "arn", non)
+        .await
+        .unwrap();
+    s.attach_thing_principal("t2", "c3", "arn", ThingPrincipalType::Exclusive)
+        .await
+        .unwrap();
+    let e = s
+        .attach_thing_principal("t1", "c3", "arn", non)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, JobsError::InvalidRequest(_)), "{e:?}");
+
+    let e = s.delete_thing("t1", None, T0).await.unwrap_err();
+    assert!(
+        matches!(&e, JobsError::InvalidRequest(m) if m.contains("principals")),
+        "{e:?}"
+    );
+    for id in ["c1", "c2", "c2"] {
+        s.detach_thing_principal("t1", id).await.unwrap();
+    }
+    s.delete_thing("t1", None, T0).await.unwrap();
+    assert_eq!(s.describe_thing("t1").await.unwrap(), None);
+    let e = s.detach_thing_principal("t1", "c1").await.unwrap_err();
+    assert!(matches!(e, JobsError::NotFound(_)), "{e:?}");
 }
 
 /// The first account claim wins; another is refused, also after a reset, and the
@@ -1214,6 +1398,9 @@ macro_rules! conformance_tests {
             update_and_delete_thing_groups,
             list_thing_groups_by_parent_prefix_and_page,
             committed_changes_reach_the_change_listener,
+            certificates_register_update_and_delete,
+            certificates_list_by_creation_date,
+            thing_principals_attach_list_and_detach,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {

@@ -11,6 +11,9 @@
 //! `iotjobs-core`; statements from the backend's [`Tx`].
 
 use crate::tx::{Lock, ThingExecutions, Tx};
+use iotjobs_core::certificate::{
+    Certificate, CertificateStatus, NewCertificate, ThingPrincipalType, check_attach,
+};
 use iotjobs_core::execution::check_listing_for_thing;
 use iotjobs_core::group::{
     NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate, check_join,
@@ -74,13 +77,89 @@ pub(crate) async fn delete_thing(
     let Some(thing) = tx.select_thing(name, Lock::ForUpdate).await? else {
         return Ok(());
     };
-    thing.check_version(expected_version)?;
+    thing.check_deletable(expected_version, tx.thing_has_principals(name).await?)?;
     let mut jobs = JobCache::default();
     for exec in tx.select_all_pending(name).await? {
         jobs.apply(tx, exec, &ExecutionCommand::Remove, now).await?;
     }
     jobs.flush(tx).await?;
     tx.delete_thing_rows(name).await
+}
+
+// ---- certificates ----------------------------------------------------------------------
+
+/// RegisterCertificateWithoutCA: insert, then read what won (a racing registration of
+/// the same certificate on another node loses with `AlreadyExists`).
+pub(crate) async fn register_certificate(
+    tx: &impl Tx,
+    new: &NewCertificate,
+    now: Timestamp,
+) -> StoreResult<Certificate> {
+    let cert = Certificate::registered(new, now);
+    if !tx.insert_certificate(&cert).await? {
+        return Err(JobsError::certificate_already_exists(&cert.certificate_id));
+    }
+    Ok(cert)
+}
+
+async fn require_certificate(tx: &impl Tx, id: &str, lock: Lock) -> StoreResult<Certificate> {
+    tx.select_certificate(id, lock)
+        .await?
+        .ok_or_else(|| JobsError::certificate_not_found(id))
+}
+
+pub(crate) async fn update_certificate(
+    tx: &impl Tx,
+    id: &str,
+    new_status: CertificateStatus,
+    generation_id: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let mut cert = require_certificate(tx, id, Lock::ForUpdate).await?;
+    if cert.update_status(new_status, generation_id, now)? {
+        tx.update_certificate(&cert).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn delete_certificate(tx: &impl Tx, id: &str, arn: &str) -> StoreResult<()> {
+    let cert = require_certificate(tx, id, Lock::ForUpdate).await?;
+    let attached = !tx.certificate_things(id).await?.is_empty();
+    cert.check_deletable(attached, arn)?;
+    tx.delete_certificate_row(id).await
+}
+
+/// AttachThingPrincipal. Locks the thing, then the certificate (the order DeleteThing
+/// and DeleteCertificate take them in), so that neither is deleted while it is attached.
+pub(crate) async fn attach_thing_principal(
+    tx: &impl Tx,
+    thing: &str,
+    id: &str,
+    principal: &str,
+    kind: ThingPrincipalType,
+) -> StoreResult<()> {
+    require_thing(tx, thing, Lock::ForUpdate).await?;
+    require_certificate(tx, id, Lock::ForUpdate).await?;
+    let attached = tx.certificate_things(id).await?;
+    if check_attach(principal, thing, kind, &attached)? {
+        tx.insert_thing_principal(thing, id, kind).await?;
+    }
+    Ok(())
+}
+
+pub(crate) async fn detach_thing_principal(tx: &impl Tx, thing: &str, id: &str) -> StoreResult<()> {
+    require_thing(tx, thing, Lock::ForUpdate).await?;
+    require_certificate(tx, id, Lock::ForUpdate).await?;
+    tx.delete_thing_principal(thing, id).await
+}
+
+pub(crate) async fn list_thing_principals(
+    tx: &impl Tx,
+    thing: &str,
+    page: &PageRequest,
+) -> StoreResult<Page<String>> {
+    require_thing(tx, thing, Lock::No).await?;
+    tx.list_thing_principals(thing, page).await
 }
 
 /// UpdateThing: the thing named by the request must exist.

@@ -364,6 +364,101 @@ macro_rules! impl_store {
                 self.on_change_listener();
             }
 
+            async fn register_certificate(
+                &self,
+                new: iotjobs_core::NewCertificate,
+                now: iotjobs_core::Timestamp,
+            ) -> iotjobs_core::StoreResult<iotjobs_core::Certificate> {
+                $write!(self, |tx| $crate::ops::register_certificate(tx, &new, now))
+            }
+
+            async fn describe_certificate(
+                &self,
+                certificate_id: &str,
+            ) -> iotjobs_core::StoreResult<Option<iotjobs_core::Certificate>> {
+                let id = certificate_id.to_owned();
+                $read!(self, |tx| $crate::tx::Tx::select_certificate(
+                    tx,
+                    &id,
+                    $crate::tx::Lock::No
+                ))
+            }
+
+            async fn update_certificate(
+                &self,
+                certificate_id: &str,
+                new_status: iotjobs_core::CertificateStatus,
+                generation_id: String,
+                now: iotjobs_core::Timestamp,
+            ) -> iotjobs_core::StoreResult<()> {
+                let id = certificate_id.to_owned();
+                $write!(self, |tx| $crate::ops::update_certificate(
+                    tx,
+                    &id,
+                    new_status,
+                    &generation_id,
+                    now
+                ))
+            }
+
+            async fn delete_certificate(
+                &self,
+                certificate_id: &str,
+                certificate_arn: &str,
+            ) -> iotjobs_core::StoreResult<()> {
+                let id = certificate_id.to_owned();
+                let arn = certificate_arn.to_owned();
+                $write!(self, |tx| $crate::ops::delete_certificate(tx, &id, &arn))
+            }
+
+            async fn list_certificates(
+                &self,
+                ascending: bool,
+                page: iotjobs_core::PageRequest,
+            ) -> iotjobs_core::StoreResult<iotjobs_core::Page<iotjobs_core::Certificate>> {
+                $read!(self, |tx| $crate::tx::Tx::list_certificates(
+                    tx, ascending, &page
+                ))
+            }
+
+            async fn attach_thing_principal(
+                &self,
+                thing_name: &str,
+                certificate_id: &str,
+                principal: &str,
+                kind: iotjobs_core::ThingPrincipalType,
+            ) -> iotjobs_core::StoreResult<()> {
+                let thing = thing_name.to_owned();
+                let id = certificate_id.to_owned();
+                let principal = principal.to_owned();
+                $write!(self, |tx| $crate::ops::attach_thing_principal(
+                    tx, &thing, &id, &principal, kind
+                ))
+            }
+
+            async fn detach_thing_principal(
+                &self,
+                thing_name: &str,
+                certificate_id: &str,
+            ) -> iotjobs_core::StoreResult<()> {
+                let thing = thing_name.to_owned();
+                let id = certificate_id.to_owned();
+                $write!(self, |tx| $crate::ops::detach_thing_principal(
+                    tx, &thing, &id
+                ))
+            }
+
+            async fn list_thing_principals(
+                &self,
+                thing_name: &str,
+                page: iotjobs_core::PageRequest,
+            ) -> iotjobs_core::StoreResult<iotjobs_core::Page<String>> {
+                let thing = thing_name.to_owned();
+                $read!(self, |tx| $crate::ops::list_thing_principals(
+                    tx, &thing, &page
+                ))
+            }
+
             async fn reset(&self) -> iotjobs_core::StoreResult<()> {
                 $write!(self, |tx| $crate::tx::Tx::delete_everything(tx))
             }

@@ -12,6 +12,7 @@
 //! another node has locked. SQLite has one writer, so it serializes everything already
 //! and ignores both.
 
+use iotjobs_core::certificate::{Certificate, ThingPrincipalType};
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus};
 use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
 use iotjobs_core::job::{Job, JobProgress};
@@ -166,6 +167,38 @@ pub(crate) trait Tx {
     ) -> StoreResult<()>;
     async fn update_execution(&self, execution: &JobExecution) -> StoreResult<()>;
     async fn delete_execution(&self, execution: &JobExecution) -> StoreResult<()>;
+
+    // ---- certificates and thing principals ----
+    async fn select_certificate(&self, id: &str, lock: Lock) -> StoreResult<Option<Certificate>>;
+    /// Insert unless the id is taken; true if inserted.
+    async fn insert_certificate(&self, cert: &Certificate) -> StoreResult<bool>;
+    /// Write a certificate's status, modification date, versions (UpdateCertificate).
+    async fn update_certificate(&self, cert: &Certificate) -> StoreResult<()>;
+    async fn delete_certificate_row(&self, id: &str) -> StoreResult<()>;
+    /// By (creation date, id), ascending or descending; the page key is
+    /// `compound_key(id, created_at millis)`.
+    async fn list_certificates(
+        &self,
+        ascending: bool,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Certificate>>;
+    /// The things the certificate is attached to, with each attachment's type, in name
+    /// order.
+    async fn certificate_things(&self, id: &str) -> StoreResult<Vec<(String, ThingPrincipalType)>>;
+    async fn insert_thing_principal(
+        &self,
+        thing: &str,
+        id: &str,
+        kind: ThingPrincipalType,
+    ) -> StoreResult<()>;
+    async fn delete_thing_principal(&self, thing: &str, id: &str) -> StoreResult<()>;
+    /// The ids of the certificates attached to the thing, paged by id.
+    async fn list_thing_principals(
+        &self,
+        thing: &str,
+        p: &PageRequest,
+    ) -> StoreResult<Page<String>>;
+    async fn thing_has_principals(&self, thing: &str) -> StoreResult<bool>;
 
     // ---- the store itself ----
     /// Record the account on first use; refuse another account.

@@ -26,7 +26,11 @@ const MAX_RETRIES: usize = 8;
 pub(crate) const MIGRATION_LOCK: i64 = 0x0069_6f74_6a6f_6273; // "iotjobs" in ASCII
 
 /// Migrations in order; `iotjobs_schema_version` records how many were applied.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+];
 
 #[derive(Clone)]
 pub struct PgStore {

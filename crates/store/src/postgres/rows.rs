@@ -3,6 +3,7 @@
 
 use super::pg_err;
 use crate::tx::{Lock, ThingExecutions, Tx};
+use iotjobs_core::certificate::{Certificate, CertificateStatus, ThingPrincipalType};
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
 use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
 use iotjobs_core::job::{Job, JobProcessDetails, JobProgress, JobStatus, TargetSelection};
@@ -55,6 +56,25 @@ const JOB_COLUMNS: &str = "job_id, status, target_selection, in_progress_timeout
 
 const EXECUTION_COLUMNS: &str = "thing_name, job_id, execution_number, status, force_canceled, \
      status_details, queued_at, started_at, last_updated_at, version_number, in_progress_deadline, step_deadline";
+
+const CERTIFICATE_COLUMNS: &str = "certificate_id, certificate_pem, status, created_at, \
+     last_modified_at, customer_version, generation_id, not_before, not_after";
+
+fn certificate_from_row(r: &Row) -> StoreResult<Certificate> {
+    let status: String = r.get(2);
+    Ok(Certificate {
+        certificate_id: r.get(0),
+        certificate_pem: r.get(1),
+        status: CertificateStatus::parse(&status)
+            .ok_or_else(|| bad("certificate status", &status))?,
+        created_at: ts(r.get(3)),
+        last_modified_at: ts(r.get(4)),
+        customer_version: r.get(5),
+        generation_id: r.get(6),
+        not_before: r.get::<_, Option<i64>>(7).map(ts),
+        not_after: r.get::<_, Option<i64>>(8).map(ts),
+    })
+}
 
 fn thing_from_row(r: &Row) -> StoreResult<Thing> {
     Ok(Thing {
@@ -1029,10 +1049,174 @@ impl Tx for PgTx<'_> {
         }
     }
 
+    // ---- certificates -----------------------------------------------------------------
+
+    async fn select_certificate(&self, id: &str, lock: Lock) -> StoreResult<Option<Certificate>> {
+        let lock = lock_sql(lock);
+        let sql = format!(
+            "SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE certificate_id = $1{lock}"
+        );
+        self.query_opt(&sql, &[&id])
+            .await?
+            .as_ref()
+            .map(certificate_from_row)
+            .transpose()
+    }
+
+    async fn insert_certificate(&self, c: &Certificate) -> StoreResult<bool> {
+        let sql = format!(
+            "INSERT INTO certificates ({CERTIFICATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (certificate_id) DO NOTHING"
+        );
+        let n = self
+            .execute(
+                &sql,
+                &[
+                    &c.certificate_id,
+                    &c.certificate_pem,
+                    &c.status.as_str(),
+                    &c.created_at.millis(),
+                    &c.last_modified_at.millis(),
+                    &c.customer_version,
+                    &c.generation_id,
+                    &c.not_before.map(|t| t.millis()),
+                    &c.not_after.map(|t| t.millis()),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn update_certificate(&self, c: &Certificate) -> StoreResult<()> {
+        self.execute(
+            "UPDATE certificates SET status = $2, last_modified_at = $3, customer_version = $4,
+             generation_id = $5 WHERE certificate_id = $1",
+            &[
+                &c.certificate_id,
+                &c.status.as_str(),
+                &c.last_modified_at.millis(),
+                &c.customer_version,
+                &c.generation_id,
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn delete_certificate_row(&self, id: &str) -> StoreResult<()> {
+        self.execute("DELETE FROM certificates WHERE certificate_id = $1", &[&id])
+            .await
+            .map(drop)
+    }
+
+    async fn list_certificates(
+        &self,
+        ascending: bool,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Certificate>> {
+        let (cmp, order) = if ascending {
+            (">", "ASC")
+        } else {
+            ("<", "DESC")
+        };
+        let (after_id, after_ms) = match page.after.as_deref() {
+            None if ascending => (String::new(), i64::MIN),
+            None => (String::new(), i64::MAX),
+            Some(_) => {
+                let (id, ms) = page.after_compound()?;
+                (id.to_owned(), ms)
+            }
+        };
+        let sql = format!(
+            "SELECT {CERTIFICATE_COLUMNS} FROM certificates
+             WHERE (created_at, certificate_id) {cmp} ($1, $2::text COLLATE \"C\")
+             ORDER BY created_at {order}, certificate_id {order} LIMIT $3"
+        );
+        let rows = self
+            .query(&sql, &[&after_ms, &after_id, &((page.limit + 1) as i64)])
+            .await?;
+        let certs = rows
+            .iter()
+            .map(certificate_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(certs, page.limit, |c| {
+            compound_key(&c.certificate_id, c.created_at.millis())
+        }))
+    }
+
+    async fn certificate_things(&self, id: &str) -> StoreResult<Vec<(String, ThingPrincipalType)>> {
+        let rows = self
+            .query(
+                "SELECT thing_name, principal_type FROM thing_principals WHERE certificate_id = $1
+                 ORDER BY thing_name",
+                &[&id],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.get(1);
+                ThingPrincipalType::parse(&kind)
+                    .map(|k| (r.get(0), k))
+                    .ok_or_else(|| bad("principal type", &kind))
+            })
+            .collect()
+    }
+
+    async fn insert_thing_principal(
+        &self,
+        thing: &str,
+        id: &str,
+        kind: ThingPrincipalType,
+    ) -> StoreResult<()> {
+        self.execute(
+            "INSERT INTO thing_principals (thing_name, certificate_id, principal_type) VALUES ($1, $2, $3)
+             ON CONFLICT (thing_name, certificate_id) DO NOTHING",
+            &[&thing, &id, &kind.as_str()],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn delete_thing_principal(&self, thing: &str, id: &str) -> StoreResult<()> {
+        self.execute(
+            "DELETE FROM thing_principals WHERE thing_name = $1 AND certificate_id = $2",
+            &[&thing, &id],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn list_thing_principals(
+        &self,
+        thing: &str,
+        p: &PageRequest,
+    ) -> StoreResult<Page<String>> {
+        let after = p.after.clone().unwrap_or_default();
+        let rows = self
+            .query(
+                "SELECT certificate_id FROM thing_principals WHERE thing_name = $1 AND certificate_id > $2
+                 ORDER BY certificate_id LIMIT $3",
+                &[&thing, &after, &((p.limit + 1) as i64)],
+            )
+            .await?;
+        let ids = rows.iter().map(|r| r.get(0)).collect();
+        Ok(Page::from_rows(ids, p.limit, Clone::clone))
+    }
+
+    async fn thing_has_principals(&self, thing: &str) -> StoreResult<bool> {
+        let row = self
+            .query_opt(
+                "SELECT 1 FROM thing_principals WHERE thing_name = $1 LIMIT 1",
+                &[&thing],
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
     async fn delete_everything(&self) -> StoreResult<()> {
         self.0
             .batch_execute(
-                "TRUNCATE job_executions, job_targets, jobs, thing_group_members, thing_groups, things",
+                "TRUNCATE job_executions, job_targets, jobs, thing_group_members, thing_groups, things, thing_principals, certificates",
             )
             .await
             .map_err(pg_err)

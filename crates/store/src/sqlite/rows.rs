@@ -3,6 +3,7 @@
 
 use super::db_err;
 use crate::tx::{Lock, ThingExecutions, Tx};
+use iotjobs_core::certificate::{Certificate, CertificateStatus, ThingPrincipalType};
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
 use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
 use iotjobs_core::job::{Job, JobProcessDetails, JobProgress, JobStatus, TargetSelection};
@@ -965,11 +966,194 @@ fn claim_account(conn: &Connection, account: &str) -> StoreResult<()> {
     }
 }
 
+// ---- certificates ------------------------------------------------------------------------
+
+const CERTIFICATE_COLUMNS: &str = "certificate_id, certificate_pem, status, created_at, \
+     last_modified_at, customer_version, generation_id, not_before, not_after";
+
+fn certificate_from_row(r: &Row<'_>) -> rusqlite::Result<Certificate> {
+    let status: String = r.get(2)?;
+    Ok(Certificate {
+        certificate_id: r.get(0)?,
+        certificate_pem: r.get(1)?,
+        status: CertificateStatus::parse(&status)
+            .ok_or_else(|| bad_enum("certificate status", &status))?,
+        created_at: ts(r.get(3)?),
+        last_modified_at: ts(r.get(4)?),
+        customer_version: r.get(5)?,
+        generation_id: r.get(6)?,
+        not_before: r.get::<_, Option<i64>>(7)?.map(ts),
+        not_after: r.get::<_, Option<i64>>(8)?.map(ts),
+    })
+}
+
+fn select_certificate(conn: &Connection, id: &str) -> StoreResult<Option<Certificate>> {
+    conn.prepare_cached(&format!(
+        "SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE certificate_id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([id], certificate_from_row).optional())
+    .map_err(db_err)
+}
+
+fn insert_certificate(conn: &Connection, c: &Certificate) -> StoreResult<bool> {
+    conn.prepare_cached(&format!(
+        "INSERT INTO certificates ({CERTIFICATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (certificate_id) DO NOTHING"
+    ))
+    .and_then(|mut s| {
+        s.execute(params![
+            c.certificate_id,
+            c.certificate_pem,
+            c.status.as_str(),
+            c.created_at.millis(),
+            c.last_modified_at.millis(),
+            c.customer_version,
+            c.generation_id,
+            c.not_before.map(|t| t.millis()),
+            c.not_after.map(|t| t.millis()),
+        ])
+    })
+    .map(|n| n == 1)
+    .map_err(db_err)
+}
+
+fn update_certificate(conn: &Connection, c: &Certificate) -> StoreResult<()> {
+    conn.prepare_cached(
+        "UPDATE certificates SET status = ?2, last_modified_at = ?3, customer_version = ?4,
+         generation_id = ?5 WHERE certificate_id = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            c.certificate_id,
+            c.status.as_str(),
+            c.last_modified_at.millis(),
+            c.customer_version,
+            c.generation_id,
+        ])
+    })
+    .map(drop)
+    .map_err(db_err)
+}
+
+fn delete_certificate_row(conn: &Connection, id: &str) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM certificates WHERE certificate_id = ?1")
+        .and_then(|mut s| s.execute([id]))
+        .map(drop)
+        .map_err(db_err)
+}
+
+fn list_certificates(
+    conn: &Connection,
+    ascending: bool,
+    page: &PageRequest,
+) -> StoreResult<Page<Certificate>> {
+    let (cmp, order) = if ascending {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    };
+    let (after_id, after_ms) = match page.after.as_deref() {
+        None if ascending => (String::new(), i64::MIN),
+        None => (String::new(), i64::MAX),
+        Some(_) => {
+            let (id, ms) = page.after_compound()?;
+            (id.to_owned(), ms)
+        }
+    };
+    let sql = format!(
+        "SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE (created_at, certificate_id) {cmp} (?1, ?2)
+         ORDER BY created_at {order}, certificate_id {order} LIMIT ?3"
+    );
+    let rows: Vec<Certificate> = conn
+        .prepare_cached(&sql)
+        .and_then(|mut s| {
+            s.query_map(
+                params![after_ms, after_id, (page.limit + 1) as i64],
+                certificate_from_row,
+            )?
+            .collect()
+        })
+        .map_err(db_err)?;
+    Ok(Page::from_rows(rows, page.limit, |c| {
+        compound_key(&c.certificate_id, c.created_at.millis())
+    }))
+}
+
+fn certificate_things(
+    conn: &Connection,
+    id: &str,
+) -> StoreResult<Vec<(String, ThingPrincipalType)>> {
+    let rows: Vec<(String, String)> = conn
+        .prepare_cached(
+            "SELECT thing_name, principal_type FROM thing_principals WHERE certificate_id = ?1
+             ORDER BY thing_name",
+        )
+        .and_then(|mut s| s.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .map_err(db_err)?;
+    rows.into_iter()
+        .map(|(t, k)| {
+            ThingPrincipalType::parse(&k)
+                .map(|k| (t, k))
+                .ok_or_else(|| db_err(bad_enum("principal type", &k)))
+        })
+        .collect()
+}
+
+fn insert_thing_principal(
+    conn: &Connection,
+    thing: &str,
+    id: &str,
+    kind: ThingPrincipalType,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO thing_principals (thing_name, certificate_id, principal_type) VALUES (?1, ?2, ?3)
+         ON CONFLICT (thing_name, certificate_id) DO NOTHING",
+    )
+    .and_then(|mut s| s.execute(params![thing, id, kind.as_str()]))
+    .map(drop)
+    .map_err(db_err)
+}
+
+fn delete_thing_principal(conn: &Connection, thing: &str, id: &str) -> StoreResult<()> {
+    conn.prepare_cached(
+        "DELETE FROM thing_principals WHERE thing_name = ?1 AND certificate_id = ?2",
+    )
+    .and_then(|mut s| s.execute([thing, id]))
+    .map(drop)
+    .map_err(db_err)
+}
+
+fn list_thing_principals(
+    conn: &Connection,
+    thing: &str,
+    page: &PageRequest,
+) -> StoreResult<Page<String>> {
+    let after = page.after.clone().unwrap_or_default();
+    let ids: Vec<String> = conn
+        .prepare_cached(
+            "SELECT certificate_id FROM thing_principals WHERE thing_name = ?1 AND certificate_id > ?2
+             ORDER BY certificate_id LIMIT ?3",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![thing, after, (page.limit + 1) as i64], |r| r.get(0))?
+                .collect()
+        })
+        .map_err(db_err)?;
+    Ok(Page::from_rows(ids, page.limit, Clone::clone))
+}
+
+fn thing_has_principals(conn: &Connection, thing: &str) -> StoreResult<bool> {
+    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM thing_principals WHERE thing_name = ?1)")
+        .and_then(|mut s| s.query_row([thing], |r| r.get(0)))
+        .map_err(db_err)
+}
+
 /// Wipe every table (the `--enable-reset` endpoint), except the account claim.
 fn delete_everything(conn: &Connection) -> StoreResult<()> {
     conn.execute_batch(
         "DELETE FROM job_executions; DELETE FROM job_targets; DELETE FROM jobs;
-         DELETE FROM thing_group_members; DELETE FROM thing_groups; DELETE FROM things;",
+         DELETE FROM thing_group_members; DELETE FROM thing_groups; DELETE FROM things;
+         DELETE FROM thing_principals; DELETE FROM certificates;",
     )
     .map_err(db_err)
 }
@@ -1158,6 +1342,49 @@ impl Tx for SqliteTx<'_> {
     }
     async fn claim_account(&self, account: &str) -> StoreResult<()> {
         claim_account(self.0, account)
+    }
+    async fn select_certificate(&self, id: &str, _: Lock) -> StoreResult<Option<Certificate>> {
+        select_certificate(self.0, id)
+    }
+    async fn insert_certificate(&self, cert: &Certificate) -> StoreResult<bool> {
+        insert_certificate(self.0, cert)
+    }
+    async fn update_certificate(&self, cert: &Certificate) -> StoreResult<()> {
+        update_certificate(self.0, cert)
+    }
+    async fn delete_certificate_row(&self, id: &str) -> StoreResult<()> {
+        delete_certificate_row(self.0, id)
+    }
+    async fn list_certificates(
+        &self,
+        ascending: bool,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Certificate>> {
+        list_certificates(self.0, ascending, page)
+    }
+    async fn certificate_things(&self, id: &str) -> StoreResult<Vec<(String, ThingPrincipalType)>> {
+        certificate_things(self.0, id)
+    }
+    async fn insert_thing_principal(
+        &self,
+        thing: &str,
+        id: &str,
+        kind: ThingPrincipalType,
+    ) -> StoreResult<()> {
+        insert_thing_principal(self.0, thing, id, kind)
+    }
+    async fn delete_thing_principal(&self, thing: &str, id: &str) -> StoreResult<()> {
+        delete_thing_principal(self.0, thing, id)
+    }
+    async fn list_thing_principals(
+        &self,
+        thing: &str,
+        p: &PageRequest,
+    ) -> StoreResult<Page<String>> {
+        list_thing_principals(self.0, thing, p)
+    }
+    async fn thing_has_principals(&self, thing: &str) -> StoreResult<bool> {
+        thing_has_principals(self.0, thing)
     }
     async fn delete_everything(&self) -> StoreResult<()> {
         delete_everything(self.0)
