@@ -68,8 +68,8 @@ impl ApiError {
     /// Every code sent here is declared by a served operation of that plane's model, except
     /// some that take their status from the other plane's model (tests
     /// `jobs_error_codes_are_declared_by_the_model`): TerminalStateException,
-    /// ResourceAlreadyExistsException, LimitExceededException and the certificate
-    /// registry's three (CertificateValidation, CertificateState, DeleteConflict), which no operation of
+    /// ResourceAlreadyExistsException, LimitExceededException and two of the certificate
+    /// registry's (CertificateStateException, DeleteConflictException), which no operation of
     /// the plane they are missing from produces, and InternalFailureException, which
     /// iotjobs answers for an internal failure on both planes (the data plane's model
     /// calls its 500 InternalServerException).
@@ -302,8 +302,8 @@ mod tests {
             (Plane::Data, "LimitExceededException"),
             // One code for an internal failure on both planes.
             (Plane::Data, "InternalFailureException"),
-            // The certificate registry is on the control plane only.
-            (Plane::Data, "CertificateValidationException"),
+            // The certificate registry is on the control plane only (the data plane's
+            // model declares its own CertificateValidationException).
             (Plane::Data, "CertificateStateException"),
             (Plane::Data, "DeleteConflictException"),
         ];

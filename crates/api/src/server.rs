@@ -311,7 +311,12 @@ async fn handle<S: Store>(
         region,
     )
     .map_err(ApiError::from_auth)?;
-    let input = crate::wire::decode::decode_input(model, op, &labels, query, body)?;
+    let headers: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
+        .collect();
+    let input = crate::wire::decode::decode_input(model, op, &labels, query, &headers, body)?;
     handlers::call(app, plane, op.name, input).await
 }
 

@@ -77,6 +77,9 @@ impl Context<'_> {
             let now = SystemTime::now();
             let mut headers: Vec<(String, String)> =
                 vec![("Accept-Encoding".into(), "identity".into())];
+            // Modelled header members come before Content-Type, as botocore's serializer
+            // adds them.
+            headers.extend(req.headers.iter().cloned());
             if let Some(ct) = req.content_type {
                 headers.push(("Content-Type".into(), ct.into()));
             }
@@ -88,6 +91,7 @@ impl Context<'_> {
                         url: &url,
                         host: &host,
                         content_type: req.content_type,
+                        headers: &req.headers,
                         body: &req.body,
                     },
                     &crate::sign::Scope {

@@ -49,11 +49,19 @@ const fn page(operation: &'static str, result_key: &'static str) -> Paginator {
 /// (the others are refused before a paginator is looked up; a unit test keeps this table
 /// equal to the served operations that botocore paginates).
 static IOT_PAGINATORS: &[Paginator] = &[
+    Paginator {
+        operation: "ListCertificates",
+        input_token: "marker",
+        output_token: "nextMarker",
+        limit_key: "pageSize",
+        result_key: "certificates",
+    },
     page("ListJobExecutionsForJob", "executionSummaries"),
     page("ListJobExecutionsForThing", "executionSummaries"),
     page("ListJobs", "jobs"),
     page("ListThingGroups", "thingGroups"),
     page("ListThingGroupsForThing", "thingGroups"),
+    page("ListThingPrincipals", "principals"),
     page("ListThings", "things"),
     page("ListThingsInThingGroup", "things"),
 ];

@@ -20,6 +20,9 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
     /// Set when there is a body.
     pub content_type: Option<&'static str>,
+    /// The input's header-bound members (`x-amzn-principal`), in parameter order: sent
+    /// and signed like botocore's.
+    pub headers: Vec<(String, String)>,
 }
 
 /// `percent_encode(value, safe='')` after `str()`: only `A-Za-z0-9-_.~` stay.
@@ -60,6 +63,7 @@ pub fn serialize(service: &Service, op: &OperationDef, params: &Dict) -> HttpReq
     let mut labels: Vec<(&str, String)> = Vec::new();
     let mut query: Vec<(String, String)> = Vec::new();
     let mut body = Dict::new();
+    let mut headers: Vec<(String, String)> = Vec::new();
     if let Some(shape) = input {
         for (k, v) in params.iter() {
             if matches!(v, Value::Null) {
@@ -85,8 +89,12 @@ pub fn serialize(service: &Service, op: &OperationDef, params: &Dict) -> HttpReq
                     }
                     _ => query.push((m.location_name.to_string(), uri_text(v, mshape))),
                 },
-                // No served operation binds headers; they would be sent as text.
-                Location::Header | Location::StatusCode => {}
+                // botocore's `_serialize_header_value`: text as is (booleans as
+                // `true`/`false`); no served operation has a timestamp, list or JSON one.
+                Location::Header => {
+                    headers.push((m.location_name.to_string(), uri_text(v, mshape)))
+                }
+                Location::StatusCode => {}
                 Location::Body => {
                     body.insert(m.location_name, body_value(service, v, mshape));
                 }
@@ -144,6 +152,7 @@ pub fn serialize(service: &Service, op: &OperationDef, params: &Dict) -> HttpReq
         path_and_query: path,
         content_type: (!body_bytes.is_empty()).then_some("application/json"),
         body: body_bytes,
+        headers,
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! The signed headers are the ones botocore signs for these services: `content-type` (when
 //! there is a body), `host` and `x-amz-date`, plus `x-amz-security-token` with a session
-//! token. The signer's defaults match botocore for non-S3 services: the canonical URI is
+//! token, plus the operation's modelled header members (`x-amzn-principal`): botocore signs
+//! every header it sends except `user-agent`, `expect` and `x-amzn-trace-id`, and the
+//! others it sends (`accept-encoding`, `amz-sdk-*`) are added after signing. The signer's defaults match botocore for non-S3 services: the canonical URI is
 //! the sent path with dot segments removed, percent-encoded again; the payload hash is the
 //! SHA-256 of the exact body and is not sent as a header.
 
@@ -21,6 +23,8 @@ pub struct Signable<'a> {
     /// The `Host` header value the transport sends (the URL's authority).
     pub host: &'a str,
     pub content_type: Option<&'a str>,
+    /// The operation's modelled header members, signed (names in any case).
+    pub headers: &'a [(String, String)],
     pub body: &'a [u8],
 }
 
@@ -43,6 +47,7 @@ pub fn sign_request(
         url,
         host,
         content_type,
+        headers: modelled,
         body,
     } = *req;
     let Scope {
@@ -72,6 +77,7 @@ pub fn sign_request(
     if let Some(ct) = content_type {
         headers.insert(0, ("content-type", ct));
     }
+    headers.extend(modelled.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     let request = SignableRequest::new(method, url, headers.into_iter(), SignableBody::Bytes(body))
         .map_err(|e| e.to_string())?;
     let (instructions, _) = sign(request, &params)
@@ -119,6 +125,7 @@ mod tests {
                 url: "http://127.0.0.1:8080/things/t1/jobs/j1/cancel",
                 host: "127.0.0.1:8080",
                 content_type: Some("application/json"),
+                headers: &[],
                 body: b"{}",
             },
             &Scope {
@@ -134,5 +141,39 @@ mod tests {
         assert!(h[2].1.starts_with(
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/us-east-1/iot/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token, Signature="
         ), "{}", h[2].1);
+    }
+
+    #[test]
+    fn modelled_headers_are_signed() {
+        let creds = Credentials {
+            access_key: "AKIDEXAMPLE".into(),
+            secret_key: "secret".into(),
+            session_token: None,
+        };
+        let h = sign_request(
+            &Signable {
+                method: "PUT",
+                url: "http://127.0.0.1:8080/things/t1/principals",
+                host: "127.0.0.1:8080",
+                content_type: None,
+                headers: &[(
+                    "x-amzn-principal".into(),
+                    "arn:aws:iot:us-east-1:000000000000:cert/ab".into(),
+                )],
+                body: b"",
+            },
+            &Scope {
+                creds: &creds,
+                region: "us-east-1",
+                service: "iot",
+                time: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            },
+        )
+        .unwrap();
+        let auth = &h.last().unwrap().1;
+        assert!(
+            auth.contains("SignedHeaders=host;x-amz-date;x-amzn-principal,"),
+            "{auth}"
+        );
     }
 }

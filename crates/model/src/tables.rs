@@ -295,7 +295,7 @@ mod tests {
         );
         assert!(iot::MODEL.find_op("CancelJobExecution").is_some());
         assert!(iot::MODEL.is_served("CancelJobExecution"));
-        assert!(!iot::MODEL.is_served("ListCertificates"));
+        assert!(!iot::MODEL.is_served("ListPolicies"));
         assert_eq!(iot::OPERATIONS.len(), 272);
         for model in [&iot::MODEL, &iot_jobs_data::MODEL] {
             for name in model.served {

@@ -20,7 +20,7 @@ fn operation_enums_are_the_served_lists() {
         assert_eq!(iot_jobs_data::Operation::from_name(op.name()), Some(*op));
     }
     // Modelled but not served, and not in the model at all.
-    assert_eq!(iot::Operation::from_name("ListCertificates"), None);
+    assert_eq!(iot::Operation::from_name("ListPolicies"), None);
     assert_eq!(iot::Operation::from_name("AssociateTargetsWithJob"), None);
     assert_eq!(
         iot_jobs_data::Operation::from_name("StartCommandExecution"),

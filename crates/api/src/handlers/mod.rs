@@ -9,6 +9,7 @@
 //! Handlers use `app`, `error`, `wire` and the generated DTOs; they must not import
 //! `server` (which calls them) or know HTTP.
 
+mod certificates;
 pub(crate) mod convert;
 mod data_plane;
 mod job_executions;
@@ -88,6 +89,16 @@ pub(crate) async fn call<S: Store>(
                 Op::AddThingToThingGroup => returns!(things::add_thing_to_thing_group),
                 Op::RemoveThingFromThingGroup => returns!(things::remove_thing_from_thing_group),
                 Op::ListThingsInThingGroup => returns!(things::list_things_in_thing_group),
+                Op::RegisterCertificateWithoutCA => {
+                    returns!(certificates::register_certificate_without_ca)
+                }
+                Op::DescribeCertificate => returns!(certificates::describe_certificate),
+                Op::UpdateCertificate => empty!(certificates::update_certificate),
+                Op::DeleteCertificate => empty!(certificates::delete_certificate),
+                Op::ListCertificates => returns!(certificates::list_certificates),
+                Op::AttachThingPrincipal => returns!(certificates::attach_thing_principal),
+                Op::DetachThingPrincipal => returns!(certificates::detach_thing_principal),
+                Op::ListThingPrincipals => returns!(certificates::list_thing_principals),
                 Op::CreateJob => returns!(jobs::create_job),
                 Op::DescribeJob => returns!(jobs::describe_job),
                 Op::ListJobs => returns!(jobs::list_jobs),

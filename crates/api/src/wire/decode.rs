@@ -1,12 +1,13 @@
-//! Decoding a restJson1 request (path labels, raw query, body bytes) into the operation's
+//! Decoding a restJson1 request (path labels, raw query, headers, body bytes) into the operation's
 //! input structure as a `serde_json::Value` object keyed by member name, then validating it.
 //!
 //! Bindings come from the generated shape table: `uri` members from the route's labels,
-//! `querystring` members from the query (form-urlencoded), everything without a location
-//! from the JSON body. Path and query text is converted to the member's type here (booleans
+//! `querystring` members from the query (form-urlencoded), `header` members from the
+//! request headers (names compared case-insensitively, as HTTP's are), everything without a
+//! location from the JSON body. Path, query and header text is converted to the member's type here (booleans
 //! must be exactly `true`/`false`, numbers decimal); body values are taken as sent and
-//! type-checked by `validate`. Unknown query parameters and body keys are ignored, as AWS
-//! does. Header-bound members are not decoded (no served operation has one). This module must
+//! type-checked by `validate`. Unknown query parameters, headers and body keys are ignored, as AWS
+//! does. This module must
 //! not interpret values beyond that: defaults and domain rules belong to the handlers/core.
 
 use percent_encoding::percent_decode_str;
@@ -19,7 +20,8 @@ use iotjobs_model::{Location, Model, OperationDef, ShapeDef, ShapeKind};
 /// Builds and validates `op`'s input from the request parts.
 ///
 /// `labels` are the decoded path labels from `route::match_route`; `raw_query` is the query
-/// string without `?`, still percent-encoded; `body` is the raw request body. A body that is
+/// string without `?`, still percent-encoded; `headers` are the request's headers whose
+/// values are text (name, value), in any case; `body` is the raw request body. A body that is
 /// empty or only whitespace counts as `{}`; the body is not read at all when the input has
 /// no body members (GET/DELETE operations).
 pub fn decode_input(
@@ -27,6 +29,7 @@ pub fn decode_input(
     op: &OperationDef,
     labels: &[(&str, String)],
     raw_query: Option<&str>,
+    headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<Value, WireError> {
     let id = op
@@ -57,7 +60,13 @@ pub fn decode_input(
                 .transpose()?,
             Location::QueryString => from_query(model, shape, target, m.location_name, &query)?,
             Location::Body => body.get(m.location_name).filter(|v| !v.is_null()).cloned(),
-            Location::Header | Location::StatusCode => None,
+            // A repeated header: the first occurrence wins, as for query parameters.
+            Location::Header => headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case(m.location_name))
+                .map(|(_, text)| from_text(target, text.trim(), m.location_name))
+                .transpose()?,
+            Location::StatusCode => None,
         };
         if let Some(value) = value {
             input.insert(m.name.to_owned(), value);
@@ -178,7 +187,7 @@ fn from_query(
     }
 }
 
-/// Converts path/query text to a JSON value of `shape`'s type; `name` is for messages.
+/// Converts path/query/header text to a JSON value of `shape`'s type; `name` is for messages.
 fn from_text(shape: &ShapeDef, text: &str, name: &str) -> Result<Value, WireError> {
     let bad = || {
         WireError::new(
@@ -231,7 +240,7 @@ mod tests {
         let RouteMatch::Matched { op, labels } = match_route(model.ops, method, path) else {
             panic!("no route for {method} {target}");
         };
-        decode_input(model, op, &labels, query, body.as_bytes())
+        decode_input(model, op, &labels, query, &[], body.as_bytes())
     }
 
     fn cancel(target: &str, body: &str) -> Result<Value, WireError> {
@@ -521,8 +530,34 @@ mod tests {
 
     #[test]
     fn unserved_operation() {
-        let op = iot::MODEL.find_op("ListCertificates").unwrap();
-        let e = decode_input(&iot::MODEL, op, &[], None, b"").unwrap_err();
+        let op = iot::MODEL.find_op("DescribeBillingGroup").unwrap();
+        let e = decode_input(&iot::MODEL, op, &[], None, &[], b"").unwrap_err();
         assert_eq!(e.kind, WireErrorKind::NotServed);
+    }
+
+    #[test]
+    fn header_members_are_decoded_case_insensitively() {
+        let op = iot::MODEL.find_op("AttachThingPrincipal").unwrap();
+        let labels = [("thingName", "t1".to_string())];
+        let arn = "arn:aws:iot:us-east-1:000000000000:cert/ab";
+        for name in ["x-amzn-principal", "X-Amzn-Principal"] {
+            let v = decode_input(
+                &iot::MODEL,
+                op,
+                &labels,
+                Some("thingPrincipalType=EXCLUSIVE_THING"),
+                &[("host", "h"), (name, arn), ("x-amzn-principal", "second")],
+                b"",
+            )
+            .unwrap();
+            assert_eq!(
+                v,
+                json!({"thingName": "t1", "principal": arn, "thingPrincipalType": "EXCLUSIVE_THING"})
+            );
+        }
+        // A required header member that is missing fails validation like any member.
+        let e = decode_input(&iot::MODEL, op, &labels, None, &[], b"").unwrap_err();
+        assert_eq!(e.kind, WireErrorKind::Validation, "{}", e.message);
+        assert!(e.message.contains("principal"), "{}", e.message);
     }
 }

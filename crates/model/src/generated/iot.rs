@@ -20,6 +20,14 @@ pub const SERVED: &[&str] = &[
     "DescribeThingGroup",
     "UpdateThingGroup",
     "DeleteThingGroup",
+    "RegisterCertificateWithoutCA",
+    "DescribeCertificate",
+    "UpdateCertificate",
+    "DeleteCertificate",
+    "ListCertificates",
+    "AttachThingPrincipal",
+    "DetachThingPrincipal",
+    "ListThingPrincipals",
     "AddThingToThingGroup",
     "RemoveThingFromThingGroup",
     "ListThingsInThingGroup",
@@ -52,6 +60,14 @@ pub enum Operation {
     DescribeThingGroup,
     UpdateThingGroup,
     DeleteThingGroup,
+    RegisterCertificateWithoutCA,
+    DescribeCertificate,
+    UpdateCertificate,
+    DeleteCertificate,
+    ListCertificates,
+    AttachThingPrincipal,
+    DetachThingPrincipal,
+    ListThingPrincipals,
     AddThingToThingGroup,
     RemoveThingFromThingGroup,
     ListThingsInThingGroup,
@@ -83,6 +99,14 @@ impl Operation {
         Operation::DescribeThingGroup,
         Operation::UpdateThingGroup,
         Operation::DeleteThingGroup,
+        Operation::RegisterCertificateWithoutCA,
+        Operation::DescribeCertificate,
+        Operation::UpdateCertificate,
+        Operation::DeleteCertificate,
+        Operation::ListCertificates,
+        Operation::AttachThingPrincipal,
+        Operation::DetachThingPrincipal,
+        Operation::ListThingPrincipals,
         Operation::AddThingToThingGroup,
         Operation::RemoveThingFromThingGroup,
         Operation::ListThingsInThingGroup,
@@ -114,6 +138,14 @@ impl Operation {
             Operation::DescribeThingGroup => "DescribeThingGroup",
             Operation::UpdateThingGroup => "UpdateThingGroup",
             Operation::DeleteThingGroup => "DeleteThingGroup",
+            Operation::RegisterCertificateWithoutCA => "RegisterCertificateWithoutCA",
+            Operation::DescribeCertificate => "DescribeCertificate",
+            Operation::UpdateCertificate => "UpdateCertificate",
+            Operation::DeleteCertificate => "DeleteCertificate",
+            Operation::ListCertificates => "ListCertificates",
+            Operation::AttachThingPrincipal => "AttachThingPrincipal",
+            Operation::DetachThingPrincipal => "DetachThingPrincipal",
+            Operation::ListThingPrincipals => "ListThingPrincipals",
             Operation::AddThingToThingGroup => "AddThingToThingGroup",
             Operation::RemoveThingFromThingGroup => "RemoveThingFromThingGroup",
             Operation::ListThingsInThingGroup => "ListThingsInThingGroup",
@@ -147,6 +179,14 @@ impl Operation {
             "DescribeThingGroup" => Some(Operation::DescribeThingGroup),
             "UpdateThingGroup" => Some(Operation::UpdateThingGroup),
             "DeleteThingGroup" => Some(Operation::DeleteThingGroup),
+            "RegisterCertificateWithoutCA" => Some(Operation::RegisterCertificateWithoutCA),
+            "DescribeCertificate" => Some(Operation::DescribeCertificate),
+            "UpdateCertificate" => Some(Operation::UpdateCertificate),
+            "DeleteCertificate" => Some(Operation::DeleteCertificate),
+            "ListCertificates" => Some(Operation::ListCertificates),
+            "AttachThingPrincipal" => Some(Operation::AttachThingPrincipal),
+            "DetachThingPrincipal" => Some(Operation::DetachThingPrincipal),
+            "ListThingPrincipals" => Some(Operation::ListThingPrincipals),
             "AddThingToThingGroup" => Some(Operation::AddThingToThingGroup),
             "RemoveThingFromThingGroup" => Some(Operation::RemoveThingFromThingGroup),
             "ListThingsInThingGroup" => Some(Operation::ListThingsInThingGroup),
@@ -5526,13 +5566,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "minNumberOfExecutedThings",
         ],
         members: &[
-            w::MemberDef::body("failureType", "JobExecutionFailureType", 72),
+            w::MemberDef::body("failureType", "JobExecutionFailureType", 93),
             w::MemberDef::body("action", "AbortAction", 0),
             w::MemberDef::body("thresholdPercentage", "AbortThresholdPercentage", 4),
             w::MemberDef::body(
                 "minNumberOfExecutedThings",
                 "MinimumNumberOfExecutedThings",
-                107,
+                134,
             ),
         ],
         ..w::ShapeDef::DEFAULT
@@ -5557,11 +5597,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "AddThingToThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 158),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 154),
-            w::MemberDef::body("thingName", "ThingName", 162),
-            w::MemberDef::body("thingArn", "ThingArn", 151),
-            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 113),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 191),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 187),
+            w::MemberDef::body("thingName", "ThingName", 195),
+            w::MemberDef::body("thingArn", "ThingArn", 184),
+            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 140),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5580,23 +5620,60 @@ pub static SHAPES: &[w::ShapeDef] = &[
     },
     // 8
     w::ShapeDef {
+        name: "AscendingOrder",
+        kind: w::ShapeKind::Boolean,
+        ..w::ShapeDef::DEFAULT
+    },
+    // 9
+    w::ShapeDef {
+        name: "AttachThingPrincipalRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["thingName", "principal"],
+        members: &[
+            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
+            w::MemberDef::bound(
+                "principal",
+                "Principal",
+                147,
+                w::Location::Header,
+                "x-amzn-principal",
+            ),
+            w::MemberDef::bound(
+                "thingPrincipalType",
+                "ThingPrincipalType",
+                197,
+                w::Location::QueryString,
+                "thingPrincipalType",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 10
+    w::ShapeDef {
+        name: "AttachThingPrincipalResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 11
+    w::ShapeDef {
         name: "AttributeName",
         kind: w::ShapeKind::String,
         max: Some(128.0),
         pattern: Some("[a-zA-Z0-9_.,@/:#-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 9
+    // 12
     w::ShapeDef {
         name: "AttributePayload",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("attributes", "Attributes", 11),
-            w::MemberDef::body("merge", "Flag", 55),
+            w::MemberDef::body("attributes", "Attributes", 14),
+            w::MemberDef::body("merge", "Flag", 74),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 10
+    // 13
     w::ShapeDef {
         name: "AttributeValue",
         kind: w::ShapeKind::String,
@@ -5604,21 +5681,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[a-zA-Z0-9_.,@/:#=\[\]-]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 11
+    // 14
     w::ShapeDef {
         name: "Attributes",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(8)),
-        value: Some(w::ShapeId(10)),
+        key: Some(w::ShapeId(11)),
+        value: Some(w::ShapeId(13)),
         ..w::ShapeDef::DEFAULT
     },
-    // 12
+    // 15
+    w::ShapeDef {
+        name: "AwsAccountId",
+        kind: w::ShapeKind::String,
+        min: Some(12.0),
+        max: Some(12.0),
+        pattern: Some("[0-9]+"),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 16
     w::ShapeDef {
         name: "BeforeSubstitutionFlag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 13
+    // 17
     w::ShapeDef {
         name: "BillingGroupName",
         kind: w::ShapeKind::String,
@@ -5627,63 +5713,160 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 14
+    // 18
     w::ShapeDef {
         name: "BooleanWrapperObject",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 15
+    // 19
     w::ShapeDef {
         name: "CancelJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
-            w::MemberDef::bound("force", "ForceFlag", 56, w::Location::QueryString, "force"),
-            w::MemberDef::body("expectedVersion", "ExpectedVersion", 51),
-            w::MemberDef::body("statusDetails", "DetailsMap", 46),
+            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("force", "ForceFlag", 76, w::Location::QueryString, "force"),
+            w::MemberDef::body("expectedVersion", "ExpectedVersion", 70),
+            w::MemberDef::body("statusDetails", "DetailsMap", 65),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 16
+    // 20
     w::ShapeDef {
         name: "CancelJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
-            w::MemberDef::body("reasonCode", "ReasonCode", 125),
-            w::MemberDef::body("comment", "Comment", 20),
-            w::MemberDef::bound("force", "ForceFlag", 56, w::Location::QueryString, "force"),
+            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
+            w::MemberDef::body("reasonCode", "ReasonCode", 156),
+            w::MemberDef::body("comment", "Comment", 33),
+            w::MemberDef::bound("force", "ForceFlag", 76, w::Location::QueryString, "force"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 17
+    // 21
     w::ShapeDef {
         name: "CancelJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 66),
-            w::MemberDef::body("jobId", "JobId", 82),
-            w::MemberDef::body("description", "JobDescription", 67),
+            w::MemberDef::body("jobArn", "JobArn", 87),
+            w::MemberDef::body("jobId", "JobId", 103),
+            w::MemberDef::body("description", "JobDescription", 88),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 18
+    // 22
     w::ShapeDef {
         name: "CanceledThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 19
+    // 23
+    w::ShapeDef {
+        name: "Certificate",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("certificateArn", "CertificateArn", 24),
+            w::MemberDef::body("certificateId", "CertificateId", 26),
+            w::MemberDef::body("status", "CertificateStatus", 29),
+            w::MemberDef::body("certificateMode", "CertificateMode", 27),
+            w::MemberDef::body("creationDate", "DateType", 43),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 24
+    w::ShapeDef {
+        name: "CertificateArn",
+        kind: w::ShapeKind::String,
+        ..w::ShapeDef::DEFAULT
+    },
+    // 25
+    w::ShapeDef {
+        name: "CertificateDescription",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("certificateArn", "CertificateArn", 24),
+            w::MemberDef::body("certificateId", "CertificateId", 26),
+            w::MemberDef::body("caCertificateId", "CertificateId", 26),
+            w::MemberDef::body("status", "CertificateStatus", 29),
+            w::MemberDef::body("certificatePem", "CertificatePem", 28),
+            w::MemberDef::body("ownedBy", "AwsAccountId", 15),
+            w::MemberDef::body("previousOwnedBy", "AwsAccountId", 15),
+            w::MemberDef::body("creationDate", "DateType", 43),
+            w::MemberDef::body("lastModifiedDate", "DateType", 43),
+            w::MemberDef::body("customerVersion", "CustomerVersion", 42),
+            w::MemberDef::body("transferData", "TransferData", 201),
+            w::MemberDef::body("generationId", "GenerationId", 78),
+            w::MemberDef::body("validity", "CertificateValidity", 30),
+            w::MemberDef::body("certificateMode", "CertificateMode", 27),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 26
+    w::ShapeDef {
+        name: "CertificateId",
+        kind: w::ShapeKind::String,
+        min: Some(64.0),
+        max: Some(64.0),
+        pattern: Some("(0x)?[a-fA-F0-9]+"),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 27
+    w::ShapeDef {
+        name: "CertificateMode",
+        kind: w::ShapeKind::String,
+        enum_values: &["DEFAULT", "SNI_ONLY"],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 28
+    w::ShapeDef {
+        name: "CertificatePem",
+        kind: w::ShapeKind::String,
+        min: Some(1.0),
+        max: Some(65536.0),
+        pattern: Some(r"[\s\S]*"),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 29
+    w::ShapeDef {
+        name: "CertificateStatus",
+        kind: w::ShapeKind::String,
+        enum_values: &[
+            "ACTIVE",
+            "INACTIVE",
+            "REVOKED",
+            "PENDING_TRANSFER",
+            "REGISTER_INACTIVE",
+            "PENDING_ACTIVATION",
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 30
+    w::ShapeDef {
+        name: "CertificateValidity",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("notBefore", "DateType", 43),
+            w::MemberDef::body("notAfter", "DateType", 43),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 31
+    w::ShapeDef {
+        name: "Certificates",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(23)),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 32
     w::ShapeDef {
         name: "ClientId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 20
+    // 33
     w::ShapeDef {
         name: "Comment",
         kind: w::ShapeKind::String,
@@ -5691,52 +5874,52 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 21
+    // 34
     w::ShapeDef {
         name: "CreateJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "targets"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
-            w::MemberDef::body("targets", "JobTargets", 87),
-            w::MemberDef::body("documentSource", "JobDocumentSource", 69),
-            w::MemberDef::body("document", "JobDocument", 68),
-            w::MemberDef::body("description", "JobDescription", 67),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 118),
-            w::MemberDef::body("targetSelection", "TargetSelection", 150),
+            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
+            w::MemberDef::body("targets", "JobTargets", 108),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 90),
+            w::MemberDef::body("document", "JobDocument", 89),
+            w::MemberDef::body("description", "JobDescription", 88),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 146),
+            w::MemberDef::body("targetSelection", "TargetSelection", 183),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                81,
+                102,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 166),
-            w::MemberDef::body("tags", "TagList", 147),
-            w::MemberDef::body("namespaceId", "NamespaceId", 108),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 88),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 80),
-            w::MemberDef::body("documentParameters", "ParameterMap", 116),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 142),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 200),
+            w::MemberDef::body("tags", "TagList", 180),
+            w::MemberDef::body("namespaceId", "NamespaceId", 135),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 109),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 101),
+            w::MemberDef::body("documentParameters", "ParameterMap", 144),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 175),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                44,
+                61,
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 22
+    // 35
     w::ShapeDef {
         name: "CreateJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 66),
-            w::MemberDef::body("jobId", "JobId", 82),
-            w::MemberDef::body("description", "JobDescription", 67),
+            w::MemberDef::body("jobArn", "JobArn", 87),
+            w::MemberDef::body("jobId", "JobId", 103),
+            w::MemberDef::body("description", "JobDescription", 88),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 23
+    // 36
     w::ShapeDef {
         name: "CreateThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -5745,58 +5928,58 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                158,
+                191,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 158),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 160),
-            w::MemberDef::body("tags", "TagList", 147),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 191),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 193),
+            w::MemberDef::body("tags", "TagList", 180),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 24
+    // 37
     w::ShapeDef {
         name: "CreateThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 158),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 154),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 156),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 191),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 187),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 189),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 25
+    // 38
     w::ShapeDef {
         name: "CreateThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 164),
-            w::MemberDef::body("attributePayload", "AttributePayload", 9),
-            w::MemberDef::body("billingGroupName", "BillingGroupName", 13),
+            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 198),
+            w::MemberDef::body("attributePayload", "AttributePayload", 12),
+            w::MemberDef::body("billingGroupName", "BillingGroupName", 17),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 26
+    // 39
     w::ShapeDef {
         name: "CreateThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 162),
-            w::MemberDef::body("thingArn", "ThingArn", 151),
-            w::MemberDef::body("thingId", "ThingId", 161),
+            w::MemberDef::body("thingName", "ThingName", 195),
+            w::MemberDef::body("thingArn", "ThingArn", 184),
+            w::MemberDef::body("thingId", "ThingId", 194),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 27
+    // 40
     w::ShapeDef {
         name: "CreationDate",
         kind: w::ShapeKind::Timestamp,
         ..w::ShapeDef::DEFAULT
     },
-    // 28
+    // 41
     w::ShapeDef {
         name: "CronExpression",
         kind: w::ShapeKind::String,
@@ -5804,57 +5987,87 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(256.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 29
+    // 42
+    w::ShapeDef {
+        name: "CustomerVersion",
+        kind: w::ShapeKind::Integer,
+        min: Some(1.0),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 43
     w::ShapeDef {
         name: "DateType",
         kind: w::ShapeKind::Timestamp,
         ..w::ShapeDef::DEFAULT
     },
-    // 30
+    // 44
+    w::ShapeDef {
+        name: "DeleteCertificateRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["certificateId"],
+        members: &[
+            w::MemberDef::bound(
+                "certificateId",
+                "CertificateId",
+                26,
+                w::Location::Uri,
+                "certificateId",
+            ),
+            w::MemberDef::bound(
+                "forceDelete",
+                "ForceDelete",
+                75,
+                w::Location::QueryString,
+                "forceDelete",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 45
     w::ShapeDef {
         name: "DeleteJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName", "executionNumber"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                50,
+                69,
                 w::Location::Uri,
                 "executionNumber",
             ),
-            w::MemberDef::bound("force", "ForceFlag", 56, w::Location::QueryString, "force"),
+            w::MemberDef::bound("force", "ForceFlag", 76, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                108,
+                135,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 31
+    // 46
     w::ShapeDef {
         name: "DeleteJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("force", "ForceFlag", 56, w::Location::QueryString, "force"),
+            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("force", "ForceFlag", 76, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                108,
+                135,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 32
+    // 47
     w::ShapeDef {
         name: "DeleteThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -5863,104 +6076,129 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                158,
+                191,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "expectedVersion",
                 "OptionalVersion",
-                112,
+                139,
                 w::Location::QueryString,
                 "expectedVersion",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 33
+    // 48
     w::ShapeDef {
         name: "DeleteThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 34
+    // 49
     w::ShapeDef {
         name: "DeleteThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "expectedVersion",
                 "OptionalVersion",
-                112,
+                139,
                 w::Location::QueryString,
                 "expectedVersion",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 35
+    // 50
     w::ShapeDef {
         name: "DeleteThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 36
+    // 51
+    w::ShapeDef {
+        name: "DescribeCertificateRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["certificateId"],
+        members: &[w::MemberDef::bound(
+            "certificateId",
+            "CertificateId",
+            26,
+            w::Location::Uri,
+            "certificateId",
+        )],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 52
+    w::ShapeDef {
+        name: "DescribeCertificateResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[w::MemberDef::body(
+            "certificateDescription",
+            "CertificateDescription",
+            25,
+        )],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 53
     w::ShapeDef {
         name: "DescribeJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                50,
+                69,
                 w::Location::QueryString,
                 "executionNumber",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 37
+    // 54
     w::ShapeDef {
         name: "DescribeJobExecutionResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("execution", "JobExecution", 71)],
+        members: &[w::MemberDef::body("execution", "JobExecution", 92)],
         ..w::ShapeDef::DEFAULT
     },
-    // 38
+    // 55
     w::ShapeDef {
         name: "DescribeJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
-                12,
+                16,
                 w::Location::QueryString,
                 "beforeSubstitution",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 39
+    // 56
     w::ShapeDef {
         name: "DescribeJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("documentSource", "JobDocumentSource", 69),
-            w::MemberDef::body("job", "Job", 65),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 90),
+            w::MemberDef::body("job", "Job", 86),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 40
+    // 57
     w::ShapeDef {
         name: "DescribeThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -5968,31 +6206,31 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingGroupName",
             "ThingGroupName",
-            158,
+            191,
             w::Location::Uri,
             "thingGroupName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 41
+    // 58
     w::ShapeDef {
         name: "DescribeThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 158),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 156),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 154),
-            w::MemberDef::body("version", "Version", 172),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 160),
-            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 157),
-            w::MemberDef::body("indexName", "IndexName", 64),
-            w::MemberDef::body("queryString", "QueryString", 121),
-            w::MemberDef::body("queryVersion", "QueryVersion", 122),
-            w::MemberDef::body("status", "DynamicGroupStatus", 49),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 191),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 189),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 187),
+            w::MemberDef::body("version", "Version", 208),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 193),
+            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 190),
+            w::MemberDef::body("indexName", "IndexName", 85),
+            w::MemberDef::body("queryString", "QueryString", 152),
+            w::MemberDef::body("queryVersion", "QueryVersion", 153),
+            w::MemberDef::body("status", "DynamicGroupStatus", 68),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 42
+    // 59
     w::ShapeDef {
         name: "DescribeThingRequest",
         kind: w::ShapeKind::Structure,
@@ -6000,36 +6238,60 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingName",
             "ThingName",
-            162,
+            195,
             w::Location::Uri,
             "thingName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 43
+    // 60
     w::ShapeDef {
         name: "DescribeThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("defaultClientId", "ClientId", 19),
-            w::MemberDef::body("thingName", "ThingName", 162),
-            w::MemberDef::body("thingId", "ThingId", 161),
-            w::MemberDef::body("thingArn", "ThingArn", 151),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 164),
-            w::MemberDef::body("attributes", "Attributes", 11),
-            w::MemberDef::body("version", "Version", 172),
-            w::MemberDef::body("billingGroupName", "BillingGroupName", 13),
+            w::MemberDef::body("defaultClientId", "ClientId", 32),
+            w::MemberDef::body("thingName", "ThingName", 195),
+            w::MemberDef::body("thingId", "ThingId", 194),
+            w::MemberDef::body("thingArn", "ThingArn", 184),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 198),
+            w::MemberDef::body("attributes", "Attributes", 14),
+            w::MemberDef::body("version", "Version", 208),
+            w::MemberDef::body("billingGroupName", "BillingGroupName", 17),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 44
+    // 61
     w::ShapeDef {
         name: "DestinationPackageVersions",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(114)),
+        member: Some(w::ShapeId(141)),
         ..w::ShapeDef::DEFAULT
     },
-    // 45
+    // 62
+    w::ShapeDef {
+        name: "DetachThingPrincipalRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["thingName", "principal"],
+        members: &[
+            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
+            w::MemberDef::bound(
+                "principal",
+                "Principal",
+                147,
+                w::Location::Header,
+                "x-amzn-principal",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 63
+    w::ShapeDef {
+        name: "DetachThingPrincipalResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 64
     w::ShapeDef {
         name: "DetailsKey",
         kind: w::ShapeKind::String,
@@ -6038,15 +6300,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 46
+    // 65
     w::ShapeDef {
         name: "DetailsMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(45)),
-        value: Some(w::ShapeId(47)),
+        key: Some(w::ShapeId(64)),
+        value: Some(w::ShapeId(66)),
         ..w::ShapeDef::DEFAULT
     },
-    // 47
+    // 66
     w::ShapeDef {
         name: "DetailsValue",
         kind: w::ShapeKind::String,
@@ -6054,7 +6316,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 48
+    // 67
     w::ShapeDef {
         name: "DurationInMinutes",
         kind: w::ShapeKind::Integer,
@@ -6062,26 +6324,26 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1430.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 49
+    // 68
     w::ShapeDef {
         name: "DynamicGroupStatus",
         kind: w::ShapeKind::String,
         enum_values: &["ACTIVE", "BUILDING", "REBUILDING"],
         ..w::ShapeDef::DEFAULT
     },
-    // 50
+    // 69
     w::ShapeDef {
         name: "ExecutionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 51
+    // 70
     w::ShapeDef {
         name: "ExpectedVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 52
+    // 71
     w::ShapeDef {
         name: "ExpiresInSec",
         kind: w::ShapeKind::Long,
@@ -6089,7 +6351,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(3600.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 53
+    // 72
     w::ShapeDef {
         name: "ExponentialRolloutRate",
         kind: w::ShapeKind::Structure,
@@ -6099,83 +6361,95 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "rateIncreaseCriteria",
         ],
         members: &[
-            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 139),
-            w::MemberDef::body("incrementFactor", "IncrementFactor", 63),
-            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 124),
+            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 172),
+            w::MemberDef::body("incrementFactor", "IncrementFactor", 84),
+            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 155),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 54
+    // 73
     w::ShapeDef {
         name: "FailedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 55
+    // 74
     w::ShapeDef {
         name: "Flag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 56
+    // 75
+    w::ShapeDef {
+        name: "ForceDelete",
+        kind: w::ShapeKind::Boolean,
+        ..w::ShapeDef::DEFAULT
+    },
+    // 76
     w::ShapeDef {
         name: "ForceFlag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 57
+    // 77
     w::ShapeDef {
         name: "Forced",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 58
+    // 78
+    w::ShapeDef {
+        name: "GenerationId",
+        kind: w::ShapeKind::String,
+        ..w::ShapeDef::DEFAULT
+    },
+    // 79
     w::ShapeDef {
         name: "GetJobDocumentRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
-                12,
+                16,
                 w::Location::QueryString,
                 "beforeSubstitution",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 59
+    // 80
     w::ShapeDef {
         name: "GetJobDocumentResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("document", "JobDocument", 68)],
+        members: &[w::MemberDef::body("document", "JobDocument", 89)],
         ..w::ShapeDef::DEFAULT
     },
-    // 60
+    // 81
     w::ShapeDef {
         name: "GroupNameAndArn",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("groupName", "ThingGroupName", 158),
-            w::MemberDef::body("groupArn", "ThingGroupArn", 154),
+            w::MemberDef::body("groupName", "ThingGroupName", 191),
+            w::MemberDef::body("groupArn", "ThingGroupArn", 187),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 61
+    // 82
     w::ShapeDef {
         name: "InProgressThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 62
+    // 83
     w::ShapeDef {
         name: "InProgressTimeoutInMinutes",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 63
+    // 84
     w::ShapeDef {
         name: "IncrementFactor",
         kind: w::ShapeKind::Double,
@@ -6183,7 +6457,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(5.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 64
+    // 85
     w::ShapeDef {
         name: "IndexName",
         kind: w::ShapeKind::String,
@@ -6192,54 +6466,54 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 65
+    // 86
     w::ShapeDef {
         name: "Job",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 66),
-            w::MemberDef::body("jobId", "JobId", 82),
-            w::MemberDef::body("targetSelection", "TargetSelection", 150),
-            w::MemberDef::body("status", "JobStatus", 84),
-            w::MemberDef::body("forceCanceled", "Forced", 57),
-            w::MemberDef::body("reasonCode", "ReasonCode", 125),
-            w::MemberDef::body("comment", "Comment", 20),
-            w::MemberDef::body("targets", "JobTargets", 87),
-            w::MemberDef::body("description", "JobDescription", 67),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 118),
+            w::MemberDef::body("jobArn", "JobArn", 87),
+            w::MemberDef::body("jobId", "JobId", 103),
+            w::MemberDef::body("targetSelection", "TargetSelection", 183),
+            w::MemberDef::body("status", "JobStatus", 105),
+            w::MemberDef::body("forceCanceled", "Forced", 77),
+            w::MemberDef::body("reasonCode", "ReasonCode", 156),
+            w::MemberDef::body("comment", "Comment", 33),
+            w::MemberDef::body("targets", "JobTargets", 108),
+            w::MemberDef::body("description", "JobDescription", 88),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 146),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                81,
+                102,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("createdAt", "DateType", 29),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 29),
-            w::MemberDef::body("completedAt", "DateType", 29),
-            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 83),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 166),
-            w::MemberDef::body("namespaceId", "NamespaceId", 108),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 88),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 80),
-            w::MemberDef::body("documentParameters", "ParameterMap", 116),
-            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 14),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 142),
-            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 141),
+            w::MemberDef::body("createdAt", "DateType", 43),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 43),
+            w::MemberDef::body("completedAt", "DateType", 43),
+            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 104),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 200),
+            w::MemberDef::body("namespaceId", "NamespaceId", 135),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 109),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 101),
+            w::MemberDef::body("documentParameters", "ParameterMap", 144),
+            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 18),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 175),
+            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 174),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                44,
+                61,
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 66
+    // 87
     w::ShapeDef {
         name: "JobArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 67
+    // 88
     w::ShapeDef {
         name: "JobDescription",
         kind: w::ShapeKind::String,
@@ -6247,14 +6521,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 68
+    // 89
     w::ShapeDef {
         name: "JobDocument",
         kind: w::ShapeKind::String,
         max: Some(32768.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 69
+    // 90
     w::ShapeDef {
         name: "JobDocumentSource",
         kind: w::ShapeKind::String,
@@ -6262,28 +6536,28 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1350.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 70
+    // 91
     w::ShapeDef {
         name: "JobEndBehavior",
         kind: w::ShapeKind::String,
         enum_values: &["STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 71
+    // 92
     w::ShapeDef {
         name: "JobExecution",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobId", "JobId", 82),
-            w::MemberDef::body("status", "JobExecutionStatus", 73),
-            w::MemberDef::body("forceCanceled", "Forced", 57),
-            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 74),
-            w::MemberDef::body("thingArn", "ThingArn", 151),
-            w::MemberDef::body("queuedAt", "DateType", 29),
-            w::MemberDef::body("startedAt", "DateType", 29),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 29),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 50),
-            w::MemberDef::body("versionNumber", "VersionNumber", 173),
+            w::MemberDef::body("jobId", "JobId", 103),
+            w::MemberDef::body("status", "JobExecutionStatus", 94),
+            w::MemberDef::body("forceCanceled", "Forced", 77),
+            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 95),
+            w::MemberDef::body("thingArn", "ThingArn", 184),
+            w::MemberDef::body("queuedAt", "DateType", 43),
+            w::MemberDef::body("startedAt", "DateType", 43),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 43),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 69),
+            w::MemberDef::body("versionNumber", "VersionNumber", 209),
             w::MemberDef::body(
                 "approximateSecondsBeforeTimedOut",
                 "ApproximateSecondsBeforeTimedOut",
@@ -6292,14 +6566,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 72
+    // 93
     w::ShapeDef {
         name: "JobExecutionFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "REJECTED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 73
+    // 94
     w::ShapeDef {
         name: "JobExecutionStatus",
         kind: w::ShapeKind::String,
@@ -6315,80 +6589,80 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 74
+    // 95
     w::ShapeDef {
         name: "JobExecutionStatusDetails",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 46)],
+        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 65)],
         ..w::ShapeDef::DEFAULT
     },
-    // 75
+    // 96
     w::ShapeDef {
         name: "JobExecutionSummary",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("status", "JobExecutionStatus", 73),
-            w::MemberDef::body("queuedAt", "DateType", 29),
-            w::MemberDef::body("startedAt", "DateType", 29),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 29),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 50),
-            w::MemberDef::body("retryAttempt", "RetryAttempt", 134),
+            w::MemberDef::body("status", "JobExecutionStatus", 94),
+            w::MemberDef::body("queuedAt", "DateType", 43),
+            w::MemberDef::body("startedAt", "DateType", 43),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 43),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 69),
+            w::MemberDef::body("retryAttempt", "RetryAttempt", 167),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 76
+    // 97
     w::ShapeDef {
         name: "JobExecutionSummaryForJob",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingArn", "ThingArn", 151),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 75),
+            w::MemberDef::body("thingArn", "ThingArn", 184),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 96),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 77
+    // 98
     w::ShapeDef {
         name: "JobExecutionSummaryForJobList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(76)),
+        member: Some(w::ShapeId(97)),
         ..w::ShapeDef::DEFAULT
     },
-    // 78
+    // 99
     w::ShapeDef {
         name: "JobExecutionSummaryForThing",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobId", "JobId", 82),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 75),
+            w::MemberDef::body("jobId", "JobId", 103),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 96),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 79
+    // 100
     w::ShapeDef {
         name: "JobExecutionSummaryForThingList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(78)),
+        member: Some(w::ShapeId(99)),
         ..w::ShapeDef::DEFAULT
     },
-    // 80
+    // 101
     w::ShapeDef {
         name: "JobExecutionsRetryConfig",
         kind: w::ShapeKind::Structure,
         required: &["criteriaList"],
-        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 136)],
+        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 169)],
         ..w::ShapeDef::DEFAULT
     },
-    // 81
+    // 102
     w::ShapeDef {
         name: "JobExecutionsRolloutConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 106),
-            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 53),
+            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 132),
+            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 72),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 82
+    // 103
     w::ShapeDef {
         name: "JobId",
         kind: w::ShapeKind::String,
@@ -6397,24 +6671,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 83
+    // 104
     w::ShapeDef {
         name: "JobProcessDetails",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 120),
-            w::MemberDef::body("numberOfCanceledThings", "CanceledThings", 18),
-            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 144),
-            w::MemberDef::body("numberOfFailedThings", "FailedThings", 54),
-            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 129),
-            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 123),
-            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 61),
-            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 133),
-            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 165),
+            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 151),
+            w::MemberDef::body("numberOfCanceledThings", "CanceledThings", 22),
+            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 177),
+            w::MemberDef::body("numberOfFailedThings", "FailedThings", 73),
+            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 162),
+            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 154),
+            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 82),
+            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 166),
+            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 199),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 84
+    // 105
     w::ShapeDef {
         name: "JobStatus",
         kind: w::ShapeKind::String,
@@ -6427,39 +6701,39 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 85
+    // 106
     w::ShapeDef {
         name: "JobSummary",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 66),
-            w::MemberDef::body("jobId", "JobId", 82),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 156),
-            w::MemberDef::body("targetSelection", "TargetSelection", 150),
-            w::MemberDef::body("status", "JobStatus", 84),
-            w::MemberDef::body("createdAt", "DateType", 29),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 29),
-            w::MemberDef::body("completedAt", "DateType", 29),
-            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 14),
+            w::MemberDef::body("jobArn", "JobArn", 87),
+            w::MemberDef::body("jobId", "JobId", 103),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 189),
+            w::MemberDef::body("targetSelection", "TargetSelection", 183),
+            w::MemberDef::body("status", "JobStatus", 105),
+            w::MemberDef::body("createdAt", "DateType", 43),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 43),
+            w::MemberDef::body("completedAt", "DateType", 43),
+            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 18),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 86
+    // 107
     w::ShapeDef {
         name: "JobSummaryList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(85)),
+        member: Some(w::ShapeId(106)),
         ..w::ShapeDef::DEFAULT
     },
-    // 87
+    // 108
     w::ShapeDef {
         name: "JobTargets",
         kind: w::ShapeKind::List,
         min: Some(1.0),
-        member: Some(w::ShapeId(149)),
+        member: Some(w::ShapeId(182)),
         ..w::ShapeDef::DEFAULT
     },
-    // 88
+    // 109
     w::ShapeDef {
         name: "JobTemplateArn",
         kind: w::ShapeKind::String,
@@ -6468,7 +6742,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 89
+    // 110
     w::ShapeDef {
         name: "LaserMaxResults",
         kind: w::ShapeKind::Integer,
@@ -6476,97 +6750,130 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 90
+    // 111
+    w::ShapeDef {
+        name: "ListCertificatesRequest",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::bound(
+                "pageSize",
+                "PageSize",
+                142,
+                w::Location::QueryString,
+                "pageSize",
+            ),
+            w::MemberDef::bound("marker", "Marker", 131, w::Location::QueryString, "marker"),
+            w::MemberDef::bound(
+                "ascendingOrder",
+                "AscendingOrder",
+                8,
+                w::Location::QueryString,
+                "isAscendingOrder",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 112
+    w::ShapeDef {
+        name: "ListCertificatesResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("certificates", "Certificates", 31),
+            w::MemberDef::body("nextMarker", "Marker", 131),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 113
     w::ShapeDef {
         name: "ListJobExecutionsForJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                73,
+                94,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                89,
+                110,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                109,
+                136,
                 w::Location::QueryString,
                 "nextToken",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 91
+    // 114
     w::ShapeDef {
         name: "ListJobExecutionsForJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 77),
-            w::MemberDef::body("nextToken", "NextToken", 109),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 98),
+            w::MemberDef::body("nextToken", "NextToken", 136),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 92
+    // 115
     w::ShapeDef {
         name: "ListJobExecutionsForThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                73,
+                94,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                108,
+                135,
                 w::Location::QueryString,
                 "namespaceId",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                89,
+                110,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                109,
+                136,
                 w::Location::QueryString,
                 "nextToken",
             ),
-            w::MemberDef::bound("jobId", "JobId", 82, w::Location::QueryString, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 103, w::Location::QueryString, "jobId"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 93
+    // 116
     w::ShapeDef {
         name: "ListJobExecutionsForThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 79),
-            w::MemberDef::body("nextToken", "NextToken", 109),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 100),
+            w::MemberDef::body("nextToken", "NextToken", 136),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 94
+    // 117
     w::ShapeDef {
         name: "ListJobsRequest",
         kind: w::ShapeKind::Structure,
@@ -6574,100 +6881,100 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "status",
                 "JobStatus",
-                84,
+                105,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "targetSelection",
                 "TargetSelection",
-                150,
+                183,
                 w::Location::QueryString,
                 "targetSelection",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                89,
+                110,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                109,
+                136,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                158,
+                191,
                 w::Location::QueryString,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "thingGroupId",
                 "ThingGroupId",
-                156,
+                189,
                 w::Location::QueryString,
                 "thingGroupId",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                108,
+                135,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 95
+    // 118
     w::ShapeDef {
         name: "ListJobsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobs", "JobSummaryList", 86),
-            w::MemberDef::body("nextToken", "NextToken", 109),
+            w::MemberDef::body("jobs", "JobSummaryList", 107),
+            w::MemberDef::body("nextToken", "NextToken", 136),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 96
+    // 119
     w::ShapeDef {
         name: "ListThingGroupsForThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                109,
+                136,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                128,
+                161,
                 w::Location::QueryString,
                 "maxResults",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 97
+    // 120
     w::ShapeDef {
         name: "ListThingGroupsForThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 159),
-            w::MemberDef::body("nextToken", "NextToken", 109),
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 192),
+            w::MemberDef::body("nextToken", "NextToken", 136),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 98
+    // 121
     w::ShapeDef {
         name: "ListThingGroupsRequest",
         kind: w::ShapeKind::Structure,
@@ -6675,52 +6982,86 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                109,
+                136,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                128,
+                161,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "parentGroup",
                 "ThingGroupName",
-                158,
+                191,
                 w::Location::QueryString,
                 "parentGroup",
             ),
             w::MemberDef::bound(
                 "namePrefixFilter",
                 "ThingGroupName",
-                158,
+                191,
                 w::Location::QueryString,
                 "namePrefixFilter",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "RecursiveWithoutDefault",
-                127,
+                158,
                 w::Location::QueryString,
                 "recursive",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 99
+    // 122
     w::ShapeDef {
         name: "ListThingGroupsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 159),
-            w::MemberDef::body("nextToken", "NextToken", 109),
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 192),
+            w::MemberDef::body("nextToken", "NextToken", 136),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 100
+    // 123
+    w::ShapeDef {
+        name: "ListThingPrincipalsRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["thingName"],
+        members: &[
+            w::MemberDef::bound(
+                "nextToken",
+                "NextToken",
+                136,
+                w::Location::QueryString,
+                "nextToken",
+            ),
+            w::MemberDef::bound(
+                "maxResults",
+                "RegistryMaxResults",
+                161,
+                w::Location::QueryString,
+                "maxResults",
+            ),
+            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 124
+    w::ShapeDef {
+        name: "ListThingPrincipalsResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("principals", "Principals", 149),
+            w::MemberDef::body("nextToken", "NextToken", 136),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 125
     w::ShapeDef {
         name: "ListThingsInThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -6729,45 +7070,45 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                158,
+                191,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "Recursive",
-                126,
+                157,
                 w::Location::QueryString,
                 "recursive",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                109,
+                136,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                128,
+                161,
                 w::Location::QueryString,
                 "maxResults",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 101
+    // 126
     w::ShapeDef {
         name: "ListThingsInThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingNameList", 163),
-            w::MemberDef::body("nextToken", "NextToken", 109),
+            w::MemberDef::body("things", "ThingNameList", 196),
+            w::MemberDef::body("nextToken", "NextToken", 136),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 102
+    // 127
     w::ShapeDef {
         name: "ListThingsRequest",
         kind: w::ShapeKind::Structure,
@@ -6775,104 +7116,120 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                109,
+                136,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                128,
+                161,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "attributeName",
                 "AttributeName",
-                8,
+                11,
                 w::Location::QueryString,
                 "attributeName",
             ),
             w::MemberDef::bound(
                 "attributeValue",
                 "AttributeValue",
-                10,
+                13,
                 w::Location::QueryString,
                 "attributeValue",
             ),
             w::MemberDef::bound(
                 "thingTypeName",
                 "ThingTypeName",
-                164,
+                198,
                 w::Location::QueryString,
                 "thingTypeName",
             ),
             w::MemberDef::bound(
                 "usePrefixAttributeValue",
                 "usePrefixAttributeValue",
-                174,
+                210,
                 w::Location::QueryString,
                 "usePrefixAttributeValue",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 103
+    // 128
     w::ShapeDef {
         name: "ListThingsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingAttributeList", 153),
-            w::MemberDef::body("nextToken", "NextToken", 109),
+            w::MemberDef::body("things", "ThingAttributeList", 186),
+            w::MemberDef::body("nextToken", "NextToken", 136),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 104
+    // 129
     w::ShapeDef {
         name: "MaintenanceWindow",
         kind: w::ShapeKind::Structure,
         required: &["startTime", "durationInMinutes"],
         members: &[
-            w::MemberDef::body("startTime", "CronExpression", 28),
-            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 48),
+            w::MemberDef::body("startTime", "CronExpression", 41),
+            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 67),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 105
+    // 130
     w::ShapeDef {
         name: "MaintenanceWindows",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(104)),
+        member: Some(w::ShapeId(129)),
         ..w::ShapeDef::DEFAULT
     },
-    // 106
+    // 131
+    w::ShapeDef {
+        name: "Marker",
+        kind: w::ShapeKind::String,
+        max: Some(1024.0),
+        pattern: Some("[A-Za-z0-9+/]+={0,2}"),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 132
     w::ShapeDef {
         name: "MaxJobExecutionsPerMin",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 107
+    // 133
+    w::ShapeDef {
+        name: "Message",
+        kind: w::ShapeKind::String,
+        max: Some(128.0),
+        pattern: Some(r"[\s\S]*"),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 134
     w::ShapeDef {
         name: "MinimumNumberOfExecutedThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 108
+    // 135
     w::ShapeDef {
         name: "NamespaceId",
         kind: w::ShapeKind::String,
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 109
+    // 136
     w::ShapeDef {
         name: "NextToken",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 110
+    // 137
     w::ShapeDef {
         name: "NumberOfRetries",
         kind: w::ShapeKind::Integer,
@@ -6880,26 +7237,26 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(10.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 111
+    // 138
     w::ShapeDef {
         name: "NumberOfThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 112
+    // 139
     w::ShapeDef {
         name: "OptionalVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 113
+    // 140
     w::ShapeDef {
         name: "OverrideDynamicGroups",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 114
+    // 141
     w::ShapeDef {
         name: "PackageVersionArn",
         kind: w::ShapeKind::String,
@@ -6908,7 +7265,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 115
+    // 142
+    w::ShapeDef {
+        name: "PageSize",
+        kind: w::ShapeKind::Integer,
+        min: Some(1.0),
+        max: Some(250.0),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 143
     w::ShapeDef {
         name: "ParameterKey",
         kind: w::ShapeKind::String,
@@ -6917,15 +7282,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 116
+    // 144
     w::ShapeDef {
         name: "ParameterMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(115)),
-        value: Some(w::ShapeId(117)),
+        key: Some(w::ShapeId(143)),
+        value: Some(w::ShapeId(145)),
         ..w::ShapeDef::DEFAULT
     },
-    // 117
+    // 145
     w::ShapeDef {
         name: "ParameterValue",
         kind: w::ShapeKind::String,
@@ -6934,59 +7299,78 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 118
+    // 146
     w::ShapeDef {
         name: "PresignedUrlConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("roleArn", "RoleArn", 138),
-            w::MemberDef::body("expiresInSec", "ExpiresInSec", 52),
+            w::MemberDef::body("roleArn", "RoleArn", 171),
+            w::MemberDef::body("expiresInSec", "ExpiresInSec", 71),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 119
+    // 147
+    w::ShapeDef {
+        name: "Principal",
+        kind: w::ShapeKind::String,
+        ..w::ShapeDef::DEFAULT
+    },
+    // 148
+    w::ShapeDef {
+        name: "PrincipalArn",
+        kind: w::ShapeKind::String,
+        ..w::ShapeDef::DEFAULT
+    },
+    // 149
+    w::ShapeDef {
+        name: "Principals",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(148)),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 150
     w::ShapeDef {
         name: "ProcessingTargetName",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 120
+    // 151
     w::ShapeDef {
         name: "ProcessingTargetNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(119)),
+        member: Some(w::ShapeId(150)),
         ..w::ShapeDef::DEFAULT
     },
-    // 121
+    // 152
     w::ShapeDef {
         name: "QueryString",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 122
+    // 153
     w::ShapeDef {
         name: "QueryVersion",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 123
+    // 154
     w::ShapeDef {
         name: "QueuedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 124
+    // 155
     w::ShapeDef {
         name: "RateIncreaseCriteria",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 111),
-            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 111),
+            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 138),
+            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 138),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 125
+    // 156
     w::ShapeDef {
         name: "ReasonCode",
         kind: w::ShapeKind::String,
@@ -6994,19 +7378,40 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Upper}\p{Digit}_]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 126
+    // 157
     w::ShapeDef {
         name: "Recursive",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 127
+    // 158
     w::ShapeDef {
         name: "RecursiveWithoutDefault",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 128
+    // 159
+    w::ShapeDef {
+        name: "RegisterCertificateWithoutCARequest",
+        kind: w::ShapeKind::Structure,
+        required: &["certificatePem"],
+        members: &[
+            w::MemberDef::body("certificatePem", "CertificatePem", 28),
+            w::MemberDef::body("status", "CertificateStatus", 29),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 160
+    w::ShapeDef {
+        name: "RegisterCertificateWithoutCAResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("certificateArn", "CertificateArn", 24),
+            w::MemberDef::body("certificateId", "CertificateId", 26),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 161
     w::ShapeDef {
         name: "RegistryMaxResults",
         kind: w::ShapeKind::Integer,
@@ -7014,77 +7419,77 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 129
+    // 162
     w::ShapeDef {
         name: "RejectedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 130
+    // 163
     w::ShapeDef {
         name: "RemoveThingFromThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 158),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 154),
-            w::MemberDef::body("thingName", "ThingName", 162),
-            w::MemberDef::body("thingArn", "ThingArn", 151),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 191),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 187),
+            w::MemberDef::body("thingName", "ThingName", 195),
+            w::MemberDef::body("thingArn", "ThingArn", 184),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 131
+    // 164
     w::ShapeDef {
         name: "RemoveThingFromThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 132
+    // 165
     w::ShapeDef {
         name: "RemoveThingType",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 133
+    // 166
     w::ShapeDef {
         name: "RemovedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 134
+    // 167
     w::ShapeDef {
         name: "RetryAttempt",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 135
+    // 168
     w::ShapeDef {
         name: "RetryCriteria",
         kind: w::ShapeKind::Structure,
         required: &["failureType", "numberOfRetries"],
         members: &[
-            w::MemberDef::body("failureType", "RetryableFailureType", 137),
-            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 110),
+            w::MemberDef::body("failureType", "RetryableFailureType", 170),
+            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 137),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 136
+    // 169
     w::ShapeDef {
         name: "RetryCriteriaList",
         kind: w::ShapeKind::List,
         min: Some(1.0),
         max: Some(2.0),
-        member: Some(w::ShapeId(135)),
+        member: Some(w::ShapeId(168)),
         ..w::ShapeDef::DEFAULT
     },
-    // 137
+    // 170
     w::ShapeDef {
         name: "RetryableFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 138
+    // 171
     w::ShapeDef {
         name: "RoleArn",
         kind: w::ShapeKind::String,
@@ -7092,7 +7497,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 139
+    // 172
     w::ShapeDef {
         name: "RolloutRatePerMinute",
         kind: w::ShapeKind::Integer,
@@ -7100,33 +7505,33 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1000.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 140
+    // 173
     w::ShapeDef {
         name: "ScheduledJobRollout",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("startTime", "StringDateTime", 143)],
+        members: &[w::MemberDef::body("startTime", "StringDateTime", 176)],
         ..w::ShapeDef::DEFAULT
     },
-    // 141
+    // 174
     w::ShapeDef {
         name: "ScheduledJobRolloutList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(140)),
+        member: Some(w::ShapeId(173)),
         ..w::ShapeDef::DEFAULT
     },
-    // 142
+    // 175
     w::ShapeDef {
         name: "SchedulingConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("startTime", "StringDateTime", 143),
-            w::MemberDef::body("endTime", "StringDateTime", 143),
-            w::MemberDef::body("endBehavior", "JobEndBehavior", 70),
-            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 105),
+            w::MemberDef::body("startTime", "StringDateTime", 176),
+            w::MemberDef::body("endTime", "StringDateTime", 176),
+            w::MemberDef::body("endBehavior", "JobEndBehavior", 91),
+            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 130),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 143
+    // 176
     w::ShapeDef {
         name: "StringDateTime",
         kind: w::ShapeKind::String,
@@ -7134,24 +7539,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(64.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 144
+    // 177
     w::ShapeDef {
         name: "SucceededThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 145
+    // 178
     w::ShapeDef {
         name: "Tag",
         kind: w::ShapeKind::Structure,
         required: &["Key"],
         members: &[
-            w::MemberDef::body("Key", "TagKey", 146),
-            w::MemberDef::body("Value", "TagValue", 148),
+            w::MemberDef::body("Key", "TagKey", 179),
+            w::MemberDef::body("Value", "TagValue", 181),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 146
+    // 179
     w::ShapeDef {
         name: "TagKey",
         kind: w::ShapeKind::String,
@@ -7160,14 +7565,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 147
+    // 180
     w::ShapeDef {
         name: "TagList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(145)),
+        member: Some(w::ShapeId(178)),
         ..w::ShapeDef::DEFAULT
     },
-    // 148
+    // 181
     w::ShapeDef {
         name: "TagValue",
         kind: w::ShapeKind::String,
@@ -7175,53 +7580,53 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(256.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 149
+    // 182
     w::ShapeDef {
         name: "TargetArn",
         kind: w::ShapeKind::String,
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 150
+    // 183
     w::ShapeDef {
         name: "TargetSelection",
         kind: w::ShapeKind::String,
         enum_values: &["CONTINUOUS", "SNAPSHOT"],
         ..w::ShapeDef::DEFAULT
     },
-    // 151
+    // 184
     w::ShapeDef {
         name: "ThingArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 152
+    // 185
     w::ShapeDef {
         name: "ThingAttribute",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 162),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 164),
-            w::MemberDef::body("thingArn", "ThingArn", 151),
-            w::MemberDef::body("attributes", "Attributes", 11),
-            w::MemberDef::body("version", "Version", 172),
+            w::MemberDef::body("thingName", "ThingName", 195),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 198),
+            w::MemberDef::body("thingArn", "ThingArn", 184),
+            w::MemberDef::body("attributes", "Attributes", 14),
+            w::MemberDef::body("version", "Version", 208),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 153
+    // 186
     w::ShapeDef {
         name: "ThingAttributeList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(152)),
+        member: Some(w::ShapeId(185)),
         ..w::ShapeDef::DEFAULT
     },
-    // 154
+    // 187
     w::ShapeDef {
         name: "ThingGroupArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 155
+    // 188
     w::ShapeDef {
         name: "ThingGroupDescription",
         kind: w::ShapeKind::String,
@@ -7229,7 +7634,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Graph}\x20]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 156
+    // 189
     w::ShapeDef {
         name: "ThingGroupId",
         kind: w::ShapeKind::String,
@@ -7238,18 +7643,18 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[a-zA-Z0-9\-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 157
+    // 190
     w::ShapeDef {
         name: "ThingGroupMetadata",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 158),
-            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 159),
-            w::MemberDef::body("creationDate", "CreationDate", 27),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 191),
+            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 192),
+            w::MemberDef::body("creationDate", "CreationDate", 40),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 158
+    // 191
     w::ShapeDef {
         name: "ThingGroupName",
         kind: w::ShapeKind::String,
@@ -7258,30 +7663,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 159
+    // 192
     w::ShapeDef {
         name: "ThingGroupNameAndArnList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(60)),
+        member: Some(w::ShapeId(81)),
         ..w::ShapeDef::DEFAULT
     },
-    // 160
+    // 193
     w::ShapeDef {
         name: "ThingGroupProperties",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 155),
-            w::MemberDef::body("attributePayload", "AttributePayload", 9),
+            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 188),
+            w::MemberDef::body("attributePayload", "AttributePayload", 12),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 161
+    // 194
     w::ShapeDef {
         name: "ThingId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 162
+    // 195
     w::ShapeDef {
         name: "ThingName",
         kind: w::ShapeKind::String,
@@ -7290,14 +7695,21 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 163
+    // 196
     w::ShapeDef {
         name: "ThingNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(162)),
+        member: Some(w::ShapeId(195)),
         ..w::ShapeDef::DEFAULT
     },
-    // 164
+    // 197
+    w::ShapeDef {
+        name: "ThingPrincipalType",
+        kind: w::ShapeKind::String,
+        enum_values: &["EXCLUSIVE_THING", "NON_EXCLUSIVE_THING"],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 198
     w::ShapeDef {
         name: "ThingTypeName",
         kind: w::ShapeKind::String,
@@ -7306,51 +7718,87 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 165
+    // 199
     w::ShapeDef {
         name: "TimedOutThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 166
+    // 200
     w::ShapeDef {
         name: "TimeoutConfig",
         kind: w::ShapeKind::Structure,
         members: &[w::MemberDef::body(
             "inProgressTimeoutInMinutes",
             "InProgressTimeoutInMinutes",
-            62,
+            83,
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 167
+    // 201
+    w::ShapeDef {
+        name: "TransferData",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("transferMessage", "Message", 133),
+            w::MemberDef::body("rejectReason", "Message", 133),
+            w::MemberDef::body("transferDate", "DateType", 43),
+            w::MemberDef::body("acceptDate", "DateType", 43),
+            w::MemberDef::body("rejectDate", "DateType", 43),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 202
+    w::ShapeDef {
+        name: "UpdateCertificateRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["certificateId", "newStatus"],
+        members: &[
+            w::MemberDef::bound(
+                "certificateId",
+                "CertificateId",
+                26,
+                w::Location::Uri,
+                "certificateId",
+            ),
+            w::MemberDef::bound(
+                "newStatus",
+                "CertificateStatus",
+                29,
+                w::Location::QueryString,
+                "newStatus",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 203
     w::ShapeDef {
         name: "UpdateJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 82, w::Location::Uri, "jobId"),
-            w::MemberDef::body("description", "JobDescription", 67),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 118),
+            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
+            w::MemberDef::body("description", "JobDescription", 88),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 146),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                81,
+                102,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 166),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 200),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                108,
+                135,
                 w::Location::QueryString,
                 "namespaceId",
             ),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 80),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 101),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 168
+    // 204
     w::ShapeDef {
         name: "UpdateThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -7359,56 +7807,56 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                158,
+                191,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 160),
-            w::MemberDef::body("expectedVersion", "OptionalVersion", 112),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 193),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 139),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 169
+    // 205
     w::ShapeDef {
         name: "UpdateThingGroupResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("version", "Version", 172)],
+        members: &[w::MemberDef::body("version", "Version", 208)],
         ..w::ShapeDef::DEFAULT
     },
-    // 170
+    // 206
     w::ShapeDef {
         name: "UpdateThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 162, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 164),
-            w::MemberDef::body("attributePayload", "AttributePayload", 9),
-            w::MemberDef::body("expectedVersion", "OptionalVersion", 112),
-            w::MemberDef::body("removeThingType", "RemoveThingType", 132),
+            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 198),
+            w::MemberDef::body("attributePayload", "AttributePayload", 12),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 139),
+            w::MemberDef::body("removeThingType", "RemoveThingType", 165),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 171
+    // 207
     w::ShapeDef {
         name: "UpdateThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 172
+    // 208
     w::ShapeDef {
         name: "Version",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 173
+    // 209
     w::ShapeDef {
         name: "VersionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 174
+    // 210
     w::ShapeDef {
         name: "usePrefixAttributeValue",
         kind: w::ShapeKind::Boolean,
@@ -7630,6 +8078,19 @@ pub struct AddThingToThingGroupRequest {
 pub struct AddThingToThingGroupResponse {}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AttachThingPrincipalRequest {
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
+    #[serde(rename = "principal")]
+    pub principal: String,
+    #[serde(rename = "thingPrincipalType", skip_serializing_if = "Option::is_none")]
+    pub thing_principal_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AttachThingPrincipalResponse {}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AttributePayload {
     #[serde(rename = "attributes", skip_serializing_if = "Option::is_none")]
     pub attributes: Option<BTreeMap<String, String>>,
@@ -7671,6 +8132,60 @@ pub struct CancelJobResponse {
     pub job_id: Option<String>,
     #[serde(rename = "description", skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Certificate {
+    #[serde(rename = "certificateArn", skip_serializing_if = "Option::is_none")]
+    pub certificate_arn: Option<String>,
+    #[serde(rename = "certificateId", skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<String>,
+    #[serde(rename = "status", skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(rename = "certificateMode", skip_serializing_if = "Option::is_none")]
+    pub certificate_mode: Option<String>,
+    #[serde(rename = "creationDate", skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CertificateDescription {
+    #[serde(rename = "certificateArn", skip_serializing_if = "Option::is_none")]
+    pub certificate_arn: Option<String>,
+    #[serde(rename = "certificateId", skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<String>,
+    #[serde(rename = "caCertificateId", skip_serializing_if = "Option::is_none")]
+    pub ca_certificate_id: Option<String>,
+    #[serde(rename = "status", skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(rename = "certificatePem", skip_serializing_if = "Option::is_none")]
+    pub certificate_pem: Option<String>,
+    #[serde(rename = "ownedBy", skip_serializing_if = "Option::is_none")]
+    pub owned_by: Option<String>,
+    #[serde(rename = "previousOwnedBy", skip_serializing_if = "Option::is_none")]
+    pub previous_owned_by: Option<String>,
+    #[serde(rename = "creationDate", skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<f64>,
+    #[serde(rename = "lastModifiedDate", skip_serializing_if = "Option::is_none")]
+    pub last_modified_date: Option<f64>,
+    #[serde(rename = "customerVersion", skip_serializing_if = "Option::is_none")]
+    pub customer_version: Option<i32>,
+    #[serde(rename = "transferData", skip_serializing_if = "Option::is_none")]
+    pub transfer_data: Option<TransferData>,
+    #[serde(rename = "generationId", skip_serializing_if = "Option::is_none")]
+    pub generation_id: Option<String>,
+    #[serde(rename = "validity", skip_serializing_if = "Option::is_none")]
+    pub validity: Option<CertificateValidity>,
+    #[serde(rename = "certificateMode", skip_serializing_if = "Option::is_none")]
+    pub certificate_mode: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CertificateValidity {
+    #[serde(rename = "notBefore", skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<f64>,
+    #[serde(rename = "notAfter", skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -7778,6 +8293,14 @@ pub struct CreateThingResponse {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeleteCertificateRequest {
+    #[serde(rename = "certificateId")]
+    pub certificate_id: String,
+    #[serde(rename = "forceDelete", skip_serializing_if = "Option::is_none")]
+    pub force_delete: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeleteJobExecutionRequest {
     #[serde(rename = "jobId")]
     pub job_id: String,
@@ -7822,6 +8345,21 @@ pub struct DeleteThingRequest {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeleteThingResponse {}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DescribeCertificateRequest {
+    #[serde(rename = "certificateId")]
+    pub certificate_id: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DescribeCertificateResponse {
+    #[serde(
+        rename = "certificateDescription",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub certificate_description: Option<CertificateDescription>,
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DescribeJobExecutionRequest {
@@ -7913,6 +8451,17 @@ pub struct DescribeThingResponse {
     #[serde(rename = "billingGroupName", skip_serializing_if = "Option::is_none")]
     pub billing_group_name: Option<String>,
 }
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DetachThingPrincipalRequest {
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
+    #[serde(rename = "principal")]
+    pub principal: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DetachThingPrincipalResponse {}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExponentialRolloutRate {
@@ -8171,6 +8720,24 @@ pub struct JobSummary {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListCertificatesRequest {
+    #[serde(rename = "pageSize", skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<i32>,
+    #[serde(rename = "marker", skip_serializing_if = "Option::is_none")]
+    pub marker: Option<String>,
+    #[serde(rename = "ascendingOrder", skip_serializing_if = "Option::is_none")]
+    pub ascending_order: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListCertificatesResponse {
+    #[serde(rename = "certificates", skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<Vec<Certificate>>,
+    #[serde(rename = "nextMarker", skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ListJobExecutionsForJobRequest {
     #[serde(rename = "jobId")]
     pub job_id: String,
@@ -8281,6 +8848,24 @@ pub struct ListThingGroupsResponse {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListThingPrincipalsRequest {
+    #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+    #[serde(rename = "maxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    #[serde(rename = "thingName")]
+    pub thing_name: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListThingPrincipalsResponse {
+    #[serde(rename = "principals", skip_serializing_if = "Option::is_none")]
+    pub principals: Option<Vec<String>>,
+    #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ListThingsInThingGroupRequest {
     #[serde(rename = "thingGroupName")]
     pub thing_group_name: String,
@@ -8355,6 +8940,22 @@ pub struct RateIncreaseCriteria {
         skip_serializing_if = "Option::is_none"
     )]
     pub number_of_succeeded_things: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RegisterCertificateWithoutCARequest {
+    #[serde(rename = "certificatePem")]
+    pub certificate_pem: String,
+    #[serde(rename = "status", skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RegisterCertificateWithoutCAResponse {
+    #[serde(rename = "certificateArn", skip_serializing_if = "Option::is_none")]
+    pub certificate_arn: Option<String>,
+    #[serde(rename = "certificateId", skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -8451,6 +9052,28 @@ pub struct TimeoutConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub in_progress_timeout_in_minutes: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TransferData {
+    #[serde(rename = "transferMessage", skip_serializing_if = "Option::is_none")]
+    pub transfer_message: Option<String>,
+    #[serde(rename = "rejectReason", skip_serializing_if = "Option::is_none")]
+    pub reject_reason: Option<String>,
+    #[serde(rename = "transferDate", skip_serializing_if = "Option::is_none")]
+    pub transfer_date: Option<f64>,
+    #[serde(rename = "acceptDate", skip_serializing_if = "Option::is_none")]
+    pub accept_date: Option<f64>,
+    #[serde(rename = "rejectDate", skip_serializing_if = "Option::is_none")]
+    pub reject_date: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateCertificateRequest {
+    #[serde(rename = "certificateId")]
+    pub certificate_id: String,
+    #[serde(rename = "newStatus")]
+    pub new_status: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

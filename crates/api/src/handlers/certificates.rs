@@ -1,0 +1,423 @@
+//! The certificate registry: certificates registered without a CA, and things'
+//! principals (certificate ARNs).
+//!
+//! The edge's part is the certificate's encoding: PEM → DER ([`parse_certificate`]), the
+//! id (lowercase hex SHA-256 of the DER, as AWS IoT's certificate ids are), the validity
+//! dates read from the DER, ARNs and markers. Every rule is the core's
+//! (`iotjobs_core::certificate`).
+
+use super::convert::{control_time, next_token, page_request};
+use crate::app::{AccountConfig, App, arn};
+use iotjobs_core::error::ResourceKind;
+use iotjobs_core::time::days_from_civil;
+use iotjobs_core::{
+    Certificate, CertificateStatus, JobsError, NewCertificate, PageRequest, Store,
+    ThingPrincipalType, Timestamp,
+};
+use iotjobs_model::generated::iot::{
+    self, AttachThingPrincipalRequest, AttachThingPrincipalResponse, CertificateDescription,
+    CertificateValidity, DeleteCertificateRequest, DescribeCertificateRequest,
+    DescribeCertificateResponse, DetachThingPrincipalRequest, DetachThingPrincipalResponse,
+    ListCertificatesRequest, ListCertificatesResponse, ListThingPrincipalsRequest,
+    ListThingPrincipalsResponse, RegisterCertificateWithoutCARequest,
+    RegisterCertificateWithoutCAResponse, UpdateCertificateRequest,
+};
+
+pub(crate) fn certificate_arn(c: &AccountConfig, certificate_id: &str) -> String {
+    arn(c, ResourceKind::Certificate, certificate_id)
+}
+
+/// What the edge reads from a `certificatePem`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ParsedCertificate {
+    /// Lowercase hex SHA-256 of the DER.
+    pub id: String,
+    pub not_before: Timestamp,
+    pub not_after: Timestamp,
+}
+
+/// One PEM `CERTIFICATE` block whose DER is an X.509 certificate (its validity dates are
+/// read); anything else is CertificateValidationException.
+pub(crate) fn parse_certificate(pem: &str) -> Result<ParsedCertificate, JobsError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    use sha2::Digest;
+    let mut certs = CertificateDer::pem_slice_iter(pem.as_bytes());
+    let der = match certs.next() {
+        Some(Ok(der)) => der,
+        Some(Err(e)) => return Err(JobsError::invalid_certificate(e)),
+        None => return Err(JobsError::invalid_certificate("no PEM CERTIFICATE block")),
+    };
+    if certs.next().is_some() {
+        return Err(JobsError::invalid_certificate(
+            "more than one PEM CERTIFICATE block",
+        ));
+    }
+    let (not_before, not_after) = validity(&der)
+        .ok_or_else(|| JobsError::invalid_certificate("the DER is not an X.509 certificate"))?;
+    let digest = sha2::Sha256::digest(der.as_ref());
+    let id = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(ParsedCertificate {
+        id,
+        not_before,
+        not_after,
+    })
+}
+
+/// One DER TLV: (tag, content, rest).
+fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// `tbsCertificate.validity` of an X.509 certificate (RFC 5280 §4.1).
+fn validity(der: &[u8]) -> Option<(Timestamp, Timestamp)> {
+    const SEQUENCE: u8 = 0x30;
+    let (SEQUENCE, cert, _) = tlv(der)? else {
+        return None;
+    };
+    let (SEQUENCE, tbs, _) = tlv(cert)? else {
+        return None;
+    };
+    let (tag, _, mut rest) = tlv(tbs)?;
+    if tag == 0xa0 {
+        // [0] version; then the serial number.
+        let (0x02, _, r) = tlv(rest)? else {
+            return None;
+        };
+        rest = r;
+    } else if tag != 0x02 {
+        return None;
+    }
+    // signature AlgorithmIdentifier, issuer Name, then validity.
+    for _ in 0..2 {
+        let (SEQUENCE, _, r) = tlv(rest)? else {
+            return None;
+        };
+        rest = r;
+    }
+    let (SEQUENCE, validity, _) = tlv(rest)? else {
+        return None;
+    };
+    let (t1, nb, r) = tlv(validity)?;
+    let (t2, na, _) = tlv(r)?;
+    Some((der_time(t1, nb)?, der_time(t2, na)?))
+}
+
+/// UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`), as RFC 5280 §4.1.2.5
+/// restricts them.
+fn der_time(tag: u8, bytes: &[u8]) -> Option<Timestamp> {
+    let text = std::str::from_utf8(bytes).ok()?.strip_suffix('Z')?;
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let num = |s: &str| s.parse::<i64>().ok();
+    let (year, rest) = match (tag, text.len()) {
+        (0x17, 12) => {
+            let yy = num(&text[..2])?;
+            (if yy < 50 { 2000 + yy } else { 1900 + yy }, &text[2..])
+        }
+        (0x18, 14) => (num(&text[..4])?, &text[4..]),
+        _ => return None,
+    };
+    let [mo, d, h, mi, s] = [0, 2, 4, 6, 8].map(|i| num(&rest[i..i + 2]));
+    let (mo, d, h, mi, s) = (mo?, d?, h?, mi?, s?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let secs = days_from_civil(year, mo, d) * 86_400 + h * 3600 + mi * 60 + s;
+    Some(Timestamp::from_millis(secs * 1000))
+}
+
+/// A principal: a certificate ARN of this account and region → its certificate id.
+fn principal_certificate(c: &AccountConfig, principal: &str) -> Result<String, JobsError> {
+    let prefix = format!("arn:aws:iot:{}:{}:cert/", c.region, c.account_id);
+    match principal.strip_prefix(&prefix) {
+        Some(id) if !id.is_empty() && !id.contains('/') => Ok(id.to_owned()),
+        _ => Err(JobsError::invalid_principal(principal)),
+    }
+}
+
+/// A status member, validated against the model's enum already.
+fn status(s: &str) -> Result<CertificateStatus, JobsError> {
+    CertificateStatus::parse(s).ok_or_else(|| JobsError::unknown_value("status", s))
+}
+
+pub(crate) async fn register_certificate_without_ca<S: Store>(
+    app: &App<S>,
+    req: RegisterCertificateWithoutCARequest,
+) -> Result<RegisterCertificateWithoutCAResponse, JobsError> {
+    let status =
+        CertificateStatus::for_registration(req.status.as_deref().map(status).transpose()?)?;
+    let parsed = parse_certificate(&req.certificate_pem)?;
+    let new = NewCertificate {
+        certificate_id: parsed.id,
+        certificate_pem: req.certificate_pem,
+        status,
+        generation_id: uuid::Uuid::new_v4().to_string(),
+        not_before: Some(parsed.not_before),
+        not_after: Some(parsed.not_after),
+    };
+    let cert = app.store.register_certificate(new, app.now()).await?;
+    Ok(RegisterCertificateWithoutCAResponse {
+        certificate_arn: Some(certificate_arn(&app.config, &cert.certificate_id)),
+        certificate_id: Some(cert.certificate_id),
+    })
+}
+
+pub(crate) async fn describe_certificate<S: Store>(
+    app: &App<S>,
+    req: DescribeCertificateRequest,
+) -> Result<DescribeCertificateResponse, JobsError> {
+    let id = req.certificate_id;
+    let c = app
+        .store
+        .describe_certificate(&id)
+        .await?
+        .ok_or_else(|| JobsError::certificate_not_found(&id))?;
+    Ok(DescribeCertificateResponse {
+        certificate_description: Some(CertificateDescription {
+            certificate_arn: Some(certificate_arn(&app.config, &c.certificate_id)),
+            certificate_id: Some(c.certificate_id),
+            ca_certificate_id: None,
+            status: Some(c.status.as_str().into()),
+            certificate_pem: Some(c.certificate_pem),
+            owned_by: Some(app.config.account_id.clone()),
+            previous_owned_by: None,
+            creation_date: Some(control_time(c.created_at)),
+            last_modified_date: Some(control_time(c.last_modified_at)),
+            customer_version: Some(c.customer_version.clamp(1, i32::MAX as i64) as i32),
+            transfer_data: None,
+            generation_id: Some(c.generation_id),
+            validity: (c.not_before.is_some() || c.not_after.is_some()).then(|| {
+                CertificateValidity {
+                    not_before: c.not_before.map(control_time),
+                    not_after: c.not_after.map(control_time),
+                }
+            }),
+            certificate_mode: Some("DEFAULT".into()),
+        }),
+    })
+}
+
+/// UpdateCertificate: the core's transition rule; idempotent.
+pub(crate) async fn update_certificate<S: Store>(
+    app: &App<S>,
+    req: UpdateCertificateRequest,
+) -> Result<(), JobsError> {
+    let new_status = status(&req.new_status)?;
+    app.store
+        .update_certificate(
+            &req.certificate_id,
+            new_status,
+            uuid::Uuid::new_v4().to_string(),
+            app.now(),
+        )
+        .await
+}
+
+/// DeleteCertificate: `forceDelete` overrides only attached policies (model doc), which
+/// iotjobs does not have, so it changes nothing.
+pub(crate) async fn delete_certificate<S: Store>(
+    app: &App<S>,
+    req: DeleteCertificateRequest,
+) -> Result<(), JobsError> {
+    let arn = certificate_arn(&app.config, &req.certificate_id);
+    app.store
+        .delete_certificate(&req.certificate_id, &arn)
+        .await
+}
+
+/// ListCertificates' default page size (model doc).
+const CERTIFICATES_PAGE_SIZE: usize = 25;
+
+/// `marker` → page request. Markers are standard base64 (the model's `Marker` pattern
+/// allows no URL-safe alphabet) of the versioned store key, like `nextToken`s.
+fn marker_request(marker: Option<&str>, page_size: Option<i32>) -> Result<PageRequest, JobsError> {
+    use base64::Engine as _;
+    let after = match marker.filter(|m| !m.is_empty()) {
+        None => None,
+        Some(m) => {
+            let text = base64::engine::general_purpose::STANDARD
+                .decode(m)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok());
+            match text.as_deref().and_then(|s| s.strip_prefix("1:")) {
+                Some(key) => Some(key.to_owned()),
+                None => return Err(JobsError::invalid_marker()),
+            }
+        }
+    };
+    let limit = page_size.map_or(CERTIFICATES_PAGE_SIZE, |n| n.clamp(1, 250) as usize);
+    Ok(PageRequest { after, limit })
+}
+
+fn next_marker(key: Option<String>) -> Option<String> {
+    use base64::Engine as _;
+    key.map(|k| base64::engine::general_purpose::STANDARD.encode(format!("1:{k}")))
+}
+
+/// ListCertificates: by creation date, newest first unless `isAscendingOrder`.
+pub(crate) async fn list_certificates<S: Store>(
+    app: &App<S>,
+    req: ListCertificatesRequest,
+) -> Result<ListCertificatesResponse, JobsError> {
+    let page = marker_request(req.marker.as_deref(), req.page_size)?;
+    let ascending = req.ascending_order.unwrap_or(false);
+    let page = app.store.list_certificates(ascending, page).await?;
+    Ok(ListCertificatesResponse {
+        certificates: Some(
+            page.items
+                .into_iter()
+                .map(|c: Certificate| iot::Certificate {
+                    certificate_arn: Some(certificate_arn(&app.config, &c.certificate_id)),
+                    certificate_id: Some(c.certificate_id),
+                    status: Some(c.status.as_str().into()),
+                    certificate_mode: Some("DEFAULT".into()),
+                    creation_date: Some(control_time(c.created_at)),
+                })
+                .collect(),
+        ),
+        next_marker: next_marker(page.next),
+    })
+}
+
+pub(crate) async fn attach_thing_principal<S: Store>(
+    app: &App<S>,
+    req: AttachThingPrincipalRequest,
+) -> Result<AttachThingPrincipalResponse, JobsError> {
+    let id = principal_certificate(&app.config, &req.principal)?;
+    let kind = match req.thing_principal_type.as_deref() {
+        None => ThingPrincipalType::NonExclusive,
+        Some(k) => ThingPrincipalType::parse(k)
+            .ok_or_else(|| JobsError::unknown_value("thingPrincipalType", k))?,
+    };
+    app.store
+        .attach_thing_principal(&req.thing_name, &id, &req.principal, kind)
+        .await?;
+    Ok(AttachThingPrincipalResponse {})
+}
+
+pub(crate) async fn detach_thing_principal<S: Store>(
+    app: &App<S>,
+    req: DetachThingPrincipalRequest,
+) -> Result<DetachThingPrincipalResponse, JobsError> {
+    let id = principal_certificate(&app.config, &req.principal)?;
+    app.store
+        .detach_thing_principal(&req.thing_name, &id)
+        .await?;
+    Ok(DetachThingPrincipalResponse {})
+}
+
+pub(crate) async fn list_thing_principals<S: Store>(
+    app: &App<S>,
+    req: ListThingPrincipalsRequest,
+) -> Result<ListThingPrincipalsResponse, JobsError> {
+    let page = app
+        .store
+        .list_thing_principals(
+            &req.thing_name,
+            page_request(req.next_token.as_deref(), req.max_results)?,
+        )
+        .await?;
+    Ok(ListThingPrincipalsResponse {
+        principals: Some(
+            page.items
+                .iter()
+                .map(|id| certificate_arn(&app.config, id))
+                .collect(),
+        ),
+        next_token: next_token(page.next),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_times() {
+        assert_eq!(
+            der_time(0x17, b"700101000000Z"),
+            Some(Timestamp::from_millis(0))
+        );
+        assert_eq!(
+            der_time(0x18, b"20231114221320Z"),
+            Some(Timestamp::from_millis(1_700_000_000_000))
+        );
+        assert_eq!(
+            der_time(0x17, b"491231235959Z"),
+            Some(Timestamp::from_millis(2_524_607_999_000))
+        );
+        for bad in [&b"7001010000Z"[..], b"700101000000", b"701301000000Z"] {
+            assert_eq!(der_time(0x17, bad), None);
+        }
+    }
+
+    #[test]
+    fn malformed_pems_are_certificate_validation_errors() {
+        for pem in [
+            "",
+            "hello",
+            "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+            "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n",
+            "-----BEGIN CERTIFICATE-----\naGVsbG8=\n",
+        ] {
+            assert!(
+                matches!(
+                    parse_certificate(pem),
+                    Err(JobsError::CertificateValidation(_))
+                ),
+                "{pem:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn principals_and_markers() {
+        let c = AccountConfig::default();
+        let arn = certificate_arn(&c, "ab12");
+        assert_eq!(arn, "arn:aws:iot:us-east-1:000000000000:cert/ab12");
+        assert_eq!(principal_certificate(&c, &arn), Ok("ab12".into()));
+        for bad in [
+            "ab12",
+            "arn:aws:iot:us-east-1:000000000000:thing/t",
+            "arn:aws:iot:eu-west-1:000000000000:cert/ab12",
+            "arn:aws:iot:us-east-1:000000000000:cert/",
+        ] {
+            assert!(
+                matches!(
+                    principal_certificate(&c, bad),
+                    Err(JobsError::InvalidRequest(_))
+                ),
+                "{bad}"
+            );
+        }
+        let m = next_marker(Some("ab/17".into())).unwrap();
+        assert!(
+            m.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+        );
+        assert_eq!(
+            marker_request(Some(&m), None),
+            Ok(PageRequest {
+                after: Some("ab/17".into()),
+                limit: 25
+            })
+        );
+        assert!(marker_request(Some("AAAA"), None).is_err());
+    }
+}
