@@ -300,6 +300,10 @@ impl Publisher for BrokerPublisher {
     fn connected_things(&self) -> Option<Vec<String>> {
         None
     }
+
+    fn is_connected(&self, _thing: &str) -> Option<bool> {
+        None
+    }
 }
 
 // ---- the adapter ---------------------------------------------------------------------

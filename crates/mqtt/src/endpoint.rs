@@ -222,6 +222,14 @@ impl Sessions {
         }
     }
 
+    /// Whether `thing` has a live connection now.
+    pub fn is_connected(&self, thing: &str) -> bool {
+        lock(&self.inner)
+            .things
+            .get(thing)
+            .is_some_and(|conns| !conns.is_empty())
+    }
+
     /// The things with at least one connection now, sorted.
     pub fn connected_things(&self) -> Vec<String> {
         let registry = lock(&self.inner);

@@ -68,7 +68,21 @@ fn notify_changes<S: Store, P: notify::Publisher>(
     // The listener runs on the writer's task: hand the things to the notifier's task.
     let mut changed = changes.subscribe();
     tokio::spawn(async move {
-        while let Some(things) = changed.recv().await {
+        while let Some(mut things) = changed.recv().await {
+            // Take every batch already queued, so that a burst of commits costs one pass
+            // per thing (an empty batch, "changes may be missed", stays one on its own).
+            if !things.is_empty() {
+                while let Ok(more) = changed.try_recv() {
+                    if more.is_empty() {
+                        notifier.changed(&things).await;
+                        things = more;
+                        break;
+                    }
+                    things.extend(more);
+                }
+                things.sort_unstable();
+                things.dedup();
+            }
             notifier.changed(&things).await;
         }
     })
