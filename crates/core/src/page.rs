@@ -23,6 +23,18 @@ impl PageRequest {
     }
 }
 
+impl PageRequest {
+    /// The compound cursor of a listing that runs either way: the first page of an
+    /// ascending listing starts below every key, of a descending one above every key.
+    pub fn compound_cursor(&self, ascending: bool) -> Result<(String, i64), crate::JobsError> {
+        match self.after.as_deref() {
+            None if ascending => Ok((String::new(), i64::MIN)),
+            None => Ok((String::new(), i64::MAX)),
+            Some(_) => self.after_compound().map(|(k, n)| (k.to_owned(), n)),
+        }
+    }
+}
+
 /// One page of results.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {

@@ -90,6 +90,16 @@ impl ChangeFeed {
     }
 }
 
+/// The comparison and order of a keyset listing that runs either way (SQL fragments
+/// both backends use).
+pub(crate) fn keyset_direction(ascending: bool) -> (&'static str, &'static str) {
+    if ascending {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    }
+}
+
 /// Run a future that never suspends to completion on this thread: SQLite's
 /// [`tx::Tx`] implementation does no I/O that waits (rusqlite is synchronous), so the
 /// writer thread drives [`ops`] futures with this instead of an async runtime. A future

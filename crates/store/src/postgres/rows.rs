@@ -1114,19 +1114,8 @@ impl Tx for PgTx<'_> {
         ascending: bool,
         page: &PageRequest,
     ) -> StoreResult<Page<Certificate>> {
-        let (cmp, order) = if ascending {
-            (">", "ASC")
-        } else {
-            ("<", "DESC")
-        };
-        let (after_id, after_ms) = match page.after.as_deref() {
-            None if ascending => (String::new(), i64::MIN),
-            None => (String::new(), i64::MAX),
-            Some(_) => {
-                let (id, ms) = page.after_compound()?;
-                (id.to_owned(), ms)
-            }
-        };
+        let (cmp, order) = crate::keyset_direction(ascending);
+        let (after_id, after_ms) = page.compound_cursor(ascending)?;
         let sql = format!(
             "SELECT {CERTIFICATE_COLUMNS} FROM certificates
              WHERE (created_at, certificate_id) {cmp} ($1, $2::text COLLATE \"C\")

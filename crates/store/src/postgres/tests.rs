@@ -118,17 +118,7 @@ async fn concurrent_start_up_migrates_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_cancel_and_update_have_one_winner() {
     let node_a = fresh().await;
-    let schema: String = node_a
-        .client()
-        .await
-        .unwrap()
-        .query_one("SELECT current_schema()", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let mut config: tokio_postgres::Config = test_url().parse().unwrap();
-    config.options(format!("-c search_path={schema}"));
-    let node_b = PgStore::with_config(config, 8).await.unwrap();
+    let node_b = second_node(&node_a).await;
     let t0 = Timestamp(1_700_000_000_000);
     let things: Vec<String> = (0..100).map(|i| format!("t{i}")).collect();
     seed_job_over_things(&node_a, "j", &things, t0).await;
@@ -215,17 +205,7 @@ async fn racing_cancel_and_update_have_one_winner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_nodes_hear_committed_changes_and_resync_after_a_lost_listener() {
     let node_a = fresh().await;
-    let schema: String = node_a
-        .client()
-        .await
-        .unwrap()
-        .query_one("SELECT current_schema()", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let mut config: tokio_postgres::Config = test_url().parse().unwrap();
-    config.options(format!("-c search_path={schema}"));
-    let node_b = PgStore::with_config(config, 2).await.unwrap();
+    let node_b = second_node(&node_a).await;
     let (tx, mut heard) = tokio::sync::mpsc::unbounded_channel::<Vec<String>>();
     node_b.set_change_listener(std::sync::Arc::new(move |things: &[String]| {
         let _ = tx.send(things.to_vec());
