@@ -73,17 +73,21 @@ async fn setup<S: Store>(s: &S, things: &[&str], jobs: &[(&str, &[&str])]) {
     }
 }
 
+/// Test fixture: a thing without type or attributes.
+pub fn bare_thing(name: &str) -> NewThing {
+    NewThing {
+        thing_name: name.into(),
+        thing_type_name: None,
+        attributes: Default::default(),
+        billing_group_name: None,
+    }
+}
+
 /// Test fixture for the backends' own tests: things named `names` (no attributes) and a
 /// SNAPSHOT job `job_id` targeting all of them, created at `now`.
 pub async fn seed_job_over_things<S: Store>(s: &S, job_id: &str, names: &[String], now: Timestamp) {
     for n in names {
-        let new = NewThing {
-            thing_name: n.clone(),
-            thing_type_name: None,
-            attributes: Default::default(),
-            billing_group_name: None,
-        };
-        s.create_thing(new, n.clone(), now).await.unwrap();
+        s.create_thing(bare_thing(n), n.clone(), now).await.unwrap();
     }
     let new = NewJob {
         job_id: job_id.into(),

@@ -90,14 +90,19 @@ impl ChangeFeed {
     }
 }
 
-/// The comparison and order of a keyset listing that runs either way (SQL fragments
-/// both backends use).
-pub(crate) fn keyset_direction(ascending: bool) -> (&'static str, &'static str) {
-    if ascending {
+/// A keyset listing that runs either way: the SQL comparison and order both backends
+/// use, and the cursor to continue after (`iotjobs_core::PageRequest::compound_cursor`).
+pub(crate) fn keyset(
+    page: &iotjobs_core::PageRequest,
+    ascending: bool,
+) -> iotjobs_core::StoreResult<(&'static str, &'static str, String, i64)> {
+    let (cmp, order) = if ascending {
         (">", "ASC")
     } else {
         ("<", "DESC")
-    }
+    };
+    let (after, n) = page.compound_cursor(ascending)?;
+    Ok((cmp, order, after, n))
 }
 
 /// Run a future that never suspends to completion on this thread: SQLite's

@@ -1114,8 +1114,7 @@ impl Tx for PgTx<'_> {
         ascending: bool,
         page: &PageRequest,
     ) -> StoreResult<Page<Certificate>> {
-        let (cmp, order) = crate::keyset_direction(ascending);
-        let (after_id, after_ms) = page.compound_cursor(ascending)?;
+        let (cmp, order, after_id, after_ms) = crate::keyset(page, ascending)?;
         let sql = format!(
             "SELECT {CERTIFICATE_COLUMNS} FROM certificates
              WHERE (created_at, certificate_id) {cmp} ($1, $2::text COLLATE \"C\")

@@ -306,7 +306,7 @@ async fn second_node(node: &PgStore) -> PgStore {
 /// the job's counters equal a recount.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_thing_group_races_with_joins_and_device_updates() {
-    use iotjobs_core::{NewJob, NewThing, NewThingGroup, PageRequest, TargetSelection};
+    use iotjobs_core::{NewJob, NewThingGroup, PageRequest, TargetSelection};
     let node_a = fresh().await;
     let node_b = second_node(&node_a).await;
     let t0 = Timestamp(1_700_000_000_000);
@@ -324,12 +324,7 @@ async fn delete_thing_group_races_with_joins_and_device_updates() {
     let members: Vec<String> = (0..30).map(|i| format!("m{i:02}")).collect();
     let joiners: Vec<String> = (0..10).map(|i| format!("x{i:02}")).collect();
     for t in members.iter().chain(&joiners) {
-        let new = NewThing {
-            thing_name: t.clone(),
-            thing_type_name: None,
-            attributes: Default::default(),
-            billing_group_name: None,
-        };
+        let new = crate::conformance::bare_thing(t);
         node_a.create_thing(new, t.clone(), t0).await.unwrap();
     }
     for t in &members {

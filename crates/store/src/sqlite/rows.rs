@@ -1047,8 +1047,7 @@ fn list_certificates(
     ascending: bool,
     page: &PageRequest,
 ) -> StoreResult<Page<Certificate>> {
-    let (cmp, order) = crate::keyset_direction(ascending);
-    let (after_id, after_ms) = page.compound_cursor(ascending)?;
+    let (cmp, order, after_id, after_ms) = crate::keyset(page, ascending)?;
     let sql = format!(
         "SELECT {CERTIFICATE_COLUMNS} FROM certificates WHERE (created_at, certificate_id) {cmp} (?1, ?2)
          ORDER BY created_at {order}, certificate_id {order} LIMIT ?3"
@@ -1356,11 +1355,11 @@ impl Tx for SqliteTx<'_> {
     }
     async fn insert_thing_principal(
         &self,
-        thing: &str,
-        id: &str,
-        kind: ThingPrincipalType,
+        t: &str,
+        c: &str,
+        k: ThingPrincipalType,
     ) -> StoreResult<()> {
-        insert_thing_principal(self.0, thing, id, kind)
+        insert_thing_principal(self.0, t, c, k)
     }
     async fn delete_thing_principal(&self, thing: &str, id: &str) -> StoreResult<()> {
         delete_thing_principal(self.0, thing, id)

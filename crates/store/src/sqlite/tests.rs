@@ -4,7 +4,7 @@
 use super::*;
 use crate::conformance::seed_job_over_things;
 use iotjobs_core::{
-    ExecutionCommand, ExecutionSelector, JobExecutionStatus, NewJob, NewThing, Store, Timestamp,
+    ExecutionCommand, ExecutionSelector, JobExecutionStatus, NewJob, Store, Timestamp,
 };
 
 fn fresh() -> (tempfile::TempDir, SqliteStore) {
@@ -30,12 +30,7 @@ async fn reopening_keeps_every_state() {
     {
         let s = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
         for t in ["t1", "t2"] {
-            let new = NewThing {
-                thing_name: t.into(),
-                thing_type_name: None,
-                attributes: Default::default(),
-                billing_group_name: None,
-            };
+            let new = crate::conformance::bare_thing(t);
             s.create_thing(new, t.into(), t0).await.unwrap();
         }
         let new = NewJob {
