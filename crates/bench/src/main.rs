@@ -181,29 +181,8 @@ async fn cancel(args: CancelArgs) -> anyhow::Result<()> {
     for &s in &args.stored {
         seed::Layout::new(s, args.order)?;
     }
-    let server_bin = match &args.server_bin {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("iotjobs"),
-    };
-    if !server_bin.is_file() {
-        bail!(
-            "server binary {} not found: build it with `cargo build --release -p iotjobs` or pass --server-bin",
-            server_bin.display()
-        );
-    }
-    let (work_dir, _temp_guard) = match &args.work_dir {
-        Some(d) => {
-            std::fs::create_dir_all(d)?;
-            (d.clone(), None)
-        }
-        None => {
-            let t = tempfile::Builder::new()
-                .prefix("iotjobs-bench-")
-                .tempdir()?;
-            (t.path().to_owned(), Some(t))
-        }
-    };
-    let work_dir = std::fs::canonicalize(&work_dir)?;
+    let server_bin = server_binary(args.server_bin.as_ref())?;
+    let (work_dir, _temp_guard) = work_directory(args.work_dir.as_ref(), "iotjobs-bench-")?;
     let mut cleanup = Cleanup {
         paths: Vec::new(),
         keep: args.keep,
@@ -526,4 +505,39 @@ impl Drop for Cleanup {
             let _ = std::fs::remove_file(p);
         }
     }
+}
+
+/// `--server-bin`, or the `iotjobs` next to this executable; it must exist.
+pub(crate) fn server_binary(
+    given: Option<&std::path::PathBuf>,
+) -> anyhow::Result<std::path::PathBuf> {
+    let server_bin = match given {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("iotjobs"),
+    };
+    if !server_bin.is_file() {
+        bail!(
+            "server binary {} not found: build it with `cargo build --release -p iotjobs` or pass --server-bin",
+            server_bin.display()
+        );
+    }
+    Ok(server_bin)
+}
+
+/// `--work-dir` (created), or a new temporary directory removed when the guard drops.
+pub(crate) fn work_directory(
+    given: Option<&std::path::PathBuf>,
+    prefix: &str,
+) -> anyhow::Result<(std::path::PathBuf, Option<tempfile::TempDir>)> {
+    let (dir, guard) = match given {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            (d.clone(), None)
+        }
+        None => {
+            let t = tempfile::Builder::new().prefix(prefix).tempdir()?;
+            (t.path().to_owned(), Some(t))
+        }
+    };
+    Ok((std::fs::canonicalize(&dir)?, guard))
 }

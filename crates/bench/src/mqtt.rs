@@ -26,7 +26,7 @@
 use crate::{load, seed, server, stats};
 use anyhow::{Context as _, bail};
 use bytes::{Buf as _, BytesMut};
-use iotjobs_core::{Clock as _, NewJob, NewThing, Store as _, SystemClock, TargetSelection};
+use iotjobs_core::{Clock as _, NewThing, Store as _, SystemClock};
 use iotjobs_store::{SqliteOptions, SqliteStore, Synchronous};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -112,29 +112,9 @@ pub async fn mqtt(args: MqttArgs) -> anyhow::Result<()> {
              this process and in the server: run `ulimit -n 65536` (or at least {need}) first"
         );
     }
-    let server_bin = match &args.server_bin {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("iotjobs"),
-    };
-    if !server_bin.is_file() {
-        bail!(
-            "server binary {} not found: build it with `cargo build --release -p iotjobs` or pass --server-bin",
-            server_bin.display()
-        );
-    }
-    let (work_dir, _temp_guard) = match &args.work_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)?;
-            (dir.clone(), None)
-        }
-        None => {
-            let t = tempfile::Builder::new()
-                .prefix("iotjobs-bench-mqtt-")
-                .tempdir()?;
-            (t.path().to_owned(), Some(t))
-        }
-    };
-    let work_dir = std::fs::canonicalize(&work_dir)?;
+    let server_bin = crate::server_binary(args.server_bin.as_ref())?;
+    let (work_dir, _temp_guard) =
+        crate::work_directory(args.work_dir.as_ref(), "iotjobs-bench-mqtt-")?;
     let mut cleanup = crate::Cleanup {
         paths: Vec::new(),
         keep: args.keep,
@@ -306,21 +286,7 @@ async fn seed_one_each(path: &Path, n: u64) -> anyhow::Result<()> {
             let target_things: Vec<String> = (k * PER_JOB..(k + 1) * PER_JOB)
                 .map(seed::thing_name)
                 .collect();
-            let job = NewJob {
-                job_id: seed::job_id(k),
-                targets: target_things
-                    .iter()
-                    .map(|t| format!("arn:aws:iot:us-east-1:000000000000:thing/{t}"))
-                    .collect(),
-                target_things,
-                target_groups: Vec::new(),
-                document: Some(r#"{"operation":"bench"}"#.into()),
-                document_source: None,
-                description: None,
-                target_selection: TargetSelection::Snapshot,
-                in_progress_timeout_minutes: None,
-                configs: BTreeMap::new(),
-            };
+            let job = seed::bench_job(k, target_things);
             s.create_job(job, now)
                 .await
                 .map_err(|e| anyhow::anyhow!("create_job j{k}: {e}"))?;

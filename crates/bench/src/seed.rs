@@ -179,21 +179,7 @@ pub async fn seed_store<S: Store + Clone>(
         let s = s.clone();
         async move {
             let target_things: Vec<String> = l.targets(k).map(thing_name).collect();
-            let job = NewJob {
-                job_id: job_id(k),
-                targets: target_things
-                    .iter()
-                    .map(|t| format!("arn:aws:iot:us-east-1:000000000000:thing/{t}"))
-                    .collect(),
-                target_things,
-                target_groups: Vec::new(),
-                document: Some(r#"{"operation":"bench"}"#.into()),
-                document_source: None,
-                description: None,
-                target_selection: TargetSelection::Snapshot,
-                in_progress_timeout_minutes: None,
-                configs: BTreeMap::new(),
-            };
+            let job = bench_job(k, target_things);
             s.create_job(job, now)
                 .await
                 .map_err(|e| anyhow::anyhow!("create_job j{k}: {e}"))?;
@@ -224,6 +210,25 @@ where
         r??;
     }
     Ok(())
+}
+
+/// Job `k` of the benchmarks: a SNAPSHOT job targeting `target_things` directly.
+pub(crate) fn bench_job(k: u64, target_things: Vec<String>) -> NewJob {
+    NewJob {
+        job_id: job_id(k),
+        targets: target_things
+            .iter()
+            .map(|t| format!("arn:aws:iot:us-east-1:000000000000:thing/{t}"))
+            .collect(),
+        target_things,
+        target_groups: Vec::new(),
+        document: Some(r#"{"operation":"bench"}"#.into()),
+        document_source: None,
+        description: None,
+        target_selection: TargetSelection::Snapshot,
+        in_progress_timeout_minutes: None,
+        configs: BTreeMap::new(),
+    }
 }
 
 #[cfg(test)]
