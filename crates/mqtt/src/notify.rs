@@ -26,11 +26,11 @@
 
 use crate::endpoint::Sessions;
 use crate::jobs::{execution_out, prefix, summary_out};
+use futures_util::StreamExt;
 use iotjobs_core::device::job_document;
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus};
 use iotjobs_core::{Clock, Store};
 use serde_json::{Map, Value};
-use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
