@@ -249,9 +249,19 @@ fn run_inner(argv: &[String], io: &mut Io<'_>) -> Result<i32, Exit> {
             paginate = false;
         }
         if !paginate {
+            // A paging option that has the name of one of the operation's own members
+            // (ListCertificates' `pageSize` is `--page-size`) shadows it; with pagination
+            // off, its value is that member's (awscli `ensure_paging_params_not_set` skips
+            // shadowed arguments, `check_should_enable_pagination` puts them back).
+            let shadowed = |dest: &str| {
+                op_args
+                    .args
+                    .iter()
+                    .any(|a| matches!(a.kind, params::ArgKind::Member(_)) && a.dest == dest)
+            };
             let used: Vec<&str> = ["starting_token", "page_size", "max_items"]
                 .into_iter()
-                .filter(|d| ns.get(d).is_some())
+                .filter(|d| ns.get(d).is_some() && !shadowed(d))
                 .collect();
             if !used.is_empty() {
                 let names: Vec<String> = used
