@@ -30,6 +30,22 @@ pub struct ThingGroup {
 }
 
 impl ThingGroup {
+    /// A group as CreateThingGroup records it: version 1; the store fills in
+    /// `root_to_parent` when it reads the group back.
+    pub fn create(new: &NewThingGroup, group_id: &str, now: Timestamp) -> ThingGroup {
+        ThingGroup {
+            group_name: new.group_name.clone(),
+            group_id: group_id.to_owned(),
+            parent_group_name: new.parent_group_name.clone(),
+            description: new.description.clone(),
+            attributes: new.attributes.clone(),
+            tags: new.tags.clone(),
+            version: 1,
+            created_at: now,
+            root_to_parent: Vec::new(),
+        }
+    }
+
     /// CreateThingGroup with the same name and configuration returns the existing group;
     /// another configuration is ResourceAlreadyExistsException (model doc).
     pub fn same_configuration(&self, new: &NewThingGroup) -> bool {

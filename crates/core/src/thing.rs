@@ -27,6 +27,19 @@ pub struct Thing {
 }
 
 impl Thing {
+    /// A thing as CreateThing records it: registry version 1.
+    pub fn create(new: &NewThing, thing_id: &str, now: Timestamp) -> Thing {
+        Thing {
+            thing_name: new.thing_name.clone(),
+            thing_id: thing_id.to_owned(),
+            thing_type_name: new.thing_type_name.clone(),
+            attributes: new.attributes.clone(),
+            billing_group_name: new.billing_group_name.clone(),
+            version: 1,
+            created_at: now,
+        }
+    }
+
     /// CreateThing is idempotent when repeated with the same configuration; a different
     /// configuration under the same name is ResourceAlreadyExistsException.
     pub fn same_configuration(&self, new: &NewThing) -> bool {

@@ -49,15 +49,7 @@ pub(crate) async fn create_thing(
     if let Some(existing) = tx.select_thing(&new.thing_name, Lock::No).await? {
         return Ok((existing, false));
     }
-    let thing = Thing {
-        thing_name: new.thing_name.clone(),
-        thing_id: thing_id.to_owned(),
-        thing_type_name: new.thing_type_name.clone(),
-        attributes: new.attributes.clone(),
-        billing_group_name: new.billing_group_name.clone(),
-        version: 1,
-        created_at: now,
-    };
+    let thing = Thing::create(new, thing_id, now);
     let created = tx.insert_thing(&thing).await?;
     let stored = tx.select_thing(&thing.thing_name, Lock::No).await?;
     Ok((
@@ -209,17 +201,7 @@ pub(crate) async fn create_thing_group(
         // KEY SHARE: a concurrent DeleteThingGroup of the parent waits, then sees the child.
         require_group(tx, parent, Lock::KeyShare).await?;
     }
-    let group = ThingGroup {
-        group_name: new.group_name.clone(),
-        group_id: group_id.to_owned(),
-        parent_group_name: new.parent_group_name.clone(),
-        description: new.description.clone(),
-        attributes: new.attributes.clone(),
-        tags: new.tags.clone(),
-        version: 1,
-        created_at: now,
-        root_to_parent: Vec::new(),
-    };
+    let group = ThingGroup::create(new, group_id, now);
     let created = tx.insert_group(&group).await?;
     let stored = tx.select_group(&new.group_name, Lock::No).await?;
     Ok((
