@@ -52,8 +52,9 @@ START_TIMEOUT_S = 15
 STOP_TIMEOUT_S = 10
 LISTENING = re.compile(rb"^listening on (https?://127\.0\.0\.1:(\d+))\r?\n$")
 MQTT_LISTEN_ARG = "--mqtt-listen"
-# one line of its own, printed once the MQTT endpoint accepts connections
-MQTT_LISTENING = re.compile(rb"^mqtt listening on (mqtt://127\.0\.0\.1:(\d+))\r?$", re.M)
+# one line of its own, printed once the MQTT endpoint accepts connections (mqtts://
+# with --mqtt-tls-cert)
+MQTT_LISTENING = re.compile(rb"^mqtt listening on (mqtts?://127\.0\.0\.1:(\d+))\r?$", re.M)
 HTTP_LISTENING_LINE = re.compile(rb"^listening on (https?://127\.0\.0\.1:(\d+))\r?$", re.M)
 MQTT_BROKER_ARG = "--mqtt-broker"
 # printed once iotjobs is subscribed to the request topics at the broker

@@ -219,6 +219,35 @@ pub fn check_attach(
     Ok(!attached.iter().any(|(t, _)| t == thing))
 }
 
+/// Why a device presenting a client certificate may not connect as a thing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectRefusal {
+    /// The certificate is not registered in the account.
+    NotRegistered,
+    /// Registered, but its status is not ACTIVE.
+    NotActive(CertificateStatus),
+    /// Not attached to the thing named by the client id.
+    NotAttached,
+}
+
+/// Whether a device may connect as the thing its client id names, given its client
+/// certificate as registered (`None`: not registered) and whether the certificate is
+/// attached to that thing: as AWS IoT with the usual policy
+/// (`iot:Connection.Thing.ThingName`), the certificate must be ACTIVE and attached.
+pub fn may_connect(
+    certificate: Option<&Certificate>,
+    attached_to_thing: bool,
+) -> Result<(), ConnectRefusal> {
+    let certificate = certificate.ok_or(ConnectRefusal::NotRegistered)?;
+    if certificate.status != CertificateStatus::Active {
+        return Err(ConnectRefusal::NotActive(certificate.status));
+    }
+    if !attached_to_thing {
+        return Err(ConnectRefusal::NotAttached);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,6 +376,32 @@ mod tests {
                     Err(JobsError::InvalidRequest(_))
                 ),
                 "{kind:?} after {existing:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn connecting_needs_an_active_attached_certificate() {
+        let new = NewCertificate {
+            certificate_id: "ab".repeat(32),
+            certificate_pem: String::new(),
+            status: Active,
+            generation_id: "g".into(),
+            not_before: None,
+            not_after: None,
+        };
+        let mut cert = Certificate::registered(&new, Timestamp::from_millis(0));
+        assert_eq!(may_connect(Some(&cert), true), Ok(()));
+        assert_eq!(
+            may_connect(Some(&cert), false),
+            Err(ConnectRefusal::NotAttached)
+        );
+        assert_eq!(may_connect(None, true), Err(ConnectRefusal::NotRegistered));
+        for s in CertificateStatus::ALL.into_iter().filter(|s| *s != Active) {
+            cert.status = s;
+            assert_eq!(
+                may_connect(Some(&cert), true),
+                Err(ConnectRefusal::NotActive(s))
             );
         }
     }

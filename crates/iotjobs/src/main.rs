@@ -78,11 +78,25 @@ struct ServeArgs {
     tls_key: Option<PathBuf>,
     /// Also serve devices over MQTT (3.1.1 and 5, the `$aws/things/{thing}/jobs/...`
     /// topics) on this address; port 0 picks a free port, and `mqtt listening on
-    /// mqtt://HOST:PORT` is printed to stdout once ready. Plain TCP, so only on a
-    /// loopback address (development: a device's MQTT client id is its thing name, in
-    /// --account-id).
+    /// mqtt://HOST:PORT` (mqtts:// with --mqtt-tls-cert) is printed to stdout once ready.
+    /// Plain TCP only on a loopback address (development: a device's MQTT client id is
+    /// its thing name, in --account-id); with --mqtt-tls-cert/--mqtt-tls-key/
+    /// --mqtt-client-ca, any address, mutual TLS.
     #[arg(long, env = "IOTJOBS_MQTT_LISTEN")]
     mqtt_listen: Option<String>,
+    /// PEM certificate chain of the MQTT endpoint: serve devices over mutual TLS (needs
+    /// --mqtt-tls-key and --mqtt-client-ca). A device must present a client certificate
+    /// signed by --mqtt-client-ca, registered in --account-id (RegisterCertificateWithoutCA),
+    /// ACTIVE, and attached (AttachThingPrincipal) to the thing its client id names.
+    #[arg(long, env = "IOTJOBS_MQTT_TLS_CERT", requires_all = ["mqtt_tls_key", "mqtt_client_ca", "mqtt_listen"])]
+    mqtt_tls_cert: Option<PathBuf>,
+    /// PEM private key for --mqtt-tls-cert.
+    #[arg(long, env = "IOTJOBS_MQTT_TLS_KEY", requires_all = ["mqtt_tls_cert", "mqtt_client_ca"])]
+    mqtt_tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s) that sign the devices' client certificates (for
+    /// --mqtt-tls-cert).
+    #[arg(long, env = "IOTJOBS_MQTT_CLIENT_CA", requires_all = ["mqtt_tls_cert", "mqtt_tls_key"])]
+    mqtt_client_ca: Option<PathBuf>,
     /// Also serve devices through an existing MQTT broker: `mqtt://HOST:PORT` (plain
     /// TCP; mqtts:// is not implemented yet). iotjobs subscribes to every thing's jobs
     /// request topics there and prints `mqtt broker connected to mqtt://HOST:PORT` once
@@ -339,15 +353,29 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
         // One change listener per store, shared by both ways of reaching devices.
         let changes = iotjobs_mqtt::Changes::install(&store);
         if let Some(addr) = &args.mqtt_listen {
-            let listener = bind_mqtt(addr).await?;
+            let mqtt_tls = match (
+                &args.mqtt_tls_cert,
+                &args.mqtt_tls_key,
+                &args.mqtt_client_ca,
+            ) {
+                (Some(cert), Some(key), Some(ca)) => Some(
+                    iotjobs_mqtt::endpoint::server_config(cert, key, ca)
+                        .map_err(anyhow::Error::msg)
+                        .context("--mqtt-tls-cert")?,
+                ),
+                _ => None,
+            };
+            let listener = bind_mqtt(addr, mqtt_tls.is_some()).await?;
             let addr = listener.local_addr()?;
-            print_line(&format!("mqtt listening on mqtt://{addr}"))?;
+            let scheme = if mqtt_tls.is_some() { "mqtts" } else { "mqtt" };
+            print_line(&format!("mqtt listening on {scheme}://{addr}"))?;
             tracing::info!(%addr, "serving devices over MQTT");
             let mut stopped = mqtt_stopped.clone();
             let (store, changes) = (store.clone(), changes.clone());
             mqtt.push(tokio::spawn(async move {
                 iotjobs_mqtt::run_with_changes(
                     listener,
+                    mqtt_tls,
                     store,
                     Arc::new(SystemClock),
                     &changes,
@@ -477,16 +505,17 @@ fn display_host_port(host: &str, port: u16) -> String {
 }
 
 /// Bind the MQTT listener. Plain TCP carries the thing's identity in the client id
-/// only, so it is refused on anything but a loopback address (TLS with client
-/// certificates, for devices on a network, is not implemented yet).
-async fn bind_mqtt(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+/// only, so it is refused on anything but a loopback address; with mutual TLS (`tls`)
+/// the client certificate identifies the device, and any address is allowed.
+async fn bind_mqtt(addr: &str, tls: bool) -> anyhow::Result<tokio::net::TcpListener> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding --mqtt-listen {addr}"))?;
-    if !listener.local_addr()?.ip().is_loopback() {
+    if !tls && !listener.local_addr()?.ip().is_loopback() {
         anyhow::bail!(
             "--mqtt-listen {addr}: plain MQTT identifies a device by its client id alone, so it \
-             is only served on a loopback address (127.0.0.1, ::1)"
+             is only served on a loopback address (127.0.0.1, ::1); give --mqtt-tls-cert, \
+             --mqtt-tls-key and --mqtt-client-ca to serve devices on a network"
         );
     }
     Ok(listener)

@@ -22,7 +22,10 @@
 //! (one `Endpoint<role::Server>` per TCP connection, automatic PINGRESP); PUBACK is sent
 //! here, because a refused publish gets a reason code (MQTT 5) or a disconnect (3.1.1).
 
+mod tls;
 mod topic;
+
+pub use tls::server_config;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -64,6 +67,17 @@ pub trait Handler: Send + Sync + 'static {
     /// A connection of `thing` was accepted (after CONNACK); the notifier records what
     /// the thing's pending executions are now, to compare later changes with.
     fn connected(&self, thing: &str) -> impl Future<Output = ()> + Send;
+
+    /// Who a device is, on CONNECT: the thing it acts as, or `Err` to refuse the
+    /// connection (CONNACK "not authorized"). `peer_certificate` is the DER of the client
+    /// certificate over mutual TLS (already verified against the client CA); `None` on
+    /// plain loopback TCP, where the client id is taken as the thing name. `client_id`
+    /// is already known to be a valid thing name.
+    fn authenticate(
+        &self,
+        client_id: &str,
+        peer_certificate: Option<&[u8]>,
+    ) -> impl Future<Output = Result<String, ()>> + Send;
 }
 
 /// Largest MQTT packet a device may send (fixed header included). AWS IoT's own limit
@@ -93,17 +107,21 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 type ServerEndpoint = mqtt_ep::Endpoint<mqtt_ep::role::Server>;
 
 /// Serve MQTT on `listener` until `shutdown` resolves: one task per connection.
-/// Plain TCP; the caller has checked that the address is loopback (development mode:
+/// With `tls`, every connection is mutual TLS (the configuration requires a client
+/// certificate) and [`Handler::authenticate`] gets the device's certificate; without it,
+/// plain TCP, and the caller has checked that the address is loopback (development mode:
 /// the client id is the thing name).
 ///
 /// On shutdown it stops accepting, tells every connection to close (MQTT 5: DISCONNECT
 /// 0x8B "server shutting down") and waits for them, at most a few seconds.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     handler: Arc<H>,
     sessions: Sessions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     let (stop_tx, _) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -123,7 +141,8 @@ pub async fn serve<H: Handler>(
                         stop_tx.subscribe(),
                         peer,
                     );
-                    tasks.spawn(conn.run(stream));
+                    let tls = tls.clone();
+                    tasks.spawn(conn.run(stream, tls));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: keep serving the others.
@@ -352,9 +371,50 @@ impl<H: Handler> Connection<H> {
         }
     }
 
-    async fn run(mut self, stream: TcpStream) {
+    async fn run(mut self, stream: TcpStream, tls: Option<tokio_rustls::TlsAcceptor>) {
         // Small request/response packets: don't let Nagle delay replies.
         let _ = stream.set_nodelay(true);
+        let Some(acceptor) = tls else {
+            let transport = mqtt_ep::transport::TcpTransport::from_stream(stream);
+            return self.run_on(transport, None).await;
+        };
+        // The handshake counts against the CONNECT timeout.
+        let handshake = tokio::select! {
+            r = tokio::time::timeout(CONNECT_TIMEOUT, acceptor.accept(stream)) => r,
+            _ = self.stop.changed() => return,
+        };
+        let stream = match handshake {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                info!(peer = %self.peer, error = %e, "MQTT TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                debug!(peer = %self.peer, "MQTT TLS handshake timeout");
+                return;
+            }
+        };
+        let certificate = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .map(|der| der.as_ref().to_vec());
+        let Some(certificate) = certificate else {
+            // The verifier requires one; never accept a TLS device without it.
+            warn!(peer = %self.peer, "MQTT TLS connection without a client certificate");
+            return;
+        };
+        self.run_on(tls::TlsTransport::new(stream), Some(certificate))
+            .await;
+    }
+
+    /// The connection on its transport; `certificate`: the client certificate's DER
+    /// (mutual TLS), `None` on plain TCP.
+    async fn run_on<T>(mut self, transport: T, certificate: Option<Vec<u8>>)
+    where
+        T: mqtt_ep::transport::TransportOps + Send + 'static,
+    {
         let ep = Arc::new(ServerEndpoint::with_options(
             Version::Undetermined,
             mqtt_ep::connection::ConnectionOptions::new().maximum_packet_size_recv(MAX_PACKET_SIZE),
@@ -372,7 +432,6 @@ impl<H: Handler> Connection<H> {
                 return;
             }
         };
-        let transport = mqtt_ep::transport::TcpTransport::from_stream(stream);
         if let Err(e) = ep
             .attach_with_options(transport, Mode::Server, options)
             .await
@@ -413,33 +472,38 @@ impl<H: Handler> Connection<H> {
             }
         };
 
-        // Loopback development mode: identity = client id. The username (which the
-        // Device SDK fills with `?SDK=...` metrics) and the password are ignored.
+        // The client id must be a thing name (AWS's `iot:Connection.Thing.ThingName`
+        // policy). The username (which the Device SDK fills with `?SDK=...` metrics) and
+        // the password are ignored.
         if !topic::is_thing_name(&client_id) {
             info!(peer = %self.peer, client_id, "MQTT connect refused: client id is not a thing name");
-            let refuse: Packet = match version {
-                Version::V5_0 => match v5_0::Connack::builder()
-                    .session_present(false)
-                    .reason_code(ConnectReasonCode::ClientIdentifierNotValid)
-                    .build()
-                {
-                    Ok(p) => p.into(),
-                    Err(_) => return,
-                },
-                _ => match v3_1_1::Connack::builder()
-                    .session_present(false)
-                    .return_code(ConnectReturnCode::IdentifierRejected)
-                    .build()
-                {
-                    Ok(p) => p.into(),
-                    Err(_) => return,
-                },
-            };
-            let _ = ep.send(refuse).await;
-            let _ = ep.close().await;
+            refuse(
+                &ep,
+                version,
+                ConnectReasonCode::ClientIdentifierNotValid,
+                ConnectReturnCode::IdentifierRejected,
+            )
+            .await;
             return;
         }
-        let thing = client_id.clone();
+        let thing = match self
+            .handler
+            .authenticate(&client_id, certificate.as_deref())
+            .await
+        {
+            Ok(thing) => thing,
+            Err(()) => {
+                info!(peer = %self.peer, client_id, "MQTT connect refused: not authorized");
+                refuse(
+                    &ep,
+                    version,
+                    ConnectReasonCode::NotAuthorized,
+                    ConnectReturnCode::NotAuthorized,
+                )
+                .await;
+                return;
+            }
+        };
 
         // Keepalive: honour the client's value up to AWS IoT's 1200 s; 0 or more than
         // that becomes 1200 (MQTT 5 clients are told through Server Keep Alive).
@@ -845,6 +909,33 @@ impl Accepted {
             let _ = self.ep.release_packet_id(pid).await;
         }
     }
+}
+
+/// Answer a CONNECT with a refusing CONNACK and close.
+async fn refuse(
+    ep: &ServerEndpoint,
+    version: Version,
+    v5: ConnectReasonCode,
+    v3: ConnectReturnCode,
+) {
+    let built: Option<Packet> = match version {
+        Version::V5_0 => v5_0::Connack::builder()
+            .session_present(false)
+            .reason_code(v5)
+            .build()
+            .ok()
+            .map(Into::into),
+        _ => v3_1_1::Connack::builder()
+            .session_present(false)
+            .return_code(v3)
+            .build()
+            .ok()
+            .map(Into::into),
+    };
+    if let Some(p) = built {
+        let _ = ep.send(p).await;
+    }
+    let _ = ep.close().await;
 }
 
 /// Read packets for the connection loop, and enforce keepalive: nothing received for

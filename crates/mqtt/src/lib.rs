@@ -88,23 +88,28 @@ fn notify_changes<S: Store, P: notify::Publisher>(
     })
 }
 
-/// Serve devices over MQTT on `listener` (plain TCP; the caller has checked it is
-/// loopback) for `store`'s account, until `shutdown` resolves: requests run the device
-/// data-plane operations, and committed changes notify connected devices.
+/// Serve devices over MQTT on `listener` for `store`'s account, until `shutdown`
+/// resolves: requests run the device data-plane operations, and committed changes
+/// notify connected devices. With `tls` ([`endpoint::server_config`]), mutual TLS: a
+/// device's certificate must be registered, ACTIVE and attached to the thing its client
+/// id names; without it, plain TCP (the caller has checked it is loopback) and the
+/// client id is the thing.
 pub async fn run<S: Store + Clone>(
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     store: S,
     clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let changes = Changes::install(&store);
-    run_with_changes(listener, store, clock, &changes, shutdown).await
+    run_with_changes(listener, tls, store, clock, &changes, shutdown).await
 }
 
 /// [`run`] with the store's changes already [`Changes::install`]ed (when the broker
 /// adapter runs too).
 pub async fn run_with_changes<S: Store + Clone>(
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
     store: S,
     clock: Arc<dyn Clock>,
     changes: &Changes,
@@ -121,7 +126,7 @@ pub async fn run_with_changes<S: Store + Clone>(
         service: JobsService { store, clock },
         notifier,
     });
-    let result = endpoint::serve(listener, device, sessions, shutdown).await;
+    let result = endpoint::serve(listener, tls, device, sessions, shutdown).await;
     notifying.abort();
     result
 }
@@ -140,5 +145,77 @@ impl<S: Store> Handler for Device<S> {
 
     async fn connected(&self, thing: &str) {
         self.notifier.connected(thing).await;
+    }
+
+    async fn authenticate(
+        &self,
+        client_id: &str,
+        peer_certificate: Option<&[u8]>,
+    ) -> Result<String, ()> {
+        let Some(der) = peer_certificate else {
+            // Plain loopback TCP: the client id is the thing.
+            return Ok(client_id.to_owned());
+        };
+        let id = certificate_id(der);
+        let store = &self.service.store;
+        let certificate = store.describe_certificate(&id).await.map_err(|e| {
+            tracing::warn!(certificate_id = id, error = ?e, "MQTT connect: certificate lookup failed");
+        })?;
+        let attached = match &certificate {
+            Some(_) => is_attached(store, client_id, &id).await?,
+            None => false,
+        };
+        match iotjobs_core::certificate::may_connect(certificate.as_ref(), attached) {
+            Ok(()) => Ok(client_id.to_owned()),
+            Err(why) => {
+                tracing::info!(client_id, certificate_id = id, reason = ?why, "MQTT connect refused");
+                Err(())
+            }
+        }
+    }
+}
+
+/// A certificate's id in the registry: the lowercase hex SHA-256 of its DER.
+fn certificate_id(der: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether certificate `id` is attached to `thing` (an unknown thing: no).
+async fn is_attached<S: Store>(store: &S, thing: &str, id: &str) -> Result<bool, ()> {
+    let mut page = iotjobs_core::PageRequest {
+        after: None,
+        limit: 250,
+    };
+    loop {
+        let principals = match store.list_thing_principals(thing, page.clone()).await {
+            Ok(p) => p,
+            Err(iotjobs_core::JobsError::NotFound(_)) => return Ok(false),
+            Err(e) => {
+                tracing::warn!(thing, error = ?e, "MQTT connect: principal lookup failed");
+                return Err(());
+            }
+        };
+        if principals.items.iter().any(|p| p == id) {
+            return Ok(true);
+        }
+        match principals.next {
+            Some(next) => page.after = Some(next),
+            None => return Ok(false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn certificate_id_is_hex_sha256_of_the_der() {
+        assert_eq!(
+            super::certificate_id(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

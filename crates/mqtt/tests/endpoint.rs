@@ -35,6 +35,10 @@ impl Handler for Echo {
     async fn connected(&self, thing: &str) {
         self.connected.lock().unwrap().push(thing.to_owned());
     }
+
+    async fn authenticate(&self, client_id: &str, _: Option<&[u8]>) -> Result<String, ()> {
+        Ok(client_id.to_owned())
+    }
 }
 
 struct Server {
@@ -51,9 +55,15 @@ async fn start() -> Server {
     let sessions = Sessions::default();
     let handler = Arc::new(Echo::default());
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, handler.clone(), sessions.clone(), async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(serve(
+        listener,
+        None,
+        handler.clone(),
+        sessions.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     Server {
         port,
         sessions,

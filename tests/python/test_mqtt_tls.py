@@ -1,0 +1,230 @@
+"""Devices over MQTT with mutual TLS (`serve --mqtt-tls-cert/--mqtt-tls-key/
+--mqtt-client-ca`), as a device connects to AWS IoT: the real AWS IoT Device SDK v2's
+`mtls_from_path` builders (MQTT 5 and 3.1.1), identity from the certificate registry.
+
+A device's certificate must be signed by the client CA (else the TLS handshake fails),
+registered in the account (RegisterCertificateWithoutCA), ACTIVE and attached to the thing
+its client id names (else CONNACK "not authorized"). Certificates are made with `openssl`
+in a temporary directory once per module.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+from awscrt import mqtt5, mqtt_request_response
+from awsiot import iotjobs, mqtt5_client_builder, mqtt_connection_builder
+
+from iotjobs_helpers import make_job
+
+TIMEOUT_S = 5
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _ca(d: Path, name: str) -> None:
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-keyout", f"{name}.key", "-out", f"{name}.pem", "-subj", f"/CN={name}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
+
+
+def _leaf(d: Path, name: str, ca: str, ext: str) -> None:
+    (d / f"{name}.ext").write_text(ext)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
+             "-out", f"{name}.csr", "-subj", f"/CN={name}", cwd=d)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+             "-CAcreateserial", "-days", "2", "-out", f"{name}.pem",
+             "-extfile", f"{name}.ext", cwd=d)
+
+
+DEVICES = ("dev-a", "dev-b", "dev-c", "dev-unreg")
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("pki")
+    _ca(d, "server-ca")
+    _ca(d, "device-ca")
+    _ca(d, "other-ca")
+    _leaf(d, "server", "server-ca",
+          "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    for name in DEVICES:
+        _leaf(d, name, "device-ca", "extendedKeyUsage=clientAuth\n")
+    _leaf(d, "stranger", "other-ca", "extendedKeyUsage=clientAuth\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def tls_server(launch_server, tmp_path_factory, certs):
+    srv = launch_server(
+        tmp_path_factory.mktemp("server"), "--mqtt-listen", "127.0.0.1:0",
+        "--mqtt-tls-cert", str(certs / "server.pem"), "--mqtt-tls-key", str(certs / "server.key"),
+        "--mqtt-client-ca", str(certs / "device-ca.pem"))
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def iot(tls_server, certs):
+    """The control plane, with dev-a/dev-b/dev-c registered: dev-a attached to thing-a,
+    dev-b to thing-b, dev-c (deactivated by its test) to thing-c."""
+    iot = tls_server.client("iot")
+    for name, thing in (("dev-a", "thing-a"), ("dev-b", "thing-b"), ("dev-c", "thing-c")):
+        iot.create_thing(thingName=thing)
+        r = iot.register_certificate_without_ca(
+            certificatePem=(certs / f"{name}.pem").read_text(), status="ACTIVE")
+        iot.attach_thing_principal(thingName=thing, principal=r["certificateArn"])
+    return iot
+
+
+def _connect5(srv, certs: Path, cert: str, client_id: str) -> mqtt5.Client:
+    """An MQTT 5 client connected over mutual TLS; raises with the failure's CONNACK."""
+    up: Future = Future()
+    client = mqtt5_client_builder.mtls_from_path(
+        endpoint="localhost", port=srv.mqtt_port,
+        cert_filepath=str(certs / f"{cert}.pem"), pri_key_filepath=str(certs / f"{cert}.key"),
+        ca_filepath=str(certs / "server-ca.pem"), client_id=client_id,
+        on_lifecycle_connection_success=lambda d: up.done() or up.set_result(d),
+        on_lifecycle_connection_failure=lambda d: up.done() or up.set_exception(
+            ConnectFailed(d.exception, d.connack_packet)),
+    )
+    client.start()
+    try:
+        up.result(TIMEOUT_S)
+    except BaseException:
+        client.stop()
+        raise
+    return client
+
+
+class ConnectFailed(Exception):
+    def __init__(self, exception, connack):
+        super().__init__(f"{exception!r}, CONNACK {connack!r}")
+        self.exception = exception
+        self.connack = connack
+
+
+def _connect3(srv, certs: Path, cert: str, client_id: str):
+    conn = mqtt_connection_builder.mtls_from_path(
+        endpoint="127.0.0.1", port=srv.mqtt_port,
+        cert_filepath=str(certs / f"{cert}.pem"), pri_key_filepath=str(certs / f"{cert}.key"),
+        ca_filepath=str(certs / "server-ca.pem"), client_id=client_id, clean_session=True)
+    conn.connect().result(TIMEOUT_S)
+    return conn
+
+
+def _raw_connack3(srv, certs: Path, cert: str, client_id: str) -> bytes:
+    """The CONNACK (4 bytes) answering a raw MQTT 3.1.1 CONNECT over mutual TLS."""
+    ctx = ssl.create_default_context(cafile=str(certs / "server-ca.pem"))
+    ctx.load_cert_chain(str(certs / f"{cert}.pem"), str(certs / f"{cert}.key"))
+    cid = client_id.encode()
+    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(cid).to_bytes(2, "big") + cid
+    with socket.create_connection(("127.0.0.1", srv.mqtt_port), timeout=TIMEOUT_S) as raw, \
+            ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.sendall(bytes([0x10, len(body)]) + body)
+        got = b""
+        while len(got) < 4:
+            chunk = tls.recv(4 - len(got))
+            if not chunk:
+                break
+            got += chunk
+        return got
+
+
+def _jobs(client) -> iotjobs.IotJobsClientV2:
+    return iotjobs.IotJobsClientV2(client, mqtt_request_response.ClientOptions(
+        max_request_response_subscriptions=3, max_streaming_subscriptions=2,
+        operation_timeout_in_seconds=TIMEOUT_S))
+
+
+def test_registered_attached_certificate_runs_jobs_over_mqtt5_and_mqtt3(tls_server, certs, iot):
+    assert tls_server.mqtt_endpoint.startswith("mqtts://")
+    make_job(iot, "tls-job-1", ["thing-a"], create_things=False)
+    make_job(iot, "tls-job-2", ["thing-a"], create_things=False)
+
+    client = _connect5(tls_server, certs, "dev-a", "thing-a")
+    try:
+        jobs = _jobs(client)
+        pending = jobs.get_pending_job_executions(
+            iotjobs.GetPendingJobExecutionsRequest(thing_name="thing-a")).result(TIMEOUT_S)
+        assert [e.job_id for e in pending.queued_jobs] == ["tls-job-1", "tls-job-2"]
+        started = jobs.start_next_pending_job_execution(
+            iotjobs.StartNextPendingJobExecutionRequest(thing_name="thing-a")).result(TIMEOUT_S)
+        assert (started.execution.job_id, started.execution.status) == ("tls-job-1", "IN_PROGRESS")
+    finally:
+        client.stop()
+
+    conn = _connect3(tls_server, certs, "dev-a", "thing-a")
+    try:
+        jobs = _jobs(conn)
+        pending = jobs.get_pending_job_executions(
+            iotjobs.GetPendingJobExecutionsRequest(thing_name="thing-a")).result(TIMEOUT_S)
+        assert [e.job_id for e in pending.in_progress_jobs] == ["tls-job-1"]
+        assert [e.job_id for e in pending.queued_jobs] == ["tls-job-2"]
+    finally:
+        conn.disconnect().result(TIMEOUT_S)
+    assert iot.describe_job_execution(jobId="tls-job-1", thingName="thing-a")[
+        "execution"]["status"] == "IN_PROGRESS"
+
+
+@pytest.mark.parametrize("cert, client_id", [
+    ("dev-unreg", "thing-a"),  # signed by the client CA, not registered
+    ("dev-b", "thing-a"),      # registered and active, attached to another thing
+    ("dev-a", "no-such-thing"),
+], ids=["unregistered", "other-thing", "unknown-thing"])
+def test_connect_refused_not_authorized(tls_server, certs, iot, cert, client_id):
+    with pytest.raises(ConnectFailed) as e:
+        _connect5(tls_server, certs, cert, client_id)
+    assert e.value.connack is not None, e.value
+    assert e.value.connack.reason_code == mqtt5.ConnectReasonCode.NOT_AUTHORIZED
+    # the SDK's MQTT 3.1.1 client reports a refused CONNACK as a protocol error without
+    # its return code, so the CONNACK itself is read raw
+    with pytest.raises(Exception, match="PROTOCOL_ERROR"):
+        _connect3(tls_server, certs, cert, client_id)
+    assert _raw_connack3(tls_server, certs, cert, client_id) == bytes([0x20, 2, 0, 5])
+
+
+def test_deactivated_certificate_refused_on_next_connect(tls_server, certs, iot):
+    _connect5(tls_server, certs, "dev-c", "thing-c").stop()
+    cert_id = next(c["certificateId"] for c in iot.list_certificates()["certificates"]
+                   if c["certificateId"] in iot.list_thing_principals(thingName="thing-c")[
+                       "principals"][0])
+    iot.update_certificate(certificateId=cert_id, newStatus="INACTIVE")
+    try:
+        with pytest.raises(ConnectFailed) as e:
+            _connect5(tls_server, certs, "dev-c", "thing-c")
+        assert e.value.connack.reason_code == mqtt5.ConnectReasonCode.NOT_AUTHORIZED
+    finally:
+        iot.update_certificate(certificateId=cert_id, newStatus="ACTIVE")
+    _connect5(tls_server, certs, "dev-c", "thing-c").stop()
+    # detached: refused as well
+    principal = iot.list_thing_principals(thingName="thing-c")["principals"][0]
+    iot.detach_thing_principal(thingName="thing-c", principal=principal)
+    with pytest.raises(ConnectFailed):
+        _connect5(tls_server, certs, "dev-c", "thing-c")
+
+
+def test_certificate_from_unknown_ca_fails_the_handshake(tls_server, certs, iot):
+    with pytest.raises(ConnectFailed) as e:
+        _connect5(tls_server, certs, "stranger", "thing-a")
+    assert e.value.connack is None, "no CONNACK: the TLS handshake failed"
+    with pytest.raises(Exception, match="TLS|SOCKET|CLOSED|HANGUP"):
+        _connect3(tls_server, certs, "stranger", "thing-a")
+    assert "handshake failed" in tls_server.log()
+
+
+def test_plain_mqtt_is_not_served_on_the_tls_port(tls_server):
+    # a plain TCP client never gets a CONNACK
+    from mqtt_device import Device, MqttTimeout
+    with pytest.raises((MqttTimeout, Exception)):
+        Device("mqtt3", tls_server.mqtt_port, "thing-a").connect()
