@@ -154,11 +154,20 @@ impl PgTx<'_> {
     /// through `NOTIFY channel` in the same transaction, which PostgreSQL delivers only
     /// if the transaction commits (newline-separated thing names, in payloads under
     /// PostgreSQL's 8,000-byte limit).
-    pub(crate) async fn commit(self, channel: &str, node: &str) -> StoreResult<Vec<String>> {
+    pub(crate) async fn commit(
+        self,
+        channel: &str,
+        node: &str,
+        peers_listen: bool,
+    ) -> StoreResult<Vec<String>> {
         let PgTx(tx, touched) = self;
         let mut touched = touched.into_inner().unwrap_or_default();
         touched.sort_unstable();
         touched.dedup();
+        if !peers_listen {
+            tx.commit().await.map_err(pg_err)?;
+            return Ok(touched);
+        }
         // `node\nthing\nthing…`: the listener skips its own node's changes, which it
         // announced already.
         let mut payload = String::new();

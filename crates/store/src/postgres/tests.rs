@@ -225,14 +225,15 @@ async fn other_nodes_hear_committed_changes_and_resync_after_a_lost_listener() {
             .unwrap();
         rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>()
     };
+    // ... and until node A has noticed it (before that, A sends no NOTIFY).
     for _ in 0..100 {
-        if !listening().await.is_empty() {
+        if !listening().await.is_empty() && node_a.peers_listen() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     seed_job_over_things(&node_a, "j", &["t1".to_string(), "t2".to_string()], t0).await;
-    assert_eq!(heard_within_5s(&mut heard).await, ["t1", "t2"]);
+    assert_eq!(heard_things(&mut heard).await, ["t1", "t2"]);
     // A refused command on A: nothing committed, nothing heard; then a real change.
     let sel = |t: &str| ExecutionSelector::Exact {
         thing_name: t.into(),
@@ -252,7 +253,7 @@ async fn other_nodes_hear_committed_changes_and_resync_after_a_lost_listener() {
         .update_job_execution(sel("t1"), cancel(None), t0)
         .await
         .unwrap();
-    assert_eq!(heard_within_5s(&mut heard).await, ["t1"]);
+    assert_eq!(heard_things(&mut heard).await, ["t1"]);
 
     // Kill B's LISTEN connection; A changes t2 meanwhile; B resyncs.
     let pids = listening().await;
@@ -419,4 +420,47 @@ async fn delete_thing_group_races_with_joins_and_device_updates() {
         let n = all.iter().filter(|e| e.status == status).count() as i64;
         assert_eq!(d.get(status), n, "{status}");
     }
+}
+
+/// The next announcement that names things, skipping resyncs (empty lists), which the
+/// listening node also sends a while after it starts listening.
+async fn heard_things(
+    heard: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<String>>,
+) -> Vec<String> {
+    loop {
+        let things = heard_within_5s(heard).await;
+        if !things.is_empty() {
+            return things;
+        }
+    }
+}
+
+/// A node alone on its schema sends no NOTIFY (PostgreSQL serializes NOTIFYing commits);
+/// once another node LISTENs, it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_notifies_only_while_another_node_listens() {
+    let node_a = fresh().await;
+    let wait_until = |want: bool| {
+        let a = node_a.clone();
+        async move {
+            for _ in 0..100 {
+                if a.peers_listen() == want {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("peers_listen never became {want}");
+        }
+    };
+    wait_until(false).await;
+    let node_b = second_node(&node_a).await;
+    node_b.set_change_listener(std::sync::Arc::new(|_: &[String]| {}));
+    wait_until(true).await;
+    drop(node_b);
+    // A node's own LISTEN connection is not a peer: alone on its schema, a node with a
+    // change listener still sends no NOTIFY.
+    let node_c = fresh().await;
+    node_c.set_change_listener(std::sync::Arc::new(|_: &[String]| {}));
+    tokio::time::sleep(PEER_CHECK * 3).await;
+    assert!(!node_c.peers_listen(), "its own listener counted as a peer");
 }
