@@ -226,7 +226,7 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
             // A thing first seen now, while connections are known (its connection raced
             // with this change): no baseline to compare with; the next change compares
             // with this one.
-            None if self.sessions.connected_things().is_some() => return Ok(()),
+            None if self.sessions.is_connected(thing).is_some() => return Ok(()),
             // Connections unknown (a broker): compare with nothing pending.
             None => View::default(),
         };
