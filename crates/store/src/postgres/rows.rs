@@ -162,12 +162,13 @@ impl PgTx<'_> {
     ) -> StoreResult<Vec<String>> {
         let PgTx(tx, touched) = self;
         let mut touched = touched.into_inner().unwrap_or_default();
-        touched.sort_unstable();
-        touched.dedup();
         if !peers_listen {
+            // The change feed sorts and deduplicates what it announces.
             tx.commit().await.map_err(pg_err)?;
             return Ok(touched);
         }
+        touched.sort_unstable();
+        touched.dedup();
         // `node\nthing\nthing…`: the listener skips its own node's changes, which it
         // announced already.
         let mut payload = String::new();
