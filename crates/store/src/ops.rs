@@ -70,11 +70,7 @@ pub(crate) async fn delete_thing(
         return Ok(());
     };
     thing.check_deletable(expected_version, tx.thing_has_principals(name).await?)?;
-    let mut jobs = JobCache::default();
-    for exec in tx.select_all_pending(name).await? {
-        jobs.apply(tx, exec, &ExecutionCommand::Remove, now).await?;
-    }
-    jobs.flush(tx).await?;
+    remove_executions(tx, tx.select_all_pending(name).await?, now).await?;
     tx.delete_thing_rows(name).await
 }
 
@@ -260,11 +256,7 @@ pub(crate) async fn delete_thing_group(
         tx.delete_member(name, &thing).await?;
         removed.extend(executions_leaving(tx, &thing, &continuous).await?);
     }
-    let mut jobs = JobCache::default();
-    for exec in removed {
-        jobs.apply(tx, exec, &ExecutionCommand::Remove, now).await?;
-    }
-    jobs.flush(tx).await?;
+    remove_executions(tx, removed, now).await?;
     tx.delete_group_rows(name).await
 }
 
@@ -337,8 +329,19 @@ pub(crate) async fn remove_thing_from_thing_group(
     let continuous = tx
         .continuous_jobs_targeting(&tx.ancestors(group).await?)
         .await?;
+    let leaving = executions_leaving(tx, thing, &continuous).await?;
+    remove_executions(tx, leaving, now).await
+}
+
+/// REMOVED for each of `executions` (already locked), through the state machine; each
+/// job's counters written once.
+async fn remove_executions(
+    tx: &impl Tx,
+    executions: Vec<JobExecution>,
+    now: Timestamp,
+) -> StoreResult<()> {
     let mut jobs = JobCache::default();
-    for exec in executions_leaving(tx, thing, &continuous).await? {
+    for exec in executions {
         jobs.apply(tx, exec, &ExecutionCommand::Remove, now).await?;
     }
     jobs.flush(tx).await
