@@ -52,10 +52,12 @@ pub(crate) async fn create_thing(
     let thing = Thing::create(new, thing_id, now);
     let created = tx.insert_thing(&thing).await?;
     let stored = tx.select_thing(&thing.thing_name, Lock::No).await?;
-    Ok((
-        stored.ok_or_else(|| JobsError::bug("thing vanished"))?,
-        created,
-    ))
+    // Gone between our insert and this read: a concurrent delete won the race. Running
+    // the transaction again decides anew (PostgreSQL retries conflicts; SQLite's single
+    // writer cannot get here).
+    let stored =
+        stored.ok_or_else(|| JobsError::transaction_conflict("the thing was deleted meanwhile"))?;
+    Ok((stored, created))
 }
 
 /// DeleteThing: the thing's pending executions become REMOVED through the state
@@ -200,10 +202,12 @@ pub(crate) async fn create_thing_group(
     let group = ThingGroup::create(new, group_id, now);
     let created = tx.insert_group(&group).await?;
     let stored = tx.select_group(&new.group_name, Lock::No).await?;
-    Ok((
-        stored.ok_or_else(|| JobsError::bug("group vanished"))?,
-        created,
-    ))
+    // Gone between our insert and this read: a concurrent delete won the race. Running
+    // the transaction again decides anew (PostgreSQL retries conflicts; SQLite's single
+    // writer cannot get here).
+    let stored =
+        stored.ok_or_else(|| JobsError::transaction_conflict("the group was deleted meanwhile"))?;
+    Ok((stored, created))
 }
 
 async fn require_group(tx: &impl Tx, name: &str, lock: Lock) -> StoreResult<ThingGroup> {
