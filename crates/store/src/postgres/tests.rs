@@ -75,15 +75,7 @@ mod conformance {
 #[tokio::test]
 async fn concurrent_start_up_migrates_once() {
     let store = fresh().await;
-    // Read the schema name back from the first store's connection.
-    let schema: String = store
-        .client()
-        .await
-        .unwrap()
-        .query_one("SELECT current_schema()", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let schema = schema_of(&store).await;
     // Drop the tables again and migrate twice concurrently from scratch.
     store
         .client()
@@ -286,16 +278,21 @@ async fn heard_within_5s(
         .unwrap()
 }
 
-/// A second node on the same schema as `node`.
-async fn second_node(node: &PgStore) -> PgStore {
-    let schema: String = node
+/// The schema a store's connections use.
+async fn schema_of(store: &PgStore) -> String {
+    store
         .client()
         .await
         .unwrap()
         .query_one("SELECT current_schema()", &[])
         .await
         .unwrap()
-        .get(0);
+        .get(0)
+}
+
+/// A second node on the same schema as `node`.
+async fn second_node(node: &PgStore) -> PgStore {
+    let schema = schema_of(node).await;
     let mut config: tokio_postgres::Config = test_url().parse().unwrap();
     config.options(format!("-c search_path={schema}"));
     PgStore::with_config(config, 8).await.unwrap()
