@@ -530,6 +530,9 @@ def aws_for(aws_cli):
 # iotjobs' own account at the broker (docs/mqtt-broker.md)
 BROKER_USER = "iotjobs"
 BROKER_PASSWORD = "iotjobs-test-secret"
+# an operator's account at the broker: reads Jobs events (--mqtt-events), nothing else
+BROKER_OPERATOR = "operator"
+BROKER_OPERATOR_PASSWORD = "operator-test-secret"
 
 # Two listeners with their own settings (docs/mqtt-broker.md): devices on one, with the
 # device ACL (%c: client id = thing name; anonymous in the tests, certificates with
@@ -547,6 +550,10 @@ pattern read $aws/things/%c/jobs/#
 MOSQUITTO_SERVICE_ACL = """\
 user iotjobs
 topic readwrite $aws/things/+/jobs/#
+topic write $aws/events/#
+
+user operator
+topic read $aws/events/#
 """
 
 
@@ -583,6 +590,8 @@ class Mosquitto:
         passwd = self.workdir / "passwd"
         subprocess.run([passwd_tool, "-b", "-c", str(passwd), BROKER_USER, BROKER_PASSWORD],
                        check=True, capture_output=True, timeout=10)
+        subprocess.run([passwd_tool, "-b", str(passwd), BROKER_OPERATOR,
+                        BROKER_OPERATOR_PASSWORD], check=True, capture_output=True, timeout=10)
         device_acl = self.workdir / "acl-devices"
         device_acl.write_text(MOSQUITTO_DEVICE_ACL)
         service_acl = self.workdir / "acl-service"

@@ -171,8 +171,16 @@ class RawLog(EventLog):
 class Device:
     """One device connection with client id = `thing`. See the module docstring."""
 
-    def __init__(self, kind: str, port: int, thing: str, host: str = "127.0.0.1"):
+    def __init__(self, kind: str, port: int, thing: str, host: str = "127.0.0.1",
+                 username: str | None = None, password: str | None = None,
+                 metrics: bool = True):
+        """`username`/`password`: sent in CONNECT (an operator's access key id and secret;
+        devices send none). `metrics=False`: no `?SDK=...` query appended to the user name
+        (awscrt appends it by default, which a broker's password file does not know)."""
         assert kind in KINDS + RAW_KINDS, kind
+        self.metrics = metrics
+        self.username = username
+        self.password = password
         self.kind = kind
         self.port = port
         self.host = host
@@ -229,6 +237,9 @@ class Device:
             client_id=self.thing,
             clean_session=False,  # the SDK builders' default
             keep_alive_secs=KEEP_ALIVE_S,
+            username=self.username,
+            password=self.password,
+            disable_metrics=not self.metrics,
         )
         # every received publish, whatever subscription it matched
         self.conn.on_message(lambda topic, payload, **_: self.raw.append((topic, bytes(payload))))
@@ -267,9 +278,12 @@ class Device:
                 host_name=self.host,
                 port=self.port,
                 connect_options=mqtt5.ConnectPacket(
-                    client_id=self.thing, keep_alive_interval_sec=KEEP_ALIVE_S
+                    client_id=self.thing, keep_alive_interval_sec=KEEP_ALIVE_S,
+                    username=self.username,
+                    password=self.password.encode() if self.password is not None else None,
                 ),
                 on_publish_callback_fn=on_publish,
+                disable_metrics=not self.metrics,
                 on_lifecycle_event_connection_success_fn=on_success,
                 on_lifecycle_event_connection_failure_fn=on_failure,
                 on_lifecycle_event_stopped_fn=lambda _data: self._stopped5.set(),
@@ -577,8 +591,9 @@ class Devices:
         self._port_fn = port_fn
         self.opened: list[Device] = []
 
-    def __call__(self, kind: str, thing: str) -> Device:
-        d = Device(kind, self._port_fn(), thing)
+    def __call__(self, kind: str, thing: str, **credentials) -> Device:
+        """credentials: `username=`, `password=` (see `Device`)."""
+        d = Device(kind, self._port_fn(), thing, **credentials)
         self.opened.append(d)
         return d.connect()
 

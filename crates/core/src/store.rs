@@ -9,6 +9,7 @@
 
 use crate::certificate::{Certificate, CertificateStatus, NewCertificate, ThingPrincipalType};
 use crate::error::JobsError;
+use crate::event::JobsEvent;
 use crate::execution::{JobExecution, JobExecutionStatus};
 use crate::group::{NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate};
 use crate::job::{Job, JobProgress, JobStatus, JobUpdate, NewJob, TargetSelection};
@@ -106,14 +107,26 @@ impl SweepReport {
     }
 }
 
-/// Called after a write committed, with the things whose job executions it changed
-/// (created, changed, removed or deleted), each once. The device transports use it to
-/// notify devices (`notify`, `notify-next`) only about committed changes. With several
-/// nodes (PostgreSQL), other nodes' commits are announced too, and an empty list means
-/// "changes may have been missed" (the connection that hears them was lost): check every
-/// thing of interest. It runs on the writer's task: it must return quickly (hand the
-/// work to a channel).
-pub type ChangeListener = std::sync::Arc<dyn Fn(&[String]) + Send + Sync>;
+/// What a [`ChangeListener`] hears.
+#[derive(Debug, Clone, Copy)]
+pub enum ChangeNotice<'a> {
+    /// A write committed: the things whose job executions it changed (created, changed,
+    /// removed or deleted), each once, and the Jobs events it made
+    /// ([`crate::event`]; only this node's own commits carry events).
+    Committed {
+        things: &'a [String],
+        events: &'a [JobsEvent],
+    },
+    /// Changes may have been missed (with several nodes on PostgreSQL: the connection
+    /// that hears the others' commits was lost): check every thing of interest.
+    Resync,
+}
+
+/// Called after a write committed, so that the device transports notify devices
+/// (`notify`, `notify-next`) and publish events only about committed changes. With
+/// several nodes (PostgreSQL), other nodes' commits are announced too. It runs on the
+/// writer's task: it must return quickly (hand the work to a channel).
+pub type ChangeListener = std::sync::Arc<dyn Fn(ChangeNotice<'_>) + Send + Sync>;
 
 /// The storage port. Async so that a networked backend does not block the runtime;
 /// `Send` futures so that handlers can run on any worker thread.

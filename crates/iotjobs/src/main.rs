@@ -115,6 +115,13 @@ struct ServeArgs {
     /// line is visible to `ps`).
     #[arg(long, env = "IOTJOBS_MQTT_BROKER_PASSWORD", hide_env_values = true)]
     mqtt_broker_password: Option<String>,
+    /// Publish Jobs events (`$aws/events/job/{jobId}/...` and
+    /// `$aws/events/jobExecution/{jobId}/...`, as AWS IoT does once they are enabled):
+    /// on --mqtt-listen to operator connections (MQTT user name = an admin or operator
+    /// access key id of --account-id, password = its secret; any password under --auth
+    /// none), and on --mqtt-broker, where the broker's ACL decides who reads them.
+    #[arg(long, env = "IOTJOBS_MQTT_EVENTS")]
+    mqtt_events: bool,
     /// Connections served at once; more wait to be accepted.
     #[arg(long, env = "IOTJOBS_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u16).range(1..))]
@@ -252,6 +259,30 @@ async fn claim<S: iotjobs_core::Store>(store: &S, account: &str, what: &str) -> 
         .with_context(|| format!("database {what} for account {account}"))
 }
 
+/// Who may connect to the MQTT endpoint as an operator (to read Jobs events): an admin
+/// or operator key of the served account, its id as MQTT user name and its secret as
+/// password, compared in constant time; anyone who sends a password under `--auth none`,
+/// which makes every HTTP caller an admin too.
+fn operator_check(auth: &Auth, account_id: &str) -> iotjobs_mqtt::OperatorCheck {
+    match auth {
+        Auth::None { .. } => Arc::new(|_: &str, _: &[u8]| true),
+        Auth::SigV4 { keys, .. } => {
+            let operators: std::collections::HashMap<String, String> = keys
+                .iter()
+                .filter(|k| k.account_id == account_id)
+                .filter(|k| matches!(k.role, Role::Admin | Role::Operator))
+                .map(|k| (k.access_key_id.clone(), k.secret_access_key.clone()))
+                .collect();
+            Arc::new(move |user: &str, password: &[u8]| {
+                use subtle::ConstantTimeEq as _;
+                operators
+                    .get(user)
+                    .is_some_and(|secret| bool::from(secret.as_bytes().ct_eq(password)))
+            })
+        }
+    }
+}
+
 /// The authenticator the flags and environment ask for. Secrets come from a file or
 /// the environment, never from the command line (where `ps` would show them).
 fn auth_from(args: &ServeArgs) -> anyhow::Result<Auth> {
@@ -352,6 +383,14 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
             .context("the main account's store")?;
         // One change listener per store, shared by both ways of reaching devices.
         let changes = iotjobs_mqtt::Changes::install(&store);
+        let events = args.mqtt_events.then(|| iotjobs_mqtt::EventContext {
+            region: args.region.clone(),
+            account_id: args.account_id.clone(),
+        });
+        let endpoint_options = iotjobs_mqtt::EndpointOptions {
+            events: events.clone(),
+            operators: Some(operator_check(&auth, &args.account_id)),
+        };
         if let Some(addr) = &args.mqtt_listen {
             let mqtt_tls = match (
                 &args.mqtt_tls_cert,
@@ -379,6 +418,7 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
                     store,
                     Arc::new(SystemClock),
                     &changes,
+                    &endpoint_options,
                     async move {
                         let _ = stopped.wait_for(|s| *s).await;
                     },
@@ -399,6 +439,7 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
                     .unwrap_or_else(|| format!("iotjobs-{}", args.account_id)),
                 username: args.mqtt_broker_username.clone(),
                 password: args.mqtt_broker_password.clone(),
+                events,
             };
             if options.password.is_some() && options.username.is_none() {
                 anyhow::bail!("--mqtt-broker-password needs --mqtt-broker-username");

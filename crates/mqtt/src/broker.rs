@@ -73,6 +73,9 @@ pub struct BrokerOptions {
     pub client_id: String,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Publish Jobs events on the broker (`--mqtt-events`); its ACL decides who reads
+    /// them (docs/mqtt-broker.md).
+    pub events: Option<crate::EventContext>,
 }
 
 /// `mqtt://HOST[:PORT]` (default port 1883) → (host, port). `mqtts://` is refused: TLS
@@ -306,6 +309,17 @@ impl Publisher for BrokerPublisher {
     }
 }
 
+impl crate::events::EventSink for BrokerPublisher {
+    fn publish_event(&self, topic: &str, payload: &[u8]) {
+        if let Err(e) = self
+            .client
+            .try_publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
+        {
+            warn!(topic, error = %e, "event dropped: broker queue full");
+        }
+    }
+}
+
 // ---- the adapter ---------------------------------------------------------------------
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -346,6 +360,15 @@ pub async fn run<S: Store + Clone>(
         },
     ));
     let notifying = notify_changes(notifier, changes);
+    let publishing = options.events.clone().map(|ctx| {
+        crate::events::publish_events(
+            changes.subscribe_events(),
+            ctx,
+            BrokerPublisher {
+                client: client.clone(),
+            },
+        )
+    });
     let service = Arc::new(JobsService { store, clock });
     let dedup = Arc::new(Mutex::new(DedupCache::default()));
     let mut workers = Vec::with_capacity(WORKERS);
@@ -427,6 +450,9 @@ pub async fn run<S: Store + Clone>(
         .await;
     }
     notifying.abort();
+    if let Some(task) = publishing {
+        task.abort();
+    }
     for t in worker_tasks {
         t.abort();
     }

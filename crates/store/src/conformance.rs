@@ -1344,29 +1344,126 @@ pub async fn list_thing_groups_by_parent_prefix_and_page<S: Store>(s: S) {
 }
 
 pub async fn committed_changes_reach_the_change_listener<S: Store>(s: S) {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
+    use iotjobs_core::{ChangeNotice, JobEventOperation as J, JobExecutionEventOperation as E};
+    // Each notice as (things, events as "job/thing operation" strings).
+    type Seen = Vec<(Vec<String>, Vec<String>)>;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::new()));
     let sink = seen.clone();
-    s.set_change_listener(std::sync::Arc::new(move |things: &[String]| {
-        sink.lock().unwrap().push(things.to_vec());
+    s.set_change_listener(std::sync::Arc::new(move |notice: ChangeNotice<'_>| {
+        let ChangeNotice::Committed { things, events } = notice else {
+            panic!("a single store never resyncs");
+        };
+        let events = events
+            .iter()
+            .map(|e| match e {
+                iotjobs_core::JobsEvent::Job { operation, job, .. } => {
+                    format!("{} {}", job.progress.job_id, operation.as_str())
+                }
+                iotjobs_core::JobsEvent::JobExecution {
+                    operation,
+                    execution,
+                    ..
+                } => format!(
+                    "{}/{} {}",
+                    execution.job_id,
+                    execution.thing_name,
+                    operation.as_str()
+                ),
+            })
+            .collect();
+        sink.lock().unwrap().push((things.to_vec(), events));
     }));
     let take = || std::mem::take(&mut *seen.lock().unwrap());
-    setup(&s, &["t1", "t2"], &[("j1", &["t1", "t2"])]).await;
-    assert_eq!(take(), vec![vec!["t1".to_string(), "t2".to_string()]]);
+    let things = |t: &[&str]| t.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+    let device = |status| ExecutionCommand::DeviceUpdate {
+        status,
+        expected_version: None,
+        status_details: None,
+        step_timeout_in_minutes: None,
+    };
+    setup(&s, &["t1", "t2", "t3"], &[("j1", &["t1", "t2"])]).await;
+    assert_eq!(take(), vec![(things(&["t1", "t2"]), vec![])]);
     // A refused command changes nothing and announces nothing.
     s.update_job_execution(exact("t1", "j1"), cancel(false, Some(9)), T0)
         .await
         .unwrap_err();
     assert!(take().is_empty());
-    s.update_job_execution(exact("t1", "j1"), cancel(false, None), T0)
+    // Moving to IN_PROGRESS changes a thing but makes no event; a terminal status does.
+    s.update_job_execution(
+        exact("t1", "j1"),
+        device(JobExecutionStatus::InProgress),
+        T0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(take(), vec![(things(&["t1"]), vec![])]);
+    s.update_job_execution(exact("t1", "j1"), cancel(true, None), T0)
         .await
         .unwrap();
-    assert_eq!(take(), vec![vec!["t1".to_string()]]);
-    // A whole-job cancel announces every thing it changed.
+    assert_eq!(
+        take(),
+        vec![(
+            things(&["t1"]),
+            vec![format!("j1/t1 {}", E::Canceled.as_str())]
+        )]
+    );
+    // A whole-job cancel announces the job and every execution it changed.
     s.cancel_job("j1", false, None, None, T0).await.unwrap();
-    assert_eq!(take().concat(), vec!["t2".to_string()]);
+    let (changed, events): (Vec<_>, Vec<_>) = take().into_iter().unzip();
+    assert_eq!(changed.concat(), things(&["t2"]));
+    assert_eq!(
+        events.concat(),
+        vec![
+            format!("j1 {}", J::Canceled.as_str()),
+            format!("j1/t2 {}", E::Canceled.as_str()),
+        ]
+    );
     // Reads announce nothing.
     s.describe_job_execution(&exact("t2", "j1")).await.unwrap();
     assert!(take().is_empty());
+    // The last execution reaching a terminal status completes the job: both announced.
+    s.create_job(job("j2", &["t3"]), T0).await.unwrap();
+    take();
+    s.update_job_execution(exact("t3", "j2"), device(JobExecutionStatus::Succeeded), T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        take(),
+        vec![(
+            things(&["t3"]),
+            vec![
+                format!("j2/t3 {}", E::Succeeded.as_str()),
+                format!("j2 {}", J::Completed.as_str()),
+            ]
+        )]
+    );
+    // DeleteJobExecution announces `deleted`; DeleteJob `deletion_in_progress`, then
+    // `deleted` once the sweep removed its rows.
+    s.update_job_execution(
+        exact("t3", "j2"),
+        ExecutionCommand::Delete { force: false },
+        T0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        take(),
+        vec![(
+            things(&["t3"]),
+            vec![format!("j2/t3 {}", E::Deleted.as_str())]
+        )]
+    );
+    s.delete_job("j2", false, T0).await.unwrap();
+    assert_eq!(
+        take(),
+        vec![(
+            vec![],
+            vec![format!("j2 {}", J::DeletionInProgress.as_str())]
+        )]
+    );
+    s.sweep(T0, 100).await.unwrap();
+    let events: Vec<String> = take().into_iter().flat_map(|(_, e)| e).collect();
+    assert_eq!(events, vec![format!("j2 {}", J::Deleted.as_str())]);
 }
 
 #[macro_export]

@@ -25,7 +25,8 @@ use iotjobs_core::state_machine::{Change, ExecutionCommand, apply_to_job};
 use iotjobs_core::store::{AppliedChange, ExecutionSelector, JobFilter, StoreResult, ThingFilter};
 use iotjobs_core::thing::ThingUpdate;
 use iotjobs_core::{
-    Job, JobExecution, JobExecutionStatus, JobStatus, JobsError, NewJob, NewThing, Thing, Timestamp,
+    Job, JobEventOperation, JobExecution, JobExecutionEventOperation, JobExecutionStatus,
+    JobStatus, JobsError, JobsEvent, NewJob, NewThing, Thing, Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -315,7 +316,7 @@ pub(crate) async fn add_thing_to_thing_group(
             now,
         );
     }
-    jobs.flush(tx).await
+    jobs.flush(tx, now).await
 }
 
 /// RemoveThingFromThingGroup (see [`leave_group`]).
@@ -348,7 +349,7 @@ async fn remove_executions(
     for exec in executions {
         jobs.apply(tx, exec, &ExecutionCommand::Remove, now).await?;
     }
-    jobs.flush(tx).await
+    jobs.flush(tx, now).await
 }
 
 /// What a thing's leaving a group (its membership already deleted) does to the
@@ -474,8 +475,22 @@ pub(crate) async fn cancel_job(
     now: Timestamp,
 ) -> StoreResult<()> {
     let mut job = require_job(tx, job_id).await?;
+    let before = job.progress.status;
     job.cancel(force, reason.0.clone(), reason.1.clone(), now)?;
-    tx.update_job(&job).await
+    tx.update_job(&job).await?;
+    announce_job(tx, before, job, now);
+    Ok(())
+}
+
+/// Record the Jobs event of a job-status change, if it makes one.
+fn announce_job(tx: &impl Tx, before: JobStatus, job: Job, now: Timestamp) {
+    if let Some(operation) = JobEventOperation::of_job_transition(before, job.progress.status) {
+        tx.announce(JobsEvent::Job {
+            operation,
+            job: Box::new(job),
+            at: now,
+        });
+    }
 }
 
 /// Cancel up to `limit` executions of a canceled job that are still in the statuses its
@@ -505,7 +520,7 @@ pub(crate) async fn cancel_job_executions(
             n += 1;
         }
     }
-    jobs.flush(tx).await?;
+    jobs.flush(tx, now).await?;
     Ok(n)
 }
 
@@ -520,8 +535,11 @@ pub(crate) async fn delete_job(
     tx.lock_job_deletions().await?;
     let mut job = require_job(tx, job_id).await?;
     let deleting = tx.count_jobs_deleting().await?;
+    let before = job.progress.status;
     job.begin_delete(force, deleting, now)?;
-    tx.update_job(&job).await
+    tx.update_job(&job).await?;
+    announce_job(tx, before, job, now);
+    Ok(())
 }
 
 /// The job as it is now, which must exist (CancelJob's answer).
@@ -582,7 +600,7 @@ pub(crate) async fn update_job_execution(
     };
     let mut jobs = JobCache::default();
     let applied = jobs.apply(tx, exec, cmd, now).await?;
-    jobs.flush(tx).await?;
+    jobs.flush(tx, now).await?;
     Ok(Some(applied))
 }
 
@@ -604,7 +622,7 @@ pub(crate) async fn sweep_timeouts(
             n += 1;
         }
     }
-    jobs.flush(tx).await?;
+    jobs.flush(tx, now).await?;
     Ok(n)
 }
 
@@ -627,7 +645,11 @@ pub(crate) async fn sweep_cancellations(
 
 /// Remove up to `budget` executions of jobs being deleted, and the jobs whose
 /// executions are all gone. Returns (executions purged, jobs deleted).
-pub(crate) async fn sweep_deletions(tx: &impl Tx, budget: usize) -> StoreResult<(usize, usize)> {
+pub(crate) async fn sweep_deletions(
+    tx: &impl Tx,
+    budget: usize,
+    now: Timestamp,
+) -> StoreResult<(usize, usize)> {
     let (mut purged, mut deleted) = (0, 0);
     for job_id in tx.jobs_deleting().await? {
         let left = budget.saturating_sub(purged);
@@ -637,7 +659,16 @@ pub(crate) async fn sweep_deletions(tx: &impl Tx, budget: usize) -> StoreResult<
         let n = tx.purge_job_executions(&job_id, left).await?;
         purged += n;
         if n < left {
+            // The job's last look, for its `deleted` event.
+            let job = tx.select_job(&job_id, Lock::No).await?;
             tx.delete_job_rows(&job_id).await?;
+            if let Some(job) = job {
+                tx.announce(JobsEvent::Job {
+                    operation: JobEventOperation::Deleted,
+                    job: Box::new(job),
+                    at: now,
+                });
+            }
             deleted += 1;
         }
     }
@@ -684,10 +715,24 @@ impl JobCache {
         let (execution, exists) = match change {
             Change::Update(next) => {
                 tx.update_execution(&next).await?;
+                if let Some(operation) =
+                    JobExecutionEventOperation::of_transition(exec.status, next.status)
+                {
+                    tx.announce(JobsEvent::JobExecution {
+                        operation,
+                        execution: Box::new(next.clone()),
+                        at: now,
+                    });
+                }
                 (next, true)
             }
             Change::Delete => {
                 tx.delete_execution(&exec).await?;
+                tx.announce(JobsEvent::JobExecution {
+                    operation: JobExecutionEventOperation::Deleted,
+                    execution: Box::new(exec.clone()),
+                    at: now,
+                });
                 (exec, false)
             }
             Change::Unchanged => (exec, true),
@@ -717,10 +762,16 @@ impl JobCache {
         }
     }
 
-    async fn flush(self, tx: &impl Tx) -> StoreResult<()> {
+    async fn flush(self, tx: &impl Tx, now: Timestamp) -> StoreResult<()> {
         for (before, after) in self.jobs.values() {
             if before != after {
                 tx.update_job_progress(after).await?;
+                if JobEventOperation::of_job_transition(before.status, after.status).is_some() {
+                    // Rare (a job completing): the whole job for its event.
+                    if let Some(job) = tx.select_job(&after.job_id, Lock::No).await? {
+                        announce_job(tx, before.status, job, now);
+                    }
+                }
             }
         }
         Ok(())

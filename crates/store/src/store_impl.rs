@@ -348,7 +348,7 @@ macro_rules! impl_store {
                 let timed_out = $write!(self, |tx| $crate::ops::sweep_timeouts(tx, now, budget));
                 let canceled =
                     $write!(self, |tx| $crate::ops::sweep_cancellations(tx, now, budget));
-                let deletions = $write!(self, |tx| $crate::ops::sweep_deletions(tx, budget));
+                let deletions = $write!(self, |tx| $crate::ops::sweep_deletions(tx, budget, now));
                 let (timed_out, canceled, (purged_executions, deleted_jobs)) =
                     (timed_out?, canceled?, deletions?);
                 Ok(iotjobs_core::SweepReport {

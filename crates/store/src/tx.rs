@@ -45,6 +45,8 @@ pub(crate) trait Tx {
     /// Record that this transaction changed an execution of `thing` (reported to the
     /// store's change listener after commit).
     fn touched(&self, thing: &str);
+    /// Record a Jobs event this transaction made (announced after commit).
+    fn announce(&self, event: iotjobs_core::JobsEvent);
 
     // ---- things ----
     async fn select_thing(&self, name: &str, lock: Lock) -> StoreResult<Option<Thing>>;

@@ -110,8 +110,8 @@ macro_rules! transaction {
                 Ok(v) => owned
                     .commit(&$store.channel, &$store.node, $store.peers_listen())
                     .await
-                    .map(|touched| {
-                        $store.changes.emit(touched);
+                    .map(|changed| {
+                        $store.changes.emit(changed);
                         v
                     }),
                 // Dropping the transaction rolls it back.

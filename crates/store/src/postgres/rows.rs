@@ -17,7 +17,7 @@ use tokio_postgres::types::ToSql;
 pub(crate) struct PgTx<'a>(
     pub(crate) deadpool_postgres::Transaction<'a>,
     /// Things whose executions this transaction changed (see [`Tx::touched`]).
-    pub(crate) std::sync::Mutex<Vec<String>>,
+    pub(crate) std::sync::Mutex<crate::Changed>,
 );
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
@@ -150,7 +150,7 @@ fn executions(rows: Vec<Row>) -> StoreResult<Vec<JobExecution>> {
 }
 
 impl PgTx<'_> {
-    /// Commit; returns the things whose executions changed. Other nodes hear of them
+    /// Commit; returns what the transaction changed. Other nodes hear of the things
     /// through `NOTIFY channel` in the same transaction, which PostgreSQL delivers only
     /// if the transaction commits (newline-separated thing names, in payloads under
     /// PostgreSQL's 8,000-byte limit).
@@ -159,20 +159,21 @@ impl PgTx<'_> {
         channel: &str,
         node: &str,
         peers_listen: bool,
-    ) -> StoreResult<Vec<String>> {
-        let PgTx(tx, touched) = self;
-        let mut touched = touched.into_inner().unwrap_or_default();
+    ) -> StoreResult<crate::Changed> {
+        let PgTx(tx, changed) = self;
+        let mut changed = changed.into_inner().unwrap_or_default();
         if !peers_listen {
             // The change feed sorts and deduplicates what it announces.
             tx.commit().await.map_err(pg_err)?;
-            return Ok(touched);
+            return Ok(changed);
         }
-        touched.sort_unstable();
-        touched.dedup();
+        changed.things.sort_unstable();
+        changed.things.dedup();
+        let touched = &changed.things;
         // `node\nthing\nthing…`: the listener skips its own node's changes, which it
         // announced already.
         let mut payload = String::new();
-        for thing in &touched {
+        for thing in touched {
             if payload.len() + thing.len() + 1 > 7_000 {
                 notify(&tx, channel, &payload).await?;
                 payload.clear();
@@ -187,7 +188,7 @@ impl PgTx<'_> {
             notify(&tx, channel, &payload).await?;
         }
         tx.commit().await.map_err(pg_err)?;
-        Ok(touched)
+        Ok(changed)
     }
 
     async fn query(&self, sql: &str, params: &Params<'_>) -> StoreResult<Vec<Row>> {
@@ -286,9 +287,14 @@ fn lock_sql(lock: Lock) -> &'static str {
 }
 
 impl Tx for PgTx<'_> {
+    fn announce(&self, event: iotjobs_core::JobsEvent) {
+        if let Ok(mut c) = self.1.lock() {
+            c.events.push(event);
+        }
+    }
     fn touched(&self, thing: &str) {
-        if let Ok(mut t) = self.1.lock() {
-            t.push(thing.to_owned());
+        if let Ok(mut c) = self.1.lock() {
+            c.things.push(thing.to_owned());
         }
     }
 

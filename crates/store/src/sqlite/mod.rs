@@ -396,9 +396,9 @@ macro_rules! sqlite_write {
                 result.map(|v| (v, tx.1.into_inner()))
             })
             .await
-            .map(|(v, touched)| {
+            .map(|(v, changed)| {
                 // After the batch's COMMIT: only committed changes are announced.
-                $store.changes.emit(touched);
+                $store.changes.emit(changed);
                 v
             })
     };

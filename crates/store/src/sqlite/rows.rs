@@ -1154,12 +1154,15 @@ fn delete_everything(conn: &Connection) -> StoreResult<()> {
 pub(super) struct SqliteTx<'c>(
     pub(super) &'c Connection,
     /// Things whose executions this transaction changed (see [`Tx::touched`]).
-    pub(super) std::cell::RefCell<Vec<String>>,
+    pub(super) std::cell::RefCell<crate::Changed>,
 );
 
 impl Tx for SqliteTx<'_> {
     fn touched(&self, thing: &str) {
-        self.1.borrow_mut().push(thing.to_owned());
+        self.1.borrow_mut().things.push(thing.to_owned());
+    }
+    fn announce(&self, event: iotjobs_core::JobsEvent) {
+        self.1.borrow_mut().events.push(event);
     }
     async fn select_thing(&self, name: &str, _: Lock) -> StoreResult<Option<Thing>> {
         select_thing(self.0, name)
