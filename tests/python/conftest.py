@@ -154,6 +154,10 @@ class Server:
         self.mqtt_port: int | None = None
         self.starts = 0
         self.last_exit_code: int | None = None
+        # False: with --mqtt-broker, `start` does not wait for `mqtt broker connected`
+        # (a standby node of several prints it only once it takes over; see
+        # `wait_for_stdout`)
+        self.await_broker = True
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -210,7 +214,7 @@ class Server:
         wanted = {"`listening on http(s)://127.0.0.1:PORT`": HTTP_LISTENING_LINE}
         if MQTT_LISTEN_ARG in self.extra_args:
             wanted["`mqtt listening on mqtt://127.0.0.1:PORT`"] = MQTT_LISTENING
-        if MQTT_BROKER_ARG in self.extra_args:
+        if MQTT_BROKER_ARG in self.extra_args and self.await_broker:
             wanted["`mqtt broker connected to mqtt://…`"] = MQTT_BROKER_CONNECTED
         found: dict = {}
         while len(found) < len(wanted):
@@ -248,6 +252,27 @@ class Server:
         if mqtt_m is not None:
             self.mqtt_endpoint = mqtt_m.group(1).decode()
             self.mqtt_port = int(mqtt_m.group(2))
+
+    def wait_for_stdout(self, pattern: re.Pattern, timeout: float) -> bool:
+        """Read the server's stdout (after what `start` consumed) until a whole line
+        matches `pattern`; False if it does not within `timeout`."""
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        buf = b""
+        deadline = time.monotonic() + timeout
+        while True:
+            if pattern.search(buf[: buf.rfind(b"\n") + 1]):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                return False
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return False
+            buf += chunk
 
     def _read_line(self, timeout: float) -> bytes:
         assert self.proc is not None and self.proc.stdout is not None

@@ -430,4 +430,20 @@ pub trait Store: Send + Sync + 'static {
     /// that restarting with another `--account-id` cannot hand one account's jobs to
     /// another.
     fn claim_account(&self, account_id: &str) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Become the one node that does `role` (e.g. serving an external MQTT broker, whose
+    /// requests must be consumed once): `Some` lease if no other holder of this store's
+    /// data has it, `None` if one does. The role is held until the lease is dropped or
+    /// [`Lease::is_held`] turns false (a lost database connection); a node that dies
+    /// loses it with its connection, so a standby's next try succeeds.
+    fn try_lead(
+        &self,
+        role: &str,
+    ) -> impl Future<Output = StoreResult<Option<Box<dyn Lease>>>> + Send;
+}
+
+/// A role held by this node (see [`Store::try_lead`]); dropping it gives the role up.
+pub trait Lease: Send + Sync {
+    /// False once the role may have passed to another node: stop acting on it.
+    fn is_held(&self) -> bool;
 }

@@ -101,7 +101,8 @@ struct ServeArgs {
     /// TCP; mqtts:// is not implemented yet). iotjobs subscribes to every thing's jobs
     /// request topics there and prints `mqtt broker connected to mqtt://HOST:PORT` once
     /// subscribed. The broker's ACL must keep each device to its own thing's topics;
-    /// only one iotjobs node per Mosquitto broker (docs/mqtt-broker.md).
+    /// with several nodes on PostgreSQL, one is elected to serve the broker and the others
+    /// stand by (docs/mqtt-broker.md).
     #[arg(long, env = "IOTJOBS_MQTT_BROKER")]
     mqtt_broker: Option<String>,
     /// MQTT client id of iotjobs at the broker (its session, kept across restarts).

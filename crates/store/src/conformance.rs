@@ -1466,6 +1466,35 @@ pub async fn committed_changes_reach_the_change_listener<S: Store>(s: S) {
     assert_eq!(events, vec![format!("j2 {}", J::Deleted.as_str())]);
 }
 
+pub async fn leading_a_role_is_exclusive_until_released<S: Store>(s: S) {
+    let lease = s
+        .try_lead("mqtt-broker")
+        .await
+        .unwrap()
+        .expect("nobody leads yet");
+    assert!(lease.is_held());
+    assert!(
+        s.try_lead("mqtt-broker").await.unwrap().is_none(),
+        "held elsewhere"
+    );
+    let other = s.try_lead("another-role").await.unwrap();
+    assert!(other.is_some(), "roles are independent");
+    drop(lease);
+    // Giving a role up may take a moment (a database connection closing).
+    let mut again = None;
+    for _ in 0..100 {
+        again = s.try_lead("mqtt-broker").await.unwrap();
+        if again.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        again.is_some_and(|l| l.is_held()),
+        "free again once dropped"
+    );
+}
+
 #[macro_export]
 /// Expand to one `#[tokio::test]` per conformance check, each given a fresh store made
 /// by `$make` (an expression evaluating to a store).
@@ -1495,6 +1524,7 @@ macro_rules! conformance_tests {
             update_and_list_jobs,
             reset_wipes_everything,
             a_store_belongs_to_the_first_account_that_claims_it,
+            leading_a_role_is_exclusive_until_released,
             update_thing_counts_versions_and_merges_attributes,
             update_and_delete_thing_groups,
             list_thing_groups_by_parent_prefix_and_page,

@@ -359,6 +359,13 @@ macro_rules! impl_store {
                 })
             }
 
+            async fn try_lead(
+                &self,
+                role: &str,
+            ) -> iotjobs_core::StoreResult<Option<Box<dyn iotjobs_core::Lease>>> {
+                self.lead(role).await
+            }
+
             fn set_change_listener(&self, listener: iotjobs_core::ChangeListener) {
                 self.changes.set(listener);
                 self.on_change_listener();

@@ -473,3 +473,41 @@ async fn a_node_notifies_only_while_another_node_listens() {
     tokio::time::sleep(PEER_CHECK * 3).await;
     assert!(!node_c.peers_listen(), "its own listener counted as a peer");
 }
+
+/// A lead role passes between nodes: node B cannot take it while node A holds it; when
+/// A's lock connection is killed (as when A's process dies), A's lease reports the role
+/// lost within a check period and B takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_role_passes_to_another_node_when_its_holder_loses_its_connection() {
+    let node_a = fresh().await;
+    let node_b = second_node(&node_a).await;
+    let lease_a = node_a.try_lead("mqtt-broker").await.unwrap().unwrap();
+    assert!(node_b.try_lead("mqtt-broker").await.unwrap().is_none());
+    // The backend holding the advisory lock (a bigint key is classid:objid).
+    let key = lease_key(&node_a.channel, "mqtt-broker");
+    let killed: Vec<bool> = node_b
+        .client()
+        .await
+        .unwrap()
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
+             AND ((classid::bigint << 32) | objid::bigint) = $1",
+            &[&key],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(killed, [true]);
+    let mut lost = false;
+    for _ in 0..60 {
+        if !lease_a.is_held() {
+            lost = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(lost, "the lease still claims a role whose lock is gone");
+    assert!(node_b.try_lead("mqtt-broker").await.unwrap().is_some());
+}

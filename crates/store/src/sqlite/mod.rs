@@ -103,6 +103,9 @@ where
 pub struct SqliteStore {
     inner: Arc<Inner>,
     changes: crate::ChangeFeed,
+    /// Roles held ([`iotjobs_core::Store::try_lead`]): one process owns a SQLite file,
+    /// so leading is only exclusive among this store's users.
+    leaders: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 struct Inner {
@@ -114,6 +117,27 @@ struct Inner {
     /// Dropping it stops the checkpointer thread.
     checkpointer: Mutex<Option<mpsc::Sender<()>>>,
     checkpointer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// A role held in this process; dropping it frees the role.
+struct LocalLease {
+    role: String,
+    leaders: Arc<Mutex<std::collections::HashSet<String>>>,
+}
+
+impl iotjobs_core::Lease for LocalLease {
+    fn is_held(&self) -> bool {
+        true
+    }
+}
+
+impl Drop for LocalLease {
+    fn drop(&mut self) {
+        self.leaders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.role);
+    }
 }
 
 impl Drop for Inner {
@@ -200,12 +224,26 @@ impl SqliteStore {
                 checkpointer_thread: Mutex::new(Some(checkpointer_thread)),
             }),
             changes: crate::ChangeFeed::default(),
+            leaders: Arc::default(),
         })
     }
 
     /// A change listener was set: one SQLite file has one writer, so every change is
     /// this process's own and already announced after its commit.
     fn on_change_listener(&self) {}
+
+    /// [`iotjobs_core::Store::try_lead`]: one process owns the file, so a role is this
+    /// process's unless it already holds it.
+    async fn lead(&self, role: &str) -> StoreResult<Option<Box<dyn iotjobs_core::Lease>>> {
+        let mut leaders = self.leaders.lock().unwrap_or_else(|e| e.into_inner());
+        if !leaders.insert(role.to_owned()) {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(LocalLease {
+            role: role.to_owned(),
+            leaders: self.leaders.clone(),
+        })))
+    }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
