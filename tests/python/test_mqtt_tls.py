@@ -228,3 +228,35 @@ def test_plain_mqtt_is_not_served_on_the_tls_port(tls_server):
     from mqtt_device import Device, MqttTimeout
     with pytest.raises((MqttTimeout, Exception)):
         Device("mqtt3", tls_server.mqtt_port, "thing-a").connect()
+
+
+@pytest.mark.parametrize("offered, selected", [
+    (["x-amzn-mqtt-ca"], "x-amzn-mqtt-ca"),  # what the Device SDK offers on port 443
+    (["mqtt"], "mqtt"),
+    (None, None),                           # no ALPN at all (SDK on 8883, mosquitto_sub)
+])
+def test_alpn_as_the_device_sdk_offers_it_on_port_443(tls_server, certs, iot, offered,
+                                                      selected):
+    """The SDK builders default to port 443 with ALPN `x-amzn-mqtt-ca` (research note
+    §2.8); the endpoint accepts that id (and `mqtt`, and none) on whatever port it listens
+    on, so a device needs only the port, not a TLS change."""
+    ctx = ssl.create_default_context(cafile=str(certs / "server-ca.pem"))
+    ctx.load_cert_chain(str(certs / "dev-a.pem"), str(certs / "dev-a.key"))
+    if offered:
+        ctx.set_alpn_protocols(offered)
+    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + (7).to_bytes(2, "big") + b"thing-a"
+    with socket.create_connection(("127.0.0.1", tls_server.mqtt_port), timeout=TIMEOUT_S) as raw, \
+            ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+        assert tls.selected_alpn_protocol() == selected
+        tls.sendall(bytes([0x10, len(body)]) + body)
+        assert tls.recv(4) == b"\x20\x02\x00\x00"  # CONNACK accepted
+
+
+def test_alpn_unknown_protocol_fails_the_handshake(tls_server, certs):
+    ctx = ssl.create_default_context(cafile=str(certs / "server-ca.pem"))
+    ctx.load_cert_chain(str(certs / "dev-a.pem"), str(certs / "dev-a.key"))
+    ctx.set_alpn_protocols(["h2"])
+    with socket.create_connection(("127.0.0.1", tls_server.mqtt_port), timeout=TIMEOUT_S) as raw:
+        with pytest.raises(ssl.SSLError):
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.recv(1)
