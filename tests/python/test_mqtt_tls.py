@@ -67,7 +67,9 @@ def tls_server(launch_server, tmp_path_factory, certs):
     srv = launch_server(
         tmp_path_factory.mktemp("server"), "--mqtt-listen", "127.0.0.1:0",
         "--mqtt-tls-cert", str(certs / "server.pem"), "--mqtt-tls-key", str(certs / "server.key"),
-        "--mqtt-client-ca", str(certs / "device-ca.pem"))
+        "--mqtt-client-ca", str(certs / "device-ca.pem"),
+        # live connections' certificates rechecked often, so the revocation test is quick
+        "--mqtt-certificate-recheck-ms", "200")
     try:
         yield srv
     finally:
@@ -260,3 +262,58 @@ def test_alpn_unknown_protocol_fails_the_handshake(tls_server, certs):
         with pytest.raises(ssl.SSLError):
             with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
                 tls.recv(1)
+
+
+def _raw_session3(srv, certs: Path, cert: str, client_id: str):
+    """A raw MQTT 3.1.1 session over mutual TLS, CONNACK read (accepted)."""
+    ctx = ssl.create_default_context(cafile=str(certs / "server-ca.pem"))
+    ctx.load_cert_chain(str(certs / f"{cert}.pem"), str(certs / f"{cert}.key"))
+    cid = client_id.encode()
+    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(cid).to_bytes(2, "big") + cid
+    raw = socket.create_connection(("127.0.0.1", srv.mqtt_port), timeout=TIMEOUT_S)
+    tls = ctx.wrap_socket(raw, server_hostname="localhost")
+    tls.sendall(bytes([0x10, len(body)]) + body)
+    assert tls.recv(4) == b"\x20\x02\x00\x00"
+    return tls
+
+
+def _closed_within(tls, seconds: float) -> bool:
+    tls.settimeout(seconds)
+    try:
+        return tls.recv(1) == b""
+    except (socket.timeout, TimeoutError):
+        return False
+    except (ConnectionError, ssl.SSLError):
+        return True
+
+
+@pytest.mark.parametrize("change", ["deactivate", "revoke", "detach"])
+def test_live_connection_is_closed_when_its_certificate_stops_being_valid(
+        tls_server, certs, iot, change):
+    """AWS IoT disconnects the devices of a certificate that leaves ACTIVE "within a few
+    minutes" (UpdateCertificate); iotjobs rechecks live connections every
+    --mqtt-certificate-recheck-ms (200 ms here) and closes them, also after
+    DetachThingPrincipal. A connection whose certificate stays valid is kept."""
+    _leaf(certs, f"dev-{change}", "device-ca", "extendedKeyUsage=clientAuth\n")
+    thing = f"thing-{change}"
+    iot.create_thing(thingName=thing)
+    r = iot.register_certificate_without_ca(
+        certificatePem=(certs / f"dev-{change}.pem").read_text(), status="ACTIVE")
+    iot.attach_thing_principal(thingName=thing, principal=r["certificateArn"])
+
+    victim = _raw_session3(tls_server, certs, f"dev-{change}", thing)
+    bystander = _raw_session3(tls_server, certs, "dev-a", "thing-a")
+    try:
+        assert not _closed_within(victim, 0.5), "closed before any change"
+        if change == "deactivate":
+            iot.update_certificate(certificateId=r["certificateId"], newStatus="INACTIVE")
+        elif change == "revoke":
+            iot.update_certificate(certificateId=r["certificateId"], newStatus="REVOKED")
+        else:
+            iot.detach_thing_principal(thingName=thing, principal=r["certificateArn"])
+        assert _closed_within(victim, 5), f"still connected after {change}"
+        assert not _closed_within(bystander, 0.5), "a valid certificate's connection was cut"
+        assert "certificate no longer valid" in tls_server.log()
+    finally:
+        victim.close()
+        bystander.close()

@@ -123,6 +123,12 @@ struct ServeArgs {
     /// none), and on --mqtt-broker, where the broker's ACL decides who reads them.
     #[arg(long, env = "IOTJOBS_MQTT_EVENTS")]
     mqtt_events: bool,
+    /// How often (milliseconds) live mutual-TLS device connections have their
+    /// certificate checked again: one no longer ACTIVE or no longer attached to its
+    /// thing is disconnected, as AWS IoT does within minutes.
+    #[arg(long, env = "IOTJOBS_MQTT_CERTIFICATE_RECHECK_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    mqtt_certificate_recheck_ms: u64,
     /// Connections served at once; more wait to be accepted.
     #[arg(long, env = "IOTJOBS_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u16).range(1..))]
@@ -391,6 +397,9 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
         let endpoint_options = iotjobs_mqtt::EndpointOptions {
             events: events.clone(),
             operators: Some(operator_check(&auth, &args.account_id)),
+            certificate_recheck: Some(std::time::Duration::from_millis(
+                args.mqtt_certificate_recheck_ms,
+            )),
         };
         if let Some(addr) = &args.mqtt_listen {
             let mqtt_tls = match (

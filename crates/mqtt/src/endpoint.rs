@@ -211,6 +211,12 @@ struct LiveConn {
     outbound: mpsc::Sender<Outbound>,
     /// Signalled when a newer connection with the same client id takes over.
     taken_over: Notify,
+    /// Set before `taken_over` is signalled when the connection is cut because its
+    /// identity is no longer valid ([`Sessions::close_devices_where`]).
+    revoked: std::sync::atomic::AtomicBool,
+    /// SHA-256 of the client certificate's DER (mutual TLS), for
+    /// [`Sessions::certified_devices`].
+    certificate_sha256: Option<[u8; 32]>,
 }
 
 /// A notification queued for one connection.
@@ -277,6 +283,42 @@ impl Sessions {
         deliver(&registry.operators, "(operators)", topic, payload);
     }
 
+    /// The (thing, client certificate SHA-256) of every live device connection over
+    /// mutual TLS, each pair once: what [`Sessions::close_devices_where`] may cut.
+    pub fn certified_devices(&self) -> Vec<(String, [u8; 32])> {
+        let registry = lock(&self.inner);
+        let mut out: Vec<(String, [u8; 32])> = registry
+            .things
+            .iter()
+            .flat_map(|(thing, conns)| {
+                conns
+                    .iter()
+                    .filter_map(|c| c.certificate_sha256.map(|fp| (thing.clone(), fp)))
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Close every device connection of `thing` whose client certificate has this
+    /// SHA-256 (MQTT 5: DISCONNECT 0x87 "not authorized"). Returns how many.
+    pub fn close_devices_where(&self, thing: &str, certificate_sha256: &[u8; 32]) -> usize {
+        let registry = lock(&self.inner);
+        let Some(conns) = registry.things.get(thing) else {
+            return 0;
+        };
+        let mut closed = 0;
+        for c in conns {
+            if c.certificate_sha256.as_ref() == Some(certificate_sha256) {
+                c.revoked.store(true, std::sync::atomic::Ordering::SeqCst);
+                c.taken_over.notify_one();
+                closed += 1;
+            }
+        }
+        closed
+    }
+
     /// Whether `thing` has a live connection now.
     pub fn is_connected(&self, thing: &str) -> bool {
         lock(&self.inner)
@@ -305,6 +347,7 @@ impl Sessions {
         &self,
         identity: &Identity,
         client_id: &str,
+        certificate_sha256: Option<[u8; 32]>,
     ) -> (Arc<LiveConn>, mpsc::Receiver<Outbound>) {
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let mut registry = lock(&self.inner);
@@ -315,6 +358,8 @@ impl Sessions {
             filters: Mutex::new(HashMap::new()),
             outbound: tx,
             taken_over: Notify::new(),
+            revoked: std::sync::atomic::AtomicBool::new(false),
+            certificate_sha256,
         });
         let conns = match identity {
             Identity::Thing(thing) => registry.things.entry(thing.clone()).or_default(),
@@ -618,7 +663,11 @@ impl<H: Handler> Connection<H> {
 
         // Register (and take over an older connection) before CONNACK, so that the
         // device never sees two of its connections accepted at once.
-        let (conn, outbound) = self.sessions.register(&identity, &client_id);
+        let fingerprint = certificate.as_deref().map(|der| {
+            use sha2::Digest as _;
+            <[u8; 32]>::from(sha2::Sha256::digest(der))
+        });
+        let (conn, outbound) = self.sessions.register(&identity, &client_id, fingerprint);
         let thing = match &identity {
             Identity::Thing(thing) => thing.clone(),
             Identity::Operator { name } => name.clone(),
@@ -681,7 +730,13 @@ impl<H: Handler> Connection<H> {
             }
             tokio::select! {
                 biased;
-                () = conn.taken_over.notified() => return Close::TakenOver,
+                () = conn.taken_over.notified() => {
+                    return if conn.revoked.load(std::sync::atomic::Ordering::SeqCst) {
+                        Close::NotAuthorized
+                    } else {
+                        Close::TakenOver
+                    };
+                }
                 _ = self.stop.changed() => return Close::ServerShutdown,
                 msg = inbound.recv() => match msg {
                     None => return Close::ByPeer,

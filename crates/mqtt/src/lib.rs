@@ -133,6 +133,9 @@ pub struct EndpointOptions {
     pub events: Option<EventContext>,
     /// Who may connect as an operator (with a password); `None`: nobody.
     pub operators: Option<OperatorCheck>,
+    /// How often live mutual-TLS device connections have their certificate checked
+    /// again; `None`: [`CERTIFICATE_RECHECK`].
+    pub certificate_recheck: Option<std::time::Duration>,
 }
 
 /// Serve devices over MQTT on `listener` for `store`'s account, until `shutdown`
@@ -175,6 +178,13 @@ pub async fn run_with_changes<S: Store + Clone>(
         .events
         .clone()
         .map(|ctx| events::publish_events(changes.subscribe_events(), ctx, sessions.clone()));
+    let rechecking = tls.is_some().then(|| {
+        tokio::spawn(recheck_certificates(
+            store.clone(),
+            sessions.clone(),
+            options.certificate_recheck.unwrap_or(CERTIFICATE_RECHECK),
+        ))
+    });
     let device = Arc::new(Device {
         service: JobsService { store, clock },
         notifier,
@@ -182,7 +192,7 @@ pub async fn run_with_changes<S: Store + Clone>(
     });
     let result = endpoint::serve(listener, tls, device, sessions, shutdown).await;
     notifying.abort();
-    if let Some(task) = publishing {
+    for task in [publishing, rechecking].into_iter().flatten() {
         task.abort();
     }
     result
@@ -232,19 +242,57 @@ impl<S: Store> Handler for Device<S> {
             return Ok(Identity::Thing(client_id.to_owned()));
         };
         let id = certificate_id(der);
-        let store = &self.service.store;
-        let certificate = store.describe_certificate(&id).await.map_err(|e| {
-            tracing::warn!(certificate_id = id, error = ?e, "MQTT connect: certificate lookup failed");
-        })?;
-        let attached = match &certificate {
-            Some(_) => is_attached(store, client_id, &id).await?,
-            None => false,
-        };
-        match iotjobs_core::certificate::may_connect(certificate.as_ref(), attached) {
-            Ok(()) => Ok(Identity::Thing(client_id.to_owned())),
-            Err(why) => {
-                tracing::info!(client_id, certificate_id = id, reason = ?why, "MQTT connect refused");
-                Err(())
+        if may_connect(&self.service.store, client_id, &id).await? {
+            Ok(Identity::Thing(client_id.to_owned()))
+        } else {
+            Err(())
+        }
+    }
+}
+
+/// Whether certificate `id` may connect as `thing` now (registered, ACTIVE, attached to
+/// it: `iotjobs_core::certificate::may_connect`); `Err` when the store cannot tell.
+async fn may_connect<S: Store>(store: &S, thing: &str, id: &str) -> Result<bool, ()> {
+    let certificate = store.describe_certificate(id).await.map_err(|e| {
+        tracing::warn!(certificate_id = id, error = ?e, "MQTT: certificate lookup failed");
+    })?;
+    let attached = match &certificate {
+        Some(_) => is_attached(store, thing, id).await?,
+        None => false,
+    };
+    match iotjobs_core::certificate::may_connect(certificate.as_ref(), attached) {
+        Ok(()) => Ok(true),
+        Err(why) => {
+            tracing::info!(thing, certificate_id = id, reason = ?why, "MQTT: certificate refused");
+            Ok(false)
+        }
+    }
+}
+
+/// How often live mutual-TLS connections have their certificate checked again
+/// ([`EndpointOptions::certificate_recheck`]'s default). AWS IoT disconnects the devices
+/// of a certificate "within a few minutes" of it leaving ACTIVE.
+pub const CERTIFICATE_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Every `every`, check each live device connection's certificate again and close the
+/// connections of certificates that are no longer ACTIVE or attached to their thing
+/// (UpdateCertificate to INACTIVE or REVOKED, DetachThingPrincipal, DeleteThing...), as
+/// AWS IoT does. A periodic check rather than a reaction to the change, so that a change
+/// made through any node (PostgreSQL) is seen; it costs two indexed reads per live
+/// (thing, certificate) pair per period.
+async fn recheck_certificates<S: Store>(store: S, sessions: Sessions, every: std::time::Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        for (thing, fingerprint) in sessions.certified_devices() {
+            let id: String = fingerprint.iter().map(|b| format!("{b:02x}")).collect();
+            if may_connect(&store, &thing, &id).await == Ok(false) {
+                let closed = sessions.close_devices_where(&thing, &fingerprint);
+                tracing::info!(
+                    thing,
+                    certificate_id = id,
+                    closed,
+                    "MQTT: certificate no longer valid; connections closed"
+                );
             }
         }
     }
