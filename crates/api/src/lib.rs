@@ -6,11 +6,13 @@
 //!
 //! - [`wire`]: the [`wire::Plane`] a request is for, routing, decoding and validation
 //!   against the AWS models (`iotjobs_model`).
+//! - `x509`: the few fields of an X.509 certificate's DER that the edge reads (validity,
+//!   names, public key).
 //! - [`app`]: one account's [`app::App`] (store, clock, configuration) and its ARNs.
 //! - [`auth`]: SigV4 verification, access keys, roles (uses `wire::Plane` only).
 //! - [`error`]: the one mapping of typed errors to AWS error responses (uses `app`,
 //!   `auth`, `wire`).
-//! - `handlers`: one function per served operation (uses `app`, `error`, `wire`).
+//! - `handlers`: one function per served operation (uses `app`, `error`, `wire`, `x509`).
 //! - [`background`]: the periodic sweep of each account (uses `app`).
 //! - [`listener`]: the accept loop (TCP or TLS), connection cap and header timeout; it
 //!   serves any router and imports no other module.
@@ -30,6 +32,7 @@ mod handlers;
 pub mod listener;
 pub mod server;
 pub mod wire;
+mod x509;
 
 /// The module graph above, checked: a `crate::<module>` path in code (not comments)
 /// outside the modules a module may use fails the test.
@@ -40,10 +43,11 @@ mod module_graph {
     /// Each module and the crate modules its code may name; `server` may name them all.
     const ALLOWED: &[(&str, &[&str])] = &[
         ("wire", &[]),
+        ("x509", &[]),
         ("app", &[]),
         ("auth", &["wire"]),
         ("error", &["app", "auth", "wire"]),
-        ("handlers", &["app", "error", "wire"]),
+        ("handlers", &["app", "error", "wire", "x509"]),
         ("background", &["app"]),
         ("listener", &[]),
     ];

@@ -6,7 +6,7 @@
 //! Checks the model cannot express (e.g. at most 10 status-details pairs) are core
 //! functions too; a handler only calls them.
 //!
-//! Handlers use `app`, `error`, `wire` and the generated DTOs; they must not import
+//! Handlers use `app`, `error`, `wire`, `x509` and the generated DTOs; they must not import
 //! `server` (which calls them) or know HTTP.
 
 mod certificates;
