@@ -8,7 +8,10 @@
 //!   against the AWS models (`iotjobs_model`).
 //! - `x509`: the few fields of an X.509 certificate's DER that the edge reads (validity,
 //!   names, public key).
-//! - [`app`]: one account's [`app::App`] (store, clock, configuration) and its ARNs.
+//! - [`issuer`]: CreateKeysAndCertificate's certificate authority, which signs device
+//!   certificates with the `--mqtt-client-ca` key (uses `x509`).
+//! - [`app`]: one account's [`app::App`] (store, clock, configuration, the optional
+//!   certificate issuer) and its ARNs (uses `issuer`).
 //! - [`auth`]: SigV4 verification, access keys, roles (uses `wire::Plane` only).
 //! - [`error`]: the one mapping of typed errors to AWS error responses (uses `app`,
 //!   `auth`, `wire`).
@@ -29,6 +32,7 @@ pub mod auth;
 pub mod background;
 pub mod error;
 mod handlers;
+pub mod issuer;
 pub mod listener;
 pub mod server;
 pub mod wire;
@@ -44,7 +48,8 @@ mod module_graph {
     const ALLOWED: &[(&str, &[&str])] = &[
         ("wire", &[]),
         ("x509", &[]),
-        ("app", &[]),
+        ("issuer", &["x509"]),
+        ("app", &["issuer"]),
         ("auth", &["wire"]),
         ("error", &["app", "auth", "wire"]),
         ("handlers", &["app", "error", "wire", "x509"]),
