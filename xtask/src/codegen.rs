@@ -60,6 +60,7 @@ const MODELS: &[ModelSpec] = &[
             "UpdateThingGroup",
             "DeleteThingGroup",
             "RegisterCertificateWithoutCA",
+            "CreateKeysAndCertificate",
             "DescribeCertificate",
             "UpdateCertificate",
             "DeleteCertificate",

@@ -1,9 +1,10 @@
-//! The certificate registry: certificates registered without a CA, and things'
-//! principals (certificate ARNs).
+//! The certificate registry: certificates registered without a CA or created with their
+//! keys (CreateKeysAndCertificate), and things' principals (certificate ARNs).
 //!
 //! The edge's part is the certificate's encoding: PEM → DER ([`parse_certificate`]), the
 //! id (lowercase hex SHA-256 of the DER, as AWS IoT's certificate ids are), the validity
-//! dates read from the DER (`crate::x509`), ARNs and markers. Every rule is the core's
+//! dates read from the DER (`crate::x509`), ARNs and markers; and calling the server's
+//! certificate issuer (`crate::issuer`, through the account's configuration). Every rule is the core's
 //! (`iotjobs_core::certificate`).
 
 use super::convert::{control_time, next_token, page_request};
@@ -16,11 +17,12 @@ use iotjobs_core::{
 };
 use iotjobs_model::generated::iot::{
     self, AttachThingPrincipalRequest, AttachThingPrincipalResponse, CertificateDescription,
-    CertificateValidity, DeleteCertificateRequest, DescribeCertificateRequest,
-    DescribeCertificateResponse, DetachThingPrincipalRequest, DetachThingPrincipalResponse,
-    ListCertificatesRequest, ListCertificatesResponse, ListThingPrincipalsRequest,
-    ListThingPrincipalsResponse, RegisterCertificateWithoutCARequest,
-    RegisterCertificateWithoutCAResponse, UpdateCertificateRequest,
+    CertificateValidity, CreateKeysAndCertificateRequest, CreateKeysAndCertificateResponse,
+    DeleteCertificateRequest, DescribeCertificateRequest, DescribeCertificateResponse,
+    DetachThingPrincipalRequest, DetachThingPrincipalResponse, KeyPair, ListCertificatesRequest,
+    ListCertificatesResponse, ListThingPrincipalsRequest, ListThingPrincipalsResponse,
+    RegisterCertificateWithoutCARequest, RegisterCertificateWithoutCAResponse,
+    UpdateCertificateRequest,
 };
 
 pub(crate) fn certificate_arn(c: &AccountConfig, certificate_id: &str) -> String {
@@ -97,6 +99,44 @@ pub(crate) async fn register_certificate_without_ca<S: Store>(
     Ok(RegisterCertificateWithoutCAResponse {
         certificate_arn: Some(certificate_arn(&app.config, &cert.certificate_id)),
         certificate_id: Some(cert.certificate_id),
+    })
+}
+
+/// CreateKeysAndCertificate: a new key pair and a certificate for it, signed by the
+/// server's certificate issuer (`--mqtt-client-ca-key`; refused without one), then
+/// registered exactly as RegisterCertificateWithoutCA registers a PEM (same id, same
+/// validity dates, same store call). The private key is in the response only: AWS
+/// returns it once and never again, and iotjobs never stores it.
+pub(crate) async fn create_keys_and_certificate<S: Store>(
+    app: &App<S>,
+    req: CreateKeysAndCertificateRequest,
+) -> Result<CreateKeysAndCertificateResponse, JobsError> {
+    let issuer = app
+        .config
+        .certificate_issuer
+        .as_deref()
+        .ok_or_else(JobsError::certificate_issuer_not_configured)?;
+    let status = CertificateStatus::for_created_keys(req.set_as_active);
+    let now = app.now();
+    let issued = issuer.issue(now)?;
+    let parsed = parse_certificate(&issued.certificate_pem)?;
+    let new = NewCertificate {
+        certificate_id: parsed.id,
+        certificate_pem: issued.certificate_pem,
+        status,
+        generation_id: uuid::Uuid::new_v4().to_string(),
+        not_before: Some(parsed.not_before),
+        not_after: Some(parsed.not_after),
+    };
+    let cert = app.store.register_certificate(new, now).await?;
+    Ok(CreateKeysAndCertificateResponse {
+        certificate_arn: Some(certificate_arn(&app.config, &cert.certificate_id)),
+        certificate_id: Some(cert.certificate_id),
+        certificate_pem: Some(cert.certificate_pem),
+        key_pair: Some(KeyPair {
+            public_key: Some(issued.public_key_pem),
+            private_key: Some(issued.private_key_pem),
+        }),
     })
 }
 

@@ -92,6 +92,9 @@ pub(crate) async fn call<S: Store>(
                 Op::RegisterCertificateWithoutCA => {
                     returns!(certificates::register_certificate_without_ca)
                 }
+                Op::CreateKeysAndCertificate => {
+                    returns!(certificates::create_keys_and_certificate)
+                }
                 Op::DescribeCertificate => returns!(certificates::describe_certificate),
                 Op::UpdateCertificate => empty!(certificates::update_certificate),
                 Op::DeleteCertificate => empty!(certificates::delete_certificate),
