@@ -87,8 +87,9 @@ struct ServeArgs {
     mqtt_listen: Option<String>,
     /// PEM certificate chain of the MQTT endpoint: serve devices over mutual TLS (needs
     /// --mqtt-tls-key and --mqtt-client-ca). A device must present a client certificate
-    /// signed by --mqtt-client-ca, registered in --account-id (RegisterCertificateWithoutCA),
-    /// ACTIVE, and attached (AttachThingPrincipal) to the thing its client id names.
+    /// signed by --mqtt-client-ca, registered in --account-id (RegisterCertificateWithoutCA,
+    /// or made by CreateKeysAndCertificate with --mqtt-client-ca-key), ACTIVE, and attached
+    /// (AttachThingPrincipal) to the thing its client id names.
     #[arg(long, env = "IOTJOBS_MQTT_TLS_CERT", requires_all = ["mqtt_tls_key", "mqtt_client_ca", "mqtt_listen"])]
     mqtt_tls_cert: Option<PathBuf>,
     /// PEM private key for --mqtt-tls-cert.
