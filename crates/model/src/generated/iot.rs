@@ -8797,12 +8797,21 @@ pub struct JobSummary {
     pub is_concurrent: Option<bool>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct KeyPair {
     #[serde(rename = "PublicKey", skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
     #[serde(rename = "PrivateKey", skip_serializing_if = "Option::is_none")]
     pub private_key: Option<String>,
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("public_key", &self.public_key)
+            .field("private_key", &"*** Sensitive Data Redacted ***")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
