@@ -223,6 +223,35 @@ impl JobsError {
         ))
     }
 
+    /// CreateKeysAndCertificate on a server without a certificate authority: AWS always
+    /// has one; iotjobs signs with the CA key given by `--mqtt-client-ca-key`. Of the
+    /// operation's modelled errors, InvalidRequestException (400) is the one that fits and
+    /// that no SDK retries (ThrottlingException, ServiceUnavailableException and
+    /// InternalFailureException are retried; UnauthorizedException is about the caller).
+    pub fn certificate_issuer_not_configured() -> Self {
+        Self::InvalidRequest(
+            "CreateKeysAndCertificate needs a certificate authority: start iotjobs serve with \
+             --mqtt-client-ca-key FILE, the private key of the --mqtt-client-ca certificate"
+                .into(),
+        )
+    }
+
+    /// CreateKeysAndCertificate after the CA certificate of `--mqtt-client-ca-key`
+    /// expired: a certificate it signed would fail every TLS handshake.
+    pub fn certificate_issuer_expired() -> Self {
+        Self::InvalidRequest(
+            "CreateKeysAndCertificate cannot issue certificates: the --mqtt-client-ca \
+             certificate of --mqtt-client-ca-key has expired; give the server a valid one"
+                .into(),
+        )
+    }
+
+    /// Generating a key pair or signing a certificate failed (a crypto library error:
+    /// never the caller's input). Goes to the log.
+    pub fn certificate_issuing_failed(detail: impl fmt::Display) -> Self {
+        Self::Internal(format!("certificate issuer: {detail}"))
+    }
+
     /// A principal that is not a certificate ARN of this account and region.
     pub fn invalid_principal(principal: &str) -> Self {
         Self::InvalidRequest(format!(

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use iotjobs_api::app::{AccountConfig, App};
 use iotjobs_api::auth::{AccessKey, Auth, Keyring, Role};
+use iotjobs_api::issuer::CertificateIssuer;
 use iotjobs_api::listener::ConnectionLimits;
 use iotjobs_api::server::{BodyLimits, Service};
 use iotjobs_core::SystemClock;
@@ -86,8 +87,9 @@ struct ServeArgs {
     mqtt_listen: Option<String>,
     /// PEM certificate chain of the MQTT endpoint: serve devices over mutual TLS (needs
     /// --mqtt-tls-key and --mqtt-client-ca). A device must present a client certificate
-    /// signed by --mqtt-client-ca, registered in --account-id (RegisterCertificateWithoutCA),
-    /// ACTIVE, and attached (AttachThingPrincipal) to the thing its client id names.
+    /// signed by --mqtt-client-ca, registered in --account-id (RegisterCertificateWithoutCA,
+    /// or made by CreateKeysAndCertificate with --mqtt-client-ca-key), ACTIVE, and attached
+    /// (AttachThingPrincipal) to the thing its client id names.
     #[arg(long, env = "IOTJOBS_MQTT_TLS_CERT", requires_all = ["mqtt_tls_key", "mqtt_client_ca", "mqtt_listen"])]
     mqtt_tls_cert: Option<PathBuf>,
     /// PEM private key for --mqtt-tls-cert.
@@ -97,6 +99,13 @@ struct ServeArgs {
     /// --mqtt-tls-cert).
     #[arg(long, env = "IOTJOBS_MQTT_CLIENT_CA", requires_all = ["mqtt_tls_cert", "mqtt_tls_key"])]
     mqtt_client_ca: Option<PathBuf>,
+    /// PEM private key (PKCS#8) of a --mqtt-client-ca certificate: CreateKeysAndCertificate
+    /// then makes a key pair and a certificate signed by that CA (ECDSA P-256), so a
+    /// device connects with them as with a certificate you registered. The key is read
+    /// once at start-up; keep the file readable by the server only. Without it,
+    /// CreateKeysAndCertificate is refused (400 InvalidRequestException).
+    #[arg(long, env = "IOTJOBS_MQTT_CLIENT_CA_KEY", requires = "mqtt_client_ca")]
+    mqtt_client_ca_key: Option<PathBuf>,
     /// Also serve devices through an existing MQTT broker: `mqtt://HOST:PORT` (plain
     /// TCP; mqtts:// is not implemented yet). iotjobs subscribes to every thing's jobs
     /// request topics there and prints `mqtt broker connected to mqtt://HOST:PORT` once
@@ -203,6 +212,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
     };
     let auth = auth_from(&args)?;
+    let certificate_issuer = issuer_from(&args)?;
     // The server's own account always opens (and claims) the main database, even when
     // no key names it: otherwise a node whose keys name that account would serve it
     // from the main database while a node started with another --account-id served it
@@ -236,7 +246,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             stores.push((account.clone(), store));
         }
         tracing::info!(database = %redact(&database), accounts = stores.len(), "store ready (PostgreSQL)");
-        serve_with(stores, auth, args).await
+        serve_with(stores, auth, certificate_issuer, args).await
     } else {
         let mut stores = Vec::new();
         for account in &accounts {
@@ -252,7 +262,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             stores.push((account.clone(), store));
         }
         tracing::info!(database = %database, accounts = stores.len(), "store ready (SQLite)");
-        serve_with(stores, auth, args).await
+        serve_with(stores, auth, certificate_issuer, args).await
     }
 }
 
@@ -348,6 +358,30 @@ fn auth_from(args: &ServeArgs) -> anyhow::Result<Auth> {
     })
 }
 
+/// CreateKeysAndCertificate's certificate issuer, when --mqtt-client-ca-key is given: the
+/// key must belong to a --mqtt-client-ca certificate, and a certificate it signs must
+/// verify as the MQTT endpoint verifies devices (checked here, so a wrong file stops the
+/// server at start-up rather than failing every device later).
+fn issuer_from(args: &ServeArgs) -> anyhow::Result<Option<Arc<CertificateIssuer>>> {
+    let (Some(ca), Some(key)) = (&args.mqtt_client_ca, &args.mqtt_client_ca_key) else {
+        return Ok(None);
+    };
+    let issuer = CertificateIssuer::load(ca, key)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| {
+            format!(
+                "--mqtt-client-ca-key {} with --mqtt-client-ca {}",
+                key.display(),
+                ca.display()
+            )
+        })?;
+    tracing::info!(
+        ca_certificate_id = issuer.ca_certificate_id(),
+        "CreateKeysAndCertificate signs device certificates with the --mqtt-client-ca-key CA"
+    );
+    Ok(Some(Arc::new(issuer)))
+}
+
 /// A database URL without its password, for logs.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -365,6 +399,7 @@ fn redact(url: &str) -> String {
 async fn serve_with<S: iotjobs_core::Store + Clone>(
     stores: Vec<(String, S)>,
     auth: Auth,
+    certificate_issuer: Option<Arc<CertificateIssuer>>,
     args: ServeArgs,
 ) -> anyhow::Result<()> {
     if args.enable_reset {
@@ -486,6 +521,7 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
                 region: args.region.clone(),
                 account_id: account,
                 enable_reset: args.enable_reset,
+                certificate_issuer: certificate_issuer.clone(),
             },
         ));
         sweepers.push(tokio::spawn(iotjobs_api::background::run_sweeper(
@@ -508,6 +544,12 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    if certificate_issuer.is_some() && tls.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            "CreateKeysAndCertificate answers private keys, and this listener is plain HTTP \
+             on a network address: give --tls-cert/--tls-key so that they travel encrypted"
+        );
+    }
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {scheme}://{addr}")?;

@@ -6,7 +6,7 @@
 //! Checks the model cannot express (e.g. at most 10 status-details pairs) are core
 //! functions too; a handler only calls them.
 //!
-//! Handlers use `app`, `error`, `wire` and the generated DTOs; they must not import
+//! Handlers use `app`, `error`, `wire`, `x509` and the generated DTOs; they must not import
 //! `server` (which calls them) or know HTTP.
 
 mod certificates;
@@ -91,6 +91,9 @@ pub(crate) async fn call<S: Store>(
                 Op::ListThingsInThingGroup => returns!(things::list_things_in_thing_group),
                 Op::RegisterCertificateWithoutCA => {
                     returns!(certificates::register_certificate_without_ca)
+                }
+                Op::CreateKeysAndCertificate => {
+                    returns!(certificates::create_keys_and_certificate)
                 }
                 Op::DescribeCertificate => returns!(certificates::describe_certificate),
                 Op::UpdateCertificate => empty!(certificates::update_certificate),
