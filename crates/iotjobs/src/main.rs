@@ -30,6 +30,25 @@ enum Command {
     /// Serve the AWS IoT Jobs control plane (`iot`) and device data plane
     /// (`iot-jobs-data`) on one HTTP listener.
     Serve(ServeArgs),
+    /// Copy the SQLite databases of a (possibly running) server into a directory: a
+    /// consistent online copy of each (the main file and every account's file), checked
+    /// after copying. To restore, stop the server and serve from the copies. For
+    /// PostgreSQL use `pg_dump` (docs/operations.md).
+    Backup(BackupArgs),
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// The database to copy, as for `serve`. Default: `sqlite://<data dir>/iotjobs.sqlite`.
+    #[arg(long, env = "IOTJOBS_DATABASE")]
+    database: Option<String>,
+    /// Directory of the default database, as for `serve`.
+    #[arg(long, env = "IOTJOBS_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Directory to write the copies to (created if missing); files of the same names
+    /// must not exist there: a backup never overwrites.
+    #[arg(long)]
+    to: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -181,7 +200,54 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(serve(args)),
+        Command::Backup(args) => backup(&args),
     }
+}
+
+/// `iotjobs backup`: each file of the deployment copied with
+/// `iotjobs_store::sqlite::backup`, one line per file on stdout.
+fn backup(args: &BackupArgs) -> anyhow::Result<()> {
+    let url = match &args.database {
+        Some(url) => url.clone(),
+        None => format!(
+            "sqlite://{}",
+            args.data_dir.join("iotjobs.sqlite").display()
+        ),
+    };
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        anyhow::bail!(
+            "iotjobs backup copies SQLite databases; for PostgreSQL use pg_dump (each \
+             account is a schema: pg_dump --schema=... , see docs/operations.md)"
+        );
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split_once('?').map_or(rest, |(p, _)| p))
+        .with_context(|| format!("unsupported database URL {url:?}"))?;
+    let main = PathBuf::from(path);
+    if !main.is_file() {
+        anyhow::bail!("no database at {}", main.display());
+    }
+    let files = iotjobs_store::sqlite::backup::deployment_files(&main)
+        .with_context(|| format!("listing the databases beside {}", main.display()))?;
+    std::fs::create_dir_all(&args.to).with_context(|| format!("creating {}", args.to.display()))?;
+    let mut out = std::io::stdout().lock();
+    for file in files {
+        let name = file.file_name().context("a database file name")?;
+        let copy = args.to.join(name);
+        let done =
+            iotjobs_store::sqlite::backup::backup(&file, &copy).map_err(anyhow::Error::msg)?;
+        writeln!(
+            out,
+            "backed up {} to {} ({} bytes, schema version {})",
+            done.source.display(),
+            done.copy.display(),
+            done.bytes,
+            done.schema_version
+        )?;
+    }
+    Ok(())
 }
 
 /// Runs one CLI command with buffered stdout/stderr, flushed before the process exits.

@@ -13,6 +13,7 @@
 //! This module must not decide any rule or sequence any operation: the `Store` logic is
 //! `crate::ops`, written once for both backends; here is only how a transaction runs.
 
+pub mod backup;
 mod rows;
 
 use iotjobs_core::JobsError;
