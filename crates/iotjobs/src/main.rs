@@ -29,7 +29,7 @@ struct Cli {
 enum Command {
     /// Serve the AWS IoT Jobs control plane (`iot`) and device data plane
     /// (`iot-jobs-data`) on one HTTP listener.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Copy the SQLite databases of a (possibly running) server into a directory: a
     /// consistent online copy of each (the main file and every account's file), checked
     /// after copying. To restore, stop the server and serve from the copies. For
@@ -199,7 +199,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
-            .block_on(serve(args)),
+            .block_on(serve(*args)),
         Command::Backup(args) => backup(&args),
     }
 }
