@@ -7,6 +7,7 @@
 //! edge (`iotjobs-api`) and the storage backends (`iotjobs-store`) depend on this
 //! crate; it depends on nothing of ours.
 
+pub mod audit;
 pub mod certificate;
 pub mod device;
 pub mod error;

@@ -170,6 +170,7 @@ pub trait Store: Send + Sync + 'static {
         thing_name: &str,
         update: ThingUpdate,
         expected_version: Option<i64>,
+        now: Timestamp,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Insert a group unless one with that name exists (see `create_thing`). The parent,
@@ -193,6 +194,7 @@ pub trait Store: Send + Sync + 'static {
         group_name: &str,
         update: ThingGroupUpdate,
         expected_version: Option<i64>,
+        now: Timestamp,
     ) -> impl Future<Output = StoreResult<i64>> + Send;
 
     /// DeleteThingGroup: [`ThingGroup::check_deletable`], then every member leaves the
@@ -387,6 +389,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         certificate_id: &str,
         certificate_arn: &str,
+        now: Timestamp,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// ListCertificates: by creation date (then id), ascending or descending.
@@ -404,6 +407,7 @@ pub trait Store: Send + Sync + 'static {
         certificate_id: &str,
         principal: &str,
         kind: ThingPrincipalType,
+        now: Timestamp,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// DetachThingPrincipal (idempotent). Unknown thing or certificate: `NotFound`.
@@ -411,6 +415,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         thing_name: &str,
         certificate_id: &str,
+        now: Timestamp,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// ListThingPrincipals: the ids of the certificates attached to the thing, in id
@@ -440,6 +445,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         role: &str,
     ) -> impl Future<Output = StoreResult<Option<Box<dyn Lease>>>> + Send;
+
+    /// The audit log ([`crate::audit`]), oldest first, filtered.
+    fn list_audit(
+        &self,
+        filter: &crate::audit::AuditFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<crate::audit::AuditRecord>>> + Send;
 }
 
 /// A role held by this node (see [`Store::try_lead`]); dropping it gives the role up.

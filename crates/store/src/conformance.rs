@@ -965,7 +965,7 @@ pub async fn reset_wipes_everything<S: Store>(s: S) {
     assert_eq!(s.describe_thing_group("g").await.unwrap(), None);
     setup(&s, &["t"], &[("a", &["t"])]).await;
     s.register_certificate(cert("c1"), T0).await.unwrap();
-    s.attach_thing_principal("t", "c1", "arn-c1", ThingPrincipalType::NonExclusive)
+    s.attach_thing_principal("t", "c1", "arn-c1", ThingPrincipalType::NonExclusive, T0)
         .await
         .unwrap();
     s.reset().await.unwrap();
@@ -1028,14 +1028,14 @@ pub async fn certificates_register_update_and_delete<S: Store>(s: S) {
     s.update_certificate("c1", CertificateStatus::Active, "g3".into(), later)
         .await
         .unwrap();
-    let active = s.delete_certificate("c1", "arn-c1").await.unwrap_err();
+    let active = s.delete_certificate("c1", "arn-c1", T0).await.unwrap_err();
     assert!(
         matches!(active, JobsError::CertificateState(_)),
         "{active:?}"
     );
 
     setup(&s, &["t1"], &[]).await;
-    s.attach_thing_principal("t1", "c1", "arn-c1", ThingPrincipalType::NonExclusive)
+    s.attach_thing_principal("t1", "c1", "arn-c1", ThingPrincipalType::NonExclusive, T0)
         .await
         .unwrap();
     s.update_certificate("c1", CertificateStatus::Revoked, "g4".into(), later)
@@ -1049,15 +1049,15 @@ pub async fn certificates_register_update_and_delete<S: Store>(s: S) {
         matches!(revoked, JobsError::CertificateState(_)),
         "{revoked:?}"
     );
-    let attached = s.delete_certificate("c1", "arn-c1").await.unwrap_err();
+    let attached = s.delete_certificate("c1", "arn-c1", T0).await.unwrap_err();
     assert!(
         matches!(&attached, JobsError::DeleteConflict(m) if m.contains("arn-c1")),
         "{attached:?}"
     );
-    s.detach_thing_principal("t1", "c1").await.unwrap();
-    s.delete_certificate("c1", "arn-c1").await.unwrap();
+    s.detach_thing_principal("t1", "c1", T0).await.unwrap();
+    s.delete_certificate("c1", "arn-c1", T0).await.unwrap();
     assert_eq!(s.describe_certificate("c1").await.unwrap(), None);
-    let gone = s.delete_certificate("c1", "arn-c1").await.unwrap_err();
+    let gone = s.delete_certificate("c1", "arn-c1", T0).await.unwrap_err();
     assert!(matches!(gone, JobsError::NotFound(_)), "{gone:?}");
 }
 
@@ -1095,17 +1095,17 @@ pub async fn thing_principals_attach_list_and_detach<S: Store>(s: S) {
     }
     let non = ThingPrincipalType::NonExclusive;
     for id in ["c2", "c1", "c2"] {
-        s.attach_thing_principal("t1", id, "arn", non)
+        s.attach_thing_principal("t1", id, "arn", non, T0)
             .await
             .unwrap();
     }
     let e = s
-        .attach_thing_principal("nope", "c1", "arn", non)
+        .attach_thing_principal("nope", "c1", "arn", non, T0)
         .await
         .unwrap_err();
     assert!(matches!(e, JobsError::NotFound(_)), "{e:?}");
     let e = s
-        .attach_thing_principal("t1", "nope", "arn", non)
+        .attach_thing_principal("t1", "nope", "arn", non, T0)
         .await
         .unwrap_err();
     assert!(matches!(e, JobsError::NotFound(_)), "{e:?}");
@@ -1123,14 +1123,14 @@ pub async fn thing_principals_attach_list_and_detach<S: Store>(s: S) {
     );
 
     // c1 on t1 too (non-exclusive) is fine; exclusive c3 on t2 keeps it off t1.
-    s.attach_thing_principal("t2", "c1", "arn", non)
+    s.attach_thing_principal("t2", "c1", "arn", non, T0)
         .await
         .unwrap();
-    s.attach_thing_principal("t2", "c3", "arn", ThingPrincipalType::Exclusive)
+    s.attach_thing_principal("t2", "c3", "arn", ThingPrincipalType::Exclusive, T0)
         .await
         .unwrap();
     let e = s
-        .attach_thing_principal("t1", "c3", "arn", non)
+        .attach_thing_principal("t1", "c3", "arn", non, T0)
         .await
         .unwrap_err();
     assert!(matches!(e, JobsError::InvalidRequest(_)), "{e:?}");
@@ -1141,11 +1141,11 @@ pub async fn thing_principals_attach_list_and_detach<S: Store>(s: S) {
         "{e:?}"
     );
     for id in ["c1", "c2", "c2"] {
-        s.detach_thing_principal("t1", id).await.unwrap();
+        s.detach_thing_principal("t1", id, T0).await.unwrap();
     }
     s.delete_thing("t1", None, T0).await.unwrap();
     assert_eq!(s.describe_thing("t1").await.unwrap(), None);
-    let e = s.detach_thing_principal("t1", "c1").await.unwrap_err();
+    let e = s.detach_thing_principal("t1", "c1", T0).await.unwrap_err();
     assert!(matches!(e, JobsError::NotFound(_)), "{e:?}");
 }
 
@@ -1181,27 +1181,34 @@ pub async fn update_thing_counts_versions_and_merges_attributes<S: Store>(s: S) 
         }),
         ..Default::default()
     };
-    s.update_thing("t1", merge(&[("fw", "2"), ("model", "")], true), Some(1))
-        .await
-        .unwrap();
+    s.update_thing(
+        "t1",
+        merge(&[("fw", "2"), ("model", "")], true),
+        Some(1),
+        T0,
+    )
+    .await
+    .unwrap();
     let t = s.describe_thing("t1").await.unwrap().unwrap();
     assert_eq!(t.version, 2);
     assert_eq!(t.attributes, [("fw".to_string(), "2".to_string())].into());
     assert!(matches!(
-        s.update_thing("t1", ThingUpdate::default(), Some(1)).await,
+        s.update_thing("t1", ThingUpdate::default(), Some(1), T0)
+            .await,
         Err(JobsError::VersionMismatch {
             expected: 1,
             found: 2,
             ..
         })
     ));
-    s.update_thing("t1", merge(&[("x", "y")], false), None)
+    s.update_thing("t1", merge(&[("x", "y")], false), None, T0)
         .await
         .unwrap();
     let t = s.describe_thing("t1").await.unwrap().unwrap();
     assert_eq!((t.version, t.attributes.len()), (3, 1));
     assert!(matches!(
-        s.update_thing("nope", ThingUpdate::default(), None).await,
+        s.update_thing("nope", ThingUpdate::default(), None, T0)
+            .await,
         Err(JobsError::NotFound(_))
     ));
 }
@@ -1220,15 +1227,17 @@ pub async fn update_and_delete_thing_groups<S: Store>(s: S) {
         attributes: None,
     };
     assert_eq!(
-        s.update_thing_group("leaf", update.clone(), Some(1)).await,
+        s.update_thing_group("leaf", update.clone(), Some(1), T0)
+            .await,
         Ok(2)
     );
     assert!(matches!(
-        s.update_thing_group("leaf", update.clone(), Some(1)).await,
+        s.update_thing_group("leaf", update.clone(), Some(1), T0)
+            .await,
         Err(JobsError::VersionMismatch { .. })
     ));
     assert!(matches!(
-        s.update_thing_group("nope", update, None).await,
+        s.update_thing_group("nope", update, None, T0).await,
         Err(JobsError::NotFound(_))
     ));
     // A group with children cannot go; the version is checked first.
@@ -1495,6 +1504,113 @@ pub async fn leading_a_role_is_exclusive_until_released<S: Store>(s: S) {
     );
 }
 
+pub async fn every_change_is_audited_with_its_actor<S: Store>(s: S) {
+    use iotjobs_core::audit::{Actor, AuditFilter, with_actor};
+    let alice = Actor {
+        principal: "AKALICE".into(),
+        source: Some("192.0.2.1:5000".into()),
+        operation: "CancelJobExecution".into(),
+        request_id: Some("req-1".into()),
+    };
+    setup(&s, &["t1", "t2"], &[("j1", &["t1", "t2"])]).await;
+    with_actor(
+        alice.clone(),
+        s.update_job_execution(exact("t1", "j1"), cancel(false, None), T0.plus_minutes(1)),
+    )
+    .await
+    .unwrap();
+    // A refused change leaves no record.
+    with_actor(
+        alice.clone(),
+        s.update_job_execution(exact("t1", "j1"), cancel(false, Some(1)), T0),
+    )
+    .await
+    .unwrap_err();
+    s.sweep(T0, 10).await.unwrap();
+
+    let all = |f: AuditFilter| {
+        let s = &s;
+        async move {
+            let mut out = Vec::new();
+            let mut page = page(None, 2);
+            loop {
+                let p = s.list_audit(&f, page.clone()).await.unwrap();
+                out.extend(p.items);
+                match p.next {
+                    Some(next) => page.after = Some(next),
+                    None => return out,
+                }
+            }
+        }
+    };
+    let log = all(AuditFilter::default()).await;
+    let seqs: Vec<i64> = log.iter().map(|r| r.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "oldest first: {seqs:?}");
+    let summary: Vec<(String, Option<String>, Option<String>, Option<String>)> = log
+        .iter()
+        .map(|r| {
+            (
+                r.subject.as_str().to_string(),
+                r.name.clone(),
+                r.old_status.clone(),
+                r.new_status.clone(),
+            )
+        })
+        .collect();
+    let some = |v: &str| Some(v.to_string());
+    assert_eq!(
+        summary,
+        vec![
+            ("THING".into(), some("t1"), None, None),
+            ("THING".into(), some("t2"), None, None),
+            ("JOB".into(), None, None, some("IN_PROGRESS")),
+            ("JOB_EXECUTION".into(), some("t1"), some("QUEUED"), some("CANCELED")),
+        ]
+    );
+    // Unattributed work is the service's; the cancel is Alice's, with where and which request.
+    assert_eq!(log[0].actor, Actor::service("Background"));
+    assert_eq!(log[2].detail.as_deref(), Some("2 executions"));
+    assert_eq!(log[3].actor, alice);
+    assert_eq!(log[3].at, T0.plus_minutes(1));
+    assert_eq!(log[3].job_id.as_deref(), Some("j1"));
+
+    // Filters: by job, by thing, by principal, by time.
+    let by_job = all(AuditFilter {
+        job_id: Some("j1".into()),
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(by_job.len(), 2);
+    let by_thing = all(AuditFilter {
+        name: Some("t1".into()),
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(by_thing.len(), 2);
+    let by_alice = all(AuditFilter {
+        principal: Some("AKALICE".into()),
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(by_alice, vec![log[3].clone()]);
+    let later = all(AuditFilter {
+        since: Some(T0.plus_minutes(1)),
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(later, vec![log[3].clone()]);
+    let earlier = all(AuditFilter {
+        until: Some(T0.plus_minutes(1)),
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(earlier.len(), 3);
+    assert!(matches!(
+        s.list_audit(&AuditFilter::default(), page(Some("x".into()), 2)).await,
+        Err(JobsError::InvalidRequest(_))
+    ));
+}
+
 #[macro_export]
 /// Expand to one `#[tokio::test]` per conformance check, each given a fresh store made
 /// by `$make` (an expression evaluating to a store).
@@ -1525,6 +1641,7 @@ macro_rules! conformance_tests {
             reset_wipes_everything,
             a_store_belongs_to_the_first_account_that_claims_it,
             leading_a_role_is_exclusive_until_released,
+            every_change_is_audited_with_its_actor,
             update_thing_counts_versions_and_merges_attributes,
             update_and_delete_thing_groups,
             list_thing_groups_by_parent_prefix_and_page,

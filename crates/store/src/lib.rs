@@ -57,6 +57,8 @@ pub(crate) struct Changed {
     /// Things whose executions changed (repeats allowed; the feed announces each once).
     pub(crate) things: Vec<String>,
     pub(crate) events: Vec<iotjobs_core::JobsEvent>,
+    /// Audit records to write before COMMIT ([`tx::Tx::audit`]).
+    pub(crate) audit: Vec<(iotjobs_core::Timestamp, iotjobs_core::audit::AuditChange)>,
 }
 
 /// Where a backend announces committed changes (see [`iotjobs_core::ChangeListener`]).
@@ -81,7 +83,7 @@ impl ChangeFeed {
     pub(crate) fn emit_remote(&self, touched: Vec<String>) {
         self.emit(Changed {
             things: touched.into_iter().filter(|t| !t.is_empty()).collect(),
-            events: Vec::new(),
+            ..Changed::default()
         });
     }
 
@@ -95,7 +97,9 @@ impl ChangeFeed {
 
     /// Announce what a committed transaction changed: each thing once, and its events.
     pub(crate) fn emit(&self, changed: Changed) {
-        let Changed { mut things, events } = changed;
+        let Changed {
+            mut things, events, ..
+        } = changed;
         if things.is_empty() && events.is_empty() {
             return;
         }
@@ -108,6 +112,23 @@ impl ChangeFeed {
             things: &things,
             events: &events,
         });
+    }
+}
+
+/// Who the current write is for ([`iotjobs_core::audit::current_actor`]); work that no
+/// caller attributed is the service's own.
+pub(crate) fn actor() -> iotjobs_core::audit::Actor {
+    iotjobs_core::audit::current_actor()
+        .unwrap_or_else(|| iotjobs_core::audit::Actor::service("Background"))
+}
+
+/// The `seq` to continue after (`nextToken`: the last one's decimal number).
+pub(crate) fn audit_cursor(page: &iotjobs_core::PageRequest) -> iotjobs_core::StoreResult<i64> {
+    match page.after.as_deref() {
+        None => Ok(0),
+        Some(s) => s
+            .parse()
+            .map_err(|_| iotjobs_core::JobsError::invalid_next_token()),
     }
 }
 

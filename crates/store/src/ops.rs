@@ -11,6 +11,7 @@
 //! `iotjobs-core`; statements from the backend's [`Tx`].
 
 use crate::tx::{Lock, ThingExecutions, Tx};
+use iotjobs_core::audit::{AuditChange, AuditSubject};
 use iotjobs_core::certificate::{
     Certificate, CertificateStatus, NewCertificate, ThingPrincipalType, check_attach,
 };
@@ -38,6 +39,59 @@ pub(crate) const BULK_CHUNK: usize = 5_000;
 /// How many canceled jobs one sweep looks at for executions left to cancel.
 const SWEEP_CANCELED_JOBS: usize = 16;
 
+// ---- the audit log ----------------------------------------------------------------------
+
+/// Record a change for the audit log (written with the transaction, see `Tx::audit`).
+fn audit(
+    tx: &impl Tx,
+    at: Timestamp,
+    subject: AuditSubject,
+    (job_id, name): (Option<&str>, Option<&str>),
+    (old, new): (Option<&str>, Option<&str>),
+    detail: Option<String>,
+) {
+    tx.audit(
+        at,
+        AuditChange {
+            subject,
+            job_id: job_id.map(str::to_owned),
+            name: name.map(str::to_owned),
+            old_status: old.map(str::to_owned),
+            new_status: new.map(str::to_owned),
+            detail,
+        },
+    );
+}
+
+fn audit_job(
+    tx: &impl Tx,
+    at: Timestamp,
+    job_id: &str,
+    old: Option<JobStatus>,
+    new: Option<JobStatus>,
+) {
+    let (old, new) = (old.map(JobStatus::as_str), new.map(JobStatus::as_str));
+    audit(
+        tx,
+        at,
+        AuditSubject::Job,
+        (Some(job_id), None),
+        (old, new),
+        None,
+    );
+}
+
+fn audit_thing(tx: &impl Tx, at: Timestamp, thing: &str, detail: Option<String>) {
+    audit(
+        tx,
+        at,
+        AuditSubject::Thing,
+        (None, Some(thing)),
+        (None, None),
+        detail,
+    );
+}
+
 // ---- things ---------------------------------------------------------------------------
 
 /// Insert-if-absent that cannot lose a race between nodes: insert, then read what won.
@@ -52,6 +106,9 @@ pub(crate) async fn create_thing(
     }
     let thing = Thing::create(new, thing_id, now);
     let created = tx.insert_thing(&thing).await?;
+    if created {
+        audit_thing(tx, now, &thing.thing_name, None);
+    }
     let stored = tx.select_thing(&thing.thing_name, Lock::No).await?;
     // Gone between our insert and this read: a concurrent delete won the race. Running
     // the transaction again decides anew (PostgreSQL retries conflicts; SQLite's single
@@ -74,6 +131,7 @@ pub(crate) async fn delete_thing(
     };
     thing.check_deletable(expected_version, tx.thing_has_principals(name).await?)?;
     remove_executions(tx, tx.select_all_pending(name).await?, now).await?;
+    audit_thing(tx, now, name, None);
     tx.delete_thing_rows(name).await
 }
 
@@ -90,6 +148,15 @@ pub(crate) async fn register_certificate(
     if !tx.insert_certificate(&cert).await? {
         return Err(JobsError::certificate_already_exists(&cert.certificate_id));
     }
+    let status = Some(cert.status.as_str());
+    audit(
+        tx,
+        now,
+        AuditSubject::Certificate,
+        (None, Some(&cert.certificate_id)),
+        (None, status),
+        None,
+    );
     Ok(cert)
 }
 
@@ -107,16 +174,40 @@ pub(crate) async fn update_certificate(
     now: Timestamp,
 ) -> StoreResult<()> {
     let mut cert = require_certificate(tx, id, Lock::ForUpdate).await?;
+    let old = cert.status;
     if cert.update_status(new_status, generation_id, now)? {
         tx.update_certificate(&cert).await?;
+        let statuses = (Some(old.as_str()), Some(cert.status.as_str()));
+        audit(
+            tx,
+            now,
+            AuditSubject::Certificate,
+            (None, Some(id)),
+            statuses,
+            None,
+        );
     }
     Ok(())
 }
 
-pub(crate) async fn delete_certificate(tx: &impl Tx, id: &str, arn: &str) -> StoreResult<()> {
+pub(crate) async fn delete_certificate(
+    tx: &impl Tx,
+    id: &str,
+    arn: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
     let cert = require_certificate(tx, id, Lock::ForUpdate).await?;
     let attached = !tx.certificate_things(id).await?.is_empty();
     cert.check_deletable(attached, arn)?;
+    let statuses = (Some(cert.status.as_str()), None);
+    audit(
+        tx,
+        now,
+        AuditSubject::Certificate,
+        (None, Some(id)),
+        statuses,
+        None,
+    );
     tx.delete_certificate_row(id).await
 }
 
@@ -128,19 +219,27 @@ pub(crate) async fn attach_thing_principal(
     id: &str,
     principal: &str,
     kind: ThingPrincipalType,
+    now: Timestamp,
 ) -> StoreResult<()> {
     require_thing(tx, thing, Lock::ForUpdate).await?;
     require_certificate(tx, id, Lock::ForUpdate).await?;
     let attached = tx.certificate_things(id).await?;
     if check_attach(principal, thing, kind, &attached)? {
         tx.insert_thing_principal(thing, id, kind).await?;
+        audit_thing(tx, now, thing, Some(format!("certificate={id}")));
     }
     Ok(())
 }
 
-pub(crate) async fn detach_thing_principal(tx: &impl Tx, thing: &str, id: &str) -> StoreResult<()> {
+pub(crate) async fn detach_thing_principal(
+    tx: &impl Tx,
+    thing: &str,
+    id: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
     require_thing(tx, thing, Lock::ForUpdate).await?;
     require_certificate(tx, id, Lock::ForUpdate).await?;
+    audit_thing(tx, now, thing, Some(format!("certificate={id}")));
     tx.delete_thing_principal(thing, id).await
 }
 
@@ -159,12 +258,14 @@ pub(crate) async fn update_thing(
     name: &str,
     update: &ThingUpdate,
     expected_version: Option<i64>,
+    now: Timestamp,
 ) -> StoreResult<()> {
     let mut thing = tx
         .select_thing(name, Lock::ForUpdate)
         .await?
         .ok_or_else(|| JobsError::thing_not_found(name))?;
     thing.update(update, expected_version)?;
+    audit_thing(tx, now, name, None);
     tx.update_thing(&thing).await
 }
 
@@ -202,6 +303,9 @@ pub(crate) async fn create_thing_group(
     }
     let group = ThingGroup::create(new, group_id, now);
     let created = tx.insert_group(&group).await?;
+    if created {
+        audit_group(tx, now, &group.group_name);
+    }
     let stored = tx.select_group(&new.group_name, Lock::No).await?;
     // Gone between our insert and this read: a concurrent delete won the race. Running
     // the transaction again decides anew (PostgreSQL retries conflicts; SQLite's single
@@ -222,6 +326,7 @@ pub(crate) async fn update_thing_group(
     name: &str,
     update: &ThingGroupUpdate,
     expected_version: Option<i64>,
+    now: Timestamp,
 ) -> StoreResult<i64> {
     let mut group = tx
         .select_group(name, Lock::ForUpdate)
@@ -229,6 +334,7 @@ pub(crate) async fn update_thing_group(
         .ok_or_else(|| JobsError::thing_group_not_found(name))?;
     group.update(update, expected_version)?;
     tx.update_group(&group).await?;
+    audit_group(tx, now, name);
     Ok(group.version)
 }
 
@@ -262,7 +368,19 @@ pub(crate) async fn delete_thing_group(
         removed.extend(executions_leaving(tx, &thing, &continuous).await?);
     }
     remove_executions(tx, removed, now).await?;
+    audit_group(tx, now, name);
     tx.delete_group_rows(name).await
+}
+
+fn audit_group(tx: &impl Tx, at: Timestamp, group: &str) {
+    audit(
+        tx,
+        at,
+        AuditSubject::ThingGroup,
+        (None, Some(group)),
+        (None, None),
+        None,
+    );
 }
 
 pub(crate) async fn list_thing_groups(
@@ -299,6 +417,7 @@ pub(crate) async fn add_thing_to_thing_group(
         return Ok(());
     }
     tx.insert_member(group, thing).await?;
+    audit_thing(tx, now, thing, Some(format!("group={group}")));
     let mut jobs = JobCache::default();
     for job_id in tx.continuous_jobs_targeting(&ancestors).await? {
         let latest = tx
@@ -310,6 +429,16 @@ pub(crate) async fn add_thing_to_thing_group(
         tx.insert_execution(&JobExecution::queued(&job_id, thing, number, now))
             .await?;
         tx.touched(thing);
+        let queued = Some(JobExecutionStatus::Queued.as_str());
+        let ids = (Some(job_id.as_str()), Some(thing));
+        audit(
+            tx,
+            now,
+            AuditSubject::JobExecution,
+            ids,
+            (None, queued),
+            None,
+        );
         jobs.load(tx, &job_id).await?.record_execution_change(
             None,
             Some(JobExecutionStatus::Queued),
@@ -331,6 +460,7 @@ pub(crate) async fn remove_thing_from_thing_group(
     if !tx.delete_member(group, thing).await? {
         return Ok(());
     }
+    audit_thing(tx, now, thing, Some(format!("group={group}")));
     let continuous = tx
         .continuous_jobs_targeting(&tx.ancestors(group).await?)
         .await?;
@@ -444,6 +574,18 @@ pub(crate) async fn create_job(tx: &impl Tx, new: &NewJob, now: Timestamp) -> St
     for thing in &resolved {
         tx.touched(thing);
     }
+    // One record for the job; its QUEUED executions are named by the count (a
+    // 10,000-thing job writes one record, not 10,000).
+    let status = Some(job.progress.status.as_str());
+    let detail = Some(format!("{} executions", resolved.len()));
+    audit(
+        tx,
+        now,
+        AuditSubject::Job,
+        (Some(job.job_id()), None),
+        (None, status),
+        detail,
+    );
     Ok(job)
 }
 
@@ -462,6 +604,8 @@ pub(crate) async fn update_job(
 ) -> StoreResult<()> {
     let mut job = require_job(tx, job_id).await?;
     job.update(update.clone(), now)?;
+    let status = Some(job.progress.status);
+    audit_job(tx, now, job_id, status, status);
     tx.update_job(&job).await
 }
 
@@ -478,6 +622,7 @@ pub(crate) async fn cancel_job(
     let before = job.progress.status;
     job.cancel(force, reason.0.clone(), reason.1.clone(), now)?;
     tx.update_job(&job).await?;
+    audit_job(tx, now, job_id, Some(before), Some(job.progress.status));
     announce_job(tx, before, job, now);
     Ok(())
 }
@@ -538,6 +683,7 @@ pub(crate) async fn delete_job(
     let before = job.progress.status;
     job.begin_delete(force, deleting, now)?;
     tx.update_job(&job).await?;
+    audit_job(tx, now, job_id, Some(before), Some(job.progress.status));
     announce_job(tx, before, job, now);
     Ok(())
 }
@@ -662,6 +808,13 @@ pub(crate) async fn sweep_deletions(
             // The job's last look, for its `deleted` event.
             let job = tx.select_job(&job_id, Lock::No).await?;
             tx.delete_job_rows(&job_id).await?;
+            audit_job(
+                tx,
+                now,
+                &job_id,
+                job.as_ref().map(|j| j.progress.status),
+                None,
+            );
             if let Some(job) = job {
                 tx.announce(JobsEvent::Job {
                     operation: JobEventOperation::Deleted,
@@ -715,6 +868,9 @@ impl JobCache {
         let (execution, exists) = match change {
             Change::Update(next) => {
                 tx.update_execution(&next).await?;
+                let statuses = (Some(exec.status.as_str()), Some(next.status.as_str()));
+                let ids = (Some(exec.job_id.as_str()), Some(exec.thing_name.as_str()));
+                audit(tx, now, AuditSubject::JobExecution, ids, statuses, None);
                 if let Some(operation) =
                     JobExecutionEventOperation::of_transition(exec.status, next.status)
                 {
@@ -728,6 +884,9 @@ impl JobCache {
             }
             Change::Delete => {
                 tx.delete_execution(&exec).await?;
+                let statuses = (Some(exec.status.as_str()), None);
+                let ids = (Some(exec.job_id.as_str()), Some(exec.thing_name.as_str()));
+                audit(tx, now, AuditSubject::JobExecution, ids, statuses, None);
                 tx.announce(JobsEvent::JobExecution {
                     operation: JobExecutionEventOperation::Deleted,
                     execution: Box::new(exec.clone()),
@@ -766,6 +925,15 @@ impl JobCache {
         for (before, after) in self.jobs.values() {
             if before != after {
                 tx.update_job_progress(after).await?;
+                if before.status != after.status {
+                    audit_job(
+                        tx,
+                        now,
+                        &after.job_id,
+                        Some(before.status),
+                        Some(after.status),
+                    );
+                }
                 if JobEventOperation::of_job_transition(before.status, after.status).is_some() {
                     // Rare (a job completing): the whole job for its event.
                     if let Some(job) = tx.select_job(&after.job_id, Lock::No).await? {

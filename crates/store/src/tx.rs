@@ -47,6 +47,15 @@ pub(crate) trait Tx {
     fn touched(&self, thing: &str);
     /// Record a Jobs event this transaction made (announced after commit).
     fn announce(&self, event: iotjobs_core::JobsEvent);
+    /// Record an audit change; the backend writes it, with the transaction's actor,
+    /// before COMMIT.
+    fn audit(&self, at: iotjobs_core::Timestamp, change: iotjobs_core::audit::AuditChange);
+    /// The audit log, oldest first.
+    async fn list_audit(
+        &self,
+        filter: &iotjobs_core::audit::AuditFilter,
+        page: &iotjobs_core::PageRequest,
+    ) -> StoreResult<iotjobs_core::Page<iotjobs_core::audit::AuditRecord>>;
 
     // ---- things ----
     async fn select_thing(&self, name: &str, lock: Lock) -> StoreResult<Option<Thing>>;

@@ -199,7 +199,7 @@ pub(crate) async fn delete_certificate<S: Store>(
 ) -> Result<(), JobsError> {
     let arn = certificate_arn(&app.config, &req.certificate_id);
     app.store
-        .delete_certificate(&req.certificate_id, &arn)
+        .delete_certificate(&req.certificate_id, &arn, app.now())
         .await
 }
 
@@ -268,7 +268,7 @@ pub(crate) async fn attach_thing_principal<S: Store>(
             .ok_or_else(|| JobsError::unknown_value("thingPrincipalType", k))?,
     };
     app.store
-        .attach_thing_principal(&req.thing_name, &id, &req.principal, kind)
+        .attach_thing_principal(&req.thing_name, &id, &req.principal, kind, app.now())
         .await?;
     Ok(AttachThingPrincipalResponse {})
 }
@@ -279,7 +279,7 @@ pub(crate) async fn detach_thing_principal<S: Store>(
 ) -> Result<DetachThingPrincipalResponse, JobsError> {
     let id = principal_certificate(&app.config, &req.principal)?;
     app.store
-        .detach_thing_principal(&req.thing_name, &id)
+        .detach_thing_principal(&req.thing_name, &id, app.now())
         .await?;
     Ok(DetachThingPrincipalResponse {})
 }

@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
 ];
 
 /// How often a held lead role's connection is checked ([`PgStore::lead`]).
@@ -133,6 +134,8 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> JobsError {
 macro_rules! transaction {
     ($store:expr, |$tx:ident| $body:block) => {{
         let mut attempt = 0;
+        // Who asks (read on the caller's task), for the audit records.
+        let actor = crate::actor();
         loop {
             let mut client = $store.client().await?;
             let owned = PgTx(
@@ -145,7 +148,7 @@ macro_rules! transaction {
             };
             let outcome = match result {
                 Ok(v) => owned
-                    .commit(&$store.channel, &$store.node, $store.peers_listen())
+                    .commit(&$store.channel, &$store.node, $store.peers_listen(), &actor)
                     .await
                     .map(|changed| {
                         $store.changes.emit(changed);

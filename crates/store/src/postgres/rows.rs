@@ -3,6 +3,7 @@
 
 use super::pg_err;
 use crate::tx::{Lock, ThingExecutions, Tx};
+use iotjobs_core::audit::{Actor, AuditChange, AuditFilter, AuditRecord, AuditSubject};
 use iotjobs_core::certificate::{Certificate, CertificateStatus, ThingPrincipalType};
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
 use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
@@ -159,9 +160,11 @@ impl PgTx<'_> {
         channel: &str,
         node: &str,
         peers_listen: bool,
+        actor: &Actor,
     ) -> StoreResult<crate::Changed> {
         let PgTx(tx, changed) = self;
         let mut changed = changed.into_inner().unwrap_or_default();
+        insert_audit(&tx, actor, &changed.audit).await?;
         if !peers_listen {
             // The change feed sorts and deduplicates what it announces.
             tx.commit().await.map_err(pg_err)?;
@@ -286,7 +289,119 @@ fn lock_sql(lock: Lock) -> &'static str {
     }
 }
 
+/// Write a transaction's audit records in one statement (inside it, before COMMIT).
+async fn insert_audit(
+    tx: &deadpool_postgres::Transaction<'_>,
+    actor: &Actor,
+    records: &[(Timestamp, AuditChange)],
+) -> StoreResult<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let at: Vec<i64> = records.iter().map(|(t, _)| t.millis()).collect();
+    let subject: Vec<&str> = records.iter().map(|(_, c)| c.subject.as_str()).collect();
+    let job_id: Vec<Option<&str>> = records.iter().map(|(_, c)| c.job_id.as_deref()).collect();
+    let name: Vec<Option<&str>> = records.iter().map(|(_, c)| c.name.as_deref()).collect();
+    let old: Vec<Option<&str>> = records
+        .iter()
+        .map(|(_, c)| c.old_status.as_deref())
+        .collect();
+    let new: Vec<Option<&str>> = records
+        .iter()
+        .map(|(_, c)| c.new_status.as_deref())
+        .collect();
+    let detail: Vec<Option<&str>> = records.iter().map(|(_, c)| c.detail.as_deref()).collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO audit_log (at, principal, source, operation, request_id, subject,
+               job_id, name, old_status, new_status, detail)
+             SELECT a, $7, $8, $9, $10, s, j, n, o, w, d
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $11::text[])
+               AS r(a, s, j, n, o, w, d)",
+        )
+        .await
+        .map_err(pg_err)?;
+    tx.execute(
+        &stmt,
+        &[
+            &at,
+            &subject,
+            &job_id,
+            &name,
+            &old,
+            &new,
+            &actor.principal,
+            &actor.source,
+            &actor.operation,
+            &actor.request_id,
+            &detail,
+        ],
+    )
+    .await
+    .map_err(pg_err)?;
+    Ok(())
+}
+
 impl Tx for PgTx<'_> {
+    fn audit(&self, at: Timestamp, change: AuditChange) {
+        if let Ok(mut c) = self.1.lock() {
+            c.audit.push((at, change));
+        }
+    }
+
+    async fn list_audit(
+        &self,
+        f: &AuditFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<AuditRecord>> {
+        let after = crate::audit_cursor(page)?;
+        let limit = (page.limit + 1) as i64;
+        let rows = self
+            .query(
+                "SELECT seq, at, principal, source, operation, request_id, subject, job_id,
+                        name, old_status, new_status, detail
+                 FROM audit_log
+                 WHERE seq > $1
+                   AND ($2::text IS NULL OR job_id = $2)
+                   AND ($3::text IS NULL OR name = $3)
+                   AND ($4::text IS NULL OR principal = $4)
+                   AND ($5::bigint IS NULL OR at >= $5)
+                   AND ($6::bigint IS NULL OR at < $6)
+                 ORDER BY seq LIMIT $7",
+                &[
+                    &after,
+                    &f.job_id,
+                    &f.name,
+                    &f.principal,
+                    &f.since.map(Timestamp::millis),
+                    &f.until.map(Timestamp::millis),
+                    &limit,
+                ],
+            )
+            .await?;
+        let records = rows
+            .iter()
+            .map(|r| AuditRecord {
+                seq: r.get(0),
+                at: Timestamp(r.get(1)),
+                actor: Actor {
+                    principal: r.get(2),
+                    source: r.get(3),
+                    operation: r.get(4),
+                    request_id: r.get(5),
+                },
+                subject: AuditSubject::parse(r.get(6)).unwrap_or(AuditSubject::Job),
+                job_id: r.get(7),
+                name: r.get(8),
+                old_status: r.get(9),
+                new_status: r.get(10),
+                detail: r.get(11),
+            })
+            .collect();
+        Ok(Page::from_rows(records, page.limit, |r| r.seq.to_string()))
+    }
+
     fn announce(&self, event: iotjobs_core::JobsEvent) {
         if let Ok(mut c) = self.1.lock() {
             c.events.push(event);
@@ -1220,7 +1335,7 @@ impl Tx for PgTx<'_> {
     async fn delete_everything(&self) -> StoreResult<()> {
         self.0
             .batch_execute(
-                "TRUNCATE job_executions, job_targets, jobs, thing_group_members, thing_groups, things, thing_principals, certificates",
+                "TRUNCATE job_executions, job_targets, jobs, thing_group_members, thing_groups, things, thing_principals, certificates, audit_log",
             )
             .await
             .map_err(pg_err)

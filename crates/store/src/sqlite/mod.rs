@@ -335,6 +335,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
+    include_str!("schema_v5.sql"),
 ];
 
 fn migrate(conn: &Connection) -> rusqlite::Result<()> {
@@ -424,7 +425,9 @@ fn run_batch(conn: &Connection, batch: Vec<WriteFn>) {
 /// Run `$body` (a call into `crate::ops` over `$tx`) in the next group-commit batch on
 /// the writer thread; answer after the COMMIT.
 macro_rules! sqlite_write {
-    ($store:expr, |$tx:ident| $body:expr) => {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        // Who asks (read here, on the caller's task), for the audit records.
+        let actor = crate::actor();
         $store
             .write(move |conn| {
                 let tx = rows::SqliteTx(conn, Default::default());
@@ -432,7 +435,12 @@ macro_rules! sqlite_write {
                     let $tx = &tx;
                     crate::block_on($body)
                 };
-                result.map(|v| (v, tx.1.into_inner()))
+                let changed = tx.1.into_inner();
+                let result = result.and_then(|v| {
+                    rows::insert_audit(conn, &actor, &changed.audit)?;
+                    Ok(v)
+                });
+                result.map(|v| (v, changed))
             })
             .await
             .map(|(v, changed)| {
@@ -440,7 +448,7 @@ macro_rules! sqlite_write {
                 $store.changes.emit(changed);
                 v
             })
-    };
+    }};
 }
 
 /// Run `$body` on a reader connection (the last committed state).
