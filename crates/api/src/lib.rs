@@ -12,6 +12,7 @@
 //!   certificates with the `--mqtt-client-ca` key (uses `x509`).
 //! - [`app`]: one account's [`app::App`] (store, clock, configuration, the optional
 //!   certificate issuer) and its ARNs (uses `issuer`).
+//! - [`audit`]: `GET /iotjobs-api/audit`, the account's audit log (uses `app`).
 //! - [`auth`]: SigV4 verification, access keys, roles (uses `wire::Plane` only).
 //! - [`error`]: the one mapping of typed errors to AWS error responses (uses `app`,
 //!   `auth`, `wire`).
@@ -28,6 +29,7 @@
 //! state machine decides), and no SQL is written here (the store's job).
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod background;
 pub mod error;
@@ -50,6 +52,7 @@ mod module_graph {
         ("x509", &[]),
         ("issuer", &["x509"]),
         ("app", &["issuer"]),
+        ("audit", &["app"]),
         ("auth", &["wire"]),
         ("error", &["app", "auth", "wire"]),
         ("handlers", &["app", "error", "wire", "x509"]),

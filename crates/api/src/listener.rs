@@ -101,7 +101,7 @@ pub async fn serve(
     let header_timeout = limits.header_read_timeout;
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
@@ -139,6 +139,7 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let conn = Connection {
             router: router.clone(),
+            peer,
             header_timeout,
             stop: stop_rx.clone(),
             registration: registry.register(),
@@ -259,8 +260,14 @@ impl Drop for Registration {
 }
 
 /// What one connection task needs.
+/// The client's address, set on every request as an extension (the audit log's "from
+/// where").
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 struct Connection {
     router: axum::Router,
+    peer: std::net::SocketAddr,
     header_timeout: Duration,
     stop: watch::Receiver<bool>,
     registration: Registration,
@@ -290,10 +297,12 @@ impl Connection {
     {
         let registration = Arc::new(self.registration);
         let router = self.router;
+        let peer = PeerAddr(self.peer);
         let tracked = registration.clone();
-        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             let tracked = tracked.clone();
             let mut router = router.clone();
+            req.extensions_mut().insert(peer);
             // Counted from the first poll, not from the call: hyper calls the service
             // for a pipelined request as soon as it has parsed it, but polls that
             // future only once the previous answer could be written. A client that

@@ -98,8 +98,14 @@ pub fn router<S: Store>(service: Arc<Service<S>>) -> axum::Router {
         .with_state(service)
 }
 
-async fn dispatch<S: Store>(State(svc): State<Arc<Service<S>>>, req: Request) -> Response {
+/// The id a request is answered with (`x-amzn-RequestId`), as a request extension so that
+/// the audit log can name it.
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+async fn dispatch<S: Store>(State(svc): State<Arc<Service<S>>>, mut req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
+    req.extensions_mut().insert(RequestId(request_id.clone()));
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     // A panic anywhere below becomes a 500 InternalFailureException for this request
@@ -276,6 +282,13 @@ async fn handle<S: Store>(
         tracing::info!(account = %principal.account_id, "account state wiped through {MOTO_RESET_PATH}");
         return Ok(Some(Value::Object(Default::default())));
     }
+    if method == "GET" && path == crate::audit::AUDIT_PATH {
+        auth::authorize(&principal, Action::ReadAudit, region).map_err(ApiError::from_auth)?;
+        return crate::audit::list(app, query)
+            .await
+            .map(Some)
+            .map_err(|e| ApiError::from_jobs(e, plane, &app.config));
+    }
     let model = plane.model();
     let (op, labels) = match match_route(model.ops, method, path) {
         RouteMatch::Matched { op, labels } => (op, labels),
@@ -317,7 +330,17 @@ async fn handle<S: Store>(
         .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
         .collect();
     let input = crate::wire::decode::decode_input(model, op, &labels, query, &headers, body)?;
-    handlers::call(app, plane, op.name, input).await
+    // Who, from where and which request, for the audit log of whatever this changes.
+    let actor = iotjobs_core::audit::Actor {
+        principal: principal.access_key_id.clone(),
+        source: parts
+            .extensions
+            .get::<crate::listener::PeerAddr>()
+            .map(|p| p.0.to_string()),
+        operation: op.name.to_owned(),
+        request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
+    };
+    iotjobs_core::audit::with_actor(actor, handlers::call(app, plane, op.name, input)).await
 }
 
 /// The plane of a request that names none (unsigned, with verification off): by the

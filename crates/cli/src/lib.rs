@@ -19,6 +19,7 @@
 //! server's store: it is a client of the HTTP API only.
 
 pub mod args;
+pub mod audit;
 pub mod call;
 pub mod credentials;
 pub mod help;

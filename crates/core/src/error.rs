@@ -185,6 +185,14 @@ impl JobsError {
         Self::InvalidRequest("Invalid nextToken".into())
     }
 
+    /// A query parameter of `GET /iotjobs-api/audit` that is not one, or not valid.
+    pub fn invalid_audit_parameter(name: &str, value: &str) -> Self {
+        Self::InvalidRequest(format!(
+            "Invalid audit query parameter {name}={value:?}: expected jobId, thingName, \
+             principal, since and until (epoch seconds), maxResults (1-250), nextToken"
+        ))
+    }
+
     /// A `marker` that no page of ours produced (ListCertificates).
     pub fn invalid_marker() -> Self {
         Self::InvalidRequest("Invalid marker".into())

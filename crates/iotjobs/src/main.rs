@@ -35,6 +35,45 @@ enum Command {
     /// after copying. To restore, stop the server and serve from the copies. For
     /// PostgreSQL use `pg_dump` (docs/operations.md).
     Backup(BackupArgs),
+    /// Read the audit log of a running server (who changed what, from where, when, old
+    /// and new status): `GET /iotjobs-api/audit`, signed with your credentials like
+    /// `iotjobs iot ...` (admin or operator keys). Oldest first; one line per record.
+    Audit(AuditArgs),
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// The server, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    endpoint_url: String,
+    /// Only this job's records.
+    #[arg(long)]
+    job_id: Option<String>,
+    /// Only this thing's records (or a thing group's, or a certificate id's).
+    #[arg(long)]
+    thing_name: Option<String>,
+    /// Only changes made by this access key id (`thing/NAME` for a device over MQTT,
+    /// `iotjobs` for the service's own background work).
+    #[arg(long)]
+    principal: Option<String>,
+    /// Only records at or after this time (epoch seconds or ISO 8601).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only records before this time (epoch seconds or ISO 8601).
+    #[arg(long)]
+    until: Option<String>,
+    /// Stop after this many records.
+    #[arg(long)]
+    max_items: Option<usize>,
+    /// `text` (tab-separated columns) or `json` (one JSON object per line).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    output: String,
+    /// Credentials profile, as for the AWS CLI.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Signing region, as for the AWS CLI.
+    #[arg(long)]
+    region: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -201,7 +240,78 @@ fn main() -> anyhow::Result<()> {
             .build()?
             .block_on(serve(*args)),
         Command::Backup(args) => backup(&args),
+        Command::Audit(args) => {
+            // Like `iotjobs iot ...`: the message alone on stderr, exit 255.
+            if let Err(e) = audit(&args) {
+                eprintln!("{e}");
+                std::process::exit(255);
+            }
+            Ok(())
+        }
     }
+}
+
+/// `iotjobs audit`: print the records `iotjobs_cli::audit::read` returns.
+fn audit(args: &AuditArgs) -> anyhow::Result<()> {
+    let query = iotjobs_cli::audit::AuditQuery {
+        endpoint: args.endpoint_url.clone(),
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+        job_id: args.job_id.clone(),
+        thing_name: args.thing_name.clone(),
+        principal: args.principal.clone(),
+        since: args.since.clone(),
+        until: args.until.clone(),
+        max_items: args.max_items,
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed = None;
+    let json = args.output == "json";
+    iotjobs_cli::audit::read(&query, |r| {
+        let line = if json {
+            r.to_string()
+        } else {
+            let field = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
+            let at = r["at"].as_f64().unwrap_or_default();
+            format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{} -> {}\t{}",
+                iso8601(at),
+                field("principal"),
+                field("source"),
+                field("operation"),
+                field("subject"),
+                field("jobId"),
+                field("name"),
+                field("oldStatus"),
+                field("newStatus"),
+                field("detail"),
+            )
+        };
+        if let Err(e) = writeln!(out, "{line}") {
+            failed.get_or_insert(e);
+        }
+    })
+    .map_err(anyhow::Error::msg)?;
+    out.flush()?;
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// `2026-12-05T10:24:40.123Z` for epoch seconds.
+fn iso8601(secs: f64) -> String {
+    let ms = (secs * 1000.0).round() as i64;
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    let (y, m, d) = iotjobs_core::time::civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
 }
 
 /// `iotjobs backup`: each file of the deployment copied with

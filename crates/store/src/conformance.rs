@@ -1545,8 +1545,12 @@ pub async fn every_change_is_audited_with_its_actor<S: Store>(s: S) {
     };
     let log = all(AuditFilter::default()).await;
     let seqs: Vec<i64> = log.iter().map(|r| r.seq).collect();
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "oldest first: {seqs:?}");
-    let summary: Vec<(String, Option<String>, Option<String>, Option<String>)> = log
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "oldest first: {seqs:?}"
+    );
+    type Row = (String, Option<String>, Option<String>, Option<String>);
+    let summary: Vec<Row> = log
         .iter()
         .map(|r| {
             (
@@ -1564,7 +1568,12 @@ pub async fn every_change_is_audited_with_its_actor<S: Store>(s: S) {
             ("THING".into(), some("t1"), None, None),
             ("THING".into(), some("t2"), None, None),
             ("JOB".into(), None, None, some("IN_PROGRESS")),
-            ("JOB_EXECUTION".into(), some("t1"), some("QUEUED"), some("CANCELED")),
+            (
+                "JOB_EXECUTION".into(),
+                some("t1"),
+                some("QUEUED"),
+                some("CANCELED")
+            ),
         ]
     );
     // Unattributed work is the service's; the cancel is Alice's, with where and which request.
@@ -1606,7 +1615,8 @@ pub async fn every_change_is_audited_with_its_actor<S: Store>(s: S) {
     .await;
     assert_eq!(earlier.len(), 3);
     assert!(matches!(
-        s.list_audit(&AuditFilter::default(), page(Some("x".into()), 2)).await,
+        s.list_audit(&AuditFilter::default(), page(Some("x".into()), 2))
+            .await,
         Err(JobsError::InvalidRequest(_))
     ));
 }
