@@ -46,7 +46,7 @@ fn parse(query: Option<&str>) -> StoreResult<(AuditFilter, PageRequest)> {
         let bad = || JobsError::invalid_audit_parameter(name, &value);
         let time = |v: &str| -> StoreResult<Timestamp> {
             let secs: f64 = v.parse().map_err(|_| bad())?;
-            if !secs.is_finite() || secs < 0.0 || secs > 1e11 {
+            if !(0.0..=1e11).contains(&secs) {
                 return Err(bad());
             }
             Ok(Timestamp((secs * 1000.0).round() as i64))
