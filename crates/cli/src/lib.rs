@@ -22,6 +22,7 @@ pub mod args;
 pub mod call;
 pub mod credentials;
 pub mod help;
+pub mod help_text;
 pub mod http;
 pub mod model;
 pub mod output;
