@@ -46,7 +46,8 @@ struct ModelSpec {
 /// matches the generated `Operation` enum exhaustively, the CLI offers these commands, and a
 /// test holds `docs/compatibility.md` to it). Extending the server to a new operation starts
 /// here: add its name, rerun `cargo xtask codegen`, and its shapes, DTOs and `Operation`
-/// variant appear; the compiler then asks for its handler.
+/// variant appear; the compiler then asks for its handler, and the CLI's tests for its help
+/// texts (`crates/cli/src/help_text.rs`).
 const MODELS: &[ModelSpec] = &[
     ModelSpec {
         file: "iot.service-2.json",

@@ -27,9 +27,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the AWS IoT Jobs control plane (`iot`) and device data plane
-    /// (`iot-jobs-data`) on one HTTP listener.
+    #[command(about = iotjobs_cli::help_text::SERVE_SUMMARY)]
     Serve(Box<ServeArgs>),
+    /// `iotjobs iot …`: listed here so that `iotjobs --help` shows it; `main` hands such an
+    /// argv to `iotjobs-cli` before clap parses anything.
+    #[command(about = iotjobs_cli::help_text::service_line("iot"), disable_help_flag = true)]
+    Iot(CliArgs),
+    /// `iotjobs iot-jobs-data …`, as `Iot`.
+    #[command(
+        about = iotjobs_cli::help_text::service_line("iot-jobs-data"),
+        disable_help_flag = true
+    )]
+    IotJobsData(CliArgs),
     /// Copy the SQLite databases of a (possibly running) server into a directory: a
     /// consistent online copy of each (the main file and every account's file), checked
     /// after copying. To restore, stop the server and serve from the copies. For
@@ -39,6 +48,21 @@ enum Command {
     /// and new status): `GET /iotjobs-api/audit`, signed with your credentials like
     /// `iotjobs iot ...` (admin or operator keys). Oldest first; one line per record.
     Audit(AuditArgs),
+}
+
+/// The words after `iot` / `iot-jobs-data`, for the CLI (which owns their parsing).
+#[derive(clap::Args)]
+struct CliArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    words: Vec<String>,
+}
+
+impl CliArgs {
+    fn argv(self, command: &str) -> Vec<String> {
+        std::iter::once(command.to_owned())
+            .chain(self.words)
+            .collect()
+    }
 }
 
 #[derive(clap::Args)]
@@ -216,9 +240,9 @@ enum AuthMode {
 }
 
 fn main() -> anyhow::Result<()> {
-    // The CLI commands own their argv parsing, messages and exit codes (0, 2, 255, as the
-    // AWS CLI v1): dispatch before clap and before any logging or runtime set-up, so a call
-    // starts in a few milliseconds.
+    // The CLI commands, and `iotjobs help …` except `help serve`, own their argv parsing,
+    // messages and exit codes (0, 2, 255, as the AWS CLI v1): dispatch before clap and
+    // before any logging or runtime set-up, so a call starts in a few milliseconds.
     let argv: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
@@ -248,6 +272,10 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        // Not reached in practice (`is_cli_invocation` sends these argvs to the CLI before
+        // clap parses); kept correct anyway: the CLI gets the words it would have got.
+        Command::Iot(args) => std::process::exit(run_cli(&args.argv("iot"))),
+        Command::IotJobsData(args) => std::process::exit(run_cli(&args.argv("iot-jobs-data"))),
     }
 }
 
