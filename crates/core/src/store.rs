@@ -12,7 +12,7 @@ use crate::error::JobsError;
 use crate::event::JobsEvent;
 use crate::execution::{JobExecution, JobExecutionStatus};
 use crate::group::{NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate};
-use crate::job::{Job, JobProgress, JobStatus, JobUpdate, NewJob, TargetSelection};
+use crate::job::{Job, JobProcessDetails, JobProgress, JobStatus, JobUpdate, NewJob, TargetSelection};
 use crate::page::{Page, PageRequest};
 use crate::state_machine::ExecutionCommand;
 use crate::thing::{NewThing, Thing, ThingUpdate};
@@ -76,6 +76,18 @@ pub struct JobFilter {
     pub target_selection: Option<TargetSelection>,
     /// Jobs that target this thing group.
     pub thing_group_name: Option<String>,
+}
+
+/// What a backend counts about itself ([`Store::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Write transactions committed (SQLite: group-commit batches).
+    pub commit_batches: u64,
+    /// Writes those transactions carried (SQLite: requests in the batches); over any
+    /// interval, writes ÷ batches is the mean batch size.
+    pub committed_writes: u64,
+    /// The write-ahead log's size now, where the backend has one of its own (SQLite).
+    pub wal_bytes: Option<u64>,
 }
 
 /// What one [`Store::sweep`] did.
@@ -425,6 +437,13 @@ pub trait Store: Send + Sync + 'static {
         thing_name: &str,
         page: PageRequest,
     ) -> impl Future<Output = StoreResult<Page<String>>> + Send;
+
+    /// How many executions are in each status now, over every job (the sum of the
+    /// jobs' counters: one read, however many executions there are).
+    fn count_executions(&self) -> impl Future<Output = StoreResult<JobProcessDetails>> + Send;
+
+    /// Counters of the backend itself, for `/metrics` (cheap: no database round trip).
+    fn stats(&self) -> StoreStats;
 
     /// Delete everything (the `--enable-reset` test endpoint). The account claim
     /// ([`Store::claim_account`]) stays.

@@ -1621,6 +1621,23 @@ pub async fn every_change_is_audited_with_its_actor<S: Store>(s: S) {
     ));
 }
 
+pub async fn execution_counts_sum_every_job<S: Store>(s: S) {
+    assert_eq!(
+        s.count_executions().await.unwrap(),
+        iotjobs_core::JobProcessDetails::default()
+    );
+    let writes_before = s.stats().committed_writes;
+    setup(&s, &["t1", "t2"], &[("j1", &["t1", "t2"]), ("j2", &["t2"])]).await;
+    s.update_job_execution(exact("t1", "j1"), cancel(false, None), T0)
+        .await
+        .unwrap();
+    let counts = s.count_executions().await.unwrap();
+    assert_eq!((counts.queued, counts.canceled, counts.in_progress), (2, 1, 0));
+    let stats = s.stats();
+    assert!(stats.committed_writes >= writes_before + 5, "{stats:?}");
+    assert!(stats.commit_batches >= 1 && stats.commit_batches <= stats.committed_writes);
+}
+
 #[macro_export]
 /// Expand to one `#[tokio::test]` per conformance check, each given a fresh store made
 /// by `$make` (an expression evaluating to a store).
@@ -1652,6 +1669,7 @@ macro_rules! conformance_tests {
             a_store_belongs_to_the_first_account_that_claims_it,
             leading_a_role_is_exclusive_until_released,
             every_change_is_audited_with_its_actor,
+            execution_counts_sum_every_job,
             update_thing_counts_versions_and_merges_attributes,
             update_and_delete_thing_groups,
             list_thing_groups_by_parent_prefix_and_page,

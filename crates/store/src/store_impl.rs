@@ -373,6 +373,16 @@ macro_rules! impl_store {
                 })
             }
 
+            async fn count_executions(
+                &self,
+            ) -> iotjobs_core::StoreResult<iotjobs_core::JobProcessDetails> {
+                $read!(self, |tx| $crate::tx::Tx::count_executions(tx))
+            }
+
+            fn stats(&self) -> iotjobs_core::StoreStats {
+                self.backend_stats()
+            }
+
             async fn list_audit(
                 &self,
                 filter: &iotjobs_core::audit::AuditFilter,

@@ -50,6 +50,8 @@ pub(crate) trait Tx {
     /// Record an audit change; the backend writes it, with the transaction's actor,
     /// before COMMIT.
     fn audit(&self, at: iotjobs_core::Timestamp, change: iotjobs_core::audit::AuditChange);
+    /// The sum of every job's execution counters.
+    async fn count_executions(&self) -> StoreResult<iotjobs_core::JobProcessDetails>;
     /// The audit log, oldest first.
     async fn list_audit(
         &self,

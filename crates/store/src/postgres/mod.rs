@@ -92,6 +92,8 @@ pub struct PgStore {
     own_listener: std::sync::Arc<std::sync::atomic::AtomicI32>,
     /// Whether the LISTEN task runs (started with the first change listener).
     listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Write transactions this node committed ([`iotjobs_core::Store::stats`]).
+    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The NOTIFY channel of a schema: `iotjobs_changes_<schema>`, with characters other than
@@ -151,6 +153,9 @@ macro_rules! transaction {
                     .commit(&$store.channel, &$store.node, $store.peers_listen(), &actor)
                     .await
                     .map(|changed| {
+                        $store
+                            .commits
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         $store.changes.emit(changed);
                         v
                     }),
@@ -268,6 +273,7 @@ impl PgStore {
                     .map_or(0, |d| d.as_nanos())
             ),
             listening: Default::default(),
+            commits: Default::default(),
             // Until the watcher has looked, assume someone listens.
             peers: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
             own_listener: Default::default(),
@@ -335,6 +341,16 @@ impl PgStore {
             held,
             tasks: [keeper, driver],
         })))
+    }
+
+    /// [`iotjobs_core::Store::stats`]: committed write transactions of this node.
+    fn backend_stats(&self) -> iotjobs_core::StoreStats {
+        let n = self.commits.load(std::sync::atomic::Ordering::Relaxed);
+        iotjobs_core::StoreStats {
+            commit_batches: n,
+            committed_writes: n,
+            wal_bytes: None,
+        }
     }
 
     fn peers_listen(&self) -> bool {

@@ -350,6 +350,33 @@ impl Tx for PgTx<'_> {
         }
     }
 
+    async fn count_executions(&self) -> StoreResult<JobProcessDetails> {
+        // sum(bigint) is numeric in PostgreSQL: cast back.
+        let rows = self
+            .query(
+                "SELECT coalesce(sum(n_queued), 0)::bigint, coalesce(sum(n_in_progress), 0)::bigint,
+                        coalesce(sum(n_succeeded), 0)::bigint, coalesce(sum(n_failed), 0)::bigint,
+                        coalesce(sum(n_timed_out), 0)::bigint, coalesce(sum(n_rejected), 0)::bigint,
+                        coalesce(sum(n_removed), 0)::bigint, coalesce(sum(n_canceled), 0)::bigint
+                 FROM jobs",
+                &[],
+            )
+            .await?;
+        let r = rows
+            .first()
+            .ok_or_else(|| JobsError::bug("an aggregate returned no row"))?;
+        Ok(JobProcessDetails {
+            queued: r.get(0),
+            in_progress: r.get(1),
+            succeeded: r.get(2),
+            failed: r.get(3),
+            timed_out: r.get(4),
+            rejected: r.get(5),
+            removed: r.get(6),
+            canceled: r.get(7),
+        })
+    }
+
     async fn list_audit(
         &self,
         f: &AuditFilter,

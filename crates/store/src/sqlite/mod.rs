@@ -107,6 +107,15 @@ pub struct SqliteStore {
     /// Roles held ([`iotjobs_core::Store::try_lead`]): one process owns a SQLite file,
     /// so leading is only exclusive among this store's users.
     leaders: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// Counted by the writer thread ([`iotjobs_core::Store::stats`]).
+    stats: Arc<WriterStats>,
+}
+
+/// Group commits and the requests they carried, counted by the writer thread.
+#[derive(Default)]
+struct WriterStats {
+    batches: std::sync::atomic::AtomicU64,
+    writes: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
@@ -208,9 +217,13 @@ impl SqliteStore {
                 )
             })?;
         let (tx, rx) = mpsc::channel::<WriteFn>();
+        let stats = Arc::new(WriterStats::default());
         let handle = std::thread::Builder::new()
             .name("iotjobs-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn({
+                let stats = stats.clone();
+                move || writer_loop(conn, rx, &stats)
+            })
             .map_err(|e| {
                 JobsError::storage("sqlite", format_args!("cannot start writer thread: {e}"))
             })?;
@@ -226,12 +239,25 @@ impl SqliteStore {
             }),
             changes: crate::ChangeFeed::default(),
             leaders: Arc::default(),
+            stats,
         })
     }
 
     /// A change listener was set: one SQLite file has one writer, so every change is
     /// this process's own and already announced after its commit.
     fn on_change_listener(&self) {}
+
+    /// [`iotjobs_core::Store::stats`]: the writer's counts and the `-wal` file's size.
+    fn backend_stats(&self) -> iotjobs_core::StoreStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut wal = self.inner.path.clone().into_os_string();
+        wal.push("-wal");
+        iotjobs_core::StoreStats {
+            commit_batches: self.stats.batches.load(Relaxed),
+            committed_writes: self.stats.writes.load(Relaxed),
+            wal_bytes: Some(std::fs::metadata(&wal).map_or(0, |m| m.len())),
+        }
+    }
 
     /// [`iotjobs_core::Store::try_lead`]: one process owns the file, so a role is this
     /// process's unless it already holds it.
@@ -370,7 +396,8 @@ fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteFn>) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteFn>, stats: &WriterStats) {
+    use std::sync::atomic::Ordering::Relaxed;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -379,6 +406,8 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteFn>) {
                 Err(_) => break,
             }
         }
+        stats.batches.fetch_add(1, Relaxed);
+        stats.writes.fetch_add(batch.len() as u64, Relaxed);
         run_batch(&conn, batch);
     }
 }

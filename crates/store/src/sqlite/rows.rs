@@ -1147,6 +1147,24 @@ fn delete_everything(conn: &Connection) -> StoreResult<()> {
     .map_err(db_err)
 }
 
+/// Every job's per-status execution counters, summed (NULL over no jobs: 0).
+const SUM_COUNTERS: &str = "coalesce(sum(n_queued), 0), coalesce(sum(n_in_progress), 0),
+    coalesce(sum(n_succeeded), 0), coalesce(sum(n_failed), 0), coalesce(sum(n_timed_out), 0),
+    coalesce(sum(n_rejected), 0), coalesce(sum(n_removed), 0), coalesce(sum(n_canceled), 0)";
+
+fn counters_from_sums(r: &Row<'_>) -> rusqlite::Result<JobProcessDetails> {
+    Ok(JobProcessDetails {
+        queued: r.get(0)?,
+        in_progress: r.get(1)?,
+        succeeded: r.get(2)?,
+        failed: r.get(3)?,
+        timed_out: r.get(4)?,
+        rejected: r.get(5)?,
+        removed: r.get(6)?,
+        canceled: r.get(7)?,
+    })
+}
+
 // ---- the audit log ------------------------------------------------------------------------
 
 /// Write a transaction's audit records (inside it, before COMMIT).
@@ -1260,6 +1278,12 @@ impl Tx for SqliteTx<'_> {
     }
     fn audit(&self, at: Timestamp, change: AuditChange) {
         self.1.borrow_mut().audit.push((at, change));
+    }
+    async fn count_executions(&self) -> StoreResult<JobProcessDetails> {
+        self.0
+            .prepare_cached(&format!("SELECT {SUM_COUNTERS} FROM jobs"))
+            .and_then(|mut s| s.query_row([], counters_from_sums))
+            .map_err(db_err)
     }
     async fn list_audit(
         &self,
