@@ -20,6 +20,7 @@
 //! - [`background`]: the periodic sweep of each account (uses `app`).
 //! - [`listener`]: the accept loop (TCP or TLS), connection cap and header timeout; it
 //!   serves any router and imports no other module.
+//! - [`observe`]: `/health`, `/metrics` and the request log's fields (uses `app`).
 //! - [`server`]: the pipeline, the top of the graph: one listener for both planes,
 //!   authenticate, route, authorize, decode, handle, answer.
 //!
@@ -36,6 +37,7 @@ pub mod error;
 mod handlers;
 pub mod issuer;
 pub mod listener;
+pub mod observe;
 pub mod server;
 pub mod wire;
 mod x509;
@@ -58,6 +60,7 @@ mod module_graph {
         ("handlers", &["app", "error", "wire", "x509"]),
         ("background", &["app"]),
         ("listener", &[]),
+        ("observe", &["app"]),
     ];
 
     fn sources(path: &Path, out: &mut Vec<(String, String)>) {

@@ -210,6 +210,7 @@ impl Registry {
         if let Ok(mut map) = self.connections.lock() {
             map.insert(id, activity.clone());
         }
+        OPEN_CONNECTIONS.fetch_add(1, Ordering::Relaxed);
         Registration {
             registry: self.clone(),
             id,
@@ -256,10 +257,19 @@ impl Drop for Registration {
         if let Ok(mut map) = self.registry.connections.lock() {
             map.remove(&self.id);
         }
+        OPEN_CONNECTIONS.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// What one connection task needs.
+/// Connections open now, in every listener of the process (a process-wide gauge for
+/// `/metrics`).
+static OPEN_CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// HTTP connections open now.
+pub fn open_connections() -> u64 {
+    OPEN_CONNECTIONS.load(Ordering::Relaxed)
+}
+
 /// The client's address, set on every request as an extension (the audit log's "from
 /// where").
 #[derive(Debug, Clone, Copy)]

@@ -69,6 +69,7 @@ pub struct Service<S> {
     limits: BodyLimits,
     /// Serve `POST /moto-api/reset` (see [`crate::app::AccountConfig::enable_reset`]).
     enable_reset: bool,
+    metrics: crate::observe::Metrics,
 }
 
 impl<S> Service<S> {
@@ -83,7 +84,21 @@ impl<S> Service<S> {
             auth,
             limits,
             enable_reset,
+            metrics: crate::observe::Metrics::new(Vec::new()),
         }
+    }
+
+    /// Add gauges of the binary's own to `/metrics` (e.g. MQTT sessions).
+    pub fn with_gauges(mut self, extra: Vec<crate::observe::ExtraGauge>) -> Self {
+        self.metrics = crate::observe::Metrics::new(extra);
+        self
+    }
+
+    /// Every account's app, in account order.
+    fn apps(&self) -> Vec<&Arc<App<S>>> {
+        let mut apps: Vec<_> = self.accounts.values().collect();
+        apps.sort_by(|a, b| a.config.account_id.cmp(&b.config.account_id));
+        apps
     }
 
     pub fn app(&self, account_id: &str) -> Option<&Arc<App<S>>> {
@@ -104,14 +119,95 @@ pub fn router<S: Store>(service: Arc<Service<S>>) -> axum::Router {
 struct RequestId(String);
 
 async fn dispatch<S: Store>(State(svc): State<Arc<Service<S>>>, mut req: Request) -> Response {
+    let started = std::time::Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     req.extensions_mut().insert(RequestId(request_id.clone()));
+    let info = Arc::new(crate::observe::RequestInfo::default());
+    req.extensions_mut().insert(info.clone());
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
+    if method == "GET"
+        && let Some(resp) = observe_endpoint(&svc, &path, &request_id).await
+    {
+        return resp;
+    }
+    let resp = answer(&svc, req, &method, &path, &request_id).await;
+    let status = resp.status().as_u16();
+    let operation = info.operation.get().copied().unwrap_or("unknown");
+    let elapsed = started.elapsed();
+    svc.metrics.record(operation, status, elapsed);
+    // One line per request at the default level (`RUST_LOG=iotjobs::request=off` hides
+    // them), with what an operator greps for.
+    tracing::info!(
+        target: "iotjobs::request",
+        operation,
+        status,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        account = info.account.get().map_or("-", String::as_str),
+        request_id = %request_id,
+        %method,
+        %path,
+        "request"
+    );
+    resp
+}
+
+/// `/health`, `/health/live` and `/metrics` (unauthenticated; see `observe`).
+async fn observe_endpoint<S: Store>(
+    svc: &Service<S>,
+    path: &str,
+    request_id: &str,
+) -> Option<Response> {
+    use crate::observe::{HEALTH_PATH, LIVE_PATH, METRICS_PATH};
+    let started = std::time::Instant::now();
+    let (operation, resp) = match path {
+        LIVE_PATH => (
+            "health",
+            respond(
+                StatusCode::OK,
+                Some(serde_json::json!({"status": "ok"})),
+                request_id,
+                None,
+            ),
+        ),
+        HEALTH_PATH => {
+            let (status, body) = crate::observe::readiness(&svc.apps()).await;
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            ("health", respond(status, Some(body), request_id, None))
+        }
+        METRICS_PATH => {
+            let text = crate::observe::metrics(
+                &svc.metrics,
+                &svc.apps(),
+                crate::listener::open_connections(),
+            )
+            .await;
+            let mut resp = (StatusCode::OK, text).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            ("metrics", resp)
+        }
+        _ => return None,
+    };
+    svc.metrics
+        .record(operation, resp.status().as_u16(), started.elapsed());
+    Some(resp)
+}
+
+/// Authenticate, handle and answer one request (everything but the observability paths).
+async fn answer<S: Store>(
+    svc: &Service<S>,
+    req: Request,
+    method: &str,
+    path: &str,
+    request_id: &str,
+) -> Response {
     // A panic anywhere below becomes a 500 InternalFailureException for this request
     // instead of a dropped connection. The work stays tied to the connection: a client
     // that goes away cancels it, so handlers never outnumber connections.
-    let work = AssertUnwindSafe(receive_and_handle(&svc, req)).catch_unwind();
+    let work = AssertUnwindSafe(receive_and_handle(svc, req)).catch_unwind();
     let (result, close) = match work.await {
         Ok(r) => r,
         Err(_) => {
@@ -127,14 +223,11 @@ async fn dispatch<S: Store>(State(svc): State<Arc<Service<S>>>, mut req: Request
         }
     };
     let mut resp = match result {
-        Ok(body) => {
-            tracing::debug!(%method, %path, %request_id, "ok");
-            respond(StatusCode::OK, body, &request_id, None)
-        }
+        Ok(body) => respond(StatusCode::OK, body, request_id, None),
         Err(e) => {
-            tracing::debug!(%method, %path, %request_id, code = e.code, "error");
+            tracing::debug!(%method, %path, %request_id, code = e.code, message = %e.message, "error");
             let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-            respond(status, Some(e.body()), &request_id, Some(e.code))
+            respond(status, Some(e.body()), request_id, Some(e.code))
         }
     };
     if close {
@@ -271,7 +364,16 @@ async fn handle<S: Store>(
         )
     })?;
     let region = &app.config.region;
+    if let Some(info) = parts.extensions.get::<Arc<crate::observe::RequestInfo>>() {
+        let _ = info.account.set(principal.account_id.clone());
+    }
+    let name_operation = |name: &'static str| {
+        if let Some(info) = parts.extensions.get::<Arc<crate::observe::RequestInfo>>() {
+            let _ = info.operation.set(name);
+        }
+    };
     if svc.enable_reset && method == "POST" && path == MOTO_RESET_PATH {
+        name_operation("reset");
         // Admins only (with `--auth none` every caller is one, as in moto), and only
         // the caller's account.
         auth::authorize(&principal, Action::Reset, region).map_err(ApiError::from_auth)?;
@@ -283,6 +385,7 @@ async fn handle<S: Store>(
         return Ok(Some(Value::Object(Default::default())));
     }
     if method == "GET" && path == crate::audit::AUDIT_PATH {
+        name_operation("audit");
         auth::authorize(&principal, Action::ReadAudit, region).map_err(ApiError::from_auth)?;
         return crate::audit::list(app, query)
             .await
@@ -310,6 +413,7 @@ async fn handle<S: Store>(
             ));
         }
     };
+    name_operation(op.name);
     let thing_name = labels
         .iter()
         .find(|(name, _)| *name == "thingName")

@@ -12,7 +12,9 @@ use crate::error::JobsError;
 use crate::event::JobsEvent;
 use crate::execution::{JobExecution, JobExecutionStatus};
 use crate::group::{NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate};
-use crate::job::{Job, JobProcessDetails, JobProgress, JobStatus, JobUpdate, NewJob, TargetSelection};
+use crate::job::{
+    Job, JobProcessDetails, JobProgress, JobStatus, JobUpdate, NewJob, TargetSelection,
+};
 use crate::page::{Page, PageRequest};
 use crate::state_machine::ExecutionCommand;
 use crate::thing::{NewThing, Thing, ThingUpdate};

@@ -214,6 +214,11 @@ struct ServeArgs {
     /// none), and on --mqtt-broker, where the broker's ACL decides who reads them.
     #[arg(long, env = "IOTJOBS_MQTT_EVENTS")]
     mqtt_events: bool,
+    /// Log format on stderr: `text` (human-readable lines) or `json` (one JSON object
+    /// per line, for log shippers). Every request is logged at the default level
+    /// (`info`): operation, status, latency, account, request id.
+    #[arg(long, env = "IOTJOBS_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     /// How often (milliseconds) live mutual-TLS device connections have their
     /// certificate checked again: one no longer ACTIVE or no longer attached to its
     /// thing is disconnected, as AWS IoT does within minutes.
@@ -250,14 +255,19 @@ fn main() -> anyhow::Result<()> {
     if iotjobs_cli::is_cli_invocation(&argv) {
         std::process::exit(run_cli(&argv));
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: a log file or a pipe gets plain text.
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match &cli.command {
+        // One JSON object per line, for log shippers.
+        Command::Serve(args) if args.log_format == "json" => logs.json().init(),
+        _ => logs.init(),
+    }
     match cli.command {
         Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -1632,7 +1632,10 @@ pub async fn execution_counts_sum_every_job<S: Store>(s: S) {
         .await
         .unwrap();
     let counts = s.count_executions().await.unwrap();
-    assert_eq!((counts.queued, counts.canceled, counts.in_progress), (2, 1, 0));
+    assert_eq!(
+        (counts.queued, counts.canceled, counts.in_progress),
+        (2, 1, 0)
+    );
     let stats = s.stats();
     assert!(stats.committed_writes >= writes_before + 5, "{stats:?}");
     assert!(stats.commit_batches >= 1 && stats.commit_batches <= stats.committed_writes);
