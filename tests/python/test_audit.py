@@ -52,7 +52,7 @@ def test_audit_records_who_what_from_where_old_and_new(server, iotjobs_bin, tmp_
         assert r["principal"] == ACCESS_KEY
         assert r["source"].startswith("127.0.0.1:")
         assert started - 1 <= r["at"] <= time.time() + 1
-    assert log[2]["detail"] == "2 executions"
+    assert log[2]["detail"] == "executions=2"
     # the request id the caller was given (x-amzn-RequestId) names the record
     assert log[3]["requestId"] == cancel["ResponseMetadata"]["RequestId"]
     assert [r["seq"] for r in log] == sorted(r["seq"] for r in log)

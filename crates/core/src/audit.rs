@@ -94,8 +94,8 @@ pub struct AuditRecord {
     /// Status before and after (`None`: did not exist / no longer exists / has none).
     pub old_status: Option<String>,
     pub new_status: Option<String>,
-    /// What else identifies the change (`group=g1` for a membership, `thing=t1` for an
-    /// attachment, the number of executions a job was created with...).
+    /// What else identifies the change (`group=g1` for a membership, `certificate=ID`
+    /// for an attachment, `executions=N` for a created job).
     pub detail: Option<String>,
 }
 

@@ -1578,7 +1578,7 @@ pub async fn every_change_is_audited_with_its_actor<S: Store>(s: S) {
     );
     // Unattributed work is the service's; the cancel is Alice's, with where and which request.
     assert_eq!(log[0].actor, Actor::service("Background"));
-    assert_eq!(log[2].detail.as_deref(), Some("2 executions"));
+    assert_eq!(log[2].detail.as_deref(), Some("executions=2"));
     assert_eq!(log[3].actor, alice);
     assert_eq!(log[3].at, T0.plus_minutes(1));
     assert_eq!(log[3].job_id.as_deref(), Some("j1"));

@@ -577,7 +577,7 @@ pub(crate) async fn create_job(tx: &impl Tx, new: &NewJob, now: Timestamp) -> St
     // One record for the job; its QUEUED executions are named by the count (a
     // 10,000-thing job writes one record, not 10,000).
     let status = Some(job.progress.status.as_str());
-    let detail = Some(format!("{} executions", resolved.len()));
+    let detail = Some(format!("executions={}", resolved.len()));
     audit(
         tx,
         now,

@@ -13,7 +13,7 @@ CREATE TABLE audit_log (
     name        TEXT,                              -- thing, group or certificate id
     old_status  TEXT,
     new_status  TEXT,
-    detail      TEXT                               -- e.g. group=g1, thing=t1, 10 executions
+    detail      TEXT                               -- e.g. group=g1, certificate=ID, executions=10
 );
 -- `iotjobs audit --job-id` / `--thing-name`: one job's or one thing's history.
 CREATE INDEX audit_log_by_job ON audit_log (job_id, seq) WHERE job_id IS NOT NULL;
