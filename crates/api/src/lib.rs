@@ -21,6 +21,8 @@
 //! - [`listener`]: the accept loop (TCP or TLS), connection cap and header timeout; it
 //!   serves any router and imports no other module.
 //! - [`observe`]: `/health`, `/metrics` and the request log's fields (uses `app`).
+//! - [`testclock`]: `POST /iotjobs-api/clock` of `serve --test-clock` (uses `app`,
+//!   `background`).
 //! - [`server`]: the pipeline, the top of the graph: one listener for both planes,
 //!   authenticate, route, authorize, decode, handle, answer.
 //!
@@ -39,6 +41,7 @@ pub mod issuer;
 pub mod listener;
 pub mod observe;
 pub mod server;
+pub mod testclock;
 pub mod wire;
 mod x509;
 
@@ -61,6 +64,7 @@ mod module_graph {
         ("background", &["app"]),
         ("listener", &[]),
         ("observe", &["app"]),
+        ("testclock", &["app", "background"]),
     ];
 
     fn sources(path: &Path, out: &mut Vec<(String, String)>) {

@@ -70,6 +70,9 @@ pub struct Service<S> {
     /// Serve `POST /moto-api/reset` (see [`crate::app::AccountConfig::enable_reset`]).
     enable_reset: bool,
     metrics: crate::observe::Metrics,
+    /// `serve --test-clock`: the clock every account's app reads, moved by
+    /// `POST /iotjobs-api/clock`.
+    test_clock: Option<Arc<iotjobs_core::ManualClock>>,
 }
 
 impl<S> Service<S> {
@@ -85,7 +88,14 @@ impl<S> Service<S> {
             limits,
             enable_reset,
             metrics: crate::observe::Metrics::new(Vec::new()),
+            test_clock: None,
         }
+    }
+
+    /// Serve `POST /iotjobs-api/clock` for `clock` (which the accounts' apps must read).
+    pub fn with_test_clock(mut self, clock: Arc<iotjobs_core::ManualClock>) -> Self {
+        self.test_clock = Some(clock);
+        self
     }
 
     /// Add gauges of the binary's own to `/metrics` (e.g. MQTT sessions).
@@ -383,6 +393,17 @@ async fn handle<S: Store>(
             .map_err(|e| ApiError::from_jobs(e, plane, &app.config))?;
         tracing::info!(account = %principal.account_id, "account state wiped through {MOTO_RESET_PATH}");
         return Ok(Some(Value::Object(Default::default())));
+    }
+    if let Some(clock) = &svc.test_clock
+        && method == "POST"
+        && path == crate::testclock::CLOCK_PATH
+    {
+        name_operation("clock");
+        auth::authorize(&principal, Action::TestClock, region).map_err(ApiError::from_auth)?;
+        return crate::testclock::advance(clock, &svc.apps(), body)
+            .await
+            .map(Some)
+            .map_err(|e| ApiError::from_jobs(e, plane, &app.config));
     }
     if method == "GET" && path == crate::audit::AUDIT_PATH {
         name_operation("audit");

@@ -185,6 +185,22 @@ impl JobsError {
         Self::InvalidRequest("Invalid nextToken".into())
     }
 
+    /// A `POST /iotjobs-api/clock` body that is not one of the two forms.
+    pub fn invalid_test_clock_request() -> Self {
+        Self::InvalidRequest(
+            "The test clock takes {\"advanceSeconds\": N} (N >= 0) or {\"epochSeconds\": T}".into(),
+        )
+    }
+
+    /// The test clock never goes backwards.
+    pub fn test_clock_backwards(now: crate::Timestamp, asked: crate::Timestamp) -> Self {
+        Self::InvalidRequest(format!(
+            "The test clock never goes backwards: it is at {} and {} was asked",
+            now.epoch_seconds_f64(),
+            asked.epoch_seconds_f64()
+        ))
+    }
+
     /// A query parameter of `GET /iotjobs-api/audit` that is not one, or not valid.
     pub fn invalid_audit_parameter(name: &str, value: &str) -> Self {
         Self::InvalidRequest(format!(

@@ -9,7 +9,7 @@ use iotjobs_api::auth::{AccessKey, Auth, Keyring, Role};
 use iotjobs_api::issuer::CertificateIssuer;
 use iotjobs_api::listener::ConnectionLimits;
 use iotjobs_api::server::{BodyLimits, Service};
-use iotjobs_core::SystemClock;
+use iotjobs_core::{Clock as _, SystemClock};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -214,6 +214,12 @@ struct ServeArgs {
     /// none), and on --mqtt-broker, where the broker's ACL decides who reads them.
     #[arg(long, env = "IOTJOBS_MQTT_EVENTS")]
     mqtt_events: bool,
+    /// Start the server's clock at the real time and move it only when told:
+    /// `POST /iotjobs-api/clock` with `{"advanceSeconds": N}` or `{"epochSeconds": T}`
+    /// (admins; unsigned under --auth none) applies every timeout due by then before it
+    /// answers `{"epochSeconds": now}`. For tests: hours of timeouts in milliseconds.
+    #[arg(long, env = "IOTJOBS_TEST_CLOCK")]
+    test_clock: bool,
     /// Log format on stderr: `text` (human-readable lines) or `json` (one JSON object
     /// per line, for log shippers). Every request is logged at the default level
     /// (`info`): operation, status, latency, account, request id.
@@ -628,6 +634,19 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
         _ => None,
     };
     let interval = std::time::Duration::from_millis(args.sweep_interval_ms.max(10));
+    // The domain's clock: the real one, or with --test-clock one that moves only when
+    // POST /iotjobs-api/clock says so (SigV4 always uses the real clock).
+    let test_clock = args.test_clock.then(|| {
+        tracing::warn!(
+            "--test-clock: the server's clock moves only through POST /iotjobs-api/clock; \
+             for tests, never for a fleet"
+        );
+        Arc::new(iotjobs_core::ManualClock::new(SystemClock.now()))
+    });
+    let clock: Arc<dyn iotjobs_core::Clock> = match &test_clock {
+        Some(c) => c.clone(),
+        None => Arc::new(SystemClock),
+    };
     // Devices over MQTT talk to the server's own account (development mode).
     let (stop_mqtt, mqtt_stopped) = tokio::sync::watch::channel(false);
     let mut mqtt = Vec::new();
@@ -669,13 +688,13 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
             print_line(&format!("mqtt listening on {scheme}://{addr}"))?;
             tracing::info!(%addr, "serving devices over MQTT");
             let mut stopped = mqtt_stopped.clone();
-            let (store, changes) = (store.clone(), changes.clone());
+            let (store, changes, clock) = (store.clone(), changes.clone(), clock.clone());
             mqtt.push(tokio::spawn(async move {
                 iotjobs_mqtt::run_with_changes(
                     listener,
                     mqtt_tls,
                     store,
-                    Arc::new(SystemClock),
+                    clock.clone(),
                     &changes,
                     &endpoint_options,
                     async move {
@@ -706,11 +725,12 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
             let shown = format!("mqtt://{}", display_host_port(&options.host, options.port));
             tracing::info!(broker = %shown, client_id = %options.client_id, "serving devices through an MQTT broker");
             let mut stopped = mqtt_stopped.clone();
+            let clock = clock.clone();
             mqtt.push(tokio::spawn(async move {
                 iotjobs_mqtt::broker::run(
                     options,
                     store,
-                    Arc::new(SystemClock),
+                    clock.clone(),
                     &changes,
                     move || {
                         if let Err(e) = print_line(&format!("mqtt broker connected to {shown}")) {
@@ -730,7 +750,7 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
     for (account, store) in stores {
         let app = Arc::new(App::new(
             store,
-            Arc::new(SystemClock),
+            clock.clone(),
             AccountConfig {
                 region: args.region.clone(),
                 account_id: account,
@@ -752,7 +772,11 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
         body_read_timeout: std::time::Duration::from_millis(args.body_read_timeout_ms.max(1)),
         ..BodyLimits::default()
     };
-    let service = Arc::new(Service::new(apps, auth, body_limits));
+    let mut service = Service::new(apps, auth, body_limits);
+    if let Some(clock) = test_clock {
+        service = service.with_test_clock(clock);
+    }
+    let service = Arc::new(service);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

@@ -198,6 +198,8 @@ pub enum Action<'a> {
     Reset,
     /// `GET /iotjobs-api/audit`: the account's audit log (admins and operators).
     ReadAudit,
+    /// `POST /iotjobs-api/clock` (`serve --test-clock`): admins only.
+    TestClock,
 }
 
 /// May `principal` do `action`? Admin: everything. Operator: control plane. Device:
@@ -243,6 +245,7 @@ pub fn authorize(principal: &Principal, action: Action<'_>, region: &str) -> Res
         }
         Action::Reset => ("iotjobs:Reset".to_owned(), "*".to_owned()),
         Action::ReadAudit => ("iotjobs:ReadAudit".to_owned(), "*".to_owned()),
+        Action::TestClock => ("iotjobs:TestClock".to_owned(), "*".to_owned()),
     };
     Err(AuthError::AccessDenied(format!(
         "User: {user} is not authorized to perform: {action} on resource: {resource}"
