@@ -80,14 +80,19 @@ def test_metrics_count_requests_executions_and_the_store(server):
     assert metric(again, "iotjobs_requests_total", operation="metrics", status=200) >= 1
 
 
-def test_every_request_is_logged_at_the_default_level(server):
+def describe_and_await_log(server) -> str:
+    """A DescribeThing; its request id, once the server's log names it."""
     iot = server.client("iot")
     iot.create_thing(thingName="t1")
-    r = iot.describe_thing(thingName="t1")
-    request_id = r["ResponseMetadata"]["RequestId"]
+    request_id = iot.describe_thing(thingName="t1")["ResponseMetadata"]["RequestId"]
     deadline = time.monotonic() + 5
     while request_id not in server.log() and time.monotonic() < deadline:
         time.sleep(0.05)
+    return request_id
+
+
+def test_every_request_is_logged_at_the_default_level(server):
+    request_id = describe_and_await_log(server)
     line = next(line for line in server.log().splitlines() if request_id in line)
     for part in ("operation=\"DescribeThing\"", "status=200", "account=\"000000000000\"",
                  "latency_ms="):
@@ -96,13 +101,7 @@ def test_every_request_is_logged_at_the_default_level(server):
 
 def test_log_format_json(server_factory):
     srv = server_factory("--log-format", "json")
-    iot = srv.client("iot")
-    iot.create_thing(thingName="t1")
-    r = iot.describe_thing(thingName="t1")
-    request_id = r["ResponseMetadata"]["RequestId"]
-    deadline = time.monotonic() + 5
-    while request_id not in srv.log() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    request_id = describe_and_await_log(srv)
     records = [json.loads(line) for line in srv.log().splitlines() if line.startswith("{")]
     assert records and len(records) == len([l for l in srv.log().splitlines() if l.strip()])
     mine = [r for r in records if r.get("fields", {}).get("request_id") == request_id]

@@ -81,6 +81,22 @@ fn audit_job(
     );
 }
 
+fn audit_certificate(
+    tx: &impl Tx,
+    at: Timestamp,
+    id: &str,
+    statuses: (Option<&str>, Option<&str>),
+) {
+    audit(
+        tx,
+        at,
+        AuditSubject::Certificate,
+        (None, Some(id)),
+        statuses,
+        None,
+    );
+}
+
 fn audit_thing(tx: &impl Tx, at: Timestamp, thing: &str, detail: Option<String>) {
     audit(
         tx,
@@ -148,14 +164,11 @@ pub(crate) async fn register_certificate(
     if !tx.insert_certificate(&cert).await? {
         return Err(JobsError::certificate_already_exists(&cert.certificate_id));
     }
-    let status = Some(cert.status.as_str());
-    audit(
+    audit_certificate(
         tx,
         now,
-        AuditSubject::Certificate,
-        (None, Some(&cert.certificate_id)),
-        (None, status),
-        None,
+        &cert.certificate_id,
+        (None, Some(cert.status.as_str())),
     );
     Ok(cert)
 }
@@ -177,14 +190,11 @@ pub(crate) async fn update_certificate(
     let old = cert.status;
     if cert.update_status(new_status, generation_id, now)? {
         tx.update_certificate(&cert).await?;
-        let statuses = (Some(old.as_str()), Some(cert.status.as_str()));
-        audit(
+        audit_certificate(
             tx,
             now,
-            AuditSubject::Certificate,
-            (None, Some(id)),
-            statuses,
-            None,
+            id,
+            (Some(old.as_str()), Some(cert.status.as_str())),
         );
     }
     Ok(())
@@ -199,15 +209,7 @@ pub(crate) async fn delete_certificate(
     let cert = require_certificate(tx, id, Lock::ForUpdate).await?;
     let attached = !tx.certificate_things(id).await?.is_empty();
     cert.check_deletable(attached, arn)?;
-    let statuses = (Some(cert.status.as_str()), None);
-    audit(
-        tx,
-        now,
-        AuditSubject::Certificate,
-        (None, Some(id)),
-        statuses,
-        None,
-    );
+    audit_certificate(tx, now, id, (Some(cert.status.as_str()), None));
     tx.delete_certificate_row(id).await
 }
 
