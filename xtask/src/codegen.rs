@@ -81,6 +81,7 @@ const MODELS: &[ModelSpec] = &[
             "ListJobs",
             "UpdateJob",
             "CancelJob",
+            "AssociateTargetsWithJob",
             "DeleteJob",
             "GetJobDocument",
             "DescribeJobExecution",

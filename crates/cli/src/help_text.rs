@@ -176,6 +176,31 @@ pub static OPERATIONS: &[OperationHelp] = &[
     },
     OperationHelp {
         service: "iot",
+        operation: "AssociateTargetsWithJob",
+        summary: "Add things or thing groups to a CONTINUOUS job that is still running; every thing they bring that has no execution of the job yet gets a QUEUED one.",
+        input: &[
+            (
+                "targets",
+                "ARNs of things or thing groups to add (this account and region); a job has at most 100 targets in all. A group added here keeps the job following it: things that join it later get an execution too.",
+            ),
+            (
+                "jobId",
+                "The job to extend; it must be CONTINUOUS and IN_PROGRESS.",
+            ),
+            ("comment", "Free text about why; accepted and not stored."),
+            (
+                "namespaceId",
+                "Accepted and ignored: iotjobs has no namespaced notification topics.",
+            ),
+        ],
+        output: &[
+            ("jobArn", "The ARN of the job."),
+            ("jobId", "The id of the job."),
+            ("description", "The job's description, when it has one."),
+        ],
+    },
+    OperationHelp {
+        service: "iot",
         operation: "CancelJobExecution",
         summary: "Cancel one thing's execution of a job, so that its device stops running it.",
         input: &[

@@ -721,7 +721,7 @@ mod tests {
             err.starts_with("iotjobs: error: argument operation: iot has no operation 'cancel-job-executio' (maybe you meant 'cancel-job-execution'?)\n"),
             "{err}"
         );
-        assert!(err.contains("  add-thing-to-thing-group, attach-thing-principal, cancel-job,"));
+        assert!(err.contains("  add-thing-to-thing-group, associate-targets-with-job,"));
         // Modelled but not served.
         let err = usage_error(&["help", "iot", "list-policies"]);
         assert!(

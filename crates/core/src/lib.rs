@@ -30,8 +30,8 @@ pub use job::{Job, JobProcessDetails, JobProgress, JobStatus, JobUpdate, NewJob,
 pub use page::{Page, PageRequest};
 pub use state_machine::{Change, ExecutionCommand, apply, apply_to_job};
 pub use store::{
-    AppliedChange, ChangeListener, ChangeNotice, ExecutionSelector, JobFilter, Lease, Store,
-    StoreResult, StoreStats, SweepReport, ThingFilter,
+    AppliedChange, AssociatedTargets, ChangeListener, ChangeNotice, ExecutionSelector, JobFilter,
+    Lease, Store, StoreResult, StoreStats, SweepReport, ThingFilter,
 };
 pub use thing::{AttributeUpdate, NewThing, Thing, ThingUpdate};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

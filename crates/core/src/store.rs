@@ -80,6 +80,15 @@ pub struct JobFilter {
     pub thing_group_name: Option<String>,
 }
 
+/// The targets AssociateTargetsWithJob adds: their ARNs as given, and the names they
+/// resolve to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssociatedTargets {
+    pub arns: Vec<String>,
+    pub things: Vec<String>,
+    pub groups: Vec<String>,
+}
+
 /// What a backend counts about itself ([`Store::stats`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StoreStats {
@@ -272,6 +281,17 @@ pub trait Store: Send + Sync + 'static {
     fn create_job(
         &self,
         new: NewJob,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<Job>> + Send;
+
+    /// AssociateTargetsWithJob: add `targets` (ARNs; `things` and `groups` the names
+    /// they resolve to, as for [`Store::create_job`]) to a CONTINUOUS job, and queue an
+    /// execution for each resolved thing that has none of this job yet
+    /// ([`crate::job::check_associate_targets`]). Returns the job as it is now.
+    fn associate_targets_with_job(
+        &self,
+        job_id: &str,
+        targets: AssociatedTargets,
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<Job>> + Send;
 

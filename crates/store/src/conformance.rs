@@ -1641,6 +1641,104 @@ pub async fn execution_counts_sum_every_job<S: Store>(s: S) {
     assert!(stats.commit_batches >= 1 && stats.commit_batches <= stats.committed_writes);
 }
 
+pub async fn associate_targets_queues_each_new_thing_once<S: Store>(s: S) {
+    use iotjobs_core::AssociatedTargets;
+    setup(&s, &["t1", "t2", "t3", "t4"], &[]).await;
+    s.create_thing_group(group("g", None), "gid".into(), T0)
+        .await
+        .unwrap();
+    for t in ["t2", "t3"] {
+        s.add_thing_to_thing_group("g", t, T0).await.unwrap();
+    }
+    let mut continuous = job("c", &["t1", "t2"]);
+    continuous.target_selection = TargetSelection::Continuous;
+    s.create_job(continuous, T0).await.unwrap();
+    s.create_job(job("snap", &["t1"]), T0).await.unwrap();
+    let g_arn = "arn:aws:iot:us-east-1:000000000000:thinggroup/g".to_string();
+    let add_g = AssociatedTargets {
+        arns: vec![g_arn.clone()],
+        things: vec![],
+        groups: vec!["g".into()],
+    };
+    let j = s
+        .associate_targets_with_job("c", add_g.clone(), T0.plus_minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(j.targets.len(), 3);
+    assert!(j.targets.contains(&g_arn));
+    // t2 already had an execution: only t3 is new.
+    let j = s.describe_job("c").await.unwrap().unwrap();
+    assert_eq!(j.progress.process_details.queued, 3);
+    assert_eq!(j.targets.len(), 3, "stored");
+    let e = s
+        .describe_job_execution(&exact("t3", "c"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (e.status, e.execution_number),
+        (JobExecutionStatus::Queued, 1)
+    );
+    // Again: nothing new.
+    s.associate_targets_with_job("c", add_g, T0).await.unwrap();
+    let j = s.describe_job("c").await.unwrap().unwrap();
+    assert_eq!((j.progress.process_details.queued, j.targets.len()), (3, 3));
+    // The group is a target now: a thing joining it gets an execution.
+    s.add_thing_to_thing_group("g", "t4", T0).await.unwrap();
+    assert_eq!(
+        status_of(&s, "t4", "c").await,
+        Some((JobExecutionStatus::Queued, 1))
+    );
+    // Refusals: SNAPSHOT, unknown group, too many targets; nothing changes.
+    let snap = s
+        .associate_targets_with_job(
+            "snap",
+            AssociatedTargets {
+                arns: vec!["x".into()],
+                things: vec!["t2".into()],
+                groups: vec![],
+            },
+            T0,
+        )
+        .await;
+    assert!(
+        matches!(snap, Err(JobsError::InvalidRequest(_))),
+        "{snap:?}"
+    );
+    let unknown = s
+        .associate_targets_with_job(
+            "c",
+            AssociatedTargets {
+                arns: vec!["y".into()],
+                things: vec![],
+                groups: vec!["nope".into()],
+            },
+            T0,
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(JobsError::NotFound(_))),
+        "{unknown:?}"
+    );
+    let many = AssociatedTargets {
+        arns: (0..98).map(|i| format!("arn-{i}")).collect(),
+        things: vec![],
+        groups: vec![],
+    };
+    let too_many = s.associate_targets_with_job("c", many, T0).await;
+    assert!(
+        matches!(too_many, Err(JobsError::LimitExceeded(_))),
+        "{too_many:?}"
+    );
+    let j = s.describe_job("c").await.unwrap().unwrap();
+    assert_eq!((j.progress.process_details.queued, j.targets.len()), (4, 3));
+    assert!(matches!(
+        s.associate_targets_with_job("nope", AssociatedTargets::default(), T0)
+            .await,
+        Err(JobsError::NotFound(_))
+    ));
+}
+
 #[macro_export]
 /// Expand to one `#[tokio::test]` per conformance check, each given a fresh store made
 /// by `$make` (an expression evaluating to a store).
@@ -1673,6 +1771,7 @@ macro_rules! conformance_tests {
             leading_a_role_is_exclusive_until_released,
             every_change_is_audited_with_its_actor,
             execution_counts_sum_every_job,
+            associate_targets_queues_each_new_thing_once,
             update_thing_counts_versions_and_merges_attributes,
             update_and_delete_thing_groups,
             list_thing_groups_by_parent_prefix_and_page,

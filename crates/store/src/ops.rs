@@ -20,10 +20,12 @@ use iotjobs_core::group::{
     NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate, check_join,
     execution_number_on_join, removed_on_leave,
 };
-use iotjobs_core::job::{JobProgress, JobUpdate, resolve_targets};
+use iotjobs_core::job::{JobProgress, JobUpdate, check_associate_targets, resolve_targets};
 use iotjobs_core::page::{Page, PageRequest};
 use iotjobs_core::state_machine::{Change, ExecutionCommand, apply_to_job};
-use iotjobs_core::store::{AppliedChange, ExecutionSelector, JobFilter, StoreResult, ThingFilter};
+use iotjobs_core::store::{
+    AppliedChange, AssociatedTargets, ExecutionSelector, JobFilter, StoreResult, ThingFilter,
+};
 use iotjobs_core::thing::ThingUpdate;
 use iotjobs_core::{
     Job, JobEventOperation, JobExecution, JobExecutionEventOperation, JobExecutionStatus,
@@ -588,6 +590,82 @@ pub(crate) async fn create_job(tx: &impl Tx, new: &NewJob, now: Timestamp) -> St
         (None, status),
         detail,
     );
+    Ok(job)
+}
+
+/// AssociateTargetsWithJob: the new targets recorded, and a QUEUED execution for each
+/// thing they resolve to that has no execution of this job yet (a thing already
+/// targeted keeps its execution, whatever its status).
+pub(crate) async fn associate_targets_with_job(
+    tx: &impl Tx,
+    job_id: &str,
+    add: &AssociatedTargets,
+    now: Timestamp,
+) -> StoreResult<Job> {
+    let mut job = require_job(tx, job_id).await?;
+    let mut targets = job.targets.clone();
+    for arn in &add.arns {
+        if !targets.contains(arn) {
+            targets.push(arn.clone());
+        }
+    }
+    check_associate_targets(&job.progress, targets.len())?;
+    let mut things = Vec::with_capacity(add.things.len());
+    for thing in &add.things {
+        let exists = tx.select_thing(thing, Lock::No).await?.is_some();
+        things.push((thing.clone(), exists));
+    }
+    let mut groups = Vec::with_capacity(add.groups.len());
+    for group in &add.groups {
+        let members = match tx.select_group(group, Lock::KeyShare).await? {
+            Some(_) => Some(tx.group_things_recursive(group).await?),
+            None => None,
+        };
+        groups.push((group.clone(), members));
+    }
+    let resolved = resolve_targets(&things, groups)?;
+    for t in &add.things {
+        tx.insert_job_target(job_id, "thing", t).await?;
+    }
+    for g in &add.groups {
+        tx.insert_job_target(job_id, "group", g).await?;
+    }
+    tx.update_job_targets(job_id, &targets).await?;
+    let mut jobs = JobCache::default();
+    let mut queued = 0;
+    for thing in &resolved {
+        if tx
+            .select_execution(&latest_of(thing, job_id), Lock::ForUpdate)
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        tx.insert_execution(&JobExecution::queued(job_id, thing, 1, now))
+            .await?;
+        tx.touched(thing);
+        jobs.load(tx, job_id).await?.record_execution_change(
+            None,
+            Some(JobExecutionStatus::Queued),
+            now,
+        );
+        queued += 1;
+    }
+    jobs.flush(tx, now).await?;
+    let status = Some(job.progress.status.as_str());
+    let detail = Some(format!(
+        "targets={}, executions={queued}",
+        targets.len() - job.targets.len()
+    ));
+    audit(
+        tx,
+        now,
+        AuditSubject::Job,
+        (Some(job_id), None),
+        (status, status),
+        detail,
+    );
+    job.targets = targets;
     Ok(job)
 }
 

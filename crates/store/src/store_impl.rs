@@ -202,6 +202,18 @@ macro_rules! impl_store {
                 $write!(self, |tx| $crate::ops::create_job(tx, &new, now))
             }
 
+            async fn associate_targets_with_job(
+                &self,
+                job_id: &str,
+                targets: iotjobs_core::AssociatedTargets,
+                now: iotjobs_core::Timestamp,
+            ) -> iotjobs_core::StoreResult<iotjobs_core::Job> {
+                let id = job_id.to_owned();
+                $write!(self, |tx| $crate::ops::associate_targets_with_job(
+                    tx, &id, &targets, now
+                ))
+            }
+
             async fn describe_job(
                 &self,
                 job_id: &str,

@@ -118,6 +118,8 @@ pub(crate) trait Tx {
     async fn insert_job(&self, job: &Job) -> StoreResult<bool>;
     /// Record a target of a job: `kind` is "thing" or "group".
     async fn insert_job_target(&self, job: &str, kind: &str, name: &str) -> StoreResult<()>;
+    /// Replace a job's list of target ARNs (AssociateTargetsWithJob).
+    async fn update_job_targets(&self, job: &str, targets: &[String]) -> StoreResult<()>;
     async fn update_job_progress(&self, progress: &JobProgress) -> StoreResult<()>;
     /// Every mutable column of a job (UpdateJob, CancelJob, DeleteJob).
     async fn update_job(&self, job: &Job) -> StoreResult<()>;

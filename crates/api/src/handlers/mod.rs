@@ -107,6 +107,7 @@ pub(crate) async fn call<S: Store>(
                 Op::ListJobs => returns!(jobs::list_jobs),
                 Op::UpdateJob => empty!(jobs::update_job),
                 Op::CancelJob => returns!(jobs::cancel_job),
+                Op::AssociateTargetsWithJob => returns!(jobs::associate_targets_with_job),
                 Op::DeleteJob => empty!(jobs::delete_job),
                 Op::GetJobDocument => returns!(jobs::get_job_document),
                 Op::DescribeJobExecution => returns!(job_executions::describe_job_execution),

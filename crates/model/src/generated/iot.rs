@@ -39,6 +39,7 @@ pub const SERVED: &[&str] = &[
     "ListJobs",
     "UpdateJob",
     "CancelJob",
+    "AssociateTargetsWithJob",
     "DeleteJob",
     "GetJobDocument",
     "DescribeJobExecution",
@@ -80,6 +81,7 @@ pub enum Operation {
     ListJobs,
     UpdateJob,
     CancelJob,
+    AssociateTargetsWithJob,
     DeleteJob,
     GetJobDocument,
     DescribeJobExecution,
@@ -120,6 +122,7 @@ impl Operation {
         Operation::ListJobs,
         Operation::UpdateJob,
         Operation::CancelJob,
+        Operation::AssociateTargetsWithJob,
         Operation::DeleteJob,
         Operation::GetJobDocument,
         Operation::DescribeJobExecution,
@@ -160,6 +163,7 @@ impl Operation {
             Operation::ListJobs => "ListJobs",
             Operation::UpdateJob => "UpdateJob",
             Operation::CancelJob => "CancelJob",
+            Operation::AssociateTargetsWithJob => "AssociateTargetsWithJob",
             Operation::DeleteJob => "DeleteJob",
             Operation::GetJobDocument => "GetJobDocument",
             Operation::DescribeJobExecution => "DescribeJobExecution",
@@ -202,6 +206,7 @@ impl Operation {
             "ListJobs" => Some(Operation::ListJobs),
             "UpdateJob" => Some(Operation::UpdateJob),
             "CancelJob" => Some(Operation::CancelJob),
+            "AssociateTargetsWithJob" => Some(Operation::AssociateTargetsWithJob),
             "DeleteJob" => Some(Operation::DeleteJob),
             "GetJobDocument" => Some(Operation::GetJobDocument),
             "DescribeJobExecution" => Some(Operation::DescribeJobExecution),
@@ -5571,13 +5576,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "minNumberOfExecutedThings",
         ],
         members: &[
-            w::MemberDef::body("failureType", "JobExecutionFailureType", 95),
+            w::MemberDef::body("failureType", "JobExecutionFailureType", 97),
             w::MemberDef::body("action", "AbortAction", 0),
             w::MemberDef::body("thresholdPercentage", "AbortThresholdPercentage", 4),
             w::MemberDef::body(
                 "minNumberOfExecutedThings",
                 "MinimumNumberOfExecutedThings",
-                137,
+                139,
             ),
         ],
         ..w::ShapeDef::DEFAULT
@@ -5602,11 +5607,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "AddThingToThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 197),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 193),
-            w::MemberDef::body("thingName", "ThingName", 201),
-            w::MemberDef::body("thingArn", "ThingArn", 190),
-            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 143),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
+            w::MemberDef::body("thingName", "ThingName", 203),
+            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 145),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5631,36 +5636,66 @@ pub static SHAPES: &[w::ShapeDef] = &[
     },
     // 9
     w::ShapeDef {
-        name: "AttachThingPrincipalRequest",
+        name: "AssociateTargetsWithJobRequest",
         kind: w::ShapeKind::Structure,
-        required: &["thingName", "principal"],
+        required: &["targets", "jobId"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 201, w::Location::Uri, "thingName"),
+            w::MemberDef::body("targets", "JobTargets", 112),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::body("comment", "Comment", 35),
             w::MemberDef::bound(
-                "principal",
-                "Principal",
-                150,
-                w::Location::Header,
-                "x-amzn-principal",
-            ),
-            w::MemberDef::bound(
-                "thingPrincipalType",
-                "ThingPrincipalType",
-                203,
+                "namespaceId",
+                "NamespaceId",
+                140,
                 w::Location::QueryString,
-                "thingPrincipalType",
+                "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 10
     w::ShapeDef {
+        name: "AssociateTargetsWithJobResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("jobArn", "JobArn", 91),
+            w::MemberDef::body("jobId", "JobId", 107),
+            w::MemberDef::body("description", "JobDescription", 92),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 11
+    w::ShapeDef {
+        name: "AttachThingPrincipalRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["thingName", "principal"],
+        members: &[
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound(
+                "principal",
+                "Principal",
+                152,
+                w::Location::Header,
+                "x-amzn-principal",
+            ),
+            w::MemberDef::bound(
+                "thingPrincipalType",
+                "ThingPrincipalType",
+                205,
+                w::Location::QueryString,
+                "thingPrincipalType",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 12
+    w::ShapeDef {
         name: "AttachThingPrincipalResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 11
+    // 13
     w::ShapeDef {
         name: "AttributeName",
         kind: w::ShapeKind::String,
@@ -5668,17 +5703,17 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_.,@/:#-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 12
+    // 14
     w::ShapeDef {
         name: "AttributePayload",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("attributes", "Attributes", 14),
-            w::MemberDef::body("merge", "Flag", 76),
+            w::MemberDef::body("attributes", "Attributes", 16),
+            w::MemberDef::body("merge", "Flag", 78),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 13
+    // 15
     w::ShapeDef {
         name: "AttributeValue",
         kind: w::ShapeKind::String,
@@ -5686,15 +5721,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[a-zA-Z0-9_.,@/:#=\[\]-]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 14
+    // 16
     w::ShapeDef {
         name: "Attributes",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(11)),
-        value: Some(w::ShapeId(13)),
+        key: Some(w::ShapeId(13)),
+        value: Some(w::ShapeId(15)),
         ..w::ShapeDef::DEFAULT
     },
-    // 15
+    // 17
     w::ShapeDef {
         name: "AwsAccountId",
         kind: w::ShapeKind::String,
@@ -5703,13 +5738,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[0-9]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 16
+    // 18
     w::ShapeDef {
         name: "BeforeSubstitutionFlag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 17
+    // 19
     w::ShapeDef {
         name: "BillingGroupName",
         kind: w::ShapeKind::String,
@@ -5718,98 +5753,98 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 18
+    // 20
     w::ShapeDef {
         name: "BooleanWrapperObject",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 19
+    // 21
     w::ShapeDef {
         name: "CancelJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 105, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 201, w::Location::Uri, "thingName"),
-            w::MemberDef::bound("force", "ForceFlag", 78, w::Location::QueryString, "force"),
-            w::MemberDef::body("expectedVersion", "ExpectedVersion", 72),
-            w::MemberDef::body("statusDetails", "DetailsMap", 67),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 20
-    w::ShapeDef {
-        name: "CancelJobRequest",
-        kind: w::ShapeKind::Structure,
-        required: &["jobId"],
-        members: &[
-            w::MemberDef::bound("jobId", "JobId", 105, w::Location::Uri, "jobId"),
-            w::MemberDef::body("reasonCode", "ReasonCode", 161),
-            w::MemberDef::body("comment", "Comment", 33),
-            w::MemberDef::bound("force", "ForceFlag", 78, w::Location::QueryString, "force"),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 21
-    w::ShapeDef {
-        name: "CancelJobResponse",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("jobArn", "JobArn", 89),
-            w::MemberDef::body("jobId", "JobId", 105),
-            w::MemberDef::body("description", "JobDescription", 90),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
+            w::MemberDef::body("expectedVersion", "ExpectedVersion", 74),
+            w::MemberDef::body("statusDetails", "DetailsMap", 69),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 22
     w::ShapeDef {
-        name: "CanceledThings",
-        kind: w::ShapeKind::Integer,
+        name: "CancelJobRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["jobId"],
+        members: &[
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::body("reasonCode", "ReasonCode", 163),
+            w::MemberDef::body("comment", "Comment", 35),
+            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
+        ],
         ..w::ShapeDef::DEFAULT
     },
     // 23
     w::ShapeDef {
-        name: "Certificate",
+        name: "CancelJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("certificateArn", "CertificateArn", 24),
-            w::MemberDef::body("certificateId", "CertificateId", 26),
-            w::MemberDef::body("status", "CertificateStatus", 29),
-            w::MemberDef::body("certificateMode", "CertificateMode", 27),
-            w::MemberDef::body("creationDate", "DateType", 45),
+            w::MemberDef::body("jobArn", "JobArn", 91),
+            w::MemberDef::body("jobId", "JobId", 107),
+            w::MemberDef::body("description", "JobDescription", 92),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 24
     w::ShapeDef {
-        name: "CertificateArn",
-        kind: w::ShapeKind::String,
+        name: "CanceledThings",
+        kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
     // 25
     w::ShapeDef {
-        name: "CertificateDescription",
+        name: "Certificate",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("certificateArn", "CertificateArn", 24),
-            w::MemberDef::body("certificateId", "CertificateId", 26),
-            w::MemberDef::body("caCertificateId", "CertificateId", 26),
-            w::MemberDef::body("status", "CertificateStatus", 29),
-            w::MemberDef::body("certificatePem", "CertificatePem", 28),
-            w::MemberDef::body("ownedBy", "AwsAccountId", 15),
-            w::MemberDef::body("previousOwnedBy", "AwsAccountId", 15),
-            w::MemberDef::body("creationDate", "DateType", 45),
-            w::MemberDef::body("lastModifiedDate", "DateType", 45),
-            w::MemberDef::body("customerVersion", "CustomerVersion", 44),
-            w::MemberDef::body("transferData", "TransferData", 207),
-            w::MemberDef::body("generationId", "GenerationId", 80),
-            w::MemberDef::body("validity", "CertificateValidity", 30),
-            w::MemberDef::body("certificateMode", "CertificateMode", 27),
+            w::MemberDef::body("certificateArn", "CertificateArn", 26),
+            w::MemberDef::body("certificateId", "CertificateId", 28),
+            w::MemberDef::body("status", "CertificateStatus", 31),
+            w::MemberDef::body("certificateMode", "CertificateMode", 29),
+            w::MemberDef::body("creationDate", "DateType", 47),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 26
+    w::ShapeDef {
+        name: "CertificateArn",
+        kind: w::ShapeKind::String,
+        ..w::ShapeDef::DEFAULT
+    },
+    // 27
+    w::ShapeDef {
+        name: "CertificateDescription",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("certificateArn", "CertificateArn", 26),
+            w::MemberDef::body("certificateId", "CertificateId", 28),
+            w::MemberDef::body("caCertificateId", "CertificateId", 28),
+            w::MemberDef::body("status", "CertificateStatus", 31),
+            w::MemberDef::body("certificatePem", "CertificatePem", 30),
+            w::MemberDef::body("ownedBy", "AwsAccountId", 17),
+            w::MemberDef::body("previousOwnedBy", "AwsAccountId", 17),
+            w::MemberDef::body("creationDate", "DateType", 47),
+            w::MemberDef::body("lastModifiedDate", "DateType", 47),
+            w::MemberDef::body("customerVersion", "CustomerVersion", 46),
+            w::MemberDef::body("transferData", "TransferData", 209),
+            w::MemberDef::body("generationId", "GenerationId", 82),
+            w::MemberDef::body("validity", "CertificateValidity", 32),
+            w::MemberDef::body("certificateMode", "CertificateMode", 29),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 28
     w::ShapeDef {
         name: "CertificateId",
         kind: w::ShapeKind::String,
@@ -5818,14 +5853,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("(0x)?[a-fA-F0-9]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 27
+    // 29
     w::ShapeDef {
         name: "CertificateMode",
         kind: w::ShapeKind::String,
         enum_values: &["DEFAULT", "SNI_ONLY"],
         ..w::ShapeDef::DEFAULT
     },
-    // 28
+    // 30
     w::ShapeDef {
         name: "CertificatePem",
         kind: w::ShapeKind::String,
@@ -5834,7 +5869,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\s\S]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 29
+    // 31
     w::ShapeDef {
         name: "CertificateStatus",
         kind: w::ShapeKind::String,
@@ -5848,30 +5883,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 30
+    // 32
     w::ShapeDef {
         name: "CertificateValidity",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("notBefore", "DateType", 45),
-            w::MemberDef::body("notAfter", "DateType", 45),
+            w::MemberDef::body("notBefore", "DateType", 47),
+            w::MemberDef::body("notAfter", "DateType", 47),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 31
+    // 33
     w::ShapeDef {
         name: "Certificates",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(23)),
+        member: Some(w::ShapeId(25)),
         ..w::ShapeDef::DEFAULT
     },
-    // 32
+    // 34
     w::ShapeDef {
         name: "ClientId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 33
+    // 35
     w::ShapeDef {
         name: "Comment",
         kind: w::ShapeKind::String,
@@ -5879,77 +5914,77 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 34
+    // 36
     w::ShapeDef {
         name: "CreateJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "targets"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 105, w::Location::Uri, "jobId"),
-            w::MemberDef::body("targets", "JobTargets", 110),
-            w::MemberDef::body("documentSource", "JobDocumentSource", 92),
-            w::MemberDef::body("document", "JobDocument", 91),
-            w::MemberDef::body("description", "JobDescription", 90),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 149),
-            w::MemberDef::body("targetSelection", "TargetSelection", 189),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::body("targets", "JobTargets", 112),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 94),
+            w::MemberDef::body("document", "JobDocument", 93),
+            w::MemberDef::body("description", "JobDescription", 92),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 151),
+            w::MemberDef::body("targetSelection", "TargetSelection", 191),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                104,
+                106,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 206),
-            w::MemberDef::body("tags", "TagList", 186),
-            w::MemberDef::body("namespaceId", "NamespaceId", 138),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 111),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 103),
-            w::MemberDef::body("documentParameters", "ParameterMap", 147),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 180),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 208),
+            w::MemberDef::body("tags", "TagList", 188),
+            w::MemberDef::body("namespaceId", "NamespaceId", 140),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 113),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 105),
+            w::MemberDef::body("documentParameters", "ParameterMap", 149),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 182),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                63,
+                65,
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 35
+    // 37
     w::ShapeDef {
         name: "CreateJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 89),
-            w::MemberDef::body("jobId", "JobId", 105),
-            w::MemberDef::body("description", "JobDescription", 90),
+            w::MemberDef::body("jobArn", "JobArn", 91),
+            w::MemberDef::body("jobId", "JobId", 107),
+            w::MemberDef::body("description", "JobDescription", 92),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 36
+    // 38
     w::ShapeDef {
         name: "CreateKeysAndCertificateRequest",
         kind: w::ShapeKind::Structure,
         members: &[w::MemberDef::bound(
             "setAsActive",
             "SetAsActive",
-            181,
+            183,
             w::Location::QueryString,
             "setAsActive",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 37
+    // 39
     w::ShapeDef {
         name: "CreateKeysAndCertificateResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("certificateArn", "CertificateArn", 24),
-            w::MemberDef::body("certificateId", "CertificateId", 26),
-            w::MemberDef::body("certificatePem", "CertificatePem", 28),
-            w::MemberDef::body("keyPair", "KeyPair", 112),
+            w::MemberDef::body("certificateArn", "CertificateArn", 26),
+            w::MemberDef::body("certificateId", "CertificateId", 28),
+            w::MemberDef::body("certificatePem", "CertificatePem", 30),
+            w::MemberDef::body("keyPair", "KeyPair", 114),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 38
+    // 40
     w::ShapeDef {
         name: "CreateThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -5958,58 +5993,58 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                197,
+                199,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 197),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 199),
-            w::MemberDef::body("tags", "TagList", 186),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 39
-    w::ShapeDef {
-        name: "CreateThingGroupResponse",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 197),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 193),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 195),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 40
-    w::ShapeDef {
-        name: "CreateThingRequest",
-        kind: w::ShapeKind::Structure,
-        required: &["thingName"],
-        members: &[
-            w::MemberDef::bound("thingName", "ThingName", 201, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 204),
-            w::MemberDef::body("attributePayload", "AttributePayload", 12),
-            w::MemberDef::body("billingGroupName", "BillingGroupName", 17),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 199),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 201),
+            w::MemberDef::body("tags", "TagList", 188),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 41
     w::ShapeDef {
-        name: "CreateThingResponse",
+        name: "CreateThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 201),
-            w::MemberDef::body("thingArn", "ThingArn", 190),
-            w::MemberDef::body("thingId", "ThingId", 200),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 197),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 42
     w::ShapeDef {
+        name: "CreateThingRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["thingName"],
+        members: &[
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
+            w::MemberDef::body("attributePayload", "AttributePayload", 14),
+            w::MemberDef::body("billingGroupName", "BillingGroupName", 19),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 43
+    w::ShapeDef {
+        name: "CreateThingResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("thingName", "ThingName", 203),
+            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("thingId", "ThingId", 202),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 44
+    w::ShapeDef {
         name: "CreationDate",
         kind: w::ShapeKind::Timestamp,
         ..w::ShapeDef::DEFAULT
     },
-    // 43
+    // 45
     w::ShapeDef {
         name: "CronExpression",
         kind: w::ShapeKind::String,
@@ -6017,20 +6052,20 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(256.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 44
+    // 46
     w::ShapeDef {
         name: "CustomerVersion",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 45
+    // 47
     w::ShapeDef {
         name: "DateType",
         kind: w::ShapeKind::Timestamp,
         ..w::ShapeDef::DEFAULT
     },
-    // 46
+    // 48
     w::ShapeDef {
         name: "DeleteCertificateRequest",
         kind: w::ShapeKind::Structure,
@@ -6039,65 +6074,65 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "certificateId",
                 "CertificateId",
-                26,
+                28,
                 w::Location::Uri,
                 "certificateId",
             ),
             w::MemberDef::bound(
                 "forceDelete",
                 "ForceDelete",
-                77,
+                79,
                 w::Location::QueryString,
                 "forceDelete",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 47
+    // 49
     w::ShapeDef {
         name: "DeleteJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName", "executionNumber"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 105, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 201, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                71,
+                73,
                 w::Location::Uri,
                 "executionNumber",
             ),
-            w::MemberDef::bound("force", "ForceFlag", 78, w::Location::QueryString, "force"),
+            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                138,
+                140,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 48
+    // 50
     w::ShapeDef {
         name: "DeleteJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 105, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("force", "ForceFlag", 78, w::Location::QueryString, "force"),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                138,
+                140,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 49
+    // 51
     w::ShapeDef {
         name: "DeleteThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -6106,38 +6141,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                197,
+                199,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "expectedVersion",
                 "OptionalVersion",
-                142,
-                w::Location::QueryString,
-                "expectedVersion",
-            ),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 50
-    w::ShapeDef {
-        name: "DeleteThingGroupResponse",
-        kind: w::ShapeKind::Structure,
-        members: &[],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 51
-    w::ShapeDef {
-        name: "DeleteThingRequest",
-        kind: w::ShapeKind::Structure,
-        required: &["thingName"],
-        members: &[
-            w::MemberDef::bound("thingName", "ThingName", 201, w::Location::Uri, "thingName"),
-            w::MemberDef::bound(
-                "expectedVersion",
-                "OptionalVersion",
-                142,
+                144,
                 w::Location::QueryString,
                 "expectedVersion",
             ),
@@ -6146,12 +6157,36 @@ pub static SHAPES: &[w::ShapeDef] = &[
     },
     // 52
     w::ShapeDef {
-        name: "DeleteThingResponse",
+        name: "DeleteThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
     // 53
+    w::ShapeDef {
+        name: "DeleteThingRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["thingName"],
+        members: &[
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound(
+                "expectedVersion",
+                "OptionalVersion",
+                144,
+                w::Location::QueryString,
+                "expectedVersion",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 54
+    w::ShapeDef {
+        name: "DeleteThingResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 55
     w::ShapeDef {
         name: "DescribeCertificateRequest",
         kind: w::ShapeKind::Structure,
@@ -6159,76 +6194,76 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "certificateId",
             "CertificateId",
-            26,
+            28,
             w::Location::Uri,
             "certificateId",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 54
+    // 56
     w::ShapeDef {
         name: "DescribeCertificateResponse",
         kind: w::ShapeKind::Structure,
         members: &[w::MemberDef::body(
             "certificateDescription",
             "CertificateDescription",
-            25,
+            27,
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 55
+    // 57
     w::ShapeDef {
         name: "DescribeJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 105, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 201, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                71,
+                73,
                 w::Location::QueryString,
                 "executionNumber",
-            ),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 56
-    w::ShapeDef {
-        name: "DescribeJobExecutionResponse",
-        kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("execution", "JobExecution", 94)],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 57
-    w::ShapeDef {
-        name: "DescribeJobRequest",
-        kind: w::ShapeKind::Structure,
-        required: &["jobId"],
-        members: &[
-            w::MemberDef::bound("jobId", "JobId", 105, w::Location::Uri, "jobId"),
-            w::MemberDef::bound(
-                "beforeSubstitution",
-                "BeforeSubstitutionFlag",
-                16,
-                w::Location::QueryString,
-                "beforeSubstitution",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 58
     w::ShapeDef {
-        name: "DescribeJobResponse",
+        name: "DescribeJobExecutionResponse",
         kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("documentSource", "JobDocumentSource", 92),
-            w::MemberDef::body("job", "Job", 88),
-        ],
+        members: &[w::MemberDef::body("execution", "JobExecution", 96)],
         ..w::ShapeDef::DEFAULT
     },
     // 59
+    w::ShapeDef {
+        name: "DescribeJobRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["jobId"],
+        members: &[
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::bound(
+                "beforeSubstitution",
+                "BeforeSubstitutionFlag",
+                18,
+                w::Location::QueryString,
+                "beforeSubstitution",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 60
+    w::ShapeDef {
+        name: "DescribeJobResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("documentSource", "JobDocumentSource", 94),
+            w::MemberDef::body("job", "Job", 90),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 61
     w::ShapeDef {
         name: "DescribeThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -6236,31 +6271,31 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingGroupName",
             "ThingGroupName",
-            197,
+            199,
             w::Location::Uri,
             "thingGroupName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 60
+    // 62
     w::ShapeDef {
         name: "DescribeThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 197),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 195),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 193),
-            w::MemberDef::body("version", "Version", 214),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 199),
-            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 196),
-            w::MemberDef::body("indexName", "IndexName", 87),
-            w::MemberDef::body("queryString", "QueryString", 157),
-            w::MemberDef::body("queryVersion", "QueryVersion", 158),
-            w::MemberDef::body("status", "DynamicGroupStatus", 70),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 197),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
+            w::MemberDef::body("version", "Version", 216),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 201),
+            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 198),
+            w::MemberDef::body("indexName", "IndexName", 89),
+            w::MemberDef::body("queryString", "QueryString", 159),
+            w::MemberDef::body("queryVersion", "QueryVersion", 160),
+            w::MemberDef::body("status", "DynamicGroupStatus", 72),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 61
+    // 63
     w::ShapeDef {
         name: "DescribeThingRequest",
         kind: w::ShapeKind::Structure,
@@ -6268,60 +6303,60 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingName",
             "ThingName",
-            201,
+            203,
             w::Location::Uri,
             "thingName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 62
+    // 64
     w::ShapeDef {
         name: "DescribeThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("defaultClientId", "ClientId", 32),
-            w::MemberDef::body("thingName", "ThingName", 201),
-            w::MemberDef::body("thingId", "ThingId", 200),
-            w::MemberDef::body("thingArn", "ThingArn", 190),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 204),
-            w::MemberDef::body("attributes", "Attributes", 14),
-            w::MemberDef::body("version", "Version", 214),
-            w::MemberDef::body("billingGroupName", "BillingGroupName", 17),
+            w::MemberDef::body("defaultClientId", "ClientId", 34),
+            w::MemberDef::body("thingName", "ThingName", 203),
+            w::MemberDef::body("thingId", "ThingId", 202),
+            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
+            w::MemberDef::body("attributes", "Attributes", 16),
+            w::MemberDef::body("version", "Version", 216),
+            w::MemberDef::body("billingGroupName", "BillingGroupName", 19),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 63
+    // 65
     w::ShapeDef {
         name: "DestinationPackageVersions",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(144)),
+        member: Some(w::ShapeId(146)),
         ..w::ShapeDef::DEFAULT
     },
-    // 64
+    // 66
     w::ShapeDef {
         name: "DetachThingPrincipalRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName", "principal"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 201, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "principal",
                 "Principal",
-                150,
+                152,
                 w::Location::Header,
                 "x-amzn-principal",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 65
+    // 67
     w::ShapeDef {
         name: "DetachThingPrincipalResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 66
+    // 68
     w::ShapeDef {
         name: "DetailsKey",
         kind: w::ShapeKind::String,
@@ -6330,15 +6365,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 67
+    // 69
     w::ShapeDef {
         name: "DetailsMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(66)),
-        value: Some(w::ShapeId(68)),
+        key: Some(w::ShapeId(68)),
+        value: Some(w::ShapeId(70)),
         ..w::ShapeDef::DEFAULT
     },
-    // 68
+    // 70
     w::ShapeDef {
         name: "DetailsValue",
         kind: w::ShapeKind::String,
@@ -6346,7 +6381,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 69
+    // 71
     w::ShapeDef {
         name: "DurationInMinutes",
         kind: w::ShapeKind::Integer,
@@ -6354,26 +6389,26 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1430.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 70
+    // 72
     w::ShapeDef {
         name: "DynamicGroupStatus",
         kind: w::ShapeKind::String,
         enum_values: &["ACTIVE", "BUILDING", "REBUILDING"],
         ..w::ShapeDef::DEFAULT
     },
-    // 71
+    // 73
     w::ShapeDef {
         name: "ExecutionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 72
+    // 74
     w::ShapeDef {
         name: "ExpectedVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 73
+    // 75
     w::ShapeDef {
         name: "ExpiresInSec",
         kind: w::ShapeKind::Long,
@@ -6381,7 +6416,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(3600.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 74
+    // 76
     w::ShapeDef {
         name: "ExponentialRolloutRate",
         kind: w::ShapeKind::Structure,
@@ -6391,95 +6426,95 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "rateIncreaseCriteria",
         ],
         members: &[
-            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 177),
-            w::MemberDef::body("incrementFactor", "IncrementFactor", 86),
-            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 160),
+            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 179),
+            w::MemberDef::body("incrementFactor", "IncrementFactor", 88),
+            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 162),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 75
+    // 77
     w::ShapeDef {
         name: "FailedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 76
+    // 78
     w::ShapeDef {
         name: "Flag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 77
+    // 79
     w::ShapeDef {
         name: "ForceDelete",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 78
+    // 80
     w::ShapeDef {
         name: "ForceFlag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 79
+    // 81
     w::ShapeDef {
         name: "Forced",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 80
+    // 82
     w::ShapeDef {
         name: "GenerationId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 81
+    // 83
     w::ShapeDef {
         name: "GetJobDocumentRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 105, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
-                16,
+                18,
                 w::Location::QueryString,
                 "beforeSubstitution",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 82
+    // 84
     w::ShapeDef {
         name: "GetJobDocumentResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("document", "JobDocument", 91)],
+        members: &[w::MemberDef::body("document", "JobDocument", 93)],
         ..w::ShapeDef::DEFAULT
     },
-    // 83
+    // 85
     w::ShapeDef {
         name: "GroupNameAndArn",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("groupName", "ThingGroupName", 197),
-            w::MemberDef::body("groupArn", "ThingGroupArn", 193),
+            w::MemberDef::body("groupName", "ThingGroupName", 199),
+            w::MemberDef::body("groupArn", "ThingGroupArn", 195),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 84
+    // 86
     w::ShapeDef {
         name: "InProgressThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 85
+    // 87
     w::ShapeDef {
         name: "InProgressTimeoutInMinutes",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 86
+    // 88
     w::ShapeDef {
         name: "IncrementFactor",
         kind: w::ShapeKind::Double,
@@ -6487,7 +6522,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(5.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 87
+    // 89
     w::ShapeDef {
         name: "IndexName",
         kind: w::ShapeKind::String,
@@ -6496,54 +6531,54 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 88
+    // 90
     w::ShapeDef {
         name: "Job",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 89),
-            w::MemberDef::body("jobId", "JobId", 105),
-            w::MemberDef::body("targetSelection", "TargetSelection", 189),
-            w::MemberDef::body("status", "JobStatus", 107),
-            w::MemberDef::body("forceCanceled", "Forced", 79),
-            w::MemberDef::body("reasonCode", "ReasonCode", 161),
-            w::MemberDef::body("comment", "Comment", 33),
-            w::MemberDef::body("targets", "JobTargets", 110),
-            w::MemberDef::body("description", "JobDescription", 90),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 149),
+            w::MemberDef::body("jobArn", "JobArn", 91),
+            w::MemberDef::body("jobId", "JobId", 107),
+            w::MemberDef::body("targetSelection", "TargetSelection", 191),
+            w::MemberDef::body("status", "JobStatus", 109),
+            w::MemberDef::body("forceCanceled", "Forced", 81),
+            w::MemberDef::body("reasonCode", "ReasonCode", 163),
+            w::MemberDef::body("comment", "Comment", 35),
+            w::MemberDef::body("targets", "JobTargets", 112),
+            w::MemberDef::body("description", "JobDescription", 92),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 151),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                104,
+                106,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("createdAt", "DateType", 45),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 45),
-            w::MemberDef::body("completedAt", "DateType", 45),
-            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 106),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 206),
-            w::MemberDef::body("namespaceId", "NamespaceId", 138),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 111),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 103),
-            w::MemberDef::body("documentParameters", "ParameterMap", 147),
-            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 18),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 180),
-            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 179),
+            w::MemberDef::body("createdAt", "DateType", 47),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
+            w::MemberDef::body("completedAt", "DateType", 47),
+            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 108),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 208),
+            w::MemberDef::body("namespaceId", "NamespaceId", 140),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 113),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 105),
+            w::MemberDef::body("documentParameters", "ParameterMap", 149),
+            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 20),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 182),
+            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 181),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                63,
+                65,
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 89
+    // 91
     w::ShapeDef {
         name: "JobArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 90
+    // 92
     w::ShapeDef {
         name: "JobDescription",
         kind: w::ShapeKind::String,
@@ -6551,14 +6586,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 91
+    // 93
     w::ShapeDef {
         name: "JobDocument",
         kind: w::ShapeKind::String,
         max: Some(32768.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 92
+    // 94
     w::ShapeDef {
         name: "JobDocumentSource",
         kind: w::ShapeKind::String,
@@ -6566,28 +6601,28 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1350.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 93
+    // 95
     w::ShapeDef {
         name: "JobEndBehavior",
         kind: w::ShapeKind::String,
         enum_values: &["STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 94
+    // 96
     w::ShapeDef {
         name: "JobExecution",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobId", "JobId", 105),
-            w::MemberDef::body("status", "JobExecutionStatus", 96),
-            w::MemberDef::body("forceCanceled", "Forced", 79),
-            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 97),
-            w::MemberDef::body("thingArn", "ThingArn", 190),
-            w::MemberDef::body("queuedAt", "DateType", 45),
-            w::MemberDef::body("startedAt", "DateType", 45),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 45),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 71),
-            w::MemberDef::body("versionNumber", "VersionNumber", 215),
+            w::MemberDef::body("jobId", "JobId", 107),
+            w::MemberDef::body("status", "JobExecutionStatus", 98),
+            w::MemberDef::body("forceCanceled", "Forced", 81),
+            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 99),
+            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("queuedAt", "DateType", 47),
+            w::MemberDef::body("startedAt", "DateType", 47),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 73),
+            w::MemberDef::body("versionNumber", "VersionNumber", 217),
             w::MemberDef::body(
                 "approximateSecondsBeforeTimedOut",
                 "ApproximateSecondsBeforeTimedOut",
@@ -6596,14 +6631,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 95
+    // 97
     w::ShapeDef {
         name: "JobExecutionFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "REJECTED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 96
+    // 98
     w::ShapeDef {
         name: "JobExecutionStatus",
         kind: w::ShapeKind::String,
@@ -6619,80 +6654,80 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 97
+    // 99
     w::ShapeDef {
         name: "JobExecutionStatusDetails",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 67)],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 98
-    w::ShapeDef {
-        name: "JobExecutionSummary",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("status", "JobExecutionStatus", 96),
-            w::MemberDef::body("queuedAt", "DateType", 45),
-            w::MemberDef::body("startedAt", "DateType", 45),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 45),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 71),
-            w::MemberDef::body("retryAttempt", "RetryAttempt", 172),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 99
-    w::ShapeDef {
-        name: "JobExecutionSummaryForJob",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("thingArn", "ThingArn", 190),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 98),
-        ],
+        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 69)],
         ..w::ShapeDef::DEFAULT
     },
     // 100
     w::ShapeDef {
-        name: "JobExecutionSummaryForJobList",
-        kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(99)),
+        name: "JobExecutionSummary",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("status", "JobExecutionStatus", 98),
+            w::MemberDef::body("queuedAt", "DateType", 47),
+            w::MemberDef::body("startedAt", "DateType", 47),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 73),
+            w::MemberDef::body("retryAttempt", "RetryAttempt", 174),
+        ],
         ..w::ShapeDef::DEFAULT
     },
     // 101
     w::ShapeDef {
-        name: "JobExecutionSummaryForThing",
+        name: "JobExecutionSummaryForJob",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobId", "JobId", 105),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 98),
+            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 100),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 102
     w::ShapeDef {
-        name: "JobExecutionSummaryForThingList",
+        name: "JobExecutionSummaryForJobList",
         kind: w::ShapeKind::List,
         member: Some(w::ShapeId(101)),
         ..w::ShapeDef::DEFAULT
     },
     // 103
     w::ShapeDef {
-        name: "JobExecutionsRetryConfig",
+        name: "JobExecutionSummaryForThing",
         kind: w::ShapeKind::Structure,
-        required: &["criteriaList"],
-        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 174)],
+        members: &[
+            w::MemberDef::body("jobId", "JobId", 107),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 100),
+        ],
         ..w::ShapeDef::DEFAULT
     },
     // 104
     w::ShapeDef {
-        name: "JobExecutionsRolloutConfig",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 135),
-            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 74),
-        ],
+        name: "JobExecutionSummaryForThingList",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(103)),
         ..w::ShapeDef::DEFAULT
     },
     // 105
+    w::ShapeDef {
+        name: "JobExecutionsRetryConfig",
+        kind: w::ShapeKind::Structure,
+        required: &["criteriaList"],
+        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 176)],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 106
+    w::ShapeDef {
+        name: "JobExecutionsRolloutConfig",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 137),
+            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 76),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 107
     w::ShapeDef {
         name: "JobId",
         kind: w::ShapeKind::String,
@@ -6701,24 +6736,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 106
+    // 108
     w::ShapeDef {
         name: "JobProcessDetails",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 155),
-            w::MemberDef::body("numberOfCanceledThings", "CanceledThings", 22),
-            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 183),
-            w::MemberDef::body("numberOfFailedThings", "FailedThings", 75),
-            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 167),
-            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 159),
-            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 84),
-            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 171),
-            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 205),
+            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 157),
+            w::MemberDef::body("numberOfCanceledThings", "CanceledThings", 24),
+            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 185),
+            w::MemberDef::body("numberOfFailedThings", "FailedThings", 77),
+            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 169),
+            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 161),
+            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 86),
+            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 173),
+            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 207),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 107
+    // 109
     w::ShapeDef {
         name: "JobStatus",
         kind: w::ShapeKind::String,
@@ -6731,39 +6766,39 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 108
+    // 110
     w::ShapeDef {
         name: "JobSummary",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 89),
-            w::MemberDef::body("jobId", "JobId", 105),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 195),
-            w::MemberDef::body("targetSelection", "TargetSelection", 189),
-            w::MemberDef::body("status", "JobStatus", 107),
-            w::MemberDef::body("createdAt", "DateType", 45),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 45),
-            w::MemberDef::body("completedAt", "DateType", 45),
-            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 18),
+            w::MemberDef::body("jobArn", "JobArn", 91),
+            w::MemberDef::body("jobId", "JobId", 107),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 197),
+            w::MemberDef::body("targetSelection", "TargetSelection", 191),
+            w::MemberDef::body("status", "JobStatus", 109),
+            w::MemberDef::body("createdAt", "DateType", 47),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
+            w::MemberDef::body("completedAt", "DateType", 47),
+            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 20),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 109
+    // 111
     w::ShapeDef {
         name: "JobSummaryList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(108)),
+        member: Some(w::ShapeId(110)),
         ..w::ShapeDef::DEFAULT
     },
-    // 110
+    // 112
     w::ShapeDef {
         name: "JobTargets",
         kind: w::ShapeKind::List,
         min: Some(1.0),
-        member: Some(w::ShapeId(188)),
+        member: Some(w::ShapeId(190)),
         ..w::ShapeDef::DEFAULT
     },
-    // 111
+    // 113
     w::ShapeDef {
         name: "JobTemplateArn",
         kind: w::ShapeKind::String,
@@ -6772,17 +6807,17 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 112
+    // 114
     w::ShapeDef {
         name: "KeyPair",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("PublicKey", "PublicKey", 156),
-            w::MemberDef::body("PrivateKey", "PrivateKey", 153),
+            w::MemberDef::body("PublicKey", "PublicKey", 158),
+            w::MemberDef::body("PrivateKey", "PrivateKey", 155),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 113
+    // 115
     w::ShapeDef {
         name: "LaserMaxResults",
         kind: w::ShapeKind::Integer,
@@ -6790,7 +6825,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 114
+    // 116
     w::ShapeDef {
         name: "ListCertificatesRequest",
         kind: w::ShapeKind::Structure,
@@ -6798,11 +6833,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "pageSize",
                 "PageSize",
-                145,
+                147,
                 w::Location::QueryString,
                 "pageSize",
             ),
-            w::MemberDef::bound("marker", "Marker", 134, w::Location::QueryString, "marker"),
+            w::MemberDef::bound("marker", "Marker", 136, w::Location::QueryString, "marker"),
             w::MemberDef::bound(
                 "ascendingOrder",
                 "AscendingOrder",
@@ -6813,107 +6848,107 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 115
+    // 117
     w::ShapeDef {
         name: "ListCertificatesResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("certificates", "Certificates", 31),
-            w::MemberDef::body("nextMarker", "Marker", 134),
+            w::MemberDef::body("certificates", "Certificates", 33),
+            w::MemberDef::body("nextMarker", "Marker", 136),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 116
+    // 118
     w::ShapeDef {
         name: "ListJobExecutionsForJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 105, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                96,
+                98,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                113,
+                115,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                139,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 117
+    // 119
     w::ShapeDef {
         name: "ListJobExecutionsForJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 100),
-            w::MemberDef::body("nextToken", "NextToken", 139),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 102),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 118
+    // 120
     w::ShapeDef {
         name: "ListJobExecutionsForThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 201, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                96,
+                98,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                138,
+                140,
                 w::Location::QueryString,
                 "namespaceId",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                113,
+                115,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                139,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
-            w::MemberDef::bound("jobId", "JobId", 105, w::Location::QueryString, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::QueryString, "jobId"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 119
+    // 121
     w::ShapeDef {
         name: "ListJobExecutionsForThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 102),
-            w::MemberDef::body("nextToken", "NextToken", 139),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 104),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 120
+    // 122
     w::ShapeDef {
         name: "ListJobsRequest",
         kind: w::ShapeKind::Structure,
@@ -6921,100 +6956,100 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "status",
                 "JobStatus",
-                107,
+                109,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "targetSelection",
                 "TargetSelection",
-                189,
+                191,
                 w::Location::QueryString,
                 "targetSelection",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                113,
+                115,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                139,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                197,
+                199,
                 w::Location::QueryString,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "thingGroupId",
                 "ThingGroupId",
-                195,
+                197,
                 w::Location::QueryString,
                 "thingGroupId",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                138,
+                140,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 121
+    // 123
     w::ShapeDef {
         name: "ListJobsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobs", "JobSummaryList", 109),
-            w::MemberDef::body("nextToken", "NextToken", 139),
+            w::MemberDef::body("jobs", "JobSummaryList", 111),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 122
+    // 124
     w::ShapeDef {
         name: "ListThingGroupsForThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 201, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                139,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                166,
+                168,
                 w::Location::QueryString,
                 "maxResults",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 123
+    // 125
     w::ShapeDef {
         name: "ListThingGroupsForThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 198),
-            w::MemberDef::body("nextToken", "NextToken", 139),
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 200),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 124
+    // 126
     w::ShapeDef {
         name: "ListThingGroupsRequest",
         kind: w::ShapeKind::Structure,
@@ -7022,52 +7057,52 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                139,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                166,
+                168,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "parentGroup",
                 "ThingGroupName",
-                197,
+                199,
                 w::Location::QueryString,
                 "parentGroup",
             ),
             w::MemberDef::bound(
                 "namePrefixFilter",
                 "ThingGroupName",
-                197,
+                199,
                 w::Location::QueryString,
                 "namePrefixFilter",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "RecursiveWithoutDefault",
-                163,
+                165,
                 w::Location::QueryString,
                 "recursive",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 125
+    // 127
     w::ShapeDef {
         name: "ListThingGroupsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 198),
-            w::MemberDef::body("nextToken", "NextToken", 139),
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 200),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 126
+    // 128
     w::ShapeDef {
         name: "ListThingPrincipalsRequest",
         kind: w::ShapeKind::Structure,
@@ -7076,32 +7111,32 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                139,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                166,
+                168,
                 w::Location::QueryString,
                 "maxResults",
             ),
-            w::MemberDef::bound("thingName", "ThingName", 201, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 127
+    // 129
     w::ShapeDef {
         name: "ListThingPrincipalsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("principals", "Principals", 152),
-            w::MemberDef::body("nextToken", "NextToken", 139),
+            w::MemberDef::body("principals", "Principals", 154),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 128
+    // 130
     w::ShapeDef {
         name: "ListThingsInThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -7110,45 +7145,45 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                197,
+                199,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "Recursive",
-                162,
+                164,
                 w::Location::QueryString,
                 "recursive",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                139,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                166,
+                168,
                 w::Location::QueryString,
                 "maxResults",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 129
+    // 131
     w::ShapeDef {
         name: "ListThingsInThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingNameList", 202),
-            w::MemberDef::body("nextToken", "NextToken", 139),
+            w::MemberDef::body("things", "ThingNameList", 204),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 130
+    // 132
     w::ShapeDef {
         name: "ListThingsRequest",
         kind: w::ShapeKind::Structure,
@@ -7156,77 +7191,77 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                139,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                166,
+                168,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "attributeName",
                 "AttributeName",
-                11,
+                13,
                 w::Location::QueryString,
                 "attributeName",
             ),
             w::MemberDef::bound(
                 "attributeValue",
                 "AttributeValue",
-                13,
+                15,
                 w::Location::QueryString,
                 "attributeValue",
             ),
             w::MemberDef::bound(
                 "thingTypeName",
                 "ThingTypeName",
-                204,
+                206,
                 w::Location::QueryString,
                 "thingTypeName",
             ),
             w::MemberDef::bound(
                 "usePrefixAttributeValue",
                 "usePrefixAttributeValue",
-                216,
+                218,
                 w::Location::QueryString,
                 "usePrefixAttributeValue",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 131
+    // 133
     w::ShapeDef {
         name: "ListThingsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingAttributeList", 192),
-            w::MemberDef::body("nextToken", "NextToken", 139),
+            w::MemberDef::body("things", "ThingAttributeList", 194),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 132
+    // 134
     w::ShapeDef {
         name: "MaintenanceWindow",
         kind: w::ShapeKind::Structure,
         required: &["startTime", "durationInMinutes"],
         members: &[
-            w::MemberDef::body("startTime", "CronExpression", 43),
-            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 69),
+            w::MemberDef::body("startTime", "CronExpression", 45),
+            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 71),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 133
+    // 135
     w::ShapeDef {
         name: "MaintenanceWindows",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(132)),
+        member: Some(w::ShapeId(134)),
         ..w::ShapeDef::DEFAULT
     },
-    // 134
+    // 136
     w::ShapeDef {
         name: "Marker",
         kind: w::ShapeKind::String,
@@ -7234,14 +7269,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[A-Za-z0-9+/]+={0,2}"),
         ..w::ShapeDef::DEFAULT
     },
-    // 135
+    // 137
     w::ShapeDef {
         name: "MaxJobExecutionsPerMin",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 136
+    // 138
     w::ShapeDef {
         name: "Message",
         kind: w::ShapeKind::String,
@@ -7249,27 +7284,27 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\s\S]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 137
+    // 139
     w::ShapeDef {
         name: "MinimumNumberOfExecutedThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 138
+    // 140
     w::ShapeDef {
         name: "NamespaceId",
         kind: w::ShapeKind::String,
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 139
+    // 141
     w::ShapeDef {
         name: "NextToken",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 140
+    // 142
     w::ShapeDef {
         name: "NumberOfRetries",
         kind: w::ShapeKind::Integer,
@@ -7277,26 +7312,26 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(10.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 141
+    // 143
     w::ShapeDef {
         name: "NumberOfThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 142
+    // 144
     w::ShapeDef {
         name: "OptionalVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 143
+    // 145
     w::ShapeDef {
         name: "OverrideDynamicGroups",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 144
+    // 146
     w::ShapeDef {
         name: "PackageVersionArn",
         kind: w::ShapeKind::String,
@@ -7305,7 +7340,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 145
+    // 147
     w::ShapeDef {
         name: "PageSize",
         kind: w::ShapeKind::Integer,
@@ -7313,7 +7348,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 146
+    // 148
     w::ShapeDef {
         name: "ParameterKey",
         kind: w::ShapeKind::String,
@@ -7322,15 +7357,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 147
+    // 149
     w::ShapeDef {
         name: "ParameterMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(146)),
-        value: Some(w::ShapeId(148)),
+        key: Some(w::ShapeId(148)),
+        value: Some(w::ShapeId(150)),
         ..w::ShapeDef::DEFAULT
     },
-    // 148
+    // 150
     w::ShapeDef {
         name: "ParameterValue",
         kind: w::ShapeKind::String,
@@ -7339,92 +7374,92 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 149
+    // 151
     w::ShapeDef {
         name: "PresignedUrlConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("roleArn", "RoleArn", 176),
-            w::MemberDef::body("expiresInSec", "ExpiresInSec", 73),
+            w::MemberDef::body("roleArn", "RoleArn", 178),
+            w::MemberDef::body("expiresInSec", "ExpiresInSec", 75),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 150
+    // 152
     w::ShapeDef {
         name: "Principal",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 151
+    // 153
     w::ShapeDef {
         name: "PrincipalArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 152
+    // 154
     w::ShapeDef {
         name: "Principals",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(151)),
+        member: Some(w::ShapeId(153)),
         ..w::ShapeDef::DEFAULT
     },
-    // 153
+    // 155
     w::ShapeDef {
         name: "PrivateKey",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 154
+    // 156
     w::ShapeDef {
         name: "ProcessingTargetName",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 155
+    // 157
     w::ShapeDef {
         name: "ProcessingTargetNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(154)),
+        member: Some(w::ShapeId(156)),
         ..w::ShapeDef::DEFAULT
     },
-    // 156
+    // 158
     w::ShapeDef {
         name: "PublicKey",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 157
+    // 159
     w::ShapeDef {
         name: "QueryString",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 158
+    // 160
     w::ShapeDef {
         name: "QueryVersion",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 159
+    // 161
     w::ShapeDef {
         name: "QueuedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 160
+    // 162
     w::ShapeDef {
         name: "RateIncreaseCriteria",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 141),
-            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 141),
+            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 143),
+            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 143),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 161
+    // 163
     w::ShapeDef {
         name: "ReasonCode",
         kind: w::ShapeKind::String,
@@ -7432,40 +7467,40 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Upper}\p{Digit}_]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 162
+    // 164
     w::ShapeDef {
         name: "Recursive",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 163
+    // 165
     w::ShapeDef {
         name: "RecursiveWithoutDefault",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 164
+    // 166
     w::ShapeDef {
         name: "RegisterCertificateWithoutCARequest",
         kind: w::ShapeKind::Structure,
         required: &["certificatePem"],
         members: &[
-            w::MemberDef::body("certificatePem", "CertificatePem", 28),
-            w::MemberDef::body("status", "CertificateStatus", 29),
+            w::MemberDef::body("certificatePem", "CertificatePem", 30),
+            w::MemberDef::body("status", "CertificateStatus", 31),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 165
+    // 167
     w::ShapeDef {
         name: "RegisterCertificateWithoutCAResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("certificateArn", "CertificateArn", 24),
-            w::MemberDef::body("certificateId", "CertificateId", 26),
+            w::MemberDef::body("certificateArn", "CertificateArn", 26),
+            w::MemberDef::body("certificateId", "CertificateId", 28),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 166
+    // 168
     w::ShapeDef {
         name: "RegistryMaxResults",
         kind: w::ShapeKind::Integer,
@@ -7473,77 +7508,77 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 167
+    // 169
     w::ShapeDef {
         name: "RejectedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 168
+    // 170
     w::ShapeDef {
         name: "RemoveThingFromThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 197),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 193),
-            w::MemberDef::body("thingName", "ThingName", 201),
-            w::MemberDef::body("thingArn", "ThingArn", 190),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
+            w::MemberDef::body("thingName", "ThingName", 203),
+            w::MemberDef::body("thingArn", "ThingArn", 192),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 169
+    // 171
     w::ShapeDef {
         name: "RemoveThingFromThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 170
+    // 172
     w::ShapeDef {
         name: "RemoveThingType",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 171
+    // 173
     w::ShapeDef {
         name: "RemovedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 172
+    // 174
     w::ShapeDef {
         name: "RetryAttempt",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 173
+    // 175
     w::ShapeDef {
         name: "RetryCriteria",
         kind: w::ShapeKind::Structure,
         required: &["failureType", "numberOfRetries"],
         members: &[
-            w::MemberDef::body("failureType", "RetryableFailureType", 175),
-            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 140),
+            w::MemberDef::body("failureType", "RetryableFailureType", 177),
+            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 142),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 174
+    // 176
     w::ShapeDef {
         name: "RetryCriteriaList",
         kind: w::ShapeKind::List,
         min: Some(1.0),
         max: Some(2.0),
-        member: Some(w::ShapeId(173)),
+        member: Some(w::ShapeId(175)),
         ..w::ShapeDef::DEFAULT
     },
-    // 175
+    // 177
     w::ShapeDef {
         name: "RetryableFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 176
+    // 178
     w::ShapeDef {
         name: "RoleArn",
         kind: w::ShapeKind::String,
@@ -7551,7 +7586,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 177
+    // 179
     w::ShapeDef {
         name: "RolloutRatePerMinute",
         kind: w::ShapeKind::Integer,
@@ -7559,39 +7594,39 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1000.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 178
+    // 180
     w::ShapeDef {
         name: "ScheduledJobRollout",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("startTime", "StringDateTime", 182)],
+        members: &[w::MemberDef::body("startTime", "StringDateTime", 184)],
         ..w::ShapeDef::DEFAULT
     },
-    // 179
+    // 181
     w::ShapeDef {
         name: "ScheduledJobRolloutList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(178)),
+        member: Some(w::ShapeId(180)),
         ..w::ShapeDef::DEFAULT
     },
-    // 180
+    // 182
     w::ShapeDef {
         name: "SchedulingConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("startTime", "StringDateTime", 182),
-            w::MemberDef::body("endTime", "StringDateTime", 182),
-            w::MemberDef::body("endBehavior", "JobEndBehavior", 93),
-            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 133),
+            w::MemberDef::body("startTime", "StringDateTime", 184),
+            w::MemberDef::body("endTime", "StringDateTime", 184),
+            w::MemberDef::body("endBehavior", "JobEndBehavior", 95),
+            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 135),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 181
+    // 183
     w::ShapeDef {
         name: "SetAsActive",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 182
+    // 184
     w::ShapeDef {
         name: "StringDateTime",
         kind: w::ShapeKind::String,
@@ -7599,24 +7634,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(64.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 183
+    // 185
     w::ShapeDef {
         name: "SucceededThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 184
+    // 186
     w::ShapeDef {
         name: "Tag",
         kind: w::ShapeKind::Structure,
         required: &["Key"],
         members: &[
-            w::MemberDef::body("Key", "TagKey", 185),
-            w::MemberDef::body("Value", "TagValue", 187),
+            w::MemberDef::body("Key", "TagKey", 187),
+            w::MemberDef::body("Value", "TagValue", 189),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 185
+    // 187
     w::ShapeDef {
         name: "TagKey",
         kind: w::ShapeKind::String,
@@ -7625,14 +7660,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 186
+    // 188
     w::ShapeDef {
         name: "TagList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(184)),
+        member: Some(w::ShapeId(186)),
         ..w::ShapeDef::DEFAULT
     },
-    // 187
+    // 189
     w::ShapeDef {
         name: "TagValue",
         kind: w::ShapeKind::String,
@@ -7640,53 +7675,53 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(256.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 188
+    // 190
     w::ShapeDef {
         name: "TargetArn",
         kind: w::ShapeKind::String,
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 189
+    // 191
     w::ShapeDef {
         name: "TargetSelection",
         kind: w::ShapeKind::String,
         enum_values: &["CONTINUOUS", "SNAPSHOT"],
         ..w::ShapeDef::DEFAULT
     },
-    // 190
+    // 192
     w::ShapeDef {
         name: "ThingArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 191
+    // 193
     w::ShapeDef {
         name: "ThingAttribute",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 201),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 204),
-            w::MemberDef::body("thingArn", "ThingArn", 190),
-            w::MemberDef::body("attributes", "Attributes", 14),
-            w::MemberDef::body("version", "Version", 214),
+            w::MemberDef::body("thingName", "ThingName", 203),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
+            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("attributes", "Attributes", 16),
+            w::MemberDef::body("version", "Version", 216),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 192
+    // 194
     w::ShapeDef {
         name: "ThingAttributeList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(191)),
+        member: Some(w::ShapeId(193)),
         ..w::ShapeDef::DEFAULT
     },
-    // 193
+    // 195
     w::ShapeDef {
         name: "ThingGroupArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 194
+    // 196
     w::ShapeDef {
         name: "ThingGroupDescription",
         kind: w::ShapeKind::String,
@@ -7694,7 +7729,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Graph}\x20]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 195
+    // 197
     w::ShapeDef {
         name: "ThingGroupId",
         kind: w::ShapeKind::String,
@@ -7703,18 +7738,18 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[a-zA-Z0-9\-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 196
+    // 198
     w::ShapeDef {
         name: "ThingGroupMetadata",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 197),
-            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 198),
-            w::MemberDef::body("creationDate", "CreationDate", 42),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 199),
+            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 200),
+            w::MemberDef::body("creationDate", "CreationDate", 44),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 197
+    // 199
     w::ShapeDef {
         name: "ThingGroupName",
         kind: w::ShapeKind::String,
@@ -7723,30 +7758,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 198
+    // 200
     w::ShapeDef {
         name: "ThingGroupNameAndArnList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(83)),
+        member: Some(w::ShapeId(85)),
         ..w::ShapeDef::DEFAULT
     },
-    // 199
+    // 201
     w::ShapeDef {
         name: "ThingGroupProperties",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 194),
-            w::MemberDef::body("attributePayload", "AttributePayload", 12),
+            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 196),
+            w::MemberDef::body("attributePayload", "AttributePayload", 14),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 200
+    // 202
     w::ShapeDef {
         name: "ThingId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 201
+    // 203
     w::ShapeDef {
         name: "ThingName",
         kind: w::ShapeKind::String,
@@ -7755,21 +7790,21 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 202
+    // 204
     w::ShapeDef {
         name: "ThingNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(201)),
+        member: Some(w::ShapeId(203)),
         ..w::ShapeDef::DEFAULT
     },
-    // 203
+    // 205
     w::ShapeDef {
         name: "ThingPrincipalType",
         kind: w::ShapeKind::String,
         enum_values: &["EXCLUSIVE_THING", "NON_EXCLUSIVE_THING"],
         ..w::ShapeDef::DEFAULT
     },
-    // 204
+    // 206
     w::ShapeDef {
         name: "ThingTypeName",
         kind: w::ShapeKind::String,
@@ -7778,37 +7813,37 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 205
+    // 207
     w::ShapeDef {
         name: "TimedOutThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 206
+    // 208
     w::ShapeDef {
         name: "TimeoutConfig",
         kind: w::ShapeKind::Structure,
         members: &[w::MemberDef::body(
             "inProgressTimeoutInMinutes",
             "InProgressTimeoutInMinutes",
-            85,
+            87,
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 207
+    // 209
     w::ShapeDef {
         name: "TransferData",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("transferMessage", "Message", 136),
-            w::MemberDef::body("rejectReason", "Message", 136),
-            w::MemberDef::body("transferDate", "DateType", 45),
-            w::MemberDef::body("acceptDate", "DateType", 45),
-            w::MemberDef::body("rejectDate", "DateType", 45),
+            w::MemberDef::body("transferMessage", "Message", 138),
+            w::MemberDef::body("rejectReason", "Message", 138),
+            w::MemberDef::body("transferDate", "DateType", 47),
+            w::MemberDef::body("acceptDate", "DateType", 47),
+            w::MemberDef::body("rejectDate", "DateType", 47),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 208
+    // 210
     w::ShapeDef {
         name: "UpdateCertificateRequest",
         kind: w::ShapeKind::Structure,
@@ -7817,48 +7852,48 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "certificateId",
                 "CertificateId",
-                26,
+                28,
                 w::Location::Uri,
                 "certificateId",
             ),
             w::MemberDef::bound(
                 "newStatus",
                 "CertificateStatus",
-                29,
+                31,
                 w::Location::QueryString,
                 "newStatus",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 209
+    // 211
     w::ShapeDef {
         name: "UpdateJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 105, w::Location::Uri, "jobId"),
-            w::MemberDef::body("description", "JobDescription", 90),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 149),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::body("description", "JobDescription", 92),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 151),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                104,
+                106,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 206),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 208),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                138,
+                140,
                 w::Location::QueryString,
                 "namespaceId",
             ),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 103),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 105),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 210
+    // 212
     w::ShapeDef {
         name: "UpdateThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -7867,56 +7902,56 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                197,
+                199,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 199),
-            w::MemberDef::body("expectedVersion", "OptionalVersion", 142),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 201),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 144),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 211
+    // 213
     w::ShapeDef {
         name: "UpdateThingGroupResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("version", "Version", 214)],
+        members: &[w::MemberDef::body("version", "Version", 216)],
         ..w::ShapeDef::DEFAULT
     },
-    // 212
+    // 214
     w::ShapeDef {
         name: "UpdateThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 201, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 204),
-            w::MemberDef::body("attributePayload", "AttributePayload", 12),
-            w::MemberDef::body("expectedVersion", "OptionalVersion", 142),
-            w::MemberDef::body("removeThingType", "RemoveThingType", 170),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
+            w::MemberDef::body("attributePayload", "AttributePayload", 14),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 144),
+            w::MemberDef::body("removeThingType", "RemoveThingType", 172),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 213
+    // 215
     w::ShapeDef {
         name: "UpdateThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 214
+    // 216
     w::ShapeDef {
         name: "Version",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 215
+    // 217
     w::ShapeDef {
         name: "VersionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 216
+    // 218
     w::ShapeDef {
         name: "usePrefixAttributeValue",
         kind: w::ShapeKind::Boolean,
@@ -8136,6 +8171,28 @@ pub struct AddThingToThingGroupRequest {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AddThingToThingGroupResponse {}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AssociateTargetsWithJobRequest {
+    #[serde(rename = "targets")]
+    pub targets: Vec<String>,
+    #[serde(rename = "jobId")]
+    pub job_id: String,
+    #[serde(rename = "comment", skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(rename = "namespaceId", skip_serializing_if = "Option::is_none")]
+    pub namespace_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AssociateTargetsWithJobResponse {
+    #[serde(rename = "jobArn", skip_serializing_if = "Option::is_none")]
+    pub job_arn: Option<String>,
+    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(rename = "description", skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AttachThingPrincipalRequest {

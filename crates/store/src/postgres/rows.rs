@@ -914,6 +914,15 @@ impl Tx for PgTx<'_> {
         Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0) as usize))
     }
 
+    async fn update_job_targets(&self, job_id: &str, targets: &[String]) -> StoreResult<()> {
+        self.execute(
+            "UPDATE jobs SET targets = $2 WHERE job_id = $1",
+            &[&job_id, &to_json(targets)],
+        )
+        .await
+        .map(drop)
+    }
+
     async fn insert_job_target(&self, job_id: &str, kind: &str, name: &str) -> StoreResult<()> {
         self.execute(
             "INSERT INTO job_targets (job_id, target_type, target_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

@@ -1382,6 +1382,13 @@ impl Tx for SqliteTx<'_> {
     async fn update_job(&self, job: &Job) -> StoreResult<()> {
         update_job(self.0, job)
     }
+    async fn update_job_targets(&self, job_id: &str, targets: &[String]) -> StoreResult<()> {
+        self.0
+            .prepare_cached("UPDATE jobs SET targets = ?2 WHERE job_id = ?1")
+            .and_then(|mut s| s.execute(params![job_id, to_json(&targets)]))
+            .map(drop)
+            .map_err(db_err)
+    }
     async fn lock_job_deletions(&self) -> StoreResult<()> {
         Ok(()) // the writer thread is the lock
     }
