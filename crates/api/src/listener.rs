@@ -309,7 +309,10 @@ impl Connection {
             .timer(TokioTimer::new())
             .header_read_timeout(self.header_timeout)
             // Request line and headers together may not exceed 64 KiB (hyper's default
-            // is ~400 KiB); AWS's own limit is lower still.
+            // is ~400 KiB); AWS's own limit is lower still. The buffer size alone is not
+            // an exact limit: one read may fill more than it, so a head that arrives in
+            // one write could be larger. `max_header_size` measures the parsed head.
+            .max_header_size(64 * 1024)
             .max_buf_size(64 * 1024)
             .keep_alive(true)
             .serve_connection(TokioIo::new(io), service);
