@@ -13,12 +13,13 @@
 //! - [`app`]: one account's [`app::App`] (store, clock, configuration, the optional
 //!   certificate issuer) and its ARNs (uses `issuer`).
 //! - [`auth`]: SigV4 verification, access keys, roles (uses `wire::Plane` only).
+//! - [`listener`]: the accept loop (TCP or TLS), connection cap and shedding, header
+//!   timeout and head limit, graceful shutdown; it serves any router and imports no other
+//!   module.
 //! - [`error`]: the one mapping of typed errors to AWS error responses (uses `app`,
-//!   `auth`, `wire`).
+//!   `auth`, `listener`, `wire`).
 //! - `handlers`: one function per served operation (uses `app`, `error`, `wire`, `x509`).
 //! - [`background`]: the periodic sweep of each account (uses `app`).
-//! - [`listener`]: the accept loop (TCP or TLS), connection cap and header timeout; it
-//!   serves any router and imports no other module.
 //! - [`server`]: the pipeline, the top of the graph: one listener for both planes,
 //!   authenticate, route, authorize, decode, handle, answer.
 //!
@@ -51,10 +52,10 @@ mod module_graph {
         ("issuer", &["x509"]),
         ("app", &["issuer"]),
         ("auth", &["wire"]),
-        ("error", &["app", "auth", "wire"]),
+        ("listener", &[]),
+        ("error", &["app", "auth", "listener", "wire"]),
         ("handlers", &["app", "error", "wire", "x509"]),
         ("background", &["app"]),
-        ("listener", &[]),
     ];
 
     fn sources(path: &Path, out: &mut Vec<(String, String)>) {
