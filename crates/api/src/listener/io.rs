@@ -212,7 +212,7 @@ impl<I: AsyncRead + Unpin> AsyncRead for EdgeIo<I> {
 impl<I: AsyncWrite + Unpin> AsyncWrite for EdgeIo<I> {
     /// Writes at most up to the next response boundary, so that each call is about one
     /// response. Not vectored (the default), so hyper flattens a response into one buffer
-    /// and a head always arrives whole.
+    /// and a head always arrives whole, with its body.
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -250,19 +250,30 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for EdgeIo<I> {
                     let body = *body;
                     let mut probe = *matched;
                     let end = head_end(&mut probe, buf);
-                    let limit = end.unwrap_or(buf.len());
+                    // Through the end of this response, head and body in one write (one
+                    // segment, as hyper's own write would be), and never beyond it.
+                    let limit = match (end, body) {
+                        (Some(end), Some(len)) => usize::try_from(len)
+                            .map_or(buf.len(), |len| end.saturating_add(len).min(buf.len())),
+                        _ => buf.len(),
+                    };
                     let n = ready!(Pin::new(&mut this.inner).poll_write(cx, &buf[..limit]))?;
-                    if end.is_some() && n == limit {
-                        this.out = match body {
-                            Some(0) => {
-                                this.responses.writing.store(false, Ordering::Release);
-                                Out::Boundary
-                            }
-                            Some(len) => Out::Body(len),
-                            None => Out::Unframed,
-                        };
-                    } else {
-                        head_end(matched, &buf[..n]);
+                    match end {
+                        Some(end) if n >= end => {
+                            this.out = match body {
+                                Some(len) if len > (n - end) as u64 => {
+                                    Out::Body(len - (n - end) as u64)
+                                }
+                                Some(_) => {
+                                    this.responses.writing.store(false, Ordering::Release);
+                                    Out::Boundary
+                                }
+                                None => Out::Unframed,
+                            };
+                        }
+                        _ => {
+                            head_end(matched, &buf[..n]);
+                        }
                     }
                     return Poll::Ready(Ok(n));
                 }
@@ -298,6 +309,7 @@ mod tests {
     struct Trickle {
         written: Vec<u8>,
         chunk: usize,
+        writes: usize,
     }
 
     impl AsyncRead for Trickle {
@@ -319,6 +331,7 @@ mod tests {
             let this = self.get_mut();
             let n = buf.len().min(this.chunk);
             this.written.extend_from_slice(&buf[..n]);
+            this.writes += 1;
             Poll::Ready(Ok(n))
         }
         fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -341,6 +354,16 @@ mod tests {
         stream: &[u8],
         chunk: usize,
     ) -> (Vec<u8>, Option<u16>) {
+        let (written, refused, _) = follow_counting(announced, stream, chunk).await;
+        (written, refused)
+    }
+
+    /// [`follow`], with the number of writes that reached the socket.
+    async fn follow_counting(
+        announced: &[Option<u64>],
+        stream: &[u8],
+        chunk: usize,
+    ) -> (Vec<u8>, Option<u16>, usize) {
         let responses = Arc::new(Responses::default());
         for a in announced {
             responses.produced(*a);
@@ -349,6 +372,7 @@ mod tests {
             Trickle {
                 written: Vec::new(),
                 chunk,
+                writes: 0,
             },
             responses.clone(),
             None,
@@ -358,7 +382,18 @@ mod tests {
         if refused.is_none() {
             assert!(responses.all_written() || announced.contains(&None));
         }
-        (io.inner.written, refused)
+        (io.inner.written, refused, io.inner.writes)
+    }
+
+    #[tokio::test]
+    async fn each_response_goes_out_in_one_write() {
+        // Head and body together (one segment, as hyper would write them), and one
+        // response per write.
+        let (written, _, writes) = follow_counting(&[Some(13)], OURS, 4096).await;
+        assert_eq!((written.as_slice(), writes), (OURS, 1));
+        let two = [OURS, OURS].concat();
+        let (_, _, writes) = follow_counting(&[Some(13), Some(13)], &two, 4096).await;
+        assert_eq!(writes, 2);
     }
 
     #[tokio::test]
