@@ -14,12 +14,13 @@
 //!   certificate issuer) and its ARNs (uses `issuer`).
 //! - [`audit`]: `GET /iotjobs-api/audit`, the account's audit log (uses `app`).
 //! - [`auth`]: SigV4 verification, access keys, roles (uses `wire::Plane` only).
+//! - [`listener`]: the accept loop (TCP or TLS), connection cap and shedding, header
+//!   timeout and head limit, graceful shutdown; it serves any router and imports no other
+//!   module.
 //! - [`error`]: the one mapping of typed errors to AWS error responses (uses `app`,
-//!   `auth`, `wire`).
+//!   `auth`, `listener`, `wire`).
 //! - `handlers`: one function per served operation (uses `app`, `error`, `wire`, `x509`).
 //! - [`background`]: the periodic sweep of each account (uses `app`).
-//! - [`listener`]: the accept loop (TCP or TLS), connection cap and header timeout; it
-//!   serves any router and imports no other module.
 //! - [`observe`]: `/health`, `/metrics` and the request log's fields (uses `app`).
 //! - [`testclock`]: `POST /iotjobs-api/clock` of `serve --test-clock` (uses `app`,
 //!   `background`).
@@ -59,10 +60,10 @@ mod module_graph {
         ("app", &["issuer"]),
         ("audit", &["app"]),
         ("auth", &["wire"]),
-        ("error", &["app", "auth", "wire"]),
+        ("listener", &[]),
+        ("error", &["app", "auth", "listener", "wire"]),
         ("handlers", &["app", "error", "wire", "x509"]),
         ("background", &["app"]),
-        ("listener", &[]),
         ("observe", &["app"]),
         ("testclock", &["app", "background"]),
     ];

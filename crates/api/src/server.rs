@@ -2,10 +2,13 @@
 //!
 //! Every request goes through `dispatch`: check its signature's headers (key, scope,
 //! date), read the body within the edge limits, verify the signature (the verified
-//! credential scope names the plane and the key names the account), match the
-//! operation in that plane's model, authorize the caller's role for it, decode and
-//! validate the input against the model, call the handler on the caller's account, and
-//! write the restJson1 response. Both planes
+//! credential scope names the plane and the key names the account) and tell the listener
+//! so (`listener::Admission`: until then the connection may be taken for another client,
+//! and the body wait ends with 503), match the operation in that plane's model, authorize
+//! the caller's role for it, decode and validate the input against the model, call the
+//! handler on the caller's account, and write the restJson1 response. The listener also
+//! asks `dispatch` how to answer a request hyper could not parse (`listener::Unparsable`).
+//! Both planes
 //! share one listener because `GET /things/{thingName}/jobs[/{jobId}]` exists on both
 //! with different meanings (wire spec §1.2): only the signing scope tells them apart.
 //!
@@ -18,6 +21,7 @@ use crate::app::App;
 use crate::auth::{self, Action, Auth, Principal, sigv4};
 use crate::error::ApiError;
 use crate::handlers;
+use crate::listener::{Admission, Unparsable};
 use crate::wire::Plane;
 use crate::wire::route::{RouteMatch, match_route};
 use axum::body::{Body, Bytes};
@@ -131,6 +135,14 @@ struct RequestId(String);
 async fn dispatch<S: Store>(State(svc): State<Arc<Service<S>>>, mut req: Request) -> Response {
     let started = std::time::Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
+    if let Some(unparsable) = req.extensions().get::<Unparsable>() {
+        // Not a request from the wire: the listener asking how to answer bytes hyper could
+        // not parse (it closes the connection after the answer).
+        tracing::debug!(%request_id, reason = %unparsable.reason, "unparsable request");
+        let e = ApiError::from(unparsable);
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+        return respond(status, Some(e.body()), &request_id, Some(e.code));
+    }
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let info = Arc::new(crate::observe::RequestInfo::default());
     req.extensions_mut().insert(info.clone());
@@ -256,6 +268,8 @@ async fn receive_and_handle<S: Store>(
     req: Request,
 ) -> (Result<Option<Value>, ApiError>, bool) {
     let (parts, body) = req.into_parts();
+    // Put there by the listener (absent only when the router is served some other way).
+    let admission = parts.extensions.get::<Admission>().cloned();
     let target = parts
         .uri
         .path_and_query()
@@ -274,20 +288,46 @@ async fn receive_and_handle<S: Store>(
             // Refused before its body was read. A small body is read and dropped so the
             // connection carries on (SDKs keep their connections) and a client still
             // uploading is not reset before it sees the 403; a large one closes it.
-            let drained = drain_small_body(&parts.headers, body).await;
+            let drained = drain_small_body(&parts.headers, body, admission.as_ref()).await;
             return (Err(ApiError::from_auth(e)), !drained);
         }
     };
-    let body = match read_body(&svc.limits, &parts.headers, body).await {
+    let body = match read_body(&svc.limits, &parts.headers, body, admission.as_ref()).await {
         Ok(body) => body,
         Err(e) => return (Err(e), true),
     };
     signed.body = &body;
     let result = match pending.finish(&signed) {
-        Ok((principal, plane)) => handle(svc, &parts, principal, plane, &body).await,
+        Ok((principal, plane)) => {
+            if let Some(admission) = &admission {
+                admission.verified();
+            }
+            handle(svc, &parts, principal, plane, &body).await
+        }
         Err(e) => Err(ApiError::from_auth(e)),
     };
     (result, false)
+}
+
+/// Resolves when the listener needs this still unverified request's connection for
+/// another client ([`Admission::evicted`]); never without an admission.
+async fn evicted(admission: Option<&Admission>) {
+    match admission {
+        Some(a) => a.evicted().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The answer to a request whose connection was taken back while its body was still
+/// awaited: the signature could not be checked yet, so the request holds nothing, and
+/// the client may simply retry (SDKs retry 503).
+fn evicted_error() -> ApiError {
+    ApiError::new(
+        "ServiceUnavailableException",
+        503,
+        "The server is at its connection limit and needed this connection before the \
+         request's body arrived; retry the request.",
+    )
 }
 
 /// The most body read (and dropped) after a refusal, and how long that may take.
@@ -295,13 +335,16 @@ const DRAIN_LIMIT: usize = 64 * 1024;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Read and drop a body of at most [`DRAIN_LIMIT`] bytes; false when it is larger (or
-/// says so), slower than [`DRAIN_TIMEOUT`], or broken.
-async fn drain_small_body(headers: &HeaderMap, body: Body) -> bool {
+/// says so), slower than [`DRAIN_TIMEOUT`], broken, or its connection is needed.
+async fn drain_small_body(headers: &HeaderMap, body: Body, admission: Option<&Admission>) -> bool {
     if declared_length(headers).is_some_and(|n| n > DRAIN_LIMIT as u64) {
         return false;
     }
     let read = axum::body::to_bytes(body, DRAIN_LIMIT);
-    matches!(tokio::time::timeout(DRAIN_TIMEOUT, read).await, Ok(Ok(_)))
+    tokio::select! {
+        r = tokio::time::timeout(DRAIN_TIMEOUT, read) => matches!(r, Ok(Ok(_))),
+        () = evicted(admission) => false,
+    }
 }
 
 /// The body length the `Content-Length` header declares, if any.
@@ -313,11 +356,13 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// The request body, within `limits`: 413 when it is (or says it is) too large, 408
-/// when it does not arrive in time, 400 when the stream breaks.
+/// when it does not arrive in time, 400 when the stream breaks, 503 when the listener
+/// needs the connection before it arrives ([`evicted_error`]).
 async fn read_body(
     limits: &BodyLimits,
     headers: &HeaderMap,
     body: Body,
+    admission: Option<&Admission>,
 ) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
@@ -333,7 +378,11 @@ async fn read_body(
         return Err(too_large());
     }
     let read = axum::body::to_bytes(body, limits.max_body_bytes);
-    match tokio::time::timeout(limits.body_read_timeout, read).await {
+    let read = tokio::select! {
+        r = tokio::time::timeout(limits.body_read_timeout, read) => r,
+        () = evicted(admission) => return Err(evicted_error()),
+    };
+    match read {
         Ok(Ok(body)) => Ok(body),
         Ok(Err(e)) => {
             let over_limit = std::error::Error::source(&e)

@@ -242,6 +242,11 @@ struct ServeArgs {
     /// Time a request has to send its body, in milliseconds.
     #[arg(long, env = "IOTJOBS_BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
     body_read_timeout_ms: u64,
+    /// On SIGTERM or SIGINT, the time requests in flight have to finish, in milliseconds;
+    /// idle connections are closed at once, and the server exits when all are done or
+    /// this has passed (docs/operations.md).
+    #[arg(long, env = "IOTJOBS_SHUTDOWN_DRAIN_MS", default_value_t = 5_000)]
+    shutdown_drain_ms: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -767,6 +772,7 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
     let connection_limits = ConnectionLimits {
         max_connections: usize::from(args.max_connections),
         header_read_timeout: std::time::Duration::from_millis(args.header_read_timeout_ms.max(1)),
+        shutdown_drain: std::time::Duration::from_millis(args.shutdown_drain_ms),
     };
     let body_limits = BodyLimits {
         body_read_timeout: std::time::Duration::from_millis(args.body_read_timeout_ms.max(1)),
@@ -852,8 +858,8 @@ async fn bind_mqtt(addr: &str, tls: bool) -> anyhow::Result<tokio::net::TcpListe
     Ok(listener)
 }
 
-/// Resolves on SIGINT or SIGTERM; the server then stops accepting and lets in-flight
-/// requests finish.
+/// Resolves on SIGINT or SIGTERM; the server then stops accepting, answers what it has
+/// read and closes idle connections (`listener::serve`), within `--shutdown-drain-ms`.
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
