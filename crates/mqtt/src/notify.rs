@@ -87,6 +87,8 @@ pub struct Notifier<S, P = Sessions> {
     tick: std::sync::atomic::AtomicU64,
     /// Prune the views when there are more than this many ([`Notifier::prune`]).
     pruned_at: std::sync::atomic::AtomicUsize,
+    /// Bounds the notifier's store reads in flight ([`MAX_READS`]).
+    reads: tokio::sync::Semaphore,
 }
 
 /// Things whose pending lists are read at once while notifying.
@@ -94,6 +96,14 @@ const NOTIFY_CONCURRENCY: usize = 32;
 
 /// The fewest views before the first pruning.
 const MIN_PRUNE: usize = 1024;
+
+/// Store reads of the notifier in flight at once (a connecting device's baseline, a
+/// changed thing's pending list). The SQLite store runs each read on a blocking thread
+/// with a reader connection from a pool of 8; a reconnect storm of thousands of devices
+/// would otherwise start a thread and open a connection per read beyond that (measured:
+/// with 200 devices connecting at a time, about 1 KiB of server memory per device for
+/// threads, their malloc arenas and connections; docs/benchmarks.md).
+const MAX_READS: usize = 8;
 
 impl<S: Store, P: Publisher> Notifier<S, P> {
     pub fn new(store: S, clock: Arc<dyn Clock>, sessions: P) -> Self {
@@ -104,6 +114,7 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
             views: Mutex::new(HashMap::new()),
             tick: std::sync::atomic::AtomicU64::new(0),
             pruned_at: std::sync::atomic::AtomicUsize::new(MIN_PRUNE),
+            reads: tokio::sync::Semaphore::new(MAX_READS),
         }
     }
 
@@ -252,7 +263,10 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
         if before.head != now_view.head {
             let mut body = serde_json::json!({ "timestamp": now.epoch_seconds() });
             if let Some(head) = pending.first() {
-                let doc = job_document(&self.store, &head.job_id).await?;
+                let doc = {
+                    let _read = self.reads.acquire().await;
+                    job_document(&self.store, &head.job_id).await?
+                };
                 body["execution"] = serde_json::to_value(execution_out(head, doc.as_deref(), now))
                     .unwrap_or_default();
             }
@@ -269,6 +283,7 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
     /// IN_PROGRESS first, then QUEUED, each oldest first (the order `$next` follows),
     /// at most [`MAX_NOTIFY_ENTRIES`].
     async fn pending(&self, thing: &str) -> Result<Vec<JobExecution>, iotjobs_core::JobsError> {
+        let _read = self.reads.acquire().await;
         let mut list = self
             .store
             .get_pending_job_executions(thing, MAX_NOTIFY_ENTRIES)
