@@ -848,7 +848,12 @@ impl<H: Handler> Connection<H> {
             if let Some(packet) = packet {
                 // Boxed: a request's future (the handler's store work) is large and
                 // short-lived; the idle connection does not keep its space.
-                if let Err(close) = Box::pin(self.on_packet(c, packet)).await {
+                let handled = if needs_answer(&packet) {
+                    Box::pin(self.on_packet(c, packet)).await
+                } else {
+                    on_quiet(&c.thing, packet)
+                };
+                if let Err(close) = handled {
                     return close;
                 }
             }
@@ -947,15 +952,7 @@ impl<H: Handler> Connection<H> {
                 )
                 .await
             }
-            Packet::V3_1_1Disconnect(_) | Packet::V5_0Disconnect(_) => Err(Close::ByPeer),
-            // The codec refuses a second CONNECT itself (and closes); never here.
-            Packet::V3_1_1Connect(_) | Packet::V5_0Connect(_) => Err(Close::ProtocolError),
-            // PINGREQ is answered by the codec; PUBACK for our QoS 1 sends releases the
-            // packet id there too. Nothing else is expected from a device.
-            other => {
-                debug!(thing = c.thing, packet = ?other.packet_type(), "MQTT packet ignored");
-                Ok(())
-            }
+            other => on_quiet(&c.thing, other),
         }
     }
 
@@ -1163,6 +1160,36 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Accepted<S> {
         warn!(thing = self.thing, topic, error = ?e, "MQTT publish dropped: cannot build");
         if let Some(pid) = packet_id {
             self.wire.codec.release_packet_id(pid);
+        }
+    }
+}
+
+/// Whether [`Connection::on_packet`] answers `packet` (through the handler or with an
+/// acknowledgement). The others are [`on_quiet`]'s, which needs no future: a device's
+/// PUBACK for each notification costs no allocation.
+fn needs_answer(packet: &Packet) -> bool {
+    matches!(
+        packet,
+        Packet::V3_1_1Subscribe(_)
+            | Packet::V5_0Subscribe(_)
+            | Packet::V3_1_1Unsubscribe(_)
+            | Packet::V5_0Unsubscribe(_)
+            | Packet::V3_1_1Publish(_)
+            | Packet::V5_0Publish(_)
+    )
+}
+
+/// A packet from `thing` that needs no answer.
+fn on_quiet(thing: &str, packet: Packet) -> Result<(), Close> {
+    match packet {
+        Packet::V3_1_1Disconnect(_) | Packet::V5_0Disconnect(_) => Err(Close::ByPeer),
+        // The codec refuses a second CONNECT itself (and closes); never here.
+        Packet::V3_1_1Connect(_) | Packet::V5_0Connect(_) => Err(Close::ProtocolError),
+        // PINGREQ is answered by the codec; PUBACK for our QoS 1 sends releases the
+        // packet id there too. Nothing else is expected from a device.
+        other => {
+            debug!(thing, packet = ?other.packet_type(), "MQTT packet ignored");
+            Ok(())
         }
     }
 }
