@@ -28,7 +28,7 @@ pub use page::{Page, PageRequest};
 pub use state_machine::{Change, ExecutionCommand, apply, apply_to_job};
 pub use store::{
     AppliedChange, ChangeListener, ExecutionSelector, JobFilter, Store, StoreResult, SweepReport,
-    ThingFilter,
+    ThingChanged, ThingFilter,
 };
 pub use thing::{AttributeUpdate, NewThing, Thing, ThingUpdate};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

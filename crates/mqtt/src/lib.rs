@@ -21,7 +21,7 @@ pub mod notify;
 
 pub use endpoint::{Handler, Reply, Sessions};
 
-use iotjobs_core::{Clock, Store};
+use iotjobs_core::{Clock, Store, ThingChanged};
 use jobs::JobsService;
 use notify::Notifier;
 use std::future::Future;
@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 /// once, and every [`Changes::subscribe`]r gets each batch of changed things.
 #[derive(Clone, Default)]
 pub struct Changes {
-    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Vec<String>>>>>,
+    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Vec<ThingChanged>>>>>,
 }
 
 impl Changes {
@@ -41,7 +41,7 @@ impl Changes {
     pub fn install<S: Store>(store: &S) -> Self {
         let changes = Changes::default();
         let subscribers = changes.subscribers.clone();
-        store.set_change_listener(Arc::new(move |things: &[String]| {
+        store.set_change_listener(Arc::new(move |things: &[ThingChanged]| {
             let mut subscribers = subscribers.lock().unwrap_or_else(|e| e.into_inner());
             subscribers.retain(|s| s.send(things.to_vec()).is_ok());
         }));
@@ -50,7 +50,7 @@ impl Changes {
 
     /// Every batch of changed things from now on (an empty batch: changes may have been
     /// missed).
-    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Vec<String>> {
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Vec<ThingChanged>> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.subscribers
             .lock()
@@ -80,12 +80,33 @@ fn notify_changes<S: Store, P: notify::Publisher>(
                     }
                     things.extend(more);
                 }
-                things.sort_unstable();
-                things.dedup();
+                things = coalesce(things);
             }
             notifier.changed(&things).await;
         }
     })
+}
+
+/// Several batches as one: one entry per thing, which left the pending list only if it
+/// did in every batch (then all the executions that left).
+fn coalesce(mut things: Vec<ThingChanged>) -> Vec<ThingChanged> {
+    things.sort_by(|a, b| a.thing.cmp(&b.thing));
+    let mut out: Vec<ThingChanged> = Vec::with_capacity(things.len());
+    for change in things {
+        match out.last_mut() {
+            Some(last) if last.thing == change.thing => {
+                last.left_pending = match (last.left_pending.take(), change.left_pending) {
+                    (Some(mut all), Some(more)) => {
+                        all.extend(more);
+                        Some(all)
+                    }
+                    _ => None,
+                };
+            }
+            _ => out.push(change),
+        }
+    }
+    out
 }
 
 /// Serve devices over MQTT on `listener` for `store`'s account, until `shutdown`
@@ -211,6 +232,34 @@ async fn is_attached<S: Store>(store: &S, thing: &str, id: &str) -> Result<bool,
 
 #[cfg(test)]
 mod tests {
+    use iotjobs_core::ThingChanged;
+
+    #[test]
+    fn batches_coalesce_per_thing() {
+        let left = |thing: &str, job: &str| ThingChanged {
+            thing: thing.into(),
+            left_pending: Some(vec![(job.into(), 1)]),
+        };
+        let merged = super::coalesce(vec![
+            left("t2", "j1"),
+            left("t1", "j1"),
+            ThingChanged::unknown("t3"),
+            left("t2", "j2"),
+            left("t3", "j1"),
+        ]);
+        assert_eq!(
+            merged,
+            vec![
+                left("t1", "j1"),
+                ThingChanged {
+                    thing: "t2".into(),
+                    left_pending: Some(vec![("j1".into(), 1), ("j2".into(), 1)]),
+                },
+                ThingChanged::unknown("t3"),
+            ]
+        );
+    }
+
     #[test]
     fn certificate_id_is_hex_sha256_of_the_der() {
         assert_eq!(

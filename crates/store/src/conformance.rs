@@ -1344,14 +1344,26 @@ pub async fn list_thing_groups_by_parent_prefix_and_page<S: Store>(s: S) {
 }
 
 pub async fn committed_changes_reach_the_change_listener<S: Store>(s: S) {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
+    use iotjobs_core::ThingChanged;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<ThingChanged>>::new()));
     let sink = seen.clone();
-    s.set_change_listener(std::sync::Arc::new(move |things: &[String]| {
+    s.set_change_listener(std::sync::Arc::new(move |things: &[ThingChanged]| {
         sink.lock().unwrap().push(things.to_vec());
     }));
     let take = || std::mem::take(&mut *seen.lock().unwrap());
-    setup(&s, &["t1", "t2"], &[("j1", &["t1", "t2"])]).await;
-    assert_eq!(take(), vec![vec!["t1".to_string(), "t2".to_string()]]);
+    let left = |thing: &str, job: &str| ThingChanged {
+        thing: thing.into(),
+        left_pending: Some(vec![(job.into(), 1)]),
+    };
+    setup(&s, &["t1", "t2", "t3"], &[("j1", &["t1", "t2"])]).await;
+    // Queued executions: they are pending, nothing to tell but the thing.
+    assert_eq!(
+        take(),
+        vec![vec![
+            ThingChanged::unknown("t1"),
+            ThingChanged::unknown("t2")
+        ]]
+    );
     // A refused command changes nothing and announces nothing.
     s.update_job_execution(exact("t1", "j1"), cancel(false, Some(9)), T0)
         .await
@@ -1360,13 +1372,29 @@ pub async fn committed_changes_reach_the_change_listener<S: Store>(s: S) {
     s.update_job_execution(exact("t1", "j1"), cancel(false, None), T0)
         .await
         .unwrap();
-    assert_eq!(take(), vec![vec!["t1".to_string()]]);
+    assert_eq!(take(), vec![vec![left("t1", "j1")]]);
     // A whole-job cancel announces every thing it changed.
     s.cancel_job("j1", false, None, None, T0).await.unwrap();
-    assert_eq!(take().concat(), vec!["t2".to_string()]);
+    assert_eq!(take().concat(), vec![left("t2", "j1")]);
     // Reads announce nothing.
     s.describe_job_execution(&exact("t2", "j1")).await.unwrap();
     assert!(take().is_empty());
+    // A device taking its execution IN_PROGRESS: still pending.
+    s.create_job(job("j2", &["t3"]), T0).await.unwrap();
+    take();
+    s.update_job_execution(
+        exact("t3", "j2"),
+        ExecutionCommand::DeviceUpdate {
+            status: JobExecutionStatus::InProgress,
+            expected_version: None,
+            status_details: None,
+            step_timeout_in_minutes: None,
+        },
+        T0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(take(), vec![vec![ThingChanged::unknown("t3")]]);
 }
 
 #[macro_export]

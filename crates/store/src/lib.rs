@@ -63,9 +63,16 @@ impl ChangeFeed {
         }
     }
 
-    /// Announce changes another node committed (already one name each).
+    /// Announce changes another node committed (already one name each; nothing known
+    /// about them but the thing).
     pub(crate) fn emit_remote(&self, touched: Vec<String>) {
-        self.emit(touched.into_iter().filter(|t| !t.is_empty()).collect());
+        self.emit(
+            touched
+                .into_iter()
+                .filter(|t| !t.is_empty())
+                .map(|t| (t, None))
+                .collect(),
+        );
     }
 
     /// Announce that changes may have been missed (an empty list; see
@@ -76,18 +83,44 @@ impl ChangeFeed {
         }
     }
 
-    /// Announce the things a committed transaction changed, each once.
-    pub(crate) fn emit(&self, mut touched: Vec<String>) {
+    /// Announce the things a committed transaction changed, each once: the executions
+    /// that left its pending list when that is all that changed for it
+    /// ([`iotjobs_core::ThingChanged`]).
+    pub(crate) fn emit(&self, touched: Vec<tx::Touched>) {
         if touched.is_empty() {
             return;
         }
         let Some(listener) = self.0.read().ok().and_then(|l| l.clone()) else {
             return;
         };
-        touched.sort_unstable();
-        touched.dedup();
-        listener(&touched);
+        listener(&things_changed(touched));
     }
+}
+
+/// One [`iotjobs_core::ThingChanged`] per thing, sorted by thing: `left_pending` holds
+/// the executions that left the pending list when every change of the thing did.
+fn things_changed(mut touched: Vec<tx::Touched>) -> Vec<iotjobs_core::ThingChanged> {
+    touched.sort_unstable();
+    touched.dedup();
+    let mut out: Vec<iotjobs_core::ThingChanged> = Vec::new();
+    for (thing, left) in touched {
+        match out.last_mut() {
+            Some(last) if last.thing == thing => {
+                last.left_pending = match (last.left_pending.take(), left) {
+                    (Some(mut all), Some(one)) => {
+                        all.push(one);
+                        Some(all)
+                    }
+                    _ => None,
+                };
+            }
+            _ => out.push(iotjobs_core::ThingChanged {
+                thing,
+                left_pending: left.map(|one| vec![one]),
+            }),
+        }
+    }
+    out
 }
 
 /// A keyset listing that runs either way: the SQL comparison and order both backends
@@ -164,5 +197,36 @@ mod account_url_tests {
             "sqlite:///tmp/x/db-2?synchronous=normal"
         );
         assert_eq!(f("sqlite://a.b/c.db", "3"), "sqlite://a.b/c-3.db");
+    }
+}
+
+#[cfg(test)]
+mod change_feed_tests {
+    use iotjobs_core::ThingChanged;
+
+    #[test]
+    fn a_thing_left_pending_only_when_every_change_of_it_did() {
+        let touched = vec![
+            ("t2".to_string(), Some(("j1".to_string(), 1))),
+            ("t1".to_string(), Some(("j2".to_string(), 3))),
+            ("t3".to_string(), Some(("j1".to_string(), 1))),
+            ("t1".to_string(), Some(("j1".to_string(), 1))),
+            ("t3".to_string(), None),
+            ("t2".to_string(), Some(("j1".to_string(), 1))),
+        ];
+        assert_eq!(
+            super::things_changed(touched),
+            vec![
+                ThingChanged {
+                    thing: "t1".into(),
+                    left_pending: Some(vec![("j1".into(), 1), ("j2".into(), 3)]),
+                },
+                ThingChanged {
+                    thing: "t2".into(),
+                    left_pending: Some(vec![("j1".into(), 1)]),
+                },
+                ThingChanged::unknown("t3"),
+            ]
+        );
     }
 }

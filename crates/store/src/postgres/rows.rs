@@ -2,7 +2,7 @@
 //! can be read in one place. No rule is decided here.
 
 use super::pg_err;
-use crate::tx::{Lock, ThingExecutions, Tx};
+use crate::tx::{Lock, ThingExecutions, Touch, Touched, Tx};
 use iotjobs_core::certificate::{Certificate, CertificateStatus, ThingPrincipalType};
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
 use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
@@ -17,7 +17,7 @@ use tokio_postgres::types::ToSql;
 pub(crate) struct PgTx<'a>(
     pub(crate) deadpool_postgres::Transaction<'a>,
     /// Things whose executions this transaction changed (see [`Tx::touched`]).
-    pub(crate) std::sync::Mutex<Vec<String>>,
+    pub(crate) std::sync::Mutex<Vec<Touched>>,
 );
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
@@ -159,20 +159,21 @@ impl PgTx<'_> {
         channel: &str,
         node: &str,
         peers_listen: bool,
-    ) -> StoreResult<Vec<String>> {
+    ) -> StoreResult<Vec<Touched>> {
         let PgTx(tx, touched) = self;
-        let mut touched = touched.into_inner().unwrap_or_default();
+        let touched = touched.into_inner().unwrap_or_default();
         if !peers_listen {
             // The change feed sorts and deduplicates what it announces.
             tx.commit().await.map_err(pg_err)?;
             return Ok(touched);
         }
-        touched.sort_unstable();
-        touched.dedup();
+        let mut things: Vec<&str> = touched.iter().map(|(thing, _)| thing.as_str()).collect();
+        things.sort_unstable();
+        things.dedup();
         // `node\nthing\nthing…`: the listener skips its own node's changes, which it
         // announced already.
         let mut payload = String::new();
-        for thing in &touched {
+        for thing in things {
             if payload.len() + thing.len() + 1 > 7_000 {
                 notify(&tx, channel, &payload).await?;
                 payload.clear();
@@ -286,9 +287,9 @@ fn lock_sql(lock: Lock) -> &'static str {
 }
 
 impl Tx for PgTx<'_> {
-    fn touched(&self, thing: &str) {
+    fn touched(&self, thing: &str, how: Touch<'_>) {
         if let Ok(mut t) = self.1.lock() {
-            t.push(thing.to_owned());
+            t.push(how.record(thing));
         }
     }
 

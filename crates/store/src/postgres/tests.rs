@@ -199,9 +199,11 @@ async fn other_nodes_hear_committed_changes_and_resync_after_a_lost_listener() {
     let node_a = fresh().await;
     let node_b = second_node(&node_a).await;
     let (tx, mut heard) = tokio::sync::mpsc::unbounded_channel::<Vec<String>>();
-    node_b.set_change_listener(std::sync::Arc::new(move |things: &[String]| {
-        let _ = tx.send(things.to_vec());
-    }));
+    node_b.set_change_listener(std::sync::Arc::new(
+        move |things: &[iotjobs_core::ThingChanged]| {
+            let _ = tx.send(things.iter().map(|t| t.thing.clone()).collect());
+        },
+    ));
     let t0 = Timestamp(1_700_000_000_000);
     // The LISTEN connection is set up asynchronously: wait until it is there.
     let listening = || async {
@@ -451,13 +453,13 @@ async fn a_node_notifies_only_while_another_node_listens() {
     };
     wait_until(false).await;
     let node_b = second_node(&node_a).await;
-    node_b.set_change_listener(std::sync::Arc::new(|_: &[String]| {}));
+    node_b.set_change_listener(std::sync::Arc::new(|_: &[iotjobs_core::ThingChanged]| {}));
     wait_until(true).await;
     drop(node_b);
     // A node's own LISTEN connection is not a peer: alone on its schema, a node with a
     // change listener still sends no NOTIFY.
     let node_c = fresh().await;
-    node_c.set_change_listener(std::sync::Arc::new(|_: &[String]| {}));
+    node_c.set_change_listener(std::sync::Arc::new(|_: &[iotjobs_core::ThingChanged]| {}));
     tokio::time::sleep(PEER_CHECK * 3).await;
     assert!(!node_c.peers_listen(), "its own listener counted as a peer");
 }

@@ -2,7 +2,7 @@
 //! backend runs can be read in one place. No rule is decided here.
 
 use super::db_err;
-use crate::tx::{Lock, ThingExecutions, Tx};
+use crate::tx::{Lock, ThingExecutions, Touch, Touched, Tx};
 use iotjobs_core::certificate::{Certificate, CertificateStatus, ThingPrincipalType};
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
 use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
@@ -1154,12 +1154,12 @@ fn delete_everything(conn: &Connection) -> StoreResult<()> {
 pub(super) struct SqliteTx<'c>(
     pub(super) &'c Connection,
     /// Things whose executions this transaction changed (see [`Tx::touched`]).
-    pub(super) std::cell::RefCell<Vec<String>>,
+    pub(super) std::cell::RefCell<Vec<Touched>>,
 );
 
 impl Tx for SqliteTx<'_> {
-    fn touched(&self, thing: &str) {
-        self.1.borrow_mut().push(thing.to_owned());
+    fn touched(&self, thing: &str, how: Touch<'_>) {
+        self.1.borrow_mut().push(how.record(thing));
     }
     async fn select_thing(&self, name: &str, _: Lock) -> StoreResult<Option<Thing>> {
         select_thing(self.0, name)
