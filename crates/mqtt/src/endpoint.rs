@@ -181,7 +181,10 @@ pub async fn serve<H: Handler>(
         }
     }
     info!(connections = tasks.len(), "MQTT endpoint shutting down");
+    // Connections not yet registered watch `stop`; registered ones hear it in their
+    // mailbox (and check `stop` once registered, so none is missed).
     let _ = stop_tx.send(true);
+    sessions.close_all(Close::ServerShutdown);
     if tokio::time::timeout(SHUTDOWN_GRACE, async {
         while tasks.join_next().await.is_some() {}
     })
@@ -223,8 +226,17 @@ struct LiveConn {
 struct Mailbox {
     /// Notifications to send, at most [`OUTBOUND_QUEUE`].
     outbound: VecDeque<Outbound>,
-    /// A newer connection with the same client id took over.
-    taken_over: bool,
+    /// The connection is to end: a newer connection with the same client id took over,
+    /// or the server shuts down.
+    close: Option<Close>,
+}
+
+impl LiveConn {
+    /// Tell the connection's task to end (the first reason given wins).
+    fn close(&self, why: Close) {
+        lock(&self.mailbox).close.get_or_insert(why);
+        self.wake.notify_one();
+    }
 }
 
 /// A notification queued for one connection.
@@ -316,13 +328,19 @@ impl Sessions {
         conns.retain(|old| {
             let same = old.client_id == client_id;
             if same {
-                lock(&old.mailbox).taken_over = true;
-                old.wake.notify_one();
+                old.close(Close::TakenOver);
             }
             !same
         });
         conns.push(conn.clone());
         conn
+    }
+
+    /// Tell every connection to end (they leave the registry as they close).
+    fn close_all(&self, why: Close) {
+        for conn in lock(&self.inner).things.values().flatten() {
+            conn.close(why);
+        }
     }
 
     /// Remove connection `id` of `thing` (no-op if it was taken over already).
@@ -533,6 +551,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Wire<S> {
     }
 
     fn encode(&mut self, packet: &Packet) {
+        self.unsent.reserve(packet.size());
         for slice in packet.to_buffers() {
             self.unsent.extend_from_slice(&slice);
         }
@@ -806,25 +825,28 @@ impl<H: Handler> Connection<H> {
         S: AsyncRead + AsyncWrite + Unpin + Send,
     {
         let conn = c.conn.clone();
+        // Shutdown from here on comes through the mailbox ([`Sessions::close_all`]).
+        if *self.stop.borrow() {
+            return Close::ServerShutdown;
+        }
         // 1.5 × keepalive (MQTT 3.1.1 §3.1.2.10, 5 §3.1.2.10). Timed only while waiting
-        // for the device: it restarts after each packet is handled, so a slow handler
-        // does not count against the device.
+        // for the device: the silence counts from when the last packet was handled, so a
+        // slow handler does not count against the device. The timer is moved only when
+        // it fires early, not for every packet.
         let idle = Duration::from_millis(u64::from(c.keep_alive) * 1500);
+        let mut heard = tokio::time::Instant::now();
         let silence = tokio::time::sleep(idle);
         tokio::pin!(silence);
         loop {
-            if *self.stop.borrow() {
-                return Close::ServerShutdown;
-            }
             let events = tokio::select! {
                 biased;
                 () = conn.wake.notified() => {
-                    let (outbound, taken_over) = {
+                    let (outbound, close) = {
                         let mut mailbox = lock(&conn.mailbox);
-                        (std::mem::take(&mut mailbox.outbound), mailbox.taken_over)
+                        (std::mem::take(&mut mailbox.outbound), mailbox.close)
                     };
-                    if taken_over {
-                        return Close::TakenOver;
+                    if let Some(close) = close {
+                        return close;
                     }
                     for out in outbound {
                         c.publish(&out.topic, out.payload, out.qos);
@@ -832,7 +854,6 @@ impl<H: Handler> Connection<H> {
                     c.flush().await;
                     continue;
                 }
-                _ = self.stop.changed() => return Close::ServerShutdown,
                 // Before the timer: what the device sent is never late.
                 read = c.wire.read() => match read {
                     Ok(Some(events)) => events,
@@ -842,7 +863,14 @@ impl<H: Handler> Connection<H> {
                         return Close::ByPeer;
                     }
                 },
-                () = &mut silence => return Close::KeepAliveTimeout,
+                () = &mut silence => {
+                    let deadline = heard + idle;
+                    if tokio::time::Instant::now() >= deadline {
+                        return Close::KeepAliveTimeout;
+                    }
+                    silence.as_mut().reset(deadline);
+                    continue;
+                }
             };
             let Step { packet, close } = c.wire.take(events);
             if let Some(packet) = packet {
@@ -862,7 +890,7 @@ impl<H: Handler> Connection<H> {
             if close {
                 return Close::ByCodec;
             }
-            silence.as_mut().reset(tokio::time::Instant::now() + idle);
+            heard = tokio::time::Instant::now();
         }
     }
 

@@ -250,9 +250,14 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
             let Ok(mut views) = self.views.lock() else {
                 return Ok(());
             };
-            views
-                .insert(thing.to_owned(), (now_view.clone(), tick))
-                .map(|(view, _)| view)
+            // The thing's own name is allocated once, for its first view.
+            match views.get_mut(thing) {
+                Some(slot) => Some(std::mem::replace(slot, (now_view.clone(), tick)).0),
+                None => {
+                    views.insert(thing.to_owned(), (now_view.clone(), tick));
+                    None
+                }
+            }
         };
         let before = match before {
             Some(before) => before,
