@@ -31,7 +31,7 @@ pub use page::{Page, PageRequest};
 pub use state_machine::{Change, ExecutionCommand, apply, apply_to_job};
 pub use store::{
     AppliedChange, AssociatedTargets, ChangeListener, ChangeNotice, ExecutionSelector, JobFilter,
-    Lease, Store, StoreResult, StoreStats, SweepReport, ThingFilter,
+    Lease, Store, StoreResult, StoreStats, SweepReport, ThingChanged, ThingFilter,
 };
 pub use thing::{AttributeUpdate, NewThing, Thing, ThingUpdate};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -137,7 +137,7 @@ pub enum ChangeNotice<'a> {
     /// removed or deleted), each once, and the Jobs events it made
     /// ([`crate::event`]; only this node's own commits carry events).
     Committed {
-        things: &'a [String],
+        things: &'a [ThingChanged],
         events: &'a [JobsEvent],
     },
     /// Changes may have been missed (with several nodes on PostgreSQL: the connection
@@ -150,6 +150,28 @@ pub enum ChangeNotice<'a> {
 /// several nodes (PostgreSQL), other nodes' commits are announced too. It runs on the
 /// writer's task: it must return quickly (hand the work to a channel).
 pub type ChangeListener = std::sync::Arc<dyn Fn(ChangeNotice<'_>) + Send + Sync>;
+/// One thing whose job executions a committed write changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThingChanged {
+    pub thing: String,
+    /// When every change the write made to the thing's executions left them out of its
+    /// pending list (finished, canceled, removed, deleted): those executions, as (job
+    /// id, execution number). `None` when an execution may be pending after the write
+    /// (queued, or changed while pending), or when the write is another node's. A
+    /// listener that knew the pending list can then tell the new one without reading it
+    /// when none is left.
+    pub left_pending: Option<Vec<(String, i64)>>,
+}
+
+impl ThingChanged {
+    /// A change of `thing` with nothing known about it.
+    pub fn unknown(thing: impl Into<String>) -> Self {
+        ThingChanged {
+            thing: thing.into(),
+            left_pending: None,
+        }
+    }
+}
 
 /// The storage port. Async so that a networked backend does not block the runtime;
 /// `Send` futures so that handlers can run on any worker thread.

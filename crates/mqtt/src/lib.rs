@@ -25,7 +25,7 @@ pub mod notify;
 pub use endpoint::{ConnectRequest, Handler, Identity, Reply, Sessions};
 pub use events::EventContext;
 
-use iotjobs_core::{ChangeNotice, Clock, JobsEvent, Store};
+use iotjobs_core::{ChangeNotice, Clock, JobsEvent, Store, ThingChanged};
 use jobs::JobsService;
 use notify::Notifier;
 use std::future::Future;
@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 /// [`Changes::subscribe_events`]r each commit's Jobs events.
 #[derive(Clone, Default)]
 pub struct Changes {
-    subscribers: Subscribers<Vec<String>>,
+    subscribers: Subscribers<Vec<ThingChanged>>,
     event_subscribers: Subscribers<Arc<[JobsEvent]>>,
 }
 
@@ -77,7 +77,7 @@ impl Changes {
 
     /// Every batch of changed things from now on (an empty batch: changes may have been
     /// missed).
-    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Vec<String>> {
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Vec<ThingChanged>> {
         let (tx, rx) = mpsc::unbounded_channel();
         lock(&self.subscribers).push(tx);
         rx
@@ -113,12 +113,33 @@ fn notify_changes<S: Store, P: notify::Publisher>(
                     }
                     things.extend(more);
                 }
-                things.sort_unstable();
-                things.dedup();
+                things = coalesce(things);
             }
             notifier.changed(&things).await;
         }
     })
+}
+
+/// Several batches as one: one entry per thing, which left the pending list only if it
+/// did in every batch (then all the executions that left).
+fn coalesce(mut things: Vec<ThingChanged>) -> Vec<ThingChanged> {
+    things.sort_by(|a, b| a.thing.cmp(&b.thing));
+    let mut out: Vec<ThingChanged> = Vec::with_capacity(things.len());
+    for change in things {
+        match out.last_mut() {
+            Some(last) if last.thing == change.thing => {
+                last.left_pending = match (last.left_pending.take(), change.left_pending) {
+                    (Some(mut all), Some(more)) => {
+                        all.extend(more);
+                        Some(all)
+                    }
+                    _ => None,
+                };
+            }
+            _ => out.push(change),
+        }
+    }
+    out
 }
 
 /// Checks an operator's MQTT credentials (user name without the `?...` query, password):
@@ -334,6 +355,34 @@ async fn is_attached<S: Store>(store: &S, thing: &str, id: &str) -> Result<bool,
 
 #[cfg(test)]
 mod tests {
+    use iotjobs_core::ThingChanged;
+
+    #[test]
+    fn batches_coalesce_per_thing() {
+        let left = |thing: &str, job: &str| ThingChanged {
+            thing: thing.into(),
+            left_pending: Some(vec![(job.into(), 1)]),
+        };
+        let merged = super::coalesce(vec![
+            left("t2", "j1"),
+            left("t1", "j1"),
+            ThingChanged::unknown("t3"),
+            left("t2", "j2"),
+            left("t3", "j1"),
+        ]);
+        assert_eq!(
+            merged,
+            vec![
+                left("t1", "j1"),
+                ThingChanged {
+                    thing: "t2".into(),
+                    left_pending: Some(vec![("j1".into(), 1), ("j2".into(), 1)]),
+                },
+                ThingChanged::unknown("t3"),
+            ]
+        );
+    }
+
     #[test]
     fn certificate_id_is_hex_sha256_of_the_der() {
         assert_eq!(

@@ -12,6 +12,11 @@
 //!   changed identity (job id and execution number), with `{"timestamp"}` alone when
 //!   nothing is pending any more.
 //!
+//! When the commit says that all it did to a thing was take executions out of its
+//! pending list, and the view held every pending execution, the new list is known
+//! without a read whenever none is left (a device's only job finished, canceled, timed
+//! out): the notifications go out from memory. Otherwise the list is read.
+//!
 //! Notifications are hints: devices re-query after reconnecting, so a duplicate or a
 //! change missed while disconnected does no harm.
 //!
@@ -29,7 +34,7 @@ use crate::jobs::{execution_out, prefix, summary_out};
 use futures_util::StreamExt;
 use iotjobs_core::device::job_document;
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus};
-use iotjobs_core::{Clock, Store};
+use iotjobs_core::{Clock, Store, ThingChanged};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -40,10 +45,14 @@ const MAX_NOTIFY_ENTRIES: usize = 15;
 /// What the notifier last saw of one thing's pending executions.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct View {
-    /// (job id, execution number) of each pending execution, in list order.
+    /// (job id, execution number) of each pending execution, sorted.
     members: Vec<(String, i64)>,
     /// The execution `$next` names.
     head: Option<(String, i64)>,
+    /// `members` is every pending execution of the thing (the read returned fewer than
+    /// [`MAX_NOTIFY_ENTRIES`], and no later read failed), so a change can be applied to
+    /// it without a read ([`Notifier::derive`]).
+    complete: bool,
 }
 
 /// Things whose last view a [`Publisher`] without a list of connected things keeps.
@@ -87,6 +96,8 @@ pub struct Notifier<S, P = Sessions> {
     tick: std::sync::atomic::AtomicU64,
     /// Prune the views when there are more than this many ([`Notifier::prune`]).
     pruned_at: std::sync::atomic::AtomicUsize,
+    /// Bounds the notifier's store reads in flight ([`MAX_READS`]).
+    reads: tokio::sync::Semaphore,
 }
 
 /// Things whose pending lists are read at once while notifying.
@@ -94,6 +105,14 @@ const NOTIFY_CONCURRENCY: usize = 32;
 
 /// The fewest views before the first pruning.
 const MIN_PRUNE: usize = 1024;
+
+/// Store reads of the notifier in flight at once (a connecting device's baseline, a
+/// changed thing's pending list). The SQLite store runs each read on a blocking thread
+/// with a reader connection from a pool of 8; a reconnect storm of thousands of devices
+/// would otherwise start a thread and open a connection per read beyond that (measured:
+/// with 200 devices connecting at a time, about 1 KiB of server memory per device for
+/// threads, their malloc arenas and connections; docs/benchmarks.md).
+const MAX_READS: usize = 8;
 
 impl<S: Store, P: Publisher> Notifier<S, P> {
     pub fn new(store: S, clock: Arc<dyn Clock>, sessions: P) -> Self {
@@ -104,6 +123,7 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
             views: Mutex::new(HashMap::new()),
             tick: std::sync::atomic::AtomicU64::new(0),
             pruned_at: std::sync::atomic::AtomicUsize::new(MIN_PRUNE),
+            reads: tokio::sync::Semaphore::new(MAX_READS),
         }
     }
 
@@ -128,15 +148,15 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
     /// or next execution changed.
     /// An empty list means changes may have been missed: every connected thing is
     /// checked.
-    pub async fn changed(&self, things: &[String]) {
+    pub async fn changed(&self, things: &[ThingChanged]) {
         if things.is_empty() {
             // Changes may have been missed: every connected thing (rare: after a lost
             // PostgreSQL LISTEN connection).
             let Some(connected) = self.sessions.connected_things() else {
                 return self.changed_any(things).await;
             };
-            for thing in &connected {
-                self.notify_logged(thing).await;
+            for thing in connected {
+                self.notify_logged(&ThingChanged::unknown(thing)).await;
             }
             return self.prune();
         }
@@ -145,17 +165,17 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
         // notifier at about 130 commits/s with 10,000 devices).
         let mut unknown = Vec::new();
         let mut connected = Vec::new();
-        for thing in things {
-            match self.sessions.is_connected(thing) {
-                Some(true) => connected.push(thing),
+        for change in things {
+            match self.sessions.is_connected(&change.thing) {
+                Some(true) => connected.push(change),
                 Some(false) => {}
-                None => unknown.push(thing.clone()),
+                None => unknown.push(change.clone()),
             }
         }
         // Things of one batch are distinct, so reading their pending lists concurrently
         // keeps each thing's notifications in order (the next batch waits for this one).
         futures_util::stream::iter(connected)
-            .for_each_concurrent(NOTIFY_CONCURRENCY, |thing| self.notify_logged(thing))
+            .for_each_concurrent(NOTIFY_CONCURRENCY, |change| self.notify_logged(change))
             .await;
         if !unknown.is_empty() {
             self.changed_any(&unknown).await;
@@ -163,9 +183,20 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
         self.prune();
     }
 
-    async fn notify_logged(&self, thing: &str) {
-        if let Err(e) = self.notify(thing).await {
-            tracing::warn!(thing, error = %e, "cannot notify");
+    async fn notify_logged(&self, change: &ThingChanged) {
+        if let Err(e) = self.notify(change).await {
+            tracing::warn!(thing = change.thing, error = %e, "cannot notify");
+            self.distrust(&change.thing);
+        }
+    }
+
+    /// After a failed read, the thing's view may miss a change: the next change of it
+    /// reads the list instead of deriving it.
+    fn distrust(&self, thing: &str) {
+        if let Ok(mut views) = self.views.lock()
+            && let Some((view, _)) = views.get_mut(thing)
+        {
+            view.complete = false;
         }
     }
 
@@ -188,38 +219,45 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
     /// [`Self::changed`] when the connected things are unknown: every changed thing
     /// (all known ones after a possible loss of changes), an unknown one compared with
     /// an empty pending list; at most [`MAX_VIEWS`] views are kept.
-    async fn changed_any(&self, things: &[String]) {
-        let all: Vec<String>;
+    async fn changed_any(&self, things: &[ThingChanged]) {
+        let all: Vec<ThingChanged>;
         let things = if things.is_empty() {
             all = match self.views.lock() {
-                Ok(views) => views.keys().cloned().collect(),
+                Ok(views) => views.keys().cloned().map(ThingChanged::unknown).collect(),
                 Err(_) => Vec::new(),
             };
             &all[..]
         } else {
             things
         };
-        for thing in things {
-            if let Err(e) = self.notify(thing).await {
-                tracing::warn!(thing, error = %e, "cannot notify");
-            }
+        for change in things {
+            self.notify_logged(change).await;
         }
         if let Ok(mut views) = self.views.lock() {
             evict_oldest(&mut views, MAX_VIEWS);
         }
     }
 
-    async fn notify(&self, thing: &str) -> Result<(), iotjobs_core::JobsError> {
-        let pending = self.pending(thing).await?;
+    async fn notify(&self, change: &ThingChanged) -> Result<(), iotjobs_core::JobsError> {
+        let thing = change.thing.as_str();
+        let pending = match self.derive(change) {
+            Some(pending) => pending,
+            None => self.pending(thing).await?,
+        };
         let now_view = view_of(&pending);
         let tick = self.next_tick();
         let before = {
             let Ok(mut views) = self.views.lock() else {
                 return Ok(());
             };
-            views
-                .insert(thing.to_owned(), (now_view.clone(), tick))
-                .map(|(view, _)| view)
+            // The thing's own name is allocated once, for its first view.
+            match views.get_mut(thing) {
+                Some(slot) => Some(std::mem::replace(slot, (now_view.clone(), tick)).0),
+                None => {
+                    views.insert(thing.to_owned(), (now_view.clone(), tick));
+                    None
+                }
+            }
         };
         let (before, unseen) = match before {
             Some(before) => (before, false),
@@ -255,13 +293,26 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
         if unseen || before.head != now_view.head {
             let mut body = serde_json::json!({ "timestamp": now.epoch_seconds() });
             if let Some(head) = pending.first() {
-                let doc = job_document(&self.store, &head.job_id).await?;
+                let doc = {
+                    let _read = self.reads.acquire().await;
+                    job_document(&self.store, &head.job_id).await?
+                };
                 body["execution"] = serde_json::to_value(execution_out(head, doc.as_deref(), now))
                     .unwrap_or_default();
             }
             self.publish(thing, &format!("{topics}notify-next"), &body);
         }
         Ok(())
+    }
+
+    /// The thing's pending list after `change` without reading it, when that is known:
+    /// the change only took executions out of the list, the view held all of them, and
+    /// none is left. (A list with some left needs their summaries for `notify`: read.)
+    fn derive(&self, change: &ThingChanged) -> Option<Vec<JobExecution>> {
+        let left = change.left_pending.as_deref()?;
+        let views = self.views.lock().ok()?;
+        let (view, _) = views.get(&change.thing)?;
+        (view.complete && view.members.iter().all(|m| left.contains(m))).then(Vec::new)
     }
 
     fn publish(&self, thing: &str, topic: &str, body: &Value) {
@@ -272,6 +323,7 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
     /// IN_PROGRESS first, then QUEUED, each oldest first (the order `$next` follows),
     /// at most [`MAX_NOTIFY_ENTRIES`].
     async fn pending(&self, thing: &str) -> Result<Vec<JobExecution>, iotjobs_core::JobsError> {
+        let _read = self.reads.acquire().await;
         let mut list = self
             .store
             .get_pending_job_executions(thing, MAX_NOTIFY_ENTRIES)
@@ -308,6 +360,7 @@ fn view_of(pending: &[JobExecution]) -> View {
         head: pending
             .first()
             .map(|e| (e.job_id.clone(), e.execution_number)),
+        complete: pending.len() < MAX_NOTIFY_ENTRIES,
     }
 }
 
@@ -334,6 +387,52 @@ mod tests {
         let c = view_of(&[exec("j1", InProgress), exec("j2", Queued)]);
         assert_eq!((a.members.clone(), a.head.clone()), (c.members, c.head));
         assert_eq!(view_of(&[]).head, None);
+    }
+
+    #[test]
+    fn a_change_is_derived_only_when_the_view_held_everything_and_nothing_is_left() {
+        use JobExecutionStatus::Queued;
+        let dir = tempfile::tempdir().unwrap();
+        let store = iotjobs_store::SqliteStore::open(
+            &dir.path().join("db.sqlite"),
+            iotjobs_store::SqliteOptions::default(),
+        )
+        .unwrap();
+        let clock = Arc::new(iotjobs_core::ManualClock::new(Timestamp(0)));
+        let notifier = Notifier::new(store, clock, Sessions::default());
+        let set = |thing: &str, view: View| {
+            notifier
+                .views
+                .lock()
+                .unwrap()
+                .insert(thing.to_owned(), (view, 0));
+        };
+        let left = |thing: &str, jobs: &[&str]| ThingChanged {
+            thing: thing.into(),
+            left_pending: Some(jobs.iter().map(|j| (j.to_string(), 1)).collect()),
+        };
+        set("one", view_of(&[exec("j1", Queued)]));
+        set("two", view_of(&[exec("j1", Queued), exec("j2", Queued)]));
+        let full: Vec<_> = (0..MAX_NOTIFY_ENTRIES)
+            .map(|i| exec(&format!("j{i}"), Queued))
+            .collect();
+        set("full", view_of(&full));
+        assert_eq!(notifier.derive(&left("one", &["j1"])), Some(vec![]));
+        // A job not in the view (it was not pending) changes nothing.
+        assert_eq!(notifier.derive(&left("one", &["j1", "j9"])), Some(vec![]));
+        // One is left: its summary is needed.
+        assert_eq!(notifier.derive(&left("two", &["j1"])), None);
+        // Maybe more pending behind what the view holds.
+        let all: Vec<&str> = (0..MAX_NOTIFY_ENTRIES)
+            .map(|i| full[i].job_id.as_str())
+            .collect();
+        assert_eq!(notifier.derive(&left("full", &all)), None);
+        // Nothing known of the change, or of the thing.
+        assert_eq!(notifier.derive(&ThingChanged::unknown("one")), None);
+        assert_eq!(notifier.derive(&left("new", &["j1"])), None);
+        // After a failed read, the view may be stale.
+        notifier.distrust("one");
+        assert_eq!(notifier.derive(&left("one", &["j1"])), None);
     }
 
     #[test]

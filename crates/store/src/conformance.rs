@@ -1353,9 +1353,11 @@ pub async fn list_thing_groups_by_parent_prefix_and_page<S: Store>(s: S) {
 }
 
 pub async fn committed_changes_reach_the_change_listener<S: Store>(s: S) {
-    use iotjobs_core::{ChangeNotice, JobEventOperation as J, JobExecutionEventOperation as E};
+    use iotjobs_core::{
+        ChangeNotice, JobEventOperation as J, JobExecutionEventOperation as E, ThingChanged,
+    };
     // Each notice as (things, events as "job/thing operation" strings).
-    type Seen = Vec<(Vec<String>, Vec<String>)>;
+    type Seen = Vec<(Vec<ThingChanged>, Vec<String>)>;
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::new()));
     let sink = seen.clone();
     s.set_change_listener(std::sync::Arc::new(move |notice: ChangeNotice<'_>| {
@@ -1383,7 +1385,17 @@ pub async fn committed_changes_reach_the_change_listener<S: Store>(s: S) {
         sink.lock().unwrap().push((things.to_vec(), events));
     }));
     let take = || std::mem::take(&mut *seen.lock().unwrap());
-    let things = |t: &[&str]| t.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+    // Pending after the write: nothing to tell but the thing.
+    let things = |t: &[&str]| {
+        t.iter()
+            .map(|t| ThingChanged::unknown(*t))
+            .collect::<Vec<_>>()
+    };
+    // Every change of the thing took execution 1 of `job` out of its pending list.
+    let left = |thing: &str, job: &str| ThingChanged {
+        thing: thing.into(),
+        left_pending: Some(vec![(job.into(), 1)]),
+    };
     let device = |status| ExecutionCommand::DeviceUpdate {
         status,
         expected_version: None,
@@ -1412,14 +1424,14 @@ pub async fn committed_changes_reach_the_change_listener<S: Store>(s: S) {
     assert_eq!(
         take(),
         vec![(
-            things(&["t1"]),
+            vec![left("t1", "j1")],
             vec![format!("j1/t1 {}", E::Canceled.as_str())]
         )]
     );
     // A whole-job cancel announces the job and every execution it changed.
     s.cancel_job("j1", false, None, None, T0).await.unwrap();
     let (changed, events): (Vec<_>, Vec<_>) = take().into_iter().unzip();
-    assert_eq!(changed.concat(), things(&["t2"]));
+    assert_eq!(changed.concat(), vec![left("t2", "j1")]);
     assert_eq!(
         events.concat(),
         vec![
@@ -1439,7 +1451,7 @@ pub async fn committed_changes_reach_the_change_listener<S: Store>(s: S) {
     assert_eq!(
         take(),
         vec![(
-            things(&["t3"]),
+            vec![left("t3", "j2")],
             vec![
                 format!("j2/t3 {}", E::Succeeded.as_str()),
                 format!("j2 {}", J::Completed.as_str()),
@@ -1458,7 +1470,7 @@ pub async fn committed_changes_reach_the_change_listener<S: Store>(s: S) {
     assert_eq!(
         take(),
         vec![(
-            things(&["t3"]),
+            vec![left("t3", "j2")],
             vec![format!("j2/t3 {}", E::Deleted.as_str())]
         )]
     );

@@ -54,8 +54,9 @@ pub fn open_sqlite_url(url: &str) -> Result<SqliteStore, String> {
 /// [`tx::Tx::announce`]) and handed to the [`ChangeFeed`] only after its COMMIT.
 #[derive(Debug, Default)]
 pub(crate) struct Changed {
-    /// Things whose executions changed (repeats allowed; the feed announces each once).
-    pub(crate) things: Vec<String>,
+    /// Things whose executions changed, and how (repeats allowed; the feed announces
+    /// each thing once, see [`things_changed`]).
+    pub(crate) things: Vec<tx::Touched>,
     pub(crate) events: Vec<iotjobs_core::JobsEvent>,
     /// Audit records to write before COMMIT ([`tx::Tx::audit`]).
     pub(crate) audit: Vec<(iotjobs_core::Timestamp, iotjobs_core::audit::AuditChange)>,
@@ -78,11 +79,15 @@ impl ChangeFeed {
         self.0.read().ok().and_then(|l| l.clone())
     }
 
-    /// Announce changes another node committed (already one name each; its events
-    /// stay with that node).
+    /// Announce changes another node committed (already one name each; nothing known
+    /// about them but the thing, and their events stay with that node).
     pub(crate) fn emit_remote(&self, touched: Vec<String>) {
         self.emit(Changed {
-            things: touched.into_iter().filter(|t| !t.is_empty()).collect(),
+            things: touched
+                .into_iter()
+                .filter(|t| !t.is_empty())
+                .map(|t| (t, None))
+                .collect(),
             ..Changed::default()
         });
     }
@@ -95,21 +100,19 @@ impl ChangeFeed {
         }
     }
 
-    /// Announce what a committed transaction changed: each thing once, and its events.
+    /// Announce what a committed transaction changed: each thing once (with the
+    /// executions that left its pending list when that is all that changed for it,
+    /// [`iotjobs_core::ThingChanged`]), and its events.
     pub(crate) fn emit(&self, changed: Changed) {
-        let Changed {
-            mut things, events, ..
-        } = changed;
+        let Changed { things, events, .. } = changed;
         if things.is_empty() && events.is_empty() {
             return;
         }
         let Some(listener) = self.listener() else {
             return;
         };
-        things.sort_unstable();
-        things.dedup();
         listener(iotjobs_core::ChangeNotice::Committed {
-            things: &things,
+            things: &things_changed(things),
             events: &events,
         });
     }
@@ -130,6 +133,32 @@ pub(crate) fn audit_cursor(page: &iotjobs_core::PageRequest) -> iotjobs_core::St
             .parse()
             .map_err(|_| iotjobs_core::JobsError::invalid_next_token()),
     }
+}
+
+/// One [`iotjobs_core::ThingChanged`] per thing, sorted by thing: `left_pending` holds
+/// the executions that left the pending list when every change of the thing did.
+fn things_changed(mut touched: Vec<tx::Touched>) -> Vec<iotjobs_core::ThingChanged> {
+    touched.sort_unstable();
+    touched.dedup();
+    let mut out: Vec<iotjobs_core::ThingChanged> = Vec::new();
+    for (thing, left) in touched {
+        match out.last_mut() {
+            Some(last) if last.thing == thing => {
+                last.left_pending = match (last.left_pending.take(), left) {
+                    (Some(mut all), Some(one)) => {
+                        all.push(one);
+                        Some(all)
+                    }
+                    _ => None,
+                };
+            }
+            _ => out.push(iotjobs_core::ThingChanged {
+                thing,
+                left_pending: left.map(|one| vec![one]),
+            }),
+        }
+    }
+    out
 }
 
 /// A keyset listing that runs either way: the SQL comparison and order both backends
@@ -206,5 +235,36 @@ mod account_url_tests {
             "sqlite:///tmp/x/db-2?synchronous=normal"
         );
         assert_eq!(f("sqlite://a.b/c.db", "3"), "sqlite://a.b/c-3.db");
+    }
+}
+
+#[cfg(test)]
+mod change_feed_tests {
+    use iotjobs_core::ThingChanged;
+
+    #[test]
+    fn a_thing_left_pending_only_when_every_change_of_it_did() {
+        let touched = vec![
+            ("t2".to_string(), Some(("j1".to_string(), 1))),
+            ("t1".to_string(), Some(("j2".to_string(), 3))),
+            ("t3".to_string(), Some(("j1".to_string(), 1))),
+            ("t1".to_string(), Some(("j1".to_string(), 1))),
+            ("t3".to_string(), None),
+            ("t2".to_string(), Some(("j1".to_string(), 1))),
+        ];
+        assert_eq!(
+            super::things_changed(touched),
+            vec![
+                ThingChanged {
+                    thing: "t1".into(),
+                    left_pending: Some(vec![("j1".into(), 1), ("j2".into(), 3)]),
+                },
+                ThingChanged {
+                    thing: "t2".into(),
+                    left_pending: Some(vec![("j1".into(), 1)]),
+                },
+                ThingChanged::unknown("t3"),
+            ]
+        );
     }
 }

@@ -10,7 +10,7 @@
 //! Nothing here decides a rule or words a message: rules and messages come from
 //! `iotjobs-core`; statements from the backend's [`Tx`].
 
-use crate::tx::{Lock, ThingExecutions, Tx};
+use crate::tx::{Lock, ThingExecutions, Touch, Tx};
 use iotjobs_core::audit::{AuditChange, AuditSubject};
 use iotjobs_core::certificate::{
     Certificate, CertificateStatus, NewCertificate, ThingPrincipalType, check_attach,
@@ -432,7 +432,7 @@ pub(crate) async fn add_thing_to_thing_group(
         };
         tx.insert_execution(&JobExecution::queued(&job_id, thing, number, now))
             .await?;
-        tx.touched(thing);
+        tx.touched(thing, Touch::Other);
         let queued = Some(JobExecutionStatus::Queued.as_str());
         let ids = (Some(job_id.as_str()), Some(thing));
         audit(
@@ -576,7 +576,7 @@ pub(crate) async fn create_job(tx: &impl Tx, new: &NewJob, now: Timestamp) -> St
     tx.insert_queued_executions(job.job_id(), &resolved, now)
         .await?;
     for thing in &resolved {
-        tx.touched(thing);
+        tx.touched(thing, Touch::Other);
     }
     // One record for the job; its QUEUED executions are named by the count (a
     // 10,000-thing job writes one record, not 10,000).
@@ -643,7 +643,7 @@ pub(crate) async fn associate_targets_with_job(
         }
         tx.insert_execution(&JobExecution::queued(job_id, thing, 1, now))
             .await?;
-        tx.touched(thing);
+        tx.touched(thing, Touch::Other);
         jobs.load(tx, job_id).await?.record_execution_change(
             None,
             Some(JobExecutionStatus::Queued),
@@ -942,8 +942,15 @@ impl JobCache {
         let mut next_job = job.clone();
         let change = apply_to_job(&mut next_job, &exec, cmd, now)?;
         *job = next_job.clone();
-        if !matches!(change, Change::Unchanged) {
-            tx.touched(&exec.thing_name);
+        let how = match &change {
+            Change::Unchanged => None,
+            Change::Update(next) if next.status.is_pending() => Some(Touch::Other),
+            Change::Update(_) | Change::Delete => {
+                Some(Touch::NotPending(&exec.job_id, exec.execution_number))
+            }
+        };
+        if let Some(how) = how {
+            tx.touched(&exec.thing_name, how);
         }
         let (execution, exists) = match change {
             Change::Update(next) => {

@@ -38,13 +38,39 @@ pub(crate) struct ThingExecutions<'a> {
     pub(crate) job_id: Option<&'a str>,
 }
 
+/// How a transaction changed one execution of a thing, for the change listener
+/// ([`iotjobs_core::ThingChanged`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Touch<'a> {
+    /// Execution (job id, execution number) is not pending after it (finished,
+    /// canceled, removed, deleted).
+    NotPending(&'a str, i64),
+    /// Anything else: an execution queued, or changed while it stays pending.
+    Other,
+}
+
+/// What a transaction records per [`Tx::touched`]: the thing, and the execution that is
+/// not pending after it (`None`: [`Touch::Other`]).
+pub(crate) type Touched = (String, Option<(String, i64)>);
+
+impl Touch<'_> {
+    pub(crate) fn record(self, thing: &str) -> Touched {
+        match self {
+            Touch::NotPending(job_id, number) => {
+                (thing.to_owned(), Some((job_id.to_owned(), number)))
+            }
+            Touch::Other => (thing.to_owned(), None),
+        }
+    }
+}
+
 /// One transaction's statements. Every listing takes a keyset [`PageRequest`] and
 /// returns at most `limit` items plus the key to continue after.
 #[allow(async_fn_in_trait)] // crate-private: callers use concrete backends, never `dyn`.
 pub(crate) trait Tx {
-    /// Record that this transaction changed an execution of `thing` (reported to the
-    /// store's change listener after commit).
-    fn touched(&self, thing: &str);
+    /// Record that this transaction changed an execution of `thing`, and how (reported
+    /// to the store's change listener after commit).
+    fn touched(&self, thing: &str, how: Touch<'_>);
     /// Record a Jobs event this transaction made (announced after commit).
     fn announce(&self, event: iotjobs_core::JobsEvent);
     /// Record an audit change; the backend writes it, with the transaction's actor,

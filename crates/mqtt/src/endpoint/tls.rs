@@ -1,23 +1,12 @@
 //! Mutual TLS for the endpoint: the server configuration (rustls, ring provider, client
-//! certificates required and verified against a CA) and the transport that hands a
-//! `tokio-rustls` stream to the MQTT codec.
-//!
-//! mqtt-endpoint-tokio's own `tls` feature is not used: it pulls tokio-rustls with
-//! aws-lc (a C build). The transport below is all that the codec needs.
+//! certificates required and verified against a CA). The connection then runs over the
+//! `tokio-rustls` stream as over a TCP stream.
 
-use std::future::Future;
-use std::io::IoSlice;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use mqtt_endpoint_tokio::mqtt_ep::transport::{TransportError, TransportOps};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
 
 /// ALPN protocol ids the endpoint accepts. AWS IoT's Device SDKs connect to port 443 by
 /// default and then offer `x-amzn-mqtt-ca` (AWS IoT's id for MQTT with client
@@ -70,52 +59,4 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
         return Err(format!("no PEM certificate in {}", path.display()));
     }
     Ok(certs)
-}
-
-/// A server-side TLS stream as the codec's transport.
-pub(super) struct TlsTransport {
-    stream: TlsStream<TcpStream>,
-}
-
-impl TlsTransport {
-    pub(super) fn new(stream: TlsStream<TcpStream>) -> Self {
-        Self { stream }
-    }
-}
-
-impl TransportOps for TlsTransport {
-    fn send<'a>(
-        &'a mut self,
-        buffers: &'a [IoSlice<'a>],
-    ) -> Pin<Box<dyn Future<Output = Result<(), TransportError>> + Send + 'a>> {
-        Box::pin(async move {
-            // One packet's pieces into one TLS record.
-            let bytes = buffers
-                .iter()
-                .flat_map(|b| b.iter().copied())
-                .collect::<Vec<u8>>();
-            self.stream
-                .write_all(&bytes)
-                .await
-                .map_err(TransportError::Io)?;
-            self.stream.flush().await.map_err(TransportError::Io)
-        })
-    }
-
-    fn recv<'a>(
-        &'a mut self,
-        buffer: &'a mut [u8],
-    ) -> Pin<Box<dyn Future<Output = Result<usize, TransportError>> + Send + 'a>> {
-        Box::pin(async move { self.stream.read(buffer).await.map_err(TransportError::Io) })
-    }
-
-    fn shutdown<'a>(
-        &'a mut self,
-        timeout: Duration,
-    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
-        Box::pin(async move {
-            // close_notify, then FIN; a peer that does not answer is dropped anyway.
-            let _ = tokio::time::timeout(timeout, self.stream.shutdown()).await;
-        })
-    }
 }

@@ -2,7 +2,7 @@
 //! can be read in one place. No rule is decided here.
 
 use super::pg_err;
-use crate::tx::{Lock, ThingExecutions, Tx};
+use crate::tx::{Lock, ThingExecutions, Touch, Tx};
 use iotjobs_core::audit::{Actor, AuditChange, AuditFilter, AuditRecord, AuditSubject};
 use iotjobs_core::certificate::{Certificate, CertificateStatus, ThingPrincipalType};
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
@@ -163,20 +163,24 @@ impl PgTx<'_> {
         actor: &Actor,
     ) -> StoreResult<crate::Changed> {
         let PgTx(tx, changed) = self;
-        let mut changed = changed.into_inner().unwrap_or_default();
+        let changed = changed.into_inner().unwrap_or_default();
         insert_audit(&tx, actor, &changed.audit).await?;
         if !peers_listen {
             // The change feed sorts and deduplicates what it announces.
             tx.commit().await.map_err(pg_err)?;
             return Ok(changed);
         }
-        changed.things.sort_unstable();
-        changed.things.dedup();
-        let touched = &changed.things;
+        let mut things: Vec<&str> = changed
+            .things
+            .iter()
+            .map(|(thing, _)| thing.as_str())
+            .collect();
+        things.sort_unstable();
+        things.dedup();
         // `node\nthing\nthing…`: the listener skips its own node's changes, which it
         // announced already.
         let mut payload = String::new();
-        for thing in touched {
+        for thing in things {
             if payload.len() + thing.len() + 1 > 7_000 {
                 notify(&tx, channel, &payload).await?;
                 payload.clear();
@@ -434,9 +438,9 @@ impl Tx for PgTx<'_> {
             c.events.push(event);
         }
     }
-    fn touched(&self, thing: &str) {
+    fn touched(&self, thing: &str, how: Touch<'_>) {
         if let Ok(mut c) = self.1.lock() {
-            c.things.push(thing.to_owned());
+            c.things.push(how.record(thing));
         }
     }
 

@@ -209,7 +209,7 @@ async fn other_nodes_hear_committed_changes_and_resync_after_a_lost_listener() {
                     events.is_empty(),
                     "events stay with the node that made them"
                 );
-                things.to_vec()
+                things.iter().map(|t| t.thing.clone()).collect()
             }
             ChangeNotice::Resync => Vec::new(),
         });

@@ -2,7 +2,7 @@
 //! backend runs can be read in one place. No rule is decided here.
 
 use super::db_err;
-use crate::tx::{Lock, ThingExecutions, Tx};
+use crate::tx::{Lock, ThingExecutions, Touch, Tx};
 use iotjobs_core::audit::{Actor, AuditChange, AuditFilter, AuditRecord, AuditSubject};
 use iotjobs_core::certificate::{Certificate, CertificateStatus, ThingPrincipalType};
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
@@ -1270,8 +1270,8 @@ pub(super) struct SqliteTx<'c>(
 );
 
 impl Tx for SqliteTx<'_> {
-    fn touched(&self, thing: &str) {
-        self.1.borrow_mut().things.push(thing.to_owned());
+    fn touched(&self, thing: &str, how: Touch<'_>) {
+        self.1.borrow_mut().things.push(how.record(thing));
     }
     fn announce(&self, event: iotjobs_core::JobsEvent) {
         self.1.borrow_mut().events.push(event);
