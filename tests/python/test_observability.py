@@ -146,3 +146,22 @@ def test_health_turns_503_while_the_database_refuses_and_recovers(iotjobs_bin, t
         srv.stop()
         psql(f"ALTER DATABASE {db} ALLOW_CONNECTIONS true")
         psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+
+
+@pytest.mark.server_args("--mqtt-listen", "127.0.0.1:0")
+def test_metrics_count_mqtt_sessions(server):
+    from iotjobs_helpers import ACCESS_KEY, SECRET_KEY
+    from mqtt_device import Devices
+
+    opened = Devices(lambda: server.mqtt_port)
+    try:
+        _, _, text = get(server, "/metrics")
+        assert metric(text, "iotjobs_mqtt_device_connections") == 0
+        opened("mqtt3", "t1")
+        opened("mqtt5", "t2")
+        opened("mqtt3", "ops", username=ACCESS_KEY, password=SECRET_KEY)
+        _, _, text = get(server, "/metrics")
+        assert metric(text, "iotjobs_mqtt_device_connections") == 2
+        assert metric(text, "iotjobs_mqtt_operator_connections") == 1
+    finally:
+        opened.close_all()

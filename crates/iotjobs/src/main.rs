@@ -654,6 +654,8 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
     };
     // Devices over MQTT talk to the server's own account (development mode).
     let (stop_mqtt, mqtt_stopped) = tokio::sync::watch::channel(false);
+    // The embedded endpoint's sessions, counted for /metrics.
+    let mqtt_sessions = iotjobs_mqtt::Sessions::default();
     let mut mqtt = Vec::new();
     if args.mqtt_listen.is_some() || args.mqtt_broker.is_some() {
         let store = stores
@@ -668,6 +670,7 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
             account_id: args.account_id.clone(),
         });
         let endpoint_options = iotjobs_mqtt::EndpointOptions {
+            sessions: mqtt_sessions.clone(),
             events: events.clone(),
             operators: Some(operator_check(&auth, &args.account_id)),
             certificate_recheck: Some(std::time::Duration::from_millis(
@@ -779,6 +782,23 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
         ..BodyLimits::default()
     };
     let mut service = Service::new(apps, auth, body_limits);
+    if args.mqtt_listen.is_some() {
+        let (devices, operators) = (mqtt_sessions.clone(), mqtt_sessions);
+        service = service.with_gauges(vec![
+            (
+                "mqtt_device_connections",
+                "Live MQTT device connections (--mqtt-listen)",
+                Arc::new(move || i64::try_from(devices.connection_counts().0).unwrap_or(i64::MAX)),
+            ),
+            (
+                "mqtt_operator_connections",
+                "Live MQTT operator connections (--mqtt-listen)",
+                Arc::new(move || {
+                    i64::try_from(operators.connection_counts().1).unwrap_or(i64::MAX)
+                }),
+            ),
+        ]);
+    }
     if let Some(clock) = test_clock {
         service = service.with_test_clock(clock);
     }

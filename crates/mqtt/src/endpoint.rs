@@ -364,6 +364,13 @@ impl Sessions {
         closed
     }
 
+    /// Live connections now: (devices, operators), for `/metrics`.
+    pub fn connection_counts(&self) -> (usize, usize) {
+        let registry = lock(&self.inner);
+        let devices = registry.things.values().map(Vec::len).sum();
+        (devices, registry.operators.len())
+    }
+
     /// Whether `thing` has a live connection now.
     pub fn is_connected(&self, thing: &str) -> bool {
         lock(&self.inner)

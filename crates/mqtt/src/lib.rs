@@ -157,6 +157,8 @@ pub struct EndpointOptions {
     /// How often live mutual-TLS device connections have their certificate checked
     /// again; `None`: [`CERTIFICATE_RECHECK`].
     pub certificate_recheck: Option<std::time::Duration>,
+    /// The endpoint's live sessions (given, so that the caller can count them).
+    pub sessions: Sessions,
 }
 
 /// Serve devices over MQTT on `listener` for `store`'s account, until `shutdown`
@@ -188,7 +190,7 @@ pub async fn run_with_changes<S: Store + Clone>(
     options: &EndpointOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let sessions = Sessions::default();
+    let sessions = options.sessions.clone();
     let notifier = Arc::new(Notifier::new(
         store.clone(),
         clock.clone(),
