@@ -25,6 +25,7 @@ mod probe;
 mod seed;
 mod server;
 mod stats;
+mod wal;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -51,6 +52,9 @@ enum Command {
     /// Devices over MQTT: HTTP 200 of a cancel → notify-next latency, server memory per
     /// idle connection, cancel throughput with and without connected devices.
     Mqtt(mqtt::MqttArgs),
+    /// SQLite WAL size sampled during a fixed-time, maximal-rate cancel load, next to
+    /// the cancel throughput.
+    Wal(wal::WalArgs),
     /// Only measure the disk's fsync cost (writes of 4-256 KiB, each + fsync) in a directory.
     Fsync {
         /// Directory to measure in (default: the system temp dir).
@@ -139,6 +143,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(pg::cancel_pg(args)),
+        Command::Wal(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(wal::wal(args)),
         Command::Mqtt(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
