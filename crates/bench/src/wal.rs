@@ -89,7 +89,11 @@ pub async fn wal(args: WalArgs) -> anyhow::Result<()> {
         Some(p) => p.clone(),
         None => {
             let t = work_dir.join(format!("seed-{}.sqlite", args.stored));
-            eprintln!("seeding {} QUEUED executions into {}", args.stored, t.display());
+            eprintln!(
+                "seeding {} QUEUED executions into {}",
+                args.stored,
+                t.display()
+            );
             let s = seed::seed(&t, &layout, args.seed_concurrency).await?;
             eprintln!("  seeded in {:.1} s", s.elapsed.as_secs_f64());
             t
