@@ -35,11 +35,12 @@ use tokio::sync::oneshot;
 const MAX_BATCH: usize = 256;
 /// Reader connections kept open.
 const MAX_IDLE_READERS: usize = 8;
-/// WAL frames (pages) after which the writer restarts the WAL between two batches: 16 MiB
-/// at the default 4 KiB page. Small enough that the WAL file stays far below 64 MiB at
-/// the highest write rates measured (a batch adds at most a few MiB), large enough that
-/// the pause costs little: the checkpoint thread has copied most frames already.
-const WAL_RESTART_FRAMES: u32 = 4096;
+/// WAL frames (pages) after which the writer restarts the WAL between two batches: 32 MiB
+/// at the default 4 KiB page. Small enough that the WAL file stays below 64 MiB at the
+/// highest write rates measured (a batch of 256 cancels adds up to about 8 MiB), large
+/// enough that the writer pauses rarely (each restart waits for the last frames to be
+/// copied and the database file to be fsynced).
+const WAL_RESTART_FRAMES: u32 = 8192;
 /// What SQLite truncates the WAL file to when it restarts it, should it ever have grown
 /// beyond (e.g. while a long read kept the writer from restarting it).
 const JOURNAL_SIZE_LIMIT: i64 = 64 << 20;
@@ -134,8 +135,8 @@ struct Inner {
     writer: Mutex<Option<mpsc::Sender<WriteFn>>>,
     readers: Mutex<Vec<Connection>>,
     writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Dropping it stops the checkpointer thread.
-    checkpointer: Mutex<Option<mpsc::Sender<()>>>,
+    /// Dropping it (and the writer's clone) stops the checkpointer thread.
+    checkpointer: Mutex<Option<mpsc::SyncSender<()>>>,
     checkpointer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -223,10 +224,15 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)
             .map_err(db_err)?;
         let checkpoint_conn = open_connection(path, options, true).map_err(db_err)?;
-        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let checkpointing = Arc::new(Mutex::new(()));
+        // One slot: a nudge while one is pending adds nothing.
+        let (stop_tx, stop_rx) = mpsc::sync_channel::<()>(1);
         let checkpointer_thread = std::thread::Builder::new()
             .name("iotjobs-sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpoint_conn, stop_rx))
+            .spawn({
+                let checkpointing = checkpointing.clone();
+                move || checkpoint_loop(checkpoint_conn, stop_rx, &checkpointing)
+            })
             .map_err(|e| {
                 JobsError::storage(
                     "sqlite",
@@ -238,7 +244,7 @@ impl SqliteStore {
             Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
             _ => PathBuf::from("."),
         };
-        let wal = WalBound::new(&mut conn).map_err(db_err)?;
+        let wal = WalBound::new(&mut conn, stop_tx.clone(), checkpointing).map_err(db_err)?;
         let handle = std::thread::Builder::new()
             .name("iotjobs-sqlite-writer".into())
             .spawn(move || writer_loop(conn, rx, wal, dir))
@@ -384,29 +390,61 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// The pause between two checkpoints while writes go on: short, so that each one (and
+/// the writer's RESTART after them) has little to copy; not zero, so that a page written
+/// again and again is copied once per pause rather than once per commit, and the writer
+/// can take the checkpoint lock between two checkpoints.
+const CHECKPOINT_WHILE_BUSY: std::time::Duration = std::time::Duration::from_millis(10);
 /// How often the checkpointer copies committed WAL frames into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Run PASSIVE checkpoints (they never block the writer or readers) until the store
-/// closes, so that most committed frames are already in the database file when the
-/// writer restarts the WAL ([`WalBound`]) and that restart has little left to copy.
-/// (SQLite restarts the WAL by itself only when a checkpoint has caught up with the
-/// writer, which under continuous writes it never does.)
-fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+/// closes: every [`CHECKPOINT_EVERY`] or when the writer nudges (the WAL grew by a
+/// quarter of [`WAL_RESTART_FRAMES`]), and back to back for as long as the WAL keeps
+/// growing. Each one then has little to copy, and so does the RESTART the writer waits
+/// for ([`WalBound`]): what was committed since the last one began. (SQLite restarts
+/// the WAL by itself only when a checkpoint has caught up with the writer, which under
+/// continuous writes it never does.)
+///
+/// `checkpointing` is held during each checkpoint, so that the writer, which waits for
+/// the running one before its RESTART, is woken the moment it ends rather than polling
+/// SQLite's checkpoint lock with sleeps of 1, 2, 5, ... ms.
+fn checkpoint_loop(conn: Connection, nudges: mpsc::Receiver<()>, checkpointing: &Mutex<()>) {
     // Log a failure once, not every 100 ms (a full disk fails every checkpoint that
     // must grow the database file until space is freed).
     let mut failing = false;
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            Err(e) if !failing => {
-                failing = true;
-                tracing::warn!(error = %e, "WAL checkpoint failed; retrying every 100 ms");
+    // Frames in the WAL at the last checkpoint: while that changes, writes go on.
+    let mut last_frames = -1;
+    let mut busy = false;
+    loop {
+        let wait = if busy {
+            CHECKPOINT_WHILE_BUSY
+        } else {
+            CHECKPOINT_EVERY
+        };
+        if let Err(mpsc::RecvTimeoutError::Disconnected) = nudges.recv_timeout(wait) {
+            return;
+        }
+        let outcome = {
+            let _checkpointing = checkpointing.lock();
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1))
+        };
+        match outcome {
+            Ok(frames) => {
+                busy = frames != last_frames && frames > 0;
+                last_frames = frames;
+                if failing {
+                    failing = false;
+                    tracing::info!("WAL checkpoints succeed again");
+                }
             }
-            Ok(()) if failing => {
-                failing = false;
-                tracing::info!("WAL checkpoints succeed again");
+            Err(e) => {
+                busy = false;
+                if !failing {
+                    failing = true;
+                    tracing::warn!(error = %e, "WAL checkpoint failed; retrying every 100 ms");
+                }
             }
-            _ => {}
         }
     }
 }
@@ -423,10 +461,23 @@ struct WalBound {
     frames: Arc<std::sync::atomic::AtomicU32>,
     /// Restart once `frames` reaches this.
     restart_at: u32,
+    /// Wakes the checkpoint thread.
+    checkpointer: mpsc::SyncSender<()>,
+    /// Nudge the checkpoint thread once `frames` reaches this.
+    nudge_at: u32,
+    /// Held by the checkpoint thread while it checkpoints.
+    checkpointing: Arc<Mutex<()>>,
 }
 
+/// Frames between two nudges of the checkpoint thread.
+const NUDGE_FRAMES: u32 = WAL_RESTART_FRAMES / 4;
+
 impl WalBound {
-    fn new(conn: &mut Connection) -> rusqlite::Result<Self> {
+    fn new(
+        conn: &mut Connection,
+        checkpointer: mpsc::SyncSender<()>,
+        checkpointing: Arc<Mutex<()>>,
+    ) -> rusqlite::Result<Self> {
         let frames = Arc::new(std::sync::atomic::AtomicU32::new(0));
         let seen = frames.clone();
         // Replaces SQLite's auto-checkpoint hook, which `wal_autocheckpoint = 0` disabled.
@@ -440,24 +491,43 @@ impl WalBound {
         Ok(WalBound {
             frames,
             restart_at: WAL_RESTART_FRAMES,
+            checkpointer,
+            nudge_at: NUDGE_FRAMES,
+            checkpointing,
         })
     }
 
-    /// Between batches: restart the WAL if it has grown past the limit.
+    /// Between batches: have the checkpoint thread copy what the last quarter of
+    /// [`WAL_RESTART_FRAMES`] added, and restart the WAL if it has grown past the limit.
     fn after_batch(&mut self, conn: &Connection) {
         let frames = self.frames.load(std::sync::atomic::Ordering::Relaxed);
+        if frames >= self.nudge_at {
+            // Full: a nudge is pending already.
+            let _ = self.checkpointer.try_send(());
+            self.nudge_at = frames.saturating_add(NUDGE_FRAMES);
+        }
         if frames < self.restart_at {
             return;
         }
-        // A short wait: a reader still on old frames (or a PASSIVE checkpoint in progress)
-        // makes the restart fail with `busy`; it is tried again a little later.
-        let _ = conn.busy_timeout(WAL_RESTART_WAIT);
-        let outcome = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
-        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        let start = std::time::Instant::now();
+        let waited;
+        let outcome = {
+            let _checkpointing = self.checkpointing.lock();
+            waited = start.elapsed();
+            // A short wait: a reader still on old frames makes the restart fail with
+            // `busy`; it is tried again a little later.
+            let _ = conn.busy_timeout(WAL_RESTART_WAIT);
+            let outcome =
+                conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
+            let _ = conn.busy_timeout(BUSY_TIMEOUT);
+            outcome
+        };
         match outcome {
             Ok(0) => {
+                tracing::debug!(frames, ?waited, took = ?start.elapsed(), "WAL restarted");
                 self.frames.store(0, std::sync::atomic::Ordering::Relaxed);
                 self.restart_at = WAL_RESTART_FRAMES;
+                self.nudge_at = NUDGE_FRAMES;
             }
             Ok(_) => {
                 tracing::debug!(frames, "WAL restart deferred: readers still on old frames");
