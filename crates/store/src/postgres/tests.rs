@@ -642,3 +642,174 @@ async fn a_lost_connection_retries_reads_and_fails_writes_as_unavailable() {
         .await
         .unwrap();
 }
+
+/// A tablespace on a small tmpfs, for one test: mounted (root only: the project's
+/// machines and CI run tests as root), handed to the PostgreSQL server's OS user and
+/// created; dropped, with whatever schema used it, and unmounted when dropped.
+struct SmallTablespace {
+    name: String,
+    schema: String,
+    dir: tempfile::TempDir,
+}
+
+impl SmallTablespace {
+    async fn create(admin: &tokio_postgres::Client, size: &str) -> SmallTablespace {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "mounting a tmpfs needs root");
+        // The server (on this machine: the tests use a local PostgreSQL) must own it.
+        let data: String = admin
+            .query_one("SHOW data_directory", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&data).unwrap());
+        std::os::unix::fs::chown(dir.path(), Some(owner), None).unwrap();
+        // The temp dir's own mode must let the server reach the mount point.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let name = format!("iotjobs_full_{}", std::process::id());
+        admin
+            .batch_execute(&format!(
+                "CREATE TABLESPACE {name} LOCATION '{}'",
+                dir.path().display()
+            ))
+            .await
+            .unwrap();
+        SmallTablespace {
+            name,
+            schema: String::new(),
+            dir,
+        }
+    }
+
+    /// Fill the tmpfs with a file; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let filler = self.dir.path().join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 8192];
+        while f.write_all(&chunk).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for SmallTablespace {
+    fn drop(&mut self) {
+        let (name, schema) = (self.name.clone(), self.schema.clone());
+        // Runs on panics too; a fresh runtime, since this may be inside a test's one.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(&test_url(), tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                if !schema.is_empty() {
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .await;
+                }
+                let _ = client
+                    .batch_execute(&format!("DROP TABLESPACE IF EXISTS {name}"))
+                    .await;
+            });
+        })
+        .join();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// A full disk (SQLSTATE 53100): the tables live in a tablespace on a 4 MiB tmpfs that
+/// the test fills, so PostgreSQL fails to extend a table file with ENOSPC, as on a full
+/// disk. The write fails as `storage_full` (a 503 that says so at the edge), reads go
+/// on, and once space is freed writes succeed again on the same store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_writes_as_storage_full_and_recovers() {
+    let (admin, conn) = tokio_postgres::connect(&test_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut space = SmallTablespace::create(&admin, "4m").await;
+    let base = fresh().await;
+    space.schema = schema_of(&base).await;
+    drop(base);
+    // Tables made from here on (the migrations of a new schema) go to the tablespace.
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA {0} CASCADE; CREATE SCHEMA {0}",
+            space.schema
+        ))
+        .await
+        .unwrap();
+    let mut config: tokio_postgres::Config = test_url().parse().unwrap();
+    config.options(format!(
+        "-c search_path={} -c default_tablespace={}",
+        space.schema, space.name
+    ));
+    let store = PgStore::with_config(config, 4).await.unwrap();
+    let t0 = Timestamp(1_700_000_000_000);
+    store
+        .create_thing(crate::conformance::bare_thing("before"), "id".into(), t0)
+        .await
+        .unwrap();
+
+    let filler = space.fill();
+    // About 8 KiB per thing that PostgreSQL cannot compress away (pseudo-random hex), so
+    // that the tables must grow soon.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut noise = move || {
+        (0..1000 / 16)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                format!("{seed:016x}")
+            })
+            .collect::<String>()
+    };
+    let mut acknowledged = Vec::new();
+    let mut refusal = None;
+    for i in 0..5000 {
+        let new = iotjobs_core::NewThing {
+            attributes: (0..8).map(|a| (format!("a{a}"), noise())).collect(),
+            ..crate::conformance::bare_thing(&format!("t{i}"))
+        };
+        match store.create_thing(new, format!("id{i}"), t0).await {
+            Ok(_) => acknowledged.push(format!("t{i}")),
+            Err(e) => {
+                refusal = Some(e);
+                break;
+            }
+        }
+    }
+    let refusal = refusal.expect("5,000 writes succeeded on a full tablespace");
+    assert!(refusal.is_storage_full(), "{refusal:?}");
+    assert!(store.describe_thing("before").await.unwrap().is_some());
+    for name in &acknowledged {
+        assert!(
+            store.describe_thing(name).await.unwrap().is_some(),
+            "{name}"
+        );
+    }
+
+    std::fs::remove_file(filler).unwrap();
+    store
+        .create_thing(crate::conformance::bare_thing("after"), "id".into(), t0)
+        .await
+        .unwrap();
+    drop(store);
+}
