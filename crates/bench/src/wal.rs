@@ -55,6 +55,13 @@ pub struct WalArgs {
     /// e.g. one kept by an earlier run with `--keep`) instead of seeding a new one.
     #[arg(long)]
     seeded: Option<PathBuf>,
+    /// Before the run, wait until the machine's other load is below this (% of one core,
+    /// sampled over 1 s); 0 disables.
+    #[arg(long, default_value_t = 20.0)]
+    quiet_below: f64,
+    /// Longest wait for a quiet machine before running anyway, seconds.
+    #[arg(long, default_value_t = 120)]
+    quiet_max_wait: u64,
     /// Keep the seeded database and the server log (give `--work-dir` too: a temporary
     /// one is removed anyway).
     #[arg(long)]
@@ -103,6 +110,16 @@ pub async fn wal(args: WalArgs) -> anyhow::Result<()> {
     crate::copy_db(&template, &db)?;
     let wal_path = PathBuf::from(format!("{}-wal", db.display()));
     let log = work_dir.join("server.log");
+    if args.quiet_below > 0.0
+        && let Some(busy) =
+            stats::wait_for_quiet(args.quiet_below, Duration::from_secs(args.quiet_max_wait))
+                .await?
+    {
+        eprintln!(
+            "machine still busy ({busy:.0} % of a core from other processes) after {} s; running anyway",
+            args.quiet_max_wait
+        );
+    }
     let fsync_ms = crate::probe::fsync_probe(&work_dir, 30)?.median_64k_ms();
 
     let srv = server::Server::start(&server_bin, &db, false, &log).await?;
