@@ -390,11 +390,12 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-/// The pause between two checkpoints while writes go on: short, so that each one (and
-/// the writer's RESTART after them) has little to copy; not zero, so that a page written
-/// again and again is copied once per pause rather than once per commit, and the writer
-/// can take the checkpoint lock between two checkpoints.
-const CHECKPOINT_WHILE_BUSY: std::time::Duration = std::time::Duration::from_millis(10);
+/// The pause between two checkpoints while writes go on: short, so that the writer's
+/// RESTART, which waits for whatever the last checkpoint left, has little to copy
+/// (measured at about 300 MB/s of WAL: a restart takes a median 6 ms after 1 ms pauses,
+/// 20 ms after 10 ms pauses); not zero, so that the writer can take the checkpoint lock
+/// between two checkpoints.
+const CHECKPOINT_WHILE_BUSY: std::time::Duration = std::time::Duration::from_millis(1);
 /// How often the checkpointer copies committed WAL frames into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
