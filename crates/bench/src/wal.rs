@@ -205,14 +205,17 @@ pub async fn wal(args: WalArgs) -> anyhow::Result<()> {
         "- WAL sampled every {} ms from the file's size on disk; disk: 64 KiB write + fsync p50 {fsync_ms:.2} ms before the run",
         args.sample_ms
     );
+    println!(
+        "- CPU columns are % of one core during the load; \"KiB written/cancel\" counts the server's write syscalls (WAL frames, checkpoint copies into the database file, HTTP responses)"
+    );
     println!();
     println!(
-        "| load time | cancels | cancels/s | p50 ms | p99 ms | errors | WAL max MiB | WAL p50 MiB | WAL p99 MiB | samples | samples above 64 MiB | WAL after {} s idle MiB | server CPU | other load |",
+        "| load time | cancels | cancels/s | p50 ms | p99 ms | errors | WAL max MiB | WAL p50 MiB | WAL p99 MiB | samples | samples above 64 MiB | WAL after {} s idle MiB | server CPU | writer on CPU | KiB written/cancel | other load |",
         args.idle
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!(
-        "| {:.1} s | {} | {:.0} | {:.2} | {:.2} | {} | **{}** | {} | {} | {} | {} | {} | {:.0} % | {:.0} % |",
+        "| {:.1} s | {} | {:.0} | {:.2} | {:.2} | {} | **{}** | {} | {} | {} | {} | {} | {:.0} % | {:.0} % | {:.1} | {:.0} % |",
         result.elapsed.as_secs_f64(),
         stats::thousands(result.requests),
         result.rate(),
@@ -226,6 +229,8 @@ pub async fn wal(args: WalArgs) -> anyhow::Result<()> {
         sizes.iter().filter(|&&s| s > GOAL_BYTES).count(),
         mib(idle_end),
         usage.server_pct,
+        usage.writer_pct,
+        usage.server_written_bytes as f64 / 1024.0 / result.requests.max(1) as f64,
         usage.other_pct,
     );
     println!();
