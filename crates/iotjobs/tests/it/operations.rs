@@ -154,8 +154,9 @@ fn a_newer_sqlite_schema_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("iotjobs.sqlite");
     let url = format!("sqlite://{}", path.display());
-    let mut server = Server::start_on(&url);
-    server.stop();
+    // Started once to create and migrate the file (committed before it listens), then
+    // killed: `serve` installs its SIGTERM handler only after printing its address.
+    drop(Server::start_on(&url));
     let conn = rusqlite::Connection::open(&path).unwrap();
     let ours: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
