@@ -154,6 +154,10 @@ class Server:
         self.mqtt_port: int | None = None
         self.starts = 0
         self.last_exit_code: int | None = None
+        # False: with --mqtt-broker, `start` does not wait for `mqtt broker connected`
+        # (a standby node of several prints it only once it takes over; see
+        # `wait_for_stdout`)
+        self.await_broker = True
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -210,7 +214,7 @@ class Server:
         wanted = {"`listening on http(s)://127.0.0.1:PORT`": HTTP_LISTENING_LINE}
         if MQTT_LISTEN_ARG in self.extra_args:
             wanted["`mqtt listening on mqtt://127.0.0.1:PORT`"] = MQTT_LISTENING
-        if MQTT_BROKER_ARG in self.extra_args:
+        if MQTT_BROKER_ARG in self.extra_args and self.await_broker:
             wanted["`mqtt broker connected to mqtt://…`"] = MQTT_BROKER_CONNECTED
         found: dict = {}
         while len(found) < len(wanted):
@@ -248,6 +252,27 @@ class Server:
         if mqtt_m is not None:
             self.mqtt_endpoint = mqtt_m.group(1).decode()
             self.mqtt_port = int(mqtt_m.group(2))
+
+    def wait_for_stdout(self, pattern: re.Pattern, timeout: float) -> bool:
+        """Read the server's stdout (after what `start` consumed) until a whole line
+        matches `pattern`; False if it does not within `timeout`."""
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        buf = b""
+        deadline = time.monotonic() + timeout
+        while True:
+            if pattern.search(buf[: buf.rfind(b"\n") + 1]):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                return False
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return False
+            buf += chunk
 
     def _read_line(self, timeout: float) -> bytes:
         assert self.proc is not None and self.proc.stdout is not None
@@ -530,6 +555,9 @@ def aws_for(aws_cli):
 # iotjobs' own account at the broker (docs/mqtt-broker.md)
 BROKER_USER = "iotjobs"
 BROKER_PASSWORD = "iotjobs-test-secret"
+# an operator's account at the broker: reads Jobs events (--mqtt-events), nothing else
+BROKER_OPERATOR = "operator"
+BROKER_OPERATOR_PASSWORD = "operator-test-secret"
 
 # Two listeners with their own settings (docs/mqtt-broker.md): devices on one, with the
 # device ACL (%c: client id = thing name; anonymous in the tests, certificates with
@@ -547,6 +575,10 @@ pattern read $aws/things/%c/jobs/#
 MOSQUITTO_SERVICE_ACL = """\
 user iotjobs
 topic readwrite $aws/things/+/jobs/#
+topic write $aws/events/#
+
+user operator
+topic read $aws/events/#
 """
 
 
@@ -583,6 +615,8 @@ class Mosquitto:
         passwd = self.workdir / "passwd"
         subprocess.run([passwd_tool, "-b", "-c", str(passwd), BROKER_USER, BROKER_PASSWORD],
                        check=True, capture_output=True, timeout=10)
+        subprocess.run([passwd_tool, "-b", str(passwd), BROKER_OPERATOR,
+                        BROKER_OPERATOR_PASSWORD], check=True, capture_output=True, timeout=10)
         device_acl = self.workdir / "acl-devices"
         device_acl.write_text(MOSQUITTO_DEVICE_ACL)
         service_acl = self.workdir / "acl-service"

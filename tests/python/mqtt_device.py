@@ -168,11 +168,34 @@ class RawLog(EventLog):
 # ---------------------------------------------------------------------------------------
 
 
+class MutualTls:
+    """A device's client certificate and key (PEM files) and the CA that signs the
+    server's certificate: the connection is mutual TLS, as with the SDK's
+    `mtls_from_path` builders."""
+
+    def __init__(self, cert: str, key: str, server_ca: str):
+        self.cert, self.key, self.server_ca = cert, key, server_ca
+
+    def context(self) -> io.ClientTlsContext:
+        options = io.TlsContextOptions.create_client_with_mtls_from_path(self.cert, self.key)
+        options.override_default_trust_store_from_path(ca_filepath=self.server_ca)
+        return io.ClientTlsContext(options)
+
+
 class Device:
     """One device connection with client id = `thing`. See the module docstring."""
 
-    def __init__(self, kind: str, port: int, thing: str, host: str = "127.0.0.1"):
+    def __init__(self, kind: str, port: int, thing: str, host: str = "127.0.0.1",
+                 username: str | None = None, password: str | None = None,
+                 metrics: bool = True, tls: "MutualTls | None" = None):
+        """`username`/`password`: sent in CONNECT (an operator's access key id and secret;
+        devices send none). `metrics=False`: no `?SDK=...` query appended to the user name
+        (awscrt appends it by default, which a broker's password file does not know)."""
         assert kind in KINDS + RAW_KINDS, kind
+        self.tls = tls
+        self.metrics = metrics
+        self.username = username
+        self.password = password
         self.kind = kind
         self.port = port
         self.host = host
@@ -221,7 +244,8 @@ class Device:
         return self
 
     def _connect3(self):
-        client = mqtt.Client(io.ClientBootstrap.get_or_create_static_default(), None)  # no TLS
+        client = mqtt.Client(io.ClientBootstrap.get_or_create_static_default(),
+                             self.tls.context() if self.tls else None)
         self.conn = mqtt.Connection(
             client=client,
             host_name=self.host,
@@ -229,6 +253,9 @@ class Device:
             client_id=self.thing,
             clean_session=False,  # the SDK builders' default
             keep_alive_secs=KEEP_ALIVE_S,
+            username=self.username,
+            password=self.password,
+            disable_metrics=not self.metrics,
         )
         # every received publish, whatever subscription it matched
         self.conn.on_message(lambda topic, payload, **_: self.raw.append((topic, bytes(payload))))
@@ -267,9 +294,13 @@ class Device:
                 host_name=self.host,
                 port=self.port,
                 connect_options=mqtt5.ConnectPacket(
-                    client_id=self.thing, keep_alive_interval_sec=KEEP_ALIVE_S
+                    client_id=self.thing, keep_alive_interval_sec=KEEP_ALIVE_S,
+                    username=self.username,
+                    password=self.password.encode() if self.password is not None else None,
                 ),
                 on_publish_callback_fn=on_publish,
+                disable_metrics=not self.metrics,
+                tls_ctx=self.tls.context() if self.tls else None,
                 on_lifecycle_event_connection_success_fn=on_success,
                 on_lifecycle_event_connection_failure_fn=on_failure,
                 on_lifecycle_event_stopped_fn=lambda _data: self._stopped5.set(),
@@ -573,12 +604,19 @@ class SubscribeRefused(AssertionError):
 class Devices:
     """Opens devices and closes all of them at the end (the `devices` fixture)."""
 
-    def __init__(self, port_fn: Callable[[], int]):
+    def __init__(self, port_fn: Callable[[], int],
+                 tls_for: Callable[[str], MutualTls] | None = None):
+        """tls_for(thing): the thing's certificate, for devices over mutual TLS."""
         self._port_fn = port_fn
+        self._tls_for = tls_for
         self.opened: list[Device] = []
 
-    def __call__(self, kind: str, thing: str) -> Device:
-        d = Device(kind, self._port_fn(), thing)
+    def __call__(self, kind: str, thing: str, **credentials) -> Device:
+        """credentials: `username=`, `password=` (see `Device`)."""
+        if self._tls_for is not None:
+            credentials.setdefault("tls", self._tls_for(thing))
+            credentials.setdefault("host", "localhost")  # the server certificate's name
+        d = Device(kind, self._port_fn(), thing, **credentials)
         self.opened.append(d)
         return d.connect()
 

@@ -1,7 +1,9 @@
 """The certificate registry on the control plane: RegisterCertificateWithoutCA,
 DescribeCertificate, UpdateCertificate, DeleteCertificate, ListCertificates and thing
 principals (AttachThingPrincipal's `x-amzn-principal` header), with boto3, the AWS CLI v1
-and the iotjobs CLI. Certificates are made here with openssl."""
+and the iotjobs CLI. Certificates are made here with openssl. CreateKeysAndCertificate
+needs a server with a CA key: here only its refusal without one; the rest is in
+test_mqtt_tls.py, where the created certificates also connect."""
 
 from __future__ import annotations
 
@@ -228,3 +230,17 @@ def test_aws_cli_and_iotjobs_cli(aws_cli, iotjobs_bin, server, iot, tmp_path, pe
                            "--new-status", "ACTIVE")
     assert rc == 255
     assert "An error occurred (CertificateStateException) when calling the UpdateCertificate operation" in err
+
+
+def test_create_keys_and_certificate_needs_a_ca_key(iot, aws):
+    # a server without --mqtt-client-ca-key has no CA to sign with: AWS's
+    # InvalidRequestException (400, not retried by the SDKs), saying what to start it with
+    with raises_aws("InvalidRequestException", 400) as e:
+        iot.create_keys_and_certificate(setAsActive=True)
+    assert "--mqtt-client-ca-key" in e.response["Error"]["Message"]
+    rc, out, err = aws("iot", "create-keys-and-certificate", "--set-as-active")
+    assert (rc, out) == (255, "")
+    assert ("An error occurred (InvalidRequestException) when calling the "
+            "CreateKeysAndCertificate operation") in err
+    assert "--mqtt-client-ca-key" in err
+    assert iot.list_certificates()["certificates"] == []

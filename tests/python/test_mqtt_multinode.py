@@ -1,6 +1,8 @@
 """Devices over MQTT with several nodes on PostgreSQL: a device connected to node B hears
 (notify-next) a CancelJobExecution made through node A, also after node B's LISTEN
-connection was killed (it reconnects and rechecks its devices).
+connection was killed (it reconnects and rechecks its devices). Through an external
+broker (Mosquitto), two nodes elect one to serve it; when it is killed, the other takes
+over (research note §8 item 11).
 
 Needs the PostgreSQL of the suite (IOTJOBS_TEST_PG_URL, as the Rust tests; scripts/test
 sets it); each test uses a schema of its own.
@@ -16,7 +18,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import Server
+from conftest import BROKER_PASSWORD, BROKER_USER, MQTT_BROKER_CONNECTED, Server
 from iotjobs_helpers import thing_arn
 from mqtt_device import Device
 
@@ -29,14 +31,19 @@ def psql(sql: str) -> str:
     return p.stdout.strip()
 
 
-@pytest.fixture
-def two_nodes(iotjobs_bin, tmp_path):
-    """Node A (HTTP only) and node B (HTTP + MQTT) on one fresh PostgreSQL schema."""
+def fresh_schema() -> tuple[str, str]:
+    """A new PostgreSQL schema and the database URL whose search_path is it."""
     schema = f"iotjobs_mqtt_{os.getpid()}_{time.monotonic_ns()}"
     psql(f"CREATE SCHEMA {schema}")
     options = urllib.parse.quote(f"-c search_path={schema}")
     sep = "&" if "?" in PG_URL else "?"
-    url = f"{PG_URL}{sep}options={options}"
+    return schema, f"{PG_URL}{sep}options={options}"
+
+
+@pytest.fixture
+def two_nodes(iotjobs_bin, tmp_path):
+    """Node A (HTTP only) and node B (HTTP + MQTT) on one fresh PostgreSQL schema."""
+    schema, url = fresh_schema()
     nodes = []
     try:
         for name, args in (("a", ()), ("b", ("--mqtt-listen", "127.0.0.1:0"))):
@@ -100,3 +107,64 @@ def test_mqtt_notify_next_crosses_nodes_and_survives_a_lost_listen_connection(tw
         ev = nn.next(timeout=10)
         assert ev.execution is None
         wait_for(lambda: listen_pids(schema) not in ([], [pid]), "a new LISTEN connection")
+
+
+@pytest.fixture
+def two_broker_nodes(iotjobs_bin, tmp_path, mosquitto):
+    """Nodes A and B, both `--mqtt-broker` on one private Mosquitto, on one fresh schema.
+    A starts first and leads; B stands by (its `start` does not wait for the broker)."""
+    schema, url = fresh_schema()
+    nodes = []
+    try:
+        for name in ("a", "b"):
+            workdir = tmp_path / name
+            workdir.mkdir()
+            srv = Server(iotjobs_bin, workdir,
+                         ("--mqtt-broker", mosquitto.url, "--mqtt-broker-username", BROKER_USER),
+                         extra_env={"IOTJOBS_MQTT_BROKER_PASSWORD": BROKER_PASSWORD})
+            srv.database_url = url
+            srv.await_broker = name == "a"
+            srv.start()
+            nodes.append(srv)
+        yield nodes[0], nodes[1]
+    finally:
+        for srv in nodes:
+            srv.stop()
+        psql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def answers(device, token: str) -> int:
+    return sum(1 for t, p in device.raw.items
+               if t.endswith("/get/accepted") and json.loads(p).get("clientToken") == token)
+
+
+def test_mqtt_broker_two_nodes_one_serves_and_the_other_takes_over_when_it_dies(
+        two_broker_nodes, mosquitto):
+    node_a, node_b = two_broker_nodes
+    iot_b = node_b.client("iot")
+    iot_b.create_thing(thingName="dev1")
+    doc = json.dumps({"operation": "reboot"})
+    iot_b.create_job(jobId="job-1", targets=[thing_arn("dev1")], document=doc)
+    with Device("mqtt3", mosquitto.port, "dev1") as device:
+        assert device.subscribe_raw("$aws/things/dev1/jobs/get/accepted", 1) == 1
+        assert device.subscribe_raw("$aws/things/dev1/jobs/notify-next", 1) == 1
+        # One node answers (two consumers would answer twice).
+        device.publish_raw("$aws/things/dev1/jobs/get", b'{"clientToken":"one"}', 1)
+        device.raw.for_token("$aws/things/dev1/jobs/get/accepted", "one")
+        time.sleep(0.5)
+        assert answers(device, "one") == 1
+        assert not node_b.wait_for_stdout(MQTT_BROKER_CONNECTED, 0.1), "B connected too"
+
+        # Kill the leader like a crash: B takes over within its retry period.
+        node_a.proc.kill()
+        node_a.proc.wait()
+        started = time.monotonic()
+        assert node_b.wait_for_stdout(MQTT_BROKER_CONNECTED, 15), node_b.log()
+        print(f"takeover after {time.monotonic() - started:.2f} s")
+        device.publish_raw("$aws/things/dev1/jobs/get", b'{"clientToken":"two"}', 1)
+        got = device.raw.for_token("$aws/things/dev1/jobs/get/accepted", "two", timeout=10)
+        assert [j["jobId"] for j in got["queuedJobs"]] == ["job-1"]
+        # ... and notifies for changes made through it.
+        mark = len(device.raw.items)
+        iot_b.cancel_job_execution(jobId="job-1", thingName="dev1")
+        device.raw.json("$aws/things/dev1/jobs/notify-next", since=mark)

@@ -15,6 +15,8 @@
 //!   validates the decoded input against the model before it builds the DTO, so a handler
 //!   never has to ask again. Every other member, and every member of any other structure
 //!   (outputs, which handlers build, and nested shapes, which outputs share), is an `Option`.
+//!   A structure with a `sensitive` member gets a `Debug` that redacts it (as the AWS SDK for
+//!   Rust's does), so no secret it carries reaches a log through `{:?}`.
 //!
 //! The types of those tables are the hand-written ones at the root of `iotjobs-model`. Output goes
 //! through rustfmt so `cargo fmt --check` accepts the committed files. No documentation string
@@ -44,7 +46,8 @@ struct ModelSpec {
 /// matches the generated `Operation` enum exhaustively, the CLI offers these commands, and a
 /// test holds `docs/compatibility.md` to it). Extending the server to a new operation starts
 /// here: add its name, rerun `cargo xtask codegen`, and its shapes, DTOs and `Operation`
-/// variant appear; the compiler then asks for its handler.
+/// variant appear; the compiler then asks for its handler, and the CLI's tests for its help
+/// texts (`crates/cli/src/help_text.rs`).
 const MODELS: &[ModelSpec] = &[
     ModelSpec {
         file: "iot.service-2.json",
@@ -60,6 +63,7 @@ const MODELS: &[ModelSpec] = &[
             "UpdateThingGroup",
             "DeleteThingGroup",
             "RegisterCertificateWithoutCA",
+            "CreateKeysAndCertificate",
             "DescribeCertificate",
             "UpdateCertificate",
             "DeleteCertificate",
@@ -77,6 +81,7 @@ const MODELS: &[ModelSpec] = &[
             "ListJobs",
             "UpdateJob",
             "CancelJob",
+            "AssociateTargetsWithJob",
             "DeleteJob",
             "GetJobDocument",
             "DescribeJobExecution",
@@ -664,10 +669,25 @@ impl<'a> Generator<'a> {
         } else {
             Vec::new()
         };
-        writeln!(
-            s,
-            "#[derive(Debug, Clone, Default, Serialize, Deserialize)]\npub struct {name} {{"
-        )?;
+        // Members the model marks `sensitive` (e.g. CreateKeysAndCertificate's
+        // `PrivateKey`) are hidden from `Debug`, as the AWS SDK for Rust hides them, so a
+        // DTO that reaches a log line never carries a secret.
+        let mut debug_fields = Vec::new();
+        let mut has_sensitive = false;
+        for (mname, m) in shape.get("members").map_or(&[][..], Json::entries) {
+            let t = target(m)?;
+            let sensitive = [m, self.shape(t)?]
+                .iter()
+                .any(|j| j.get("sensitive").is_some_and(Json::is_true));
+            has_sensitive |= sensitive;
+            debug_fields.push((field_name(mname), sensitive));
+        }
+        let derives = if has_sensitive {
+            "Clone, Default, Serialize, Deserialize"
+        } else {
+            "Debug, Clone, Default, Serialize, Deserialize"
+        };
+        writeln!(s, "#[derive({derives})]\npub struct {name} {{")?;
         let mut fields = BTreeSet::new();
         for (mname, m) in shape.get("members").map_or(&[][..], Json::entries) {
             let field = field_name(mname);
@@ -691,6 +711,27 @@ impl<'a> Generator<'a> {
             }
         }
         s.push_str("}\n\n");
+        if has_sensitive {
+            writeln!(
+                s,
+                "impl std::fmt::Debug for {name} {{\n\
+                 fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {{\n\
+                 f.debug_struct({})",
+                lit(name)
+            )?;
+            for (field, sensitive) in &debug_fields {
+                if *sensitive {
+                    writeln!(
+                        s,
+                        ".field({}, &\"*** Sensitive Data Redacted ***\")",
+                        lit(field)
+                    )?;
+                } else {
+                    writeln!(s, ".field({}, &self.{field})", lit(field))?;
+                }
+            }
+            s.push_str(".finish()\n}\n}\n\n");
+        }
         Ok(())
     }
 

@@ -1,11 +1,13 @@
 //! One account's state, which every request and every background sweep of that account
 //! runs against: its store, the clock, its configuration (region, account id: what its
-//! ARNs say), and the ARNs themselves.
+//! ARNs say; the certificate issuer, if the server has one), and the ARNs themselves.
 //!
 //! This is shared vocabulary for the rest of the crate (handlers, errors, background work,
-//! the server), so it sits low: it knows the domain's types and nothing of HTTP, the wire
-//! format, authentication or routing, and must not import any of them.
+//! the server), so it sits low: it knows the domain's types and the `issuer` below it,
+//! and nothing of HTTP, the wire format, authentication or routing, and must not import
+//! any of them.
 
+use crate::issuer::CertificateIssuer;
 use iotjobs_core::error::ResourceKind;
 use iotjobs_core::{Clock, Timestamp};
 use std::sync::Arc;
@@ -21,6 +23,9 @@ pub struct AccountConfig {
     /// caller with `--auth none`), for test suites written for moto's server mode.
     /// Off by default: it deletes everything.
     pub enable_reset: bool,
+    /// The CA that CreateKeysAndCertificate signs with (`--mqtt-client-ca-key`); without
+    /// one the operation is refused. One issuer for the server, shared by its accounts.
+    pub certificate_issuer: Option<Arc<CertificateIssuer>>,
 }
 
 impl Default for AccountConfig {
@@ -29,6 +34,7 @@ impl Default for AccountConfig {
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
             enable_reset: false,
+            certificate_issuer: None,
         }
     }
 }

@@ -10,11 +10,12 @@
 //! and timeouts) are AWS's front end's, not error shapes of a model: they are built with
 //! their status where they are decided ([`ApiError::new`]).
 //!
-//! This module uses `app`, `auth` and `wire`; it must not import `server` or `handlers`,
-//! which use it.
+//! This module uses `app`, `auth`, `listener` and `wire`; it must not import `server` or
+//! `handlers`, which use it.
 
 use crate::app::{AccountConfig, arn};
 use crate::auth::AuthError;
+use crate::listener::{MAX_HEAD_BYTES, Unparsable};
 use crate::wire::{Plane, WireError, WireErrorKind};
 use iotjobs_core::JobsError;
 use iotjobs_core::execution::ExecutionState;
@@ -155,6 +156,31 @@ impl ApiError {
     }
 }
 
+impl From<&Unparsable> for ApiError {
+    /// A request hyper could not parse as HTTP/1.1, answered in AWS's shape instead of
+    /// hyper's empty 400/431. AWS's front ends answer such requests with a bare HTML 400
+    /// before any service sees them, so there is no AWS wording to mimic: a head over the
+    /// limit keeps the 431 of HTTP (RFC 6585) under a code named like the 413 one, and
+    /// everything else is the 400 InvalidRequestException both models declare, with
+    /// hyper's reason.
+    fn from(u: &Unparsable) -> Self {
+        if u.status == HEAD_TOO_LARGE.1 {
+            Self::new(
+                HEAD_TOO_LARGE.0,
+                HEAD_TOO_LARGE.1,
+                format!(
+                    "The request line and headers are larger than the limit of {MAX_HEAD_BYTES} bytes"
+                ),
+            )
+        } else {
+            Self::invalid_request(format!(
+                "The request is not valid HTTP/1.1 ({}); the connection is closed",
+                u.reason
+            ))
+        }
+    }
+}
+
 impl From<WireError> for ApiError {
     fn from(e: WireError) -> Self {
         match e.kind {
@@ -174,12 +200,16 @@ pub const STORAGE_FULL_MESSAGE: &str = "The server's storage is full: it accepts
 /// The code for an operation of the models that iotjobs does not serve.
 const NOT_IMPLEMENTED: &str = "NotImplementedException";
 
+/// The code and status for a request head over the limit.
+const HEAD_TOO_LARGE: (&str, u16) = ("RequestHeaderFieldsTooLargeException", 431);
+
 /// The codes iotjobs sends that no error shape of either model declares, with their
 /// statuses; every other code's status comes from the models ([`status_of`]).
 const NOT_IN_MODELS: &[(&str, u16)] = &[
     // An operation of the models that iotjobs does not serve: a code no SDK retries, and
     // the status HTTP has for "not implemented".
     (NOT_IMPLEMENTED, 501),
+    HEAD_TOO_LARGE,
 ];
 
 fn not_in_models(code: &str) -> u16 {
@@ -393,5 +423,29 @@ mod tests {
             );
         }
         assert_eq!(ApiError::not_implemented("m").status, 501);
+    }
+
+    #[test]
+    fn unparsable_requests() {
+        let too_large = ApiError::from(&Unparsable {
+            status: 431,
+            reason: "message head is too large".into(),
+        });
+        assert_eq!(
+            (too_large.code, too_large.status),
+            ("RequestHeaderFieldsTooLargeException", 431)
+        );
+        assert_eq!(status_of(Plane::Control, too_large.code), 431);
+        assert!(
+            too_large.message.contains("65536 bytes"),
+            "{}",
+            too_large.message
+        );
+        let bad = ApiError::from(&Unparsable {
+            status: 400,
+            reason: "invalid content-length parsed".into(),
+        });
+        assert_eq!((bad.code, bad.status), ("InvalidRequestException", 400));
+        assert!(bad.message.contains("invalid content-length parsed"));
     }
 }

@@ -6,14 +6,24 @@
 //!
 //! - [`wire`]: the [`wire::Plane`] a request is for, routing, decoding and validation
 //!   against the AWS models (`iotjobs_model`).
-//! - [`app`]: one account's [`app::App`] (store, clock, configuration) and its ARNs.
+//! - `x509`: the few fields of an X.509 certificate's DER that the edge reads (validity,
+//!   names, public key).
+//! - [`issuer`]: CreateKeysAndCertificate's certificate authority, which signs device
+//!   certificates with the `--mqtt-client-ca` key (uses `x509`).
+//! - [`app`]: one account's [`app::App`] (store, clock, configuration, the optional
+//!   certificate issuer) and its ARNs (uses `issuer`).
+//! - [`audit`]: `GET /iotjobs-api/audit`, the account's audit log (uses `app`).
 //! - [`auth`]: SigV4 verification, access keys, roles (uses `wire::Plane` only).
+//! - [`listener`]: the accept loop (TCP or TLS), connection cap and shedding, header
+//!   timeout and head limit, graceful shutdown; it serves any router and imports no other
+//!   module.
 //! - [`error`]: the one mapping of typed errors to AWS error responses (uses `app`,
-//!   `auth`, `wire`).
-//! - `handlers`: one function per served operation (uses `app`, `error`, `wire`).
+//!   `auth`, `listener`, `wire`).
+//! - `handlers`: one function per served operation (uses `app`, `error`, `wire`, `x509`).
 //! - [`background`]: the periodic sweep of each account (uses `app`).
-//! - [`listener`]: the accept loop (TCP or TLS), connection cap and header timeout; it
-//!   serves any router and imports no other module.
+//! - [`observe`]: `/health`, `/metrics` and the request log's fields (uses `app`).
+//! - [`testclock`]: `POST /iotjobs-api/clock` of `serve --test-clock` (uses `app`,
+//!   `background`).
 //! - [`server`]: the pipeline, the top of the graph: one listener for both planes,
 //!   authenticate, route, authorize, decode, handle, answer.
 //!
@@ -23,13 +33,18 @@
 //! state machine decides), and no SQL is written here (the store's job).
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod background;
 pub mod error;
 mod handlers;
+pub mod issuer;
 pub mod listener;
+pub mod observe;
 pub mod server;
+pub mod testclock;
 pub mod wire;
+mod x509;
 
 /// The module graph above, checked: a `crate::<module>` path in code (not comments)
 /// outside the modules a module may use fails the test.
@@ -40,12 +55,17 @@ mod module_graph {
     /// Each module and the crate modules its code may name; `server` may name them all.
     const ALLOWED: &[(&str, &[&str])] = &[
         ("wire", &[]),
-        ("app", &[]),
+        ("x509", &[]),
+        ("issuer", &["x509"]),
+        ("app", &["issuer"]),
+        ("audit", &["app"]),
         ("auth", &["wire"]),
-        ("error", &["app", "auth", "wire"]),
-        ("handlers", &["app", "error", "wire"]),
-        ("background", &["app"]),
         ("listener", &[]),
+        ("error", &["app", "auth", "listener", "wire"]),
+        ("handlers", &["app", "error", "wire", "x509"]),
+        ("background", &["app"]),
+        ("observe", &["app"]),
+        ("testclock", &["app", "background"]),
     ];
 
     fn sources(path: &Path, out: &mut Vec<(String, String)>) {

@@ -2,10 +2,13 @@
 //!
 //! Every request goes through `dispatch`: check its signature's headers (key, scope,
 //! date), read the body within the edge limits, verify the signature (the verified
-//! credential scope names the plane and the key names the account), match the
-//! operation in that plane's model, authorize the caller's role for it, decode and
-//! validate the input against the model, call the handler on the caller's account, and
-//! write the restJson1 response. Both planes
+//! credential scope names the plane and the key names the account) and tell the listener
+//! so (`listener::Admission`: until then the connection may be taken for another client,
+//! and the body wait ends with 503), match the operation in that plane's model, authorize
+//! the caller's role for it, decode and validate the input against the model, call the
+//! handler on the caller's account, and write the restJson1 response. The listener also
+//! asks `dispatch` how to answer a request hyper could not parse (`listener::Unparsable`).
+//! Both planes
 //! share one listener because `GET /things/{thingName}/jobs[/{jobId}]` exists on both
 //! with different meanings (wire spec §1.2): only the signing scope tells them apart.
 //!
@@ -18,6 +21,7 @@ use crate::app::App;
 use crate::auth::{self, Action, Auth, Principal, sigv4};
 use crate::error::ApiError;
 use crate::handlers;
+use crate::listener::{Admission, Unparsable};
 use crate::wire::Plane;
 use crate::wire::route::{RouteMatch, match_route};
 use axum::body::{Body, Bytes};
@@ -69,6 +73,10 @@ pub struct Service<S> {
     limits: BodyLimits,
     /// Serve `POST /moto-api/reset` (see [`crate::app::AccountConfig::enable_reset`]).
     enable_reset: bool,
+    metrics: crate::observe::Metrics,
+    /// `serve --test-clock`: the clock every account's app reads, moved by
+    /// `POST /iotjobs-api/clock`.
+    test_clock: Option<Arc<iotjobs_core::ManualClock>>,
 }
 
 impl<S> Service<S> {
@@ -83,7 +91,28 @@ impl<S> Service<S> {
             auth,
             limits,
             enable_reset,
+            metrics: crate::observe::Metrics::new(Vec::new()),
+            test_clock: None,
         }
+    }
+
+    /// Serve `POST /iotjobs-api/clock` for `clock` (which the accounts' apps must read).
+    pub fn with_test_clock(mut self, clock: Arc<iotjobs_core::ManualClock>) -> Self {
+        self.test_clock = Some(clock);
+        self
+    }
+
+    /// Add gauges of the binary's own to `/metrics` (e.g. MQTT sessions).
+    pub fn with_gauges(mut self, extra: Vec<crate::observe::ExtraGauge>) -> Self {
+        self.metrics = crate::observe::Metrics::new(extra);
+        self
+    }
+
+    /// Every account's app, in account order.
+    fn apps(&self) -> Vec<&Arc<App<S>>> {
+        let mut apps: Vec<_> = self.accounts.values().collect();
+        apps.sort_by(|a, b| a.config.account_id.cmp(&b.config.account_id));
+        apps
     }
 
     pub fn app(&self, account_id: &str) -> Option<&Arc<App<S>>> {
@@ -98,14 +127,109 @@ pub fn router<S: Store>(service: Arc<Service<S>>) -> axum::Router {
         .with_state(service)
 }
 
-async fn dispatch<S: Store>(State(svc): State<Arc<Service<S>>>, req: Request) -> Response {
+/// The id a request is answered with (`x-amzn-RequestId`), as a request extension so that
+/// the audit log can name it.
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+async fn dispatch<S: Store>(State(svc): State<Arc<Service<S>>>, mut req: Request) -> Response {
+    let started = std::time::Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
+    if let Some(unparsable) = req.extensions().get::<Unparsable>() {
+        // Not a request from the wire: the listener asking how to answer bytes hyper could
+        // not parse (it closes the connection after the answer).
+        tracing::debug!(%request_id, reason = %unparsable.reason, "unparsable request");
+        let e = ApiError::from(unparsable);
+        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+        return respond(status, Some(e.body()), &request_id, Some(e.code));
+    }
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let info = Arc::new(crate::observe::RequestInfo::default());
+    req.extensions_mut().insert(info.clone());
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
+    if method == "GET"
+        && let Some(resp) = observe_endpoint(&svc, &path, &request_id).await
+    {
+        return resp;
+    }
+    let resp = answer(&svc, req, &method, &path, &request_id).await;
+    let status = resp.status().as_u16();
+    let operation = info.operation.get().copied().unwrap_or("unknown");
+    let elapsed = started.elapsed();
+    svc.metrics.record(operation, status, elapsed);
+    // One line per request at the default level (`RUST_LOG=iotjobs::request=off` hides
+    // them), with what an operator greps for.
+    tracing::info!(
+        target: "iotjobs::request",
+        operation,
+        status,
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        account = info.account.get().map_or("-", String::as_str),
+        request_id = %request_id,
+        %method,
+        %path,
+        "request"
+    );
+    resp
+}
+
+/// `/health`, `/health/live` and `/metrics` (unauthenticated; see `observe`).
+async fn observe_endpoint<S: Store>(
+    svc: &Service<S>,
+    path: &str,
+    request_id: &str,
+) -> Option<Response> {
+    use crate::observe::{HEALTH_PATH, LIVE_PATH, METRICS_PATH};
+    let started = std::time::Instant::now();
+    let (operation, resp) = match path {
+        LIVE_PATH => (
+            "health",
+            respond(
+                StatusCode::OK,
+                Some(serde_json::json!({"status": "ok"})),
+                request_id,
+                None,
+            ),
+        ),
+        HEALTH_PATH => {
+            let (status, body) = crate::observe::readiness(&svc.apps()).await;
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            ("health", respond(status, Some(body), request_id, None))
+        }
+        METRICS_PATH => {
+            let text = crate::observe::metrics(
+                &svc.metrics,
+                &svc.apps(),
+                crate::listener::open_connections(),
+            )
+            .await;
+            let mut resp = (StatusCode::OK, text).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            ("metrics", resp)
+        }
+        _ => return None,
+    };
+    svc.metrics
+        .record(operation, resp.status().as_u16(), started.elapsed());
+    Some(resp)
+}
+
+/// Authenticate, handle and answer one request (everything but the observability paths).
+async fn answer<S: Store>(
+    svc: &Service<S>,
+    req: Request,
+    method: &str,
+    path: &str,
+    request_id: &str,
+) -> Response {
     // A panic anywhere below becomes a 500 InternalFailureException for this request
     // instead of a dropped connection. The work stays tied to the connection: a client
     // that goes away cancels it, so handlers never outnumber connections.
-    let work = AssertUnwindSafe(receive_and_handle(&svc, req)).catch_unwind();
+    let work = AssertUnwindSafe(receive_and_handle(svc, req)).catch_unwind();
     let (result, close) = match work.await {
         Ok(r) => r,
         Err(_) => {
@@ -121,14 +245,11 @@ async fn dispatch<S: Store>(State(svc): State<Arc<Service<S>>>, req: Request) ->
         }
     };
     let mut resp = match result {
-        Ok(body) => {
-            tracing::debug!(%method, %path, %request_id, "ok");
-            respond(StatusCode::OK, body, &request_id, None)
-        }
+        Ok(body) => respond(StatusCode::OK, body, request_id, None),
         Err(e) => {
-            tracing::debug!(%method, %path, %request_id, code = e.code, "error");
+            tracing::debug!(%method, %path, %request_id, code = e.code, message = %e.message, "error");
             let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-            respond(status, Some(e.body()), &request_id, Some(e.code))
+            respond(status, Some(e.body()), request_id, Some(e.code))
         }
     };
     if close {
@@ -147,6 +268,8 @@ async fn receive_and_handle<S: Store>(
     req: Request,
 ) -> (Result<Option<Value>, ApiError>, bool) {
     let (parts, body) = req.into_parts();
+    // Put there by the listener (absent only when the router is served some other way).
+    let admission = parts.extensions.get::<Admission>().cloned();
     let target = parts
         .uri
         .path_and_query()
@@ -165,20 +288,46 @@ async fn receive_and_handle<S: Store>(
             // Refused before its body was read. A small body is read and dropped so the
             // connection carries on (SDKs keep their connections) and a client still
             // uploading is not reset before it sees the 403; a large one closes it.
-            let drained = drain_small_body(&parts.headers, body).await;
+            let drained = drain_small_body(&parts.headers, body, admission.as_ref()).await;
             return (Err(ApiError::from_auth(e)), !drained);
         }
     };
-    let body = match read_body(&svc.limits, &parts.headers, body).await {
+    let body = match read_body(&svc.limits, &parts.headers, body, admission.as_ref()).await {
         Ok(body) => body,
         Err(e) => return (Err(e), true),
     };
     signed.body = &body;
     let result = match pending.finish(&signed) {
-        Ok((principal, plane)) => handle(svc, &parts, principal, plane, &body).await,
+        Ok((principal, plane)) => {
+            if let Some(admission) = &admission {
+                admission.verified();
+            }
+            handle(svc, &parts, principal, plane, &body).await
+        }
         Err(e) => Err(ApiError::from_auth(e)),
     };
     (result, false)
+}
+
+/// Resolves when the listener needs this still unverified request's connection for
+/// another client ([`Admission::evicted`]); never without an admission.
+async fn evicted(admission: Option<&Admission>) {
+    match admission {
+        Some(a) => a.evicted().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The answer to a request whose connection was taken back while its body was still
+/// awaited: the signature could not be checked yet, so the request holds nothing, and
+/// the client may simply retry (SDKs retry 503).
+fn evicted_error() -> ApiError {
+    ApiError::new(
+        "ServiceUnavailableException",
+        503,
+        "The server is at its connection limit and needed this connection before the \
+         request's body arrived; retry the request.",
+    )
 }
 
 /// The most body read (and dropped) after a refusal, and how long that may take.
@@ -186,13 +335,16 @@ const DRAIN_LIMIT: usize = 64 * 1024;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Read and drop a body of at most [`DRAIN_LIMIT`] bytes; false when it is larger (or
-/// says so), slower than [`DRAIN_TIMEOUT`], or broken.
-async fn drain_small_body(headers: &HeaderMap, body: Body) -> bool {
+/// says so), slower than [`DRAIN_TIMEOUT`], broken, or its connection is needed.
+async fn drain_small_body(headers: &HeaderMap, body: Body, admission: Option<&Admission>) -> bool {
     if declared_length(headers).is_some_and(|n| n > DRAIN_LIMIT as u64) {
         return false;
     }
     let read = axum::body::to_bytes(body, DRAIN_LIMIT);
-    matches!(tokio::time::timeout(DRAIN_TIMEOUT, read).await, Ok(Ok(_)))
+    tokio::select! {
+        r = tokio::time::timeout(DRAIN_TIMEOUT, read) => matches!(r, Ok(Ok(_))),
+        () = evicted(admission) => false,
+    }
 }
 
 /// The body length the `Content-Length` header declares, if any.
@@ -204,11 +356,13 @@ fn declared_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 /// The request body, within `limits`: 413 when it is (or says it is) too large, 408
-/// when it does not arrive in time, 400 when the stream breaks.
+/// when it does not arrive in time, 400 when the stream breaks, 503 when the listener
+/// needs the connection before it arrives ([`evicted_error`]).
 async fn read_body(
     limits: &BodyLimits,
     headers: &HeaderMap,
     body: Body,
+    admission: Option<&Admission>,
 ) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
@@ -224,7 +378,11 @@ async fn read_body(
         return Err(too_large());
     }
     let read = axum::body::to_bytes(body, limits.max_body_bytes);
-    match tokio::time::timeout(limits.body_read_timeout, read).await {
+    let read = tokio::select! {
+        r = tokio::time::timeout(limits.body_read_timeout, read) => r,
+        () = evicted(admission) => return Err(evicted_error()),
+    };
+    match read {
         Ok(Ok(body)) => Ok(body),
         Ok(Err(e)) => {
             let over_limit = std::error::Error::source(&e)
@@ -265,7 +423,16 @@ async fn handle<S: Store>(
         )
     })?;
     let region = &app.config.region;
+    if let Some(info) = parts.extensions.get::<Arc<crate::observe::RequestInfo>>() {
+        let _ = info.account.set(principal.account_id.clone());
+    }
+    let name_operation = |name: &'static str| {
+        if let Some(info) = parts.extensions.get::<Arc<crate::observe::RequestInfo>>() {
+            let _ = info.operation.set(name);
+        }
+    };
     if svc.enable_reset && method == "POST" && path == MOTO_RESET_PATH {
+        name_operation("reset");
         // Admins only (with `--auth none` every caller is one, as in moto), and only
         // the caller's account.
         auth::authorize(&principal, Action::Reset, region).map_err(ApiError::from_auth)?;
@@ -275,6 +442,25 @@ async fn handle<S: Store>(
             .map_err(|e| ApiError::from_jobs(e, plane, &app.config))?;
         tracing::info!(account = %principal.account_id, "account state wiped through {MOTO_RESET_PATH}");
         return Ok(Some(Value::Object(Default::default())));
+    }
+    if let Some(clock) = &svc.test_clock
+        && method == "POST"
+        && path == crate::testclock::CLOCK_PATH
+    {
+        name_operation("clock");
+        auth::authorize(&principal, Action::TestClock, region).map_err(ApiError::from_auth)?;
+        return crate::testclock::advance(clock, &svc.apps(), body)
+            .await
+            .map(Some)
+            .map_err(|e| ApiError::from_jobs(e, plane, &app.config));
+    }
+    if method == "GET" && path == crate::audit::AUDIT_PATH {
+        name_operation("audit");
+        auth::authorize(&principal, Action::ReadAudit, region).map_err(ApiError::from_auth)?;
+        return crate::audit::list(app, query)
+            .await
+            .map(Some)
+            .map_err(|e| ApiError::from_jobs(e, plane, &app.config));
     }
     let model = plane.model();
     let (op, labels) = match match_route(model.ops, method, path) {
@@ -297,6 +483,7 @@ async fn handle<S: Store>(
             ));
         }
     };
+    name_operation(op.name);
     let thing_name = labels
         .iter()
         .find(|(name, _)| *name == "thingName")
@@ -317,7 +504,17 @@ async fn handle<S: Store>(
         .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?)))
         .collect();
     let input = crate::wire::decode::decode_input(model, op, &labels, query, &headers, body)?;
-    handlers::call(app, plane, op.name, input).await
+    // Who, from where and which request, for the audit log of whatever this changes.
+    let actor = iotjobs_core::audit::Actor {
+        principal: principal.access_key_id.clone(),
+        source: parts
+            .extensions
+            .get::<crate::listener::PeerAddr>()
+            .map(|p| p.0.to_string()),
+        operation: op.name.to_owned(),
+        request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
+    };
+    iotjobs_core::audit::with_actor(actor, handlers::call(app, plane, op.name, input)).await
 }
 
 /// The plane of a request that names none (unsigned, with verification off): by the

@@ -9,6 +9,10 @@
 //! processes) as a markdown table, next to the disk's measured fsync cost.
 //! The numbers and the command belong in `docs/benchmarks.md`.
 //!
+//! `iotjobs-bench lockout` times signed calls while N connections hold requests with a
+//! forged signature and a body that never comes (`lockout.rs`); `mqtt` and `cancel-pg`
+//! are described in their modules.
+//!
 //! What this crate must not do:
 //! - be a timed test: it asserts no timing and never runs under `cargo test`; it only
 //!   fails when a cancel is not answered 200 (every request must be a real
@@ -19,6 +23,7 @@
 //!   the end unless `--keep`).
 
 mod load;
+mod lockout;
 mod mqtt;
 mod pg;
 mod probe;
@@ -55,6 +60,9 @@ enum Command {
     /// SQLite WAL size sampled during a fixed-time, maximal-rate cancel load, next to
     /// the cancel throughput.
     Wal(wal::WalArgs),
+    /// Signed calls while N connections hold forged-signature requests waiting for a
+    /// body (the lockout of issue 12), then SIGTERM during the attack.
+    Lockout(lockout::LockoutArgs),
     /// Only measure the disk's fsync cost (writes of 4-256 KiB, each + fsync) in a directory.
     Fsync {
         /// Directory to measure in (default: the system temp dir).
@@ -151,6 +159,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(mqtt::mqtt(args)),
+        Command::Lockout(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(lockout::lockout(args)),
         Command::Cancel(args) => {
             let rt = if args.client_threads <= 1 {
                 tokio::runtime::Builder::new_current_thread()

@@ -19,9 +19,11 @@
 //! server's store: it is a client of the HTTP API only.
 
 pub mod args;
+pub mod audit;
 pub mod call;
 pub mod credentials;
 pub mod help;
+pub mod help_text;
 pub mod http;
 pub mod model;
 pub mod output;
@@ -49,12 +51,21 @@ pub const USAGE: &str = "usage: iotjobs [options] <command> <subcommand> [<subco
 /// The services this binary serves as CLI commands.
 pub const COMMANDS: [&str; 2] = ["iot", "iot-jobs-data"];
 
+/// Whether `command` is one of the binary's own (clap) commands.
+fn is_server_command(command: &str) -> bool {
+    command == "serve"
+        || help_text::SERVER_COMMANDS
+            .iter()
+            .any(|(name, _)| *name == command)
+}
+
 /// Whether `argv` (without the program name) is a CLI invocation rather than `serve`.
 pub fn is_cli_invocation(argv: &[String]) -> bool {
     match argv.first().map(String::as_str) {
         Some(first) if COMMANDS.contains(&first) => true,
-        // `iotjobs help`, as `aws help` (the usage block points there).
-        Some("help") => argv.len() == 1,
+        // `iotjobs help [<command> [<operation>]]` (the usage block points there); only
+        // `iotjobs help serve|backup|audit` is clap's.
+        Some("help") => !argv.get(1).is_some_and(|c| is_server_command(c)),
         // Global options may come first, as with `aws --endpoint-url X iot …`.
         Some(first) if first.starts_with("--") && !matches!(first, "--help" | "--version") => {
             argv.iter().any(|a| COMMANDS.contains(&a.as_str()))
@@ -157,10 +168,83 @@ fn timeout(ns: &Namespace, dest: &str) -> Result<Option<Duration>, Exit> {
     })
 }
 
+/// `iotjobs help [<command> [<operation>]]`: `words` follow `help`. The help of an
+/// operation is exactly `iotjobs <command> <operation> help`; anything that names no
+/// command or no served operation is a usage error (exit 2, as argparse's), naming what
+/// exists.
+fn help_topic(words: &[String], io: &mut Io<'_>) -> Result<i32, Exit> {
+    let (command, rest) = match words {
+        [] => {
+            let _ = io.out.write_all(help::top_help().as_bytes());
+            return Ok(0);
+        }
+        [command, rest @ ..] => (command, rest),
+    };
+    let Some(service) = Service::by_cli_name(command) else {
+        let mut msg = format!(
+            "argument command: no help for '{command}': the commands are serve, {}, {}",
+            help_text::SERVER_COMMANDS.map(|(c, _)| c).join(", "),
+            COMMANDS.join(", ")
+        );
+        let choices: Vec<String> = std::iter::once("serve")
+            .chain(help_text::SERVER_COMMANDS.map(|(c, _)| c))
+            .chain(COMMANDS)
+            .map(str::to_string)
+            .collect();
+        if let Some(close) = args::get_close_matches(command, &choices, 1, 0.6).first() {
+            msg.push_str(&format!(" (maybe you meant '{close}'?)"));
+        }
+        msg.push_str(
+            "\n`iotjobs help` describes them; `iotjobs help <command>` lists a command's operations.",
+        );
+        return Err(Exit::Usage(msg));
+    };
+    let operation = match rest {
+        [] => {
+            let _ = io.out.write_all(help::service_help(service).as_bytes());
+            return Ok(0);
+        }
+        [operation] => operation,
+        [_, extra, ..] => {
+            return Err(Exit::Usage(format!(
+                "unrecognized arguments after `iotjobs help {command} {}`: {extra} (usage: iotjobs help [<command> [<operation>]])",
+                rest[0]
+            )));
+        }
+    };
+    if let Some(op) = service.op_by_command(operation)
+        && service.is_served(op)
+    {
+        let argv = [command.clone(), operation.clone(), "help".to_string()];
+        return run_inner(&argv, io);
+    }
+    let served: Vec<String> = service
+        .model
+        .ops
+        .iter()
+        .filter(|op| service.is_served(op))
+        .map(|op| model::xform_name(op.name, '-'))
+        .collect();
+    let mut msg = match service.op_by_command(operation) {
+        Some(op) => format!(
+            "argument operation: iotjobs does not serve {} ({command} {operation}) yet",
+            op.name
+        ),
+        None => format!("argument operation: {command} has no operation '{operation}'"),
+    };
+    if let Some(close) = args::get_close_matches(operation, &served, 1, 0.6).first() {
+        msg.push_str(&format!(" (maybe you meant '{close}'?)"));
+    }
+    msg.push_str(&format!(
+        "\nThe operations of {command} that iotjobs serves (`iotjobs help {command}` describes them):\n{}",
+        help::wrap(&served.join(", "), 2).trim_end()
+    ));
+    Err(Exit::Usage(msg))
+}
+
 fn run_inner(argv: &[String], io: &mut Io<'_>) -> Result<i32, Exit> {
-    if argv.len() == 1 && argv[0] == "help" {
-        let _ = io.out.write_all(help::top_help().as_bytes());
-        return Ok(0);
+    if argv.first().map(String::as_str) == Some("help") {
+        return help_topic(&argv[1..], io);
     }
     let (globals, remaining) = main_parser().parse_known_args(argv)?;
     if globals.version_requested {
@@ -583,6 +667,78 @@ mod tests {
         assert!(!v(&["serve", "--listen", "x"]));
         assert!(!v(&["--help"]));
         assert!(v(&["help"]));
+        assert!(v(&["help", "iot"]));
+        assert!(v(&["help", "iot-jobs-data", "describe-job-execution"]));
+        assert!(v(&["help", "bogus"]));
+        // clap's own help of `serve`.
+        assert!(!v(&["help", "serve"]));
+        assert!(!v(&["help", "backup"]));
+        assert!(!v(&["help", "audit"]));
         assert!(!v(&[]));
+    }
+
+    #[test]
+    fn help_topics() {
+        let (code, top, err) = run_cli(&["help"]);
+        assert_eq!((code, err.as_str()), (0, ""));
+        assert!(top.contains("\n       o iot\n") && top.contains("\n       o serve\n"));
+
+        let (code, iot, err) = run_cli(&["help", "iot"]);
+        assert_eq!((code, err.as_str()), (0, ""));
+        assert_eq!(iot, run_cli(&["iot", "help"]).1);
+        assert!(iot.contains("\n       o cancel-job-execution\n"));
+
+        let (code, page, err) = run_cli(&["help", "iot", "cancel-job-execution"]);
+        assert_eq!((code, err.as_str()), (0, ""));
+        assert_eq!(page, run_cli(&["iot", "cancel-job-execution", "help"]).1);
+        assert!(page.starts_with("NAME\n       cancel-job-execution -\n"));
+
+        let (code, page, _) = run_cli(&["help", "iot-jobs-data", "describe-job-execution"]);
+        assert_eq!(code, 0);
+        assert_eq!(
+            page,
+            run_cli(&["iot-jobs-data", "describe-job-execution", "help"]).1
+        );
+        // The data plane's page, not the control plane's operation of the same name.
+        assert!(page.contains("$next"));
+    }
+
+    #[test]
+    fn unknown_help_topics_are_usage_errors_naming_what_exists() {
+        let usage_error = |argv: &[&str]| {
+            let (code, out, err) = run_cli(argv);
+            assert_eq!((code, out.as_str()), (2, ""), "{argv:?}: {err}");
+            assert!(err.starts_with(USAGE), "{err}");
+            err[USAGE.len()..].to_string()
+        };
+        let err = usage_error(&["help", "io"]);
+        assert!(
+            err.starts_with("iotjobs: error: argument command: no help for 'io': the commands are serve, backup, audit, iot, iot-jobs-data (maybe you meant 'iot'?)\n"),
+            "{err}"
+        );
+        let err = usage_error(&["help", "iot", "cancel-job-executio"]);
+        assert!(
+            err.starts_with("iotjobs: error: argument operation: iot has no operation 'cancel-job-executio' (maybe you meant 'cancel-job-execution'?)\n"),
+            "{err}"
+        );
+        assert!(err.contains("  add-thing-to-thing-group, associate-targets-with-job,"));
+        // Modelled but not served.
+        let err = usage_error(&["help", "iot", "list-policies"]);
+        assert!(
+            err.contains("iotjobs does not serve ListPolicies (iot list-policies) yet"),
+            "{err}"
+        );
+        assert!(!err.contains("list-policies,"));
+        let err = usage_error(&["help", "iot-jobs-data", "cancel-job-execution"]);
+        assert!(
+            err.contains("iot-jobs-data has no operation 'cancel-job-execution'"),
+            "{err}"
+        );
+        assert!(
+            err.contains("describe-job-execution, get-pending-job-executions"),
+            "{err}"
+        );
+        let err = usage_error(&["help", "iot", "cancel-job-execution", "--force"]);
+        assert!(err.contains("unrecognized arguments"), "{err}");
     }
 }

@@ -1,10 +1,13 @@
-//! The certificate registry: X.509 client certificates registered without a CA, their
-//! statuses, and which things they are attached to (as principals).
+//! The certificate registry: X.509 client certificates (registered without a CA, or
+//! created with their keys by CreateKeysAndCertificate), their statuses, and which things
+//! they are attached to (as principals).
 //!
-//! The wire edge parses the PEM (its DER, SHA-256 id and validity dates); what is decided
-//! here is every rule about a registered certificate: which status it may be registered
-//! with, which status changes UpdateCertificate allows, when DeleteCertificate may delete
-//! it, and what attaching it to a thing exclusively means.
+//! The wire edge parses the PEM (its DER, SHA-256 id and validity dates) and, for
+//! CreateKeysAndCertificate, makes the key pair and signs the certificate: no crypto
+//! here. What is decided here is every rule about a registered certificate: which status
+//! it may be registered or created with, which status changes UpdateCertificate allows,
+//! when DeleteCertificate may delete it, and what attaching it to a thing exclusively
+//! means.
 
 use crate::error::JobsError;
 use crate::time::Timestamp;
@@ -52,6 +55,16 @@ impl CertificateStatus {
             None => Ok(CertificateStatus::Active),
             Some(s @ (CertificateStatus::Active | CertificateStatus::Inactive)) => Ok(s),
             Some(s) => Err(JobsError::certificate_status_not_allowed(s.as_str())),
+        }
+    }
+
+    /// CreateKeysAndCertificate's status: ACTIVE with `setAsActive=true`, else INACTIVE
+    /// (AWS: the certificate is created inactive unless `--set-as-active` is given).
+    pub fn for_created_keys(set_as_active: Option<bool>) -> Self {
+        if set_as_active == Some(true) {
+            CertificateStatus::Active
+        } else {
+            CertificateStatus::Inactive
         }
     }
 }
@@ -272,6 +285,13 @@ mod tests {
                 assert!(matches!(r, Err(JobsError::InvalidRequest(_))), "{s:?}");
             }
         }
+    }
+
+    #[test]
+    fn created_keys_status() {
+        assert_eq!(CertificateStatus::for_created_keys(Some(true)), Active);
+        assert_eq!(CertificateStatus::for_created_keys(Some(false)), Inactive);
+        assert_eq!(CertificateStatus::for_created_keys(None), Inactive);
     }
 
     /// Every status × every new status.

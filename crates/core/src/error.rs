@@ -185,6 +185,30 @@ impl JobsError {
         Self::InvalidRequest("Invalid nextToken".into())
     }
 
+    /// A `POST /iotjobs-api/clock` body that is not one of the two forms.
+    pub fn invalid_test_clock_request() -> Self {
+        Self::InvalidRequest(
+            "The test clock takes {\"advanceSeconds\": N} (N >= 0) or {\"epochSeconds\": T}".into(),
+        )
+    }
+
+    /// The test clock never goes backwards.
+    pub fn test_clock_backwards(now: crate::Timestamp, asked: crate::Timestamp) -> Self {
+        Self::InvalidRequest(format!(
+            "The test clock never goes backwards: it is at {} and {} was asked",
+            now.epoch_seconds_f64(),
+            asked.epoch_seconds_f64()
+        ))
+    }
+
+    /// A query parameter of `GET /iotjobs-api/audit` that is not one, or not valid.
+    pub fn invalid_audit_parameter(name: &str, value: &str) -> Self {
+        Self::InvalidRequest(format!(
+            "Invalid audit query parameter {name}={value:?}: expected jobId, thingName, \
+             principal, since and until (epoch seconds), maxResults (1-250), nextToken"
+        ))
+    }
+
     /// A `marker` that no page of ours produced (ListCertificates).
     pub fn invalid_marker() -> Self {
         Self::InvalidRequest("Invalid marker".into())
@@ -221,6 +245,35 @@ impl JobsError {
         Self::DeleteConflict(format!(
             "Things must be detached before deletion (arn: {certificate_arn})"
         ))
+    }
+
+    /// CreateKeysAndCertificate on a server without a certificate authority: AWS always
+    /// has one; iotjobs signs with the CA key given by `--mqtt-client-ca-key`. Of the
+    /// operation's modelled errors, InvalidRequestException (400) is the one that fits and
+    /// that no SDK retries (ThrottlingException, ServiceUnavailableException and
+    /// InternalFailureException are retried; UnauthorizedException is about the caller).
+    pub fn certificate_issuer_not_configured() -> Self {
+        Self::InvalidRequest(
+            "CreateKeysAndCertificate needs a certificate authority: start iotjobs serve with \
+             --mqtt-client-ca-key FILE, the private key of the --mqtt-client-ca certificate"
+                .into(),
+        )
+    }
+
+    /// CreateKeysAndCertificate after the CA certificate of `--mqtt-client-ca-key`
+    /// expired: a certificate it signed would fail every TLS handshake.
+    pub fn certificate_issuer_expired() -> Self {
+        Self::InvalidRequest(
+            "CreateKeysAndCertificate cannot issue certificates: the --mqtt-client-ca \
+             certificate of --mqtt-client-ca-key has expired; give the server a valid one"
+                .into(),
+        )
+    }
+
+    /// Generating a key pair or signing a certificate failed (a crypto library error:
+    /// never the caller's input). Goes to the log.
+    pub fn certificate_issuing_failed(detail: impl fmt::Display) -> Self {
+        Self::Internal(format!("certificate issuer: {detail}"))
     }
 
     /// A principal that is not a certificate ARN of this account and region.

@@ -169,7 +169,45 @@ pub fn check_create_job(
     }
 }
 
+/// AssociateTargetsWithJob (AWS API reference): only a CONTINUOUS job that is
+/// IN_PROGRESS takes more targets, and a job has at most [`MAX_TARGETS`] in all
+/// (`total`: its targets with the new ones, each once).
+pub fn check_associate_targets(job: &JobProgress, total: usize) -> Result<(), JobsError> {
+    if job.target_selection != TargetSelection::Continuous {
+        return Err(JobsError::associate_needs_continuous(&job.job_id));
+    }
+    if job.status != JobStatus::InProgress {
+        return Err(JobsError::associate_needs_in_progress(
+            &job.job_id,
+            job.status,
+        ));
+    }
+    if total > MAX_TARGETS {
+        return Err(JobsError::LimitExceeded(format!(
+            "A job can have at most {MAX_TARGETS} targets; job {} would have {total}",
+            job.job_id
+        )));
+    }
+    Ok(())
+}
+
 impl JobsError {
+    /// AssociateTargetsWithJob on a SNAPSHOT job.
+    pub fn associate_needs_continuous(job_id: &str) -> Self {
+        Self::InvalidRequest(format!(
+            "Targets can be associated only with a job whose targetSelection is CONTINUOUS; \
+             job {job_id} is SNAPSHOT"
+        ))
+    }
+
+    /// AssociateTargetsWithJob on a job that is not IN_PROGRESS.
+    pub fn associate_needs_in_progress(job_id: &str, status: JobStatus) -> Self {
+        Self::InvalidRequest(format!(
+            "Targets can be associated only with an IN_PROGRESS job; job {job_id} is {}",
+            status.as_str()
+        ))
+    }
+
     /// "Job documents are UTF-8 encoded JSON documents" (Jobs key concepts).
     pub fn document_not_object() -> Self {
         JobsError::InvalidRequest("The job document must be a JSON object".into())
@@ -563,5 +601,37 @@ SCHEDULED force=true: DELETION_IN_PROGRESS
         assert!(j.configs.contains_key("abortConfig"));
         let mut deleting = job(JobStatus::DeletionInProgress);
         assert!(deleting.update(update, NOW).is_err());
+    }
+
+    #[test]
+    fn associate_targets_needs_an_in_progress_continuous_job_within_the_limit() {
+        let mut p = JobProgress {
+            job_id: "j".into(),
+            status: JobStatus::InProgress,
+            target_selection: TargetSelection::Continuous,
+            in_progress_timeout_minutes: None,
+            process_details: JobProcessDetails::default(),
+            last_updated_at: Timestamp(0),
+            completed_at: None,
+        };
+        assert!(check_associate_targets(&p, MAX_TARGETS).is_ok());
+        assert!(matches!(
+            check_associate_targets(&p, MAX_TARGETS + 1),
+            Err(JobsError::LimitExceeded(_))
+        ));
+        for status in JobStatus::ALL {
+            p.status = status;
+            assert_eq!(
+                check_associate_targets(&p, 1).is_ok(),
+                status == JobStatus::InProgress,
+                "{status:?}"
+            );
+        }
+        p.status = JobStatus::InProgress;
+        p.target_selection = TargetSelection::Snapshot;
+        assert!(matches!(
+            check_associate_targets(&p, 1),
+            Err(JobsError::InvalidRequest(_))
+        ));
     }
 }

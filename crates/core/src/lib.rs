@@ -7,9 +7,11 @@
 //! edge (`iotjobs-api`) and the storage backends (`iotjobs-store`) depend on this
 //! crate; it depends on nothing of ours.
 
+pub mod audit;
 pub mod certificate;
 pub mod device;
 pub mod error;
+pub mod event;
 pub mod execution;
 pub mod group;
 pub mod job;
@@ -21,14 +23,15 @@ pub mod time;
 
 pub use certificate::{Certificate, CertificateStatus, NewCertificate, ThingPrincipalType};
 pub use error::JobsError;
+pub use event::{JobEventOperation, JobExecutionEventOperation, JobsEvent};
 pub use execution::{ExecutionState, JobExecution, JobExecutionStatus, StatusDetails};
 pub use group::{NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate};
 pub use job::{Job, JobProcessDetails, JobProgress, JobStatus, JobUpdate, NewJob, TargetSelection};
 pub use page::{Page, PageRequest};
 pub use state_machine::{Change, ExecutionCommand, apply, apply_to_job};
 pub use store::{
-    AppliedChange, ChangeListener, ExecutionSelector, JobFilter, Store, StoreResult, SweepReport,
-    ThingFilter,
+    AppliedChange, AssociatedTargets, ChangeListener, ChangeNotice, ExecutionSelector, JobFilter,
+    Lease, Store, StoreResult, StoreStats, SweepReport, ThingFilter,
 };
 pub use thing::{AttributeUpdate, NewThing, Thing, ThingUpdate};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -9,9 +9,12 @@
 
 use crate::certificate::{Certificate, CertificateStatus, NewCertificate, ThingPrincipalType};
 use crate::error::JobsError;
+use crate::event::JobsEvent;
 use crate::execution::{JobExecution, JobExecutionStatus};
 use crate::group::{NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate};
-use crate::job::{Job, JobProgress, JobStatus, JobUpdate, NewJob, TargetSelection};
+use crate::job::{
+    Job, JobProcessDetails, JobProgress, JobStatus, JobUpdate, NewJob, TargetSelection,
+};
 use crate::page::{Page, PageRequest};
 use crate::state_machine::ExecutionCommand;
 use crate::thing::{NewThing, Thing, ThingUpdate};
@@ -77,6 +80,27 @@ pub struct JobFilter {
     pub thing_group_name: Option<String>,
 }
 
+/// The targets AssociateTargetsWithJob adds: their ARNs as given, and the names they
+/// resolve to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AssociatedTargets {
+    pub arns: Vec<String>,
+    pub things: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+/// What a backend counts about itself ([`Store::stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Write transactions committed (SQLite: group-commit batches).
+    pub commit_batches: u64,
+    /// Writes those transactions carried (SQLite: requests in the batches); over any
+    /// interval, writes ÷ batches is the mean batch size.
+    pub committed_writes: u64,
+    /// The write-ahead log's size now, where the backend has one of its own (SQLite).
+    pub wal_bytes: Option<u64>,
+}
+
 /// What one [`Store::sweep`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -106,14 +130,26 @@ impl SweepReport {
     }
 }
 
-/// Called after a write committed, with the things whose job executions it changed
-/// (created, changed, removed or deleted), each once. The device transports use it to
-/// notify devices (`notify`, `notify-next`) only about committed changes. With several
-/// nodes (PostgreSQL), other nodes' commits are announced too, and an empty list means
-/// "changes may have been missed" (the connection that hears them was lost): check every
-/// thing of interest. It runs on the writer's task: it must return quickly (hand the
-/// work to a channel).
-pub type ChangeListener = std::sync::Arc<dyn Fn(&[String]) + Send + Sync>;
+/// What a [`ChangeListener`] hears.
+#[derive(Debug, Clone, Copy)]
+pub enum ChangeNotice<'a> {
+    /// A write committed: the things whose job executions it changed (created, changed,
+    /// removed or deleted), each once, and the Jobs events it made
+    /// ([`crate::event`]; only this node's own commits carry events).
+    Committed {
+        things: &'a [String],
+        events: &'a [JobsEvent],
+    },
+    /// Changes may have been missed (with several nodes on PostgreSQL: the connection
+    /// that hears the others' commits was lost): check every thing of interest.
+    Resync,
+}
+
+/// Called after a write committed, so that the device transports notify devices
+/// (`notify`, `notify-next`) and publish events only about committed changes. With
+/// several nodes (PostgreSQL), other nodes' commits are announced too. It runs on the
+/// writer's task: it must return quickly (hand the work to a channel).
+pub type ChangeListener = std::sync::Arc<dyn Fn(ChangeNotice<'_>) + Send + Sync>;
 
 /// The storage port. Async so that a networked backend does not block the runtime;
 /// `Send` futures so that handlers can run on any worker thread.
@@ -157,6 +193,7 @@ pub trait Store: Send + Sync + 'static {
         thing_name: &str,
         update: ThingUpdate,
         expected_version: Option<i64>,
+        now: Timestamp,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// Insert a group unless one with that name exists (see `create_thing`). The parent,
@@ -180,6 +217,7 @@ pub trait Store: Send + Sync + 'static {
         group_name: &str,
         update: ThingGroupUpdate,
         expected_version: Option<i64>,
+        now: Timestamp,
     ) -> impl Future<Output = StoreResult<i64>> + Send;
 
     /// DeleteThingGroup: [`ThingGroup::check_deletable`], then every member leaves the
@@ -243,6 +281,17 @@ pub trait Store: Send + Sync + 'static {
     fn create_job(
         &self,
         new: NewJob,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<Job>> + Send;
+
+    /// AssociateTargetsWithJob: add `targets` (ARNs; `things` and `groups` the names
+    /// they resolve to, as for [`Store::create_job`]) to a CONTINUOUS job, and queue an
+    /// execution for each resolved thing that has none of this job yet
+    /// ([`crate::job::check_associate_targets`]). Returns the job as it is now.
+    fn associate_targets_with_job(
+        &self,
+        job_id: &str,
+        targets: AssociatedTargets,
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<Job>> + Send;
 
@@ -374,6 +423,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         certificate_id: &str,
         certificate_arn: &str,
+        now: Timestamp,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// ListCertificates: by creation date (then id), ascending or descending.
@@ -391,6 +441,7 @@ pub trait Store: Send + Sync + 'static {
         certificate_id: &str,
         principal: &str,
         kind: ThingPrincipalType,
+        now: Timestamp,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// DetachThingPrincipal (idempotent). Unknown thing or certificate: `NotFound`.
@@ -398,6 +449,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         thing_name: &str,
         certificate_id: &str,
+        now: Timestamp,
     ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// ListThingPrincipals: the ids of the certificates attached to the thing, in id
@@ -408,6 +460,13 @@ pub trait Store: Send + Sync + 'static {
         page: PageRequest,
     ) -> impl Future<Output = StoreResult<Page<String>>> + Send;
 
+    /// How many executions are in each status now, over every job (the sum of the
+    /// jobs' counters: one read, however many executions there are).
+    fn count_executions(&self) -> impl Future<Output = StoreResult<JobProcessDetails>> + Send;
+
+    /// Counters of the backend itself, for `/metrics` (cheap: no database round trip).
+    fn stats(&self) -> StoreStats;
+
     /// Delete everything (the `--enable-reset` test endpoint). The account claim
     /// ([`Store::claim_account`]) stays.
     fn reset(&self) -> impl Future<Output = StoreResult<()>> + Send;
@@ -417,4 +476,27 @@ pub trait Store: Send + Sync + 'static {
     /// that restarting with another `--account-id` cannot hand one account's jobs to
     /// another.
     fn claim_account(&self, account_id: &str) -> impl Future<Output = StoreResult<()>> + Send;
+
+    /// Become the one node that does `role` (e.g. serving an external MQTT broker, whose
+    /// requests must be consumed once): `Some` lease if no other holder of this store's
+    /// data has it, `None` if one does. The role is held until the lease is dropped or
+    /// [`Lease::is_held`] turns false (a lost database connection); a node that dies
+    /// loses it with its connection, so a standby's next try succeeds.
+    fn try_lead(
+        &self,
+        role: &str,
+    ) -> impl Future<Output = StoreResult<Option<Box<dyn Lease>>>> + Send;
+
+    /// The audit log ([`crate::audit`]), oldest first, filtered.
+    fn list_audit(
+        &self,
+        filter: &crate::audit::AuditFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<crate::audit::AuditRecord>>> + Send;
+}
+
+/// A role held by this node (see [`Store::try_lead`]); dropping it gives the role up.
+pub trait Lease: Send + Sync {
+    /// False once the role may have passed to another node: stop acting on it.
+    fn is_held(&self) -> bool;
 }

@@ -6,9 +6,10 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use iotjobs_api::app::{AccountConfig, App};
 use iotjobs_api::auth::{AccessKey, Auth, Keyring, Role};
+use iotjobs_api::issuer::CertificateIssuer;
 use iotjobs_api::listener::ConnectionLimits;
 use iotjobs_api::server::{BodyLimits, Service};
-use iotjobs_core::SystemClock;
+use iotjobs_core::{Clock as _, SystemClock};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,9 +27,91 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the AWS IoT Jobs control plane (`iot`) and device data plane
-    /// (`iot-jobs-data`) on one HTTP listener.
-    Serve(ServeArgs),
+    #[command(about = iotjobs_cli::help_text::SERVE_SUMMARY)]
+    Serve(Box<ServeArgs>),
+    /// `iotjobs iot …`: listed here so that `iotjobs --help` shows it; `main` hands such an
+    /// argv to `iotjobs-cli` before clap parses anything.
+    #[command(about = iotjobs_cli::help_text::service_line("iot"), disable_help_flag = true)]
+    Iot(CliArgs),
+    /// `iotjobs iot-jobs-data …`, as `Iot`.
+    #[command(
+        about = iotjobs_cli::help_text::service_line("iot-jobs-data"),
+        disable_help_flag = true
+    )]
+    IotJobsData(CliArgs),
+    /// Copy the SQLite databases of a (possibly running) server into a directory: a
+    /// consistent online copy of each (the main file and every account's file), checked
+    /// after copying. To restore, stop the server and serve from the copies. For
+    /// PostgreSQL use `pg_dump` (docs/operations.md).
+    Backup(BackupArgs),
+    /// Read the audit log of a running server (who changed what, from where, when, old
+    /// and new status): `GET /iotjobs-api/audit`, signed with your credentials like
+    /// `iotjobs iot ...` (admin or operator keys). Oldest first; one line per record.
+    Audit(AuditArgs),
+}
+
+/// The words after `iot` / `iot-jobs-data`, for the CLI (which owns their parsing).
+#[derive(clap::Args)]
+struct CliArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    words: Vec<String>,
+}
+
+impl CliArgs {
+    fn argv(self, command: &str) -> Vec<String> {
+        std::iter::once(command.to_owned())
+            .chain(self.words)
+            .collect()
+    }
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// The server, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    endpoint_url: String,
+    /// Only this job's records.
+    #[arg(long)]
+    job_id: Option<String>,
+    /// Only this thing's records (or a thing group's, or a certificate id's).
+    #[arg(long)]
+    thing_name: Option<String>,
+    /// Only changes made by this access key id (`thing/NAME` for a device over MQTT,
+    /// `iotjobs` for the service's own background work).
+    #[arg(long)]
+    principal: Option<String>,
+    /// Only records at or after this time (epoch seconds or ISO 8601).
+    #[arg(long)]
+    since: Option<String>,
+    /// Only records before this time (epoch seconds or ISO 8601).
+    #[arg(long)]
+    until: Option<String>,
+    /// Stop after this many records.
+    #[arg(long)]
+    max_items: Option<usize>,
+    /// `text` (tab-separated columns) or `json` (one JSON object per line).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    output: String,
+    /// Credentials profile, as for the AWS CLI.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Signing region, as for the AWS CLI.
+    #[arg(long)]
+    region: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct BackupArgs {
+    /// The database to copy, as for `serve`. Default: `sqlite://<data dir>/iotjobs.sqlite`.
+    #[arg(long, env = "IOTJOBS_DATABASE")]
+    database: Option<String>,
+    /// Directory of the default database, as for `serve`.
+    #[arg(long, env = "IOTJOBS_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Directory to write the copies to (created if missing); files of the same names
+    /// must not exist there: a backup never overwrites.
+    #[arg(long)]
+    to: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -86,8 +169,9 @@ struct ServeArgs {
     mqtt_listen: Option<String>,
     /// PEM certificate chain of the MQTT endpoint: serve devices over mutual TLS (needs
     /// --mqtt-tls-key and --mqtt-client-ca). A device must present a client certificate
-    /// signed by --mqtt-client-ca, registered in --account-id (RegisterCertificateWithoutCA),
-    /// ACTIVE, and attached (AttachThingPrincipal) to the thing its client id names.
+    /// signed by --mqtt-client-ca, registered in --account-id (RegisterCertificateWithoutCA,
+    /// or made by CreateKeysAndCertificate with --mqtt-client-ca-key), ACTIVE, and attached
+    /// (AttachThingPrincipal) to the thing its client id names.
     #[arg(long, env = "IOTJOBS_MQTT_TLS_CERT", requires_all = ["mqtt_tls_key", "mqtt_client_ca", "mqtt_listen"])]
     mqtt_tls_cert: Option<PathBuf>,
     /// PEM private key for --mqtt-tls-cert.
@@ -97,11 +181,19 @@ struct ServeArgs {
     /// --mqtt-tls-cert).
     #[arg(long, env = "IOTJOBS_MQTT_CLIENT_CA", requires_all = ["mqtt_tls_cert", "mqtt_tls_key"])]
     mqtt_client_ca: Option<PathBuf>,
+    /// PEM private key (PKCS#8) of a --mqtt-client-ca certificate: CreateKeysAndCertificate
+    /// then makes a key pair and a certificate signed by that CA (ECDSA P-256), so a
+    /// device connects with them as with a certificate you registered. The key is read
+    /// once at start-up; keep the file readable by the server only. Without it,
+    /// CreateKeysAndCertificate is refused (400 InvalidRequestException).
+    #[arg(long, env = "IOTJOBS_MQTT_CLIENT_CA_KEY", requires = "mqtt_client_ca")]
+    mqtt_client_ca_key: Option<PathBuf>,
     /// Also serve devices through an existing MQTT broker: `mqtt://HOST:PORT` (plain
     /// TCP; mqtts:// is not implemented yet). iotjobs subscribes to every thing's jobs
     /// request topics there and prints `mqtt broker connected to mqtt://HOST:PORT` once
     /// subscribed. The broker's ACL must keep each device to its own thing's topics;
-    /// only one iotjobs node per Mosquitto broker (docs/mqtt-broker.md).
+    /// with several nodes on PostgreSQL, one is elected to serve the broker and the others
+    /// stand by (docs/mqtt-broker.md).
     #[arg(long, env = "IOTJOBS_MQTT_BROKER")]
     mqtt_broker: Option<String>,
     /// MQTT client id of iotjobs at the broker (its session, kept across restarts).
@@ -115,6 +207,30 @@ struct ServeArgs {
     /// line is visible to `ps`).
     #[arg(long, env = "IOTJOBS_MQTT_BROKER_PASSWORD", hide_env_values = true)]
     mqtt_broker_password: Option<String>,
+    /// Publish Jobs events (`$aws/events/job/{jobId}/...` and
+    /// `$aws/events/jobExecution/{jobId}/...`, as AWS IoT does once they are enabled):
+    /// on --mqtt-listen to operator connections (MQTT user name = an admin or operator
+    /// access key id of --account-id, password = its secret; any password under --auth
+    /// none), and on --mqtt-broker, where the broker's ACL decides who reads them.
+    #[arg(long, env = "IOTJOBS_MQTT_EVENTS")]
+    mqtt_events: bool,
+    /// Start the server's clock at the real time and move it only when told:
+    /// `POST /iotjobs-api/clock` with `{"advanceSeconds": N}` or `{"epochSeconds": T}`
+    /// (admins; unsigned under --auth none) applies every timeout due by then before it
+    /// answers `{"epochSeconds": now}`. For tests: hours of timeouts in milliseconds.
+    #[arg(long, env = "IOTJOBS_TEST_CLOCK")]
+    test_clock: bool,
+    /// Log format on stderr: `text` (human-readable lines) or `json` (one JSON object
+    /// per line, for log shippers). Every request is logged at the default level
+    /// (`info`): operation, status, latency, account, request id.
+    #[arg(long, env = "IOTJOBS_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// How often (milliseconds) live mutual-TLS device connections have their
+    /// certificate checked again: one no longer ACTIVE or no longer attached to its
+    /// thing is disconnected, as AWS IoT does within minutes.
+    #[arg(long, env = "IOTJOBS_MQTT_CERTIFICATE_RECHECK_MS", default_value_t = 60_000,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    mqtt_certificate_recheck_ms: u64,
     /// Connections served at once; more wait to be accepted.
     #[arg(long, env = "IOTJOBS_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u16).range(1..))]
@@ -126,6 +242,11 @@ struct ServeArgs {
     /// Time a request has to send its body, in milliseconds.
     #[arg(long, env = "IOTJOBS_BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
     body_read_timeout_ms: u64,
+    /// On SIGTERM or SIGINT, the time requests in flight have to finish, in milliseconds;
+    /// idle connections are closed at once, and the server exits when all are done or
+    /// this has passed (docs/operations.md).
+    #[arg(long, env = "IOTJOBS_SHUTDOWN_DRAIN_MS", default_value_t = 5_000)]
+    shutdown_drain_ms: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -135,9 +256,9 @@ enum AuthMode {
 }
 
 fn main() -> anyhow::Result<()> {
-    // The CLI commands own their argv parsing, messages and exit codes (0, 2, 255, as the
-    // AWS CLI v1): dispatch before clap and before any logging or runtime set-up, so a call
-    // starts in a few milliseconds.
+    // The CLI commands, and `iotjobs help …` except `help serve`, own their argv parsing,
+    // messages and exit codes (0, 2, 255, as the AWS CLI v1): dispatch before clap and
+    // before any logging or runtime set-up, so a call starts in a few milliseconds.
     let argv: Vec<String> = std::env::args_os()
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
@@ -145,20 +266,147 @@ fn main() -> anyhow::Result<()> {
     if iotjobs_cli::is_cli_invocation(&argv) {
         std::process::exit(run_cli(&argv));
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: a log file or a pipe gets plain text.
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match &cli.command {
+        // One JSON object per line, for log shippers.
+        Command::Serve(args) if args.log_format == "json" => logs.json().init(),
+        _ => logs.init(),
+    }
     match cli.command {
         Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
-            .block_on(serve(args)),
+            .block_on(serve(*args)),
+        Command::Backup(args) => backup(&args),
+        Command::Audit(args) => {
+            // Like `iotjobs iot ...`: the message alone on stderr, exit 255.
+            if let Err(e) = audit(&args) {
+                eprintln!("{e}");
+                std::process::exit(255);
+            }
+            Ok(())
+        }
+        // Not reached in practice (`is_cli_invocation` sends these argvs to the CLI before
+        // clap parses); kept correct anyway: the CLI gets the words it would have got.
+        Command::Iot(args) => std::process::exit(run_cli(&args.argv("iot"))),
+        Command::IotJobsData(args) => std::process::exit(run_cli(&args.argv("iot-jobs-data"))),
     }
+}
+
+/// `iotjobs audit`: print the records `iotjobs_cli::audit::read` returns.
+fn audit(args: &AuditArgs) -> anyhow::Result<()> {
+    let query = iotjobs_cli::audit::AuditQuery {
+        endpoint: args.endpoint_url.clone(),
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+        job_id: args.job_id.clone(),
+        thing_name: args.thing_name.clone(),
+        principal: args.principal.clone(),
+        since: args.since.clone(),
+        until: args.until.clone(),
+        max_items: args.max_items,
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed = None;
+    let json = args.output == "json";
+    iotjobs_cli::audit::read(&query, |r| {
+        let line = if json {
+            r.to_string()
+        } else {
+            let field = |k: &str| r[k].as_str().unwrap_or("-").to_owned();
+            let at = r["at"].as_f64().unwrap_or_default();
+            format!(
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{} -> {}\t{}",
+                iso8601(at),
+                field("principal"),
+                field("source"),
+                field("operation"),
+                field("subject"),
+                field("jobId"),
+                field("name"),
+                field("oldStatus"),
+                field("newStatus"),
+                field("detail"),
+            )
+        };
+        if let Err(e) = writeln!(out, "{line}") {
+            failed.get_or_insert(e);
+        }
+    })
+    .map_err(anyhow::Error::msg)?;
+    out.flush()?;
+    match failed {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
+    }
+}
+
+/// `2026-12-05T10:24:40.123Z` for epoch seconds.
+fn iso8601(secs: f64) -> String {
+    let ms = (secs * 1000.0).round() as i64;
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    let (y, m, d) = iotjobs_core::time::civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
+}
+
+/// `iotjobs backup`: each file of the deployment copied with
+/// `iotjobs_store::sqlite::backup`, one line per file on stdout.
+fn backup(args: &BackupArgs) -> anyhow::Result<()> {
+    let url = match &args.database {
+        Some(url) => url.clone(),
+        None => format!(
+            "sqlite://{}",
+            args.data_dir.join("iotjobs.sqlite").display()
+        ),
+    };
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        anyhow::bail!(
+            "iotjobs backup copies SQLite databases; for PostgreSQL use pg_dump (each \
+             account is a schema: pg_dump --schema=... , see docs/operations.md)"
+        );
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split_once('?').map_or(rest, |(p, _)| p))
+        .with_context(|| format!("unsupported database URL {url:?}"))?;
+    let main = PathBuf::from(path);
+    if !main.is_file() {
+        anyhow::bail!("no database at {}", main.display());
+    }
+    let files = iotjobs_store::sqlite::backup::deployment_files(&main)
+        .with_context(|| format!("listing the databases beside {}", main.display()))?;
+    std::fs::create_dir_all(&args.to).with_context(|| format!("creating {}", args.to.display()))?;
+    let mut out = std::io::stdout().lock();
+    for file in files {
+        let name = file.file_name().context("a database file name")?;
+        let copy = args.to.join(name);
+        let done =
+            iotjobs_store::sqlite::backup::backup(&file, &copy).map_err(anyhow::Error::msg)?;
+        writeln!(
+            out,
+            "backed up {} to {} ({} bytes, schema version {})",
+            done.source.display(),
+            done.copy.display(),
+            done.bytes,
+            done.schema_version
+        )?;
+    }
+    Ok(())
 }
 
 /// Runs one CLI command with buffered stdout/stderr, flushed before the process exits.
@@ -189,6 +437,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ),
     };
     let auth = auth_from(&args)?;
+    let certificate_issuer = issuer_from(&args)?;
     // The server's own account always opens (and claims) the main database, even when
     // no key names it: otherwise a node whose keys name that account would serve it
     // from the main database while a node started with another --account-id served it
@@ -222,7 +471,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             stores.push((account.clone(), store));
         }
         tracing::info!(database = %redact(&database), accounts = stores.len(), "store ready (PostgreSQL)");
-        serve_with(stores, auth, args).await
+        serve_with(stores, auth, certificate_issuer, args).await
     } else {
         let mut stores = Vec::new();
         for account in &accounts {
@@ -238,7 +487,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             stores.push((account.clone(), store));
         }
         tracing::info!(database = %database, accounts = stores.len(), "store ready (SQLite)");
-        serve_with(stores, auth, args).await
+        serve_with(stores, auth, certificate_issuer, args).await
     }
 }
 
@@ -250,6 +499,30 @@ async fn claim<S: iotjobs_core::Store>(store: &S, account: &str, what: &str) -> 
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("database {what} for account {account}"))
+}
+
+/// Who may connect to the MQTT endpoint as an operator (to read Jobs events): an admin
+/// or operator key of the served account, its id as MQTT user name and its secret as
+/// password, compared in constant time; anyone who sends a password under `--auth none`,
+/// which makes every HTTP caller an admin too.
+fn operator_check(auth: &Auth, account_id: &str) -> iotjobs_mqtt::OperatorCheck {
+    match auth {
+        Auth::None { .. } => Arc::new(|_: &str, _: &[u8]| true),
+        Auth::SigV4 { keys, .. } => {
+            let operators: std::collections::HashMap<String, String> = keys
+                .iter()
+                .filter(|k| k.account_id == account_id)
+                .filter(|k| matches!(k.role, Role::Admin | Role::Operator))
+                .map(|k| (k.access_key_id.clone(), k.secret_access_key.clone()))
+                .collect();
+            Arc::new(move |user: &str, password: &[u8]| {
+                use subtle::ConstantTimeEq as _;
+                operators
+                    .get(user)
+                    .is_some_and(|secret| bool::from(secret.as_bytes().ct_eq(password)))
+            })
+        }
+    }
 }
 
 /// The authenticator the flags and environment ask for. Secrets come from a file or
@@ -310,6 +583,30 @@ fn auth_from(args: &ServeArgs) -> anyhow::Result<Auth> {
     })
 }
 
+/// CreateKeysAndCertificate's certificate issuer, when --mqtt-client-ca-key is given: the
+/// key must belong to a --mqtt-client-ca certificate, and a certificate it signs must
+/// verify as the MQTT endpoint verifies devices (checked here, so a wrong file stops the
+/// server at start-up rather than failing every device later).
+fn issuer_from(args: &ServeArgs) -> anyhow::Result<Option<Arc<CertificateIssuer>>> {
+    let (Some(ca), Some(key)) = (&args.mqtt_client_ca, &args.mqtt_client_ca_key) else {
+        return Ok(None);
+    };
+    let issuer = CertificateIssuer::load(ca, key)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| {
+            format!(
+                "--mqtt-client-ca-key {} with --mqtt-client-ca {}",
+                key.display(),
+                ca.display()
+            )
+        })?;
+    tracing::info!(
+        ca_certificate_id = issuer.ca_certificate_id(),
+        "CreateKeysAndCertificate signs device certificates with the --mqtt-client-ca-key CA"
+    );
+    Ok(Some(Arc::new(issuer)))
+}
+
 /// A database URL without its password, for logs.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -327,6 +624,7 @@ fn redact(url: &str) -> String {
 async fn serve_with<S: iotjobs_core::Store + Clone>(
     stores: Vec<(String, S)>,
     auth: Auth,
+    certificate_issuer: Option<Arc<CertificateIssuer>>,
     args: ServeArgs,
 ) -> anyhow::Result<()> {
     if args.enable_reset {
@@ -341,6 +639,19 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
         _ => None,
     };
     let interval = std::time::Duration::from_millis(args.sweep_interval_ms.max(10));
+    // The domain's clock: the real one, or with --test-clock one that moves only when
+    // POST /iotjobs-api/clock says so (SigV4 always uses the real clock).
+    let test_clock = args.test_clock.then(|| {
+        tracing::warn!(
+            "--test-clock: the server's clock moves only through POST /iotjobs-api/clock; \
+             for tests, never for a fleet"
+        );
+        Arc::new(iotjobs_core::ManualClock::new(SystemClock.now()))
+    });
+    let clock: Arc<dyn iotjobs_core::Clock> = match &test_clock {
+        Some(c) => c.clone(),
+        None => Arc::new(SystemClock),
+    };
     // Devices over MQTT talk to the server's own account (development mode).
     let (stop_mqtt, mqtt_stopped) = tokio::sync::watch::channel(false);
     let mut mqtt = Vec::new();
@@ -352,6 +663,17 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
             .context("the main account's store")?;
         // One change listener per store, shared by both ways of reaching devices.
         let changes = iotjobs_mqtt::Changes::install(&store);
+        let events = args.mqtt_events.then(|| iotjobs_mqtt::EventContext {
+            region: args.region.clone(),
+            account_id: args.account_id.clone(),
+        });
+        let endpoint_options = iotjobs_mqtt::EndpointOptions {
+            events: events.clone(),
+            operators: Some(operator_check(&auth, &args.account_id)),
+            certificate_recheck: Some(std::time::Duration::from_millis(
+                args.mqtt_certificate_recheck_ms,
+            )),
+        };
         if let Some(addr) = &args.mqtt_listen {
             let mqtt_tls = match (
                 &args.mqtt_tls_cert,
@@ -371,14 +693,15 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
             print_line(&format!("mqtt listening on {scheme}://{addr}"))?;
             tracing::info!(%addr, "serving devices over MQTT");
             let mut stopped = mqtt_stopped.clone();
-            let (store, changes) = (store.clone(), changes.clone());
+            let (store, changes, clock) = (store.clone(), changes.clone(), clock.clone());
             mqtt.push(tokio::spawn(async move {
                 iotjobs_mqtt::run_with_changes(
                     listener,
                     mqtt_tls,
                     store,
-                    Arc::new(SystemClock),
+                    clock.clone(),
                     &changes,
+                    &endpoint_options,
                     async move {
                         let _ = stopped.wait_for(|s| *s).await;
                     },
@@ -399,6 +722,7 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
                     .unwrap_or_else(|| format!("iotjobs-{}", args.account_id)),
                 username: args.mqtt_broker_username.clone(),
                 password: args.mqtt_broker_password.clone(),
+                events,
             };
             if options.password.is_some() && options.username.is_none() {
                 anyhow::bail!("--mqtt-broker-password needs --mqtt-broker-username");
@@ -406,11 +730,12 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
             let shown = format!("mqtt://{}", display_host_port(&options.host, options.port));
             tracing::info!(broker = %shown, client_id = %options.client_id, "serving devices through an MQTT broker");
             let mut stopped = mqtt_stopped.clone();
+            let clock = clock.clone();
             mqtt.push(tokio::spawn(async move {
                 iotjobs_mqtt::broker::run(
                     options,
                     store,
-                    Arc::new(SystemClock),
+                    clock.clone(),
                     &changes,
                     move || {
                         if let Err(e) = print_line(&format!("mqtt broker connected to {shown}")) {
@@ -430,11 +755,12 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
     for (account, store) in stores {
         let app = Arc::new(App::new(
             store,
-            Arc::new(SystemClock),
+            clock.clone(),
             AccountConfig {
                 region: args.region.clone(),
                 account_id: account,
                 enable_reset: args.enable_reset,
+                certificate_issuer: certificate_issuer.clone(),
             },
         ));
         sweepers.push(tokio::spawn(iotjobs_api::background::run_sweeper(
@@ -446,17 +772,28 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
     let connection_limits = ConnectionLimits {
         max_connections: usize::from(args.max_connections),
         header_read_timeout: std::time::Duration::from_millis(args.header_read_timeout_ms.max(1)),
+        shutdown_drain: std::time::Duration::from_millis(args.shutdown_drain_ms),
     };
     let body_limits = BodyLimits {
         body_read_timeout: std::time::Duration::from_millis(args.body_read_timeout_ms.max(1)),
         ..BodyLimits::default()
     };
-    let service = Arc::new(Service::new(apps, auth, body_limits));
+    let mut service = Service::new(apps, auth, body_limits);
+    if let Some(clock) = test_clock {
+        service = service.with_test_clock(clock);
+    }
+    let service = Arc::new(service);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
+    if certificate_issuer.is_some() && tls.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            "CreateKeysAndCertificate answers private keys, and this listener is plain HTTP \
+             on a network address: give --tls-cert/--tls-key so that they travel encrypted"
+        );
+    }
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {scheme}://{addr}")?;
@@ -521,8 +858,8 @@ async fn bind_mqtt(addr: &str, tls: bool) -> anyhow::Result<tokio::net::TcpListe
     Ok(listener)
 }
 
-/// Resolves on SIGINT or SIGTERM; the server then stops accepting and lets in-flight
-/// requests finish.
+/// Resolves on SIGINT or SIGTERM; the server then stops accepting, answers what it has
+/// read and closes idle connections (`listener::serve`), within `--shutdown-drain-ms`.
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -73,6 +73,9 @@ pub struct BrokerOptions {
     pub client_id: String,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Publish Jobs events on the broker (`--mqtt-events`); its ACL decides who reads
+    /// them (docs/mqtt-broker.md).
+    pub events: Option<crate::EventContext>,
 }
 
 /// `mqtt://HOST[:PORT]` (default port 1883) → (host, port). `mqtts://` is refused: TLS
@@ -306,6 +309,17 @@ impl Publisher for BrokerPublisher {
     }
 }
 
+impl crate::events::EventSink for BrokerPublisher {
+    fn publish_event(&self, topic: &str, payload: &[u8]) {
+        if let Err(e) = self
+            .client
+            .try_publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
+        {
+            warn!(topic, error = %e, "event dropped: broker queue full");
+        }
+    }
+}
+
 // ---- the adapter ---------------------------------------------------------------------
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -329,6 +343,13 @@ fn mqtt_options(options: &BrokerOptions) -> MqttOptions {
 /// `subscribed` is called once, when the first subscription to the request topics is
 /// granted. An unreachable broker is retried forever (with backoff); only a broken
 /// configuration returns an error.
+///
+/// Only one node serves a broker at a time ([`LEAD_ROLE`], `Store::try_lead`): the
+/// requests must be consumed once, and Mosquitto delivers no `$aws/…` topic to `$share`
+/// subscriptions (research note §5.1), so the others stand by, ask again every
+/// [`LEAD_RETRY`], and take over when the leader's database connection ends (it died)
+/// or it lost the role. Changes committed through any node reach the leader's notifier
+/// (PostgreSQL `LISTEN`).
 pub async fn run<S: Store + Clone>(
     options: BrokerOptions,
     store: S,
@@ -337,7 +358,71 @@ pub async fn run<S: Store + Clone>(
     subscribed: impl FnOnce() + Send,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let (client, mut eventloop) = AsyncClient::new(mqtt_options(&options), REQUEST_CHANNEL);
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut subscribed = Some(subscribed);
+    let mut standing_by = false;
+    loop {
+        let lease = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            lease = store.try_lead(LEAD_ROLE) => lease,
+        };
+        match lease {
+            Ok(Some(lease)) => {
+                info!("leading: this node serves the MQTT broker");
+                standing_by = false;
+                let ended = serve(
+                    &options,
+                    store.clone(),
+                    clock.clone(),
+                    changes,
+                    &mut subscribed,
+                    shutdown.as_mut(),
+                    &*lease,
+                )
+                .await?;
+                if ended == Ended::Shutdown {
+                    return Ok(());
+                }
+                warn!("lost the lead role for the MQTT broker; standing by");
+            }
+            Ok(None) => {
+                if !standing_by {
+                    info!("another node serves the MQTT broker; standing by");
+                    standing_by = true;
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot ask for the lead role; retrying"),
+        }
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            () = tokio::time::sleep(LEAD_RETRY) => {}
+        }
+    }
+}
+
+/// The role a broker-serving node holds (`Store::try_lead`).
+pub const LEAD_ROLE: &str = "mqtt-broker";
+/// How often a standby node asks for [`LEAD_ROLE`].
+pub const LEAD_RETRY: Duration = Duration::from_secs(2);
+
+/// Why [`serve`] returned.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    Shutdown,
+    LostLead,
+}
+
+/// Serve as the leader until `shutdown` resolves or `lease` is no longer held.
+async fn serve<S: Store + Clone>(
+    options: &BrokerOptions,
+    store: S,
+    clock: Arc<dyn Clock>,
+    changes: &Changes,
+    subscribed: &mut Option<impl FnOnce() + Send>,
+    mut shutdown: std::pin::Pin<&mut impl Future<Output = ()>>,
+    lease: &dyn iotjobs_core::Lease,
+) -> std::io::Result<Ended> {
+    let (client, mut eventloop) = AsyncClient::new(mqtt_options(options), REQUEST_CHANNEL);
     let notifier = Arc::new(Notifier::new(
         store.clone(),
         clock.clone(),
@@ -346,6 +431,15 @@ pub async fn run<S: Store + Clone>(
         },
     ));
     let notifying = notify_changes(notifier, changes);
+    let publishing = options.events.clone().map(|ctx| {
+        crate::events::publish_events(
+            changes.subscribe_events(),
+            ctx,
+            BrokerPublisher {
+                client: client.clone(),
+            },
+        )
+    });
     let service = Arc::new(JobsService { store, clock });
     let dedup = Arc::new(Mutex::new(DedupCache::default()));
     let mut workers = Vec::with_capacity(WORKERS);
@@ -362,12 +456,19 @@ pub async fn run<S: Store + Clone>(
     }
 
     let addr = format!("{}:{}", options.host, options.port);
-    let mut subscribed = Some(subscribed);
+    let mut lease_check = tokio::time::interval(Duration::from_secs(1));
+    let mut ended = Ended::Shutdown;
     let mut backoff = BACKOFF_MIN;
-    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let event = tokio::select! {
             () = &mut shutdown => break,
+            _ = lease_check.tick() => {
+                if lease.is_held() {
+                    continue;
+                }
+                ended = Ended::LostLead;
+                break;
+            }
             event = eventloop.poll() => event,
         };
         match event {
@@ -427,10 +528,13 @@ pub async fn run<S: Store + Clone>(
         .await;
     }
     notifying.abort();
+    if let Some(task) = publishing {
+        task.abort();
+    }
     for t in worker_tasks {
         t.abort();
     }
-    Ok(())
+    Ok(ended)
 }
 
 /// Hand a publish to its thing's worker; acknowledge and drop what is not a request or

@@ -68,16 +68,38 @@ pub trait Handler: Send + Sync + 'static {
     /// the thing's pending executions are now, to compare later changes with.
     fn connected(&self, thing: &str) -> impl Future<Output = ()> + Send;
 
-    /// Who a device is, on CONNECT: the thing it acts as, or `Err` to refuse the
-    /// connection (CONNACK "not authorized"). `peer_certificate` is the DER of the client
-    /// certificate over mutual TLS (already verified against the client CA); `None` on
-    /// plain loopback TCP, where the client id is taken as the thing name. `client_id`
-    /// is already known to be a valid thing name.
+    /// Who connected, on CONNECT: the thing a device acts as, or an operator, or `Err`
+    /// to refuse the connection (CONNACK "not authorized"). See [`ConnectRequest`].
     fn authenticate(
         &self,
-        client_id: &str,
-        peer_certificate: Option<&[u8]>,
-    ) -> impl Future<Output = Result<String, ()>> + Send;
+        connect: &ConnectRequest<'_>,
+    ) -> impl Future<Output = Result<Identity, ()>> + Send;
+}
+
+/// What a CONNECT says about who is connecting.
+#[derive(Debug)]
+pub struct ConnectRequest<'a> {
+    /// Without a password, already known to be a valid thing name.
+    pub client_id: &'a str,
+    /// The MQTT user name with the Device SDK's `?SDK=...` metrics query stripped.
+    pub username: Option<&'a str>,
+    /// Present only when the client sent one: a device never does (the AWS IoT Device
+    /// SDKs authenticate with the certificate), an operator always does.
+    pub password: Option<&'a [u8]>,
+    /// The DER of the client certificate over mutual TLS (already verified against the
+    /// client CA); `None` on plain loopback TCP.
+    pub peer_certificate: Option<&'a [u8]>,
+}
+
+/// Who a connection is, which decides the topics it may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identity {
+    /// A device acting as this thing: requests and subscriptions under its own
+    /// `$aws/things/{thing}/jobs/` only.
+    Thing(String),
+    /// An operator or admin principal (`name` for the logs): may subscribe to Jobs
+    /// events (`$aws/events/job/...`, `$aws/events/jobExecution/...`) and publish nothing.
+    Operator { name: String },
 }
 
 /// Largest MQTT packet a device may send (fixed header included). AWS IoT's own limit
@@ -176,6 +198,8 @@ struct Registry {
     next_id: u64,
     /// thing → its live connections.
     things: HashMap<String, Vec<Arc<LiveConn>>>,
+    /// Operator connections (events only).
+    operators: Vec<Arc<LiveConn>>,
 }
 
 /// What the registry knows of one live connection.
@@ -187,6 +211,12 @@ struct LiveConn {
     outbound: mpsc::Sender<Outbound>,
     /// Signalled when a newer connection with the same client id takes over.
     taken_over: Notify,
+    /// Set before `taken_over` is signalled when the connection is cut because its
+    /// identity is no longer valid ([`Sessions::close_devices_where`]).
+    revoked: std::sync::atomic::AtomicBool,
+    /// SHA-256 of the client certificate's DER (mutual TLS), for
+    /// [`Sessions::certified_devices`].
+    certificate_sha256: Option<[u8; 32]>,
 }
 
 /// A notification queued for one connection.
@@ -194,6 +224,35 @@ struct Outbound {
     topic: String,
     payload: Arc<[u8]>,
     qos: Qos,
+}
+
+/// Queue `payload` on `topic` for each of `conns` with a matching subscription.
+fn deliver(conns: &[Arc<LiveConn>], who: &str, topic: &str, payload: &[u8]) {
+    let payload: Arc<[u8]> = Arc::from(payload);
+    for conn in conns {
+        // Overlapping subscriptions: one copy, at the highest granted QoS (MQTT 5
+        // §3.3.4 allows either; one copy is what a device expects from AWS).
+        let qos = lock(&conn.filters)
+            .iter()
+            .filter(|(filter, _)| topic::filter_matches(filter, topic))
+            .map(|(_, qos)| *qos)
+            .max_by_key(|qos| *qos as u8);
+        let Some(qos) = qos else { continue };
+        let msg = Outbound {
+            topic: topic.to_owned(),
+            payload: payload.clone(),
+            qos,
+        };
+        match conn.outbound.try_send(msg) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                warn!(who, topic, "message dropped: connection queue full");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                debug!(who, topic, "message dropped: connection closing");
+            }
+        }
+    }
 }
 
 /// A poisoned lock only means another task panicked while holding it; the maps stay
@@ -214,31 +273,50 @@ impl Sessions {
             debug!(thing, topic, "notification: thing not connected");
             return;
         };
-        let payload: Arc<[u8]> = Arc::from(payload);
-        for conn in conns {
-            // Overlapping subscriptions: one copy, at the highest granted QoS (MQTT 5
-            // §3.3.4 allows either; one copy is what a device expects from AWS).
-            let qos = lock(&conn.filters)
-                .iter()
-                .filter(|(filter, _)| topic::filter_matches(filter, topic))
-                .map(|(_, qos)| *qos)
-                .max_by_key(|qos| *qos as u8);
-            let Some(qos) = qos else { continue };
-            let msg = Outbound {
-                topic: topic.to_owned(),
-                payload: payload.clone(),
-                qos,
-            };
-            match conn.outbound.try_send(msg) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    warn!(thing, topic, "notification dropped: device queue full");
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    debug!(thing, topic, "notification dropped: connection closing");
-                }
+        deliver(conns, thing, topic, payload);
+    }
+
+    /// Deliver a Jobs event to every operator connection subscribed to `topic` (see
+    /// [`Sessions::publish_to_thing`] for QoS and queueing).
+    pub fn publish_to_operators(&self, topic: &str, payload: &[u8]) {
+        let registry = lock(&self.inner);
+        deliver(&registry.operators, "(operators)", topic, payload);
+    }
+
+    /// The (thing, client certificate SHA-256) of every live device connection over
+    /// mutual TLS, each pair once: what [`Sessions::close_devices_where`] may cut.
+    pub fn certified_devices(&self) -> Vec<(String, [u8; 32])> {
+        let registry = lock(&self.inner);
+        let mut out: Vec<(String, [u8; 32])> = registry
+            .things
+            .iter()
+            .flat_map(|(thing, conns)| {
+                conns
+                    .iter()
+                    .filter_map(|c| c.certificate_sha256.map(|fp| (thing.clone(), fp)))
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Close every device connection of `thing` whose client certificate has this
+    /// SHA-256 (MQTT 5: DISCONNECT 0x87 "not authorized"). Returns how many.
+    pub fn close_devices_where(&self, thing: &str, certificate_sha256: &[u8; 32]) -> usize {
+        let registry = lock(&self.inner);
+        let Some(conns) = registry.things.get(thing) else {
+            return 0;
+        };
+        let mut closed = 0;
+        for c in conns {
+            if c.certificate_sha256.as_ref() == Some(certificate_sha256) {
+                c.revoked.store(true, std::sync::atomic::Ordering::SeqCst);
+                c.taken_over.notify_one();
+                closed += 1;
             }
         }
+        closed
     }
 
     /// Whether `thing` has a live connection now.
@@ -265,7 +343,12 @@ impl Sessions {
     /// Add a connection of `thing`. A live connection with the same client id is taken
     /// over (MQTT 3.1.1 §3.1.4, 5 §3.1.4: the server closes the existing connection):
     /// it leaves the registry now and is told to close.
-    fn register(&self, thing: &str, client_id: &str) -> (Arc<LiveConn>, mpsc::Receiver<Outbound>) {
+    fn register(
+        &self,
+        identity: &Identity,
+        client_id: &str,
+        certificate_sha256: Option<[u8; 32]>,
+    ) -> (Arc<LiveConn>, mpsc::Receiver<Outbound>) {
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         let mut registry = lock(&self.inner);
         registry.next_id += 1;
@@ -275,8 +358,13 @@ impl Sessions {
             filters: Mutex::new(HashMap::new()),
             outbound: tx,
             taken_over: Notify::new(),
+            revoked: std::sync::atomic::AtomicBool::new(false),
+            certificate_sha256,
         });
-        let conns = registry.things.entry(thing.to_owned()).or_default();
+        let conns = match identity {
+            Identity::Thing(thing) => registry.things.entry(thing.clone()).or_default(),
+            Identity::Operator { .. } => &mut registry.operators,
+        };
         conns.retain(|old| {
             let same = old.client_id == client_id;
             if same {
@@ -288,9 +376,16 @@ impl Sessions {
         (conn, rx)
     }
 
-    /// Remove connection `id` of `thing` (no-op if it was taken over already).
-    fn unregister(&self, thing: &str, id: u64) {
+    /// Remove connection `id` (no-op if it was taken over already).
+    fn unregister(&self, identity: &Identity, id: u64) {
         let mut registry = lock(&self.inner);
+        let thing = match identity {
+            Identity::Thing(thing) => thing,
+            Identity::Operator { .. } => {
+                registry.operators.retain(|c| c.id != id);
+                return;
+            }
+        };
         if let Some(conns) = registry.things.get_mut(thing) {
             conns.retain(|c| c.id != id);
             if conns.is_empty() {
@@ -351,6 +446,8 @@ struct Connection<H> {
 struct Accepted {
     ep: Arc<ServerEndpoint>,
     version: Version,
+    identity: Identity,
+    /// The thing, or the operator's name (for the logs).
     thing: String,
     conn: Arc<LiveConn>,
     refused_filters: u32,
@@ -447,13 +544,21 @@ impl<H: Handler> Connection<H> {
                 return;
             }
         };
-        let (version, client_id, keep_alive) = match first {
-            Ok(Ok(Packet::V3_1_1Connect(c))) => {
-                (Version::V3_1_1, c.client_id().to_owned(), c.keep_alive())
-            }
-            Ok(Ok(Packet::V5_0Connect(c))) => {
-                (Version::V5_0, c.client_id().to_owned(), c.keep_alive())
-            }
+        let (version, client_id, keep_alive, username, password) = match first {
+            Ok(Ok(Packet::V3_1_1Connect(c))) => (
+                Version::V3_1_1,
+                c.client_id().to_owned(),
+                c.keep_alive(),
+                c.user_name().map(str::to_owned),
+                c.password().map(<[u8]>::to_vec),
+            ),
+            Ok(Ok(Packet::V5_0Connect(c))) => (
+                Version::V5_0,
+                c.client_id().to_owned(),
+                c.keep_alive(),
+                c.user_name().map(str::to_owned),
+                c.password().map(<[u8]>::to_vec),
+            ),
             Ok(Ok(other)) => {
                 debug!(peer = %self.peer, packet = ?other.packet_type(), "MQTT: first packet not CONNECT");
                 let _ = ep.close().await;
@@ -472,10 +577,11 @@ impl<H: Handler> Connection<H> {
             }
         };
 
-        // The client id must be a thing name (AWS's `iot:Connection.Thing.ThingName`
-        // policy). The username (which the Device SDK fills with `?SDK=...` metrics) and
-        // the password are ignored.
-        if !topic::is_thing_name(&client_id) {
+        // A device's client id must be a thing name (AWS's
+        // `iot:Connection.Thing.ThingName` policy); an operator (who sends a password)
+        // may use any client id. The Device SDK fills the username with `?SDK=...`
+        // metrics: only what comes before `?` is a name.
+        if password.is_none() && !topic::is_thing_name(&client_id) {
             info!(peer = %self.peer, client_id, "MQTT connect refused: client id is not a thing name");
             refuse(
                 &ep,
@@ -486,12 +592,17 @@ impl<H: Handler> Connection<H> {
             .await;
             return;
         }
-        let thing = match self
-            .handler
-            .authenticate(&client_id, certificate.as_deref())
-            .await
-        {
-            Ok(thing) => thing,
+        let connect = ConnectRequest {
+            client_id: &client_id,
+            username: username
+                .as_deref()
+                .map(|u| u.split_once('?').map_or(u, |(name, _)| name))
+                .filter(|u| !u.is_empty()),
+            password: password.as_deref(),
+            peer_certificate: certificate.as_deref(),
+        };
+        let identity = match self.handler.authenticate(&connect).await {
+            Ok(identity) => identity,
             Err(()) => {
                 info!(peer = %self.peer, client_id, "MQTT connect refused: not authorized");
                 refuse(
@@ -552,19 +663,35 @@ impl<H: Handler> Connection<H> {
 
         // Register (and take over an older connection) before CONNACK, so that the
         // device never sees two of its connections accepted at once.
-        let (conn, outbound) = self.sessions.register(&thing, &client_id);
+        let fingerprint = certificate.as_deref().map(|der| {
+            use sha2::Digest as _;
+            <[u8; 32]>::from(sha2::Sha256::digest(der))
+        });
+        let (conn, outbound) = self.sessions.register(&identity, &client_id, fingerprint);
+        let thing = match &identity {
+            Identity::Thing(thing) => thing.clone(),
+            Identity::Operator { name } => name.clone(),
+        };
         if let Err(e) = ep.send(connack).await {
             debug!(thing, error = ?e, "MQTT CONNACK send failed");
-            self.sessions.unregister(&thing, conn.id);
+            self.sessions.unregister(&identity, conn.id);
             let _ = ep.close().await;
             return;
         }
-        info!(thing, peer = %self.peer, version = ?version, keep_alive, "MQTT device connected");
-        self.handler.connected(&thing).await;
+        match &identity {
+            Identity::Thing(thing) => {
+                info!(thing, peer = %self.peer, version = ?version, keep_alive, "MQTT device connected");
+                self.handler.connected(thing).await;
+            }
+            Identity::Operator { name } => {
+                info!(operator = name, client_id, peer = %self.peer, version = ?version, keep_alive, "MQTT operator connected");
+            }
+        }
 
         let mut accepted = Accepted {
             ep: ep.clone(),
             version,
+            identity,
             thing,
             conn,
             refused_filters: 0,
@@ -576,7 +703,8 @@ impl<H: Handler> Connection<H> {
         let close = self.serve_connected(&mut accepted, in_rx, outbound).await;
         reader.abort();
 
-        self.sessions.unregister(&accepted.thing, accepted.conn.id);
+        self.sessions
+            .unregister(&accepted.identity, accepted.conn.id);
         if version == Version::V5_0
             && let Some(reason) = close.disconnect_reason()
             && let Ok(p) = v5_0::Disconnect::builder().reason_code(reason).build()
@@ -602,7 +730,13 @@ impl<H: Handler> Connection<H> {
             }
             tokio::select! {
                 biased;
-                () = conn.taken_over.notified() => return Close::TakenOver,
+                () = conn.taken_over.notified() => {
+                    return if conn.revoked.load(std::sync::atomic::Ordering::SeqCst) {
+                        Close::NotAuthorized
+                    } else {
+                        Close::TakenOver
+                    };
+                }
                 _ = self.stop.changed() => return Close::ServerShutdown,
                 msg = inbound.recv() => match msg {
                     None => return Close::ByPeer,
@@ -735,7 +869,12 @@ impl<H: Handler> Connection<H> {
             info!(thing = c.thing, topic, "MQTT QoS 2 publish refused");
             return Err(Close::QosNotSupported);
         }
-        if !topic::may_publish(&c.thing, topic) {
+        let allowed = match &c.identity {
+            Identity::Thing(thing) => topic::may_publish(thing, topic),
+            // Operators only listen (AWS reserves `$aws/events/...` for the service).
+            Identity::Operator { .. } => false,
+        };
+        if !allowed {
             info!(thing = c.thing, topic, "MQTT publish not authorized");
             return match c.version {
                 // MQTT 5: PUBACK 0x87, the SDK fails the request at once. QoS 0 has no
@@ -787,7 +926,11 @@ impl Accepted {
             .iter()
             .map(|e| {
                 let filter = e.topic_filter();
-                if topic::may_subscribe(&self.thing, filter) {
+                let allowed = match &self.identity {
+                    Identity::Thing(thing) => topic::may_subscribe(thing, filter),
+                    Identity::Operator { .. } => topic::may_subscribe_events(filter),
+                };
+                if allowed {
                     let qos = match e.sub_opts().qos() {
                         Qos::AtMostOnce => Qos::AtMostOnce,
                         _ => Qos::AtLeastOnce,

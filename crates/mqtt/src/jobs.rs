@@ -30,6 +30,18 @@ pub enum JobsRequest {
     },
 }
 
+impl JobsRequest {
+    /// The data-plane operation it is (the audit log's operation name).
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Self::GetPending => "GetPendingJobExecutions",
+            Self::StartNext => "StartNextPendingJobExecution",
+            Self::Describe { .. } => "DescribeJobExecution",
+            Self::Update { .. } => "UpdateJobExecution",
+        }
+    }
+}
+
 /// `$aws/things/{thing}/jobs/`.
 pub fn prefix(thing: &str) -> String {
     format!("$aws/things/{thing}/jobs/")
@@ -281,7 +293,15 @@ impl<S: Store> JobsService<S> {
             );
         };
         let (accepted, refused) = (format!("{topic}/accepted"), format!("{topic}/rejected"));
-        let result = self.run(thing, request, payload, now).await;
+        // The device is the actor of whatever its request changes (audit log).
+        let actor = iotjobs_core::audit::Actor {
+            principal: format!("thing/{thing}"),
+            source: None,
+            operation: request.operation().to_owned(),
+            request_id: token_of(payload),
+        };
+        let result =
+            iotjobs_core::audit::with_actor(actor, self.run(thing, request, payload, now)).await;
         match result {
             Ok(body) => (accepted, body),
             Err(body) => (refused, body),

@@ -7,6 +7,8 @@
 //! - [`jobs`]: the Jobs topics and payloads, and the one mapping from typed errors to
 //!   MQTT error codes; requests run `iotjobs_core::device`, as the HTTP data plane does.
 //! - [`notify`]: `notify` / `notify-next` after committed changes.
+//! - [`events`]: Jobs events (`$aws/events/...`) after committed changes, for operators
+//!   (`serve --mqtt-events`).
 //! - [`broker`]: the other way to reach devices: iotjobs as a client of an existing MQTT
 //!   broker (`serve --mqtt-broker`), subscribed to every thing's request topics.
 //!
@@ -16,12 +18,14 @@
 
 pub mod broker;
 pub mod endpoint;
+pub mod events;
 pub mod jobs;
 pub mod notify;
 
-pub use endpoint::{Handler, Reply, Sessions};
+pub use endpoint::{ConnectRequest, Handler, Identity, Reply, Sessions};
+pub use events::EventContext;
 
-use iotjobs_core::{Clock, Store};
+use iotjobs_core::{ChangeNotice, Clock, JobsEvent, Store};
 use jobs::JobsService;
 use notify::Notifier;
 use std::future::Future;
@@ -30,20 +34,43 @@ use tokio::sync::mpsc;
 
 /// A store's committed changes for several consumers (the embedded endpoint and the
 /// broker adapter): the store takes one [`iotjobs_core::ChangeListener`], installed here
-/// once, and every [`Changes::subscribe`]r gets each batch of changed things.
+/// once, and every [`Changes::subscribe`]r gets each batch of changed things, every
+/// [`Changes::subscribe_events`]r each commit's Jobs events.
 #[derive(Clone, Default)]
 pub struct Changes {
-    subscribers: Arc<Mutex<Vec<mpsc::UnboundedSender<Vec<String>>>>>,
+    subscribers: Subscribers<Vec<String>>,
+    event_subscribers: Subscribers<Arc<[JobsEvent]>>,
+}
+
+type Subscribers<T> = Arc<Mutex<Vec<mpsc::UnboundedSender<T>>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Changes {
     /// Install the store's change listener (replacing any other).
     pub fn install<S: Store>(store: &S) -> Self {
         let changes = Changes::default();
-        let subscribers = changes.subscribers.clone();
-        store.set_change_listener(Arc::new(move |things: &[String]| {
-            let mut subscribers = subscribers.lock().unwrap_or_else(|e| e.into_inner());
-            subscribers.retain(|s| s.send(things.to_vec()).is_ok());
+        let (subscribers, event_subscribers) = (
+            changes.subscribers.clone(),
+            changes.event_subscribers.clone(),
+        );
+        store.set_change_listener(Arc::new(move |notice: ChangeNotice<'_>| {
+            let (things, events) = match notice {
+                ChangeNotice::Committed { things, events } => (things, events),
+                ChangeNotice::Resync => (&[][..], &[][..]),
+            };
+            if !things.is_empty() || matches!(notice, ChangeNotice::Resync) {
+                lock(&subscribers).retain(|s| s.send(things.to_vec()).is_ok());
+            }
+            if !events.is_empty() {
+                let mut subscribers = lock(&event_subscribers);
+                if !subscribers.is_empty() {
+                    let events: Arc<[JobsEvent]> = events.into();
+                    subscribers.retain(|s| s.send(events.clone()).is_ok());
+                }
+            }
         }));
         changes
     }
@@ -52,10 +79,16 @@ impl Changes {
     /// missed).
     pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Vec<String>> {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.subscribers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(tx);
+        lock(&self.subscribers).push(tx);
+        rx
+    }
+
+    /// The Jobs events of every commit of this node from now on (nobody subscribes
+    /// unless `--mqtt-events` is on, and then events cost nothing more than a channel
+    /// send per commit that makes one).
+    pub fn subscribe_events(&self) -> mpsc::UnboundedReceiver<Arc<[JobsEvent]>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.event_subscribers).push(tx);
         rx
     }
 }
@@ -88,6 +121,23 @@ fn notify_changes<S: Store, P: notify::Publisher>(
     })
 }
 
+/// Checks an operator's MQTT credentials (user name without the `?...` query, password):
+/// true if they are an access key id and its secret of an admin or operator key of the
+/// served account. The transport stays ignorant of how keys are kept.
+pub type OperatorCheck = Arc<dyn Fn(&str, &[u8]) -> bool + Send + Sync>;
+
+/// What the embedded endpoint serves beyond the device topics.
+#[derive(Clone, Default)]
+pub struct EndpointOptions {
+    /// Publish Jobs events to operator connections (`--mqtt-events`).
+    pub events: Option<EventContext>,
+    /// Who may connect as an operator (with a password); `None`: nobody.
+    pub operators: Option<OperatorCheck>,
+    /// How often live mutual-TLS device connections have their certificate checked
+    /// again; `None`: [`CERTIFICATE_RECHECK`].
+    pub certificate_recheck: Option<std::time::Duration>,
+}
+
 /// Serve devices over MQTT on `listener` for `store`'s account, until `shutdown`
 /// resolves: requests run the device data-plane operations, and committed changes
 /// notify connected devices. With `tls` ([`endpoint::server_config`]), mutual TLS: a
@@ -102,17 +152,19 @@ pub async fn run<S: Store + Clone>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let changes = Changes::install(&store);
-    run_with_changes(listener, tls, store, clock, &changes, shutdown).await
+    let options = EndpointOptions::default();
+    run_with_changes(listener, tls, store, clock, &changes, &options, shutdown).await
 }
 
 /// [`run`] with the store's changes already [`Changes::install`]ed (when the broker
-/// adapter runs too).
+/// adapter runs too), and `options` for events and operators.
 pub async fn run_with_changes<S: Store + Clone>(
     listener: tokio::net::TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     store: S,
     clock: Arc<dyn Clock>,
     changes: &Changes,
+    options: &EndpointOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let sessions = Sessions::default();
@@ -122,19 +174,41 @@ pub async fn run_with_changes<S: Store + Clone>(
         sessions.clone(),
     ));
     let notifying = notify_changes(notifier.clone(), changes);
+    let publishing = options
+        .events
+        .clone()
+        .map(|ctx| events::publish_events(changes.subscribe_events(), ctx, sessions.clone()));
+    let rechecking = tls.is_some().then(|| {
+        tokio::spawn(recheck_certificates(
+            store.clone(),
+            sessions.clone(),
+            options.certificate_recheck.unwrap_or(CERTIFICATE_RECHECK),
+        ))
+    });
     let device = Arc::new(Device {
         service: JobsService { store, clock },
         notifier,
+        operators: options.operators.clone(),
     });
     let result = endpoint::serve(listener, tls, device, sessions, shutdown).await;
     notifying.abort();
+    for task in [publishing, rechecking].into_iter().flatten() {
+        task.abort();
+    }
     result
+}
+
+impl events::EventSink for Sessions {
+    fn publish_event(&self, topic: &str, payload: &[u8]) {
+        self.publish_to_operators(topic, payload);
+    }
 }
 
 /// The endpoint's [`Handler`]: requests to the service, connections to the notifier.
 struct Device<S> {
     service: JobsService<S>,
     notifier: Arc<Notifier<S>>,
+    operators: Option<OperatorCheck>,
 }
 
 impl<S: Store> Handler for Device<S> {
@@ -147,29 +221,78 @@ impl<S: Store> Handler for Device<S> {
         self.notifier.connected(thing).await;
     }
 
-    async fn authenticate(
-        &self,
-        client_id: &str,
-        peer_certificate: Option<&[u8]>,
-    ) -> Result<String, ()> {
-        let Some(der) = peer_certificate else {
+    async fn authenticate(&self, connect: &ConnectRequest<'_>) -> Result<Identity, ()> {
+        let client_id = connect.client_id;
+        if let Some(password) = connect.password {
+            // An operator: its access key as user name and password. (Over mutual TLS
+            // its certificate has passed the CA check; it needs no registration.)
+            let name = connect.username.unwrap_or(client_id);
+            return match &self.operators {
+                Some(check) if check(name, password) => Ok(Identity::Operator {
+                    name: name.to_owned(),
+                }),
+                _ => {
+                    tracing::info!(client_id, user = name, "MQTT operator connect refused");
+                    Err(())
+                }
+            };
+        }
+        let Some(der) = connect.peer_certificate else {
             // Plain loopback TCP: the client id is the thing.
-            return Ok(client_id.to_owned());
+            return Ok(Identity::Thing(client_id.to_owned()));
         };
         let id = certificate_id(der);
-        let store = &self.service.store;
-        let certificate = store.describe_certificate(&id).await.map_err(|e| {
-            tracing::warn!(certificate_id = id, error = ?e, "MQTT connect: certificate lookup failed");
-        })?;
-        let attached = match &certificate {
-            Some(_) => is_attached(store, client_id, &id).await?,
-            None => false,
-        };
-        match iotjobs_core::certificate::may_connect(certificate.as_ref(), attached) {
-            Ok(()) => Ok(client_id.to_owned()),
-            Err(why) => {
-                tracing::info!(client_id, certificate_id = id, reason = ?why, "MQTT connect refused");
-                Err(())
+        if may_connect(&self.service.store, client_id, &id).await? {
+            Ok(Identity::Thing(client_id.to_owned()))
+        } else {
+            Err(())
+        }
+    }
+}
+
+/// Whether certificate `id` may connect as `thing` now (registered, ACTIVE, attached to
+/// it: `iotjobs_core::certificate::may_connect`); `Err` when the store cannot tell.
+async fn may_connect<S: Store>(store: &S, thing: &str, id: &str) -> Result<bool, ()> {
+    let certificate = store.describe_certificate(id).await.map_err(|e| {
+        tracing::warn!(certificate_id = id, error = ?e, "MQTT: certificate lookup failed");
+    })?;
+    let attached = match &certificate {
+        Some(_) => is_attached(store, thing, id).await?,
+        None => false,
+    };
+    match iotjobs_core::certificate::may_connect(certificate.as_ref(), attached) {
+        Ok(()) => Ok(true),
+        Err(why) => {
+            tracing::info!(thing, certificate_id = id, reason = ?why, "MQTT: certificate refused");
+            Ok(false)
+        }
+    }
+}
+
+/// How often live mutual-TLS connections have their certificate checked again
+/// ([`EndpointOptions::certificate_recheck`]'s default). AWS IoT disconnects the devices
+/// of a certificate "within a few minutes" of it leaving ACTIVE.
+pub const CERTIFICATE_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Every `every`, check each live device connection's certificate again and close the
+/// connections of certificates that are no longer ACTIVE or attached to their thing
+/// (UpdateCertificate to INACTIVE or REVOKED, DetachThingPrincipal, DeleteThing...), as
+/// AWS IoT does. A periodic check rather than a reaction to the change, so that a change
+/// made through any node (PostgreSQL) is seen; it costs two indexed reads per live
+/// (thing, certificate) pair per period.
+async fn recheck_certificates<S: Store>(store: S, sessions: Sessions, every: std::time::Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        for (thing, fingerprint) in sessions.certified_devices() {
+            let id: String = fingerprint.iter().map(|b| format!("{b:02x}")).collect();
+            if may_connect(&store, &thing, &id).await == Ok(false) {
+                let closed = sessions.close_devices_where(&thing, &fingerprint);
+                tracing::info!(
+                    thing,
+                    certificate_id = id,
+                    closed,
+                    "MQTT: certificate no longer valid; connections closed"
+                );
             }
         }
     }

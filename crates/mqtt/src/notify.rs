@@ -221,18 +221,21 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
                 .insert(thing.to_owned(), (now_view.clone(), tick))
                 .map(|(view, _)| view)
         };
-        let before = match before {
-            Some(before) => before,
+        let (before, unseen) = match before {
+            Some(before) => (before, false),
             // A thing first seen now, while connections are known (its connection raced
             // with this change): no baseline to compare with; the next change compares
             // with this one.
             None if self.sessions.is_connected(thing).is_some() => return Ok(()),
-            // Connections unknown (a broker): compare with nothing pending.
-            None => View::default(),
+            // Connections unknown (a broker), and no baseline: this node has not seen the
+            // thing since it started (or took over from another node), so it cannot know
+            // what the device last heard. Send both: a repeated hint is harmless, a
+            // missed cancel is not (a device whose only job was canceled would wait on).
+            None => (View::default(), true),
         };
         let now = self.clock.now();
         let topics = prefix(thing);
-        if before.members != now_view.members {
+        if unseen || before.members != now_view.members {
             let mut jobs = Map::new();
             let (in_progress, queued): (Vec<_>, Vec<_>) = pending
                 .iter()
@@ -249,7 +252,7 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
             let body = serde_json::json!({ "timestamp": now.epoch_seconds(), "jobs": jobs });
             self.publish(thing, &format!("{topics}notify"), &body);
         }
-        if before.head != now_view.head {
+        if unseen || before.head != now_view.head {
             let mut body = serde_json::json!({ "timestamp": now.epoch_seconds() });
             if let Some(head) = pending.first() {
                 let doc = job_document(&self.store, &head.job_id).await?;

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use iotjobs_mqtt::endpoint::{Handler, Reply, Sessions, serve};
+use iotjobs_mqtt::endpoint::{ConnectRequest, Handler, Identity, Reply, Sessions, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
@@ -36,8 +36,8 @@ impl Handler for Echo {
         self.connected.lock().unwrap().push(thing.to_owned());
     }
 
-    async fn authenticate(&self, client_id: &str, _: Option<&[u8]>) -> Result<String, ()> {
-        Ok(client_id.to_owned())
+    async fn authenticate(&self, connect: &ConnectRequest<'_>) -> Result<Identity, ()> {
+        Ok(Identity::Thing(connect.client_id.to_owned()))
     }
 }
 

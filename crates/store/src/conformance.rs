@@ -965,7 +965,7 @@ pub async fn reset_wipes_everything<S: Store>(s: S) {
     assert_eq!(s.describe_thing_group("g").await.unwrap(), None);
     setup(&s, &["t"], &[("a", &["t"])]).await;
     s.register_certificate(cert("c1"), T0).await.unwrap();
-    s.attach_thing_principal("t", "c1", "arn-c1", ThingPrincipalType::NonExclusive)
+    s.attach_thing_principal("t", "c1", "arn-c1", ThingPrincipalType::NonExclusive, T0)
         .await
         .unwrap();
     s.reset().await.unwrap();
@@ -1028,14 +1028,14 @@ pub async fn certificates_register_update_and_delete<S: Store>(s: S) {
     s.update_certificate("c1", CertificateStatus::Active, "g3".into(), later)
         .await
         .unwrap();
-    let active = s.delete_certificate("c1", "arn-c1").await.unwrap_err();
+    let active = s.delete_certificate("c1", "arn-c1", T0).await.unwrap_err();
     assert!(
         matches!(active, JobsError::CertificateState(_)),
         "{active:?}"
     );
 
     setup(&s, &["t1"], &[]).await;
-    s.attach_thing_principal("t1", "c1", "arn-c1", ThingPrincipalType::NonExclusive)
+    s.attach_thing_principal("t1", "c1", "arn-c1", ThingPrincipalType::NonExclusive, T0)
         .await
         .unwrap();
     s.update_certificate("c1", CertificateStatus::Revoked, "g4".into(), later)
@@ -1049,15 +1049,15 @@ pub async fn certificates_register_update_and_delete<S: Store>(s: S) {
         matches!(revoked, JobsError::CertificateState(_)),
         "{revoked:?}"
     );
-    let attached = s.delete_certificate("c1", "arn-c1").await.unwrap_err();
+    let attached = s.delete_certificate("c1", "arn-c1", T0).await.unwrap_err();
     assert!(
         matches!(&attached, JobsError::DeleteConflict(m) if m.contains("arn-c1")),
         "{attached:?}"
     );
-    s.detach_thing_principal("t1", "c1").await.unwrap();
-    s.delete_certificate("c1", "arn-c1").await.unwrap();
+    s.detach_thing_principal("t1", "c1", T0).await.unwrap();
+    s.delete_certificate("c1", "arn-c1", T0).await.unwrap();
     assert_eq!(s.describe_certificate("c1").await.unwrap(), None);
-    let gone = s.delete_certificate("c1", "arn-c1").await.unwrap_err();
+    let gone = s.delete_certificate("c1", "arn-c1", T0).await.unwrap_err();
     assert!(matches!(gone, JobsError::NotFound(_)), "{gone:?}");
 }
 
@@ -1095,17 +1095,17 @@ pub async fn thing_principals_attach_list_and_detach<S: Store>(s: S) {
     }
     let non = ThingPrincipalType::NonExclusive;
     for id in ["c2", "c1", "c2"] {
-        s.attach_thing_principal("t1", id, "arn", non)
+        s.attach_thing_principal("t1", id, "arn", non, T0)
             .await
             .unwrap();
     }
     let e = s
-        .attach_thing_principal("nope", "c1", "arn", non)
+        .attach_thing_principal("nope", "c1", "arn", non, T0)
         .await
         .unwrap_err();
     assert!(matches!(e, JobsError::NotFound(_)), "{e:?}");
     let e = s
-        .attach_thing_principal("t1", "nope", "arn", non)
+        .attach_thing_principal("t1", "nope", "arn", non, T0)
         .await
         .unwrap_err();
     assert!(matches!(e, JobsError::NotFound(_)), "{e:?}");
@@ -1123,14 +1123,14 @@ pub async fn thing_principals_attach_list_and_detach<S: Store>(s: S) {
     );
 
     // c1 on t1 too (non-exclusive) is fine; exclusive c3 on t2 keeps it off t1.
-    s.attach_thing_principal("t2", "c1", "arn", non)
+    s.attach_thing_principal("t2", "c1", "arn", non, T0)
         .await
         .unwrap();
-    s.attach_thing_principal("t2", "c3", "arn", ThingPrincipalType::Exclusive)
+    s.attach_thing_principal("t2", "c3", "arn", ThingPrincipalType::Exclusive, T0)
         .await
         .unwrap();
     let e = s
-        .attach_thing_principal("t1", "c3", "arn", non)
+        .attach_thing_principal("t1", "c3", "arn", non, T0)
         .await
         .unwrap_err();
     assert!(matches!(e, JobsError::InvalidRequest(_)), "{e:?}");
@@ -1141,11 +1141,11 @@ pub async fn thing_principals_attach_list_and_detach<S: Store>(s: S) {
         "{e:?}"
     );
     for id in ["c1", "c2", "c2"] {
-        s.detach_thing_principal("t1", id).await.unwrap();
+        s.detach_thing_principal("t1", id, T0).await.unwrap();
     }
     s.delete_thing("t1", None, T0).await.unwrap();
     assert_eq!(s.describe_thing("t1").await.unwrap(), None);
-    let e = s.detach_thing_principal("t1", "c1").await.unwrap_err();
+    let e = s.detach_thing_principal("t1", "c1", T0).await.unwrap_err();
     assert!(matches!(e, JobsError::NotFound(_)), "{e:?}");
 }
 
@@ -1181,27 +1181,34 @@ pub async fn update_thing_counts_versions_and_merges_attributes<S: Store>(s: S) 
         }),
         ..Default::default()
     };
-    s.update_thing("t1", merge(&[("fw", "2"), ("model", "")], true), Some(1))
-        .await
-        .unwrap();
+    s.update_thing(
+        "t1",
+        merge(&[("fw", "2"), ("model", "")], true),
+        Some(1),
+        T0,
+    )
+    .await
+    .unwrap();
     let t = s.describe_thing("t1").await.unwrap().unwrap();
     assert_eq!(t.version, 2);
     assert_eq!(t.attributes, [("fw".to_string(), "2".to_string())].into());
     assert!(matches!(
-        s.update_thing("t1", ThingUpdate::default(), Some(1)).await,
+        s.update_thing("t1", ThingUpdate::default(), Some(1), T0)
+            .await,
         Err(JobsError::VersionMismatch {
             expected: 1,
             found: 2,
             ..
         })
     ));
-    s.update_thing("t1", merge(&[("x", "y")], false), None)
+    s.update_thing("t1", merge(&[("x", "y")], false), None, T0)
         .await
         .unwrap();
     let t = s.describe_thing("t1").await.unwrap().unwrap();
     assert_eq!((t.version, t.attributes.len()), (3, 1));
     assert!(matches!(
-        s.update_thing("nope", ThingUpdate::default(), None).await,
+        s.update_thing("nope", ThingUpdate::default(), None, T0)
+            .await,
         Err(JobsError::NotFound(_))
     ));
 }
@@ -1220,15 +1227,17 @@ pub async fn update_and_delete_thing_groups<S: Store>(s: S) {
         attributes: None,
     };
     assert_eq!(
-        s.update_thing_group("leaf", update.clone(), Some(1)).await,
+        s.update_thing_group("leaf", update.clone(), Some(1), T0)
+            .await,
         Ok(2)
     );
     assert!(matches!(
-        s.update_thing_group("leaf", update.clone(), Some(1)).await,
+        s.update_thing_group("leaf", update.clone(), Some(1), T0)
+            .await,
         Err(JobsError::VersionMismatch { .. })
     ));
     assert!(matches!(
-        s.update_thing_group("nope", update, None).await,
+        s.update_thing_group("nope", update, None, T0).await,
         Err(JobsError::NotFound(_))
     ));
     // A group with children cannot go; the version is checked first.
@@ -1344,29 +1353,390 @@ pub async fn list_thing_groups_by_parent_prefix_and_page<S: Store>(s: S) {
 }
 
 pub async fn committed_changes_reach_the_change_listener<S: Store>(s: S) {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Vec<String>>::new()));
+    use iotjobs_core::{ChangeNotice, JobEventOperation as J, JobExecutionEventOperation as E};
+    // Each notice as (things, events as "job/thing operation" strings).
+    type Seen = Vec<(Vec<String>, Vec<String>)>;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Seen::new()));
     let sink = seen.clone();
-    s.set_change_listener(std::sync::Arc::new(move |things: &[String]| {
-        sink.lock().unwrap().push(things.to_vec());
+    s.set_change_listener(std::sync::Arc::new(move |notice: ChangeNotice<'_>| {
+        let ChangeNotice::Committed { things, events } = notice else {
+            panic!("a single store never resyncs");
+        };
+        let events = events
+            .iter()
+            .map(|e| match e {
+                iotjobs_core::JobsEvent::Job { operation, job, .. } => {
+                    format!("{} {}", job.progress.job_id, operation.as_str())
+                }
+                iotjobs_core::JobsEvent::JobExecution {
+                    operation,
+                    execution,
+                    ..
+                } => format!(
+                    "{}/{} {}",
+                    execution.job_id,
+                    execution.thing_name,
+                    operation.as_str()
+                ),
+            })
+            .collect();
+        sink.lock().unwrap().push((things.to_vec(), events));
     }));
     let take = || std::mem::take(&mut *seen.lock().unwrap());
-    setup(&s, &["t1", "t2"], &[("j1", &["t1", "t2"])]).await;
-    assert_eq!(take(), vec![vec!["t1".to_string(), "t2".to_string()]]);
+    let things = |t: &[&str]| t.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+    let device = |status| ExecutionCommand::DeviceUpdate {
+        status,
+        expected_version: None,
+        status_details: None,
+        step_timeout_in_minutes: None,
+    };
+    setup(&s, &["t1", "t2", "t3"], &[("j1", &["t1", "t2"])]).await;
+    assert_eq!(take(), vec![(things(&["t1", "t2"]), vec![])]);
     // A refused command changes nothing and announces nothing.
     s.update_job_execution(exact("t1", "j1"), cancel(false, Some(9)), T0)
         .await
         .unwrap_err();
     assert!(take().is_empty());
-    s.update_job_execution(exact("t1", "j1"), cancel(false, None), T0)
+    // Moving to IN_PROGRESS changes a thing but makes no event; a terminal status does.
+    s.update_job_execution(
+        exact("t1", "j1"),
+        device(JobExecutionStatus::InProgress),
+        T0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(take(), vec![(things(&["t1"]), vec![])]);
+    s.update_job_execution(exact("t1", "j1"), cancel(true, None), T0)
         .await
         .unwrap();
-    assert_eq!(take(), vec![vec!["t1".to_string()]]);
-    // A whole-job cancel announces every thing it changed.
+    assert_eq!(
+        take(),
+        vec![(
+            things(&["t1"]),
+            vec![format!("j1/t1 {}", E::Canceled.as_str())]
+        )]
+    );
+    // A whole-job cancel announces the job and every execution it changed.
     s.cancel_job("j1", false, None, None, T0).await.unwrap();
-    assert_eq!(take().concat(), vec!["t2".to_string()]);
+    let (changed, events): (Vec<_>, Vec<_>) = take().into_iter().unzip();
+    assert_eq!(changed.concat(), things(&["t2"]));
+    assert_eq!(
+        events.concat(),
+        vec![
+            format!("j1 {}", J::Canceled.as_str()),
+            format!("j1/t2 {}", E::Canceled.as_str()),
+        ]
+    );
     // Reads announce nothing.
     s.describe_job_execution(&exact("t2", "j1")).await.unwrap();
     assert!(take().is_empty());
+    // The last execution reaching a terminal status completes the job: both announced.
+    s.create_job(job("j2", &["t3"]), T0).await.unwrap();
+    take();
+    s.update_job_execution(exact("t3", "j2"), device(JobExecutionStatus::Succeeded), T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        take(),
+        vec![(
+            things(&["t3"]),
+            vec![
+                format!("j2/t3 {}", E::Succeeded.as_str()),
+                format!("j2 {}", J::Completed.as_str()),
+            ]
+        )]
+    );
+    // DeleteJobExecution announces `deleted`; DeleteJob `deletion_in_progress`, then
+    // `deleted` once the sweep removed its rows.
+    s.update_job_execution(
+        exact("t3", "j2"),
+        ExecutionCommand::Delete { force: false },
+        T0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        take(),
+        vec![(
+            things(&["t3"]),
+            vec![format!("j2/t3 {}", E::Deleted.as_str())]
+        )]
+    );
+    s.delete_job("j2", false, T0).await.unwrap();
+    assert_eq!(
+        take(),
+        vec![(
+            vec![],
+            vec![format!("j2 {}", J::DeletionInProgress.as_str())]
+        )]
+    );
+    s.sweep(T0, 100).await.unwrap();
+    let events: Vec<String> = take().into_iter().flat_map(|(_, e)| e).collect();
+    assert_eq!(events, vec![format!("j2 {}", J::Deleted.as_str())]);
+}
+
+pub async fn leading_a_role_is_exclusive_until_released<S: Store>(s: S) {
+    let lease = s
+        .try_lead("mqtt-broker")
+        .await
+        .unwrap()
+        .expect("nobody leads yet");
+    assert!(lease.is_held());
+    assert!(
+        s.try_lead("mqtt-broker").await.unwrap().is_none(),
+        "held elsewhere"
+    );
+    let other = s.try_lead("another-role").await.unwrap();
+    assert!(other.is_some(), "roles are independent");
+    drop(lease);
+    // Giving a role up may take a moment (a database connection closing).
+    let mut again = None;
+    for _ in 0..100 {
+        again = s.try_lead("mqtt-broker").await.unwrap();
+        if again.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        again.is_some_and(|l| l.is_held()),
+        "free again once dropped"
+    );
+}
+
+pub async fn every_change_is_audited_with_its_actor<S: Store>(s: S) {
+    use iotjobs_core::audit::{Actor, AuditFilter, with_actor};
+    let alice = Actor {
+        principal: "AKALICE".into(),
+        source: Some("192.0.2.1:5000".into()),
+        operation: "CancelJobExecution".into(),
+        request_id: Some("req-1".into()),
+    };
+    setup(&s, &["t1", "t2"], &[("j1", &["t1", "t2"])]).await;
+    with_actor(
+        alice.clone(),
+        s.update_job_execution(exact("t1", "j1"), cancel(false, None), T0.plus_minutes(1)),
+    )
+    .await
+    .unwrap();
+    // A refused change leaves no record.
+    with_actor(
+        alice.clone(),
+        s.update_job_execution(exact("t1", "j1"), cancel(false, Some(1)), T0),
+    )
+    .await
+    .unwrap_err();
+    s.sweep(T0, 10).await.unwrap();
+
+    let all = |f: AuditFilter| {
+        let s = &s;
+        async move {
+            let mut out = Vec::new();
+            let mut page = page(None, 2);
+            loop {
+                let p = s.list_audit(&f, page.clone()).await.unwrap();
+                out.extend(p.items);
+                match p.next {
+                    Some(next) => page.after = Some(next),
+                    None => return out,
+                }
+            }
+        }
+    };
+    let log = all(AuditFilter::default()).await;
+    let seqs: Vec<i64> = log.iter().map(|r| r.seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "oldest first: {seqs:?}"
+    );
+    type Row = (String, Option<String>, Option<String>, Option<String>);
+    let summary: Vec<Row> = log
+        .iter()
+        .map(|r| {
+            (
+                r.subject.as_str().to_string(),
+                r.name.clone(),
+                r.old_status.clone(),
+                r.new_status.clone(),
+            )
+        })
+        .collect();
+    let some = |v: &str| Some(v.to_string());
+    assert_eq!(
+        summary,
+        vec![
+            ("THING".into(), some("t1"), None, None),
+            ("THING".into(), some("t2"), None, None),
+            ("JOB".into(), None, None, some("IN_PROGRESS")),
+            (
+                "JOB_EXECUTION".into(),
+                some("t1"),
+                some("QUEUED"),
+                some("CANCELED")
+            ),
+        ]
+    );
+    // Unattributed work is the service's; the cancel is Alice's, with where and which request.
+    assert_eq!(log[0].actor, Actor::service("Background"));
+    assert_eq!(log[2].detail.as_deref(), Some("executions=2"));
+    assert_eq!(log[3].actor, alice);
+    assert_eq!(log[3].at, T0.plus_minutes(1));
+    assert_eq!(log[3].job_id.as_deref(), Some("j1"));
+
+    // Filters: by job, by thing, by principal, by time.
+    let by_job = all(AuditFilter {
+        job_id: Some("j1".into()),
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(by_job.len(), 2);
+    let by_thing = all(AuditFilter {
+        name: Some("t1".into()),
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(by_thing.len(), 2);
+    let by_alice = all(AuditFilter {
+        principal: Some("AKALICE".into()),
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(by_alice, vec![log[3].clone()]);
+    let later = all(AuditFilter {
+        since: Some(T0.plus_minutes(1)),
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(later, vec![log[3].clone()]);
+    let earlier = all(AuditFilter {
+        until: Some(T0.plus_minutes(1)),
+        ..AuditFilter::default()
+    })
+    .await;
+    assert_eq!(earlier.len(), 3);
+    assert!(matches!(
+        s.list_audit(&AuditFilter::default(), page(Some("x".into()), 2))
+            .await,
+        Err(JobsError::InvalidRequest(_))
+    ));
+}
+
+pub async fn execution_counts_sum_every_job<S: Store>(s: S) {
+    assert_eq!(
+        s.count_executions().await.unwrap(),
+        iotjobs_core::JobProcessDetails::default()
+    );
+    let writes_before = s.stats().committed_writes;
+    setup(&s, &["t1", "t2"], &[("j1", &["t1", "t2"]), ("j2", &["t2"])]).await;
+    s.update_job_execution(exact("t1", "j1"), cancel(false, None), T0)
+        .await
+        .unwrap();
+    let counts = s.count_executions().await.unwrap();
+    assert_eq!(
+        (counts.queued, counts.canceled, counts.in_progress),
+        (2, 1, 0)
+    );
+    let stats = s.stats();
+    assert!(stats.committed_writes >= writes_before + 5, "{stats:?}");
+    assert!(stats.commit_batches >= 1 && stats.commit_batches <= stats.committed_writes);
+}
+
+pub async fn associate_targets_queues_each_new_thing_once<S: Store>(s: S) {
+    use iotjobs_core::AssociatedTargets;
+    setup(&s, &["t1", "t2", "t3", "t4"], &[]).await;
+    s.create_thing_group(group("g", None), "gid".into(), T0)
+        .await
+        .unwrap();
+    for t in ["t2", "t3"] {
+        s.add_thing_to_thing_group("g", t, T0).await.unwrap();
+    }
+    let mut continuous = job("c", &["t1", "t2"]);
+    continuous.target_selection = TargetSelection::Continuous;
+    s.create_job(continuous, T0).await.unwrap();
+    s.create_job(job("snap", &["t1"]), T0).await.unwrap();
+    let g_arn = "arn:aws:iot:us-east-1:000000000000:thinggroup/g".to_string();
+    let add_g = AssociatedTargets {
+        arns: vec![g_arn.clone()],
+        things: vec![],
+        groups: vec!["g".into()],
+    };
+    let j = s
+        .associate_targets_with_job("c", add_g.clone(), T0.plus_minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(j.targets.len(), 3);
+    assert!(j.targets.contains(&g_arn));
+    // t2 already had an execution: only t3 is new.
+    let j = s.describe_job("c").await.unwrap().unwrap();
+    assert_eq!(j.progress.process_details.queued, 3);
+    assert_eq!(j.targets.len(), 3, "stored");
+    let e = s
+        .describe_job_execution(&exact("t3", "c"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (e.status, e.execution_number),
+        (JobExecutionStatus::Queued, 1)
+    );
+    // Again: nothing new.
+    s.associate_targets_with_job("c", add_g, T0).await.unwrap();
+    let j = s.describe_job("c").await.unwrap().unwrap();
+    assert_eq!((j.progress.process_details.queued, j.targets.len()), (3, 3));
+    // The group is a target now: a thing joining it gets an execution.
+    s.add_thing_to_thing_group("g", "t4", T0).await.unwrap();
+    assert_eq!(
+        status_of(&s, "t4", "c").await,
+        Some((JobExecutionStatus::Queued, 1))
+    );
+    // Refusals: SNAPSHOT, unknown group, too many targets; nothing changes.
+    let snap = s
+        .associate_targets_with_job(
+            "snap",
+            AssociatedTargets {
+                arns: vec!["x".into()],
+                things: vec!["t2".into()],
+                groups: vec![],
+            },
+            T0,
+        )
+        .await;
+    assert!(
+        matches!(snap, Err(JobsError::InvalidRequest(_))),
+        "{snap:?}"
+    );
+    let unknown = s
+        .associate_targets_with_job(
+            "c",
+            AssociatedTargets {
+                arns: vec!["y".into()],
+                things: vec![],
+                groups: vec!["nope".into()],
+            },
+            T0,
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(JobsError::NotFound(_))),
+        "{unknown:?}"
+    );
+    let many = AssociatedTargets {
+        arns: (0..98).map(|i| format!("arn-{i}")).collect(),
+        things: vec![],
+        groups: vec![],
+    };
+    let too_many = s.associate_targets_with_job("c", many, T0).await;
+    assert!(
+        matches!(too_many, Err(JobsError::LimitExceeded(_))),
+        "{too_many:?}"
+    );
+    let j = s.describe_job("c").await.unwrap().unwrap();
+    assert_eq!((j.progress.process_details.queued, j.targets.len()), (4, 3));
+    assert!(matches!(
+        s.associate_targets_with_job("nope", AssociatedTargets::default(), T0)
+            .await,
+        Err(JobsError::NotFound(_))
+    ));
 }
 
 #[macro_export]
@@ -1398,6 +1768,10 @@ macro_rules! conformance_tests {
             update_and_list_jobs,
             reset_wipes_everything,
             a_store_belongs_to_the_first_account_that_claims_it,
+            leading_a_role_is_exclusive_until_released,
+            every_change_is_audited_with_its_actor,
+            execution_counts_sum_every_job,
+            associate_targets_queues_each_new_thing_once,
             update_thing_counts_versions_and_merges_attributes,
             update_and_delete_thing_groups,
             list_thing_groups_by_parent_prefix_and_page,

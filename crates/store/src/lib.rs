@@ -50,6 +50,17 @@ pub fn open_sqlite_url(url: &str) -> Result<SqliteStore, String> {
     SqliteStore::open(std::path::Path::new(path), options).map_err(|e| e.to_string())
 }
 
+/// What one transaction changed, recorded as it runs ([`tx::Tx::touched`],
+/// [`tx::Tx::announce`]) and handed to the [`ChangeFeed`] only after its COMMIT.
+#[derive(Debug, Default)]
+pub(crate) struct Changed {
+    /// Things whose executions changed (repeats allowed; the feed announces each once).
+    pub(crate) things: Vec<String>,
+    pub(crate) events: Vec<iotjobs_core::JobsEvent>,
+    /// Audit records to write before COMMIT ([`tx::Tx::audit`]).
+    pub(crate) audit: Vec<(iotjobs_core::Timestamp, iotjobs_core::audit::AuditChange)>,
+}
+
 /// Where a backend announces committed changes (see [`iotjobs_core::ChangeListener`]).
 #[derive(Clone, Default)]
 pub(crate) struct ChangeFeed(
@@ -63,30 +74,61 @@ impl ChangeFeed {
         }
     }
 
-    /// Announce changes another node committed (already one name each).
-    pub(crate) fn emit_remote(&self, touched: Vec<String>) {
-        self.emit(touched.into_iter().filter(|t| !t.is_empty()).collect());
+    fn listener(&self) -> Option<iotjobs_core::ChangeListener> {
+        self.0.read().ok().and_then(|l| l.clone())
     }
 
-    /// Announce that changes may have been missed (an empty list; see
-    /// [`iotjobs_core::ChangeListener`]).
+    /// Announce changes another node committed (already one name each; its events
+    /// stay with that node).
+    pub(crate) fn emit_remote(&self, touched: Vec<String>) {
+        self.emit(Changed {
+            things: touched.into_iter().filter(|t| !t.is_empty()).collect(),
+            ..Changed::default()
+        });
+    }
+
+    /// Announce that changes may have been missed
+    /// ([`iotjobs_core::ChangeNotice::Resync`]).
     pub(crate) fn resync(&self) {
-        if let Some(listener) = self.0.read().ok().and_then(|l| l.clone()) {
-            listener(&[]);
+        if let Some(listener) = self.listener() {
+            listener(iotjobs_core::ChangeNotice::Resync);
         }
     }
 
-    /// Announce the things a committed transaction changed, each once.
-    pub(crate) fn emit(&self, mut touched: Vec<String>) {
-        if touched.is_empty() {
+    /// Announce what a committed transaction changed: each thing once, and its events.
+    pub(crate) fn emit(&self, changed: Changed) {
+        let Changed {
+            mut things, events, ..
+        } = changed;
+        if things.is_empty() && events.is_empty() {
             return;
         }
-        let Some(listener) = self.0.read().ok().and_then(|l| l.clone()) else {
+        let Some(listener) = self.listener() else {
             return;
         };
-        touched.sort_unstable();
-        touched.dedup();
-        listener(&touched);
+        things.sort_unstable();
+        things.dedup();
+        listener(iotjobs_core::ChangeNotice::Committed {
+            things: &things,
+            events: &events,
+        });
+    }
+}
+
+/// Who the current write is for ([`iotjobs_core::audit::current_actor`]); work that no
+/// caller attributed is the service's own.
+pub(crate) fn actor() -> iotjobs_core::audit::Actor {
+    iotjobs_core::audit::current_actor()
+        .unwrap_or_else(|| iotjobs_core::audit::Actor::service("Background"))
+}
+
+/// The `seq` to continue after (`nextToken`: the last one's decimal number).
+pub(crate) fn audit_cursor(page: &iotjobs_core::PageRequest) -> iotjobs_core::StoreResult<i64> {
+    match page.after.as_deref() {
+        None => Ok(0),
+        Some(s) => s
+            .parse()
+            .map_err(|_| iotjobs_core::JobsError::invalid_next_token()),
     }
 }
 

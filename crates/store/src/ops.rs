@@ -11,6 +11,7 @@
 //! `iotjobs-core`; statements from the backend's [`Tx`].
 
 use crate::tx::{Lock, ThingExecutions, Tx};
+use iotjobs_core::audit::{AuditChange, AuditSubject};
 use iotjobs_core::certificate::{
     Certificate, CertificateStatus, NewCertificate, ThingPrincipalType, check_attach,
 };
@@ -19,13 +20,16 @@ use iotjobs_core::group::{
     NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate, check_join,
     execution_number_on_join, removed_on_leave,
 };
-use iotjobs_core::job::{JobProgress, JobUpdate, resolve_targets};
+use iotjobs_core::job::{JobProgress, JobUpdate, check_associate_targets, resolve_targets};
 use iotjobs_core::page::{Page, PageRequest};
 use iotjobs_core::state_machine::{Change, ExecutionCommand, apply_to_job};
-use iotjobs_core::store::{AppliedChange, ExecutionSelector, JobFilter, StoreResult, ThingFilter};
+use iotjobs_core::store::{
+    AppliedChange, AssociatedTargets, ExecutionSelector, JobFilter, StoreResult, ThingFilter,
+};
 use iotjobs_core::thing::ThingUpdate;
 use iotjobs_core::{
-    Job, JobExecution, JobExecutionStatus, JobStatus, JobsError, NewJob, NewThing, Thing, Timestamp,
+    Job, JobEventOperation, JobExecution, JobExecutionEventOperation, JobExecutionStatus,
+    JobStatus, JobsError, JobsEvent, NewJob, NewThing, Thing, Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -36,6 +40,75 @@ pub(crate) const BULK_CHUNK: usize = 5_000;
 
 /// How many canceled jobs one sweep looks at for executions left to cancel.
 const SWEEP_CANCELED_JOBS: usize = 16;
+
+// ---- the audit log ----------------------------------------------------------------------
+
+/// Record a change for the audit log (written with the transaction, see `Tx::audit`).
+fn audit(
+    tx: &impl Tx,
+    at: Timestamp,
+    subject: AuditSubject,
+    (job_id, name): (Option<&str>, Option<&str>),
+    (old, new): (Option<&str>, Option<&str>),
+    detail: Option<String>,
+) {
+    tx.audit(
+        at,
+        AuditChange {
+            subject,
+            job_id: job_id.map(str::to_owned),
+            name: name.map(str::to_owned),
+            old_status: old.map(str::to_owned),
+            new_status: new.map(str::to_owned),
+            detail,
+        },
+    );
+}
+
+fn audit_job(
+    tx: &impl Tx,
+    at: Timestamp,
+    job_id: &str,
+    old: Option<JobStatus>,
+    new: Option<JobStatus>,
+) {
+    let (old, new) = (old.map(JobStatus::as_str), new.map(JobStatus::as_str));
+    audit(
+        tx,
+        at,
+        AuditSubject::Job,
+        (Some(job_id), None),
+        (old, new),
+        None,
+    );
+}
+
+fn audit_certificate(
+    tx: &impl Tx,
+    at: Timestamp,
+    id: &str,
+    statuses: (Option<&str>, Option<&str>),
+) {
+    audit(
+        tx,
+        at,
+        AuditSubject::Certificate,
+        (None, Some(id)),
+        statuses,
+        None,
+    );
+}
+
+fn audit_thing(tx: &impl Tx, at: Timestamp, thing: &str, detail: Option<String>) {
+    audit(
+        tx,
+        at,
+        AuditSubject::Thing,
+        (None, Some(thing)),
+        (None, None),
+        detail,
+    );
+}
 
 // ---- things ---------------------------------------------------------------------------
 
@@ -51,6 +124,9 @@ pub(crate) async fn create_thing(
     }
     let thing = Thing::create(new, thing_id, now);
     let created = tx.insert_thing(&thing).await?;
+    if created {
+        audit_thing(tx, now, &thing.thing_name, None);
+    }
     let stored = tx.select_thing(&thing.thing_name, Lock::No).await?;
     // Gone between our insert and this read: a concurrent delete won the race. Running
     // the transaction again decides anew (PostgreSQL retries conflicts; SQLite's single
@@ -73,6 +149,7 @@ pub(crate) async fn delete_thing(
     };
     thing.check_deletable(expected_version, tx.thing_has_principals(name).await?)?;
     remove_executions(tx, tx.select_all_pending(name).await?, now).await?;
+    audit_thing(tx, now, name, None);
     tx.delete_thing_rows(name).await
 }
 
@@ -89,6 +166,12 @@ pub(crate) async fn register_certificate(
     if !tx.insert_certificate(&cert).await? {
         return Err(JobsError::certificate_already_exists(&cert.certificate_id));
     }
+    audit_certificate(
+        tx,
+        now,
+        &cert.certificate_id,
+        (None, Some(cert.status.as_str())),
+    );
     Ok(cert)
 }
 
@@ -106,16 +189,29 @@ pub(crate) async fn update_certificate(
     now: Timestamp,
 ) -> StoreResult<()> {
     let mut cert = require_certificate(tx, id, Lock::ForUpdate).await?;
+    let old = cert.status;
     if cert.update_status(new_status, generation_id, now)? {
         tx.update_certificate(&cert).await?;
+        audit_certificate(
+            tx,
+            now,
+            id,
+            (Some(old.as_str()), Some(cert.status.as_str())),
+        );
     }
     Ok(())
 }
 
-pub(crate) async fn delete_certificate(tx: &impl Tx, id: &str, arn: &str) -> StoreResult<()> {
+pub(crate) async fn delete_certificate(
+    tx: &impl Tx,
+    id: &str,
+    arn: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
     let cert = require_certificate(tx, id, Lock::ForUpdate).await?;
     let attached = !tx.certificate_things(id).await?.is_empty();
     cert.check_deletable(attached, arn)?;
+    audit_certificate(tx, now, id, (Some(cert.status.as_str()), None));
     tx.delete_certificate_row(id).await
 }
 
@@ -127,19 +223,27 @@ pub(crate) async fn attach_thing_principal(
     id: &str,
     principal: &str,
     kind: ThingPrincipalType,
+    now: Timestamp,
 ) -> StoreResult<()> {
     require_thing(tx, thing, Lock::ForUpdate).await?;
     require_certificate(tx, id, Lock::ForUpdate).await?;
     let attached = tx.certificate_things(id).await?;
     if check_attach(principal, thing, kind, &attached)? {
         tx.insert_thing_principal(thing, id, kind).await?;
+        audit_thing(tx, now, thing, Some(format!("certificate={id}")));
     }
     Ok(())
 }
 
-pub(crate) async fn detach_thing_principal(tx: &impl Tx, thing: &str, id: &str) -> StoreResult<()> {
+pub(crate) async fn detach_thing_principal(
+    tx: &impl Tx,
+    thing: &str,
+    id: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
     require_thing(tx, thing, Lock::ForUpdate).await?;
     require_certificate(tx, id, Lock::ForUpdate).await?;
+    audit_thing(tx, now, thing, Some(format!("certificate={id}")));
     tx.delete_thing_principal(thing, id).await
 }
 
@@ -158,12 +262,14 @@ pub(crate) async fn update_thing(
     name: &str,
     update: &ThingUpdate,
     expected_version: Option<i64>,
+    now: Timestamp,
 ) -> StoreResult<()> {
     let mut thing = tx
         .select_thing(name, Lock::ForUpdate)
         .await?
         .ok_or_else(|| JobsError::thing_not_found(name))?;
     thing.update(update, expected_version)?;
+    audit_thing(tx, now, name, None);
     tx.update_thing(&thing).await
 }
 
@@ -201,6 +307,9 @@ pub(crate) async fn create_thing_group(
     }
     let group = ThingGroup::create(new, group_id, now);
     let created = tx.insert_group(&group).await?;
+    if created {
+        audit_group(tx, now, &group.group_name);
+    }
     let stored = tx.select_group(&new.group_name, Lock::No).await?;
     // Gone between our insert and this read: a concurrent delete won the race. Running
     // the transaction again decides anew (PostgreSQL retries conflicts; SQLite's single
@@ -221,6 +330,7 @@ pub(crate) async fn update_thing_group(
     name: &str,
     update: &ThingGroupUpdate,
     expected_version: Option<i64>,
+    now: Timestamp,
 ) -> StoreResult<i64> {
     let mut group = tx
         .select_group(name, Lock::ForUpdate)
@@ -228,6 +338,7 @@ pub(crate) async fn update_thing_group(
         .ok_or_else(|| JobsError::thing_group_not_found(name))?;
     group.update(update, expected_version)?;
     tx.update_group(&group).await?;
+    audit_group(tx, now, name);
     Ok(group.version)
 }
 
@@ -261,7 +372,19 @@ pub(crate) async fn delete_thing_group(
         removed.extend(executions_leaving(tx, &thing, &continuous).await?);
     }
     remove_executions(tx, removed, now).await?;
+    audit_group(tx, now, name);
     tx.delete_group_rows(name).await
+}
+
+fn audit_group(tx: &impl Tx, at: Timestamp, group: &str) {
+    audit(
+        tx,
+        at,
+        AuditSubject::ThingGroup,
+        (None, Some(group)),
+        (None, None),
+        None,
+    );
 }
 
 pub(crate) async fn list_thing_groups(
@@ -298,6 +421,7 @@ pub(crate) async fn add_thing_to_thing_group(
         return Ok(());
     }
     tx.insert_member(group, thing).await?;
+    audit_thing(tx, now, thing, Some(format!("group={group}")));
     let mut jobs = JobCache::default();
     for job_id in tx.continuous_jobs_targeting(&ancestors).await? {
         let latest = tx
@@ -309,13 +433,23 @@ pub(crate) async fn add_thing_to_thing_group(
         tx.insert_execution(&JobExecution::queued(&job_id, thing, number, now))
             .await?;
         tx.touched(thing);
+        let queued = Some(JobExecutionStatus::Queued.as_str());
+        let ids = (Some(job_id.as_str()), Some(thing));
+        audit(
+            tx,
+            now,
+            AuditSubject::JobExecution,
+            ids,
+            (None, queued),
+            None,
+        );
         jobs.load(tx, &job_id).await?.record_execution_change(
             None,
             Some(JobExecutionStatus::Queued),
             now,
         );
     }
-    jobs.flush(tx).await
+    jobs.flush(tx, now).await
 }
 
 /// RemoveThingFromThingGroup (see [`leave_group`]).
@@ -330,6 +464,7 @@ pub(crate) async fn remove_thing_from_thing_group(
     if !tx.delete_member(group, thing).await? {
         return Ok(());
     }
+    audit_thing(tx, now, thing, Some(format!("group={group}")));
     let continuous = tx
         .continuous_jobs_targeting(&tx.ancestors(group).await?)
         .await?;
@@ -348,7 +483,7 @@ async fn remove_executions(
     for exec in executions {
         jobs.apply(tx, exec, &ExecutionCommand::Remove, now).await?;
     }
-    jobs.flush(tx).await
+    jobs.flush(tx, now).await
 }
 
 /// What a thing's leaving a group (its membership already deleted) does to the
@@ -443,6 +578,94 @@ pub(crate) async fn create_job(tx: &impl Tx, new: &NewJob, now: Timestamp) -> St
     for thing in &resolved {
         tx.touched(thing);
     }
+    // One record for the job; its QUEUED executions are named by the count (a
+    // 10,000-thing job writes one record, not 10,000).
+    let status = Some(job.progress.status.as_str());
+    let detail = Some(format!("executions={}", resolved.len()));
+    audit(
+        tx,
+        now,
+        AuditSubject::Job,
+        (Some(job.job_id()), None),
+        (None, status),
+        detail,
+    );
+    Ok(job)
+}
+
+/// AssociateTargetsWithJob: the new targets recorded, and a QUEUED execution for each
+/// thing they resolve to that has no execution of this job yet (a thing already
+/// targeted keeps its execution, whatever its status).
+pub(crate) async fn associate_targets_with_job(
+    tx: &impl Tx,
+    job_id: &str,
+    add: &AssociatedTargets,
+    now: Timestamp,
+) -> StoreResult<Job> {
+    let mut job = require_job(tx, job_id).await?;
+    let mut targets = job.targets.clone();
+    for arn in &add.arns {
+        if !targets.contains(arn) {
+            targets.push(arn.clone());
+        }
+    }
+    check_associate_targets(&job.progress, targets.len())?;
+    let mut things = Vec::with_capacity(add.things.len());
+    for thing in &add.things {
+        let exists = tx.select_thing(thing, Lock::No).await?.is_some();
+        things.push((thing.clone(), exists));
+    }
+    let mut groups = Vec::with_capacity(add.groups.len());
+    for group in &add.groups {
+        let members = match tx.select_group(group, Lock::KeyShare).await? {
+            Some(_) => Some(tx.group_things_recursive(group).await?),
+            None => None,
+        };
+        groups.push((group.clone(), members));
+    }
+    let resolved = resolve_targets(&things, groups)?;
+    for t in &add.things {
+        tx.insert_job_target(job_id, "thing", t).await?;
+    }
+    for g in &add.groups {
+        tx.insert_job_target(job_id, "group", g).await?;
+    }
+    tx.update_job_targets(job_id, &targets).await?;
+    let mut jobs = JobCache::default();
+    let mut queued = 0;
+    for thing in &resolved {
+        if tx
+            .select_execution(&latest_of(thing, job_id), Lock::ForUpdate)
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        tx.insert_execution(&JobExecution::queued(job_id, thing, 1, now))
+            .await?;
+        tx.touched(thing);
+        jobs.load(tx, job_id).await?.record_execution_change(
+            None,
+            Some(JobExecutionStatus::Queued),
+            now,
+        );
+        queued += 1;
+    }
+    jobs.flush(tx, now).await?;
+    let status = Some(job.progress.status.as_str());
+    let detail = Some(format!(
+        "targets={}, executions={queued}",
+        targets.len() - job.targets.len()
+    ));
+    audit(
+        tx,
+        now,
+        AuditSubject::Job,
+        (Some(job_id), None),
+        (status, status),
+        detail,
+    );
+    job.targets = targets;
     Ok(job)
 }
 
@@ -461,6 +684,8 @@ pub(crate) async fn update_job(
 ) -> StoreResult<()> {
     let mut job = require_job(tx, job_id).await?;
     job.update(update.clone(), now)?;
+    let status = Some(job.progress.status);
+    audit_job(tx, now, job_id, status, status);
     tx.update_job(&job).await
 }
 
@@ -474,8 +699,23 @@ pub(crate) async fn cancel_job(
     now: Timestamp,
 ) -> StoreResult<()> {
     let mut job = require_job(tx, job_id).await?;
+    let before = job.progress.status;
     job.cancel(force, reason.0.clone(), reason.1.clone(), now)?;
-    tx.update_job(&job).await
+    tx.update_job(&job).await?;
+    audit_job(tx, now, job_id, Some(before), Some(job.progress.status));
+    announce_job(tx, before, job, now);
+    Ok(())
+}
+
+/// Record the Jobs event of a job-status change, if it makes one.
+fn announce_job(tx: &impl Tx, before: JobStatus, job: Job, now: Timestamp) {
+    if let Some(operation) = JobEventOperation::of_job_transition(before, job.progress.status) {
+        tx.announce(JobsEvent::Job {
+            operation,
+            job: Box::new(job),
+            at: now,
+        });
+    }
 }
 
 /// Cancel up to `limit` executions of a canceled job that are still in the statuses its
@@ -505,7 +745,7 @@ pub(crate) async fn cancel_job_executions(
             n += 1;
         }
     }
-    jobs.flush(tx).await?;
+    jobs.flush(tx, now).await?;
     Ok(n)
 }
 
@@ -520,8 +760,12 @@ pub(crate) async fn delete_job(
     tx.lock_job_deletions().await?;
     let mut job = require_job(tx, job_id).await?;
     let deleting = tx.count_jobs_deleting().await?;
+    let before = job.progress.status;
     job.begin_delete(force, deleting, now)?;
-    tx.update_job(&job).await
+    tx.update_job(&job).await?;
+    audit_job(tx, now, job_id, Some(before), Some(job.progress.status));
+    announce_job(tx, before, job, now);
+    Ok(())
 }
 
 /// The job as it is now, which must exist (CancelJob's answer).
@@ -582,7 +826,7 @@ pub(crate) async fn update_job_execution(
     };
     let mut jobs = JobCache::default();
     let applied = jobs.apply(tx, exec, cmd, now).await?;
-    jobs.flush(tx).await?;
+    jobs.flush(tx, now).await?;
     Ok(Some(applied))
 }
 
@@ -604,7 +848,7 @@ pub(crate) async fn sweep_timeouts(
             n += 1;
         }
     }
-    jobs.flush(tx).await?;
+    jobs.flush(tx, now).await?;
     Ok(n)
 }
 
@@ -627,7 +871,11 @@ pub(crate) async fn sweep_cancellations(
 
 /// Remove up to `budget` executions of jobs being deleted, and the jobs whose
 /// executions are all gone. Returns (executions purged, jobs deleted).
-pub(crate) async fn sweep_deletions(tx: &impl Tx, budget: usize) -> StoreResult<(usize, usize)> {
+pub(crate) async fn sweep_deletions(
+    tx: &impl Tx,
+    budget: usize,
+    now: Timestamp,
+) -> StoreResult<(usize, usize)> {
     let (mut purged, mut deleted) = (0, 0);
     for job_id in tx.jobs_deleting().await? {
         let left = budget.saturating_sub(purged);
@@ -637,7 +885,23 @@ pub(crate) async fn sweep_deletions(tx: &impl Tx, budget: usize) -> StoreResult<
         let n = tx.purge_job_executions(&job_id, left).await?;
         purged += n;
         if n < left {
+            // The job's last look, for its `deleted` event.
+            let job = tx.select_job(&job_id, Lock::No).await?;
             tx.delete_job_rows(&job_id).await?;
+            audit_job(
+                tx,
+                now,
+                &job_id,
+                job.as_ref().map(|j| j.progress.status),
+                None,
+            );
+            if let Some(job) = job {
+                tx.announce(JobsEvent::Job {
+                    operation: JobEventOperation::Deleted,
+                    job: Box::new(job),
+                    at: now,
+                });
+            }
             deleted += 1;
         }
     }
@@ -684,10 +948,30 @@ impl JobCache {
         let (execution, exists) = match change {
             Change::Update(next) => {
                 tx.update_execution(&next).await?;
+                let statuses = (Some(exec.status.as_str()), Some(next.status.as_str()));
+                let ids = (Some(exec.job_id.as_str()), Some(exec.thing_name.as_str()));
+                audit(tx, now, AuditSubject::JobExecution, ids, statuses, None);
+                if let Some(operation) =
+                    JobExecutionEventOperation::of_transition(exec.status, next.status)
+                {
+                    tx.announce(JobsEvent::JobExecution {
+                        operation,
+                        execution: Box::new(next.clone()),
+                        at: now,
+                    });
+                }
                 (next, true)
             }
             Change::Delete => {
                 tx.delete_execution(&exec).await?;
+                let statuses = (Some(exec.status.as_str()), None);
+                let ids = (Some(exec.job_id.as_str()), Some(exec.thing_name.as_str()));
+                audit(tx, now, AuditSubject::JobExecution, ids, statuses, None);
+                tx.announce(JobsEvent::JobExecution {
+                    operation: JobExecutionEventOperation::Deleted,
+                    execution: Box::new(exec.clone()),
+                    at: now,
+                });
                 (exec, false)
             }
             Change::Unchanged => (exec, true),
@@ -717,10 +1001,25 @@ impl JobCache {
         }
     }
 
-    async fn flush(self, tx: &impl Tx) -> StoreResult<()> {
+    async fn flush(self, tx: &impl Tx, now: Timestamp) -> StoreResult<()> {
         for (before, after) in self.jobs.values() {
             if before != after {
                 tx.update_job_progress(after).await?;
+                if before.status != after.status {
+                    audit_job(
+                        tx,
+                        now,
+                        &after.job_id,
+                        Some(before.status),
+                        Some(after.status),
+                    );
+                }
+                if JobEventOperation::of_job_transition(before.status, after.status).is_some() {
+                    // Rare (a job completing): the whole job for its event.
+                    if let Some(job) = tx.select_job(&after.job_id, Lock::No).await? {
+                        announce_job(tx, before.status, job, now);
+                    }
+                }
             }
         }
         Ok(())

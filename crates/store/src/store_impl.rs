@@ -69,13 +69,15 @@ macro_rules! impl_store {
                 thing_name: &str,
                 update: iotjobs_core::ThingUpdate,
                 expected_version: Option<i64>,
+                now: iotjobs_core::Timestamp,
             ) -> iotjobs_core::StoreResult<()> {
                 let name = thing_name.to_owned();
                 $write!(self, |tx| $crate::ops::update_thing(
                     tx,
                     &name,
                     &update,
-                    expected_version
+                    expected_version,
+                    now
                 ))
             }
 
@@ -84,13 +86,15 @@ macro_rules! impl_store {
                 group_name: &str,
                 update: iotjobs_core::ThingGroupUpdate,
                 expected_version: Option<i64>,
+                now: iotjobs_core::Timestamp,
             ) -> iotjobs_core::StoreResult<i64> {
                 let name = group_name.to_owned();
                 $write!(self, |tx| $crate::ops::update_thing_group(
                     tx,
                     &name,
                     &update,
-                    expected_version
+                    expected_version,
+                    now
                 ))
             }
 
@@ -196,6 +200,18 @@ macro_rules! impl_store {
                 now: iotjobs_core::Timestamp,
             ) -> iotjobs_core::StoreResult<iotjobs_core::Job> {
                 $write!(self, |tx| $crate::ops::create_job(tx, &new, now))
+            }
+
+            async fn associate_targets_with_job(
+                &self,
+                job_id: &str,
+                targets: iotjobs_core::AssociatedTargets,
+                now: iotjobs_core::Timestamp,
+            ) -> iotjobs_core::StoreResult<iotjobs_core::Job> {
+                let id = job_id.to_owned();
+                $write!(self, |tx| $crate::ops::associate_targets_with_job(
+                    tx, &id, &targets, now
+                ))
             }
 
             async fn describe_job(
@@ -345,10 +361,20 @@ macro_rules! impl_store {
                 // Three transactions, so that each kind of work commits on its own: a
                 // failure in one neither undoes nor skips the others (the first error is
                 // reported after all three ran).
-                let timed_out = $write!(self, |tx| $crate::ops::sweep_timeouts(tx, now, budget));
-                let canceled =
-                    $write!(self, |tx| $crate::ops::sweep_cancellations(tx, now, budget));
-                let deletions = $write!(self, |tx| $crate::ops::sweep_deletions(tx, budget));
+                // Each recorded in the audit log as the service's own work.
+                use iotjobs_core::audit::{Actor, with_actor};
+                let timed_out = with_actor(Actor::service("Timeout"), async {
+                    $write!(self, |tx| $crate::ops::sweep_timeouts(tx, now, budget))
+                })
+                .await;
+                let canceled = with_actor(Actor::service("CancelJob"), async {
+                    $write!(self, |tx| $crate::ops::sweep_cancellations(tx, now, budget))
+                })
+                .await;
+                let deletions = with_actor(Actor::service("DeleteJob"), async {
+                    $write!(self, |tx| $crate::ops::sweep_deletions(tx, budget, now))
+                })
+                .await;
                 let (timed_out, canceled, (purged_executions, deleted_jobs)) =
                     (timed_out?, canceled?, deletions?);
                 Ok(iotjobs_core::SweepReport {
@@ -357,6 +383,33 @@ macro_rules! impl_store {
                     purged_executions,
                     deleted_jobs,
                 })
+            }
+
+            async fn count_executions(
+                &self,
+            ) -> iotjobs_core::StoreResult<iotjobs_core::JobProcessDetails> {
+                $read!(self, |tx| $crate::tx::Tx::count_executions(tx))
+            }
+
+            fn stats(&self) -> iotjobs_core::StoreStats {
+                self.backend_stats()
+            }
+
+            async fn list_audit(
+                &self,
+                filter: &iotjobs_core::audit::AuditFilter,
+                page: iotjobs_core::PageRequest,
+            ) -> iotjobs_core::StoreResult<iotjobs_core::Page<iotjobs_core::audit::AuditRecord>>
+            {
+                let filter = filter.clone();
+                $read!(self, |tx| $crate::tx::Tx::list_audit(tx, &filter, &page))
+            }
+
+            async fn try_lead(
+                &self,
+                role: &str,
+            ) -> iotjobs_core::StoreResult<Option<Box<dyn iotjobs_core::Lease>>> {
+                self.lead(role).await
             }
 
             fn set_change_listener(&self, listener: iotjobs_core::ChangeListener) {
@@ -405,10 +458,13 @@ macro_rules! impl_store {
                 &self,
                 certificate_id: &str,
                 certificate_arn: &str,
+                now: iotjobs_core::Timestamp,
             ) -> iotjobs_core::StoreResult<()> {
                 let id = certificate_id.to_owned();
                 let arn = certificate_arn.to_owned();
-                $write!(self, |tx| $crate::ops::delete_certificate(tx, &id, &arn))
+                $write!(self, |tx| $crate::ops::delete_certificate(
+                    tx, &id, &arn, now
+                ))
             }
 
             async fn list_certificates(
@@ -427,12 +483,13 @@ macro_rules! impl_store {
                 certificate_id: &str,
                 principal: &str,
                 kind: iotjobs_core::ThingPrincipalType,
+                now: iotjobs_core::Timestamp,
             ) -> iotjobs_core::StoreResult<()> {
                 let thing = thing_name.to_owned();
                 let id = certificate_id.to_owned();
                 let principal = principal.to_owned();
                 $write!(self, |tx| $crate::ops::attach_thing_principal(
-                    tx, &thing, &id, &principal, kind
+                    tx, &thing, &id, &principal, kind, now
                 ))
             }
 
@@ -440,11 +497,12 @@ macro_rules! impl_store {
                 &self,
                 thing_name: &str,
                 certificate_id: &str,
+                now: iotjobs_core::Timestamp,
             ) -> iotjobs_core::StoreResult<()> {
                 let thing = thing_name.to_owned();
                 let id = certificate_id.to_owned();
                 $write!(self, |tx| $crate::ops::detach_thing_principal(
-                    tx, &thing, &id
+                    tx, &thing, &id, now
                 ))
             }
 

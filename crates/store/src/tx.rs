@@ -45,6 +45,19 @@ pub(crate) trait Tx {
     /// Record that this transaction changed an execution of `thing` (reported to the
     /// store's change listener after commit).
     fn touched(&self, thing: &str);
+    /// Record a Jobs event this transaction made (announced after commit).
+    fn announce(&self, event: iotjobs_core::JobsEvent);
+    /// Record an audit change; the backend writes it, with the transaction's actor,
+    /// before COMMIT.
+    fn audit(&self, at: iotjobs_core::Timestamp, change: iotjobs_core::audit::AuditChange);
+    /// The sum of every job's execution counters.
+    async fn count_executions(&self) -> StoreResult<iotjobs_core::JobProcessDetails>;
+    /// The audit log, oldest first.
+    async fn list_audit(
+        &self,
+        filter: &iotjobs_core::audit::AuditFilter,
+        page: &iotjobs_core::PageRequest,
+    ) -> StoreResult<iotjobs_core::Page<iotjobs_core::audit::AuditRecord>>;
 
     // ---- things ----
     async fn select_thing(&self, name: &str, lock: Lock) -> StoreResult<Option<Thing>>;
@@ -105,6 +118,8 @@ pub(crate) trait Tx {
     async fn insert_job(&self, job: &Job) -> StoreResult<bool>;
     /// Record a target of a job: `kind` is "thing" or "group".
     async fn insert_job_target(&self, job: &str, kind: &str, name: &str) -> StoreResult<()>;
+    /// Replace a job's list of target ARNs (AssociateTargetsWithJob).
+    async fn update_job_targets(&self, job: &str, targets: &[String]) -> StoreResult<()>;
     async fn update_job_progress(&self, progress: &JobProgress) -> StoreResult<()>;
     /// Every mutable column of a job (UpdateJob, CancelJob, DeleteJob).
     async fn update_job(&self, job: &Job) -> StoreResult<()>;

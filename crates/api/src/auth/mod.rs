@@ -196,6 +196,10 @@ pub enum Action<'a> {
     },
     /// `POST /moto-api/reset`.
     Reset,
+    /// `GET /iotjobs-api/audit`: the account's audit log (admins and operators).
+    ReadAudit,
+    /// `POST /iotjobs-api/clock` (`serve --test-clock`): admins only.
+    TestClock,
 }
 
 /// May `principal` do `action`? Admin: everything. Operator: control plane. Device:
@@ -205,6 +209,7 @@ pub fn authorize(principal: &Principal, action: Action<'_>, region: &str) -> Res
     let allowed = match (&principal.role, action) {
         (Role::Admin, _) => true,
         (Role::Operator, Action::Operation { plane, .. }) => plane == Plane::Control,
+        (Role::Operator, Action::ReadAudit) => true,
         (
             Role::Device { thing_name },
             Action::Operation {
@@ -239,6 +244,8 @@ pub fn authorize(principal: &Principal, action: Action<'_>, region: &str) -> Res
             (format!("{prefix}:{op}"), resource)
         }
         Action::Reset => ("iotjobs:Reset".to_owned(), "*".to_owned()),
+        Action::ReadAudit => ("iotjobs:ReadAudit".to_owned(), "*".to_owned()),
+        Action::TestClock => ("iotjobs:TestClock".to_owned(), "*".to_owned()),
     };
     Err(AuthError::AccessDenied(format!(
         "User: {user} is not authorized to perform: {action} on resource: {resource}"

@@ -85,10 +85,26 @@ fn incomplete(why: impl Into<String>) -> AuthError {
     AuthError::IncompleteSignature(why.into())
 }
 
+/// Refuse a request that repeats `name` (a header the signature depends on): which
+/// value is meant would be a guess, and a guess that differs from another component's
+/// (one that takes the last, or joins them with commas as HTTP allows) lets a request
+/// verified as one thing be read as another. AWS's front end joins repeated headers, so
+/// a repeated `Authorization` no longer parses there: IncompleteSignatureException.
+fn at_most_one_header(headers: &HeaderMap, name: &str) -> Result<(), AuthError> {
+    let count = headers.get_all(name).iter().count();
+    if count > 1 {
+        return Err(incomplete(format!(
+            "The request has {count} {name} headers; a signed request may have only one"
+        )));
+    }
+    Ok(())
+}
+
 /// Read the claim from the `Authorization` header or the presigned query string.
 /// `Ok(None)`: the request carries no signature at all.
 pub fn parse_claim(req: &Request<'_>) -> Result<Option<Claim>, AuthError> {
     let query = req.path_and_query.split_once('?').map(|(_, q)| q);
+    at_most_one_header(req.headers, "authorization")?;
     if let Some(auth) = req.headers.get(axum::http::header::AUTHORIZATION) {
         if query.is_some_and(|q| query_param(q, "X-Amz-Signature").is_some()) {
             // AWS refuses a request signed both ways rather than pick one.
@@ -160,6 +176,8 @@ fn parse_header_claim(auth: &str, headers: &HeaderMap) -> Result<Claim, AuthErro
     let credential = credential.ok_or_else(|| missing("Credential"))?;
     let signed = signed.ok_or_else(|| missing("SignedHeaders"))?;
     let signature = signature.ok_or_else(|| missing("Signature"))?;
+    at_most_one_header(headers, "x-amz-date")?;
+    at_most_one_header(headers, "x-amz-security-token")?;
     let amz_date = header(headers, "x-amz-date").ok_or_else(|| {
         incomplete("Authorization header requires existence of an 'X-Amz-Date' header")
     })?;
@@ -176,6 +194,19 @@ fn parse_header_claim(auth: &str, headers: &HeaderMap) -> Result<Claim, AuthErro
 }
 
 fn parse_query_claim(query: &str, headers: &HeaderMap) -> Result<Claim, AuthError> {
+    // As for headers (`at_most_one_header`): the first of two values must not decide.
+    for name in PRESIGN_PARAMS {
+        let count = query
+            .split('&')
+            .filter(|pair| pair.split_once('=').map_or(*pair, |(k, _)| k) == name)
+            .count();
+        if count > 1 {
+            return Err(incomplete(format!(
+                "The request has {count} {name} query parameters; a presigned request may have only one"
+            )));
+        }
+    }
+    at_most_one_header(headers, "x-amz-security-token")?;
     let get = |name: &str| query_param(query, name);
     let missing = |what: &str| incomplete(format!("presigned request requires '{what}'"));
     let algorithm = get("X-Amz-Algorithm").ok_or_else(|| missing("X-Amz-Algorithm"))?;

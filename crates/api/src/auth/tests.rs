@@ -332,6 +332,46 @@ fn hostile_signed_header_lists_and_double_signatures_are_malformed() {
     assert_eq!(code(check(&r)), "incomplete");
 }
 
+/// A header the signature depends on, sent twice, is refused whichever copy is the valid
+/// one: the first must not decide (nor the last).
+#[test]
+fn repeated_signature_headers_are_malformed() {
+    let valid = Signer::new("AKADMIN").sign(&cancel());
+    let mut other = Signer::new("AKOP");
+    other.time = now() - Duration::from_secs(60);
+    let forged = other.sign(&cancel());
+    for name in ["authorization", "x-amz-date"] {
+        for (first, second) in [(&valid, &forged), (&forged, &valid)] {
+            let mut r = first.clone();
+            r.headers
+                .append(HeaderName::from_static(name), second.headers[name].clone());
+            assert_eq!(code(check(&r)), "incomplete", "{name}");
+        }
+    }
+    let mut s = Signer::new("AKTMP");
+    s.token = Some("session-token/+=");
+    let mut r = s.sign(&cancel());
+    r.headers.append(
+        "x-amz-security-token",
+        HeaderValue::from_static("session-token/+="),
+    );
+    assert_eq!(code(check(&r)), "incomplete");
+    // The presigned form: a parameter given twice.
+    let mut p = Signer::new("AKADMIN");
+    p.presign = Some(Duration::from_secs(300));
+    let presigned = p.sign(&Raw::new("GET", "/jobs/job-1", ""));
+    assert_eq!(code(check(&presigned)), "ok");
+    let sig = presigned
+        .target
+        .split('&')
+        .find(|q| q.starts_with("X-Amz-Signature="))
+        .unwrap()
+        .to_owned();
+    let mut r = presigned.clone();
+    r.target = format!("{}&{sig}", r.target);
+    assert_eq!(code(check(&r)), "incomplete");
+}
+
 #[test]
 fn the_body_is_checked_only_after_everything_else() {
     // `begin` refuses without a body; `finish` needs it.

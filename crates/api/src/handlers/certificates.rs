@@ -1,26 +1,28 @@
-//! The certificate registry: certificates registered without a CA, and things'
-//! principals (certificate ARNs).
+//! The certificate registry: certificates registered without a CA or created with their
+//! keys (CreateKeysAndCertificate), and things' principals (certificate ARNs).
 //!
 //! The edge's part is the certificate's encoding: PEM → DER ([`parse_certificate`]), the
 //! id (lowercase hex SHA-256 of the DER, as AWS IoT's certificate ids are), the validity
-//! dates read from the DER, ARNs and markers. Every rule is the core's
+//! dates read from the DER (`crate::x509`), ARNs and markers; and calling the server's
+//! certificate issuer (`crate::issuer`, through the account's configuration). Every rule is the core's
 //! (`iotjobs_core::certificate`).
 
 use super::convert::{control_time, next_token, page_request};
 use crate::app::{AccountConfig, App, arn};
+use crate::x509;
 use iotjobs_core::error::ResourceKind;
-use iotjobs_core::time::days_from_civil;
 use iotjobs_core::{
     Certificate, CertificateStatus, JobsError, NewCertificate, PageRequest, Store,
     ThingPrincipalType, Timestamp,
 };
 use iotjobs_model::generated::iot::{
     self, AttachThingPrincipalRequest, AttachThingPrincipalResponse, CertificateDescription,
-    CertificateValidity, DeleteCertificateRequest, DescribeCertificateRequest,
-    DescribeCertificateResponse, DetachThingPrincipalRequest, DetachThingPrincipalResponse,
-    ListCertificatesRequest, ListCertificatesResponse, ListThingPrincipalsRequest,
-    ListThingPrincipalsResponse, RegisterCertificateWithoutCARequest,
-    RegisterCertificateWithoutCAResponse, UpdateCertificateRequest,
+    CertificateValidity, CreateKeysAndCertificateRequest, CreateKeysAndCertificateResponse,
+    DeleteCertificateRequest, DescribeCertificateRequest, DescribeCertificateResponse,
+    DetachThingPrincipalRequest, DetachThingPrincipalResponse, KeyPair, ListCertificatesRequest,
+    ListCertificatesResponse, ListThingPrincipalsRequest, ListThingPrincipalsResponse,
+    RegisterCertificateWithoutCARequest, RegisterCertificateWithoutCAResponse,
+    UpdateCertificateRequest,
 };
 
 pub(crate) fn certificate_arn(c: &AccountConfig, certificate_id: &str) -> String {
@@ -53,7 +55,7 @@ pub(crate) fn parse_certificate(pem: &str) -> Result<ParsedCertificate, JobsErro
             "more than one PEM CERTIFICATE block",
         ));
     }
-    let (not_before, not_after) = validity(&der)
+    let (not_before, not_after) = x509::validity(&der)
         .ok_or_else(|| JobsError::invalid_certificate("the DER is not an X.509 certificate"))?;
     let digest = sha2::Sha256::digest(der.as_ref());
     let id = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -62,84 +64,6 @@ pub(crate) fn parse_certificate(pem: &str) -> Result<ParsedCertificate, JobsErro
         not_before,
         not_after,
     })
-}
-
-/// One DER TLV: (tag, content, rest).
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (first as usize, rest)
-    } else {
-        let n = (first & 0x7f) as usize;
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | *b as usize);
-        (len, &rest[n..])
-    };
-    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
-}
-
-/// `tbsCertificate.validity` of an X.509 certificate (RFC 5280 §4.1).
-fn validity(der: &[u8]) -> Option<(Timestamp, Timestamp)> {
-    const SEQUENCE: u8 = 0x30;
-    let (SEQUENCE, cert, _) = tlv(der)? else {
-        return None;
-    };
-    let (SEQUENCE, tbs, _) = tlv(cert)? else {
-        return None;
-    };
-    let (tag, _, mut rest) = tlv(tbs)?;
-    if tag == 0xa0 {
-        // [0] version; then the serial number.
-        let (0x02, _, r) = tlv(rest)? else {
-            return None;
-        };
-        rest = r;
-    } else if tag != 0x02 {
-        return None;
-    }
-    // signature AlgorithmIdentifier, issuer Name, then validity.
-    for _ in 0..2 {
-        let (SEQUENCE, _, r) = tlv(rest)? else {
-            return None;
-        };
-        rest = r;
-    }
-    let (SEQUENCE, validity, _) = tlv(rest)? else {
-        return None;
-    };
-    let (t1, nb, r) = tlv(validity)?;
-    let (t2, na, _) = tlv(r)?;
-    Some((der_time(t1, nb)?, der_time(t2, na)?))
-}
-
-/// UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`), as RFC 5280 §4.1.2.5
-/// restricts them.
-fn der_time(tag: u8, bytes: &[u8]) -> Option<Timestamp> {
-    let text = std::str::from_utf8(bytes).ok()?.strip_suffix('Z')?;
-    if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let num = |s: &str| s.parse::<i64>().ok();
-    let (year, rest) = match (tag, text.len()) {
-        (0x17, 12) => {
-            let yy = num(&text[..2])?;
-            (if yy < 50 { 2000 + yy } else { 1900 + yy }, &text[2..])
-        }
-        (0x18, 14) => (num(&text[..4])?, &text[4..]),
-        _ => return None,
-    };
-    let [mo, d, h, mi, s] = [0, 2, 4, 6, 8].map(|i| num(&rest[i..i + 2]));
-    let (mo, d, h, mi, s) = (mo?, d?, h?, mi?, s?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    let secs = days_from_civil(year, mo, d) * 86_400 + h * 3600 + mi * 60 + s;
-    Some(Timestamp::from_millis(secs * 1000))
 }
 
 /// A principal: a certificate ARN of this account and region → its certificate id.
@@ -175,6 +99,44 @@ pub(crate) async fn register_certificate_without_ca<S: Store>(
     Ok(RegisterCertificateWithoutCAResponse {
         certificate_arn: Some(certificate_arn(&app.config, &cert.certificate_id)),
         certificate_id: Some(cert.certificate_id),
+    })
+}
+
+/// CreateKeysAndCertificate: a new key pair and a certificate for it, signed by the
+/// server's certificate issuer (`--mqtt-client-ca-key`; refused without one), then
+/// registered exactly as RegisterCertificateWithoutCA registers a PEM (same id, same
+/// validity dates, same store call). The private key is in the response only: AWS
+/// returns it once and never again, and iotjobs never stores it.
+pub(crate) async fn create_keys_and_certificate<S: Store>(
+    app: &App<S>,
+    req: CreateKeysAndCertificateRequest,
+) -> Result<CreateKeysAndCertificateResponse, JobsError> {
+    let issuer = app
+        .config
+        .certificate_issuer
+        .as_deref()
+        .ok_or_else(JobsError::certificate_issuer_not_configured)?;
+    let status = CertificateStatus::for_created_keys(req.set_as_active);
+    let now = app.now();
+    let issued = issuer.issue(now)?;
+    let parsed = parse_certificate(&issued.certificate_pem)?;
+    let new = NewCertificate {
+        certificate_id: parsed.id,
+        certificate_pem: issued.certificate_pem,
+        status,
+        generation_id: uuid::Uuid::new_v4().to_string(),
+        not_before: Some(parsed.not_before),
+        not_after: Some(parsed.not_after),
+    };
+    let cert = app.store.register_certificate(new, now).await?;
+    Ok(CreateKeysAndCertificateResponse {
+        certificate_arn: Some(certificate_arn(&app.config, &cert.certificate_id)),
+        certificate_id: Some(cert.certificate_id),
+        certificate_pem: Some(cert.certificate_pem),
+        key_pair: Some(KeyPair {
+            public_key: Some(issued.public_key_pem),
+            private_key: Some(issued.private_key_pem),
+        }),
     })
 }
 
@@ -237,7 +199,7 @@ pub(crate) async fn delete_certificate<S: Store>(
 ) -> Result<(), JobsError> {
     let arn = certificate_arn(&app.config, &req.certificate_id);
     app.store
-        .delete_certificate(&req.certificate_id, &arn)
+        .delete_certificate(&req.certificate_id, &arn, app.now())
         .await
 }
 
@@ -306,7 +268,7 @@ pub(crate) async fn attach_thing_principal<S: Store>(
             .ok_or_else(|| JobsError::unknown_value("thingPrincipalType", k))?,
     };
     app.store
-        .attach_thing_principal(&req.thing_name, &id, &req.principal, kind)
+        .attach_thing_principal(&req.thing_name, &id, &req.principal, kind, app.now())
         .await?;
     Ok(AttachThingPrincipalResponse {})
 }
@@ -317,7 +279,7 @@ pub(crate) async fn detach_thing_principal<S: Store>(
 ) -> Result<DetachThingPrincipalResponse, JobsError> {
     let id = principal_certificate(&app.config, &req.principal)?;
     app.store
-        .detach_thing_principal(&req.thing_name, &id)
+        .detach_thing_principal(&req.thing_name, &id, app.now())
         .await?;
     Ok(DetachThingPrincipalResponse {})
 }
@@ -347,25 +309,6 @@ pub(crate) async fn list_thing_principals<S: Store>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn der_times() {
-        assert_eq!(
-            der_time(0x17, b"700101000000Z"),
-            Some(Timestamp::from_millis(0))
-        );
-        assert_eq!(
-            der_time(0x18, b"20231114221320Z"),
-            Some(Timestamp::from_millis(1_700_000_000_000))
-        );
-        assert_eq!(
-            der_time(0x17, b"491231235959Z"),
-            Some(Timestamp::from_millis(2_524_607_999_000))
-        );
-        for bad in [&b"7001010000Z"[..], b"700101000000", b"701301000000Z"] {
-            assert_eq!(der_time(0x17, bad), None);
-        }
-    }
 
     #[test]
     fn malformed_pems_are_certificate_validation_errors() {

@@ -7,12 +7,14 @@ use super::convert::{
 use crate::app::App;
 use iotjobs_core::job::{check_create_job, check_in_progress_timeout};
 use iotjobs_core::{
-    Job, JobFilter, JobStatus, JobUpdate, JobsError, NewJob, Store, TargetSelection,
+    AssociatedTargets, Job, JobFilter, JobStatus, JobUpdate, JobsError, NewJob, Store,
+    TargetSelection,
 };
 use iotjobs_model::generated::iot::{
-    AbortConfig, CancelJobRequest, CancelJobResponse, CreateJobRequest, CreateJobResponse,
-    DeleteJobRequest, DescribeJobRequest, DescribeJobResponse, GetJobDocumentRequest,
-    GetJobDocumentResponse, Job as JobDto, JobExecutionsRetryConfig, JobExecutionsRolloutConfig,
+    AbortConfig, AssociateTargetsWithJobRequest, AssociateTargetsWithJobResponse, CancelJobRequest,
+    CancelJobResponse, CreateJobRequest, CreateJobResponse, DeleteJobRequest, DescribeJobRequest,
+    DescribeJobResponse, GetJobDocumentRequest, GetJobDocumentResponse, Job as JobDto,
+    JobExecutionsRetryConfig, JobExecutionsRolloutConfig,
     JobProcessDetails as JobProcessDetailsDto, JobSummary, ListJobsRequest, ListJobsResponse,
     PresignedUrlConfig, SchedulingConfig, TimeoutConfig, UpdateJobRequest,
 };
@@ -98,6 +100,32 @@ pub(crate) async fn create_job<S: Store>(
         job_arn: Some(job_arn(&app.config, &job_id)),
         job_id: Some(job_id),
         description: req.description,
+    })
+}
+
+/// AssociateTargetsWithJob. `comment` and `namespaceId` are accepted and not kept
+/// (docs/compatibility.md).
+pub(crate) async fn associate_targets_with_job<S: Store>(
+    app: &App<S>,
+    req: AssociateTargetsWithJobRequest,
+) -> Result<AssociateTargetsWithJobResponse, JobsError> {
+    let mut add = AssociatedTargets::default();
+    for arn in &req.targets {
+        match parse_target(&app.config, arn)? {
+            Target::Thing(name) if !add.things.contains(&name) => add.things.push(name),
+            Target::ThingGroup(name) if !add.groups.contains(&name) => add.groups.push(name),
+            _ => continue,
+        }
+        add.arns.push(arn.clone());
+    }
+    let job = app
+        .store
+        .associate_targets_with_job(&req.job_id, add, app.now())
+        .await?;
+    Ok(AssociateTargetsWithJobResponse {
+        job_arn: Some(job_arn(&app.config, &req.job_id)),
+        job_id: Some(req.job_id),
+        description: job.description,
     })
 }
 

@@ -6,7 +6,7 @@
 //! Checks the model cannot express (e.g. at most 10 status-details pairs) are core
 //! functions too; a handler only calls them.
 //!
-//! Handlers use `app`, `error`, `wire` and the generated DTOs; they must not import
+//! Handlers use `app`, `error`, `wire`, `x509` and the generated DTOs; they must not import
 //! `server` (which calls them) or know HTTP.
 
 mod certificates;
@@ -92,6 +92,9 @@ pub(crate) async fn call<S: Store>(
                 Op::RegisterCertificateWithoutCA => {
                     returns!(certificates::register_certificate_without_ca)
                 }
+                Op::CreateKeysAndCertificate => {
+                    returns!(certificates::create_keys_and_certificate)
+                }
                 Op::DescribeCertificate => returns!(certificates::describe_certificate),
                 Op::UpdateCertificate => empty!(certificates::update_certificate),
                 Op::DeleteCertificate => empty!(certificates::delete_certificate),
@@ -104,6 +107,7 @@ pub(crate) async fn call<S: Store>(
                 Op::ListJobs => returns!(jobs::list_jobs),
                 Op::UpdateJob => empty!(jobs::update_job),
                 Op::CancelJob => returns!(jobs::cancel_job),
+                Op::AssociateTargetsWithJob => returns!(jobs::associate_targets_with_job),
                 Op::DeleteJob => empty!(jobs::delete_job),
                 Op::GetJobDocument => returns!(jobs::get_job_document),
                 Op::DescribeJobExecution => returns!(job_executions::describe_job_execution),

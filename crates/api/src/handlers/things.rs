@@ -268,7 +268,7 @@ pub(crate) async fn update_thing<S: Store>(
     };
     update.check()?;
     app.store
-        .update_thing(&req.thing_name, update, req.expected_version)
+        .update_thing(&req.thing_name, update, req.expected_version, app.now())
         .await?;
     Ok(UpdateThingResponse {})
 }
@@ -285,7 +285,12 @@ pub(crate) async fn update_thing_group<S: Store>(
     };
     let version = app
         .store
-        .update_thing_group(&req.thing_group_name, update, req.expected_version)
+        .update_thing_group(
+            &req.thing_group_name,
+            update,
+            req.expected_version,
+            app.now(),
+        )
         .await?;
     Ok(UpdateThingGroupResponse {
         version: Some(version),

@@ -73,26 +73,26 @@ fn readme_quickstart_with_iotjobs_alone() {
     let cli = Cli::new(&server);
 
     // Operator: register a device and send it a job.
-    let thing = cli.ok_json(&["iot", "create-thing", "--thing-name", "dev1"]);
-    assert_eq!(thing["thingName"], "dev1");
+    let thing = cli.ok_json(&["iot", "create-thing", "--thing-name", "dev2"]);
+    assert_eq!(thing["thingName"], "dev2");
     let job = cli.ok_json(&[
         "iot",
         "create-job",
         "--job-id",
-        "fw-1",
+        "fw-2",
         "--targets",
-        "arn:aws:iot:us-east-1:000000000000:thing/dev1",
+        "arn:aws:iot:us-east-1:000000000000:thing/dev2",
         "--document",
         r#"{"operation":"firmware-update","version":"2.1"}"#,
     ]);
-    assert_eq!(job["jobId"], "fw-1");
+    assert_eq!(job["jobId"], "fw-2");
 
     // Device: take the next pending job; it is now IN_PROGRESS (version 2).
     let started = cli.ok_json(&[
         "iot-jobs-data",
         "start-next-pending-job-execution",
         "--thing-name",
-        "dev1",
+        "dev2",
     ]);
     assert_eq!(started["execution"]["status"], "IN_PROGRESS");
     assert_eq!(started["execution"]["versionNumber"], 2);
@@ -102,9 +102,9 @@ fn readme_quickstart_with_iotjobs_alone() {
         "iot",
         "cancel-job-execution",
         "--job-id",
-        "fw-1",
+        "fw-2",
         "--thing-name",
-        "dev1",
+        "dev2",
     ];
     cli.service_error(
         &cancel,
@@ -122,9 +122,9 @@ fn readme_quickstart_with_iotjobs_alone() {
         "iot",
         "describe-job-execution",
         "--job-id",
-        "fw-1",
+        "fw-2",
         "--thing-name",
-        "dev1",
+        "dev2",
     ]);
     let e = &described["execution"];
     assert_eq!(e["status"], "CANCELED");
@@ -138,9 +138,9 @@ fn readme_quickstart_with_iotjobs_alone() {
             "iot-jobs-data",
             "update-job-execution",
             "--thing-name",
-            "dev1",
+            "dev2",
             "--job-id",
-            "fw-1",
+            "fw-2",
             "--status",
             "SUCCEEDED",
         ],
@@ -158,14 +158,14 @@ fn readme_quickstart_with_iotjobs_alone() {
             "--output",
             "text"
         ]),
-        "fw-1\n"
+        "fw-2\n"
     );
     assert_eq!(
         cli.ok_text(&[
             "iot",
             "list-job-executions-for-job",
             "--job-id",
-            "fw-1",
+            "fw-2",
             "--query",
             "executionSummaries[0].jobExecutionSummary.status",
             "--output",

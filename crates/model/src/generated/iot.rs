@@ -21,6 +21,7 @@ pub const SERVED: &[&str] = &[
     "UpdateThingGroup",
     "DeleteThingGroup",
     "RegisterCertificateWithoutCA",
+    "CreateKeysAndCertificate",
     "DescribeCertificate",
     "UpdateCertificate",
     "DeleteCertificate",
@@ -38,6 +39,7 @@ pub const SERVED: &[&str] = &[
     "ListJobs",
     "UpdateJob",
     "CancelJob",
+    "AssociateTargetsWithJob",
     "DeleteJob",
     "GetJobDocument",
     "DescribeJobExecution",
@@ -61,6 +63,7 @@ pub enum Operation {
     UpdateThingGroup,
     DeleteThingGroup,
     RegisterCertificateWithoutCA,
+    CreateKeysAndCertificate,
     DescribeCertificate,
     UpdateCertificate,
     DeleteCertificate,
@@ -78,6 +81,7 @@ pub enum Operation {
     ListJobs,
     UpdateJob,
     CancelJob,
+    AssociateTargetsWithJob,
     DeleteJob,
     GetJobDocument,
     DescribeJobExecution,
@@ -100,6 +104,7 @@ impl Operation {
         Operation::UpdateThingGroup,
         Operation::DeleteThingGroup,
         Operation::RegisterCertificateWithoutCA,
+        Operation::CreateKeysAndCertificate,
         Operation::DescribeCertificate,
         Operation::UpdateCertificate,
         Operation::DeleteCertificate,
@@ -117,6 +122,7 @@ impl Operation {
         Operation::ListJobs,
         Operation::UpdateJob,
         Operation::CancelJob,
+        Operation::AssociateTargetsWithJob,
         Operation::DeleteJob,
         Operation::GetJobDocument,
         Operation::DescribeJobExecution,
@@ -139,6 +145,7 @@ impl Operation {
             Operation::UpdateThingGroup => "UpdateThingGroup",
             Operation::DeleteThingGroup => "DeleteThingGroup",
             Operation::RegisterCertificateWithoutCA => "RegisterCertificateWithoutCA",
+            Operation::CreateKeysAndCertificate => "CreateKeysAndCertificate",
             Operation::DescribeCertificate => "DescribeCertificate",
             Operation::UpdateCertificate => "UpdateCertificate",
             Operation::DeleteCertificate => "DeleteCertificate",
@@ -156,6 +163,7 @@ impl Operation {
             Operation::ListJobs => "ListJobs",
             Operation::UpdateJob => "UpdateJob",
             Operation::CancelJob => "CancelJob",
+            Operation::AssociateTargetsWithJob => "AssociateTargetsWithJob",
             Operation::DeleteJob => "DeleteJob",
             Operation::GetJobDocument => "GetJobDocument",
             Operation::DescribeJobExecution => "DescribeJobExecution",
@@ -180,6 +188,7 @@ impl Operation {
             "UpdateThingGroup" => Some(Operation::UpdateThingGroup),
             "DeleteThingGroup" => Some(Operation::DeleteThingGroup),
             "RegisterCertificateWithoutCA" => Some(Operation::RegisterCertificateWithoutCA),
+            "CreateKeysAndCertificate" => Some(Operation::CreateKeysAndCertificate),
             "DescribeCertificate" => Some(Operation::DescribeCertificate),
             "UpdateCertificate" => Some(Operation::UpdateCertificate),
             "DeleteCertificate" => Some(Operation::DeleteCertificate),
@@ -197,6 +206,7 @@ impl Operation {
             "ListJobs" => Some(Operation::ListJobs),
             "UpdateJob" => Some(Operation::UpdateJob),
             "CancelJob" => Some(Operation::CancelJob),
+            "AssociateTargetsWithJob" => Some(Operation::AssociateTargetsWithJob),
             "DeleteJob" => Some(Operation::DeleteJob),
             "GetJobDocument" => Some(Operation::GetJobDocument),
             "DescribeJobExecution" => Some(Operation::DescribeJobExecution),
@@ -5566,13 +5576,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "minNumberOfExecutedThings",
         ],
         members: &[
-            w::MemberDef::body("failureType", "JobExecutionFailureType", 93),
+            w::MemberDef::body("failureType", "JobExecutionFailureType", 97),
             w::MemberDef::body("action", "AbortAction", 0),
             w::MemberDef::body("thresholdPercentage", "AbortThresholdPercentage", 4),
             w::MemberDef::body(
                 "minNumberOfExecutedThings",
                 "MinimumNumberOfExecutedThings",
-                134,
+                139,
             ),
         ],
         ..w::ShapeDef::DEFAULT
@@ -5597,11 +5607,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "AddThingToThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 191),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 187),
-            w::MemberDef::body("thingName", "ThingName", 195),
-            w::MemberDef::body("thingArn", "ThingArn", 184),
-            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 140),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
+            w::MemberDef::body("thingName", "ThingName", 203),
+            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 145),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5626,36 +5636,66 @@ pub static SHAPES: &[w::ShapeDef] = &[
     },
     // 9
     w::ShapeDef {
-        name: "AttachThingPrincipalRequest",
+        name: "AssociateTargetsWithJobRequest",
         kind: w::ShapeKind::Structure,
-        required: &["thingName", "principal"],
+        required: &["targets", "jobId"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
+            w::MemberDef::body("targets", "JobTargets", 112),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::body("comment", "Comment", 35),
             w::MemberDef::bound(
-                "principal",
-                "Principal",
-                147,
-                w::Location::Header,
-                "x-amzn-principal",
-            ),
-            w::MemberDef::bound(
-                "thingPrincipalType",
-                "ThingPrincipalType",
-                197,
+                "namespaceId",
+                "NamespaceId",
+                140,
                 w::Location::QueryString,
-                "thingPrincipalType",
+                "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 10
     w::ShapeDef {
+        name: "AssociateTargetsWithJobResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("jobArn", "JobArn", 91),
+            w::MemberDef::body("jobId", "JobId", 107),
+            w::MemberDef::body("description", "JobDescription", 92),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 11
+    w::ShapeDef {
+        name: "AttachThingPrincipalRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["thingName", "principal"],
+        members: &[
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound(
+                "principal",
+                "Principal",
+                152,
+                w::Location::Header,
+                "x-amzn-principal",
+            ),
+            w::MemberDef::bound(
+                "thingPrincipalType",
+                "ThingPrincipalType",
+                205,
+                w::Location::QueryString,
+                "thingPrincipalType",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 12
+    w::ShapeDef {
         name: "AttachThingPrincipalResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 11
+    // 13
     w::ShapeDef {
         name: "AttributeName",
         kind: w::ShapeKind::String,
@@ -5663,17 +5703,17 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_.,@/:#-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 12
+    // 14
     w::ShapeDef {
         name: "AttributePayload",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("attributes", "Attributes", 14),
-            w::MemberDef::body("merge", "Flag", 74),
+            w::MemberDef::body("attributes", "Attributes", 16),
+            w::MemberDef::body("merge", "Flag", 78),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 13
+    // 15
     w::ShapeDef {
         name: "AttributeValue",
         kind: w::ShapeKind::String,
@@ -5681,15 +5721,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[a-zA-Z0-9_.,@/:#=\[\]-]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 14
+    // 16
     w::ShapeDef {
         name: "Attributes",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(11)),
-        value: Some(w::ShapeId(13)),
+        key: Some(w::ShapeId(13)),
+        value: Some(w::ShapeId(15)),
         ..w::ShapeDef::DEFAULT
     },
-    // 15
+    // 17
     w::ShapeDef {
         name: "AwsAccountId",
         kind: w::ShapeKind::String,
@@ -5698,13 +5738,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[0-9]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 16
+    // 18
     w::ShapeDef {
         name: "BeforeSubstitutionFlag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 17
+    // 19
     w::ShapeDef {
         name: "BillingGroupName",
         kind: w::ShapeKind::String,
@@ -5713,98 +5753,98 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 18
+    // 20
     w::ShapeDef {
         name: "BooleanWrapperObject",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 19
+    // 21
     w::ShapeDef {
         name: "CancelJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
-            w::MemberDef::bound("force", "ForceFlag", 76, w::Location::QueryString, "force"),
-            w::MemberDef::body("expectedVersion", "ExpectedVersion", 70),
-            w::MemberDef::body("statusDetails", "DetailsMap", 65),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 20
-    w::ShapeDef {
-        name: "CancelJobRequest",
-        kind: w::ShapeKind::Structure,
-        required: &["jobId"],
-        members: &[
-            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
-            w::MemberDef::body("reasonCode", "ReasonCode", 156),
-            w::MemberDef::body("comment", "Comment", 33),
-            w::MemberDef::bound("force", "ForceFlag", 76, w::Location::QueryString, "force"),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 21
-    w::ShapeDef {
-        name: "CancelJobResponse",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("jobArn", "JobArn", 87),
-            w::MemberDef::body("jobId", "JobId", 103),
-            w::MemberDef::body("description", "JobDescription", 88),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
+            w::MemberDef::body("expectedVersion", "ExpectedVersion", 74),
+            w::MemberDef::body("statusDetails", "DetailsMap", 69),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 22
     w::ShapeDef {
-        name: "CanceledThings",
-        kind: w::ShapeKind::Integer,
+        name: "CancelJobRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["jobId"],
+        members: &[
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::body("reasonCode", "ReasonCode", 163),
+            w::MemberDef::body("comment", "Comment", 35),
+            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
+        ],
         ..w::ShapeDef::DEFAULT
     },
     // 23
     w::ShapeDef {
-        name: "Certificate",
+        name: "CancelJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("certificateArn", "CertificateArn", 24),
-            w::MemberDef::body("certificateId", "CertificateId", 26),
-            w::MemberDef::body("status", "CertificateStatus", 29),
-            w::MemberDef::body("certificateMode", "CertificateMode", 27),
-            w::MemberDef::body("creationDate", "DateType", 43),
+            w::MemberDef::body("jobArn", "JobArn", 91),
+            w::MemberDef::body("jobId", "JobId", 107),
+            w::MemberDef::body("description", "JobDescription", 92),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 24
     w::ShapeDef {
-        name: "CertificateArn",
-        kind: w::ShapeKind::String,
+        name: "CanceledThings",
+        kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
     // 25
     w::ShapeDef {
-        name: "CertificateDescription",
+        name: "Certificate",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("certificateArn", "CertificateArn", 24),
-            w::MemberDef::body("certificateId", "CertificateId", 26),
-            w::MemberDef::body("caCertificateId", "CertificateId", 26),
-            w::MemberDef::body("status", "CertificateStatus", 29),
-            w::MemberDef::body("certificatePem", "CertificatePem", 28),
-            w::MemberDef::body("ownedBy", "AwsAccountId", 15),
-            w::MemberDef::body("previousOwnedBy", "AwsAccountId", 15),
-            w::MemberDef::body("creationDate", "DateType", 43),
-            w::MemberDef::body("lastModifiedDate", "DateType", 43),
-            w::MemberDef::body("customerVersion", "CustomerVersion", 42),
-            w::MemberDef::body("transferData", "TransferData", 201),
-            w::MemberDef::body("generationId", "GenerationId", 78),
-            w::MemberDef::body("validity", "CertificateValidity", 30),
-            w::MemberDef::body("certificateMode", "CertificateMode", 27),
+            w::MemberDef::body("certificateArn", "CertificateArn", 26),
+            w::MemberDef::body("certificateId", "CertificateId", 28),
+            w::MemberDef::body("status", "CertificateStatus", 31),
+            w::MemberDef::body("certificateMode", "CertificateMode", 29),
+            w::MemberDef::body("creationDate", "DateType", 47),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 26
+    w::ShapeDef {
+        name: "CertificateArn",
+        kind: w::ShapeKind::String,
+        ..w::ShapeDef::DEFAULT
+    },
+    // 27
+    w::ShapeDef {
+        name: "CertificateDescription",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("certificateArn", "CertificateArn", 26),
+            w::MemberDef::body("certificateId", "CertificateId", 28),
+            w::MemberDef::body("caCertificateId", "CertificateId", 28),
+            w::MemberDef::body("status", "CertificateStatus", 31),
+            w::MemberDef::body("certificatePem", "CertificatePem", 30),
+            w::MemberDef::body("ownedBy", "AwsAccountId", 17),
+            w::MemberDef::body("previousOwnedBy", "AwsAccountId", 17),
+            w::MemberDef::body("creationDate", "DateType", 47),
+            w::MemberDef::body("lastModifiedDate", "DateType", 47),
+            w::MemberDef::body("customerVersion", "CustomerVersion", 46),
+            w::MemberDef::body("transferData", "TransferData", 209),
+            w::MemberDef::body("generationId", "GenerationId", 82),
+            w::MemberDef::body("validity", "CertificateValidity", 32),
+            w::MemberDef::body("certificateMode", "CertificateMode", 29),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 28
     w::ShapeDef {
         name: "CertificateId",
         kind: w::ShapeKind::String,
@@ -5813,14 +5853,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("(0x)?[a-fA-F0-9]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 27
+    // 29
     w::ShapeDef {
         name: "CertificateMode",
         kind: w::ShapeKind::String,
         enum_values: &["DEFAULT", "SNI_ONLY"],
         ..w::ShapeDef::DEFAULT
     },
-    // 28
+    // 30
     w::ShapeDef {
         name: "CertificatePem",
         kind: w::ShapeKind::String,
@@ -5829,7 +5869,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\s\S]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 29
+    // 31
     w::ShapeDef {
         name: "CertificateStatus",
         kind: w::ShapeKind::String,
@@ -5843,30 +5883,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 30
+    // 32
     w::ShapeDef {
         name: "CertificateValidity",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("notBefore", "DateType", 43),
-            w::MemberDef::body("notAfter", "DateType", 43),
+            w::MemberDef::body("notBefore", "DateType", 47),
+            w::MemberDef::body("notAfter", "DateType", 47),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 31
+    // 33
     w::ShapeDef {
         name: "Certificates",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(23)),
+        member: Some(w::ShapeId(25)),
         ..w::ShapeDef::DEFAULT
     },
-    // 32
+    // 34
     w::ShapeDef {
         name: "ClientId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 33
+    // 35
     w::ShapeDef {
         name: "Comment",
         kind: w::ShapeKind::String,
@@ -5874,52 +5914,77 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 34
+    // 36
     w::ShapeDef {
         name: "CreateJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "targets"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
-            w::MemberDef::body("targets", "JobTargets", 108),
-            w::MemberDef::body("documentSource", "JobDocumentSource", 90),
-            w::MemberDef::body("document", "JobDocument", 89),
-            w::MemberDef::body("description", "JobDescription", 88),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 146),
-            w::MemberDef::body("targetSelection", "TargetSelection", 183),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::body("targets", "JobTargets", 112),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 94),
+            w::MemberDef::body("document", "JobDocument", 93),
+            w::MemberDef::body("description", "JobDescription", 92),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 151),
+            w::MemberDef::body("targetSelection", "TargetSelection", 191),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                102,
+                106,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 200),
-            w::MemberDef::body("tags", "TagList", 180),
-            w::MemberDef::body("namespaceId", "NamespaceId", 135),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 109),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 101),
-            w::MemberDef::body("documentParameters", "ParameterMap", 144),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 175),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 208),
+            w::MemberDef::body("tags", "TagList", 188),
+            w::MemberDef::body("namespaceId", "NamespaceId", 140),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 113),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 105),
+            w::MemberDef::body("documentParameters", "ParameterMap", 149),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 182),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                61,
+                65,
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 35
+    // 37
     w::ShapeDef {
         name: "CreateJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 87),
-            w::MemberDef::body("jobId", "JobId", 103),
-            w::MemberDef::body("description", "JobDescription", 88),
+            w::MemberDef::body("jobArn", "JobArn", 91),
+            w::MemberDef::body("jobId", "JobId", 107),
+            w::MemberDef::body("description", "JobDescription", 92),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 36
+    // 38
+    w::ShapeDef {
+        name: "CreateKeysAndCertificateRequest",
+        kind: w::ShapeKind::Structure,
+        members: &[w::MemberDef::bound(
+            "setAsActive",
+            "SetAsActive",
+            183,
+            w::Location::QueryString,
+            "setAsActive",
+        )],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 39
+    w::ShapeDef {
+        name: "CreateKeysAndCertificateResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("certificateArn", "CertificateArn", 26),
+            w::MemberDef::body("certificateId", "CertificateId", 28),
+            w::MemberDef::body("certificatePem", "CertificatePem", 30),
+            w::MemberDef::body("keyPair", "KeyPair", 114),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 40
     w::ShapeDef {
         name: "CreateThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -5928,58 +5993,58 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                191,
+                199,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 191),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 193),
-            w::MemberDef::body("tags", "TagList", 180),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 199),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 201),
+            w::MemberDef::body("tags", "TagList", 188),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 37
+    // 41
     w::ShapeDef {
         name: "CreateThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 191),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 187),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 189),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 197),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 38
+    // 42
     w::ShapeDef {
         name: "CreateThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 198),
-            w::MemberDef::body("attributePayload", "AttributePayload", 12),
-            w::MemberDef::body("billingGroupName", "BillingGroupName", 17),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
+            w::MemberDef::body("attributePayload", "AttributePayload", 14),
+            w::MemberDef::body("billingGroupName", "BillingGroupName", 19),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 39
+    // 43
     w::ShapeDef {
         name: "CreateThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 195),
-            w::MemberDef::body("thingArn", "ThingArn", 184),
-            w::MemberDef::body("thingId", "ThingId", 194),
+            w::MemberDef::body("thingName", "ThingName", 203),
+            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("thingId", "ThingId", 202),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 40
+    // 44
     w::ShapeDef {
         name: "CreationDate",
         kind: w::ShapeKind::Timestamp,
         ..w::ShapeDef::DEFAULT
     },
-    // 41
+    // 45
     w::ShapeDef {
         name: "CronExpression",
         kind: w::ShapeKind::String,
@@ -5987,20 +6052,20 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(256.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 42
+    // 46
     w::ShapeDef {
         name: "CustomerVersion",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 43
+    // 47
     w::ShapeDef {
         name: "DateType",
         kind: w::ShapeKind::Timestamp,
         ..w::ShapeDef::DEFAULT
     },
-    // 44
+    // 48
     w::ShapeDef {
         name: "DeleteCertificateRequest",
         kind: w::ShapeKind::Structure,
@@ -6009,65 +6074,65 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "certificateId",
                 "CertificateId",
-                26,
+                28,
                 w::Location::Uri,
                 "certificateId",
             ),
             w::MemberDef::bound(
                 "forceDelete",
                 "ForceDelete",
-                75,
+                79,
                 w::Location::QueryString,
                 "forceDelete",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 45
+    // 49
     w::ShapeDef {
         name: "DeleteJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName", "executionNumber"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                69,
+                73,
                 w::Location::Uri,
                 "executionNumber",
             ),
-            w::MemberDef::bound("force", "ForceFlag", 76, w::Location::QueryString, "force"),
+            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                135,
+                140,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 46
+    // 50
     w::ShapeDef {
         name: "DeleteJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("force", "ForceFlag", 76, w::Location::QueryString, "force"),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                135,
+                140,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 47
+    // 51
     w::ShapeDef {
         name: "DeleteThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -6076,52 +6141,52 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                191,
+                199,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "expectedVersion",
                 "OptionalVersion",
-                139,
+                144,
                 w::Location::QueryString,
                 "expectedVersion",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 48
+    // 52
     w::ShapeDef {
         name: "DeleteThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 49
+    // 53
     w::ShapeDef {
         name: "DeleteThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "expectedVersion",
                 "OptionalVersion",
-                139,
+                144,
                 w::Location::QueryString,
                 "expectedVersion",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 50
+    // 54
     w::ShapeDef {
         name: "DeleteThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 51
+    // 55
     w::ShapeDef {
         name: "DescribeCertificateRequest",
         kind: w::ShapeKind::Structure,
@@ -6129,76 +6194,76 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "certificateId",
             "CertificateId",
-            26,
+            28,
             w::Location::Uri,
             "certificateId",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 52
+    // 56
     w::ShapeDef {
         name: "DescribeCertificateResponse",
         kind: w::ShapeKind::Structure,
         members: &[w::MemberDef::body(
             "certificateDescription",
             "CertificateDescription",
-            25,
+            27,
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 53
+    // 57
     w::ShapeDef {
         name: "DescribeJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                69,
+                73,
                 w::Location::QueryString,
                 "executionNumber",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 54
+    // 58
     w::ShapeDef {
         name: "DescribeJobExecutionResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("execution", "JobExecution", 92)],
+        members: &[w::MemberDef::body("execution", "JobExecution", 96)],
         ..w::ShapeDef::DEFAULT
     },
-    // 55
+    // 59
     w::ShapeDef {
         name: "DescribeJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
-                16,
+                18,
                 w::Location::QueryString,
                 "beforeSubstitution",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 56
+    // 60
     w::ShapeDef {
         name: "DescribeJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("documentSource", "JobDocumentSource", 90),
-            w::MemberDef::body("job", "Job", 86),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 94),
+            w::MemberDef::body("job", "Job", 90),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 57
+    // 61
     w::ShapeDef {
         name: "DescribeThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -6206,31 +6271,31 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingGroupName",
             "ThingGroupName",
-            191,
+            199,
             w::Location::Uri,
             "thingGroupName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 58
+    // 62
     w::ShapeDef {
         name: "DescribeThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 191),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 189),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 187),
-            w::MemberDef::body("version", "Version", 208),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 193),
-            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 190),
-            w::MemberDef::body("indexName", "IndexName", 85),
-            w::MemberDef::body("queryString", "QueryString", 152),
-            w::MemberDef::body("queryVersion", "QueryVersion", 153),
-            w::MemberDef::body("status", "DynamicGroupStatus", 68),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 197),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
+            w::MemberDef::body("version", "Version", 216),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 201),
+            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 198),
+            w::MemberDef::body("indexName", "IndexName", 89),
+            w::MemberDef::body("queryString", "QueryString", 159),
+            w::MemberDef::body("queryVersion", "QueryVersion", 160),
+            w::MemberDef::body("status", "DynamicGroupStatus", 72),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 59
+    // 63
     w::ShapeDef {
         name: "DescribeThingRequest",
         kind: w::ShapeKind::Structure,
@@ -6238,60 +6303,60 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingName",
             "ThingName",
-            195,
+            203,
             w::Location::Uri,
             "thingName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 60
+    // 64
     w::ShapeDef {
         name: "DescribeThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("defaultClientId", "ClientId", 32),
-            w::MemberDef::body("thingName", "ThingName", 195),
-            w::MemberDef::body("thingId", "ThingId", 194),
-            w::MemberDef::body("thingArn", "ThingArn", 184),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 198),
-            w::MemberDef::body("attributes", "Attributes", 14),
-            w::MemberDef::body("version", "Version", 208),
-            w::MemberDef::body("billingGroupName", "BillingGroupName", 17),
+            w::MemberDef::body("defaultClientId", "ClientId", 34),
+            w::MemberDef::body("thingName", "ThingName", 203),
+            w::MemberDef::body("thingId", "ThingId", 202),
+            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
+            w::MemberDef::body("attributes", "Attributes", 16),
+            w::MemberDef::body("version", "Version", 216),
+            w::MemberDef::body("billingGroupName", "BillingGroupName", 19),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 61
+    // 65
     w::ShapeDef {
         name: "DestinationPackageVersions",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(141)),
+        member: Some(w::ShapeId(146)),
         ..w::ShapeDef::DEFAULT
     },
-    // 62
+    // 66
     w::ShapeDef {
         name: "DetachThingPrincipalRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName", "principal"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "principal",
                 "Principal",
-                147,
+                152,
                 w::Location::Header,
                 "x-amzn-principal",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 63
+    // 67
     w::ShapeDef {
         name: "DetachThingPrincipalResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 64
+    // 68
     w::ShapeDef {
         name: "DetailsKey",
         kind: w::ShapeKind::String,
@@ -6300,15 +6365,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 65
+    // 69
     w::ShapeDef {
         name: "DetailsMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(64)),
-        value: Some(w::ShapeId(66)),
+        key: Some(w::ShapeId(68)),
+        value: Some(w::ShapeId(70)),
         ..w::ShapeDef::DEFAULT
     },
-    // 66
+    // 70
     w::ShapeDef {
         name: "DetailsValue",
         kind: w::ShapeKind::String,
@@ -6316,7 +6381,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 67
+    // 71
     w::ShapeDef {
         name: "DurationInMinutes",
         kind: w::ShapeKind::Integer,
@@ -6324,26 +6389,26 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1430.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 68
+    // 72
     w::ShapeDef {
         name: "DynamicGroupStatus",
         kind: w::ShapeKind::String,
         enum_values: &["ACTIVE", "BUILDING", "REBUILDING"],
         ..w::ShapeDef::DEFAULT
     },
-    // 69
+    // 73
     w::ShapeDef {
         name: "ExecutionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 70
+    // 74
     w::ShapeDef {
         name: "ExpectedVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 71
+    // 75
     w::ShapeDef {
         name: "ExpiresInSec",
         kind: w::ShapeKind::Long,
@@ -6351,7 +6416,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(3600.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 72
+    // 76
     w::ShapeDef {
         name: "ExponentialRolloutRate",
         kind: w::ShapeKind::Structure,
@@ -6361,95 +6426,95 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "rateIncreaseCriteria",
         ],
         members: &[
-            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 172),
-            w::MemberDef::body("incrementFactor", "IncrementFactor", 84),
-            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 155),
+            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 179),
+            w::MemberDef::body("incrementFactor", "IncrementFactor", 88),
+            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 162),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 73
+    // 77
     w::ShapeDef {
         name: "FailedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 74
+    // 78
     w::ShapeDef {
         name: "Flag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 75
+    // 79
     w::ShapeDef {
         name: "ForceDelete",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 76
+    // 80
     w::ShapeDef {
         name: "ForceFlag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 77
+    // 81
     w::ShapeDef {
         name: "Forced",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 78
+    // 82
     w::ShapeDef {
         name: "GenerationId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 79
+    // 83
     w::ShapeDef {
         name: "GetJobDocumentRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
-                16,
+                18,
                 w::Location::QueryString,
                 "beforeSubstitution",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 80
+    // 84
     w::ShapeDef {
         name: "GetJobDocumentResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("document", "JobDocument", 89)],
+        members: &[w::MemberDef::body("document", "JobDocument", 93)],
         ..w::ShapeDef::DEFAULT
     },
-    // 81
+    // 85
     w::ShapeDef {
         name: "GroupNameAndArn",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("groupName", "ThingGroupName", 191),
-            w::MemberDef::body("groupArn", "ThingGroupArn", 187),
+            w::MemberDef::body("groupName", "ThingGroupName", 199),
+            w::MemberDef::body("groupArn", "ThingGroupArn", 195),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 82
+    // 86
     w::ShapeDef {
         name: "InProgressThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 83
+    // 87
     w::ShapeDef {
         name: "InProgressTimeoutInMinutes",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 84
+    // 88
     w::ShapeDef {
         name: "IncrementFactor",
         kind: w::ShapeKind::Double,
@@ -6457,7 +6522,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(5.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 85
+    // 89
     w::ShapeDef {
         name: "IndexName",
         kind: w::ShapeKind::String,
@@ -6466,54 +6531,54 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 86
+    // 90
     w::ShapeDef {
         name: "Job",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 87),
-            w::MemberDef::body("jobId", "JobId", 103),
-            w::MemberDef::body("targetSelection", "TargetSelection", 183),
-            w::MemberDef::body("status", "JobStatus", 105),
-            w::MemberDef::body("forceCanceled", "Forced", 77),
-            w::MemberDef::body("reasonCode", "ReasonCode", 156),
-            w::MemberDef::body("comment", "Comment", 33),
-            w::MemberDef::body("targets", "JobTargets", 108),
-            w::MemberDef::body("description", "JobDescription", 88),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 146),
+            w::MemberDef::body("jobArn", "JobArn", 91),
+            w::MemberDef::body("jobId", "JobId", 107),
+            w::MemberDef::body("targetSelection", "TargetSelection", 191),
+            w::MemberDef::body("status", "JobStatus", 109),
+            w::MemberDef::body("forceCanceled", "Forced", 81),
+            w::MemberDef::body("reasonCode", "ReasonCode", 163),
+            w::MemberDef::body("comment", "Comment", 35),
+            w::MemberDef::body("targets", "JobTargets", 112),
+            w::MemberDef::body("description", "JobDescription", 92),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 151),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                102,
+                106,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("createdAt", "DateType", 43),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 43),
-            w::MemberDef::body("completedAt", "DateType", 43),
-            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 104),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 200),
-            w::MemberDef::body("namespaceId", "NamespaceId", 135),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 109),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 101),
-            w::MemberDef::body("documentParameters", "ParameterMap", 144),
-            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 18),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 175),
-            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 174),
+            w::MemberDef::body("createdAt", "DateType", 47),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
+            w::MemberDef::body("completedAt", "DateType", 47),
+            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 108),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 208),
+            w::MemberDef::body("namespaceId", "NamespaceId", 140),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 113),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 105),
+            w::MemberDef::body("documentParameters", "ParameterMap", 149),
+            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 20),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 182),
+            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 181),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                61,
+                65,
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 87
+    // 91
     w::ShapeDef {
         name: "JobArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 88
+    // 92
     w::ShapeDef {
         name: "JobDescription",
         kind: w::ShapeKind::String,
@@ -6521,14 +6586,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 89
+    // 93
     w::ShapeDef {
         name: "JobDocument",
         kind: w::ShapeKind::String,
         max: Some(32768.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 90
+    // 94
     w::ShapeDef {
         name: "JobDocumentSource",
         kind: w::ShapeKind::String,
@@ -6536,28 +6601,28 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1350.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 91
+    // 95
     w::ShapeDef {
         name: "JobEndBehavior",
         kind: w::ShapeKind::String,
         enum_values: &["STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 92
+    // 96
     w::ShapeDef {
         name: "JobExecution",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobId", "JobId", 103),
-            w::MemberDef::body("status", "JobExecutionStatus", 94),
-            w::MemberDef::body("forceCanceled", "Forced", 77),
-            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 95),
-            w::MemberDef::body("thingArn", "ThingArn", 184),
-            w::MemberDef::body("queuedAt", "DateType", 43),
-            w::MemberDef::body("startedAt", "DateType", 43),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 43),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 69),
-            w::MemberDef::body("versionNumber", "VersionNumber", 209),
+            w::MemberDef::body("jobId", "JobId", 107),
+            w::MemberDef::body("status", "JobExecutionStatus", 98),
+            w::MemberDef::body("forceCanceled", "Forced", 81),
+            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 99),
+            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("queuedAt", "DateType", 47),
+            w::MemberDef::body("startedAt", "DateType", 47),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 73),
+            w::MemberDef::body("versionNumber", "VersionNumber", 217),
             w::MemberDef::body(
                 "approximateSecondsBeforeTimedOut",
                 "ApproximateSecondsBeforeTimedOut",
@@ -6566,14 +6631,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 93
+    // 97
     w::ShapeDef {
         name: "JobExecutionFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "REJECTED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 94
+    // 98
     w::ShapeDef {
         name: "JobExecutionStatus",
         kind: w::ShapeKind::String,
@@ -6589,80 +6654,80 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 95
+    // 99
     w::ShapeDef {
         name: "JobExecutionStatusDetails",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 65)],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 96
-    w::ShapeDef {
-        name: "JobExecutionSummary",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("status", "JobExecutionStatus", 94),
-            w::MemberDef::body("queuedAt", "DateType", 43),
-            w::MemberDef::body("startedAt", "DateType", 43),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 43),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 69),
-            w::MemberDef::body("retryAttempt", "RetryAttempt", 167),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 97
-    w::ShapeDef {
-        name: "JobExecutionSummaryForJob",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("thingArn", "ThingArn", 184),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 96),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 98
-    w::ShapeDef {
-        name: "JobExecutionSummaryForJobList",
-        kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(97)),
-        ..w::ShapeDef::DEFAULT
-    },
-    // 99
-    w::ShapeDef {
-        name: "JobExecutionSummaryForThing",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("jobId", "JobId", 103),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 96),
-        ],
+        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 69)],
         ..w::ShapeDef::DEFAULT
     },
     // 100
     w::ShapeDef {
-        name: "JobExecutionSummaryForThingList",
-        kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(99)),
+        name: "JobExecutionSummary",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("status", "JobExecutionStatus", 98),
+            w::MemberDef::body("queuedAt", "DateType", 47),
+            w::MemberDef::body("startedAt", "DateType", 47),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 73),
+            w::MemberDef::body("retryAttempt", "RetryAttempt", 174),
+        ],
         ..w::ShapeDef::DEFAULT
     },
     // 101
     w::ShapeDef {
-        name: "JobExecutionsRetryConfig",
+        name: "JobExecutionSummaryForJob",
         kind: w::ShapeKind::Structure,
-        required: &["criteriaList"],
-        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 169)],
+        members: &[
+            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 100),
+        ],
         ..w::ShapeDef::DEFAULT
     },
     // 102
     w::ShapeDef {
-        name: "JobExecutionsRolloutConfig",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 132),
-            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 72),
-        ],
+        name: "JobExecutionSummaryForJobList",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(101)),
         ..w::ShapeDef::DEFAULT
     },
     // 103
+    w::ShapeDef {
+        name: "JobExecutionSummaryForThing",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("jobId", "JobId", 107),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 100),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 104
+    w::ShapeDef {
+        name: "JobExecutionSummaryForThingList",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(103)),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 105
+    w::ShapeDef {
+        name: "JobExecutionsRetryConfig",
+        kind: w::ShapeKind::Structure,
+        required: &["criteriaList"],
+        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 176)],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 106
+    w::ShapeDef {
+        name: "JobExecutionsRolloutConfig",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 137),
+            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 76),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 107
     w::ShapeDef {
         name: "JobId",
         kind: w::ShapeKind::String,
@@ -6671,24 +6736,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 104
+    // 108
     w::ShapeDef {
         name: "JobProcessDetails",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 151),
-            w::MemberDef::body("numberOfCanceledThings", "CanceledThings", 22),
-            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 177),
-            w::MemberDef::body("numberOfFailedThings", "FailedThings", 73),
-            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 162),
-            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 154),
-            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 82),
-            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 166),
-            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 199),
+            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 157),
+            w::MemberDef::body("numberOfCanceledThings", "CanceledThings", 24),
+            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 185),
+            w::MemberDef::body("numberOfFailedThings", "FailedThings", 77),
+            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 169),
+            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 161),
+            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 86),
+            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 173),
+            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 207),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 105
+    // 109
     w::ShapeDef {
         name: "JobStatus",
         kind: w::ShapeKind::String,
@@ -6701,39 +6766,39 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 106
+    // 110
     w::ShapeDef {
         name: "JobSummary",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 87),
-            w::MemberDef::body("jobId", "JobId", 103),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 189),
-            w::MemberDef::body("targetSelection", "TargetSelection", 183),
-            w::MemberDef::body("status", "JobStatus", 105),
-            w::MemberDef::body("createdAt", "DateType", 43),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 43),
-            w::MemberDef::body("completedAt", "DateType", 43),
-            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 18),
+            w::MemberDef::body("jobArn", "JobArn", 91),
+            w::MemberDef::body("jobId", "JobId", 107),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 197),
+            w::MemberDef::body("targetSelection", "TargetSelection", 191),
+            w::MemberDef::body("status", "JobStatus", 109),
+            w::MemberDef::body("createdAt", "DateType", 47),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
+            w::MemberDef::body("completedAt", "DateType", 47),
+            w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 20),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 107
+    // 111
     w::ShapeDef {
         name: "JobSummaryList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(106)),
+        member: Some(w::ShapeId(110)),
         ..w::ShapeDef::DEFAULT
     },
-    // 108
+    // 112
     w::ShapeDef {
         name: "JobTargets",
         kind: w::ShapeKind::List,
         min: Some(1.0),
-        member: Some(w::ShapeId(182)),
+        member: Some(w::ShapeId(190)),
         ..w::ShapeDef::DEFAULT
     },
-    // 109
+    // 113
     w::ShapeDef {
         name: "JobTemplateArn",
         kind: w::ShapeKind::String,
@@ -6742,7 +6807,17 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 110
+    // 114
+    w::ShapeDef {
+        name: "KeyPair",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("PublicKey", "PublicKey", 158),
+            w::MemberDef::body("PrivateKey", "PrivateKey", 155),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 115
     w::ShapeDef {
         name: "LaserMaxResults",
         kind: w::ShapeKind::Integer,
@@ -6750,7 +6825,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 111
+    // 116
     w::ShapeDef {
         name: "ListCertificatesRequest",
         kind: w::ShapeKind::Structure,
@@ -6758,11 +6833,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "pageSize",
                 "PageSize",
-                142,
+                147,
                 w::Location::QueryString,
                 "pageSize",
             ),
-            w::MemberDef::bound("marker", "Marker", 131, w::Location::QueryString, "marker"),
+            w::MemberDef::bound("marker", "Marker", 136, w::Location::QueryString, "marker"),
             w::MemberDef::bound(
                 "ascendingOrder",
                 "AscendingOrder",
@@ -6773,107 +6848,107 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 112
+    // 117
     w::ShapeDef {
         name: "ListCertificatesResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("certificates", "Certificates", 31),
-            w::MemberDef::body("nextMarker", "Marker", 131),
+            w::MemberDef::body("certificates", "Certificates", 33),
+            w::MemberDef::body("nextMarker", "Marker", 136),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 113
+    // 118
     w::ShapeDef {
         name: "ListJobExecutionsForJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                94,
+                98,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                110,
+                115,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                136,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 114
+    // 119
     w::ShapeDef {
         name: "ListJobExecutionsForJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 98),
-            w::MemberDef::body("nextToken", "NextToken", 136),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 102),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 115
+    // 120
     w::ShapeDef {
         name: "ListJobExecutionsForThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                94,
+                98,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                135,
+                140,
                 w::Location::QueryString,
                 "namespaceId",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                110,
+                115,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                136,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
-            w::MemberDef::bound("jobId", "JobId", 103, w::Location::QueryString, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::QueryString, "jobId"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 116
+    // 121
     w::ShapeDef {
         name: "ListJobExecutionsForThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 100),
-            w::MemberDef::body("nextToken", "NextToken", 136),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 104),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 117
+    // 122
     w::ShapeDef {
         name: "ListJobsRequest",
         kind: w::ShapeKind::Structure,
@@ -6881,100 +6956,100 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "status",
                 "JobStatus",
-                105,
+                109,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "targetSelection",
                 "TargetSelection",
-                183,
+                191,
                 w::Location::QueryString,
                 "targetSelection",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                110,
+                115,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                136,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                191,
+                199,
                 w::Location::QueryString,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "thingGroupId",
                 "ThingGroupId",
-                189,
+                197,
                 w::Location::QueryString,
                 "thingGroupId",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                135,
+                140,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 118
+    // 123
     w::ShapeDef {
         name: "ListJobsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobs", "JobSummaryList", 107),
-            w::MemberDef::body("nextToken", "NextToken", 136),
+            w::MemberDef::body("jobs", "JobSummaryList", 111),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 119
+    // 124
     w::ShapeDef {
         name: "ListThingGroupsForThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                136,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                161,
+                168,
                 w::Location::QueryString,
                 "maxResults",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 120
+    // 125
     w::ShapeDef {
         name: "ListThingGroupsForThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 192),
-            w::MemberDef::body("nextToken", "NextToken", 136),
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 200),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 121
+    // 126
     w::ShapeDef {
         name: "ListThingGroupsRequest",
         kind: w::ShapeKind::Structure,
@@ -6982,52 +7057,52 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                136,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                161,
+                168,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "parentGroup",
                 "ThingGroupName",
-                191,
+                199,
                 w::Location::QueryString,
                 "parentGroup",
             ),
             w::MemberDef::bound(
                 "namePrefixFilter",
                 "ThingGroupName",
-                191,
+                199,
                 w::Location::QueryString,
                 "namePrefixFilter",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "RecursiveWithoutDefault",
-                158,
+                165,
                 w::Location::QueryString,
                 "recursive",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 122
+    // 127
     w::ShapeDef {
         name: "ListThingGroupsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 192),
-            w::MemberDef::body("nextToken", "NextToken", 136),
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 200),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 123
+    // 128
     w::ShapeDef {
         name: "ListThingPrincipalsRequest",
         kind: w::ShapeKind::Structure,
@@ -7036,32 +7111,32 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                136,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                161,
+                168,
                 w::Location::QueryString,
                 "maxResults",
             ),
-            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 124
+    // 129
     w::ShapeDef {
         name: "ListThingPrincipalsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("principals", "Principals", 149),
-            w::MemberDef::body("nextToken", "NextToken", 136),
+            w::MemberDef::body("principals", "Principals", 154),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 125
+    // 130
     w::ShapeDef {
         name: "ListThingsInThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -7070,45 +7145,45 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                191,
+                199,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "Recursive",
-                157,
+                164,
                 w::Location::QueryString,
                 "recursive",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                136,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                161,
+                168,
                 w::Location::QueryString,
                 "maxResults",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 126
+    // 131
     w::ShapeDef {
         name: "ListThingsInThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingNameList", 196),
-            w::MemberDef::body("nextToken", "NextToken", 136),
+            w::MemberDef::body("things", "ThingNameList", 204),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 127
+    // 132
     w::ShapeDef {
         name: "ListThingsRequest",
         kind: w::ShapeKind::Structure,
@@ -7116,77 +7191,77 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                136,
+                141,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                161,
+                168,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "attributeName",
                 "AttributeName",
-                11,
+                13,
                 w::Location::QueryString,
                 "attributeName",
             ),
             w::MemberDef::bound(
                 "attributeValue",
                 "AttributeValue",
-                13,
+                15,
                 w::Location::QueryString,
                 "attributeValue",
             ),
             w::MemberDef::bound(
                 "thingTypeName",
                 "ThingTypeName",
-                198,
+                206,
                 w::Location::QueryString,
                 "thingTypeName",
             ),
             w::MemberDef::bound(
                 "usePrefixAttributeValue",
                 "usePrefixAttributeValue",
-                210,
+                218,
                 w::Location::QueryString,
                 "usePrefixAttributeValue",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 128
+    // 133
     w::ShapeDef {
         name: "ListThingsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingAttributeList", 186),
-            w::MemberDef::body("nextToken", "NextToken", 136),
+            w::MemberDef::body("things", "ThingAttributeList", 194),
+            w::MemberDef::body("nextToken", "NextToken", 141),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 129
+    // 134
     w::ShapeDef {
         name: "MaintenanceWindow",
         kind: w::ShapeKind::Structure,
         required: &["startTime", "durationInMinutes"],
         members: &[
-            w::MemberDef::body("startTime", "CronExpression", 41),
-            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 67),
+            w::MemberDef::body("startTime", "CronExpression", 45),
+            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 71),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 130
+    // 135
     w::ShapeDef {
         name: "MaintenanceWindows",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(129)),
+        member: Some(w::ShapeId(134)),
         ..w::ShapeDef::DEFAULT
     },
-    // 131
+    // 136
     w::ShapeDef {
         name: "Marker",
         kind: w::ShapeKind::String,
@@ -7194,14 +7269,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[A-Za-z0-9+/]+={0,2}"),
         ..w::ShapeDef::DEFAULT
     },
-    // 132
+    // 137
     w::ShapeDef {
         name: "MaxJobExecutionsPerMin",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 133
+    // 138
     w::ShapeDef {
         name: "Message",
         kind: w::ShapeKind::String,
@@ -7209,27 +7284,27 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\s\S]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 134
+    // 139
     w::ShapeDef {
         name: "MinimumNumberOfExecutedThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 135
+    // 140
     w::ShapeDef {
         name: "NamespaceId",
         kind: w::ShapeKind::String,
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 136
+    // 141
     w::ShapeDef {
         name: "NextToken",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 137
+    // 142
     w::ShapeDef {
         name: "NumberOfRetries",
         kind: w::ShapeKind::Integer,
@@ -7237,26 +7312,26 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(10.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 138
+    // 143
     w::ShapeDef {
         name: "NumberOfThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 139
+    // 144
     w::ShapeDef {
         name: "OptionalVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 140
+    // 145
     w::ShapeDef {
         name: "OverrideDynamicGroups",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 141
+    // 146
     w::ShapeDef {
         name: "PackageVersionArn",
         kind: w::ShapeKind::String,
@@ -7265,7 +7340,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 142
+    // 147
     w::ShapeDef {
         name: "PageSize",
         kind: w::ShapeKind::Integer,
@@ -7273,7 +7348,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 143
+    // 148
     w::ShapeDef {
         name: "ParameterKey",
         kind: w::ShapeKind::String,
@@ -7282,15 +7357,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 144
+    // 149
     w::ShapeDef {
         name: "ParameterMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(143)),
-        value: Some(w::ShapeId(145)),
+        key: Some(w::ShapeId(148)),
+        value: Some(w::ShapeId(150)),
         ..w::ShapeDef::DEFAULT
     },
-    // 145
+    // 150
     w::ShapeDef {
         name: "ParameterValue",
         kind: w::ShapeKind::String,
@@ -7299,78 +7374,92 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 146
+    // 151
     w::ShapeDef {
         name: "PresignedUrlConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("roleArn", "RoleArn", 171),
-            w::MemberDef::body("expiresInSec", "ExpiresInSec", 71),
+            w::MemberDef::body("roleArn", "RoleArn", 178),
+            w::MemberDef::body("expiresInSec", "ExpiresInSec", 75),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 147
+    // 152
     w::ShapeDef {
         name: "Principal",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 148
+    // 153
     w::ShapeDef {
         name: "PrincipalArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 149
+    // 154
     w::ShapeDef {
         name: "Principals",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(148)),
+        member: Some(w::ShapeId(153)),
         ..w::ShapeDef::DEFAULT
     },
-    // 150
+    // 155
+    w::ShapeDef {
+        name: "PrivateKey",
+        kind: w::ShapeKind::String,
+        min: Some(1.0),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 156
     w::ShapeDef {
         name: "ProcessingTargetName",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 151
+    // 157
     w::ShapeDef {
         name: "ProcessingTargetNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(150)),
+        member: Some(w::ShapeId(156)),
         ..w::ShapeDef::DEFAULT
     },
-    // 152
+    // 158
+    w::ShapeDef {
+        name: "PublicKey",
+        kind: w::ShapeKind::String,
+        min: Some(1.0),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 159
     w::ShapeDef {
         name: "QueryString",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 153
+    // 160
     w::ShapeDef {
         name: "QueryVersion",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 154
+    // 161
     w::ShapeDef {
         name: "QueuedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 155
+    // 162
     w::ShapeDef {
         name: "RateIncreaseCriteria",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 138),
-            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 138),
+            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 143),
+            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 143),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 156
+    // 163
     w::ShapeDef {
         name: "ReasonCode",
         kind: w::ShapeKind::String,
@@ -7378,40 +7467,40 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Upper}\p{Digit}_]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 157
+    // 164
     w::ShapeDef {
         name: "Recursive",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 158
+    // 165
     w::ShapeDef {
         name: "RecursiveWithoutDefault",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 159
+    // 166
     w::ShapeDef {
         name: "RegisterCertificateWithoutCARequest",
         kind: w::ShapeKind::Structure,
         required: &["certificatePem"],
         members: &[
-            w::MemberDef::body("certificatePem", "CertificatePem", 28),
-            w::MemberDef::body("status", "CertificateStatus", 29),
+            w::MemberDef::body("certificatePem", "CertificatePem", 30),
+            w::MemberDef::body("status", "CertificateStatus", 31),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 160
+    // 167
     w::ShapeDef {
         name: "RegisterCertificateWithoutCAResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("certificateArn", "CertificateArn", 24),
-            w::MemberDef::body("certificateId", "CertificateId", 26),
+            w::MemberDef::body("certificateArn", "CertificateArn", 26),
+            w::MemberDef::body("certificateId", "CertificateId", 28),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 161
+    // 168
     w::ShapeDef {
         name: "RegistryMaxResults",
         kind: w::ShapeKind::Integer,
@@ -7419,77 +7508,77 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 162
+    // 169
     w::ShapeDef {
         name: "RejectedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 163
+    // 170
     w::ShapeDef {
         name: "RemoveThingFromThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 191),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 187),
-            w::MemberDef::body("thingName", "ThingName", 195),
-            w::MemberDef::body("thingArn", "ThingArn", 184),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
+            w::MemberDef::body("thingName", "ThingName", 203),
+            w::MemberDef::body("thingArn", "ThingArn", 192),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 164
+    // 171
     w::ShapeDef {
         name: "RemoveThingFromThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 165
+    // 172
     w::ShapeDef {
         name: "RemoveThingType",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 166
+    // 173
     w::ShapeDef {
         name: "RemovedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 167
+    // 174
     w::ShapeDef {
         name: "RetryAttempt",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 168
+    // 175
     w::ShapeDef {
         name: "RetryCriteria",
         kind: w::ShapeKind::Structure,
         required: &["failureType", "numberOfRetries"],
         members: &[
-            w::MemberDef::body("failureType", "RetryableFailureType", 170),
-            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 137),
+            w::MemberDef::body("failureType", "RetryableFailureType", 177),
+            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 142),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 169
+    // 176
     w::ShapeDef {
         name: "RetryCriteriaList",
         kind: w::ShapeKind::List,
         min: Some(1.0),
         max: Some(2.0),
-        member: Some(w::ShapeId(168)),
+        member: Some(w::ShapeId(175)),
         ..w::ShapeDef::DEFAULT
     },
-    // 170
+    // 177
     w::ShapeDef {
         name: "RetryableFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 171
+    // 178
     w::ShapeDef {
         name: "RoleArn",
         kind: w::ShapeKind::String,
@@ -7497,7 +7586,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 172
+    // 179
     w::ShapeDef {
         name: "RolloutRatePerMinute",
         kind: w::ShapeKind::Integer,
@@ -7505,33 +7594,39 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1000.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 173
+    // 180
     w::ShapeDef {
         name: "ScheduledJobRollout",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("startTime", "StringDateTime", 176)],
+        members: &[w::MemberDef::body("startTime", "StringDateTime", 184)],
         ..w::ShapeDef::DEFAULT
     },
-    // 174
+    // 181
     w::ShapeDef {
         name: "ScheduledJobRolloutList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(173)),
+        member: Some(w::ShapeId(180)),
         ..w::ShapeDef::DEFAULT
     },
-    // 175
+    // 182
     w::ShapeDef {
         name: "SchedulingConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("startTime", "StringDateTime", 176),
-            w::MemberDef::body("endTime", "StringDateTime", 176),
-            w::MemberDef::body("endBehavior", "JobEndBehavior", 91),
-            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 130),
+            w::MemberDef::body("startTime", "StringDateTime", 184),
+            w::MemberDef::body("endTime", "StringDateTime", 184),
+            w::MemberDef::body("endBehavior", "JobEndBehavior", 95),
+            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 135),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 176
+    // 183
+    w::ShapeDef {
+        name: "SetAsActive",
+        kind: w::ShapeKind::Boolean,
+        ..w::ShapeDef::DEFAULT
+    },
+    // 184
     w::ShapeDef {
         name: "StringDateTime",
         kind: w::ShapeKind::String,
@@ -7539,24 +7634,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(64.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 177
+    // 185
     w::ShapeDef {
         name: "SucceededThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 178
+    // 186
     w::ShapeDef {
         name: "Tag",
         kind: w::ShapeKind::Structure,
         required: &["Key"],
         members: &[
-            w::MemberDef::body("Key", "TagKey", 179),
-            w::MemberDef::body("Value", "TagValue", 181),
+            w::MemberDef::body("Key", "TagKey", 187),
+            w::MemberDef::body("Value", "TagValue", 189),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 179
+    // 187
     w::ShapeDef {
         name: "TagKey",
         kind: w::ShapeKind::String,
@@ -7565,14 +7660,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 180
+    // 188
     w::ShapeDef {
         name: "TagList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(178)),
+        member: Some(w::ShapeId(186)),
         ..w::ShapeDef::DEFAULT
     },
-    // 181
+    // 189
     w::ShapeDef {
         name: "TagValue",
         kind: w::ShapeKind::String,
@@ -7580,53 +7675,53 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(256.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 182
+    // 190
     w::ShapeDef {
         name: "TargetArn",
         kind: w::ShapeKind::String,
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 183
+    // 191
     w::ShapeDef {
         name: "TargetSelection",
         kind: w::ShapeKind::String,
         enum_values: &["CONTINUOUS", "SNAPSHOT"],
         ..w::ShapeDef::DEFAULT
     },
-    // 184
+    // 192
     w::ShapeDef {
         name: "ThingArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 185
+    // 193
     w::ShapeDef {
         name: "ThingAttribute",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 195),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 198),
-            w::MemberDef::body("thingArn", "ThingArn", 184),
-            w::MemberDef::body("attributes", "Attributes", 14),
-            w::MemberDef::body("version", "Version", 208),
+            w::MemberDef::body("thingName", "ThingName", 203),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
+            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("attributes", "Attributes", 16),
+            w::MemberDef::body("version", "Version", 216),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 186
+    // 194
     w::ShapeDef {
         name: "ThingAttributeList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(185)),
+        member: Some(w::ShapeId(193)),
         ..w::ShapeDef::DEFAULT
     },
-    // 187
+    // 195
     w::ShapeDef {
         name: "ThingGroupArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 188
+    // 196
     w::ShapeDef {
         name: "ThingGroupDescription",
         kind: w::ShapeKind::String,
@@ -7634,7 +7729,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Graph}\x20]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 189
+    // 197
     w::ShapeDef {
         name: "ThingGroupId",
         kind: w::ShapeKind::String,
@@ -7643,18 +7738,18 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[a-zA-Z0-9\-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 190
+    // 198
     w::ShapeDef {
         name: "ThingGroupMetadata",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 191),
-            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 192),
-            w::MemberDef::body("creationDate", "CreationDate", 40),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 199),
+            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 200),
+            w::MemberDef::body("creationDate", "CreationDate", 44),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 191
+    // 199
     w::ShapeDef {
         name: "ThingGroupName",
         kind: w::ShapeKind::String,
@@ -7663,30 +7758,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 192
+    // 200
     w::ShapeDef {
         name: "ThingGroupNameAndArnList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(81)),
+        member: Some(w::ShapeId(85)),
         ..w::ShapeDef::DEFAULT
     },
-    // 193
+    // 201
     w::ShapeDef {
         name: "ThingGroupProperties",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 188),
-            w::MemberDef::body("attributePayload", "AttributePayload", 12),
+            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 196),
+            w::MemberDef::body("attributePayload", "AttributePayload", 14),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 194
+    // 202
     w::ShapeDef {
         name: "ThingId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 195
+    // 203
     w::ShapeDef {
         name: "ThingName",
         kind: w::ShapeKind::String,
@@ -7695,21 +7790,21 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 196
+    // 204
     w::ShapeDef {
         name: "ThingNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(195)),
+        member: Some(w::ShapeId(203)),
         ..w::ShapeDef::DEFAULT
     },
-    // 197
+    // 205
     w::ShapeDef {
         name: "ThingPrincipalType",
         kind: w::ShapeKind::String,
         enum_values: &["EXCLUSIVE_THING", "NON_EXCLUSIVE_THING"],
         ..w::ShapeDef::DEFAULT
     },
-    // 198
+    // 206
     w::ShapeDef {
         name: "ThingTypeName",
         kind: w::ShapeKind::String,
@@ -7718,37 +7813,37 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 199
+    // 207
     w::ShapeDef {
         name: "TimedOutThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 200
+    // 208
     w::ShapeDef {
         name: "TimeoutConfig",
         kind: w::ShapeKind::Structure,
         members: &[w::MemberDef::body(
             "inProgressTimeoutInMinutes",
             "InProgressTimeoutInMinutes",
-            83,
+            87,
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 201
+    // 209
     w::ShapeDef {
         name: "TransferData",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("transferMessage", "Message", 133),
-            w::MemberDef::body("rejectReason", "Message", 133),
-            w::MemberDef::body("transferDate", "DateType", 43),
-            w::MemberDef::body("acceptDate", "DateType", 43),
-            w::MemberDef::body("rejectDate", "DateType", 43),
+            w::MemberDef::body("transferMessage", "Message", 138),
+            w::MemberDef::body("rejectReason", "Message", 138),
+            w::MemberDef::body("transferDate", "DateType", 47),
+            w::MemberDef::body("acceptDate", "DateType", 47),
+            w::MemberDef::body("rejectDate", "DateType", 47),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 202
+    // 210
     w::ShapeDef {
         name: "UpdateCertificateRequest",
         kind: w::ShapeKind::Structure,
@@ -7757,48 +7852,48 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "certificateId",
                 "CertificateId",
-                26,
+                28,
                 w::Location::Uri,
                 "certificateId",
             ),
             w::MemberDef::bound(
                 "newStatus",
                 "CertificateStatus",
-                29,
+                31,
                 w::Location::QueryString,
                 "newStatus",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 203
+    // 211
     w::ShapeDef {
         name: "UpdateJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 103, w::Location::Uri, "jobId"),
-            w::MemberDef::body("description", "JobDescription", 88),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 146),
+            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::body("description", "JobDescription", 92),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 151),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                102,
+                106,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 200),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 208),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                135,
+                140,
                 w::Location::QueryString,
                 "namespaceId",
             ),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 101),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 105),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 204
+    // 212
     w::ShapeDef {
         name: "UpdateThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -7807,56 +7902,56 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                191,
+                199,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 193),
-            w::MemberDef::body("expectedVersion", "OptionalVersion", 139),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 201),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 144),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 205
+    // 213
     w::ShapeDef {
         name: "UpdateThingGroupResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("version", "Version", 208)],
+        members: &[w::MemberDef::body("version", "Version", 216)],
         ..w::ShapeDef::DEFAULT
     },
-    // 206
+    // 214
     w::ShapeDef {
         name: "UpdateThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 195, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 198),
-            w::MemberDef::body("attributePayload", "AttributePayload", 12),
-            w::MemberDef::body("expectedVersion", "OptionalVersion", 139),
-            w::MemberDef::body("removeThingType", "RemoveThingType", 165),
+            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
+            w::MemberDef::body("attributePayload", "AttributePayload", 14),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 144),
+            w::MemberDef::body("removeThingType", "RemoveThingType", 172),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 207
+    // 215
     w::ShapeDef {
         name: "UpdateThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 208
+    // 216
     w::ShapeDef {
         name: "Version",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 209
+    // 217
     w::ShapeDef {
         name: "VersionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 210
+    // 218
     w::ShapeDef {
         name: "usePrefixAttributeValue",
         kind: w::ShapeKind::Boolean,
@@ -8078,6 +8173,28 @@ pub struct AddThingToThingGroupRequest {
 pub struct AddThingToThingGroupResponse {}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AssociateTargetsWithJobRequest {
+    #[serde(rename = "targets")]
+    pub targets: Vec<String>,
+    #[serde(rename = "jobId")]
+    pub job_id: String,
+    #[serde(rename = "comment", skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(rename = "namespaceId", skip_serializing_if = "Option::is_none")]
+    pub namespace_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AssociateTargetsWithJobResponse {
+    #[serde(rename = "jobArn", skip_serializing_if = "Option::is_none")]
+    pub job_arn: Option<String>,
+    #[serde(rename = "jobId", skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(rename = "description", skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AttachThingPrincipalRequest {
     #[serde(rename = "thingName")]
     pub thing_name: String,
@@ -8243,6 +8360,24 @@ pub struct CreateJobResponse {
     pub job_id: Option<String>,
     #[serde(rename = "description", skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateKeysAndCertificateRequest {
+    #[serde(rename = "setAsActive", skip_serializing_if = "Option::is_none")]
+    pub set_as_active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateKeysAndCertificateResponse {
+    #[serde(rename = "certificateArn", skip_serializing_if = "Option::is_none")]
+    pub certificate_arn: Option<String>,
+    #[serde(rename = "certificateId", skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<String>,
+    #[serde(rename = "certificatePem", skip_serializing_if = "Option::is_none")]
+    pub certificate_pem: Option<String>,
+    #[serde(rename = "keyPair", skip_serializing_if = "Option::is_none")]
+    pub key_pair: Option<KeyPair>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -8717,6 +8852,23 @@ pub struct JobSummary {
     pub completed_at: Option<f64>,
     #[serde(rename = "isConcurrent", skip_serializing_if = "Option::is_none")]
     pub is_concurrent: Option<bool>,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct KeyPair {
+    #[serde(rename = "PublicKey", skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    #[serde(rename = "PrivateKey", skip_serializing_if = "Option::is_none")]
+    pub private_key: Option<String>,
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("public_key", &self.public_key)
+            .field("private_key", &"*** Sensitive Data Redacted ***")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -19,6 +19,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
+/// ALPN protocol ids the endpoint accepts. AWS IoT's Device SDKs connect to port 443 by
+/// default and then offer `x-amzn-mqtt-ca` (AWS IoT's id for MQTT with client
+/// certificates on 443); `mqtt` is the IANA id other clients may offer. A client that
+/// offers none is served too (rustls only refuses an offer with no common id).
+pub const ALPN_PROTOCOLS: [&[u8]; 2] = [b"x-amzn-mqtt-ca", b"mqtt"];
+
 /// The TLS configuration of the device endpoint from PEM files: the server's certificate
 /// chain and key, and the CA certificates that sign the devices' client certificates.
 /// Every device must present a certificate that verifies against `client_ca`
@@ -51,6 +57,8 @@ pub fn server_config(
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
         .map_err(|e| format!("certificate and key do not make a TLS identity: {e}"))?;
+    let mut config = config;
+    config.alpn_protocols = ALPN_PROTOCOLS.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
 

@@ -57,6 +57,16 @@ pub(crate) fn may_subscribe(thing: &str, filter: &str) -> bool {
     }
 }
 
+/// Whether an operator connection may subscribe to `filter`: a valid filter under
+/// `$aws/events/` (wildcards only after it). Only Jobs events (`$aws/events/job/...`,
+/// `$aws/events/jobExecution/...`) are ever published there.
+pub(crate) fn may_subscribe_events(filter: &str) -> bool {
+    filter
+        .strip_prefix("$aws/events/")
+        .is_some_and(|rest| !rest.is_empty())
+        && is_valid_filter(filter)
+}
+
 /// Whether a connection of `thing` may publish on `topic`, i.e. whether it is a request:
 /// under its own prefix, no wildcard, and not one of the topics the service publishes on
 /// (replies end in `/accepted` or `/rejected`; notifications are `…/jobs/notify` and
@@ -101,6 +111,26 @@ pub(crate) fn filter_matches(filter: &str, topic: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operators_may_subscribe_to_events_only() {
+        for ok in [
+            "$aws/events/job/j1/canceled",
+            "$aws/events/jobExecution/+/canceled",
+            "$aws/events/#",
+        ] {
+            assert!(may_subscribe_events(ok), "{ok}");
+        }
+        for refused in [
+            "$aws/events/",
+            "$aws/things/t1/jobs/notify",
+            "#",
+            "+/events/job/j1/canceled",
+            "$aws/events/job/j#",
+        ] {
+            assert!(!may_subscribe_events(refused), "{refused}");
+        }
+    }
 
     #[test]
     fn thing_names() {

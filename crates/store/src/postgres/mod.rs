@@ -41,7 +41,45 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema.sql"),
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
 ];
+
+/// How often a held lead role's connection is checked ([`PgStore::lead`]).
+const LEASE_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The advisory-lock key of a lead role in one schema (`channel` names the schema): a
+/// stable hash (FNV-1a), so that every node computes the same key.
+fn lease_key(channel: &str, role: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in channel.bytes().chain([0]).chain(role.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h as i64
+}
+
+/// A lead role held through a dedicated connection's advisory lock.
+struct PgLease {
+    held: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The keeper (owns the client) and the connection driver: aborted on drop, which
+    /// closes the connection and so releases the lock.
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl iotjobs_core::Lease for PgLease {
+    fn is_held(&self) -> bool {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+            && !self.tasks.iter().any(|t| t.is_finished())
+    }
+}
+
+impl Drop for PgLease {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -62,6 +100,8 @@ pub struct PgStore {
     own_listener: std::sync::Arc<std::sync::atomic::AtomicI32>,
     /// Whether the LISTEN task runs (started with the first change listener).
     listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Write transactions this node committed ([`iotjobs_core::Store::stats`]).
+    commits: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The NOTIFY channel of a schema: `iotjobs_changes_<schema>`, with characters other than
@@ -146,6 +186,8 @@ macro_rules! transaction {
     ($store:expr, $read_only:expr, |$tx:ident| $body:block) => {{
         let mut attempt = 0;
         let mut reconnected = false;
+        // Who asks (read on the caller's task), for the audit records.
+        let actor = crate::actor();
         loop {
             let mut client = $store.client().await;
             if matches!(&client, Err(e) if e.is_connection_lost()) && !reconnected {
@@ -164,10 +206,13 @@ macro_rules! transaction {
                     };
                     let outcome = match result {
                         Ok(v) => owned
-                            .commit(&$store.channel, &$store.node, $store.peers_listen())
+                            .commit(&$store.channel, &$store.node, $store.peers_listen(), &actor)
                             .await
-                            .map(|touched| {
-                                $store.changes.emit(touched);
+                            .map(|changed| {
+                                $store
+                                    .commits
+                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                $store.changes.emit(changed);
                                 v
                             }),
                         // Dropping the transaction rolls it back.
@@ -306,6 +351,7 @@ impl PgStore {
                     .map_or(0, |d| d.as_nanos())
             ),
             listening: Default::default(),
+            commits: Default::default(),
             // Until the watcher has looked, assume someone listens.
             peers: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
             own_listener: Default::default(),
@@ -323,6 +369,66 @@ impl PgStore {
         store.channel = change_channel(&schema);
         store.watch_peers();
         Ok(store)
+    }
+
+    /// [`iotjobs_core::Store::try_lead`]: a session-level advisory lock on a connection of
+    /// its own (not pooled), keyed by this schema and the role. PostgreSQL releases it
+    /// when that connection ends, which a crashed or killed node's does at once; the
+    /// lease pings the connection every [`LEASE_CHECK`] and reports the role lost when a
+    /// ping fails, since by then another node may hold it.
+    async fn lead(&self, role: &str) -> StoreResult<Option<Box<dyn iotjobs_core::Lease>>> {
+        let (client, connection) = self
+            .config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(pg_err)?;
+        let driver = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let key = lease_key(&self.channel, role);
+        let won: bool = match client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .await
+        {
+            Ok(row) => row.get(0),
+            Err(e) => {
+                driver.abort();
+                return Err(pg_err(e));
+            }
+        };
+        if !won {
+            drop(client);
+            driver.abort();
+            return Ok(None);
+        }
+        let held = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = held.clone();
+        // `client` lives in the keeper: when it ends (or the lease drops and aborts it),
+        // the connection closes and PostgreSQL frees the lock.
+        let keeper = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LEASE_CHECK).await;
+                if client.simple_query("SELECT 1").await.is_err() {
+                    flag.store(false, std::sync::atomic::Ordering::SeqCst);
+                    tracing::warn!("lost the database connection that holds a lead role");
+                    return;
+                }
+            }
+        });
+        Ok(Some(Box::new(PgLease {
+            held,
+            tasks: [keeper, driver],
+        })))
+    }
+
+    /// [`iotjobs_core::Store::stats`]: committed write transactions of this node.
+    fn backend_stats(&self) -> iotjobs_core::StoreStats {
+        let n = self.commits.load(std::sync::atomic::Ordering::Relaxed);
+        iotjobs_core::StoreStats {
+            commit_batches: n,
+            committed_writes: n,
+            wal_bytes: None,
+        }
     }
 
     fn peers_listen(&self) -> bool {

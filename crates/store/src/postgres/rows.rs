@@ -3,6 +3,7 @@
 
 use super::pg_err;
 use crate::tx::{Lock, ThingExecutions, Tx};
+use iotjobs_core::audit::{Actor, AuditChange, AuditFilter, AuditRecord, AuditSubject};
 use iotjobs_core::certificate::{Certificate, CertificateStatus, ThingPrincipalType};
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
 use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
@@ -17,7 +18,7 @@ use tokio_postgres::types::ToSql;
 pub(crate) struct PgTx<'a>(
     pub(crate) deadpool_postgres::Transaction<'a>,
     /// Things whose executions this transaction changed (see [`Tx::touched`]).
-    pub(crate) std::sync::Mutex<Vec<String>>,
+    pub(crate) std::sync::Mutex<crate::Changed>,
 );
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
@@ -150,7 +151,7 @@ fn executions(rows: Vec<Row>) -> StoreResult<Vec<JobExecution>> {
 }
 
 impl PgTx<'_> {
-    /// Commit; returns the things whose executions changed. Other nodes hear of them
+    /// Commit; returns what the transaction changed. Other nodes hear of the things
     /// through `NOTIFY channel` in the same transaction, which PostgreSQL delivers only
     /// if the transaction commits (newline-separated thing names, in payloads under
     /// PostgreSQL's 8,000-byte limit).
@@ -159,20 +160,23 @@ impl PgTx<'_> {
         channel: &str,
         node: &str,
         peers_listen: bool,
-    ) -> StoreResult<Vec<String>> {
-        let PgTx(tx, touched) = self;
-        let mut touched = touched.into_inner().unwrap_or_default();
+        actor: &Actor,
+    ) -> StoreResult<crate::Changed> {
+        let PgTx(tx, changed) = self;
+        let mut changed = changed.into_inner().unwrap_or_default();
+        insert_audit(&tx, actor, &changed.audit).await?;
         if !peers_listen {
             // The change feed sorts and deduplicates what it announces.
             tx.commit().await.map_err(pg_err)?;
-            return Ok(touched);
+            return Ok(changed);
         }
-        touched.sort_unstable();
-        touched.dedup();
+        changed.things.sort_unstable();
+        changed.things.dedup();
+        let touched = &changed.things;
         // `node\nthing\nthing…`: the listener skips its own node's changes, which it
         // announced already.
         let mut payload = String::new();
-        for thing in &touched {
+        for thing in touched {
             if payload.len() + thing.len() + 1 > 7_000 {
                 notify(&tx, channel, &payload).await?;
                 payload.clear();
@@ -187,7 +191,7 @@ impl PgTx<'_> {
             notify(&tx, channel, &payload).await?;
         }
         tx.commit().await.map_err(pg_err)?;
-        Ok(touched)
+        Ok(changed)
     }
 
     async fn query(&self, sql: &str, params: &Params<'_>) -> StoreResult<Vec<Row>> {
@@ -285,10 +289,154 @@ fn lock_sql(lock: Lock) -> &'static str {
     }
 }
 
+/// Write a transaction's audit records in one statement (inside it, before COMMIT).
+async fn insert_audit(
+    tx: &deadpool_postgres::Transaction<'_>,
+    actor: &Actor,
+    records: &[(Timestamp, AuditChange)],
+) -> StoreResult<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let at: Vec<i64> = records.iter().map(|(t, _)| t.millis()).collect();
+    let subject: Vec<&str> = records.iter().map(|(_, c)| c.subject.as_str()).collect();
+    let job_id: Vec<Option<&str>> = records.iter().map(|(_, c)| c.job_id.as_deref()).collect();
+    let name: Vec<Option<&str>> = records.iter().map(|(_, c)| c.name.as_deref()).collect();
+    let old: Vec<Option<&str>> = records
+        .iter()
+        .map(|(_, c)| c.old_status.as_deref())
+        .collect();
+    let new: Vec<Option<&str>> = records
+        .iter()
+        .map(|(_, c)| c.new_status.as_deref())
+        .collect();
+    let detail: Vec<Option<&str>> = records.iter().map(|(_, c)| c.detail.as_deref()).collect();
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO audit_log (at, principal, source, operation, request_id, subject,
+               job_id, name, old_status, new_status, detail)
+             SELECT a, $7, $8, $9, $10, s, j, n, o, w, d
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $11::text[])
+               AS r(a, s, j, n, o, w, d)",
+        )
+        .await
+        .map_err(pg_err)?;
+    tx.execute(
+        &stmt,
+        &[
+            &at,
+            &subject,
+            &job_id,
+            &name,
+            &old,
+            &new,
+            &actor.principal,
+            &actor.source,
+            &actor.operation,
+            &actor.request_id,
+            &detail,
+        ],
+    )
+    .await
+    .map_err(pg_err)?;
+    Ok(())
+}
+
 impl Tx for PgTx<'_> {
+    fn audit(&self, at: Timestamp, change: AuditChange) {
+        if let Ok(mut c) = self.1.lock() {
+            c.audit.push((at, change));
+        }
+    }
+
+    async fn count_executions(&self) -> StoreResult<JobProcessDetails> {
+        // sum(bigint) is numeric in PostgreSQL: cast back.
+        let rows = self
+            .query(
+                "SELECT coalesce(sum(n_queued), 0)::bigint, coalesce(sum(n_in_progress), 0)::bigint,
+                        coalesce(sum(n_succeeded), 0)::bigint, coalesce(sum(n_failed), 0)::bigint,
+                        coalesce(sum(n_timed_out), 0)::bigint, coalesce(sum(n_rejected), 0)::bigint,
+                        coalesce(sum(n_removed), 0)::bigint, coalesce(sum(n_canceled), 0)::bigint
+                 FROM jobs",
+                &[],
+            )
+            .await?;
+        let r = rows
+            .first()
+            .ok_or_else(|| JobsError::bug("an aggregate returned no row"))?;
+        Ok(JobProcessDetails {
+            queued: r.get(0),
+            in_progress: r.get(1),
+            succeeded: r.get(2),
+            failed: r.get(3),
+            timed_out: r.get(4),
+            rejected: r.get(5),
+            removed: r.get(6),
+            canceled: r.get(7),
+        })
+    }
+
+    async fn list_audit(
+        &self,
+        f: &AuditFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<AuditRecord>> {
+        let after = crate::audit_cursor(page)?;
+        let limit = (page.limit + 1) as i64;
+        let rows = self
+            .query(
+                "SELECT seq, at, principal, source, operation, request_id, subject, job_id,
+                        name, old_status, new_status, detail
+                 FROM audit_log
+                 WHERE seq > $1
+                   AND ($2::text IS NULL OR job_id = $2)
+                   AND ($3::text IS NULL OR name = $3)
+                   AND ($4::text IS NULL OR principal = $4)
+                   AND ($5::bigint IS NULL OR at >= $5)
+                   AND ($6::bigint IS NULL OR at < $6)
+                 ORDER BY seq LIMIT $7",
+                &[
+                    &after,
+                    &f.job_id,
+                    &f.name,
+                    &f.principal,
+                    &f.since.map(Timestamp::millis),
+                    &f.until.map(Timestamp::millis),
+                    &limit,
+                ],
+            )
+            .await?;
+        let records = rows
+            .iter()
+            .map(|r| AuditRecord {
+                seq: r.get(0),
+                at: Timestamp(r.get(1)),
+                actor: Actor {
+                    principal: r.get(2),
+                    source: r.get(3),
+                    operation: r.get(4),
+                    request_id: r.get(5),
+                },
+                subject: AuditSubject::parse(r.get(6)).unwrap_or(AuditSubject::Job),
+                job_id: r.get(7),
+                name: r.get(8),
+                old_status: r.get(9),
+                new_status: r.get(10),
+                detail: r.get(11),
+            })
+            .collect();
+        Ok(Page::from_rows(records, page.limit, |r| r.seq.to_string()))
+    }
+
+    fn announce(&self, event: iotjobs_core::JobsEvent) {
+        if let Ok(mut c) = self.1.lock() {
+            c.events.push(event);
+        }
+    }
     fn touched(&self, thing: &str) {
-        if let Ok(mut t) = self.1.lock() {
-            t.push(thing.to_owned());
+        if let Ok(mut c) = self.1.lock() {
+            c.things.push(thing.to_owned());
         }
     }
 
@@ -766,6 +914,15 @@ impl Tx for PgTx<'_> {
         Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0) as usize))
     }
 
+    async fn update_job_targets(&self, job_id: &str, targets: &[String]) -> StoreResult<()> {
+        self.execute(
+            "UPDATE jobs SET targets = $2 WHERE job_id = $1",
+            &[&job_id, &to_json(targets)],
+        )
+        .await
+        .map(drop)
+    }
+
     async fn insert_job_target(&self, job_id: &str, kind: &str, name: &str) -> StoreResult<()> {
         self.execute(
             "INSERT INTO job_targets (job_id, target_type, target_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -1214,7 +1371,7 @@ impl Tx for PgTx<'_> {
     async fn delete_everything(&self) -> StoreResult<()> {
         self.0
             .batch_execute(
-                "TRUNCATE job_executions, job_targets, jobs, thing_group_members, thing_groups, things, thing_principals, certificates",
+                "TRUNCATE job_executions, job_targets, jobs, thing_group_members, thing_groups, things, thing_principals, certificates, audit_log",
             )
             .await
             .map_err(pg_err)

@@ -4,7 +4,9 @@
 
 use super::*;
 use crate::conformance::seed_job_over_things;
-use iotjobs_core::{ExecutionCommand, ExecutionSelector, JobExecutionStatus, Store, Timestamp};
+use iotjobs_core::{
+    ChangeNotice, ExecutionCommand, ExecutionSelector, JobExecutionStatus, Store, Timestamp,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub(crate) fn test_url() -> String {
@@ -199,8 +201,18 @@ async fn other_nodes_hear_committed_changes_and_resync_after_a_lost_listener() {
     let node_a = fresh().await;
     let node_b = second_node(&node_a).await;
     let (tx, mut heard) = tokio::sync::mpsc::unbounded_channel::<Vec<String>>();
-    node_b.set_change_listener(std::sync::Arc::new(move |things: &[String]| {
-        let _ = tx.send(things.to_vec());
+    // A resync is heard as an empty list. Other nodes' commits carry no events.
+    node_b.set_change_listener(std::sync::Arc::new(move |notice: ChangeNotice<'_>| {
+        let _ = tx.send(match notice {
+            ChangeNotice::Committed { things, events } => {
+                assert!(
+                    events.is_empty(),
+                    "events stay with the node that made them"
+                );
+                things.to_vec()
+            }
+            ChangeNotice::Resync => Vec::new(),
+        });
     }));
     let t0 = Timestamp(1_700_000_000_000);
     // The LISTEN connection is set up asynchronously: wait until it is there.
@@ -451,15 +463,53 @@ async fn a_node_notifies_only_while_another_node_listens() {
     };
     wait_until(false).await;
     let node_b = second_node(&node_a).await;
-    node_b.set_change_listener(std::sync::Arc::new(|_: &[String]| {}));
+    node_b.set_change_listener(std::sync::Arc::new(|_: ChangeNotice<'_>| {}));
     wait_until(true).await;
     drop(node_b);
     // A node's own LISTEN connection is not a peer: alone on its schema, a node with a
     // change listener still sends no NOTIFY.
     let node_c = fresh().await;
-    node_c.set_change_listener(std::sync::Arc::new(|_: &[String]| {}));
+    node_c.set_change_listener(std::sync::Arc::new(|_: ChangeNotice<'_>| {}));
     tokio::time::sleep(PEER_CHECK * 3).await;
     assert!(!node_c.peers_listen(), "its own listener counted as a peer");
+}
+
+/// A lead role passes between nodes: node B cannot take it while node A holds it; when
+/// A's lock connection is killed (as when A's process dies), A's lease reports the role
+/// lost within a check period and B takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_role_passes_to_another_node_when_its_holder_loses_its_connection() {
+    let node_a = fresh().await;
+    let node_b = second_node(&node_a).await;
+    let lease_a = node_a.try_lead("mqtt-broker").await.unwrap().unwrap();
+    assert!(node_b.try_lead("mqtt-broker").await.unwrap().is_none());
+    // The backend holding the advisory lock (a bigint key is classid:objid).
+    let key = lease_key(&node_a.channel, "mqtt-broker");
+    let killed: Vec<bool> = node_b
+        .client()
+        .await
+        .unwrap()
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
+             AND ((classid::bigint << 32) | objid::bigint) = $1",
+            &[&key],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(killed, [true]);
+    let mut lost = false;
+    for _ in 0..60 {
+        if !lease_a.is_held() {
+            lost = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(lost, "the lease still claims a role whose lock is gone");
+    assert!(node_b.try_lead("mqtt-broker").await.unwrap().is_some());
 }
 
 /// A schema stamped with a version this build did not write (a newer iotjobs migrated

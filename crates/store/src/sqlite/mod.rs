@@ -22,6 +22,7 @@
 //! This module must not decide any rule or sequence any operation: the `Store` logic is
 //! `crate::ops`, written once for both backends; here is only how a transaction runs.
 
+pub mod backup;
 mod rows;
 
 use iotjobs_core::JobsError;
@@ -127,6 +128,18 @@ where
 pub struct SqliteStore {
     inner: Arc<Inner>,
     changes: crate::ChangeFeed,
+    /// Roles held ([`iotjobs_core::Store::try_lead`]): one process owns a SQLite file,
+    /// so leading is only exclusive among this store's users.
+    leaders: Arc<Mutex<std::collections::HashSet<String>>>,
+    /// Counted by the writer thread ([`iotjobs_core::Store::stats`]).
+    stats: Arc<WriterStats>,
+}
+
+/// Group commits and the requests they carried, counted by the writer thread.
+#[derive(Default)]
+struct WriterStats {
+    batches: std::sync::atomic::AtomicU64,
+    writes: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
@@ -138,6 +151,27 @@ struct Inner {
     /// Dropping it (and the writer's clone) stops the checkpointer thread.
     checkpointer: Mutex<Option<mpsc::SyncSender<()>>>,
     checkpointer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// A role held in this process; dropping it frees the role.
+struct LocalLease {
+    role: String,
+    leaders: Arc<Mutex<std::collections::HashSet<String>>>,
+}
+
+impl iotjobs_core::Lease for LocalLease {
+    fn is_held(&self) -> bool {
+        true
+    }
+}
+
+impl Drop for LocalLease {
+    fn drop(&mut self) {
+        self.leaders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.role);
+    }
 }
 
 impl Drop for Inner {
@@ -245,9 +279,13 @@ impl SqliteStore {
             _ => PathBuf::from("."),
         };
         let wal = WalBound::new(&mut conn, stop_tx.clone(), checkpointing).map_err(db_err)?;
+        let stats = Arc::new(WriterStats::default());
         let handle = std::thread::Builder::new()
             .name("iotjobs-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, wal, dir))
+            .spawn({
+                let stats = stats.clone();
+                move || writer_loop(conn, rx, wal, dir, &stats)
+            })
             .map_err(|e| {
                 JobsError::storage("sqlite", format_args!("cannot start writer thread: {e}"))
             })?;
@@ -262,12 +300,39 @@ impl SqliteStore {
                 checkpointer_thread: Mutex::new(Some(checkpointer_thread)),
             }),
             changes: crate::ChangeFeed::default(),
+            leaders: Arc::default(),
+            stats,
         })
     }
 
     /// A change listener was set: one SQLite file has one writer, so every change is
     /// this process's own and already announced after its commit.
     fn on_change_listener(&self) {}
+
+    /// [`iotjobs_core::Store::stats`]: the writer's counts and the `-wal` file's size.
+    fn backend_stats(&self) -> iotjobs_core::StoreStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut wal = self.inner.path.clone().into_os_string();
+        wal.push("-wal");
+        iotjobs_core::StoreStats {
+            commit_batches: self.stats.batches.load(Relaxed),
+            committed_writes: self.stats.writes.load(Relaxed),
+            wal_bytes: Some(std::fs::metadata(&wal).map_or(0, |m| m.len())),
+        }
+    }
+
+    /// [`iotjobs_core::Store::try_lead`]: one process owns the file, so a role is this
+    /// process's unless it already holds it.
+    async fn lead(&self, role: &str) -> StoreResult<Option<Box<dyn iotjobs_core::Lease>>> {
+        let mut leaders = self.leaders.lock().unwrap_or_else(|e| e.into_inner());
+        if !leaders.insert(role.to_owned()) {
+            return Ok(None);
+        }
+        Ok(Some(Box::new(LocalLease {
+            role: role.to_owned(),
+            leaders: self.leaders.clone(),
+        })))
+    }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
@@ -359,6 +424,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
+    include_str!("schema_v5.sql"),
 ];
 
 /// Bring the database up to this build's schema version. A version above it (a newer
@@ -542,7 +608,14 @@ impl WalBound {
     }
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteFn>, mut wal: WalBound, dir: PathBuf) {
+fn writer_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<WriteFn>,
+    mut wal: WalBound,
+    dir: PathBuf,
+    stats: &WriterStats,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -551,6 +624,8 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<WriteFn>, mut wal: WalBound,
                 Err(_) => break,
             }
         }
+        stats.batches.fetch_add(1, Relaxed);
+        stats.writes.fetch_add(batch.len() as u64, Relaxed);
         run_batch(&conn, batch, &dir);
         wal.after_batch(&conn);
     }
@@ -615,7 +690,9 @@ fn run_batch(conn: &Connection, batch: Vec<WriteFn>, dir: &Path) {
 /// Run `$body` (a call into `crate::ops` over `$tx`) in the next group-commit batch on
 /// the writer thread; answer after the COMMIT.
 macro_rules! sqlite_write {
-    ($store:expr, |$tx:ident| $body:expr) => {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        // Who asks (read here, on the caller's task), for the audit records.
+        let actor = crate::actor();
         $store
             .write(move |conn| {
                 let tx = rows::SqliteTx(conn, Default::default());
@@ -623,15 +700,20 @@ macro_rules! sqlite_write {
                     let $tx = &tx;
                     crate::block_on($body)
                 };
-                result.map(|v| (v, tx.1.into_inner()))
+                let changed = tx.1.into_inner();
+                let result = result.and_then(|v| {
+                    rows::insert_audit(conn, &actor, &changed.audit)?;
+                    Ok(v)
+                });
+                result.map(|v| (v, changed))
             })
             .await
-            .map(|(v, touched)| {
+            .map(|(v, changed)| {
                 // After the batch's COMMIT: only committed changes are announced.
-                $store.changes.emit(touched);
+                $store.changes.emit(changed);
                 v
             })
-    };
+    }};
 }
 
 /// Run `$body` on a reader connection (the last committed state).

@@ -3,6 +3,7 @@
 
 use super::db_err;
 use crate::tx::{Lock, ThingExecutions, Tx};
+use iotjobs_core::audit::{Actor, AuditChange, AuditFilter, AuditRecord, AuditSubject};
 use iotjobs_core::certificate::{Certificate, CertificateStatus, ThingPrincipalType};
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
 use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
@@ -1141,9 +1142,120 @@ fn delete_everything(conn: &Connection) -> StoreResult<()> {
     conn.execute_batch(
         "DELETE FROM job_executions; DELETE FROM job_targets; DELETE FROM jobs;
          DELETE FROM thing_group_members; DELETE FROM thing_groups; DELETE FROM things;
-         DELETE FROM thing_principals; DELETE FROM certificates;",
+         DELETE FROM thing_principals; DELETE FROM certificates; DELETE FROM audit_log;",
     )
     .map_err(db_err)
+}
+
+/// Every job's per-status execution counters, summed (NULL over no jobs: 0).
+const SUM_COUNTERS: &str = "coalesce(sum(n_queued), 0), coalesce(sum(n_in_progress), 0),
+    coalesce(sum(n_succeeded), 0), coalesce(sum(n_failed), 0), coalesce(sum(n_timed_out), 0),
+    coalesce(sum(n_rejected), 0), coalesce(sum(n_removed), 0), coalesce(sum(n_canceled), 0)";
+
+fn counters_from_sums(r: &Row<'_>) -> rusqlite::Result<JobProcessDetails> {
+    Ok(JobProcessDetails {
+        queued: r.get(0)?,
+        in_progress: r.get(1)?,
+        succeeded: r.get(2)?,
+        failed: r.get(3)?,
+        timed_out: r.get(4)?,
+        rejected: r.get(5)?,
+        removed: r.get(6)?,
+        canceled: r.get(7)?,
+    })
+}
+
+// ---- the audit log ------------------------------------------------------------------------
+
+/// Write a transaction's audit records (inside it, before COMMIT).
+pub(super) fn insert_audit(
+    conn: &Connection,
+    actor: &Actor,
+    records: &[(Timestamp, AuditChange)],
+) -> StoreResult<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO audit_log (at, principal, source, operation, request_id, subject,
+               job_id, name, old_status, new_status, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(db_err)?;
+    for (at, c) in records {
+        stmt.execute(params![
+            at.millis(),
+            actor.principal,
+            actor.source,
+            actor.operation,
+            actor.request_id,
+            c.subject.as_str(),
+            c.job_id,
+            c.name,
+            c.old_status,
+            c.new_status,
+            c.detail,
+        ])
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn list_audit(
+    conn: &Connection,
+    f: &AuditFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<AuditRecord>> {
+    let after = crate::audit_cursor(page)?;
+    let rows: Vec<AuditRecord> = conn
+        .prepare_cached(
+            "SELECT seq, at, principal, source, operation, request_id, subject, job_id, name,
+                    old_status, new_status, detail
+             FROM audit_log
+             WHERE seq > ?1
+               AND (?2 IS NULL OR job_id = ?2)
+               AND (?3 IS NULL OR name = ?3)
+               AND (?4 IS NULL OR principal = ?4)
+               AND (?5 IS NULL OR at >= ?5)
+               AND (?6 IS NULL OR at < ?6)
+             ORDER BY seq LIMIT ?7",
+        )
+        .and_then(|mut s| {
+            s.query_map(
+                params![
+                    after,
+                    f.job_id,
+                    f.name,
+                    f.principal,
+                    f.since.map(Timestamp::millis),
+                    f.until.map(Timestamp::millis),
+                    (page.limit + 1) as i64
+                ],
+                |r| {
+                    Ok(AuditRecord {
+                        seq: r.get(0)?,
+                        at: Timestamp(r.get(1)?),
+                        actor: Actor {
+                            principal: r.get(2)?,
+                            source: r.get(3)?,
+                            operation: r.get(4)?,
+                            request_id: r.get(5)?,
+                        },
+                        subject: AuditSubject::parse(&r.get::<_, String>(6)?)
+                            .unwrap_or(AuditSubject::Job),
+                        job_id: r.get(7)?,
+                        name: r.get(8)?,
+                        old_status: r.get(9)?,
+                        new_status: r.get(10)?,
+                        detail: r.get(11)?,
+                    })
+                },
+            )?
+            .collect()
+        })
+        .map_err(db_err)?;
+    Ok(Page::from_rows(rows, page.limit, |r| r.seq.to_string()))
 }
 
 // ---- the statement interface ------------------------------------------------------------
@@ -1154,12 +1266,31 @@ fn delete_everything(conn: &Connection) -> StoreResult<()> {
 pub(super) struct SqliteTx<'c>(
     pub(super) &'c Connection,
     /// Things whose executions this transaction changed (see [`Tx::touched`]).
-    pub(super) std::cell::RefCell<Vec<String>>,
+    pub(super) std::cell::RefCell<crate::Changed>,
 );
 
 impl Tx for SqliteTx<'_> {
     fn touched(&self, thing: &str) {
-        self.1.borrow_mut().push(thing.to_owned());
+        self.1.borrow_mut().things.push(thing.to_owned());
+    }
+    fn announce(&self, event: iotjobs_core::JobsEvent) {
+        self.1.borrow_mut().events.push(event);
+    }
+    fn audit(&self, at: Timestamp, change: AuditChange) {
+        self.1.borrow_mut().audit.push((at, change));
+    }
+    async fn count_executions(&self) -> StoreResult<JobProcessDetails> {
+        self.0
+            .prepare_cached(&format!("SELECT {SUM_COUNTERS} FROM jobs"))
+            .and_then(|mut s| s.query_row([], counters_from_sums))
+            .map_err(db_err)
+    }
+    async fn list_audit(
+        &self,
+        f: &AuditFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<AuditRecord>> {
+        list_audit(self.0, f, page)
     }
     async fn select_thing(&self, name: &str, _: Lock) -> StoreResult<Option<Thing>> {
         select_thing(self.0, name)
@@ -1250,6 +1381,13 @@ impl Tx for SqliteTx<'_> {
     }
     async fn update_job(&self, job: &Job) -> StoreResult<()> {
         update_job(self.0, job)
+    }
+    async fn update_job_targets(&self, job_id: &str, targets: &[String]) -> StoreResult<()> {
+        self.0
+            .prepare_cached("UPDATE jobs SET targets = ?2 WHERE job_id = ?1")
+            .and_then(|mut s| s.execute(params![job_id, to_json(&targets)]))
+            .map(drop)
+            .map_err(db_err)
     }
     async fn lock_job_deletions(&self) -> StoreResult<()> {
         Ok(()) // the writer thread is the lock

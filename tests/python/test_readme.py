@@ -1,0 +1,73 @@
+"""The README's two quickstarts, run as written: the ```sh blocks under "Quickstart with
+the AWS CLI" and "Quickstart with `iotjobs` alone" are taken from README.md, and every
+command runs in bash, in order, against ONE server (so the second must not collide with the
+first), with only the endpoint's port replaced. A command that the README follows with a
+`#   An error occurred` comment must fail; every other one must succeed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from conftest import REPO, _clean_env
+
+SECTIONS = ("## Quickstart with the AWS CLI", "## Quickstart with `iotjobs` alone")
+
+
+def sh_block(readme: str, heading: str) -> str:
+    start = readme.index(heading)
+    block = re.search(r"```sh\n(.*?)```", readme[start:], re.S)
+    assert block, f"no sh block under {heading}"
+    return block.group(1)
+
+
+def commands(block: str) -> list[tuple[str, bool]]:
+    """(command, must_fail) in order: backslash continuations joined, comments dropped."""
+    out: list[tuple[str, bool]] = []
+    pending = ""
+    for line in block.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            if "An error occurred" in stripped and out:
+                out[-1] = (out[-1][0], True)
+            continue
+        if not stripped:
+            continue
+        pending += line.rstrip("\\").rstrip() + " " if line.endswith("\\") else line
+        if not line.endswith("\\"):
+            out.append((pending, False))
+            pending = ""
+    return out
+
+
+def test_readme_quickstarts_run_as_written_one_after_the_other(server, aws_cli, iotjobs_bin,
+                                                               tmp_path):
+    readme = (REPO / "README.md").read_text()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").symlink_to(aws_cli)
+    (bin_dir / "iotjobs").symlink_to(iotjobs_bin)
+    env = {**_clean_env(tmp_path), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    script = ["set -u"]
+    ran = 0
+    for heading in SECTIONS:
+        for cmd, must_fail in commands(sh_block(readme, heading)):
+            if cmd.startswith("cargo install"):
+                continue  # the binary under test is on PATH already
+            cmd = cmd.replace("http://127.0.0.1:8080", server.endpoint)
+            quoted = cmd.replace("'", "'\\''")
+            if must_fail:
+                script.append(f"if {cmd}; then echo 'expected to fail: {quoted}' >&2; exit 1; fi")
+            else:
+                script.append(f"{cmd} || {{ echo 'failed: {quoted}' >&2; exit 1; }}")
+            ran += 1
+    assert ran >= 14, f"only {ran} commands found: did the README change shape?"
+    p = subprocess.run(["bash", "-c", "\n".join(script)], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    # the second session's describe printed CANCELED, its list-jobs both jobs
+    assert "CANCELED" in p.stdout
+    assert '"fw-1"' in p.stdout and '"fw-2"' in p.stdout
