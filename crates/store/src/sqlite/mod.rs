@@ -596,13 +596,15 @@ impl WalBound {
                 self.restart_at = WAL_RESTART_FRAMES;
                 self.nudge_at = NUDGE_FRAMES;
             }
+            // Tried again after another WAL_RESTART_FRAMES, not sooner: a long read (a
+            // backup's snapshot) would otherwise cost every few batches a 50 ms wait.
             Ok(_) => {
                 tracing::debug!(frames, "WAL restart deferred: readers still on old frames");
-                self.restart_at = frames.saturating_add(WAL_RESTART_FRAMES / 8);
+                self.restart_at = frames.saturating_add(WAL_RESTART_FRAMES);
             }
             Err(e) => {
                 tracing::warn!(error = %e, frames, "WAL restart failed; retrying later");
-                self.restart_at = frames.saturating_add(WAL_RESTART_FRAMES / 8);
+                self.restart_at = frames.saturating_add(WAL_RESTART_FRAMES);
             }
         }
     }
