@@ -220,30 +220,27 @@ fn a_database_of_an_unknown_schema_version_is_refused() {
     }
 }
 
-/// Under writes that never pause (64 in flight, with readers beside them), the WAL file
-/// stays bounded: the writer restarts it every `WAL_RESTART_FRAMES` frames. Without that,
-/// the checkpoint thread never catches up with the writer and the WAL only grows; this
-/// run writes several times `WAL_RESTART_FRAMES` worth of pages.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_wal_stays_bounded_under_continuous_writes() {
-    let (dir, s) = fresh();
-    let wal = dir.path().join("db.sqlite-wal");
+/// Create things `names` with 64 in flight (about 4 KiB each, so each writes at least one
+/// page of its own), with readers beside them; returns the largest WAL file seen.
+async fn create_things_concurrently(
+    s: &SqliteStore,
+    names: std::ops::Range<usize>,
+    wal: &std::path::Path,
+) -> u64 {
     let t0 = Timestamp(1_700_000_000_000);
-    // About 4 KiB per thing: each one writes at least one page of its own.
     let attributes: std::collections::BTreeMap<String, String> = (0..40)
         .map(|i| (format!("attribute{i:02}"), "x".repeat(100)))
         .collect();
-    let things = 4 * WAL_RESTART_FRAMES as usize;
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(names.start));
     let largest = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut tasks = Vec::new();
     for worker in 0..64 {
-        let (s, next, largest, wal) = (s.clone(), next.clone(), largest.clone(), wal.clone());
-        let attributes = attributes.clone();
+        let (s, next, largest) = (s.clone(), next.clone(), largest.clone());
+        let (attributes, wal, end) = (attributes.clone(), wal.to_owned(), names.end);
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= things {
+                if i >= end {
                     break;
                 }
                 let new = iotjobs_core::NewThing {
@@ -263,17 +260,60 @@ async fn the_wal_stays_bounded_under_continuous_writes() {
     for t in tasks {
         t.await.unwrap();
     }
+    largest.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The WAL's size at a restart, in bytes.
+const RESTART_BYTES: u64 = WAL_RESTART_FRAMES as u64 * 4096;
+
+/// Under writes that never pause (64 in flight, with readers beside them), the WAL file
+/// stays bounded: the writer restarts it every `WAL_RESTART_FRAMES` frames. Without that,
+/// the checkpoint thread never catches up with the writer and the WAL only grows; this
+/// run writes several times `WAL_RESTART_FRAMES` worth of pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_stays_bounded_under_continuous_writes() {
+    let (dir, s) = fresh();
+    let wal = dir.path().join("db.sqlite-wal");
+    let largest = create_things_concurrently(&s, 0..4 * WAL_RESTART_FRAMES as usize, &wal).await;
     let db = std::fs::metadata(dir.path().join("db.sqlite"))
         .unwrap()
         .len();
-    let largest = largest.load(std::sync::atomic::Ordering::Relaxed);
-    let restart_bytes = u64::from(WAL_RESTART_FRAMES) * 4096;
     assert!(
-        db > 2 * restart_bytes,
+        db > 2 * RESTART_BYTES,
         "the run wrote too little to show anything: database {db} bytes"
     );
     assert!(
-        largest < 2 * restart_bytes,
+        largest < 2 * RESTART_BYTES,
         "the WAL grew to {largest} bytes (database: {db} bytes)"
+    );
+}
+
+/// A read that lasts (as a backup's snapshot does) keeps the WAL from starting over:
+/// SQLite cannot overwrite pages the reader may still need. Writes go on meanwhile, and
+/// once the read ends the next restart cuts the file back to `JOURNAL_SIZE_LIMIT` and the
+/// WAL is bounded again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_read_defers_the_wal_restart_and_writes_go_on() {
+    let (dir, s) = fresh();
+    let wal = dir.path().join("db.sqlite-wal");
+    let n = WAL_RESTART_FRAMES as usize;
+    create_things_concurrently(&s, 0..n / 4, &wal).await;
+    let reader = rusqlite::Connection::open(dir.path().join("db.sqlite")).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM things", [], |r| r.get(0))
+        .unwrap();
+    let during = create_things_concurrently(&s, n / 4..3 * n, &wal).await;
+    assert!(
+        during > 2 * RESTART_BYTES,
+        "the WAL started over under a reader of old pages ({during} bytes)"
+    );
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    create_things_concurrently(&s, 3 * n..5 * n, &wal).await;
+    let after = std::fs::metadata(&wal).unwrap().len();
+    assert!(
+        after <= JOURNAL_SIZE_LIMIT as u64,
+        "the WAL stayed at {after} bytes after the read ended"
     );
 }
