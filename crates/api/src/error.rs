@@ -77,6 +77,7 @@ impl ApiError {
     pub fn from_jobs(err: JobsError, plane: Plane, config: &AccountConfig) -> Self {
         let data = plane == Plane::Data;
         let modeled = |code, message| Self::modeled(plane, code, message);
+        let storage_full = err.is_storage_full();
         match err {
             JobsError::InvalidRequest(m) => modeled("InvalidRequestException", m),
             JobsError::NotFound(m) => modeled("ResourceNotFoundException", m),
@@ -121,6 +122,12 @@ impl ApiError {
             JobsError::CertificateValidation(m) => modeled("CertificateValidationException", m),
             JobsError::CertificateState(m) => modeled("CertificateStateException", m),
             JobsError::DeleteConflict(m) => modeled("DeleteConflictException", m),
+            JobsError::Unavailable(m) if storage_full => {
+                // The engine's detail (which file, which device) goes to the log; the
+                // client learns that writes wait for free space and reads still work.
+                tracing::error!(detail = %m, "storage full: writes refused until space is freed");
+                modeled("ServiceUnavailableException", STORAGE_FULL_MESSAGE.into())
+            }
             JobsError::Unavailable(m) => {
                 // The detail is the storage engine's (connection errors, deadlocks): log
                 // it; the client sees that it may retry.
@@ -184,6 +191,11 @@ impl From<WireError> for ApiError {
         }
     }
 }
+
+/// What a caller reads when the server's storage is full (a 503: the same write may be
+/// retried once an operator has freed space).
+pub const STORAGE_FULL_MESSAGE: &str = "The server's storage is full: it accepts no writes until space is freed. \
+     Nothing was changed; reads still work. Retry the request later.";
 
 /// The code for an operation of the models that iotjobs does not serve.
 const NOT_IMPLEMENTED: &str = "NotImplementedException";
@@ -365,6 +377,37 @@ mod tests {
                 Plane::Data => [400, 404, 409, 409, 400, 410, 410, 400, 406, 409, 503, 500],
             };
             assert_eq!(statuses, before, "{plane:?}");
+        }
+    }
+
+    /// A full disk and a lost database connection are 503s on both planes (every
+    /// served operation's model declares ServiceUnavailableException), and a full disk
+    /// says so; neither shows the engine's detail.
+    #[test]
+    fn storage_full_and_connection_lost_are_service_unavailable() {
+        let config = AccountConfig::default();
+        for plane in [Plane::Control, Plane::Data] {
+            let full = ApiError::from_jobs(
+                JobsError::storage_full("sqlite", "database or disk is full"),
+                plane,
+                &config,
+            );
+            assert_eq!(
+                (full.code, full.status),
+                ("ServiceUnavailableException", 503)
+            );
+            assert_eq!(full.message, STORAGE_FULL_MESSAGE);
+            assert!(!full.message.contains("sqlite"));
+            let lost = ApiError::from_jobs(
+                JobsError::connection_lost("postgres", "db error: FATAL: terminating connection"),
+                plane,
+                &config,
+            );
+            assert_eq!(
+                (lost.code, lost.status),
+                ("ServiceUnavailableException", 503)
+            );
+            assert!(!lost.message.contains("FATAL"));
         }
     }
 

@@ -154,6 +154,21 @@ pub async fn run(
     count: u64,
     concurrency: usize,
 ) -> LoadResult {
+    run_until(client, layout, first, count, concurrency, None, None).await
+}
+
+/// [`run`], stopping early once `deadline` has passed (workers take no new pair after
+/// it), and counting answered requests in `answered` as they come. `requests` of the
+/// result is then the number actually sent.
+pub async fn run_until(
+    client: &Arc<Client>,
+    layout: &Layout,
+    first: u64,
+    count: u64,
+    concurrency: usize,
+    deadline: Option<Instant>,
+    answered: Option<Arc<AtomicU64>>,
+) -> LoadResult {
     let next = Arc::new(AtomicU64::new(first));
     let end = first + count;
     let start = Instant::now();
@@ -162,12 +177,16 @@ pub async fn run(
         let client = client.clone();
         let next = next.clone();
         let layout = *layout;
+        let answered = answered.clone();
         tasks.spawn(async move {
             let mut out = WorkerResult {
                 latencies_us: Vec::with_capacity((count as usize / concurrency.max(1)) + 16),
                 ..WorkerResult::default()
             };
             loop {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= end {
                     break;
@@ -182,6 +201,9 @@ pub async fn run(
                             out.first_errors.push(format!("{thing}/{job}: {e:#}"));
                         }
                     }
+                }
+                if let Some(a) = &answered {
+                    a.fetch_add(1, Ordering::Relaxed);
                 }
             }
             out
@@ -206,8 +228,10 @@ pub async fn run(
     let elapsed = start.elapsed();
     latencies_us.sort_unstable();
     first_errors.truncate(KEEP_ERRORS);
+    // Workers overshoot `end` by one fetch each; what was sent is what was answered.
+    let sent = latencies_us.len() as u64 + errors;
     LoadResult {
-        requests: count,
+        requests: if deadline.is_some() { sent } else { count },
         errors,
         first_errors,
         elapsed,

@@ -30,6 +30,7 @@ mod probe;
 mod seed;
 mod server;
 mod stats;
+mod wal;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -56,6 +57,9 @@ enum Command {
     /// Devices over MQTT: HTTP 200 of a cancel → notify-next latency, server memory per
     /// idle connection, cancel throughput with and without connected devices.
     Mqtt(mqtt::MqttArgs),
+    /// SQLite WAL size sampled during a fixed-time, maximal-rate cancel load, next to
+    /// the cancel throughput.
+    Wal(wal::WalArgs),
     /// Signed calls while N connections hold forged-signature requests waiting for a
     /// body (the lockout of issue 12), then SIGTERM during the attack.
     Lockout(lockout::LockoutArgs),
@@ -147,6 +151,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(pg::cancel_pg(args)),
+        Command::Wal(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(wal::wal(args)),
         Command::Mqtt(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?

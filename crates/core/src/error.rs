@@ -367,6 +367,50 @@ impl JobsError {
         matches!(self, Self::Unavailable(m) if m.starts_with(TRANSACTION_CONFLICT))
     }
 
+    /// The storage has no space left (a full disk, a quota): the engine refused to
+    /// write. Nothing was committed, reads still work, and the same write succeeds once
+    /// space is freed, so the caller may retry later. [`JobsError::is_storage_full`]
+    /// recognizes it, and the edges answer that the storage is full.
+    pub fn storage_full(engine: &str, detail: impl fmt::Display) -> Self {
+        Self::Unavailable(format!("{STORAGE_FULL}: {engine}: {detail}"))
+    }
+
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Self::Unavailable(m) if m.starts_with(STORAGE_FULL))
+    }
+
+    /// The connection to the database server broke (the server restarted, an
+    /// administrator ended the session, the network failed). A read may be run again on
+    /// a new connection; a write may or may not have committed, so the caller decides.
+    /// [`JobsError::is_connection_lost`] recognizes it.
+    pub fn connection_lost(engine: &str, detail: impl fmt::Display) -> Self {
+        Self::Unavailable(format!("{CONNECTION_LOST}: {engine}: {detail}"))
+    }
+
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, Self::Unavailable(m) if m.starts_with(CONNECTION_LOST))
+    }
+
+    /// A database whose recorded schema version this build cannot serve: one written by
+    /// a newer iotjobs (`found` above `supported`), or a version no iotjobs ever wrote
+    /// (below 0). Serving it could misread or damage data, so the server refuses to
+    /// start; the operator reads this at start-up.
+    pub fn unsupported_schema_version(engine: &str, found: i64, supported: i64) -> Self {
+        let why = if found < 0 {
+            "which no version of iotjobs writes".to_owned()
+        } else {
+            format!(
+                "which is newer than this iotjobs knows (it migrates databases up to schema version {supported}): \
+                 the database was upgraded by a newer iotjobs; run that version (or newer), \
+                 or restore a backup taken before the upgrade"
+            )
+        };
+        Self::Internal(format!(
+            "{engine}: refusing to serve a database of schema version {found}, {why}; \
+             this iotjobs supports schema versions 0 to {supported}"
+        ))
+    }
+
     /// Refusal of `Store::claim_account`, worded the same by every backend.
     pub fn account_mismatch(owner: &str, claimed: &str) -> Self {
         Self::InvalidRequest(format!(
@@ -377,3 +421,7 @@ impl JobsError {
 
 /// The prefix that marks a [`JobsError::transaction_conflict`].
 const TRANSACTION_CONFLICT: &str = "transaction conflict";
+/// The prefix that marks a [`JobsError::storage_full`].
+const STORAGE_FULL: &str = "storage full";
+/// The prefix that marks a [`JobsError::connection_lost`].
+const CONNECTION_LOST: &str = "database connection lost";

@@ -10,6 +10,7 @@ mod cli_quickstart;
 mod data_plane;
 mod lifecycle;
 mod multinode;
+mod operations;
 mod registry_ops;
 mod restart;
 mod security;

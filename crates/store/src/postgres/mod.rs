@@ -10,6 +10,14 @@
 //! rows with `FOR UPDATE SKIP LOCKED`, so two nodes' sweeps never do the same work.
 //! Deadlocks and serialization failures are retried a few times.
 //!
+//! A lost connection (the server restarted, an administrator ended the session) is
+//! [`JobsError::connection_lost`]: the idle pooled connections are dropped, and a read is
+//! run once more on a new connection; so is a write that failed before its first
+//! statement. A write that failed later is not: it may have committed, and only the
+//! caller can tell whether running it again is right. A full disk (SQLSTATE 53100) is
+//! [`JobsError::storage_full`]. Every error carries PostgreSQL's own message, detail and
+//! hint ([`describe`]), which the driver's short texts ("db error") leave out.
+//!
 //! Like the SQLite backend, this module decides no rule and sequences no operation: the
 //! `Store` logic is `crate::ops`, written once; here is only how a transaction runs
 //! (and how it is retried), and `rows.rs` has the statements.
@@ -114,58 +122,119 @@ fn change_channel(schema: &str) -> String {
     channel
 }
 
+/// An error with its causes, e.g. `db error: FATAL: database "x" does not exist`: the
+/// driver's own text names only its kind ("db error", "error connecting to server");
+/// PostgreSQL's message, detail and hint, or the I/O error, are its sources.
+pub(crate) fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Whether `e` means that the connection is gone: the driver saw it close or fail at
+/// the socket, or the server said it is ending the session (class 08, connection
+/// exception; 57P01-57P03, administrator or crash shutdown, or not accepting
+/// connections yet).
+fn is_connection_loss(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(c) => {
+            c.code().starts_with("08")
+                || *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+        }
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
+    }
+}
+
 pub(crate) fn pg_err(e: tokio_postgres::Error) -> JobsError {
     use tokio_postgres::error::SqlState;
+    let detail = describe(&e);
     match e.code() {
         Some(c)
             if *c == SqlState::T_R_DEADLOCK_DETECTED
                 || *c == SqlState::T_R_SERIALIZATION_FAILURE =>
         {
-            JobsError::transaction_conflict(e)
+            JobsError::transaction_conflict(detail)
         }
-        _ if e.is_closed() => {
-            JobsError::storage_unavailable(format_args!("database connection lost: {e}"))
+        Some(c) if *c == SqlState::DISK_FULL => JobsError::storage_full("postgres", detail),
+        Some(c) if *c == SqlState::TOO_MANY_CONNECTIONS => {
+            JobsError::storage_unavailable(format_args!("postgres: {detail}"))
         }
-        _ => JobsError::storage("postgres", e),
+        _ if is_connection_loss(&e) => JobsError::connection_lost("postgres", detail),
+        _ => JobsError::storage("postgres", detail),
     }
 }
 
 /// Run `$body` (which uses `$tx: &Tx`) in a transaction; commit on `Ok`, roll back on
 /// `Err`, and retry the whole transaction after a deadlock or serialization failure.
 /// After a commit, the things whose executions changed go to the change listener.
+///
+/// `$read_only` says whether the body only reads: after a lost connection it is then run
+/// once more on a new connection. A write is run again only if the connection was lost
+/// before its first statement (at BEGIN), when nothing of it can have committed.
 macro_rules! transaction {
-    ($store:expr, |$tx:ident| $body:block) => {{
+    ($store:expr, $read_only:expr, |$tx:ident| $body:block) => {{
         let mut attempt = 0;
+        let mut reconnected = false;
         // Who asks (read on the caller's task), for the audit records.
         let actor = crate::actor();
         loop {
-            let mut client = $store.client().await?;
-            let owned = PgTx(
-                client.transaction().await.map_err(pg_err)?,
-                Default::default(),
-            );
-            let result: StoreResult<_> = {
-                let $tx = &owned;
-                async { $body }.await
+            let mut client = $store.client().await;
+            if matches!(&client, Err(e) if e.is_connection_lost()) && !reconnected {
+                reconnected = true;
+                $store.forget_idle_connections();
+                client = $store.client().await;
+            }
+            let mut client = client?;
+            let (outcome, begun) = match client.transaction().await {
+                Err(e) => (Err(pg_err(e)), false),
+                Ok(t) => {
+                    let owned = PgTx(t, Default::default());
+                    let result: StoreResult<_> = {
+                        let $tx = &owned;
+                        async { $body }.await
+                    };
+                    let outcome = match result {
+                        Ok(v) => owned
+                            .commit(&$store.channel, &$store.node, $store.peers_listen(), &actor)
+                            .await
+                            .map(|changed| {
+                                $store
+                                    .commits
+                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                $store.changes.emit(changed);
+                                v
+                            }),
+                        // Dropping the transaction rolls it back.
+                        Err(e) => Err(e),
+                    };
+                    (outcome, true)
+                }
             };
-            let outcome = match result {
-                Ok(v) => owned
-                    .commit(&$store.channel, &$store.node, $store.peers_listen(), &actor)
-                    .await
-                    .map(|changed| {
-                        $store
-                            .commits
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        $store.changes.emit(changed);
-                        v
-                    }),
-                // Dropping the transaction rolls it back.
-                Err(e) => Err(e),
-            };
+            let lost = matches!(&outcome, Err(e) if e.is_connection_lost());
+            if lost {
+                // Not back into the pool: the connection is dead.
+                drop(deadpool_postgres::Object::take(client));
+                $store.forget_idle_connections();
+            }
             match outcome {
                 Err(e) if e.is_transaction_conflict() && attempt < MAX_RETRIES => {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(2 << attempt)).await;
+                }
+                Err(e) if lost && !reconnected && ($read_only || !begun) => {
+                    reconnected = true;
+                    tracing::info!(error = %e, "database connection lost; retrying on a new connection");
                 }
                 other => break other,
             }
@@ -177,9 +246,12 @@ impl PgStore {
     /// Connect to `url` (`postgres://user@host:port/db[?options]`) and apply migrations.
     /// Several nodes may start at once: an advisory lock serializes the migrations.
     pub async fn connect(url: &str) -> Result<PgStore, JobsError> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| JobsError::storage("postgres", format_args!("bad PostgreSQL URL: {e}")))?;
+        let config: tokio_postgres::Config = url.parse().map_err(|e| {
+            JobsError::storage(
+                "postgres",
+                format_args!("bad PostgreSQL URL: {}", describe(&e)),
+            )
+        })?;
         Self::with_config(config, 16).await
     }
 
@@ -189,9 +261,12 @@ impl PgStore {
     /// one database share nothing and two deployments with different main schemas keep
     /// their accounts apart too.
     pub async fn connect_for_account(url: &str, account: &str) -> Result<PgStore, JobsError> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| JobsError::storage("postgres", format_args!("bad PostgreSQL URL: {e}")))?;
+        let config: tokio_postgres::Config = url.parse().map_err(|e| {
+            JobsError::storage(
+                "postgres",
+                format_args!("bad PostgreSQL URL: {}", describe(&e)),
+            )
+        })?;
         let base = config
             .get_options()
             .and_then(|o| o.split("search_path=").nth(1))
@@ -216,9 +291,12 @@ impl PgStore {
                 format_args!("schema name {schema:?} must be 1-63 of [a-z0-9_]"),
             ));
         }
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| JobsError::storage("postgres", format_args!("bad PostgreSQL URL: {e}")))?;
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+            JobsError::storage(
+                "postgres",
+                format_args!("bad PostgreSQL URL: {}", describe(&e)),
+            )
+        })?;
         let (client, conn) = config
             .connect(tokio_postgres::NoTls)
             .await
@@ -462,9 +540,21 @@ impl PgStore {
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| {
-            JobsError::storage_unavailable(format_args!("no database connection: {e}"))
+        self.pool.get().await.map_err(|e| match e {
+            // The server's refusal (or the socket's error) as PostgreSQL words it.
+            deadpool_postgres::PoolError::Backend(e) => pg_err(e),
+            other => JobsError::storage_unavailable(format_args!(
+                "no database connection: {}",
+                describe(&other)
+            )),
         })
+    }
+
+    /// After a lost connection the idle ones are suspect too (a server restart ends them
+    /// all, and the driver notices only when it next reads): drop them, so that a retry
+    /// and the requests after it connect afresh.
+    fn forget_idle_connections(&self) {
+        self.pool.retain(|_, _| false);
     }
 
     async fn migrate(&self) -> StoreResult<()> {
@@ -485,6 +575,14 @@ impl PgStore {
             .await
             .map_err(pg_err)?
             .get(0);
+        // A schema a newer iotjobs migrated (or a version none wrote) is not ours to
+        // serve or to migrate.
+        let supported = MIGRATIONS.len() as i64;
+        if !(0..=supported).contains(&applied) {
+            return Err(JobsError::unsupported_schema_version(
+                "postgres", applied, supported,
+            ));
+        }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied as usize) {
             tx.batch_execute(sql).await.map_err(pg_err)?;
             tx.execute(
@@ -501,11 +599,18 @@ impl PgStore {
 /// Run `$body` (a call into `crate::ops` over `$tx`) in one transaction.
 macro_rules! pg_transaction {
     ($store:expr, |$tx:ident| $body:expr) => {
-        transaction!($store, |$tx| { $body.await })
+        transaction!($store, false, |$tx| { $body.await })
     };
 }
 
-crate::store_impl::impl_store!(PgStore, pg_transaction, pg_transaction);
+/// [`pg_transaction`] for a body that only reads (run again after a lost connection).
+macro_rules! pg_read {
+    ($store:expr, |$tx:ident| $body:expr) => {
+        transaction!($store, true, |$tx| { $body.await })
+    };
+}
+
+crate::store_impl::impl_store!(PgStore, pg_read, pg_transaction);
 
 #[cfg(test)]
 mod tests;

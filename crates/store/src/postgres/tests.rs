@@ -511,3 +511,355 @@ async fn a_lead_role_passes_to_another_node_when_its_holder_loses_its_connection
     assert!(lost, "the lease still claims a role whose lock is gone");
     assert!(node_b.try_lead("mqtt-broker").await.unwrap().is_some());
 }
+
+/// A schema stamped with a version this build did not write (a newer iotjobs migrated
+/// it, or the number is bogus) is refused at start-up, naming both versions, and left
+/// as it was.
+#[tokio::test]
+async fn a_schema_of_an_unknown_version_is_refused() {
+    let supported = MIGRATIONS.len() as i64;
+    for version in [supported + 1, 99, -1] {
+        let store = fresh().await;
+        let schema = schema_of(&store).await;
+        let client = store.client().await.unwrap();
+        client
+            .execute(
+                "UPDATE iotjobs_schema_version SET version = $1",
+                &[&version],
+            )
+            .await
+            .unwrap();
+        let refused = PgStore::connect_in_schema(&test_url(), &schema).await;
+        let message = match refused {
+            Ok(_) => panic!("schema version {version} was served"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            message.contains(&format!("schema version {version}"))
+                && message.contains(&format!("versions 0 to {supported}")),
+            "{message}"
+        );
+        let kept: i64 = client
+            .query_one("SELECT version FROM iotjobs_schema_version", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(kept, version);
+    }
+}
+
+/// A start-up failure carries PostgreSQL's own words, not the driver's "db error".
+#[tokio::test]
+async fn start_up_errors_carry_the_servers_message() {
+    let mut config: tokio_postgres::Config = test_url().parse().unwrap();
+    config.dbname("iotjobs_no_such_database");
+    let message = match PgStore::with_config(config, 1).await {
+        Ok(_) => panic!("connected to a database that does not exist"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        message.contains("database \"iotjobs_no_such_database\" does not exist"),
+        "{message}"
+    );
+}
+
+/// A store on `node`'s schema whose connections carry `application_name`, so that a
+/// test can end exactly its sessions.
+async fn named_node(node: &PgStore, application_name: &str) -> PgStore {
+    let schema = schema_of(node).await;
+    let mut config: tokio_postgres::Config = test_url().parse().unwrap();
+    config.options(format!("-c search_path={schema}"));
+    config.application_name(application_name);
+    PgStore::with_config(config, 4).await.unwrap()
+}
+
+/// End every session of `application_name`, as an administrator (or a server restart)
+/// would, and wait until PostgreSQL has removed them (the store may open new ones
+/// meanwhile: its peer watcher connects every second).
+async fn terminate_sessions(admin: &tokio_postgres::Client, application_name: &str) {
+    let killed: Vec<i32> = admin
+        .query(
+            // In the select list, so that only the rows of this application are ended
+            // (a WHERE clause may evaluate its conditions in any order).
+            "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = $1",
+            &[&application_name],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        !killed.is_empty(),
+        "no session of {application_name} to end"
+    );
+    for _ in 0..500 {
+        let left: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1)",
+                &[&killed],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if left == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the sessions of {application_name} did not end");
+}
+
+/// Wait until a session of `application_name` waits for a lock.
+async fn until_waiting_for_a_lock(admin: &tokio_postgres::Client, application_name: &str) {
+    for _ in 0..1000 {
+        let waiting: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                &[&application_name],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no session of {application_name} came to wait for the lock");
+}
+
+/// A lost connection: a read is answered from a new connection whether the connection
+/// died between requests or under the read; a write whose statement was running when it
+/// died fails as `connection_lost` (a 503 at the edge), and the next write succeeds.
+/// Sessions are ended with `pg_terminate_backend`; to end one in the middle of a request,
+/// the request is first made to wait for a table lock this test holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_retries_reads_and_fails_writes_as_unavailable() {
+    let base = fresh().await;
+    let app = format!("iotjobs_lost_{}", std::process::id());
+    let store = named_node(&base, &app).await;
+    let t0 = Timestamp(1_700_000_000_000);
+    let thing = crate::conformance::bare_thing;
+    store
+        .create_thing(thing("t1"), "id1".into(), t0)
+        .await
+        .unwrap();
+    let mut admin = base.client().await.unwrap();
+
+    // Between requests.
+    terminate_sessions(&admin, &app).await;
+    let read = store.describe_thing("t1").await.unwrap();
+    assert_eq!(read.map(|t| t.thing_name).as_deref(), Some("t1"));
+
+    // Under a read.
+    let lock = admin.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE things IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let reader = {
+        let store = store.clone();
+        tokio::spawn(async move { store.describe_thing("t1").await })
+    };
+    let watcher = base.client().await.unwrap();
+    until_waiting_for_a_lock(&watcher, &app).await;
+    terminate_sessions(&watcher, &app).await;
+    lock.rollback().await.unwrap();
+    let read = reader.await.unwrap().expect("the read is run again");
+    assert_eq!(read.map(|t| t.thing_name).as_deref(), Some("t1"));
+
+    // Under a write.
+    let lock = admin.transaction().await.unwrap();
+    lock.batch_execute("LOCK TABLE things IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let writer = {
+        let store = store.clone();
+        tokio::spawn(async move { store.create_thing(thing("t2"), "id2".into(), t0).await })
+    };
+    until_waiting_for_a_lock(&watcher, &app).await;
+    terminate_sessions(&watcher, &app).await;
+    lock.rollback().await.unwrap();
+    match writer.await.unwrap() {
+        Err(e) => assert!(e.is_connection_lost(), "{e:?}"),
+        Ok(_) => panic!("a write whose connection died under it reported success"),
+    }
+    assert!(store.describe_thing("t2").await.unwrap().is_none());
+    store
+        .create_thing(thing("t3"), "id3".into(), t0)
+        .await
+        .unwrap();
+}
+
+/// A tablespace on a small tmpfs, for one test: mounted (root only: the project's
+/// machines and CI run tests as root), handed to the PostgreSQL server's OS user and
+/// created; dropped, with whatever schema used it, and unmounted when dropped.
+struct SmallTablespace {
+    name: String,
+    schema: String,
+    dir: tempfile::TempDir,
+}
+
+impl SmallTablespace {
+    async fn create(admin: &tokio_postgres::Client, size: &str) -> SmallTablespace {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "mounting a tmpfs needs root");
+        // The server (on this machine: the tests use a local PostgreSQL) must own it.
+        let data: String = admin
+            .query_one("SHOW data_directory", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&data).unwrap());
+        std::os::unix::fs::chown(dir.path(), Some(owner), None).unwrap();
+        // The temp dir's own mode must let the server reach the mount point.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        let name = format!("iotjobs_full_{}", std::process::id());
+        admin
+            .batch_execute(&format!(
+                "CREATE TABLESPACE {name} LOCATION '{}'",
+                dir.path().display()
+            ))
+            .await
+            .unwrap();
+        SmallTablespace {
+            name,
+            schema: String::new(),
+            dir,
+        }
+    }
+
+    /// Fill the tmpfs with a file; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let filler = self.dir.path().join("filler");
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 8192];
+        while f.write_all(&chunk).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for SmallTablespace {
+    fn drop(&mut self) {
+        let (name, schema) = (self.name.clone(), self.schema.clone());
+        // Runs on panics too; a fresh runtime, since this may be inside a test's one.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let (client, conn) = tokio_postgres::connect(&test_url(), tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(conn);
+                if !schema.is_empty() {
+                    let _ = client
+                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .await;
+                }
+                let _ = client
+                    .batch_execute(&format!("DROP TABLESPACE IF EXISTS {name}"))
+                    .await;
+            });
+        })
+        .join();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// A full disk (SQLSTATE 53100): the tables live in a tablespace on a 4 MiB tmpfs that
+/// the test fills, so PostgreSQL fails to extend a table file with ENOSPC, as on a full
+/// disk. The write fails as `storage_full` (a 503 that says so at the edge), reads go
+/// on, and once space is freed writes succeed again on the same store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_writes_as_storage_full_and_recovers() {
+    let (admin, conn) = tokio_postgres::connect(&test_url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let mut space = SmallTablespace::create(&admin, "4m").await;
+    let base = fresh().await;
+    space.schema = schema_of(&base).await;
+    drop(base);
+    // Tables made from here on (the migrations of a new schema) go to the tablespace.
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA {0} CASCADE; CREATE SCHEMA {0}",
+            space.schema
+        ))
+        .await
+        .unwrap();
+    let mut config: tokio_postgres::Config = test_url().parse().unwrap();
+    config.options(format!(
+        "-c search_path={} -c default_tablespace={}",
+        space.schema, space.name
+    ));
+    let store = PgStore::with_config(config, 4).await.unwrap();
+    let t0 = Timestamp(1_700_000_000_000);
+    store
+        .create_thing(crate::conformance::bare_thing("before"), "id".into(), t0)
+        .await
+        .unwrap();
+
+    let filler = space.fill();
+    // About 8 KiB per thing that PostgreSQL cannot compress away (pseudo-random hex), so
+    // that the tables must grow soon.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut noise = move || {
+        (0..1000 / 16)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                format!("{seed:016x}")
+            })
+            .collect::<String>()
+    };
+    let mut acknowledged = Vec::new();
+    let mut refusal = None;
+    for i in 0..5000 {
+        let new = iotjobs_core::NewThing {
+            attributes: (0..8).map(|a| (format!("a{a}"), noise())).collect(),
+            ..crate::conformance::bare_thing(&format!("t{i}"))
+        };
+        match store.create_thing(new, format!("id{i}"), t0).await {
+            Ok(_) => acknowledged.push(format!("t{i}")),
+            Err(e) => {
+                refusal = Some(e);
+                break;
+            }
+        }
+    }
+    let refusal = refusal.expect("5,000 writes succeeded on a full tablespace");
+    assert!(refusal.is_storage_full(), "{refusal:?}");
+    assert!(store.describe_thing("before").await.unwrap().is_some());
+    for name in &acknowledged {
+        assert!(
+            store.describe_thing(name).await.unwrap().is_some(),
+            "{name}"
+        );
+    }
+
+    std::fs::remove_file(filler).unwrap();
+    store
+        .create_thing(crate::conformance::bare_thing("after"), "id".into(), t0)
+        .await
+        .unwrap();
+    drop(store);
+}

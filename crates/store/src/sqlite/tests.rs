@@ -191,3 +191,129 @@ async fn migrates_a_version_1_database() {
         .unwrap();
     assert_eq!(n, 1);
 }
+
+/// A file stamped with a schema version this build did not write (a newer iotjobs
+/// migrated it, or the number is bogus) is refused, naming both versions, and left as
+/// it was.
+#[test]
+fn a_database_of_an_unknown_schema_version_is_refused() {
+    let supported = MIGRATIONS.len() as i64;
+    for version in [supported + 1, 99, -1] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        drop(SqliteStore::open(&path, SqliteOptions::default()).unwrap());
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", version).unwrap();
+        let message = match SqliteStore::open(&path, SqliteOptions::default()) {
+            Ok(_) => panic!("schema version {version} was served"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            message.contains(&format!("schema version {version}"))
+                && message.contains(&format!("versions 0 to {supported}")),
+            "{message}"
+        );
+        let kept: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, version);
+    }
+}
+
+/// Create things `names` with 64 in flight (about 4 KiB each, so each writes at least one
+/// page of its own), with readers beside them; returns the largest WAL file seen.
+async fn create_things_concurrently(
+    s: &SqliteStore,
+    names: std::ops::Range<usize>,
+    wal: &std::path::Path,
+) -> u64 {
+    let t0 = Timestamp(1_700_000_000_000);
+    let attributes: std::collections::BTreeMap<String, String> = (0..40)
+        .map(|i| (format!("attribute{i:02}"), "x".repeat(100)))
+        .collect();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(names.start));
+    let largest = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for worker in 0..64 {
+        let (s, next, largest) = (s.clone(), next.clone(), largest.clone());
+        let (attributes, wal, end) = (attributes.clone(), wal.to_owned(), names.end);
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= end {
+                    break;
+                }
+                let new = iotjobs_core::NewThing {
+                    attributes: attributes.clone(),
+                    ..crate::conformance::bare_thing(&format!("t{i}"))
+                };
+                s.create_thing(new, format!("id{i}"), t0).await.unwrap();
+                if worker % 8 == 0 {
+                    // Readers beside the writer (they hold WAL snapshots while they read).
+                    s.describe_thing(&format!("t{}", i / 2)).await.unwrap();
+                }
+                let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+                largest.fetch_max(size, std::sync::atomic::Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    largest.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The WAL's size at a restart, in bytes.
+const RESTART_BYTES: u64 = WAL_RESTART_FRAMES as u64 * 4096;
+
+/// Under writes that never pause (64 in flight, with readers beside them), the WAL file
+/// stays bounded: the writer restarts it every `WAL_RESTART_FRAMES` frames. Without that,
+/// the checkpoint thread never catches up with the writer and the WAL only grows; this
+/// run writes several times `WAL_RESTART_FRAMES` worth of pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_stays_bounded_under_continuous_writes() {
+    let (dir, s) = fresh();
+    let wal = dir.path().join("db.sqlite-wal");
+    let largest = create_things_concurrently(&s, 0..4 * WAL_RESTART_FRAMES as usize, &wal).await;
+    let db = std::fs::metadata(dir.path().join("db.sqlite"))
+        .unwrap()
+        .len();
+    assert!(
+        db > 2 * RESTART_BYTES,
+        "the run wrote too little to show anything: database {db} bytes"
+    );
+    assert!(
+        largest < 2 * RESTART_BYTES,
+        "the WAL grew to {largest} bytes (database: {db} bytes)"
+    );
+}
+
+/// A read that lasts (as a backup's snapshot does) keeps the WAL from starting over:
+/// SQLite cannot overwrite pages the reader may still need. Writes go on meanwhile, and
+/// once the read ends the next restart cuts the file back to `JOURNAL_SIZE_LIMIT` and the
+/// WAL is bounded again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_read_defers_the_wal_restart_and_writes_go_on() {
+    let (dir, s) = fresh();
+    let wal = dir.path().join("db.sqlite-wal");
+    let n = WAL_RESTART_FRAMES as usize;
+    create_things_concurrently(&s, 0..n / 4, &wal).await;
+    let reader = rusqlite::Connection::open(dir.path().join("db.sqlite")).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM things", [], |r| r.get(0))
+        .unwrap();
+    let during = create_things_concurrently(&s, n / 4..3 * n, &wal).await;
+    assert!(
+        during > 2 * RESTART_BYTES,
+        "the WAL started over under a reader of old pages ({during} bytes)"
+    );
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    create_things_concurrently(&s, 3 * n..5 * n, &wal).await;
+    let after = std::fs::metadata(&wal).unwrap().len();
+    assert!(
+        after <= JOURNAL_SIZE_LIMIT as u64,
+        "the WAL stayed at {after} bytes after the read ended"
+    );
+}
