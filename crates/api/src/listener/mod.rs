@@ -65,6 +65,12 @@ const SHED_GRACE: Duration = Duration::from_secs(1);
 /// A lingering close ends when the client has sent nothing for this long...
 const LINGER_QUIET: Duration = Duration::from_secs(1);
 
+/// ... and during shutdown, for this long: a request the client sent as the server
+/// closed is on its way already (milliseconds), while an idle keep-alive client that
+/// sends nothing (an SDK's pooled connection) would otherwise hold every server stop for
+/// `LINGER_QUIET`.
+const SHUTDOWN_LINGER_QUIET: Duration = Duration::from_millis(100);
+
 /// ...or after this long in any case.
 const LINGER_MAX: Duration = Duration::from_secs(5);
 
@@ -348,7 +354,9 @@ impl Connection {
                         let answer = unparsable_answer(&self.router, status, &e).await;
                         let write = io.inner_mut().write_all(&answer);
                         if tokio::time::timeout(SHED_GRACE, write).await.is_ok() {
-                            linger_close(&mut io, linger_until, &activity, &mut self.stop).await;
+                            let quiet = linger_quiet(stopping);
+                            linger_close(&mut io, linger_until, quiet, &activity, &mut self.stop)
+                                .await;
                         }
                     } else {
                         tracing::debug!(error = %e, "connection ended with an error");
@@ -362,7 +370,8 @@ impl Connection {
                     if stopping.is_some() && io.has_unread() {
                         continue;
                     }
-                    linger_close(&mut io, linger_until, &activity, &mut self.stop).await;
+                    let quiet = linger_quiet(stopping);
+                    linger_close(&mut io, linger_until, quiet, &activity, &mut self.stop).await;
                     return;
                 }
             }
@@ -564,8 +573,18 @@ async fn unparsable_answer(router: &axum::Router, status: u16, error: &hyper::Er
     out
 }
 
+/// How long a lingering close waits for a quiet client: [`SHUTDOWN_LINGER_QUIET`] once
+/// shutdown began, else [`LINGER_QUIET`].
+fn linger_quiet(stopping: Option<Instant>) -> Duration {
+    if stopping.is_some() {
+        SHUTDOWN_LINGER_QUIET
+    } else {
+        LINGER_QUIET
+    }
+}
+
 /// Close after a last answer (RFC 9112 §9.6): shut the write side, then read and drop
-/// what the client still sends until it closes, is quiet for `LINGER_QUIET`, `until`
+/// what the client still sends until it closes, is quiet for `quiet`, `until`
 /// passes, the shutdown deadline passes, or the connection is asked to make room.
 /// Closing with unread data would make the kernel send a reset, which can destroy the
 /// answer before the client reads it, and turns a request sent just as the server closed
@@ -573,6 +592,7 @@ async fn unparsable_answer(router: &axum::Router, status: u16, error: &hyper::Er
 async fn linger_close<I>(
     io: &mut EdgeIo<I>,
     until: Instant,
+    quiet: Duration,
     activity: &Activity,
     stop: &mut watch::Receiver<Option<Instant>>,
 ) where
@@ -582,7 +602,7 @@ async fn linger_close<I>(
         let _ = io.inner_mut().shutdown().await;
         let mut scratch = vec![0u8; 16 * 1024];
         loop {
-            let read = tokio::time::timeout(LINGER_QUIET, io.inner_mut().read(&mut scratch));
+            let read = tokio::time::timeout(quiet, io.inner_mut().read(&mut scratch));
             match read.await {
                 Ok(Ok(n)) if n > 0 => {}
                 _ => break,
