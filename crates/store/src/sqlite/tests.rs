@@ -310,8 +310,18 @@ async fn a_long_read_defers_the_wal_restart_and_writes_go_on() {
     );
     reader.execute_batch("COMMIT").unwrap();
     drop(reader);
-    create_things_concurrently(&s, 3 * n..5 * n, &wal).await;
-    let after = std::fs::metadata(&wal).unwrap().len();
+    // Writes go on; a restart can still be deferred by the short reads beside them (a
+    // busy machine makes that likelier), so allow several restart periods, but the WAL
+    // must come back within the limit.
+    let mut after = u64::MAX;
+    for round in 0..8 {
+        let start = 3 * n + round * n;
+        create_things_concurrently(&s, start..start + n, &wal).await;
+        after = std::fs::metadata(&wal).unwrap().len();
+        if after <= JOURNAL_SIZE_LIMIT as u64 {
+            break;
+        }
+    }
     assert!(
         after <= JOURNAL_SIZE_LIMIT as u64,
         "the WAL stayed at {after} bytes after the read ended"
