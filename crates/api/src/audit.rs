@@ -72,20 +72,21 @@ fn parse(query: Option<&str>) -> StoreResult<(AuditFilter, PageRequest)> {
 }
 
 fn record_json(r: &AuditRecord) -> Value {
+    let c = &r.change;
     let mut m = Map::new();
     m.insert("seq".into(), json!(r.seq));
     m.insert("at".into(), json!(r.at.epoch_seconds_f64()));
     m.insert("principal".into(), json!(r.actor.principal));
     m.insert("operation".into(), json!(r.actor.operation));
-    m.insert("subject".into(), json!(r.subject.as_str()));
+    m.insert("subject".into(), json!(c.subject.as_str()));
     let optional = [
         ("source", &r.actor.source),
         ("requestId", &r.actor.request_id),
-        ("jobId", &r.job_id),
-        ("name", &r.name),
-        ("oldStatus", &r.old_status),
-        ("newStatus", &r.new_status),
-        ("detail", &r.detail),
+        ("jobId", &c.job_id),
+        ("name", &c.name),
+        ("oldStatus", &c.old_status),
+        ("newStatus", &c.new_status),
+        ("detail", &c.detail),
     ];
     for (key, value) in optional {
         if let Some(v) = value {

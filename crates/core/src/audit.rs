@@ -86,6 +86,12 @@ pub struct AuditRecord {
     pub seq: i64,
     pub at: Timestamp,
     pub actor: Actor,
+    pub change: AuditChange,
+}
+
+/// What a store records for one change (the store adds `seq`, the time and the actor).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AuditChange {
     pub subject: AuditSubject,
     /// The job of a job or execution change.
     pub job_id: Option<String>,
@@ -96,17 +102,6 @@ pub struct AuditRecord {
     pub new_status: Option<String>,
     /// What else identifies the change (`group=g1` for a membership, `certificate=ID`
     /// for an attachment, `executions=N` for a created job).
-    pub detail: Option<String>,
-}
-
-/// What a store records for one change (the store adds `seq` and the actor).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AuditChange {
-    pub subject: AuditSubject,
-    pub job_id: Option<String>,
-    pub name: Option<String>,
-    pub old_status: Option<String>,
-    pub new_status: Option<String>,
     pub detail: Option<String>,
 }
 

@@ -1566,10 +1566,10 @@ pub async fn every_change_is_audited_with_its_actor<S: Store>(s: S) {
         .iter()
         .map(|r| {
             (
-                r.subject.as_str().to_string(),
-                r.name.clone(),
-                r.old_status.clone(),
-                r.new_status.clone(),
+                r.change.subject.as_str().to_string(),
+                r.change.name.clone(),
+                r.change.old_status.clone(),
+                r.change.new_status.clone(),
             )
         })
         .collect();
@@ -1590,10 +1590,10 @@ pub async fn every_change_is_audited_with_its_actor<S: Store>(s: S) {
     );
     // Unattributed work is the service's; the cancel is Alice's, with where and which request.
     assert_eq!(log[0].actor, Actor::service("Background"));
-    assert_eq!(log[2].detail.as_deref(), Some("executions=2"));
+    assert_eq!(log[2].change.detail.as_deref(), Some("executions=2"));
     assert_eq!(log[3].actor, alice);
     assert_eq!(log[3].at, T0.plus_minutes(1));
-    assert_eq!(log[3].job_id.as_deref(), Some("j1"));
+    assert_eq!(log[3].change.job_id.as_deref(), Some("j1"));
 
     // Filters: by job, by thing, by principal, by time.
     let by_job = all(AuditFilter {

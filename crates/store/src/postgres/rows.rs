@@ -422,12 +422,14 @@ impl Tx for PgTx<'_> {
                     operation: r.get(4),
                     request_id: r.get(5),
                 },
-                subject: AuditSubject::parse(r.get(6)).unwrap_or(AuditSubject::Job),
-                job_id: r.get(7),
-                name: r.get(8),
-                old_status: r.get(9),
-                new_status: r.get(10),
-                detail: r.get(11),
+                change: AuditChange {
+                    subject: AuditSubject::parse(r.get(6)).unwrap_or(AuditSubject::Job),
+                    job_id: r.get(7),
+                    name: r.get(8),
+                    old_status: r.get(9),
+                    new_status: r.get(10),
+                    detail: r.get(11),
+                },
             })
             .collect();
         Ok(Page::from_rows(records, page.limit, |r| r.seq.to_string()))

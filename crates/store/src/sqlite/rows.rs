@@ -1242,13 +1242,15 @@ fn list_audit(
                             operation: r.get(4)?,
                             request_id: r.get(5)?,
                         },
-                        subject: AuditSubject::parse(&r.get::<_, String>(6)?)
-                            .unwrap_or(AuditSubject::Job),
-                        job_id: r.get(7)?,
-                        name: r.get(8)?,
-                        old_status: r.get(9)?,
-                        new_status: r.get(10)?,
-                        detail: r.get(11)?,
+                        change: AuditChange {
+                            subject: AuditSubject::parse(&r.get::<_, String>(6)?)
+                                .unwrap_or(AuditSubject::Job),
+                            job_id: r.get(7)?,
+                            name: r.get(8)?,
+                            old_status: r.get(9)?,
+                            new_status: r.get(10)?,
+                            detail: r.get(11)?,
+                        },
                     })
                 },
             )?
