@@ -132,22 +132,45 @@ def _connect3(srv, certs: Path, cert: str, client_id: str):
     return conn
 
 
-def _raw_connack3(srv, certs: Path, cert: str, client_id: str) -> bytes:
-    """The CONNACK (4 bytes) answering a raw MQTT 3.1.1 CONNECT over mutual TLS."""
+# CONNACK "accepted" of MQTT 3.1.1
+ACCEPTED3 = b"\x20\x02\x00\x00"
+
+
+def _client_ctx(certs: Path, cert: str, alpn=None) -> ssl.SSLContext:
+    """A TLS client context with `cert` as the client certificate (and ALPN ids)."""
     ctx = ssl.create_default_context(cafile=str(certs / "server-ca.pem"))
     ctx.load_cert_chain(str(certs / f"{cert}.pem"), str(certs / f"{cert}.key"))
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    return ctx
+
+
+def _raw_connect3(srv, certs: Path, cert: str, client_id: str, alpn=None):
+    """A raw MQTT 3.1.1 CONNECT over mutual TLS: (the TLS socket, the CONNACK's up to 4
+    bytes). The caller closes the socket."""
     cid = client_id.encode()
     body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(cid).to_bytes(2, "big") + cid
-    with socket.create_connection(("127.0.0.1", srv.mqtt_port), timeout=TIMEOUT_S) as raw, \
-            ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-        tls.sendall(bytes([0x10, len(body)]) + body)
-        got = b""
-        while len(got) < 4:
-            chunk = tls.recv(4 - len(got))
-            if not chunk:
-                break
-            got += chunk
-        return got
+    raw = socket.create_connection(("127.0.0.1", srv.mqtt_port), timeout=TIMEOUT_S)
+    try:
+        tls = _client_ctx(certs, cert, alpn).wrap_socket(raw, server_hostname="localhost")
+    except BaseException:
+        raw.close()
+        raise
+    tls.sendall(bytes([0x10, len(body)]) + body)
+    got = b""
+    while len(got) < 4:
+        chunk = tls.recv(4 - len(got))
+        if not chunk:
+            break
+        got += chunk
+    return tls, got
+
+
+def _raw_connack3(srv, certs: Path, cert: str, client_id: str) -> bytes:
+    """The CONNACK (4 bytes) answering a raw MQTT 3.1.1 CONNECT over mutual TLS."""
+    tls, connack = _raw_connect3(srv, certs, cert, client_id)
+    tls.close()
+    return connack
 
 
 def _jobs(client) -> iotjobs.IotJobsClientV2:
@@ -249,22 +272,14 @@ def test_alpn_as_the_device_sdk_offers_it_on_port_443(tls_server, certs, iot, of
     """The SDK builders default to port 443 with ALPN `x-amzn-mqtt-ca` (research note
     §2.8); the endpoint accepts that id (and `mqtt`, and none) on whatever port it listens
     on, so a device needs only the port, not a TLS change."""
-    ctx = ssl.create_default_context(cafile=str(certs / "server-ca.pem"))
-    ctx.load_cert_chain(str(certs / "dev-a.pem"), str(certs / "dev-a.key"))
-    if offered:
-        ctx.set_alpn_protocols(offered)
-    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + (7).to_bytes(2, "big") + b"thing-a"
-    with socket.create_connection(("127.0.0.1", tls_server.mqtt_port), timeout=TIMEOUT_S) as raw, \
-            ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+    tls, connack = _raw_connect3(tls_server, certs, "dev-a", "thing-a", alpn=offered)
+    with tls:
         assert tls.selected_alpn_protocol() == selected
-        tls.sendall(bytes([0x10, len(body)]) + body)
-        assert tls.recv(4) == b"\x20\x02\x00\x00"  # CONNACK accepted
+        assert connack == ACCEPTED3
 
 
 def test_alpn_unknown_protocol_fails_the_handshake(tls_server, certs):
-    ctx = ssl.create_default_context(cafile=str(certs / "server-ca.pem"))
-    ctx.load_cert_chain(str(certs / "dev-a.pem"), str(certs / "dev-a.key"))
-    ctx.set_alpn_protocols(["h2"])
+    ctx = _client_ctx(certs, "dev-a", alpn=["h2"])
     with socket.create_connection(("127.0.0.1", tls_server.mqtt_port), timeout=TIMEOUT_S) as raw:
         with pytest.raises(ssl.SSLError):
             with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
@@ -273,14 +288,8 @@ def test_alpn_unknown_protocol_fails_the_handshake(tls_server, certs):
 
 def _raw_session3(srv, certs: Path, cert: str, client_id: str):
     """A raw MQTT 3.1.1 session over mutual TLS, CONNACK read (accepted)."""
-    ctx = ssl.create_default_context(cafile=str(certs / "server-ca.pem"))
-    ctx.load_cert_chain(str(certs / f"{cert}.pem"), str(certs / f"{cert}.key"))
-    cid = client_id.encode()
-    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(cid).to_bytes(2, "big") + cid
-    raw = socket.create_connection(("127.0.0.1", srv.mqtt_port), timeout=TIMEOUT_S)
-    tls = ctx.wrap_socket(raw, server_hostname="localhost")
-    tls.sendall(bytes([0x10, len(body)]) + body)
-    assert tls.recv(4) == b"\x20\x02\x00\x00"
+    tls, connack = _raw_connect3(srv, certs, cert, client_id)
+    assert connack == ACCEPTED3
     return tls
 
 
