@@ -1,5 +1,6 @@
-//! Background work: the periodic sweep that times out expired executions, finishes
-//! interrupted job cancellations and purges deleted jobs (`Store::sweep`).
+//! Background work: the periodic sweep that times out expired executions, advances
+//! jobs' schedules, maintenance windows and rollout steps, finishes interrupted job
+//! cancellations and purges deleted jobs (`Store::sweep`).
 //!
 //! Every server process runs one sweeper; several processes on one database are safe
 //! because the store applies each change through the state machine in a transaction
@@ -23,6 +24,7 @@ pub async fn sweep_until_idle<S: Store>(app: &App<S>) -> iotjobs_core::StoreResu
         total.canceled += r.canceled;
         total.purged_executions += r.purged_executions;
         total.deleted_jobs += r.deleted_jobs;
+        total.rollouts += r.rollouts;
         if r.is_idle() {
             return Ok(total);
         }

@@ -2,8 +2,9 @@
 //! clock starts at the real time and moves only when told, so that hours of timeouts run
 //! in milliseconds in CI. `POST /iotjobs-api/clock` with `{"advanceSeconds": N}` or
 //! `{"epochSeconds": T}` (never backwards) moves it, then applies everything due by the
-//! new time (the sweep: timeouts, and whatever later rules schedule) in every account
-//! before it answers `{"epochSeconds": now}`. Admins only (`auth::Action::TestClock`,
+//! new time (the sweep: timeouts, rollout steps, schedule and maintenance-window
+//! boundaries, each at its own time on the way) in every account before it answers
+//! `{"epochSeconds": now}`. Admins only (`auth::Action::TestClock`,
 //! checked by `server`); without the flag the path does not exist (404).
 //!
 //! SigV4 keeps the real clock: signatures are made with the caller's clock.
@@ -24,6 +25,24 @@ pub async fn advance<S: Store>(
     body: &[u8],
 ) -> StoreResult<Value> {
     let target = target(clock.now(), body)?;
+    // Stop at every job wake-up on the way (a rollout minute, a schedule or window
+    // boundary), so that ten minutes advanced at once roll out ten minutes' worth, in
+    // order, as the real clock would.
+    loop {
+        for app in apps {
+            sweep_until_idle(app).await?;
+        }
+        let mut next = None::<Timestamp>;
+        for app in apps {
+            if let Some(w) = app.store.next_job_wake().await? {
+                next = Some(next.map_or(w, |n| n.min(w)));
+            }
+        }
+        match next {
+            Some(w) if w > clock.now() && w < target => clock.set(w),
+            _ => break,
+        }
+    }
     // Never backwards, also when two requests race: only move forward.
     if target > clock.now() {
         clock.set(target);

@@ -227,6 +227,7 @@ pub(crate) fn bench_job(k: u64, target_things: Vec<String>) -> NewJob {
         description: None,
         target_selection: TargetSelection::Snapshot,
         in_progress_timeout_minutes: None,
+        policy: Default::default(),
         configs: BTreeMap::new(),
     }
 }

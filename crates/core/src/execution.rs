@@ -96,6 +96,11 @@ pub struct JobExecution {
     pub in_progress_deadline: Option<Timestamp>,
     /// When the device's current step timer expires, if one is set.
     pub step_deadline: Option<Timestamp>,
+    /// `retryAttempt`: how many times the retry config queued this execution again.
+    pub retry_attempt: i64,
+    /// How many of those retries followed a TIMED_OUT (the rest followed a FAILED): the
+    /// retry config counts each failure type's retries apart.
+    pub retry_timed_out: i64,
 }
 
 impl JobExecution {
@@ -114,6 +119,8 @@ impl JobExecution {
             version_number: 1,
             in_progress_deadline: None,
             step_deadline: None,
+            retry_attempt: 0,
+            retry_timed_out: 0,
         }
     }
 

@@ -3,8 +3,10 @@
 
 use crate::JobsError;
 use crate::execution::JobExecutionStatus;
+use crate::policy::{ABORT_REASON_CODE, AbortCriteria, JobPolicy, Rollout};
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Model enum `JobStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -132,9 +134,11 @@ pub struct NewJob {
     pub target_selection: TargetSelection,
     /// `timeoutConfig.inProgressTimeoutInMinutes`, the only config the rules read.
     pub in_progress_timeout_minutes: Option<i64>,
-    /// Other configs (rollout, abort, retry, presigned URL, scheduling, tags, …) kept
-    /// verbatim as JSON text keyed by member name, so that DescribeJob returns them.
-    /// The core never interprets them.
+    /// The rollout, abort, retry and scheduling configs, as rules ([`crate::policy`]).
+    pub policy: JobPolicy,
+    /// Every config as given (rollout, abort, retry, presigned URL, scheduling, tags,
+    /// …) kept verbatim as JSON text keyed by member name, so that DescribeJob returns
+    /// them. The core never interprets them.
     pub configs: BTreeMap<String, String>,
 }
 
@@ -262,6 +266,12 @@ pub struct JobProgress {
     pub process_details: JobProcessDetails,
     pub last_updated_at: Timestamp,
     pub completed_at: Option<Timestamp>,
+    /// The abort, retry, rollout and scheduling rules (shared: cloning a progress row
+    /// on the hot path must not copy them).
+    pub policy: Arc<JobPolicy>,
+    /// Where the rollout stands (targets still waiting for their execution, the
+    /// current minute's count, when the sweep must look next).
+    pub rollout: Rollout,
 }
 
 impl JobProgress {
@@ -277,12 +287,16 @@ impl JobProgress {
         self.complete_if_done(now);
     }
 
-    /// A SNAPSHOT job becomes COMPLETED once all of its executions are terminal
-    /// (AWS "Jobs and job execution states"). CONTINUOUS jobs never complete by
-    /// themselves, and canceled or deleting jobs keep their status.
+    /// A SNAPSHOT job becomes COMPLETED once all of its executions are terminal and
+    /// no target waits for the rollout (AWS "Jobs and job execution states"). A
+    /// CONTINUOUS job completes only after its schedule's end time, when all are
+    /// terminal; without one it never completes by itself. Canceled or deleting jobs
+    /// keep their status.
     pub fn complete_if_done(&mut self, now: Timestamp) {
-        if self.status == JobStatus::InProgress
-            && self.target_selection == TargetSelection::Snapshot
+        let finite = self.target_selection == TargetSelection::Snapshot || self.rollout.ended;
+        if self.is_running()
+            && finite
+            && self.rollout.waiting == 0
             && self.process_details.pending() == 0
         {
             self.status = JobStatus::Completed;
@@ -308,22 +322,44 @@ pub struct Job {
 }
 
 impl Job {
-    /// The job as it stands right after CreateJob, with `executions` QUEUED executions
-    /// (the targeted things, groups expanded, each thing once).
-    pub fn from_new(new: NewJob, executions: usize, now: Timestamp) -> Job {
+    /// The job as it stands right after CreateJob for `targets` resolved things
+    /// (groups expanded, each thing once): SCHEDULED until its start time, if it has
+    /// one. Without a rate, start time or window ([`JobPolicy::queues_targets`]) each
+    /// target has a QUEUED execution; with one, they wait in the rollout queue for
+    /// the store's rollout steps ([`JobProgress::rollout_allowance`]).
+    pub fn from_new(new: NewJob, targets: usize, now: Timestamp) -> Job {
+        let targets = targets as i64;
+        let queued = !new.policy.queues_targets();
+        // SCHEDULED until the start time, and until a maintenance window opens (AWS
+        // "Jobs and job execution states").
+        let scheduled = new.policy.schedule.as_ref().is_some_and(|s| {
+            s.start.is_some_and(|t| t > now)
+                || (!s.windows.is_empty()
+                    && crate::schedule::window_containing(&s.windows, now).is_none())
+        });
         let mut progress = JobProgress {
             job_id: new.job_id,
-            status: JobStatus::InProgress,
+            status: if scheduled {
+                JobStatus::Scheduled
+            } else {
+                JobStatus::InProgress
+            },
             target_selection: new.target_selection,
             in_progress_timeout_minutes: new.in_progress_timeout_minutes,
             process_details: JobProcessDetails {
-                queued: executions as i64,
+                queued: if queued { targets } else { 0 },
                 ..JobProcessDetails::default()
             },
             last_updated_at: now,
             completed_at: None,
+            policy: Arc::new(new.policy),
+            rollout: Rollout {
+                waiting: if queued { 0 } else { targets },
+                ..Rollout::default()
+            },
         };
         progress.complete_if_done(now);
+        progress.rollout.wake_at = progress.next_wake(now);
         Job {
             targets: new.targets,
             document: new.document,
@@ -354,6 +390,10 @@ pub struct JobUpdate {
     pub in_progress_timeout_minutes: Option<Option<i64>>,
     /// Configs replaced verbatim (member name → JSON text).
     pub configs: BTreeMap<String, String>,
+    /// Rules replaced: the rollout rate, the abort and the retry criteria.
+    pub rollout: Option<crate::policy::RolloutRate>,
+    pub abort: Option<Vec<AbortCriteria>>,
+    pub retry: Option<Vec<crate::policy::RetryCriteria>>,
 }
 
 /// The most jobs that may be in DELETION_IN_PROGRESS at once (DeleteJob model doc:
@@ -399,6 +439,9 @@ impl Job {
         }
         self.progress.status = JobStatus::Canceled;
         self.progress.last_updated_at = now;
+        // "Stops rolling out new executions": waiting targets never get one.
+        self.progress.rollout.waiting = 0;
+        self.progress.rollout.wake_at = None;
         self.force_canceled = force;
         if reason_code.is_some() {
             self.reason_code = reason_code;
@@ -475,8 +518,48 @@ impl Job {
             self.progress.in_progress_timeout_minutes = t;
         }
         self.configs.extend(update.configs);
+        if let Some(retry) = &update.retry
+            && retry.iter().any(|c| c.number_of_retries != 0)
+        {
+            // AWS "Specify job configurations by using the AWS IoT Jobs API": once the
+            // job exists its retries can only be set to 0.
+            return Err(crate::JobsError::InvalidRequest(
+                "jobExecutionsRetryConfig: after a job is created, numberOfRetries can only be updated to 0".into(),
+            ));
+        }
+        let mut policy = (*self.progress.policy).clone();
+        if let Some(r) = &update.rollout {
+            policy.rollout = Some(r.clone());
+        }
+        if let Some(a) = &update.abort {
+            policy.abort = a.clone();
+        }
+        if let Some(r) = &update.retry {
+            policy.retry = r.clone();
+        }
+        crate::policy::check_policy_update(&policy)?;
+        if update.rollout.is_some() || update.abort.is_some() || update.retry.is_some() {
+            self.progress.policy = Arc::new(policy);
+            // A new rate applies from the next rollout step.
+            self.progress.rollout.wake_at = self.progress.next_wake(now);
+        }
         self.progress.last_updated_at = now;
         Ok(())
+    }
+
+    /// The abort config's cancel: as CancelJob without force, with the criterion met
+    /// named in the comment ("An abort-triggered cancel auto-fills comment and
+    /// reasonCode", wire spec §6.7). QUEUED executions follow as for CancelJob;
+    /// IN_PROGRESS ones are left to finish.
+    pub fn abort(&mut self, criteria: &AbortCriteria, now: Timestamp) -> Result<(), JobsError> {
+        let comment = format!(
+            "Job aborted: {} failures reached {}.{:02}% of at least {} executed things",
+            criteria.failure_type.as_str(),
+            criteria.threshold_hundredths / 100,
+            criteria.threshold_hundredths % 100,
+            criteria.min_executed_things
+        );
+        self.cancel(false, Some(ABORT_REASON_CODE.into()), Some(comment), now)
     }
 }
 
@@ -498,6 +581,7 @@ mod tests {
             description: None,
             target_selection: TargetSelection::Snapshot,
             in_progress_timeout_minutes: None,
+            policy: JobPolicy::default(),
             configs: BTreeMap::new(),
         };
         let mut j = Job::from_new(new, 1, NOW);
@@ -594,6 +678,7 @@ SCHEDULED force=true: DELETION_IN_PROGRESS
             description: None,
             in_progress_timeout_minutes: Some(Some(5)),
             configs: [("abortConfig".to_string(), "{}".to_string())].into(),
+            ..JobUpdate::default()
         };
         j.update(update.clone(), NOW).unwrap();
         assert_eq!(j.description.as_deref(), Some("old"));
@@ -613,6 +698,8 @@ SCHEDULED force=true: DELETION_IN_PROGRESS
             process_details: JobProcessDetails::default(),
             last_updated_at: Timestamp(0),
             completed_at: None,
+            policy: Default::default(),
+            rollout: Default::default(),
         };
         assert!(check_associate_targets(&p, MAX_TARGETS).is_ok());
         assert!(matches!(

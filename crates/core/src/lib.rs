@@ -16,6 +16,7 @@ pub mod execution;
 pub mod group;
 pub mod job;
 pub mod page;
+pub mod policy;
 pub mod schedule;
 pub mod state_machine;
 pub mod store;

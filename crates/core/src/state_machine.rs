@@ -40,6 +40,9 @@ pub enum ExecutionCommand {
     Delete { force: bool },
     /// The thing stopped being a target (deleted, or left the target group).
     Remove,
+    /// The job's retry config queues a FAILED or TIMED_OUT execution again
+    /// (`policy::JobProgress::retry_due` decides whether it may).
+    Retry,
 }
 
 impl ExecutionCommand {
@@ -52,6 +55,7 @@ impl ExecutionCommand {
             Self::Timeout => "Timeout".into(),
             Self::Delete { force } => format!("Delete(force={force})"),
             Self::Remove => "Remove".into(),
+            Self::Retry => "Retry".into(),
         }
     }
 }
@@ -196,6 +200,30 @@ pub fn apply(
             }
             Ok(Change::Update(step(exec, Removed, None, now)))
         }
+
+        // A retry is the same execution (same executionNumber) back in QUEUED with
+        // `retryAttempt` + 1 (wire spec §7 #16): AWS documents only `retryAttempt`.
+        // The device sees it as newly queued: no start time, no timers.
+        ExecutionCommand::Retry => match exec.status {
+            Failed | TimedOut => {
+                let mut next = step(exec, Queued, None, now);
+                next.started_at = None;
+                next.in_progress_deadline = None;
+                next.step_deadline = None;
+                next.retry_attempt += 1;
+                if exec.status == TimedOut {
+                    next.retry_timed_out += 1;
+                }
+                Ok(Change::Update(next))
+            }
+            _ => Err(transition_error(
+                exec,
+                format!(
+                    "Job execution for thing {} within job {} is {} and cannot be retried.",
+                    exec.thing_name, exec.job_id, exec.status
+                ),
+            )),
+        },
     }
 }
 
@@ -217,6 +245,44 @@ pub fn apply_to_job(
         Change::Unchanged => {}
     }
     Ok(change)
+}
+
+/// [`apply_to_job`] under the job's retry config: a change to FAILED or TIMED_OUT that
+/// the config retries ([`JobProgress::retry_due`]) is followed at once by
+/// [`ExecutionCommand::Retry`]. The job's counters see only the net move, so the job
+/// never completes in between. Returns the change `cmd` made and, when retried, the
+/// execution as the retry left it (the one to store).
+pub fn apply_to_job_with_retry(
+    job: &mut JobProgress,
+    exec: &JobExecution,
+    cmd: &ExecutionCommand,
+    now: Timestamp,
+) -> Result<(Change, Option<JobExecution>), JobsError> {
+    let change = apply(exec, cmd, job.in_progress_timeout_minutes, now)?;
+    let retried = match &change {
+        Change::Update(next) if job.retry_due(next) => {
+            match apply(
+                next,
+                &ExecutionCommand::Retry,
+                job.in_progress_timeout_minutes,
+                now,
+            )? {
+                Change::Update(r) => Some(r),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let to = match (&change, &retried) {
+        (_, Some(r)) => Some(r.status),
+        (Change::Update(next), None) => Some(next.status),
+        (Change::Delete, None) => None,
+        (Change::Unchanged, None) => Some(exec.status),
+    };
+    if change != Change::Unchanged {
+        job.record_execution_change(Some(exec.status), to, now);
+    }
+    Ok((change, retried))
 }
 
 fn check_version(exec: &JobExecution, expected: Option<i64>) -> Result<(), JobsError> {

@@ -113,6 +113,8 @@ pub struct SweepReport {
     pub purged_executions: usize,
     /// Jobs whose deletion completed (their id is free again).
     pub deleted_jobs: usize,
+    /// Jobs whose schedule, maintenance windows or rollout steps were advanced.
+    pub rollouts: usize,
 }
 
 impl JobFilter {
@@ -402,7 +404,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Option<AppliedChange>>> + Send;
 
     /// Background work, at most `budget` records per kind: time out expired IN_PROGRESS
-    /// executions, finish interrupted job cancellations, purge jobs being deleted.
+    /// executions, advance jobs' schedules and rollouts that are due, finish interrupted
+    /// job cancellations, purge jobs being deleted.
     /// Safe to run from several processes at once: every change goes through the state
     /// machine inside the backend's transaction, so a second sweeper finds nothing left
     /// to do rather than doing it twice.
@@ -485,6 +488,12 @@ pub trait Store: Send + Sync + 'static {
     /// How many executions are in each status now, over every job (the sum of the
     /// jobs' counters: one read, however many executions there are).
     fn count_executions(&self) -> impl Future<Output = StoreResult<JobProcessDetails>> + Send;
+
+    /// When the earliest time-driven job work falls due (a schedule start or end, a
+    /// maintenance window boundary, the next rollout minute); `None`: none is planned.
+    /// The test clock stops at each such time, so that a long advance applies every
+    /// step in order.
+    fn next_job_wake(&self) -> impl Future<Output = StoreResult<Option<Timestamp>>> + Send;
 
     /// Counters of the backend itself, for `/metrics` (cheap: no database round trip).
     fn stats(&self) -> StoreStats;

@@ -201,6 +201,7 @@ mod tests {
             description: Some("update".into()),
             target_selection: iotjobs_core::TargetSelection::Snapshot,
             in_progress_timeout_minutes: None,
+            policy: Default::default(),
             configs: Default::default(),
         };
         let mut job = Job::from_new(new, 0, Timestamp(1_000_000));

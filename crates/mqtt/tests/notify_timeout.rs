@@ -37,6 +37,7 @@ async fn a_step_timeout_sends_notify_and_notify_next() {
         description: None,
         target_selection: TargetSelection::Snapshot,
         in_progress_timeout_minutes: None,
+        policy: Default::default(),
         configs: Default::default(),
     };
     store.create_job(job, t0).await.unwrap();

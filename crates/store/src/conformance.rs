@@ -39,6 +39,7 @@ fn job(id: &str, things: &[&str]) -> NewJob {
         description: Some("d".into()),
         target_selection: TargetSelection::Snapshot,
         in_progress_timeout_minutes: Some(30),
+        policy: Default::default(),
         configs: BTreeMap::from([(
             "timeoutConfig".to_string(),
             r#"{"inProgressTimeoutInMinutes":30}"#.to_string(),
@@ -99,6 +100,7 @@ pub async fn seed_job_over_things<S: Store>(s: &S, job_id: &str, names: &[String
         description: None,
         target_selection: TargetSelection::Snapshot,
         in_progress_timeout_minutes: None,
+        policy: Default::default(),
         configs: Default::default(),
     };
     s.create_job(new, now).await.unwrap();
@@ -920,6 +922,7 @@ pub async fn update_and_list_jobs<S: Store>(s: S) {
             description: Some("new".into()),
             in_progress_timeout_minutes: Some(Some(7)),
             configs: [("abortConfig".to_string(), "{}".to_string())].into(),
+            ..Default::default()
         },
         T0.plus_minutes(1),
     )

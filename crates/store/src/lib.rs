@@ -16,6 +16,7 @@
 
 pub mod conformance;
 mod ops;
+mod policy_codec;
 pub mod postgres;
 pub mod sqlite;
 mod store_impl;

@@ -22,7 +22,8 @@ use iotjobs_core::group::{
 };
 use iotjobs_core::job::{JobProgress, JobUpdate, check_associate_targets, resolve_targets};
 use iotjobs_core::page::{Page, PageRequest};
-use iotjobs_core::state_machine::{Change, ExecutionCommand, apply_to_job};
+use iotjobs_core::policy::{EndBehavior, ScheduleEvent};
+use iotjobs_core::state_machine::{Change, ExecutionCommand, apply_to_job_with_retry};
 use iotjobs_core::store::{
     AppliedChange, AssociatedTargets, ExecutionSelector, JobFilter, StoreResult, ThingFilter,
 };
@@ -40,6 +41,9 @@ pub(crate) const BULK_CHUNK: usize = 5_000;
 
 /// How many canceled jobs one sweep looks at for executions left to cancel.
 const SWEEP_CANCELED_JOBS: usize = 16;
+
+/// How many due jobs one sweep transaction advances (schedules, windows, rollouts).
+pub(crate) const SWEEP_JOBS: usize = 16;
 
 // ---- the audit log ----------------------------------------------------------------------
 
@@ -562,7 +566,7 @@ pub(crate) async fn create_job(tx: &impl Tx, new: &NewJob, now: Timestamp) -> St
         groups.push((group.clone(), members));
     }
     let resolved = resolve_targets(&things, groups)?;
-    let job = Job::from_new(new.clone(), resolved.len(), now);
+    let mut job = Job::from_new(new.clone(), resolved.len(), now);
     if !tx.insert_job(&job).await? {
         // Another node created the same id concurrently.
         return Err(JobsError::job_already_exists(&new.job_id));
@@ -573,10 +577,19 @@ pub(crate) async fn create_job(tx: &impl Tx, new: &NewJob, now: Timestamp) -> St
     for g in &new.target_groups {
         tx.insert_job_target(job.job_id(), "group", g).await?;
     }
-    tx.insert_queued_executions(job.job_id(), &resolved, now)
-        .await?;
-    for thing in &resolved {
-        tx.touched(thing, Touch::Other);
+    if job.progress.rollout.waiting > 0 {
+        // A rate, a start time or windows: the targets wait in the rollout queue, and
+        // the first step (if one is due now) runs in this transaction.
+        tx.insert_rollout_targets(job.job_id(), &resolved).await?;
+        rollout_step(tx, &mut job, now, BULK_CHUNK).await?;
+        job.progress.rollout.wake_at = job.progress.next_wake(now);
+        tx.update_job_progress(&job.progress).await?;
+    } else {
+        tx.insert_queued_executions(job.job_id(), &resolved, now)
+            .await?;
+        for thing in &resolved {
+            tx.touched(thing, Touch::Other);
+        }
     }
     // One record for the job; its QUEUED executions are named by the count (a
     // 10,000-thing job writes one record, not 10,000).
@@ -686,7 +699,37 @@ pub(crate) async fn update_job(
     job.update(update.clone(), now)?;
     let status = Some(job.progress.status);
     audit_job(tx, now, job_id, status, status);
-    tx.update_job(&job).await
+    tx.update_job(&job).await?;
+    // A new abort config applies to the failures already counted.
+    if let Some(criteria) = job.progress.abort_due().cloned() {
+        abort_job(tx, job, &criteria, now).await?;
+        cancel_job_executions(tx, job_id, BULK_CHUNK, now).await?;
+    }
+    Ok(())
+}
+
+/// The abort config's cancel of `job` (locked, its counters current): written, its
+/// waiting targets dropped, its event announced. Its QUEUED executions follow as for
+/// CancelJob ([`cancel_job_executions`], then the sweep).
+async fn abort_job(
+    tx: &impl Tx,
+    mut job: Job,
+    criteria: &iotjobs_core::policy::AbortCriteria,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let before = job.progress.status;
+    job.abort(criteria, now)?;
+    tx.delete_rollout_targets(job.job_id()).await?;
+    tx.update_job(&job).await?;
+    audit_job(
+        tx,
+        now,
+        job.job_id(),
+        Some(before),
+        Some(job.progress.status),
+    );
+    announce_job(tx, before, job, now);
+    Ok(())
 }
 
 /// CancelJob's first transaction: the job-level rule. Its executions follow in
@@ -701,6 +744,7 @@ pub(crate) async fn cancel_job(
     let mut job = require_job(tx, job_id).await?;
     let before = job.progress.status;
     job.cancel(force, reason.0.clone(), reason.1.clone(), now)?;
+    tx.delete_rollout_targets(job_id).await?;
     tx.update_job(&job).await?;
     audit_job(tx, now, job_id, Some(before), Some(job.progress.status));
     announce_job(tx, before, job, now);
@@ -826,7 +870,7 @@ pub(crate) async fn update_job_execution(
     };
     let mut jobs = JobCache::default();
     let applied = jobs.apply(tx, exec, cmd, now).await?;
-    jobs.flush(tx, now).await?;
+    jobs.flush_and_abort(tx, now).await?;
     Ok(Some(applied))
 }
 
@@ -848,8 +892,141 @@ pub(crate) async fn sweep_timeouts(
             n += 1;
         }
     }
-    jobs.flush(tx, now).await?;
+    jobs.flush_and_abort(tx, now).await?;
     Ok(n)
+}
+
+/// Apply everything time-driven that is due by `now` to up to `limit` jobs (those whose
+/// `wake_at` has come): schedule starts and ends, maintenance windows opening and
+/// closing, and rollout steps of at most `budget` executions in all. Returns how many
+/// jobs were advanced.
+pub(crate) async fn sweep_rollouts(
+    tx: &impl Tx,
+    now: Timestamp,
+    limit: usize,
+    budget: usize,
+) -> StoreResult<usize> {
+    let mut n = 0;
+    let mut left = budget;
+    for job_id in tx.jobs_due(now, limit).await? {
+        left = left.saturating_sub(advance_job(tx, &job_id, now, left.max(1)).await?);
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// One job's time-driven work at `now` (see [`sweep_rollouts`]); the job row was
+/// locked by `jobs_due`. Returns the executions created or canceled.
+async fn advance_job(
+    tx: &impl Tx,
+    job_id: &str,
+    now: Timestamp,
+    budget: usize,
+) -> StoreResult<usize> {
+    let Some(mut job) = tx.select_job(job_id, Lock::ForUpdate).await? else {
+        return Ok(0);
+    };
+    let before = job.progress.status;
+    let mut cancel = false;
+    match job.progress.schedule_event(now) {
+        Some(ScheduleEvent::Ended(behavior)) => {
+            tx.delete_rollout_targets(job_id).await?;
+            if behavior != EndBehavior::StopRollout {
+                // The end behaviour CANCEL / FORCE_CANCEL is CancelJob at endTime.
+                let comment = format!(
+                    "Job canceled at its scheduled endTime (endBehavior {})",
+                    behavior.as_str()
+                );
+                let force = behavior == EndBehavior::ForceCancel;
+                job.cancel(force, None, Some(comment), now)?;
+                cancel = true;
+            }
+        }
+        Some(ScheduleEvent::Started | ScheduleEvent::WindowClosed) | None => {}
+    }
+    let created = rollout_step(tx, &mut job, now, budget).await?;
+    job.progress.rollout.wake_at = job.progress.next_wake(now);
+    if job.progress.rollout.wake_at.is_some_and(|w| w <= now)
+        && created == 0
+        && job.progress.status == before
+    {
+        // Due again at once but nothing moved: look again in a second rather than spin
+        // (never expected; a guard for the sweep loop and the test clock).
+        job.progress.rollout.wake_at = Some(Timestamp(now.millis() + 1_000));
+    }
+    tx.update_job(&job).await?;
+    if job.progress.status != before {
+        audit_job(tx, now, job_id, Some(before), Some(job.progress.status));
+        announce_job(tx, before, job, now);
+    }
+    let canceled = if cancel {
+        cancel_job_executions(tx, job_id, budget, now).await?
+    } else {
+        0
+    };
+    Ok(created + canceled)
+}
+
+/// Create the executions the job's rollout allows at `now` (at most `budget`): take
+/// targets from its queue in order, and queue an execution for each that still exists
+/// and has none of this job yet. The job's counters and rollout state are updated in
+/// `job`; the caller writes it.
+async fn rollout_step(
+    tx: &impl Tx,
+    job: &mut Job,
+    now: Timestamp,
+    budget: usize,
+) -> StoreResult<usize> {
+    let job_id = job.job_id().to_owned();
+    let mut total = 0;
+    loop {
+        let allowance = job.progress.rollout_allowance(now);
+        let take = usize::try_from(allowance).unwrap_or(0).min(budget - total);
+        if take == 0 {
+            break;
+        }
+        let things = tx.take_rollout_targets(&job_id, take).await?;
+        if things.is_empty() {
+            // The queue is empty although the row counts waiting targets: trust the
+            // queue (nothing left to roll out).
+            let waiting = job.progress.rollout.waiting;
+            job.progress.record_rollout(0, waiting, now);
+            break;
+        }
+        let mut created = 0;
+        for thing in &things {
+            // KEY SHARE: a concurrent DeleteThing waits for this commit, then removes
+            // the new execution; a thing deleted before is skipped.
+            if tx.select_thing(thing, Lock::KeyShare).await?.is_none()
+                || tx
+                    .select_execution(&latest_of(thing, &job_id), Lock::No)
+                    .await?
+                    .is_some()
+            {
+                continue;
+            }
+            tx.insert_execution(&JobExecution::queued(&job_id, thing, 1, now))
+                .await?;
+            tx.touched(thing, Touch::Other);
+            created += 1;
+        }
+        job.progress
+            .record_rollout(created as i64, things.len() as i64, now);
+        let status = Some(job.progress.status.as_str());
+        audit(
+            tx,
+            now,
+            AuditSubject::Job,
+            (Some(&job_id), None),
+            (status, status),
+            Some(format!("rollout executions={created}")),
+        );
+        total += created;
+        if things.len() < take {
+            break;
+        }
+    }
+    Ok(total)
 }
 
 /// Finish up to `budget` cancellations that a CancelJob left undone (e.g. its process
@@ -940,7 +1117,9 @@ impl JobCache {
     ) -> StoreResult<AppliedChange> {
         let job = self.load(tx, &exec.job_id).await?;
         let mut next_job = job.clone();
-        let change = apply_to_job(&mut next_job, &exec, cmd, now)?;
+        // The retry config queues a FAILED or TIMED_OUT execution again, in the same
+        // transaction: the caller still learns the status it set.
+        let (change, retry) = apply_to_job_with_retry(&mut next_job, &exec, cmd, now)?;
         *job = next_job.clone();
         let how = match &change {
             Change::Unchanged => None,
@@ -983,6 +1162,20 @@ impl JobCache {
             }
             Change::Unchanged => (exec, true),
         };
+        if let Some(retried) = retry {
+            tx.update_execution(&retried).await?;
+            tx.touched(&retried.thing_name, Touch::Other);
+            let statuses = (
+                Some(execution.status.as_str()),
+                Some(retried.status.as_str()),
+            );
+            let ids = (
+                Some(retried.job_id.as_str()),
+                Some(retried.thing_name.as_str()),
+            );
+            let detail = Some(format!("retryAttempt={}", retried.retry_attempt));
+            audit(tx, now, AuditSubject::JobExecution, ids, statuses, detail);
+        }
         Ok(AppliedChange {
             execution,
             exists,
@@ -1006,6 +1199,28 @@ impl JobCache {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// [`JobCache::flush`], then the abort config of each job whose new counters meet
+    /// it: the job canceled and a first chunk of its QUEUED executions (the sweep
+    /// finishes larger ones, as for CancelJob).
+    async fn flush_and_abort(self, tx: &impl Tx, now: Timestamp) -> StoreResult<()> {
+        let due: Vec<_> = self
+            .jobs
+            .values()
+            .filter_map(|(_, after)| after.abort_due().map(|c| (after.clone(), c.clone())))
+            .collect();
+        self.flush(tx, now).await?;
+        for (progress, criteria) in due {
+            let job_id = progress.job_id.clone();
+            let Some(mut job) = tx.select_job(&job_id, Lock::ForUpdate).await? else {
+                continue;
+            };
+            job.progress = progress;
+            abort_job(tx, job, &criteria, now).await?;
+            cancel_job_executions(tx, &job_id, BULK_CHUNK, now).await?;
+        }
+        Ok(())
     }
 
     async fn flush(self, tx: &impl Tx, now: Timestamp) -> StoreResult<()> {

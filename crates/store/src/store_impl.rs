@@ -367,6 +367,15 @@ macro_rules! impl_store {
                     $write!(self, |tx| $crate::ops::sweep_timeouts(tx, now, budget))
                 })
                 .await;
+                let rollouts = with_actor(Actor::service("Rollout"), async {
+                    $write!(self, |tx| $crate::ops::sweep_rollouts(
+                        tx,
+                        now,
+                        $crate::ops::SWEEP_JOBS,
+                        budget
+                    ))
+                })
+                .await;
                 let canceled = with_actor(Actor::service("CancelJob"), async {
                     $write!(self, |tx| $crate::ops::sweep_cancellations(tx, now, budget))
                 })
@@ -375,13 +384,14 @@ macro_rules! impl_store {
                     $write!(self, |tx| $crate::ops::sweep_deletions(tx, budget, now))
                 })
                 .await;
-                let (timed_out, canceled, (purged_executions, deleted_jobs)) =
-                    (timed_out?, canceled?, deletions?);
+                let (timed_out, rollouts, canceled, (purged_executions, deleted_jobs)) =
+                    (timed_out?, rollouts?, canceled?, deletions?);
                 Ok(iotjobs_core::SweepReport {
                     timed_out,
                     canceled,
                     purged_executions,
                     deleted_jobs,
+                    rollouts,
                 })
             }
 
@@ -389,6 +399,12 @@ macro_rules! impl_store {
                 &self,
             ) -> iotjobs_core::StoreResult<iotjobs_core::JobProcessDetails> {
                 $read!(self, |tx| $crate::tx::Tx::count_executions(tx))
+            }
+
+            async fn next_job_wake(
+                &self,
+            ) -> iotjobs_core::StoreResult<Option<iotjobs_core::Timestamp>> {
+                $read!(self, |tx| $crate::tx::Tx::next_job_wake(tx))
             }
 
             fn stats(&self) -> iotjobs_core::StoreStats {

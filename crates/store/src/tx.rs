@@ -160,8 +160,21 @@ pub(crate) trait Tx {
     async fn jobs_deleting(&self) -> StoreResult<Vec<String>>;
     /// Remove up to `limit` of the job's executions; how many were removed.
     async fn purge_job_executions(&self, job: &str, limit: usize) -> StoreResult<usize>;
-    /// The job's row and its targets (its executions must be gone).
+    /// The job's row, its targets and its rollout queue (its executions must be gone).
     async fn delete_job_rows(&self, job: &str) -> StoreResult<()>;
+
+    // ---- rollouts (the job's policy and rollout state are columns of its row) ----
+    /// Queue `things` for the job's rollout, in this order.
+    async fn insert_rollout_targets(&self, job: &str, things: &[String]) -> StoreResult<()>;
+    /// Remove and return up to `limit` of the job's waiting targets, in queue order.
+    async fn take_rollout_targets(&self, job: &str, limit: usize) -> StoreResult<Vec<String>>;
+    /// Drop every waiting target of the job (CancelJob, an abort, a schedule's end).
+    async fn delete_rollout_targets(&self, job: &str) -> StoreResult<()>;
+    /// Background work: up to `limit` jobs whose `wake_at` is at or before `now`,
+    /// earliest first, locked (PostgreSQL skips jobs another node has locked).
+    async fn jobs_due(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<String>>;
+    /// The earliest `wake_at` of any job (the test clock steps through each).
+    async fn next_job_wake(&self) -> StoreResult<Option<Timestamp>>;
 
     // ---- job executions ----
     async fn select_execution(

@@ -239,7 +239,7 @@ pub(crate) fn control_summary(e: &JobExecution) -> iot::JobExecutionSummary {
         started_at: e.started_at.map(control_time),
         last_updated_at: Some(control_time(e.last_updated_at)),
         execution_number: Some(e.execution_number),
-        retry_attempt: None,
+        retry_attempt: i32::try_from(e.retry_attempt).ok(),
     }
 }
 

@@ -4,6 +4,7 @@ use super::convert::{
     Target, config_json, config_value, control_time, job_arn, next_token, page_request,
     parse_target,
 };
+use super::policy::{PolicyConfigs, job_policy, scheduled_job_rollouts};
 use crate::app::App;
 use iotjobs_core::job::{check_create_job, check_in_progress_timeout};
 use iotjobs_core::{
@@ -39,9 +40,6 @@ pub(crate) async fn create_job<S: Store>(
     if req.job_template_arn.is_some() {
         return Err(JobsError::not_supported("jobTemplateArn"));
     }
-    if req.scheduling_config.is_some() {
-        return Err(JobsError::not_supported("schedulingConfig"));
-    }
     let target_selection = match req.target_selection.as_deref() {
         None => TargetSelection::Snapshot,
         Some(s) => TargetSelection::parse(s)
@@ -52,6 +50,15 @@ pub(crate) async fn create_job<S: Store>(
         .as_ref()
         .and_then(|t| t.in_progress_timeout_in_minutes);
     check_in_progress_timeout(in_progress_timeout_minutes)?;
+    let policy = job_policy(
+        PolicyConfigs {
+            rollout: req.job_executions_rollout_config.as_ref(),
+            abort: req.abort_config.as_ref(),
+            retry: req.job_executions_retry_config.as_ref(),
+            scheduling: req.scheduling_config.as_ref(),
+        },
+        app.now(),
+    )?;
 
     let mut target_things = Vec::with_capacity(targets.len());
     let mut target_groups = Vec::new();
@@ -71,6 +78,11 @@ pub(crate) async fn create_job<S: Store>(
         retry: req.job_executions_retry_config.as_ref(),
     });
     config_json(&mut configs, "tags", req.tags.as_ref());
+    config_json(
+        &mut configs,
+        "schedulingConfig",
+        req.scheduling_config.as_ref(),
+    );
     config_json(&mut configs, "namespaceId", req.namespace_id.as_ref());
     config_json(
         &mut configs,
@@ -93,6 +105,7 @@ pub(crate) async fn create_job<S: Store>(
         description: req.description.clone(),
         target_selection,
         in_progress_timeout_minutes,
+        policy,
         configs,
     };
     app.store.create_job(new, app.now()).await?;
@@ -188,8 +201,10 @@ fn job_dto<S>(app: &App<S>, job: &Job) -> JobDto {
         job_executions_retry_config: config_value(&job.configs, "jobExecutionsRetryConfig"),
         document_parameters: config_value(&job.configs, "documentParameters"),
         is_concurrent: Some(false),
-        scheduling_config: Some(SchedulingConfig::default()),
-        scheduled_job_rollouts: None,
+        scheduling_config: Some(
+            config_value(&job.configs, "schedulingConfig").unwrap_or(SchedulingConfig::default()),
+        ),
+        scheduled_job_rollouts: scheduled_job_rollouts(&job.progress.policy, app.now()),
         destination_package_versions: config_value(&job.configs, "destinationPackageVersions"),
     }
 }
@@ -255,6 +270,21 @@ pub(crate) async fn update_job<S: Store>(
         description: req.description,
         in_progress_timeout_minutes,
         configs,
+        rollout: req
+            .job_executions_rollout_config
+            .as_ref()
+            .map(super::policy::rollout)
+            .transpose()?,
+        abort: req
+            .abort_config
+            .as_ref()
+            .map(super::policy::abort)
+            .transpose()?,
+        retry: req
+            .job_executions_retry_config
+            .as_ref()
+            .map(super::policy::retry)
+            .transpose()?,
     };
     app.store.update_job(&job_id, update, app.now()).await
 }

@@ -14,6 +14,7 @@ pub(crate) mod convert;
 mod data_plane;
 mod job_executions;
 mod jobs;
+mod policy;
 mod things;
 
 use crate::app::App;

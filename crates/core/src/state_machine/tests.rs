@@ -55,6 +55,7 @@ fn all_commands() -> Vec<ExecutionCommand> {
         ExecutionCommand::Delete { force: false },
         ExecutionCommand::Delete { force: true },
         ExecutionCommand::Remove,
+        ExecutionCommand::Retry,
     ]);
     cmds
 }
@@ -96,6 +97,7 @@ QUEUED      Timeout                  409 ISTE
 QUEUED      Delete(force=false)      deleted
 QUEUED      Delete(force=true)       deleted
 QUEUED      Remove                   REMOVED v2
+QUEUED      Retry                    409 ISTE
 IN_PROGRESS Cancel(force=false)      409 ISTE
 IN_PROGRESS Cancel(force=true)       CANCELED v3
 IN_PROGRESS DeviceUpdate(QUEUED)     409 ISTE
@@ -111,14 +113,16 @@ IN_PROGRESS Timeout                  TIMED_OUT v3
 IN_PROGRESS Delete(force=false)      409 ISTE
 IN_PROGRESS Delete(force=true)       deleted
 IN_PROGRESS Remove                   REMOVED v3
+IN_PROGRESS Retry                    409 ISTE
 ";
     let mut expected = expected.to_owned();
     // Every terminal status answers every command the same way: nothing but a delete
-    // changes a finished execution.
+    // changes a finished execution, and a retry one that FAILED or TIMED_OUT.
     for status in [Succeeded, Failed, TimedOut, Rejected, Removed, Canceled] {
         for cmd in all_commands() {
             let o = match cmd {
                 ExecutionCommand::Delete { .. } => "deleted",
+                ExecutionCommand::Retry if matches!(status, Failed | TimedOut) => "QUEUED v3",
                 _ => "409 ISTE",
             };
             writeln!(expected, "{status:<11} {:<24} {o}", cmd.label()).unwrap();
@@ -308,6 +312,8 @@ fn progress(queued: i64, in_progress: i64, selection: TargetSelection) -> JobPro
         },
         last_updated_at: T0,
         completed_at: None,
+        policy: Default::default(),
+        rollout: Default::default(),
     }
 }
 
@@ -361,4 +367,24 @@ fn counters_follow_changes_and_snapshot_jobs_complete() {
     .unwrap();
     assert_eq!(change, Change::Delete);
     assert_eq!(job.process_details.queued, 1);
+}
+
+#[test]
+fn a_retry_queues_the_same_execution_again_and_counts_the_attempt() {
+    let mut e = exec_in(TimedOut);
+    e.step_deadline = Some(NOW);
+    let Ok(Change::Update(next)) = apply(&e, &ExecutionCommand::Retry, Some(60), NOW) else {
+        panic!("retry refused");
+    };
+    assert_eq!(next.status, Queued);
+    assert_eq!(next.execution_number, e.execution_number);
+    assert_eq!((next.retry_attempt, next.retry_timed_out), (1, 1));
+    assert_eq!(next.version_number, e.version_number + 1);
+    assert_eq!((next.started_at, next.timeout_at()), (None, None));
+    assert_eq!(next.status_details, e.status_details, "details kept");
+    let Ok(Change::Update(again)) = apply(&exec_in(Failed), &ExecutionCommand::Retry, None, NOW)
+    else {
+        panic!("retry refused");
+    };
+    assert_eq!((again.retry_attempt, again.retry_timed_out), (1, 0));
 }

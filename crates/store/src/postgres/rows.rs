@@ -2,6 +2,7 @@
 //! can be read in one place. No rule is decided here.
 
 use super::pg_err;
+use crate::policy_codec;
 use crate::tx::{Lock, ThingExecutions, Touch, Tx};
 use iotjobs_core::audit::{Actor, AuditChange, AuditFilter, AuditRecord, AuditSubject};
 use iotjobs_core::certificate::{Certificate, CertificateStatus, ThingPrincipalType};
@@ -9,6 +10,7 @@ use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
 use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
 use iotjobs_core::job::{Job, JobProcessDetails, JobProgress, JobStatus, TargetSelection};
 use iotjobs_core::page::{Page, PageRequest, compound_key};
+use iotjobs_core::policy::Rollout;
 use iotjobs_core::store::{ExecutionSelector, JobFilter, StoreResult, ThingFilter};
 use iotjobs_core::{JobsError, Thing, Timestamp};
 use tokio_postgres::Row;
@@ -46,17 +48,30 @@ const JOB_DELETION_LOCK: i64 = super::MIGRATION_LOCK + 1;
 
 const THING_COLUMNS: &str = "thing_name, thing_id, thing_type_name, attributes::text, billing_group_name, version, created_at";
 
-const PROGRESS_COLUMNS: &str = "job_id, status, target_selection, in_progress_timeout_minutes, \
-     n_queued, n_in_progress, n_succeeded, n_failed, n_timed_out, n_rejected, n_removed, n_canceled, \
-     last_updated_at, completed_at";
+/// The progress columns (what execution changes and the rollout touch), as a macro so
+/// that [`JOB_COLUMNS`] can begin with them.
+macro_rules! progress_columns {
+    () => {
+        "job_id, status, target_selection, in_progress_timeout_minutes, \
+         n_queued, n_in_progress, n_succeeded, n_failed, n_timed_out, n_rejected, n_removed, n_canceled, \
+         last_updated_at, completed_at, policy, rollout_waiting, rollout_notified, rollout_started_at, \
+         rollout_bucket, rollout_in_bucket, rollout_ended, wake_at"
+    };
+}
 
-const JOB_COLUMNS: &str = "job_id, status, target_selection, in_progress_timeout_minutes, \
-     n_queued, n_in_progress, n_succeeded, n_failed, n_timed_out, n_rejected, n_removed, n_canceled, \
-     last_updated_at, completed_at, targets, document, document_source, description, force_canceled, \
-     reason_code, comment, created_at, configs";
+const PROGRESS_COLUMNS: &str = progress_columns!();
+/// How many columns [`PROGRESS_COLUMNS`] has: the description's start in [`JOB_COLUMNS`].
+const N_PROGRESS: usize = 22;
+
+const JOB_COLUMNS: &str = concat!(
+    progress_columns!(),
+    ", targets, document, document_source, description, force_canceled, \
+     reason_code, comment, created_at, configs"
+);
 
 const EXECUTION_COLUMNS: &str = "thing_name, job_id, execution_number, status, force_canceled, \
-     status_details, queued_at, started_at, last_updated_at, version_number, in_progress_deadline, step_deadline";
+     status_details, queued_at, started_at, last_updated_at, version_number, in_progress_deadline, step_deadline, \
+     retry_attempt, retry_timed_out";
 
 const CERTIFICATE_COLUMNS: &str = "certificate_id, certificate_pem, status, created_at, \
      last_modified_at, customer_version, generation_id, not_before, not_after";
@@ -110,21 +125,32 @@ fn progress_from_row(r: &Row) -> StoreResult<JobProgress> {
         },
         last_updated_at: ts(r.get(12)),
         completed_at: r.get::<_, Option<i64>>(13).map(ts),
+        policy: policy_codec::decode(r.get::<_, Option<&str>>(14), "postgres")?,
+        rollout: Rollout {
+            waiting: r.get(15),
+            notified: r.get(16),
+            started_at: r.get::<_, Option<i64>>(17).map(ts),
+            bucket: r.get(18),
+            in_bucket: r.get(19),
+            ended: r.get(20),
+            wake_at: r.get::<_, Option<i64>>(21).map(ts),
+        },
     })
 }
 
 fn job_from_row(r: &Row) -> StoreResult<Job> {
+    const D: usize = N_PROGRESS;
     Ok(Job {
         progress: progress_from_row(r)?,
-        targets: from_json(r.get::<_, &str>(14), "targets")?,
-        document: r.get(15),
-        document_source: r.get(16),
-        description: r.get(17),
-        force_canceled: r.get(18),
-        reason_code: r.get(19),
-        comment: r.get(20),
-        created_at: ts(r.get(21)),
-        configs: from_json(r.get::<_, &str>(22), "configs")?,
+        targets: from_json(r.get::<_, &str>(D), "targets")?,
+        document: r.get(D + 1),
+        document_source: r.get(D + 2),
+        description: r.get(D + 3),
+        force_canceled: r.get(D + 4),
+        reason_code: r.get(D + 5),
+        comment: r.get(D + 6),
+        created_at: ts(r.get(D + 7)),
+        configs: from_json(r.get::<_, &str>(D + 8), "configs")?,
     })
 }
 
@@ -143,6 +169,8 @@ fn execution_from_row(r: &Row) -> StoreResult<JobExecution> {
         version_number: r.get(9),
         in_progress_deadline: r.get::<_, Option<i64>>(10).map(ts),
         step_deadline: r.get::<_, Option<i64>>(11).map(ts),
+        retry_attempt: r.get(12),
+        retry_timed_out: r.get(13),
     })
 }
 
@@ -824,11 +852,13 @@ impl Tx for PgTx<'_> {
     async fn insert_job(&self, job: &Job) -> StoreResult<bool> {
         let p = &job.progress;
         let d = &p.process_details;
+        let o = &p.rollout;
         let n = self
             .execute(
                 &format!(
                     "INSERT INTO jobs ({JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) ON CONFLICT (job_id) DO NOTHING"
+                     $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28,
+                     $29, $30, $31) ON CONFLICT (job_id) DO NOTHING"
                 ),
                 &[
                     &p.job_id,
@@ -845,6 +875,14 @@ impl Tx for PgTx<'_> {
                     &d.canceled,
                     &p.last_updated_at.millis(),
                     &p.completed_at.map(Timestamp::millis),
+                    &policy_codec::encode(&p.policy),
+                    &o.waiting,
+                    &o.notified,
+                    &o.started_at.map(Timestamp::millis),
+                    &o.bucket,
+                    &o.in_bucket,
+                    &o.ended,
+                    &o.wake_at.map(Timestamp::millis),
                     &to_json(&job.targets),
                     &job.document,
                     &job.document_source,
@@ -860,12 +898,16 @@ impl Tx for PgTx<'_> {
         Ok(n == 1)
     }
 
+    /// Write the progress columns: status, counters, timestamps, policy and rollout.
     async fn update_job_progress(&self, p: &JobProgress) -> StoreResult<()> {
         let d = &p.process_details;
+        let o = &p.rollout;
         self.execute(
             "UPDATE jobs SET status = $2, n_queued = $3, n_in_progress = $4, n_succeeded = $5, n_failed = $6,
              n_timed_out = $7, n_rejected = $8, n_removed = $9, n_canceled = $10, last_updated_at = $11,
-             completed_at = $12 WHERE job_id = $1",
+             completed_at = $12, policy = $13, rollout_waiting = $14, rollout_notified = $15,
+             rollout_started_at = $16, rollout_bucket = $17, rollout_in_bucket = $18, rollout_ended = $19,
+             wake_at = $20 WHERE job_id = $1",
             &[
                 &p.job_id,
                 &p.status.as_str(),
@@ -879,12 +921,22 @@ impl Tx for PgTx<'_> {
                 &d.canceled,
                 &p.last_updated_at.millis(),
                 &p.completed_at.map(Timestamp::millis),
+                &policy_codec::encode(&p.policy),
+                &o.waiting,
+                &o.notified,
+                &o.started_at.map(Timestamp::millis),
+                &o.bucket,
+                &o.in_bucket,
+                &o.ended,
+                &o.wake_at.map(Timestamp::millis),
             ],
         )
         .await
         .map(drop)
     }
 
+    /// Every mutable column: the progress columns (policy and rollout included), then
+    /// the description's.
     async fn update_job(&self, job: &Job) -> StoreResult<()> {
         self.update_job_progress(&job.progress).await?;
         self.execute(
@@ -1007,9 +1059,76 @@ impl Tx for PgTx<'_> {
     async fn delete_job_rows(&self, job_id: &str) -> StoreResult<()> {
         self.execute("DELETE FROM job_targets WHERE job_id = $1", &[&job_id])
             .await?;
+        self.delete_rollout_targets(job_id).await?;
         self.execute("DELETE FROM jobs WHERE job_id = $1", &[&job_id])
             .await
             .map(drop)
+    }
+
+    // ---- rollouts ------------------------------------------------------------------
+
+    /// Queue `things` after the job's current last waiting target, in this order, in
+    /// one statement per chunk.
+    async fn insert_rollout_targets(&self, job_id: &str, things: &[String]) -> StoreResult<()> {
+        for chunk in things.chunks(5_000) {
+            self.execute(
+                "INSERT INTO job_rollout_queue (job_id, seq, thing_name)
+                 SELECT $1::text, b.next + u.ord - 1, u.t
+                 FROM (SELECT coalesce(max(seq) + 1, 0) AS next FROM job_rollout_queue
+                       WHERE job_id = $1::text) AS b,
+                      unnest($2::text[]) WITH ORDINALITY AS u(t, ord)",
+                &[&job_id, &chunk],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn take_rollout_targets(&self, job_id: &str, limit: usize) -> StoreResult<Vec<String>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .query(
+                "DELETE FROM job_rollout_queue WHERE job_id = $1 AND seq IN
+                   (SELECT seq FROM job_rollout_queue WHERE job_id = $1 ORDER BY seq LIMIT $2)
+                 RETURNING seq, thing_name",
+                &[&job_id, &(limit as i64)],
+            )
+            .await?;
+        let mut taken: Vec<(i64, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        taken.sort_unstable_by_key(|(seq, _)| *seq);
+        Ok(taken.into_iter().map(|(_, thing)| thing).collect())
+    }
+
+    async fn delete_rollout_targets(&self, job_id: &str) -> StoreResult<()> {
+        self.execute(
+            "DELETE FROM job_rollout_queue WHERE job_id = $1",
+            &[&job_id],
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn jobs_due(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<String>> {
+        let rows = self
+            .query(
+                "SELECT job_id FROM jobs WHERE wake_at IS NOT NULL AND wake_at <= $1
+                 ORDER BY wake_at, job_id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                &[&now.millis(), &(limit as i64)],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn next_job_wake(&self) -> StoreResult<Option<Timestamp>> {
+        let row = self
+            .query_opt(
+                "SELECT min(wake_at) FROM jobs WHERE wake_at IS NOT NULL",
+                &[],
+            )
+            .await?;
+        Ok(row.and_then(|r| r.get::<_, Option<i64>>(0)).map(ts))
     }
 
     // ---- executions -----------------------------------------------------------------
@@ -1145,7 +1264,7 @@ impl Tx for PgTx<'_> {
         self.execute(
             &format!(
                 "INSERT INTO job_executions ({EXECUTION_COLUMNS}, timeout_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
             ),
             &execution_params(e, &to_json(&e.status_details)).as_slice_params(),
         )
@@ -1165,8 +1284,8 @@ impl Tx for PgTx<'_> {
             self.execute(
                 "INSERT INTO job_executions (thing_name, job_id, execution_number, status, force_canceled,
                    status_details, queued_at, started_at, last_updated_at, version_number,
-                   in_progress_deadline, step_deadline, timeout_at)
-                 SELECT t, $2, 1, 'QUEUED', false, '{}', $3, NULL, $3, 1, NULL, NULL, NULL
+                   in_progress_deadline, step_deadline, retry_attempt, retry_timed_out, timeout_at)
+                 SELECT t, $2, 1, 'QUEUED', false, '{}', $3, NULL, $3, 1, NULL, NULL, 0, 0, NULL
                  FROM unnest($1::text[]) AS t",
                 &[&chunk, &job_id, &now.millis()],
             )
@@ -1180,7 +1299,8 @@ impl Tx for PgTx<'_> {
             .execute(
                 "UPDATE job_executions SET status = $4, force_canceled = $5, status_details = $6,
                  queued_at = $7, started_at = $8, last_updated_at = $9, version_number = $10,
-                 in_progress_deadline = $11, step_deadline = $12, timeout_at = $13
+                 in_progress_deadline = $11, step_deadline = $12, retry_attempt = $13,
+                 retry_timed_out = $14, timeout_at = $15
                  WHERE thing_name = $1 AND job_id = $2 AND execution_number = $3",
                 &execution_params(e, &to_json(&e.status_details)).as_slice_params(),
             )
@@ -1377,7 +1497,7 @@ impl Tx for PgTx<'_> {
     async fn delete_everything(&self) -> StoreResult<()> {
         self.0
             .batch_execute(
-                "TRUNCATE job_executions, job_targets, jobs, thing_group_members, thing_groups, things, thing_principals, certificates, audit_log",
+                "TRUNCATE job_executions, job_targets, job_rollout_queue, jobs, thing_group_members, thing_groups, things, thing_principals, certificates, audit_log",
             )
             .await
             .map_err(pg_err)
@@ -1427,7 +1547,7 @@ fn execution_params<'a>(e: &'a JobExecution, details: &'a str) -> ExecutionParam
 }
 
 impl ExecutionParams<'_> {
-    fn as_slice_params(&self) -> [&(dyn ToSql + Sync); 13] {
+    fn as_slice_params(&self) -> [&(dyn ToSql + Sync); 15] {
         [
             &self.e.thing_name,
             &self.e.job_id,
@@ -1441,6 +1561,8 @@ impl ExecutionParams<'_> {
             &self.e.version_number,
             &self.in_progress_deadline,
             &self.step_deadline,
+            &self.e.retry_attempt,
+            &self.e.retry_timed_out,
             &self.timeout_at,
         ]
     }

@@ -350,6 +350,7 @@ async fn delete_thing_group_races_with_joins_and_device_updates() {
         description: None,
         target_selection: TargetSelection::Continuous,
         in_progress_timeout_minutes: None,
+        policy: Default::default(),
         configs: Default::default(),
     };
     node_a.create_job(job, t0).await.unwrap();

@@ -161,6 +161,7 @@ mod tests {
                         description: None,
                         target_selection: iotjobs_core::TargetSelection::Snapshot,
                         in_progress_timeout_minutes: None,
+                        policy: Default::default(),
                         configs: Default::default(),
                     };
                     store

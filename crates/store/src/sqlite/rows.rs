@@ -2,6 +2,7 @@
 //! backend runs can be read in one place. No rule is decided here.
 
 use super::db_err;
+use crate::policy_codec;
 use crate::tx::{Lock, ThingExecutions, Touch, Tx};
 use iotjobs_core::audit::{Actor, AuditChange, AuditFilter, AuditRecord, AuditSubject};
 use iotjobs_core::certificate::{Certificate, CertificateStatus, ThingPrincipalType};
@@ -9,6 +10,7 @@ use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
 use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
 use iotjobs_core::job::{Job, JobProcessDetails, JobProgress, JobStatus, TargetSelection};
 use iotjobs_core::page::{Page, PageRequest, compound_key};
+use iotjobs_core::policy::Rollout;
 use iotjobs_core::store::{ExecutionSelector, JobFilter, StoreResult, ThingFilter};
 use iotjobs_core::{JobsError, Thing, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -88,13 +90,25 @@ fn insert_thing(conn: &Connection, t: &Thing) -> StoreResult<bool> {
 
 // ---- jobs -----------------------------------------------------------------------
 
-const PROGRESS_COLUMNS: &str = "job_id, status, target_selection, in_progress_timeout_minutes, \
-     n_queued, n_in_progress, n_succeeded, n_failed, n_timed_out, n_rejected, n_removed, n_canceled, \
-     last_updated_at, completed_at";
+/// The progress columns (what execution changes and the rollout touch), as a macro so
+/// that [`JOB_COLUMNS`] can begin with them.
+macro_rules! progress_columns {
+    () => {
+        "job_id, status, target_selection, in_progress_timeout_minutes, \
+         n_queued, n_in_progress, n_succeeded, n_failed, n_timed_out, n_rejected, n_removed, n_canceled, \
+         last_updated_at, completed_at, policy, rollout_waiting, rollout_notified, rollout_started_at, \
+         rollout_bucket, rollout_in_bucket, rollout_ended, wake_at"
+    };
+}
+
+const PROGRESS_COLUMNS: &str = progress_columns!();
+/// How many columns [`PROGRESS_COLUMNS`] has: the description's start in [`JOB_COLUMNS`].
+const N_PROGRESS: usize = 22;
 
 fn progress_from_row(r: &Row<'_>) -> rusqlite::Result<JobProgress> {
     let status: String = r.get(1)?;
     let selection: String = r.get(2)?;
+    let policy = r.get_ref(14)?.as_str_or_null()?;
     Ok(JobProgress {
         job_id: r.get(0)?,
         status: JobStatus::parse(&status).ok_or_else(|| bad_enum("job status", &status))?,
@@ -113,6 +127,18 @@ fn progress_from_row(r: &Row<'_>) -> rusqlite::Result<JobProgress> {
         },
         last_updated_at: ts(r.get(12)?),
         completed_at: r.get::<_, Option<i64>>(13)?.map(ts),
+        policy: policy_codec::decode(policy, "sqlite").map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(14, rusqlite::types::Type::Text, e.into())
+        })?,
+        rollout: Rollout {
+            waiting: r.get(15)?,
+            notified: r.get(16)?,
+            started_at: r.get::<_, Option<i64>>(17)?.map(ts),
+            bucket: r.get(18)?,
+            in_bucket: r.get(19)?,
+            ended: r.get(20)?,
+            wake_at: r.get::<_, Option<i64>>(21)?.map(ts),
+        },
     })
 }
 
@@ -125,23 +151,25 @@ fn select_job_progress(conn: &Connection, job_id: &str) -> StoreResult<Option<Jo
 }
 
 /// Every column of a job: the progress columns, then the description.
-const JOB_COLUMNS: &str = "job_id, status, target_selection, in_progress_timeout_minutes, \
-     n_queued, n_in_progress, n_succeeded, n_failed, n_timed_out, n_rejected, n_removed, n_canceled, \
-     last_updated_at, completed_at, targets, document, document_source, description, force_canceled, \
-     reason_code, comment, created_at, configs";
+const JOB_COLUMNS: &str = concat!(
+    progress_columns!(),
+    ", targets, document, document_source, description, force_canceled, \
+     reason_code, comment, created_at, configs"
+);
 
 fn job_from_row(r: &Row<'_>) -> rusqlite::Result<Job> {
+    const D: usize = N_PROGRESS;
     Ok(Job {
         progress: progress_from_row(r)?,
-        targets: from_json(&r.get::<_, String>(14)?, "targets")?,
-        document: r.get(15)?,
-        document_source: r.get(16)?,
-        description: r.get(17)?,
-        force_canceled: r.get(18)?,
-        reason_code: r.get(19)?,
-        comment: r.get(20)?,
-        created_at: ts(r.get(21)?),
-        configs: from_json(&r.get::<_, String>(22)?, "configs")?,
+        targets: from_json(&r.get::<_, String>(D)?, "targets")?,
+        document: r.get(D + 1)?,
+        document_source: r.get(D + 2)?,
+        description: r.get(D + 3)?,
+        force_canceled: r.get(D + 4)?,
+        reason_code: r.get(D + 5)?,
+        comment: r.get(D + 6)?,
+        created_at: ts(r.get(D + 7)?),
+        configs: from_json(&r.get::<_, String>(D + 8)?, "configs")?,
     })
 }
 
@@ -155,10 +183,11 @@ fn select_job(conn: &Connection, job_id: &str) -> StoreResult<Option<Job>> {
 fn insert_job(conn: &Connection, job: &Job) -> StoreResult<bool> {
     let p = &job.progress;
     let d = &p.process_details;
+    let o = &p.rollout;
     conn.prepare_cached(&format!(
-        "INSERT INTO jobs ({PROGRESS_COLUMNS}, targets, document, document_source, description, \
-         force_canceled, reason_code, comment, created_at, configs)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
+        "INSERT INTO jobs ({JOB_COLUMNS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+                 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)
          ON CONFLICT (job_id) DO NOTHING"
     ))
     .and_then(|mut s| {
@@ -177,6 +206,14 @@ fn insert_job(conn: &Connection, job: &Job) -> StoreResult<bool> {
             d.canceled,
             p.last_updated_at.millis(),
             p.completed_at.map(Timestamp::millis),
+            policy_codec::encode(&p.policy),
+            o.waiting,
+            o.notified,
+            o.started_at.map(Timestamp::millis),
+            o.bucket,
+            o.in_bucket,
+            o.ended,
+            o.wake_at.map(Timestamp::millis),
             to_json(&job.targets),
             job.document,
             job.document_source,
@@ -192,12 +229,16 @@ fn insert_job(conn: &Connection, job: &Job) -> StoreResult<bool> {
     .map_err(db_err)
 }
 
+/// Write the progress columns: status, counters, timestamps, policy and rollout.
 fn update_job_progress(conn: &Connection, p: &JobProgress) -> StoreResult<()> {
     let d = &p.process_details;
+    let o = &p.rollout;
     conn.prepare_cached(
         "UPDATE jobs SET status = ?2, n_queued = ?3, n_in_progress = ?4, n_succeeded = ?5, n_failed = ?6,
          n_timed_out = ?7, n_rejected = ?8, n_removed = ?9, n_canceled = ?10, last_updated_at = ?11,
-         completed_at = ?12 WHERE job_id = ?1",
+         completed_at = ?12, policy = ?13, rollout_waiting = ?14, rollout_notified = ?15,
+         rollout_started_at = ?16, rollout_bucket = ?17, rollout_in_bucket = ?18, rollout_ended = ?19,
+         wake_at = ?20 WHERE job_id = ?1",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -213,6 +254,14 @@ fn update_job_progress(conn: &Connection, p: &JobProgress) -> StoreResult<()> {
             d.canceled,
             p.last_updated_at.millis(),
             p.completed_at.map(Timestamp::millis),
+            policy_codec::encode(&p.policy),
+            o.waiting,
+            o.notified,
+            o.started_at.map(Timestamp::millis),
+            o.bucket,
+            o.in_bucket,
+            o.ended,
+            o.wake_at.map(Timestamp::millis),
         ])
     })
     .map(drop)
@@ -222,7 +271,8 @@ fn update_job_progress(conn: &Connection, p: &JobProgress) -> StoreResult<()> {
 // ---- job executions ---------------------------------------------------------------
 
 const EXECUTION_COLUMNS: &str = "thing_name, job_id, execution_number, status, force_canceled, \
-     status_details, queued_at, started_at, last_updated_at, version_number, in_progress_deadline, step_deadline";
+     status_details, queued_at, started_at, last_updated_at, version_number, in_progress_deadline, step_deadline, \
+     retry_attempt, retry_timed_out";
 
 fn execution_from_row(r: &Row<'_>) -> rusqlite::Result<JobExecution> {
     let status: String = r.get(3)?;
@@ -240,6 +290,8 @@ fn execution_from_row(r: &Row<'_>) -> rusqlite::Result<JobExecution> {
         version_number: r.get(9)?,
         in_progress_deadline: r.get::<_, Option<i64>>(10)?.map(ts),
         step_deadline: r.get::<_, Option<i64>>(11)?.map(ts),
+        retry_attempt: r.get(12)?,
+        retry_timed_out: r.get(13)?,
     })
 }
 
@@ -316,7 +368,7 @@ fn select_pending(
 fn insert_execution(conn: &Connection, e: &JobExecution) -> StoreResult<()> {
     conn.prepare_cached(&format!(
         "INSERT INTO job_executions ({EXECUTION_COLUMNS}, timeout_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
     ))
     .and_then(|mut s| s.execute(rusqlite::params_from_iter(execution_params(e))))
     .map(drop)
@@ -328,7 +380,8 @@ fn update_execution(conn: &Connection, e: &JobExecution) -> StoreResult<()> {
         .prepare_cached(
             "UPDATE job_executions SET status = ?4, force_canceled = ?5, status_details = ?6,
              queued_at = ?7, started_at = ?8, last_updated_at = ?9, version_number = ?10,
-             in_progress_deadline = ?11, step_deadline = ?12, timeout_at = ?13
+             in_progress_deadline = ?11, step_deadline = ?12, retry_attempt = ?13,
+             retry_timed_out = ?14, timeout_at = ?15
              WHERE thing_name = ?1 AND job_id = ?2 AND execution_number = ?3",
         )
         .and_then(|mut s| s.execute(rusqlite::params_from_iter(execution_params(e))))
@@ -375,13 +428,16 @@ fn execution_params(e: &JobExecution) -> Vec<Box<dyn rusqlite::ToSql + '_>> {
         Box::new(e.version_number),
         Box::new(e.in_progress_deadline.map(Timestamp::millis)),
         Box::new(e.step_deadline.map(Timestamp::millis)),
+        Box::new(e.retry_attempt),
+        Box::new(e.retry_timed_out),
         Box::new(e.timeout_at().map(Timestamp::millis)),
     ]
 }
 
 // ---- jobs, beyond creation ------------------------------------------------------------
 
-/// Write every mutable column of a job (UpdateJob, CancelJob, DeleteJob).
+/// Write every mutable column of a job (UpdateJob, CancelJob, DeleteJob): the progress
+/// columns (policy and rollout included), then the description's.
 fn update_job(conn: &Connection, job: &Job) -> StoreResult<()> {
     update_job_progress(conn, &job.progress)?;
     conn.prepare_cached(
@@ -505,6 +561,7 @@ fn purge_job_executions(conn: &Connection, job_id: &str, limit: usize) -> StoreR
 fn delete_job_rows(conn: &Connection, job_id: &str) -> StoreResult<()> {
     for sql in [
         "DELETE FROM job_targets WHERE job_id = ?1",
+        "DELETE FROM job_rollout_queue WHERE job_id = ?1",
         "DELETE FROM jobs WHERE job_id = ?1",
     ] {
         conn.prepare_cached(sql)
@@ -512,6 +569,80 @@ fn delete_job_rows(conn: &Connection, job_id: &str) -> StoreResult<()> {
             .map_err(db_err)?;
     }
     Ok(())
+}
+
+// ---- rollouts ---------------------------------------------------------------------------
+
+/// Queue `things` after the job's current last waiting target, in this order.
+fn insert_rollout_targets(conn: &Connection, job_id: &str, things: &[String]) -> StoreResult<()> {
+    if things.is_empty() {
+        return Ok(());
+    }
+    let next: i64 = conn
+        .prepare_cached("SELECT coalesce(max(seq) + 1, 0) FROM job_rollout_queue WHERE job_id = ?1")
+        .and_then(|mut s| s.query_row([job_id], |r| r.get(0)))
+        .map_err(db_err)?;
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO job_rollout_queue (job_id, seq, thing_name) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(db_err)?;
+    for (seq, thing) in (next..).zip(things) {
+        stmt.execute(params![job_id, seq, thing]).map_err(db_err)?;
+    }
+    Ok(())
+}
+
+/// Remove and return the first `limit` waiting targets of the job, in queue order.
+fn take_rollout_targets(conn: &Connection, job_id: &str, limit: usize) -> StoreResult<Vec<String>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let taken: Vec<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT seq, thing_name FROM job_rollout_queue WHERE job_id = ?1 ORDER BY seq LIMIT ?2",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![job_id, limit as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect()
+        })
+        .map_err(db_err)?;
+    // The first rows by seq: exactly those at or before the last one taken.
+    if let Some((last, _)) = taken.last() {
+        conn.prepare_cached("DELETE FROM job_rollout_queue WHERE job_id = ?1 AND seq <= ?2")
+            .and_then(|mut s| s.execute(params![job_id, last]))
+            .map_err(db_err)?;
+    }
+    Ok(taken.into_iter().map(|(_, thing)| thing).collect())
+}
+
+fn delete_rollout_targets(conn: &Connection, job_id: &str) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM job_rollout_queue WHERE job_id = ?1")
+        .and_then(|mut s| s.execute([job_id]))
+        .map(drop)
+        .map_err(db_err)
+}
+
+/// Jobs whose `wake_at` has come, earliest first.
+fn jobs_due(conn: &Connection, now: Timestamp, limit: usize) -> StoreResult<Vec<String>> {
+    conn.prepare_cached(
+        "SELECT job_id FROM jobs WHERE wake_at IS NOT NULL AND wake_at <= ?1
+         ORDER BY wake_at, job_id LIMIT ?2",
+    )
+    .and_then(|mut s| {
+        s.query_map(params![now.millis(), limit as i64], |r| r.get(0))?
+            .collect()
+    })
+    .map_err(db_err)
+}
+
+fn next_job_wake(conn: &Connection) -> StoreResult<Option<Timestamp>> {
+    conn.prepare_cached("SELECT min(wake_at) FROM jobs WHERE wake_at IS NOT NULL")
+        .and_then(|mut s| s.query_row([], |r| r.get::<_, Option<i64>>(0)))
+        .map(|t| t.map(ts))
+        .map_err(db_err)
 }
 
 // ---- executions, beyond one row -------------------------------------------------------
@@ -1140,7 +1271,8 @@ fn thing_has_principals(conn: &Connection, thing: &str) -> StoreResult<bool> {
 /// Wipe every table (the `--enable-reset` endpoint), except the account claim.
 fn delete_everything(conn: &Connection) -> StoreResult<()> {
     conn.execute_batch(
-        "DELETE FROM job_executions; DELETE FROM job_targets; DELETE FROM jobs;
+        "DELETE FROM job_executions; DELETE FROM job_targets; DELETE FROM job_rollout_queue;
+         DELETE FROM jobs;
          DELETE FROM thing_group_members; DELETE FROM thing_groups; DELETE FROM things;
          DELETE FROM thing_principals; DELETE FROM certificates; DELETE FROM audit_log;",
     )
@@ -1411,6 +1543,21 @@ impl Tx for SqliteTx<'_> {
     }
     async fn delete_job_rows(&self, job: &str) -> StoreResult<()> {
         delete_job_rows(self.0, job)
+    }
+    async fn insert_rollout_targets(&self, job: &str, things: &[String]) -> StoreResult<()> {
+        insert_rollout_targets(self.0, job, things)
+    }
+    async fn take_rollout_targets(&self, job: &str, limit: usize) -> StoreResult<Vec<String>> {
+        take_rollout_targets(self.0, job, limit)
+    }
+    async fn delete_rollout_targets(&self, job: &str) -> StoreResult<()> {
+        delete_rollout_targets(self.0, job)
+    }
+    async fn jobs_due(&self, now: Timestamp, limit: usize) -> StoreResult<Vec<String>> {
+        jobs_due(self.0, now, limit)
+    }
+    async fn next_job_wake(&self) -> StoreResult<Option<Timestamp>> {
+        next_job_wake(self.0)
     }
     async fn select_execution(
         &self,

@@ -43,6 +43,7 @@ async fn reopening_keeps_every_state() {
             description: None,
             target_selection: iotjobs_core::TargetSelection::Snapshot,
             in_progress_timeout_minutes: None,
+            policy: Default::default(),
             configs: Default::default(),
         };
         s.create_job(new, t0).await.unwrap();
