@@ -399,3 +399,76 @@ fn update_replaces_the_rate_for_the_next_step() {
     j.update(update, T0).unwrap();
     assert_eq!(j.progress.rollout_allowance(T0), 4, "5 this minute, 1 used");
 }
+
+fn hourly_window(minutes: i64) -> Vec<crate::schedule::MaintenanceWindow> {
+    vec![crate::schedule::MaintenanceWindow {
+        start: crate::schedule::CronExpression::parse("cron(0 * * * ? *)", "w").unwrap(),
+        duration_minutes: minutes,
+    }]
+}
+
+#[test]
+fn a_job_with_windows_rolls_out_only_inside_them_and_is_scheduled_between() {
+    // T0 is 22:13:20 UTC: outside the window (minute 0 to 10 of each hour).
+    let policy = JobPolicy {
+        schedule: Some(Schedule {
+            start: None,
+            end: None,
+            end_behavior: None,
+            windows: hourly_window(10),
+        }),
+        ..constant(3)
+    };
+    let mut j = job(policy, 10);
+    let p = &mut j.progress;
+    assert_eq!(p.status, JobStatus::Scheduled, "SCHEDULED until a window opens");
+    let open = Timestamp(1_700_002_800_000); // 23:00
+    assert_eq!(p.rollout.wake_at, Some(open));
+    assert_eq!(p.rollout_allowance(T0), 0);
+    assert_eq!(p.schedule_event(open), Some(ScheduleEvent::Started));
+    let steps = drive(p, open, Timestamp(open.millis() + 9 * MIN));
+    // 3 per minute inside the window: 10 targets take minutes 0-3 of it.
+    assert_eq!(steps.len(), 4);
+    assert_eq!(steps.iter().map(|s| s.1).sum::<i64>(), 10);
+    // The window closes at 23:10: SCHEDULED until midnight.
+    let close = Timestamp(open.millis() + 10 * MIN);
+    assert_eq!(p.next_wake(Timestamp(open.millis() + 5 * MIN)), Some(close));
+    assert_eq!(p.schedule_event(close), Some(ScheduleEvent::WindowClosed));
+    assert_eq!(p.status, JobStatus::Scheduled);
+    assert!(p.is_running(), "executions still run between windows");
+    assert_eq!(p.next_wake(close), Some(Timestamp(open.millis() + 60 * MIN)));
+}
+
+#[test]
+fn a_window_rollout_waits_for_the_next_window_when_one_is_not_enough() {
+    let policy = JobPolicy {
+        schedule: Some(Schedule {
+            start: None,
+            end: None,
+            end_behavior: None,
+            windows: hourly_window(2),
+        }),
+        ..constant(1)
+    };
+    let mut p = job(policy, 5).progress;
+    let open = Timestamp(1_700_002_800_000);
+    let mut created = Vec::new();
+    let mut now = T0;
+    while let Some(w) = p.next_wake(now) {
+        if p.rollout.waiting == 0 && p.status != JobStatus::InProgress {
+            break;
+        }
+        now = w;
+        p.schedule_event(now);
+        let n = p.rollout_allowance(now);
+        p.record_rollout(n, n, now);
+        if n > 0 {
+            created.push((now.millis() - open.millis()) / MIN);
+        }
+        if p.rollout.waiting == 0 {
+            break;
+        }
+    }
+    // 1 per minute, 2 minutes per hourly window: minutes 0, 1, 60, 61, 120.
+    assert_eq!(created, vec![0, 1, 60, 61, 120]);
+}
