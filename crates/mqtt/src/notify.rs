@@ -45,15 +45,21 @@ const MAX_NOTIFY_ENTRIES: usize = 15;
 /// What the notifier last saw of one thing's pending executions.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct View {
-    /// (job id, execution number) of each pending execution, sorted.
-    members: Vec<(String, i64)>,
-    /// The execution `$next` names.
-    head: Option<(String, i64)>,
+    /// The attempt of each pending execution, sorted.
+    members: Vec<Attempt>,
+    /// The attempt `$next` names.
+    head: Option<Attempt>,
     /// `members` is every pending execution of the thing (the read returned fewer than
     /// [`MAX_NOTIFY_ENTRIES`], and no later read failed), so a change can be applied to
     /// it without a read ([`Notifier::derive`]).
     complete: bool,
 }
+
+/// One attempt of one execution: (job id, execution number, retry attempt). A retry
+/// re-queues the same execution in the transaction that failed it, so only the retry
+/// attempt tells the device's new attempt from the one it just finished: with it, a
+/// retry is a change (notify and notify-next are sent), as a new execution would be.
+type Attempt = (String, i64, i64);
 
 /// Things whose last view a [`Publisher`] without a list of connected things keeps.
 pub const MAX_VIEWS: usize = 100_000;
@@ -312,7 +318,8 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
         let left = change.left_pending.as_deref()?;
         let views = self.views.lock().ok()?;
         let (view, _) = views.get(&change.thing)?;
-        (view.complete && view.members.iter().all(|m| left.contains(m))).then(Vec::new)
+        let gone = |(job, number, _): &Attempt| left.iter().any(|(j, n)| j == job && n == number);
+        (view.complete && view.members.iter().all(gone)).then(Vec::new)
     }
 
     fn publish(&self, thing: &str, topic: &str, body: &Value) {
@@ -350,18 +357,17 @@ fn evict_oldest(views: &mut HashMap<String, (View, u64)>, max: usize) {
 fn view_of(pending: &[JobExecution]) -> View {
     View {
         members: {
-            let mut m: Vec<_> = pending
-                .iter()
-                .map(|e| (e.job_id.clone(), e.execution_number))
-                .collect();
+            let mut m: Vec<_> = pending.iter().map(attempt).collect();
             m.sort_unstable();
             m
         },
-        head: pending
-            .first()
-            .map(|e| (e.job_id.clone(), e.execution_number)),
+        head: pending.first().map(attempt),
         complete: pending.len() < MAX_NOTIFY_ENTRIES,
     }
+}
+
+fn attempt(e: &JobExecution) -> Attempt {
+    (e.job_id.clone(), e.execution_number, e.retry_attempt)
 }
 
 #[cfg(test)]
@@ -387,6 +393,12 @@ mod tests {
         let c = view_of(&[exec("j1", InProgress), exec("j2", Queued)]);
         assert_eq!((a.members.clone(), a.head.clone()), (c.members, c.head));
         assert_eq!(view_of(&[]).head, None);
+        // A retry of j1 (same execution, next attempt) is a change of both.
+        let mut retried = exec("j1", Queued);
+        retried.retry_attempt = 1;
+        let d = view_of(&[retried, exec("j2", Queued)]);
+        assert_ne!(a.members, d.members);
+        assert_ne!(a.head, d.head);
     }
 
     #[test]
