@@ -540,6 +540,10 @@ impl Job {
         crate::policy::check_policy_update(&policy)?;
         if update.rollout.is_some() || update.abort.is_some() || update.retry.is_some() {
             self.progress.policy = Arc::new(policy);
+            if update.rollout.is_some() && self.progress.rollout.started_at.is_some() {
+                // A new rollout config applies to the current minute at once.
+                self.progress.rollout.bucket_rate = self.progress.rollout_rate();
+            }
             // A new rate applies from the next rollout step.
             self.progress.rollout.wake_at = self.progress.next_wake(now);
         }

@@ -201,6 +201,10 @@ pub struct Rollout {
     /// were created in it.
     pub bucket: i64,
     pub in_bucket: i64,
+    /// The current minute's rate, fixed when the minute began (so that one minute
+    /// never mixes two rates, whatever happens during it), or when UpdateJob changed
+    /// the rollout config.
+    pub bucket_rate: i64,
     /// The schedule's end has been applied: no more targets will be reached.
     pub ended: bool,
     /// When the background sweep must look at the job next (`None`: never by itself).
@@ -279,18 +283,28 @@ impl JobProgress {
         {
             return 0;
         }
-        let started = *self.rollout.started_at.get_or_insert(now);
+        let started = match self.rollout.started_at {
+            Some(s) => s,
+            None => {
+                self.rollout.started_at = Some(now);
+                self.rollout.bucket = 0;
+                self.rollout.in_bucket = 0;
+                self.rollout.bucket_rate = self.rollout_rate();
+                now
+            }
+        };
         let bucket = (now.millis() - started.millis()).max(0) / 60_000;
         if bucket != self.rollout.bucket {
             self.rollout.bucket = bucket;
             self.rollout.in_bucket = 0;
+            self.rollout.bucket_rate = self.rollout_rate();
         }
-        let rate = self.rollout_rate();
-        (rate - self.rollout.in_bucket).clamp(0, self.rollout.waiting)
+        (self.rollout.bucket_rate - self.rollout.in_bucket).clamp(0, self.rollout.waiting)
     }
 
-    /// The rate of the current minute. Without a rollout config, everything at once
-    /// (a scheduled job's targets when its start or window comes).
+    /// The rate a minute beginning now gets (see [`Rollout::bucket_rate`]). Without a
+    /// rollout config, everything at once (a scheduled job's targets when its start or
+    /// window comes).
     pub fn rollout_rate(&self) -> i64 {
         let Some(r) = &self.policy.rollout else {
             return i64::MAX;
@@ -372,7 +386,9 @@ impl JobProgress {
                         if let Some(w) = next_window_start(windows, now) {
                             at(w);
                         }
-                    } else if self.rollout.in_bucket >= self.rollout_rate() {
+                    } else if self.rollout.started_at.is_some()
+                        && self.rollout.in_bucket >= self.rollout.bucket_rate
+                    {
                         let started = self.rollout.started_at.unwrap_or(now);
                         at(Timestamp(
                             started.millis() + (self.rollout.bucket + 1) * 60_000,

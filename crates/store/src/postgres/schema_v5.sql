@@ -13,6 +13,7 @@ ALTER TABLE jobs
     ADD COLUMN rollout_started_at BIGINT,                       -- epoch milliseconds
     ADD COLUMN rollout_bucket     BIGINT NOT NULL DEFAULT 0,    -- minutes since start
     ADD COLUMN rollout_in_bucket  BIGINT NOT NULL DEFAULT 0,    -- created this minute
+    ADD COLUMN rollout_bucket_rate BIGINT NOT NULL DEFAULT 0,   -- this minute's rate, fixed when it began
     ADD COLUMN rollout_ended      BOOLEAN NOT NULL DEFAULT false, -- the schedule's end applied
     ADD COLUMN wake_at            BIGINT;                       -- epoch ms, NULL: never
 -- The sweep's due jobs, earliest first: only jobs that wait for something.

@@ -97,13 +97,13 @@ macro_rules! progress_columns {
         "job_id, status, target_selection, in_progress_timeout_minutes, \
          n_queued, n_in_progress, n_succeeded, n_failed, n_timed_out, n_rejected, n_removed, n_canceled, \
          last_updated_at, completed_at, policy, rollout_waiting, rollout_notified, rollout_started_at, \
-         rollout_bucket, rollout_in_bucket, rollout_ended, wake_at"
+         rollout_bucket, rollout_in_bucket, rollout_ended, wake_at, rollout_bucket_rate"
     };
 }
 
 const PROGRESS_COLUMNS: &str = progress_columns!();
 /// How many columns [`PROGRESS_COLUMNS`] has: the description's start in [`JOB_COLUMNS`].
-const N_PROGRESS: usize = 22;
+const N_PROGRESS: usize = 23;
 
 fn progress_from_row(r: &Row<'_>) -> rusqlite::Result<JobProgress> {
     let status: String = r.get(1)?;
@@ -138,6 +138,7 @@ fn progress_from_row(r: &Row<'_>) -> rusqlite::Result<JobProgress> {
             in_bucket: r.get(19)?,
             ended: r.get(20)?,
             wake_at: r.get::<_, Option<i64>>(21)?.map(ts),
+            bucket_rate: r.get(22)?,
         },
     })
 }
@@ -187,7 +188,7 @@ fn insert_job(conn: &Connection, job: &Job) -> StoreResult<bool> {
     conn.prepare_cached(&format!(
         "INSERT INTO jobs ({JOB_COLUMNS})
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
-                 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)
+                 ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)
          ON CONFLICT (job_id) DO NOTHING"
     ))
     .and_then(|mut s| {
@@ -214,6 +215,7 @@ fn insert_job(conn: &Connection, job: &Job) -> StoreResult<bool> {
             o.in_bucket,
             o.ended,
             o.wake_at.map(Timestamp::millis),
+            o.bucket_rate,
             to_json(&job.targets),
             job.document,
             job.document_source,
@@ -238,7 +240,7 @@ fn update_job_progress(conn: &Connection, p: &JobProgress) -> StoreResult<()> {
          n_timed_out = ?7, n_rejected = ?8, n_removed = ?9, n_canceled = ?10, last_updated_at = ?11,
          completed_at = ?12, policy = ?13, rollout_waiting = ?14, rollout_notified = ?15,
          rollout_started_at = ?16, rollout_bucket = ?17, rollout_in_bucket = ?18, rollout_ended = ?19,
-         wake_at = ?20 WHERE job_id = ?1",
+         wake_at = ?20, rollout_bucket_rate = ?21 WHERE job_id = ?1",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -262,6 +264,7 @@ fn update_job_progress(conn: &Connection, p: &JobProgress) -> StoreResult<()> {
             o.in_bucket,
             o.ended,
             o.wake_at.map(Timestamp::millis),
+            o.bucket_rate,
         ])
     })
     .map(drop)

@@ -11,6 +11,7 @@ ALTER TABLE jobs ADD COLUMN rollout_notified INTEGER NOT NULL DEFAULT 0;  -- exe
 ALTER TABLE jobs ADD COLUMN rollout_started_at INTEGER;                   -- epoch milliseconds
 ALTER TABLE jobs ADD COLUMN rollout_bucket INTEGER NOT NULL DEFAULT 0;    -- minutes since start
 ALTER TABLE jobs ADD COLUMN rollout_in_bucket INTEGER NOT NULL DEFAULT 0; -- created this minute
+ALTER TABLE jobs ADD COLUMN rollout_bucket_rate INTEGER NOT NULL DEFAULT 0; -- this minute's rate, fixed when it began
 ALTER TABLE jobs ADD COLUMN rollout_ended INTEGER NOT NULL DEFAULT 0;     -- 0/1: schedule ended
 ALTER TABLE jobs ADD COLUMN wake_at INTEGER;                              -- epoch ms, NULL: never
 -- The sweep's due jobs, earliest first: only jobs that wait for something.
