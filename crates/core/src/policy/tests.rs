@@ -421,7 +421,11 @@ fn a_job_with_windows_rolls_out_only_inside_them_and_is_scheduled_between() {
     };
     let mut j = job(policy, 10);
     let p = &mut j.progress;
-    assert_eq!(p.status, JobStatus::Scheduled, "SCHEDULED until a window opens");
+    assert_eq!(
+        p.status,
+        JobStatus::Scheduled,
+        "SCHEDULED until a window opens"
+    );
     let open = Timestamp(1_700_002_800_000); // 23:00
     assert_eq!(p.rollout.wake_at, Some(open));
     assert_eq!(p.rollout_allowance(T0), 0);
@@ -436,7 +440,10 @@ fn a_job_with_windows_rolls_out_only_inside_them_and_is_scheduled_between() {
     assert_eq!(p.schedule_event(close), Some(ScheduleEvent::WindowClosed));
     assert_eq!(p.status, JobStatus::Scheduled);
     assert!(p.is_running(), "executions still run between windows");
-    assert_eq!(p.next_wake(close), Some(Timestamp(open.millis() + 60 * MIN)));
+    assert_eq!(
+        p.next_wake(close),
+        Some(Timestamp(open.millis() + 60 * MIN))
+    );
 }
 
 #[test]
