@@ -237,9 +237,10 @@ def test_exponential_ramp_per_minute(server):
     assert reached(data, names, "x") == set(names)
 
 
-def test_exponential_factor_steps_round_down(server):
-    """base 3, factor 1.5, every 3 notified things, no maximumPerMinute (cap 1000):
-    each step rounds down (3, 4, 6, 9, 13, 19, ...), so k=4 gives 13, not 3*1.5^4=15."""
+def test_exponential_rate_is_rounded_down_once(server):
+    """base 3, factor 1.5, every 3 notified things, no maximumPerMinute (cap 1000): the
+    rate is floor(3 * 1.5^k), rounded once (k=4 gives 15, not the 13 of rounding at
+    every step, which would keep a base of 1 from ever growing)."""
     iot = server.client("iot")
     names = things("t", 40)
     make_job(iot, "x", names, jobExecutionsRolloutConfig={
@@ -250,8 +251,9 @@ def test_exponential_factor_steps_round_down(server):
         advance(server, 60)
         totals.append(created(iot, "x"))
     per_minute = [b - a for a, b in zip([0] + totals, totals)]
-    # notified before: 0 (k0: 3), 3 (k1: 4), 7 (k2: 6), 13 (k4: 13), 26 (k8: 63 -> 14 left)
-    assert per_minute == [3, 4, 6, 13, 14, 0]
+    # notified before: 0 (k0: 3), 3 (k1: 4.5 -> 4), 7 (k2: 6.75 -> 6), 13 (k4: 15.19 -> 15),
+    # 28 (k9: 115 -> the 12 left)
+    assert per_minute == [3, 4, 6, 15, 12, 0]
 
 
 EXP_SUCCEEDED = {"exponentialRate": {"baseRatePerMinute": 2, "incrementFactor": 2,

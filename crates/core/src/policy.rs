@@ -322,16 +322,35 @@ impl JobProgress {
                     self.process_details.succeeded,
                     e.increase.succeeded_things,
                 ));
-                let mut rate = e.base_per_minute;
+                // floor(base × factor^k), rounded once at the end: rounding at every step
+                // would keep a small base (1 with factor 1.5, or any base below 10 with
+                // factor 1.1) from ever growing. The epsilon absorbs f64's error on
+                // results that are whole numbers.
+                let factor = e.increment_factor_tenths as f64 / 10.0;
+                let mut rate = e.base_per_minute as f64;
                 for _ in 0..increases {
-                    if rate >= cap {
+                    if rate >= cap as f64 {
                         break;
                     }
-                    rate = rate * e.increment_factor_tenths / 10;
+                    rate *= factor;
                 }
-                rate.min(cap)
+                ((rate + 1e-9).floor() as i64).min(cap)
             }
         }
+    }
+
+    /// A thing joined a group that this SCHEDULED CONTINUOUS job targets (before its
+    /// start, or between maintenance windows): it waits in the rollout queue with the
+    /// others instead of getting its execution now. False when the job gives it its
+    /// execution at once.
+    pub fn queue_joining_thing(&mut self, now: Timestamp) -> bool {
+        if self.status != JobStatus::Scheduled || self.rollout.ended {
+            return false;
+        }
+        self.rollout.waiting += 1;
+        self.last_updated_at = now;
+        self.rollout.wake_at = self.next_wake(now);
+        true
     }
 
     /// Account for a rollout step: `created` executions made from `consumed` queue

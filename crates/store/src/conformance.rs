@@ -14,6 +14,9 @@ use iotjobs_core::{
 use iotjobs_core::{CertificateStatus, NewCertificate, ThingPrincipalType};
 use std::collections::BTreeMap;
 
+mod rollouts;
+pub use rollouts::*;
+
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
 fn thing(name: &str) -> NewThing {
@@ -1794,6 +1797,20 @@ macro_rules! conformance_tests {
             certificates_register_update_and_delete,
             certificates_list_by_creation_date,
             thing_principals_attach_list_and_detach,
+            rollout_creates_executions_at_a_constant_rate,
+            rollout_skips_targets_deleted_before_their_turn,
+            cancel_job_drops_targets_still_waiting,
+            abort_cancels_the_job_exactly_at_the_threshold,
+            retry_requeues_failed_executions_up_to_the_limit,
+            retry_requeues_timed_out_executions_in_the_sweep,
+            scheduled_job_starts_at_its_start_time,
+            schedule_end_stops_or_cancels_the_job,
+            rollout_runs_only_inside_maintenance_windows,
+            exponential_rollout_grows_by_its_factor,
+            deleted_job_leaves_no_waiting_targets_behind,
+            scheduled_continuous_job_reaches_things_that_joined_before_start,
+            continuous_rollout_skips_things_that_left_before_their_turn,
+            random_rollouts_keep_their_invariants,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
@@ -1813,7 +1830,12 @@ macro_rules! conformance_tests {
 mod registration {
     #[test]
     fn every_check_is_registered_once() {
-        let source = include_str!("conformance.rs");
+        // The checks live in this file and in its submodules.
+        let source = [
+            include_str!("conformance.rs"),
+            include_str!("conformance/rollouts.rs"),
+        ]
+        .concat();
         let mut defined: Vec<&str> = source
             .lines()
             .filter_map(|l| l.strip_prefix("pub async fn "))

@@ -30,7 +30,7 @@ use iotjobs_core::store::{
 use iotjobs_core::thing::ThingUpdate;
 use iotjobs_core::{
     Job, JobEventOperation, JobExecution, JobExecutionEventOperation, JobExecutionStatus,
-    JobStatus, JobsError, JobsEvent, NewJob, NewThing, Thing, Timestamp,
+    JobStatus, JobsError, JobsEvent, NewJob, NewThing, TargetSelection, Thing, Timestamp,
 };
 use std::collections::BTreeMap;
 
@@ -434,6 +434,14 @@ pub(crate) async fn add_thing_to_thing_group(
         let Some(number) = execution_number_on_join(latest.as_ref()) else {
             continue;
         };
+        // A job not rolling out yet (SCHEDULED) queues the newcomer with its other
+        // targets; the rollout gives it its execution.
+        let job = jobs.load(tx, &job_id).await?;
+        if job.queue_joining_thing(now) {
+            tx.insert_rollout_targets(&job_id, &[thing.to_owned()])
+                .await?;
+            continue;
+        }
         tx.insert_execution(&JobExecution::queued(&job_id, thing, number, now))
             .await?;
         tx.touched(thing, Touch::Other);
@@ -488,6 +496,16 @@ async fn remove_executions(
         jobs.apply(tx, exec, &ExecutionCommand::Remove, now).await?;
     }
     jobs.flush(tx, now).await
+}
+
+/// Whether the job still targets `thing`, directly or through a group it is in (or an
+/// ancestor of one).
+async fn still_targeted(tx: &impl Tx, job_id: &str, thing: &str) -> StoreResult<bool> {
+    let mut groups = Vec::new();
+    for g in tx.groups_of_thing(thing).await? {
+        groups.extend(tx.ancestors(&g).await?);
+    }
+    tx.job_targets_thing(job_id, thing, &groups).await
 }
 
 /// What a thing's leaving a group (its membership already deleted) does to the
@@ -994,6 +1012,7 @@ async fn rollout_step(
             break;
         }
         let mut created = 0;
+        let continuous = job.progress.target_selection == TargetSelection::Continuous;
         for thing in &things {
             // KEY SHARE: a concurrent DeleteThing waits for this commit, then removes
             // the new execution; a thing deleted before is skipped.
@@ -1003,6 +1022,11 @@ async fn rollout_step(
                     .await?
                     .is_some()
             {
+                continue;
+            }
+            // A CONTINUOUS job reaches only things it still targets: one that left the
+            // targeted groups before its turn is skipped.
+            if continuous && !still_targeted(tx, &job_id, thing).await? {
                 continue;
             }
             tx.insert_execution(&JobExecution::queued(&job_id, thing, 1, now))

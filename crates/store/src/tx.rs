@@ -127,7 +127,7 @@ pub(crate) trait Tx {
     async fn insert_member(&self, group: &str, thing: &str) -> StoreResult<bool>;
     /// True if the thing was a member.
     async fn delete_member(&self, group: &str, thing: &str) -> StoreResult<bool>;
-    /// IN_PROGRESS CONTINUOUS jobs that target one of `groups`, in id order.
+    /// IN_PROGRESS or SCHEDULED CONTINUOUS jobs that target one of `groups`, in id order.
     async fn continuous_jobs_targeting(&self, groups: &[String]) -> StoreResult<Vec<String>>;
     /// Does the job target the thing directly or through one of `groups`?
     async fn job_targets_thing(

@@ -797,7 +797,7 @@ impl Tx for PgTx<'_> {
                 "SELECT DISTINCT t.job_id FROM job_targets t JOIN jobs j ON j.job_id = t.job_id
                  WHERE t.target_type = 'group'
                    AND t.target_name IN (SELECT jsonb_array_elements_text($1::text::jsonb))
-                   AND j.target_selection = 'CONTINUOUS' AND j.status = 'IN_PROGRESS'
+                   AND j.target_selection = 'CONTINUOUS' AND j.status IN ('IN_PROGRESS', 'SCHEDULED')
                  ORDER BY t.job_id",
                 &[&groups],
             )

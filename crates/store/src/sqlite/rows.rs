@@ -1057,7 +1057,7 @@ fn continuous_jobs_targeting(conn: &Connection, groups: &[String]) -> StoreResul
     conn.prepare_cached(
         "SELECT DISTINCT t.job_id FROM job_targets t JOIN jobs j ON j.job_id = t.job_id
          WHERE t.target_type = 'group' AND t.target_name IN (SELECT value FROM json_each(?1))
-           AND j.target_selection = 'CONTINUOUS' AND j.status = 'IN_PROGRESS'
+           AND j.target_selection = 'CONTINUOUS' AND j.status IN ('IN_PROGRESS', 'SCHEDULED')
          ORDER BY t.job_id",
     )
     .and_then(|mut s| s.query_map([to_json(groups)], |r| r.get(0))?.collect())
