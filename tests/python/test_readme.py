@@ -12,6 +12,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import REPO, _clean_env
 
 SECTIONS = ("## Quickstart with the AWS CLI", "## Quickstart with `iotjobs` alone")
@@ -71,3 +73,36 @@ def test_readme_quickstarts_run_as_written_one_after_the_other(server, aws_cli, 
     # the second session's describe printed CANCELED, its list-jobs both jobs
     assert "CANCELED" in p.stdout
     assert '"fw-1"' in p.stdout and '"fw-2"' in p.stdout
+
+
+ROLLOUT_SECTION = "## Safe rollouts, and hours of them in milliseconds"
+
+
+@pytest.mark.server_args("--test-clock")
+def test_readme_rollout_example_runs_as_written(server, aws_cli, iotjobs_bin, tmp_path):
+    """The safe-rollouts section, run as written against a `--test-clock` server (its
+    `iotjobs serve` line is the fixture's server). Its commented answers are checked."""
+    readme = (REPO / "README.md").read_text()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "aws").symlink_to(aws_cli)
+    (bin_dir / "iotjobs").symlink_to(iotjobs_bin)
+    env = {**_clean_env(tmp_path), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    script = ["set -u"]
+    for cmd, must_fail in commands(sh_block(readme, ROLLOUT_SECTION)):
+        assert not must_fail
+        if cmd.startswith("iotjobs serve"):
+            continue  # the fixture's server, started with --test-clock
+        cmd = cmd.replace("http://127.0.0.1:8080", server.endpoint)
+        quoted = cmd.replace("'", "'\\''")
+        script.append(f"{cmd} || {{ echo 'failed: {quoted}' >&2; exit 1; }}")
+    assert len(script) >= 10, "did the README section change shape?"
+    p = subprocess.run(["bash", "-c", "\n".join(script)], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+    lines = [line.strip() for line in p.stdout.splitlines() if line.strip()]
+    # the two counts the README shows, around the clock's answer, then the aborted job
+    clock = next(i for i, line in enumerate(lines) if "epochSeconds" in line)
+    assert lines[clock - 1] == "2" and lines[clock + 1] == "4", lines
+    tail = " ".join(lines[clock + 2:])
+    assert '"CANCELED"' in tail and '"ABORT_CRITERIA_MET"' in tail, lines

@@ -21,6 +21,7 @@
 pub mod args;
 pub mod audit;
 pub mod call;
+pub mod clock;
 pub mod credentials;
 pub mod help;
 pub mod help_text;

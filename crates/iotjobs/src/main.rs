@@ -48,6 +48,11 @@ enum Command {
     /// and new status): `GET /iotjobs-api/audit`, signed with your credentials like
     /// `iotjobs iot ...` (admin or operator keys). Oldest first; one line per record.
     Audit(AuditArgs),
+    /// Move the test clock of a server started with `serve --test-clock`: `POST
+    /// /iotjobs-api/clock`, signed with your credentials (admin keys). Prints the
+    /// server's new time once every timeout, rollout step, schedule and maintenance
+    /// window due by then has been applied.
+    Clock(ClockArgs),
 }
 
 /// The words after `iot` / `iot-jobs-data`, for the CLI (which owns their parsing).
@@ -92,6 +97,27 @@ struct AuditArgs {
     /// `text` (tab-separated columns) or `json` (one JSON object per line).
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     output: String,
+    /// Credentials profile, as for the AWS CLI.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Signing region, as for the AWS CLI.
+    #[arg(long)]
+    region: Option<String>,
+}
+
+/// `iotjobs clock`: one of the two moves.
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("to").required(true).args(["advance_seconds", "epoch_seconds"])))]
+struct ClockArgs {
+    /// The server, e.g. http://127.0.0.1:8080 (started with `serve --test-clock`).
+    #[arg(long)]
+    endpoint_url: String,
+    /// Move the clock this many seconds forward.
+    #[arg(long)]
+    advance_seconds: Option<f64>,
+    /// Move the clock to this time (epoch seconds; never backwards).
+    #[arg(long)]
+    epoch_seconds: Option<f64>,
     /// Credentials profile, as for the AWS CLI.
     #[arg(long)]
     profile: Option<String>,
@@ -292,6 +318,29 @@ fn main() -> anyhow::Result<()> {
                 std::process::exit(255);
             }
             Ok(())
+        }
+        Command::Clock(args) => {
+            let to = match (args.advance_seconds, args.epoch_seconds) {
+                (Some(s), _) => iotjobs_cli::clock::ClockMove::AdvanceSeconds(s),
+                (None, Some(t)) => iotjobs_cli::clock::ClockMove::EpochSeconds(t),
+                (None, None) => unreachable!("clap requires one"),
+            };
+            match iotjobs_cli::clock::move_clock(
+                &args.endpoint_url,
+                args.profile.as_deref(),
+                args.region.as_deref(),
+                to,
+            ) {
+                Ok(now) => {
+                    println!("{{\"epochSeconds\": {now}}}");
+                    Ok(())
+                }
+                Err(e) => {
+                    // Like `iotjobs iot ...`: the message alone on stderr, exit 255.
+                    eprintln!("{e}");
+                    std::process::exit(255);
+                }
+            }
         }
         // Not reached in practice (`is_cli_invocation` sends these argvs to the CLI before
         // clap parses); kept correct anyway: the CLI gets the words it would have got.
