@@ -474,6 +474,14 @@ impl JobProgress {
     }
 }
 
+impl JobsError {
+    /// A config that must set at least one of two members (`rateIncreaseCriteria`, a
+    /// rollout config), though the model makes neither required.
+    pub fn config_needs_one_of(config: &str, a: &str, b: &str) -> Self {
+        JobsError::InvalidRequest(format!("{config} must set {a} or {b}"))
+    }
+}
+
 /// The checks on a policy that span members (the model checks each member's range):
 /// called by the edge after parsing, for CreateJob and UpdateJob.
 pub fn check_policy(policy: &JobPolicy, now: Timestamp) -> Result<(), JobsError> {

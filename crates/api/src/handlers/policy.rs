@@ -32,7 +32,10 @@ pub(crate) fn rollout(c: &JobExecutionsRolloutConfig) -> Result<RolloutRate, Job
     let exponential = match &c.exponential_rate {
         None => None,
         Some(e) => {
-            let factor = required(e.increment_factor, "exponentialRate.incrementFactor")?;
+            let factor = required(
+                e.increment_factor,
+                &format!("{M}.exponentialRate.incrementFactor"),
+            )?;
             let criteria = e.rate_increase_criteria.as_ref().ok_or_else(|| {
                 JobsError::required_member(&format!("{M}.exponentialRate.rateIncreaseCriteria"))
             })?;
@@ -41,14 +44,16 @@ pub(crate) fn rollout(c: &JobExecutionsRolloutConfig) -> Result<RolloutRate, Job
                 succeeded_things: criteria.number_of_succeeded_things.map(i64::from),
             };
             if increase.notified_things.is_none() && increase.succeeded_things.is_none() {
-                return Err(JobsError::InvalidRequest(format!(
-                    "{M}.exponentialRate.rateIncreaseCriteria must set numberOfNotifiedThings or numberOfSucceededThings"
-                )));
+                return Err(JobsError::config_needs_one_of(
+                    &format!("{M}.exponentialRate.rateIncreaseCriteria"),
+                    "numberOfNotifiedThings",
+                    "numberOfSucceededThings",
+                ));
             }
             Some(ExponentialRate {
                 base_per_minute: required(
                     e.base_rate_per_minute.map(i64::from),
-                    "exponentialRate.baseRatePerMinute",
+                    &format!("{M}.exponentialRate.baseRatePerMinute"),
                 )?,
                 increment_factor_tenths: decimal(
                     factor,
@@ -60,9 +65,11 @@ pub(crate) fn rollout(c: &JobExecutionsRolloutConfig) -> Result<RolloutRate, Job
         }
     };
     if c.maximum_per_minute.is_none() && exponential.is_none() {
-        return Err(JobsError::InvalidRequest(format!(
-            "{M} must set maximumPerMinute or exponentialRate"
-        )));
+        return Err(JobsError::config_needs_one_of(
+            M,
+            "maximumPerMinute",
+            "exponentialRate",
+        ));
     }
     Ok(RolloutRate {
         maximum_per_minute: c.maximum_per_minute.map(i64::from),
