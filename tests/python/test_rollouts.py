@@ -8,17 +8,25 @@ Every test runs its own `serve --test-clock`: the clock starts at the real time 
 moves only through `POST /iotjobs-api/clock`, which stops at every rollout minute,
 schedule boundary and timeout on the way before it answers.
 
+Every test runs twice (the `server` fixture of this module): `sqlite`, one node on
+SQLite; `pg2`, two nodes A and B on one fresh PostgreSQL schema (IOTJOBS_TEST_PG_URL, as
+test_rollouts_multinode), where successive calls go to A and B in turn and the clock of
+both nodes moves to the same time (`Cluster`). The validation tables share one cluster
+on `pg2`, wiped before each case (`shares_a_cluster`).
+
 A target that the rollout has not reached has no execution: not in the lists, not in
 the thing's pending list (data plane), not in DescribeJob's counters.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
 import pytest
 
+from conftest import Server
 from iotjobs_helpers import (
     all_pages,
     counters,
@@ -28,12 +36,186 @@ from iotjobs_helpers import (
     raises_aws,
     thing_arn,
 )
-
-pytestmark = pytest.mark.server_args("--test-clock")
+from test_mqtt_multinode import fresh_schema, psql
 
 MINUTE = 60
 HOUR = 3600
 DAY = 86400
+CLOCK_PATH = "/iotjobs-api/clock"
+
+
+# ---------------------------------------------------------------------------
+# The server: one SQLite node, or two PostgreSQL nodes in turn
+# ---------------------------------------------------------------------------
+
+
+class _Alternating:
+    """A boto3 client of the cluster: every call (an operation, `get_paginator`, ...)
+    goes to the next node's real client, A, B, A, ... (one turn shared by all the
+    cluster's clients). Other attributes (`exceptions`, `meta`) are node A's."""
+
+    def __init__(self, cluster: "Cluster", clients: list):
+        self._cluster = cluster
+        self._clients = clients
+
+    def __getattr__(self, name):
+        attr = getattr(self._clients[0], name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            return getattr(self._clients[self._cluster.next_index()], name)(*args, **kwargs)
+
+        call.__name__ = name
+        return call
+
+
+class Cluster:
+    """Nodes A and B (`serve --test-clock`) on one PostgreSQL schema, with the interface
+    the tests use of a `Server`: `client` (calls alternate between the nodes), `raw`
+    (alternates; the clock path moves both clocks) and `restart` (both nodes)."""
+
+    def __init__(self, nodes: list[Server], schema: str):
+        self.nodes = nodes
+        self.schema = schema
+        self._turn = itertools.count()
+        self._clock_turn = itertools.count()
+
+    def next_index(self) -> int:
+        return next(self._turn) % len(self.nodes)
+
+    @property
+    def endpoint(self) -> str:
+        return self.nodes[self.next_index()].endpoint
+
+    def client(self, service: str, **kwargs):
+        return _Alternating(self, [n.client(service, **kwargs) for n in self.nodes])
+
+    def raw(self, method: str, path: str, service: str = "iot", body=None, headers=None):
+        if method == "POST" and path == CLOCK_PATH:
+            t = self.move_clocks(body or {})
+            return 200, {}, json.dumps({"epochSeconds": t}).encode()
+        return self.nodes[self.next_index()].raw(method, path, service, body, headers)
+
+    def move_clocks(self, body: dict) -> float:
+        """Move one node's clock as `body` asks, then the other's to the same
+        epochSeconds (which node goes first alternates); the common time. The first
+        node's clock request applies everything due on the way (each rollout minute at
+        its time); the second's finds nothing left. Meanwhile the second node's own
+        sweep, still at the old time, locks no job that is due at the new one."""
+        k = next(self._clock_turn) % len(self.nodes)
+        first, *others = self.nodes[k:] + self.nodes[:k]
+        t = _node_clock(first, body)
+        for n in others:
+            got = _node_clock(n, {"epochSeconds": t})
+            assert got == t, f"clock of {n.endpoint}: {got}, {t} expected\n{self.logs()}"
+        return t
+
+    def align(self) -> float:
+        """Both clocks at the later of them (each starts at the real time of its start,
+        and never goes back)."""
+        t = max(_node_clock(n, {"advanceSeconds": 0}) for n in self.nodes)
+        for n in self.nodes:
+            assert _node_clock(n, {"epochSeconds": t}) == t
+        return t
+
+    def restart(self):
+        """Stop both nodes, start both again on the schema, align their clocks."""
+        codes = [n.stop() for n in self.nodes]
+        for n in self.nodes:
+            n.start()
+        self.align()
+        print(self.describe())
+        return codes[0]
+
+    def stop(self) -> None:
+        for n in self.nodes:
+            n.stop()
+
+    def describe(self) -> str:
+        return f"schema {self.schema}; " + "; ".join(
+            f"node {name} {n.endpoint} log {n.log_path}" for name, n in zip("AB", self.nodes))
+
+    def logs(self) -> str:
+        return "\n".join(f"--- node {name} log ({n.log_path}) ---\n{n.log()}"
+                         for name, n in zip("AB", self.nodes))
+
+
+def _node_clock(node: Server, body: dict) -> float:
+    status, _, data = node.raw("POST", CLOCK_PATH, body=body)
+    assert status == 200, f"clock {body} on {node.endpoint}: {status} {data!r}"
+    return json.loads(data)["epochSeconds"]
+
+
+def start_cluster(iotjobs_bin, workdir, *extra_args: str) -> Cluster:
+    """Nodes A and B (`serve --test-clock`) on a fresh schema, clocks aligned. On a
+    failure to start, what was started is stopped and the schema dropped."""
+    schema, url = fresh_schema()
+    nodes: list[Server] = []
+    try:
+        for name in ("a", "b"):
+            node_dir = workdir / name
+            node_dir.mkdir(parents=True)
+            srv = Server(iotjobs_bin, node_dir, ("--test-clock", *extra_args))
+            srv.database_url = url
+            srv.start()
+            nodes.append(srv)
+        cluster = Cluster(nodes, schema)
+        cluster.align()
+    except BaseException:
+        for srv in nodes:
+            srv.stop()
+        psql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        raise
+    print(cluster.describe())  # shown with the test's output if it fails
+    return cluster
+
+
+def close_cluster(cluster: Cluster) -> None:
+    cluster.stop()
+    psql(f"DROP SCHEMA IF EXISTS {cluster.schema} CASCADE")
+
+
+def shares_a_cluster(test):
+    """For the validation tables (many cases, little state): on `pg2` every case runs on
+    one cluster of the module, wiped (`/moto-api/reset`) before each case, instead of
+    starting two nodes on a new schema per case."""
+    test.shares_a_cluster = True
+    return test
+
+
+@pytest.fixture(scope="module")
+def shared_cluster(iotjobs_bin, tmp_path_factory):
+    cluster = start_cluster(iotjobs_bin, tmp_path_factory.mktemp("shared-pg2"),
+                            "--enable-reset")
+    try:
+        yield cluster
+    finally:
+        close_cluster(cluster)
+
+
+@pytest.fixture(params=["sqlite", "pg2"])
+def server(request, launch_server, iotjobs_bin, tmp_path):
+    """This module's server (overrides conftest's): one `serve --test-clock` on SQLite,
+    or a `Cluster` of two on a fresh PostgreSQL schema, dropped afterwards."""
+    if request.param == "sqlite":
+        srv = launch_server(tmp_path, "--test-clock")
+        try:
+            yield srv
+        finally:
+            srv.stop()
+    elif getattr(request.function, "shares_a_cluster", False):
+        cluster = request.getfixturevalue("shared_cluster")
+        status, _, data = cluster.raw("POST", "/moto-api/reset")
+        assert status == 200, data
+        print(cluster.describe())
+        yield cluster
+    else:
+        cluster = start_cluster(iotjobs_bin, tmp_path)
+        try:
+            yield cluster
+        finally:
+            close_cluster(cluster)
 
 
 # ---------------------------------------------------------------------------
@@ -345,7 +527,9 @@ def test_rollout_resumes_after_a_restart(server):
     names = things("t", 25)
     make_job(iot, "r", names, jobExecutionsRolloutConfig={"maximumPerMinute": 10})
     assert created(iot, "r") == 10
-    server.restart()  # the test clock starts again at the real time: still minute 0
+    # The test clock starts again at the real time: still minute 0. (pg2: both nodes
+    # stop, then start again on the schema, their clocks aligned.)
+    server.restart()
     iot = server.client("iot")
     assert created_after_sweep(server, iot, "r") == 10
     advance(server, 60)
@@ -953,6 +1137,7 @@ INVALID_CREATE = {
 }
 
 
+@shares_a_cluster
 @pytest.mark.parametrize("case", sorted(INVALID_CREATE))
 def test_create_job_refuses_invalid_configs(server, case):
     iot = server.client("iot", parameter_validation=False)
@@ -1001,6 +1186,7 @@ def test_schedule_limits_follow_the_server_clock(server):
     assert status_of(iot, "ok") == "SCHEDULED"
 
 
+@shares_a_cluster
 @pytest.mark.parametrize("case", sorted(VALID_CREATE))
 def test_create_job_accepts_the_boundaries(server, case):
     iot = server.client("iot", parameter_validation=False)
@@ -1035,6 +1221,7 @@ INVALID_UPDATE = {
 }
 
 
+@shares_a_cluster
 @pytest.mark.parametrize("case", sorted(INVALID_UPDATE))
 def test_update_job_refuses_invalid_configs(server, case):
     iot = server.client("iot", parameter_validation=False)

@@ -97,9 +97,9 @@ const NEXT_TOKEN_OUT: &str = "Set when more items follow; pass it back as --next
 const IGNORED_NAMESPACE: &str = "Accepted and ignored: iotjobs has no job namespaces.";
 const NO_SUBSTITUTION: &str = "Accepted and changes nothing: iotjobs never substitutes anything into a job document, so it is the same before and after.";
 const STORED_PRESIGNED: &str = "Kept with the job and shown by describe-job; iotjobs signs no URLs, so devices get the document exactly as it was written.";
-const STORED_ROLLOUT: &str = "Kept with the job and shown by describe-job, but not applied: iotjobs queues every target's execution at once, without rate limits.";
-const STORED_ABORT: &str = "Kept with the job and shown by describe-job, but not applied: iotjobs never stops a job because too many executions failed.";
-const STORED_RETRY: &str = "Kept with the job and shown by describe-job, but not applied: a failed or timed-out execution is not queued again by itself.";
+const STORED_ROLLOUT: &str = "How fast targets get their execution: maximumPerMinute (1-1000), or exponentialRate (a base rate multiplied by incrementFactor each time another numberOfNotifiedThings were notified or numberOfSucceededThings succeeded, up to maximumPerMinute). Targets not reached yet have no execution. Without it, every target gets its execution at once.";
+const STORED_ABORT: &str = "Cancels the job (as cancel-job without --force, reason code ABORT_CRITERIA_MET) once at least minNumberOfExecutedThings executions have finished and failures of failureType (FAILED, REJECTED, TIMED_OUT or ALL) reach thresholdPercentage of them.";
+const STORED_RETRY: &str = "Queues a FAILED or TIMED_OUT execution again, up to numberOfRetries times per failureType (FAILED, TIMED_OUT or ALL; at most 10 in all); retryAttempt counts the attempts. Once a job exists its retries can only be set to 0.";
 const GROUP_ARN_INSTEAD: &str =
     "The group by its ARN (this account and region), instead of --thing-group-name.";
 const THING_ARN_INSTEAD: &str =
@@ -276,7 +276,7 @@ pub static OPERATIONS: &[OperationHelp] = &[
             ),
             (
                 "schedulingConfig",
-                "Not supported: iotjobs starts every job when it is created, and a job with a schedule is refused with InvalidRequestException.",
+                "When the job runs: it is SCHEDULED until startTime (YYYY-MM-DDTHH:MM, UTC, 30 minutes to a year ahead); at endTime, endBehavior STOP_ROLLOUT (the default), CANCEL or FORCE_CANCEL; maintenanceWindows (a cron(...) start and durationInMinutes) limit the rollout to those windows.",
             ),
             (
                 "destinationPackageVersions",
