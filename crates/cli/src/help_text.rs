@@ -504,6 +504,42 @@ pub static OPERATIONS: &[OperationHelp] = &[
     },
     OperationHelp {
         service: "iot",
+        operation: "DescribeManagedJobTemplate",
+        summary: "Show one of the AWS managed job templates that iotjobs ships: its parameters and its job document.",
+        input: &[
+            (
+                "templateName",
+                "The template's name, e.g. AWS-Reboot (list-managed-job-templates shows them all).",
+            ),
+            (
+                "templateVersion",
+                "Which version of it; without it, 1.0, the one version each template has.",
+            ),
+        ],
+        output: &[
+            ("templateName", "The template's name."),
+            (
+                "templateArn",
+                "The template's ARN, to give create-job as --job-template-arn; it has no account, as the templates belong to no account.",
+            ),
+            ("description", "What the template has a device do."),
+            ("templateVersion", "The version shown."),
+            (
+                "environments",
+                "Where its device-side handlers run (LINUX for all of them).",
+            ),
+            (
+                "documentParameters",
+                "The values create-job takes in --document-parameters: each one's key, what it is for, the regex a value must match, an example, and whether it may be left out.",
+            ),
+            (
+                "document",
+                "The job document, with a ${aws:iot:parameter:KEY} placeholder where each parameter's value goes.",
+            ),
+        ],
+    },
+    OperationHelp {
+        service: "iot",
         operation: "DescribeThing",
         summary: "Show a thing: id, ARN, attributes, recorded type and version.",
         input: &[("thingName", "The thing to show.")],
@@ -682,6 +718,26 @@ pub static OPERATIONS: &[OperationHelp] = &[
             (
                 "jobs",
                 "One entry per job: id, ARN, status, target selection and dates.",
+            ),
+            ("nextToken", NEXT_TOKEN_OUT),
+        ],
+    },
+    OperationHelp {
+        service: "iot",
+        operation: "ListManagedJobTemplates",
+        summary: "List the AWS managed job templates that iotjobs ships (download a file, install or remove packages, start, stop or restart services, reboot, run a command), ordered by name.",
+        input: &[
+            (
+                "templateName",
+                "Only the versions of this template; a name no template has is ResourceNotFoundException.",
+            ),
+            ("maxResults", MAX_RESULTS_IN),
+            ("nextToken", NEXT_TOKEN_IN),
+        ],
+        output: &[
+            (
+                "managedJobTemplates",
+                "One entry per template version: ARN, name, description, environments and version.",
             ),
             ("nextToken", NEXT_TOKEN_OUT),
         ],
