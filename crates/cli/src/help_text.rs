@@ -95,7 +95,7 @@ const NEXT_TOKEN_IN: &str = "Continue an earlier listing: the nextToken its last
 const MAX_RESULTS_IN: &str = "How many items one response holds at most (100 when not given). Giving it turns the CLI's automatic paging off: one page is printed, with the nextToken to continue from.";
 const NEXT_TOKEN_OUT: &str = "Set when more items follow; pass it back as --next-token for the next page. The CLI does so by itself unless paging is off.";
 const IGNORED_NAMESPACE: &str = "Accepted and ignored: iotjobs has no job namespaces.";
-const NO_SUBSTITUTION: &str = "Accepted and changes nothing: iotjobs never substitutes anything into a job document, so it is the same before and after.";
+const NO_SUBSTITUTION: &str = "Accepted and changes nothing: iotjobs keeps a job's document only as the job got it (a managed template's parameters already filled in), so the answer is the same either way.";
 const STORED_PRESIGNED: &str = "Kept with the job and shown by describe-job; iotjobs signs no URLs, so devices get the document exactly as it was written.";
 const STORED_ROLLOUT: &str = "Kept with the job and shown by describe-job, but not applied: iotjobs queues every target's execution at once, without rate limits.";
 const STORED_ABORT: &str = "Kept with the job and shown by describe-job, but not applied: iotjobs never stops a job because too many executions failed.";
@@ -267,12 +267,12 @@ pub static OPERATIONS: &[OperationHelp] = &[
             ),
             (
                 "jobTemplateArn",
-                "Not supported: iotjobs has no job templates, and a job that names one is refused with InvalidRequestException.",
+                "The ARN of an AWS managed template (arn:aws:iot:REGION::jobtemplate/NAME:VERSION, as list-managed-job-templates shows it), whose document the job gets with --document-parameters filled in; then give neither --document nor --document-source, and without --description the job takes the template's. An account's own templates are not supported (InvalidRequestException).",
             ),
             ("jobExecutionsRetryConfig", STORED_RETRY),
             (
                 "documentParameters",
-                "Kept with the job and shown by describe-job; iotjobs fills nothing into the document with them.",
+                "Values for the managed template's parameters (key=value pairs): each required key must be there, no other key may be, and each value must match its parameter's regex (describe-managed-job-template lists them). Every value is written into the template's document in place of its placeholder, a left-out optional one as an empty string. Refused without a managed --job-template-arn.",
             ),
             (
                 "schedulingConfig",
@@ -484,7 +484,7 @@ pub static OPERATIONS: &[OperationHelp] = &[
             ),
             (
                 "job",
-                "The job: status, targets, target selection, description, the settings it was created or updated with, dates, and jobProcessDetails, the exact count of its executions in each status.",
+                "The job: status, targets, target selection, description, the settings it was created or updated with (the managed template's ARN and the documentParameters included), dates, and jobProcessDetails, the exact count of its executions in each status.",
             ),
         ],
     },
