@@ -84,6 +84,8 @@ const MODELS: &[ModelSpec] = &[
             "AssociateTargetsWithJob",
             "DeleteJob",
             "GetJobDocument",
+            "ListManagedJobTemplates",
+            "DescribeManagedJobTemplate",
             "DescribeJobExecution",
             "ListJobExecutionsForJob",
             "ListJobExecutionsForThing",

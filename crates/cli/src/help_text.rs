@@ -95,7 +95,7 @@ const NEXT_TOKEN_IN: &str = "Continue an earlier listing: the nextToken its last
 const MAX_RESULTS_IN: &str = "How many items one response holds at most (100 when not given). Giving it turns the CLI's automatic paging off: one page is printed, with the nextToken to continue from.";
 const NEXT_TOKEN_OUT: &str = "Set when more items follow; pass it back as --next-token for the next page. The CLI does so by itself unless paging is off.";
 const IGNORED_NAMESPACE: &str = "Accepted and ignored: iotjobs has no job namespaces.";
-const NO_SUBSTITUTION: &str = "Accepted and changes nothing: iotjobs never substitutes anything into a job document, so it is the same before and after.";
+const NO_SUBSTITUTION: &str = "Accepted and changes nothing: iotjobs keeps a job's document only as the job got it (a managed template's parameters already filled in), so the answer is the same either way.";
 const STORED_PRESIGNED: &str = "Kept with the job and shown by describe-job; iotjobs signs no URLs, so devices get the document exactly as it was written.";
 const STORED_ROLLOUT: &str = "How fast targets get their execution: maximumPerMinute (1-1000), or exponentialRate (a base rate multiplied by incrementFactor each time another numberOfNotifiedThings were notified or numberOfSucceededThings succeeded, up to maximumPerMinute). Targets not reached yet have no execution. Without it, every target gets its execution at once.";
 const STORED_ABORT: &str = "Cancels the job (as cancel-job without --force, reason code ABORT_CRITERIA_MET) once at least minNumberOfExecutedThings executions have finished and failures of failureType (FAILED, REJECTED, TIMED_OUT or ALL) reach thresholdPercentage of them.";
@@ -267,12 +267,12 @@ pub static OPERATIONS: &[OperationHelp] = &[
             ),
             (
                 "jobTemplateArn",
-                "Not supported: iotjobs has no job templates, and a job that names one is refused with InvalidRequestException.",
+                "The ARN of an AWS managed template (arn:aws:iot:REGION::jobtemplate/NAME:VERSION, as list-managed-job-templates shows it), whose document the job gets with --document-parameters filled in; then give neither --document nor --document-source, and without --description the job takes the template's. An account's own templates are not supported (InvalidRequestException).",
             ),
             ("jobExecutionsRetryConfig", STORED_RETRY),
             (
                 "documentParameters",
-                "Kept with the job and shown by describe-job; iotjobs fills nothing into the document with them.",
+                "Values for the managed template's parameters (key=value pairs): each required key must be there, no other key may be, and each value must match its parameter's regex (describe-managed-job-template lists them). Every value is written into the template's document in place of its placeholder, a left-out optional one as an empty string. Refused without a managed --job-template-arn.",
             ),
             (
                 "schedulingConfig",
@@ -484,7 +484,7 @@ pub static OPERATIONS: &[OperationHelp] = &[
             ),
             (
                 "job",
-                "The job: status, targets, target selection, description, the settings it was created or updated with, dates, and jobProcessDetails, the exact count of its executions in each status.",
+                "The job: status, targets, target selection, description, the settings it was created or updated with (the managed template's ARN and the documentParameters included), dates, and jobProcessDetails, the exact count of its executions in each status.",
             ),
         ],
     },
@@ -501,6 +501,42 @@ pub static OPERATIONS: &[OperationHelp] = &[
             "execution",
             "The execution: status, status details, versionNumber, executionNumber, when it was queued, started and last updated, whether it was force-canceled, and the seconds left while a timeout timer runs.",
         )],
+    },
+    OperationHelp {
+        service: "iot",
+        operation: "DescribeManagedJobTemplate",
+        summary: "Show one of the AWS managed job templates that iotjobs ships: its parameters and its job document.",
+        input: &[
+            (
+                "templateName",
+                "The template's name, e.g. AWS-Reboot (list-managed-job-templates shows them all).",
+            ),
+            (
+                "templateVersion",
+                "Which version of it; without it, 1.0, the one version each template has.",
+            ),
+        ],
+        output: &[
+            ("templateName", "The template's name."),
+            (
+                "templateArn",
+                "The template's ARN, to give create-job as --job-template-arn; it has no account, as the templates belong to no account.",
+            ),
+            ("description", "What the template has a device do."),
+            ("templateVersion", "The version shown."),
+            (
+                "environments",
+                "Where its device-side handlers run (LINUX for all of them).",
+            ),
+            (
+                "documentParameters",
+                "The values create-job takes in --document-parameters: each one's key, what it is for, the regex a value must match, an example, and whether it may be left out.",
+            ),
+            (
+                "document",
+                "The job document, with a ${aws:iot:parameter:KEY} placeholder where each parameter's value goes.",
+            ),
+        ],
     },
     OperationHelp {
         service: "iot",
@@ -682,6 +718,26 @@ pub static OPERATIONS: &[OperationHelp] = &[
             (
                 "jobs",
                 "One entry per job: id, ARN, status, target selection and dates.",
+            ),
+            ("nextToken", NEXT_TOKEN_OUT),
+        ],
+    },
+    OperationHelp {
+        service: "iot",
+        operation: "ListManagedJobTemplates",
+        summary: "List the AWS managed job templates that iotjobs ships (download a file, install or remove packages, start, stop or restart services, reboot, run a command), ordered by name.",
+        input: &[
+            (
+                "templateName",
+                "Only the versions of this template; a name no template has is ResourceNotFoundException.",
+            ),
+            ("maxResults", MAX_RESULTS_IN),
+            ("nextToken", NEXT_TOKEN_IN),
+        ],
+        output: &[
+            (
+                "managedJobTemplates",
+                "One entry per template version: ARN, name, description, environments and version.",
             ),
             ("nextToken", NEXT_TOKEN_OUT),
         ],

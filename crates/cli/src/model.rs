@@ -59,6 +59,7 @@ static IOT_PAGINATORS: &[Paginator] = &[
     page("ListJobExecutionsForJob", "executionSummaries"),
     page("ListJobExecutionsForThing", "executionSummaries"),
     page("ListJobs", "jobs"),
+    page("ListManagedJobTemplates", "managedJobTemplates"),
     page("ListThingGroups", "thingGroups"),
     page("ListThingGroupsForThing", "thingGroups"),
     page("ListThingPrincipals", "principals"),

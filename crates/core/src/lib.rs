@@ -15,6 +15,7 @@ pub mod event;
 pub mod execution;
 pub mod group;
 pub mod job;
+pub mod managed_templates;
 pub mod page;
 pub mod policy;
 pub mod schedule;

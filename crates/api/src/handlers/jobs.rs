@@ -4,6 +4,7 @@ use super::convert::{
     Target, config_json, config_value, control_time, job_arn, next_token, page_request,
     parse_target,
 };
+use super::managed_templates::{managed_template_arn, managed_template_for_job};
 use super::policy::{PolicyConfigs, job_policy, scheduled_job_rollouts};
 use crate::app::App;
 use iotjobs_core::job::{check_create_job, check_in_progress_timeout};
@@ -23,8 +24,20 @@ use std::collections::BTreeMap;
 
 pub(crate) async fn create_job<S: Store>(
     app: &App<S>,
-    req: CreateJobRequest,
+    mut req: CreateJobRequest,
 ) -> Result<CreateJobResponse, JobsError> {
+    // A job from an AWS managed template: the template gives the document (filled in
+    // with `documentParameters`), and the description when the request has none.
+    if let Some(arn) = managed_template_arn(req.job_template_arn.as_deref()) {
+        let managed = managed_template_for_job(&app.config, arn, &req)?;
+        req.document = Some(managed.document);
+        req.description = req.description.or(Some(managed.description));
+        req.job_template_arn = Some(managed.template_arn);
+    } else if req.job_template_arn.is_some() {
+        return Err(JobsError::not_supported("jobTemplateArn"));
+    } else if req.document_parameters.is_some() {
+        return Err(JobsError::document_parameters_without_managed_template());
+    }
     let job_id = req.job_id;
     let targets = req.targets;
     check_create_job(
@@ -36,9 +49,6 @@ pub(crate) async fn create_job<S: Store>(
         && !serde_json::from_str::<serde_json::Value>(doc).is_ok_and(|v| v.is_object())
     {
         return Err(JobsError::document_not_object());
-    }
-    if req.job_template_arn.is_some() {
-        return Err(JobsError::not_supported("jobTemplateArn"));
     }
     let target_selection = match req.target_selection.as_deref() {
         None => TargetSelection::Snapshot,
@@ -88,6 +98,11 @@ pub(crate) async fn create_job<S: Store>(
         &mut configs,
         "documentParameters",
         req.document_parameters.as_ref(),
+    );
+    config_json(
+        &mut configs,
+        "jobTemplateArn",
+        req.job_template_arn.as_ref(),
     );
     config_json(
         &mut configs,
@@ -197,7 +212,7 @@ fn job_dto<S>(app: &App<S>, job: &Job) -> JobDto {
             },
         )),
         namespace_id: config_value(&job.configs, "namespaceId"),
-        job_template_arn: None,
+        job_template_arn: config_value(&job.configs, "jobTemplateArn"),
         job_executions_retry_config: config_value(&job.configs, "jobExecutionsRetryConfig"),
         document_parameters: config_value(&job.configs, "documentParameters"),
         is_concurrent: Some(false),

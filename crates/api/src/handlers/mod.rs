@@ -14,6 +14,7 @@ pub(crate) mod convert;
 mod data_plane;
 mod job_executions;
 mod jobs;
+mod managed_templates;
 mod policy;
 mod things;
 
@@ -111,6 +112,12 @@ pub(crate) async fn call<S: Store>(
                 Op::AssociateTargetsWithJob => returns!(jobs::associate_targets_with_job),
                 Op::DeleteJob => empty!(jobs::delete_job),
                 Op::GetJobDocument => returns!(jobs::get_job_document),
+                Op::ListManagedJobTemplates => {
+                    returns!(managed_templates::list_managed_job_templates)
+                }
+                Op::DescribeManagedJobTemplate => {
+                    returns!(managed_templates::describe_managed_job_template)
+                }
                 Op::DescribeJobExecution => returns!(job_executions::describe_job_execution),
                 Op::CancelJobExecution => empty!(job_executions::cancel_job_execution),
                 Op::DeleteJobExecution => empty!(job_executions::delete_job_execution),
