@@ -17,6 +17,7 @@ pub mod group;
 pub mod job;
 pub mod page;
 pub mod policy;
+pub mod presign;
 pub mod schedule;
 pub mod state_machine;
 pub mod store;
