@@ -95,8 +95,8 @@ const NEXT_TOKEN_IN: &str = "Continue an earlier listing: the nextToken its last
 const MAX_RESULTS_IN: &str = "How many items one response holds at most (100 when not given). Giving it turns the CLI's automatic paging off: one page is printed, with the nextToken to continue from.";
 const NEXT_TOKEN_OUT: &str = "Set when more items follow; pass it back as --next-token for the next page. The CLI does so by itself unless paging is off.";
 const IGNORED_NAMESPACE: &str = "Accepted and ignored: iotjobs has no job namespaces.";
-const NO_SUBSTITUTION: &str = "Accepted and changes nothing: iotjobs never substitutes anything into a job document, so it is the same before and after.";
-const STORED_PRESIGNED: &str = "Kept with the job and shown by describe-job; iotjobs signs no URLs, so devices get the document exactly as it was written.";
+const NO_SUBSTITUTION: &str = "Accepted and changes nothing: the document is shown as stored, with its presigned-URL placeholders (only devices get them filled in), so it is the same before and after.";
+const STORED_PRESIGNED: &str = "How long (expiresInSec, 60 to 3600, default 3600) the presigned S3 URLs that replace ${aws:iot:s3-presigned-url...} placeholders stay valid; each device request gets fresh ones. The server signs with its own S3 credentials (serve --s3-endpoint); roleArn is kept and shown by describe-job but not assumed.";
 const STORED_ROLLOUT: &str = "Kept with the job and shown by describe-job, but not applied: iotjobs queues every target's execution at once, without rate limits.";
 const STORED_ABORT: &str = "Kept with the job and shown by describe-job, but not applied: iotjobs never stops a job because too many executions failed.";
 const STORED_RETRY: &str = "Kept with the job and shown by describe-job, but not applied: a failed or timed-out execution is not queued again by itself.";
@@ -236,7 +236,7 @@ pub static OPERATIONS: &[OperationHelp] = &[
             ),
             (
                 "documentSource",
-                "A URL of the job document, kept with the job and shown by describe-job instead of an inline document. iotjobs does not fetch it, so devices get no document. Give this or --document, not both.",
+                "The S3 URL of the job document (https://s3.REGION.amazonaws.com/BUCKET/KEY and the other S3 forms, or the server's --s3-endpoint URL): the object is read once, now, from the server's S3 endpoint, and must be a JSON object; the URL is kept and shown by describe-job. Give this or --document, not both.",
             ),
             (
                 "document",
@@ -583,7 +583,7 @@ pub static OPERATIONS: &[OperationHelp] = &[
         ],
         output: &[(
             "document",
-            "The job document as create-job received it (absent for a job created with --document-source).",
+            "The job document as create-job received it, or as it was read from --document-source, with its presigned-URL placeholders as written.",
         )],
     },
     OperationHelp {
