@@ -4,6 +4,8 @@ clients for both planes pointed at it, and the AWS CLI v1.
 Environment:
   IOTJOBS_BIN      the server binary (default <repo>/target/debug/iotjobs)
   IOTJOBS_AWS_CLI  the AWS CLI v1 executable (default <repo>/.venv/bin/aws)
+  IOTJOBS_S3S_FS   the s3s-fs binary (default <repo>/target/tools/bin/s3s-fs, where
+                   .ci/run installs it)
 
 Extra `iotjobs serve` arguments for the `server` fixture:
   @pytest.mark.server_args("--enable-reset")                 on a test, class or module
@@ -15,6 +17,10 @@ MQTT (device side, `test_mqtt_device.py`): with `--mqtt-listen ADDR` among the a
 `Server.start` also waits for `mqtt listening on mqtt://127.0.0.1:PORT` and sets
 `server.mqtt_port`; `mqtt_server` is such a server (`--mqtt-listen 127.0.0.1:0`), and
 `devices(kind, thing)` connects SDK devices to it (`mqtt_device.py`), closed after the test.
+
+S3 (`test_s3_documents.py`): `s3_server` (module scope) runs s3s-fs, an S3 server that
+verifies SigV4, on a free loopback port; `put(bucket, key, data)` seeds an object as a
+file under its root. A missing s3s-fs fails the tests, never skips them.
 
 MQTT through an external broker (`test_mqtt_broker.py`): `mosquitto` starts a private
 Mosquitto on a free loopback port with the device ACL of docs/mqtt-broker.md (never the
@@ -687,3 +693,101 @@ def mosquitto(tmp_path):
         yield broker
     finally:
         broker.stop()
+
+
+# ---------------------------------------------------------------------------
+# An S3-compatible server (documents in S3: `serve --s3-endpoint`)
+# ---------------------------------------------------------------------------
+
+# s3s-fs's own account: what the iotjobs server under test signs with (passed to it as
+# AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, unlike the iotjobs key `test`/`test`)
+S3_ACCESS_KEY = "s3-test-access-key"
+S3_SECRET_KEY = "s3-test-secret-key"
+
+
+def s3s_fs_binary() -> Path:
+    """`s3s-fs` (0.14.1, `cargo install s3s-fs --version 0.14.1 --features binary --locked
+    --root target/tools`, as .ci/run does): IOTJOBS_S3S_FS, else target/tools/bin/s3s-fs.
+    A missing binary fails the test (never a skip: the S3 tests would silently vanish)."""
+    path = Path(os.environ.get("IOTJOBS_S3S_FS") or REPO / "target" / "tools" / "bin" / "s3s-fs")
+    if not path.is_file() or not os.access(path, os.X_OK):
+        pytest.fail(
+            f"s3s-fs not found at {path}: install it with `cargo install s3s-fs --version "
+            "0.14.1 --features binary --locked --root target/tools` (as .ci/run does) or point "
+            "IOTJOBS_S3S_FS at it",
+            pytrace=False,
+        )
+    return path.absolute()
+
+
+class S3Server:
+    """`s3s-fs` on a free loopback port, serving ROOT: bucket = directory of ROOT, object
+    = file under it (`put` seeds one). It verifies SigV4 (header and presigned query
+    forms, with expiry) for the one account S3_ACCESS_KEY / S3_SECRET_KEY."""
+
+    def __init__(self, binary: Path, workdir: Path):
+        self.binary = binary
+        self.root = workdir / "root"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / "s3s-fs.log"
+        self.proc: subprocess.Popen | None = None
+        self.port: int | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        for _ in range(3):  # a free port may be taken between asking and binding
+            self.port = _free_port()
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen(
+                    [str(self.binary), "--host", "127.0.0.1", "--port", str(self.port),
+                     "--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY,
+                     str(self.root)],
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                )
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                    return
+                except OSError:
+                    time.sleep(0.05)
+            self.stop()
+        pytest.fail(f"s3s-fs did not start; log:\n{self.log()}", pytrace=False)
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        path = self.root / bucket / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory):
+    """An s3s-fs for the test module (objects seeded with `put`)."""
+    srv = S3Server(s3s_fs_binary(), tmp_path_factory.mktemp("s3s-fs"))
+    srv.start()
+    print(f"s3s-fs {srv.endpoint}, root {srv.root}, log {srv.log_path}")
+    try:
+        yield srv
+    finally:
+        srv.stop()

@@ -1,6 +1,7 @@
 //! One account's state, which every request and every background sweep of that account
 //! runs against: its store, the clock, its configuration (region, account id: what its
-//! ARNs say; the certificate issuer, if the server has one), and the ARNs themselves.
+//! ARNs say; the certificate issuer, if the server has one; the S3 client), and the ARNs
+//! themselves.
 //!
 //! This is shared vocabulary for the rest of the crate (handlers, errors, background work,
 //! the server), so it sits low: it knows the domain's types and the `issuer` below it,
@@ -8,6 +9,7 @@
 //! any of them.
 
 use crate::issuer::CertificateIssuer;
+use crate::s3::S3;
 use iotjobs_core::error::ResourceKind;
 use iotjobs_core::{Clock, Timestamp};
 use std::sync::Arc;
@@ -26,6 +28,9 @@ pub struct AccountConfig {
     /// The CA that CreateKeysAndCertificate signs with (`--mqtt-client-ca-key`); without
     /// one the operation is refused. One issuer for the server, shared by its accounts.
     pub certificate_issuer: Option<Arc<CertificateIssuer>>,
+    /// The S3 endpoint (`--s3-endpoint`) that `documentSource` is read from and
+    /// presigned URLs point to; disabled without one. One for the server.
+    pub s3: Arc<S3>,
 }
 
 impl Default for AccountConfig {
@@ -35,6 +40,7 @@ impl Default for AccountConfig {
             account_id: "000000000000".into(),
             enable_reset: false,
             certificate_issuer: None,
+            s3: Arc::new(S3::disabled()),
         }
     }
 }

@@ -10,8 +10,10 @@
 //!   names, public key).
 //! - [`issuer`]: CreateKeysAndCertificate's certificate authority, which signs device
 //!   certificates with the `--mqtt-client-ca` key (uses `x509`).
+//! - [`s3`]: the server's S3 client (`--s3-endpoint`): CreateJob's `documentSource`
+//!   and the presigned URLs in the documents devices receive.
 //! - [`app`]: one account's [`app::App`] (store, clock, configuration, the optional
-//!   certificate issuer) and its ARNs (uses `issuer`).
+//!   certificate issuer, the S3 client) and its ARNs (uses `issuer`, `s3`).
 //! - [`audit`]: `GET /iotjobs-api/audit`, the account's audit log (uses `app`).
 //! - [`auth`]: SigV4 verification, access keys, roles (uses `wire::Plane` only).
 //! - [`listener`]: the accept loop (TCP or TLS), connection cap and shedding, header
@@ -41,6 +43,7 @@ mod handlers;
 pub mod issuer;
 pub mod listener;
 pub mod observe;
+pub mod s3;
 pub mod server;
 pub mod testclock;
 pub mod wire;
@@ -57,7 +60,8 @@ mod module_graph {
         ("wire", &[]),
         ("x509", &[]),
         ("issuer", &["x509"]),
-        ("app", &["issuer"]),
+        ("s3", &[]),
+        ("app", &["issuer", "s3"]),
         ("audit", &["app"]),
         ("auth", &["wire"]),
         ("listener", &[]),

@@ -95,8 +95,8 @@ const NEXT_TOKEN_IN: &str = "Continue an earlier listing: the nextToken its last
 const MAX_RESULTS_IN: &str = "How many items one response holds at most (100 when not given). Giving it turns the CLI's automatic paging off: one page is printed, with the nextToken to continue from.";
 const NEXT_TOKEN_OUT: &str = "Set when more items follow; pass it back as --next-token for the next page. The CLI does so by itself unless paging is off.";
 const IGNORED_NAMESPACE: &str = "Accepted and ignored: iotjobs has no job namespaces.";
-const NO_SUBSTITUTION: &str = "Accepted and changes nothing: iotjobs keeps a job's document only as the job got it (a managed template's parameters already filled in), so the answer is the same either way.";
-const STORED_PRESIGNED: &str = "Kept with the job and shown by describe-job; iotjobs signs no URLs, so devices get the document exactly as it was written.";
+const NO_SUBSTITUTION: &str = "Accepted and changes nothing: the document is shown as stored (a managed template's parameters already filled in; presigned-URL placeholders as written: only devices get them filled in), so it is the same before and after.";
+const STORED_PRESIGNED: &str = "How long (expiresInSec, 60 to 3600, default 3600) the presigned S3 URLs that replace ${aws:iot:s3-presigned-url...} placeholders stay valid; each device request gets fresh ones. The server signs with its own S3 credentials (serve --s3-endpoint); roleArn is kept and shown by describe-job but not assumed.";
 const STORED_ROLLOUT: &str = "How fast targets get their execution: maximumPerMinute (1-1000), or exponentialRate (a base rate multiplied by incrementFactor each time another numberOfNotifiedThings were notified or numberOfSucceededThings succeeded, up to maximumPerMinute). Targets not reached yet have no execution. Without it, every target gets its execution at once.";
 const STORED_ABORT: &str = "Cancels the job (as cancel-job without --force, reason code ABORT_CRITERIA_MET) once at least minNumberOfExecutedThings executions have finished and failures of failureType (FAILED, REJECTED, TIMED_OUT or ALL) reach thresholdPercentage of them.";
 const STORED_RETRY: &str = "Queues a FAILED or TIMED_OUT execution again, up to numberOfRetries times per failureType (FAILED, TIMED_OUT or ALL; at most 10 in all); retryAttempt counts the attempts. Once a job exists its retries can only be set to 0.";
@@ -236,7 +236,7 @@ pub static OPERATIONS: &[OperationHelp] = &[
             ),
             (
                 "documentSource",
-                "A URL of the job document, kept with the job and shown by describe-job instead of an inline document. iotjobs does not fetch it, so devices get no document. Give this or --document, not both.",
+                "The S3 URL of the job document (https://s3.REGION.amazonaws.com/BUCKET/KEY and the other S3 forms, or the server's --s3-endpoint URL): the object is read once, now, from the server's S3 endpoint, and must be a JSON object; the URL is kept and shown by describe-job. Give this or --document, not both.",
             ),
             (
                 "document",
@@ -619,7 +619,7 @@ pub static OPERATIONS: &[OperationHelp] = &[
         ],
         output: &[(
             "document",
-            "The job document as create-job received it (absent for a job created with --document-source).",
+            "The job document as create-job received it, or as it was read from --document-source, with its presigned-URL placeholders as written.",
         )],
     },
     OperationHelp {

@@ -3,11 +3,15 @@
 //! only convert their results to their own shapes.
 //!
 //! They run over the [`Store`] port; the rules they apply are the state machine's and
-//! the ones below (what "pending" and `$next` mean, what a device may describe).
+//! the ones below (what "pending" and `$next` mean, what a device may describe). Every
+//! job document they hand out has its presigned-URL placeholders replaced by fresh URLs
+//! through the [`Presigner`] port ([`crate::presign`]): AWS generates them "when a
+//! device requests a job document".
 
 use crate::JobsError;
 use crate::execution::{JobExecution, JobExecutionStatus, StatusDetails};
 use crate::execution::{check_status_details, check_step_timeout};
+use crate::presign::{self, Presigner};
 use crate::state_machine::ExecutionCommand;
 use crate::store::{AppliedChange, ExecutionSelector, Store};
 use crate::time::Timestamp;
@@ -30,7 +34,8 @@ pub struct PendingExecutions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionWithDocument {
     pub execution: JobExecution,
-    /// The job document as stored (JSON text).
+    /// The job document (JSON text) as the device receives it: presigned URLs in
+    /// place of their placeholders.
     pub job_document: Option<String>,
 }
 
@@ -62,9 +67,20 @@ async fn ensure_thing<S: Store>(store: &S, thing: &str) -> Result<(), JobsError>
     }
 }
 
-/// The job's document, read for a response.
-pub async fn job_document<S: Store>(store: &S, job_id: &str) -> Result<Option<String>, JobsError> {
-    Ok(store.describe_job(job_id).await?.and_then(|j| j.document))
+/// The job's document, read for a device: placeholders replaced by URLs that
+/// `presigner` signs now, for the job's `presignedUrlConfig.expiresInSec`.
+pub async fn job_document<S: Store>(
+    store: &S,
+    presigner: &dyn Presigner,
+    job_id: &str,
+) -> Result<Option<String>, JobsError> {
+    let Some(mut job) = store.describe_job(job_id).await? else {
+        return Ok(None);
+    };
+    Ok(job.document.take().map(|document| {
+        let config = job.configs.get(presign::PRESIGNED_URL_CONFIG);
+        presign::document_for_device(document, config.map(String::as_str), presigner)
+    }))
 }
 
 /// GetPendingJobExecutions: IN_PROGRESS and QUEUED executions, oldest first, at most
@@ -91,6 +107,7 @@ pub async fn get_pending_job_executions<S: Store>(
 /// QUEUED one, which becomes IN_PROGRESS. `None`: nothing pending.
 pub async fn start_next_pending_job_execution<S: Store>(
     store: &S,
+    presigner: &dyn Presigner,
     thing: &str,
     status_details: Option<StatusDetails>,
     step_timeout_in_minutes: Option<i64>,
@@ -109,7 +126,7 @@ pub async fn start_next_pending_job_execution<S: Store>(
         ensure_thing(store, thing).await?;
         return Ok(None);
     };
-    let job_document = job_document(store, &applied.execution.job_id).await?;
+    let job_document = job_document(store, presigner, &applied.execution.job_id).await?;
     Ok(Some(ExecutionWithDocument {
         execution: applied.execution,
         job_document,
@@ -121,6 +138,7 @@ pub async fn start_next_pending_job_execution<S: Store>(
 /// TerminalState, as live AWS answers (wire spec §8).
 pub async fn describe_job_execution<S: Store>(
     store: &S,
+    presigner: &dyn Presigner,
     thing: &str,
     job_id: &str,
     execution_number: Option<i64>,
@@ -149,7 +167,7 @@ pub async fn describe_job_execution<S: Store>(
         execution.check_describable_by_device()?;
     }
     let job_document = if include_job_document {
-        job_document(store, &execution.job_id).await?
+        job_document(store, presigner, &execution.job_id).await?
     } else {
         None
     };
@@ -162,6 +180,7 @@ pub async fn describe_job_execution<S: Store>(
 /// UpdateJobExecution: the device reports progress or a result.
 pub async fn update_job_execution<S: Store>(
     store: &S,
+    presigner: &dyn Presigner,
     thing: &str,
     update: DeviceUpdate,
     now: Timestamp,
@@ -186,7 +205,7 @@ pub async fn update_job_execution<S: Store>(
         .await?
         .ok_or_else(|| JobsError::bug("an exact execution selector returned nothing"))?;
     let job_document = if update.include_job_document {
-        job_document(store, &update.job_id).await?
+        job_document(store, presigner, &update.job_id).await?
     } else {
         None
     };

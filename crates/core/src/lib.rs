@@ -18,6 +18,7 @@ pub mod job;
 pub mod managed_templates;
 pub mod page;
 pub mod policy;
+pub mod presign;
 pub mod schedule;
 pub mod state_machine;
 pub mod store;

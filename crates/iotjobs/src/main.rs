@@ -8,6 +8,7 @@ use iotjobs_api::app::{AccountConfig, App};
 use iotjobs_api::auth::{AccessKey, Auth, Keyring, Role};
 use iotjobs_api::issuer::CertificateIssuer;
 use iotjobs_api::listener::ConnectionLimits;
+use iotjobs_api::s3::{S3, S3Config};
 use iotjobs_api::server::{BodyLimits, Service};
 use iotjobs_core::{Clock as _, SystemClock};
 use std::io::Write as _;
@@ -268,6 +269,18 @@ struct ServeArgs {
     /// Time a request has to send its body, in milliseconds.
     #[arg(long, env = "IOTJOBS_BODY_READ_TIMEOUT_MS", default_value_t = 30_000)]
     body_read_timeout_ms: u64,
+    /// S3-compatible endpoint (`http://HOST:PORT` or `https://HOST[:PORT]`, buckets
+    /// addressed path style) where job documents live: CreateJob's `documentSource` is
+    /// read from it, and `${aws:iot:s3-presigned-url…}` placeholders in the documents
+    /// devices receive become presigned GET URLs on it. Signed with the server's own AWS
+    /// credentials, read at start-up from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+    /// AWS_SESSION_TOKEN, else the shared credentials file (AWS_PROFILE). Without it,
+    /// `documentSource` is refused and placeholders reach devices as written.
+    #[arg(long, env = "IOTJOBS_S3_ENDPOINT")]
+    s3_endpoint: Option<String>,
+    /// Region that S3 requests and presigned URLs are signed for. Default: --region.
+    #[arg(long, env = "IOTJOBS_S3_REGION", requires = "s3_endpoint")]
+    s3_region: Option<String>,
     /// On SIGTERM or SIGINT, the time requests in flight have to finish, in milliseconds;
     /// idle connections are closed at once, and the server exits when all are done or
     /// this has passed (docs/operations.md).
@@ -487,6 +500,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let auth = auth_from(&args)?;
     let certificate_issuer = issuer_from(&args)?;
+    let s3 = s3_from(&args)?;
     // The server's own account always opens (and claims) the main database, even when
     // no key names it: otherwise a node whose keys name that account would serve it
     // from the main database while a node started with another --account-id served it
@@ -520,7 +534,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             stores.push((account.clone(), store));
         }
         tracing::info!(database = %redact(&database), accounts = stores.len(), "store ready (PostgreSQL)");
-        serve_with(stores, auth, certificate_issuer, args).await
+        serve_with(stores, auth, certificate_issuer, s3, args).await
     } else {
         let mut stores = Vec::new();
         for account in &accounts {
@@ -536,7 +550,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             stores.push((account.clone(), store));
         }
         tracing::info!(database = %database, accounts = stores.len(), "store ready (SQLite)");
-        serve_with(stores, auth, certificate_issuer, args).await
+        serve_with(stores, auth, certificate_issuer, s3, args).await
     }
 }
 
@@ -656,6 +670,34 @@ fn issuer_from(args: &ServeArgs) -> anyhow::Result<Option<Arc<CertificateIssuer>
     Ok(Some(Arc::new(issuer)))
 }
 
+/// The S3 client `--s3-endpoint` asks for (disabled without it). Its credentials are
+/// resolved once, now, as the AWS CLI resolves them (environment, then the shared
+/// credentials and config files of AWS_PROFILE, `credential_process`): a server that
+/// cannot sign fails at start-up rather than at its first CreateJob.
+fn s3_from(args: &ServeArgs) -> anyhow::Result<Arc<S3>> {
+    let Some(endpoint) = &args.s3_endpoint else {
+        return Ok(Arc::new(S3::disabled()));
+    };
+    let credentials = iotjobs_cli::credentials::Config::load(None)
+        .credentials()
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("--s3-endpoint needs AWS credentials to sign S3 requests")?;
+    let region = args
+        .s3_region
+        .clone()
+        .unwrap_or_else(|| args.region.clone());
+    let s3 = S3::new(S3Config {
+        endpoint: endpoint.clone(),
+        region: region.clone(),
+        access_key_id: credentials.access_key,
+        secret_access_key: credentials.secret_key,
+        session_token: credentials.session_token,
+    })
+    .map_err(anyhow::Error::msg)?;
+    tracing::info!(s3 = ?s3, "job documents in S3: documentSource and presigned URLs");
+    Ok(Arc::new(s3))
+}
+
 /// A database URL without its password, for logs.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -674,6 +716,7 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
     stores: Vec<(String, S)>,
     auth: Auth,
     certificate_issuer: Option<Arc<CertificateIssuer>>,
+    s3: Arc<S3>,
     args: ServeArgs,
 ) -> anyhow::Result<()> {
     if args.enable_reset {
@@ -725,6 +768,7 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
             certificate_recheck: Some(std::time::Duration::from_millis(
                 args.mqtt_certificate_recheck_ms,
             )),
+            presigner: Some(s3.clone()),
         };
         if let Some(addr) = &args.mqtt_listen {
             let mqtt_tls = match (
@@ -775,6 +819,7 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
                 username: args.mqtt_broker_username.clone(),
                 password: args.mqtt_broker_password.clone(),
                 events,
+                presigner: Some(s3.clone()),
             };
             if options.password.is_some() && options.username.is_none() {
                 anyhow::bail!("--mqtt-broker-password needs --mqtt-broker-username");
@@ -813,6 +858,7 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
                 account_id: account,
                 enable_reset: args.enable_reset,
                 certificate_issuer: certificate_issuer.clone(),
+                s3: s3.clone(),
             },
         ));
         sweepers.push(tokio::spawn(iotjobs_api::background::run_sweeper(

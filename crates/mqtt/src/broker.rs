@@ -66,7 +66,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(30);
 const DISCONNECT_GRACE: Duration = Duration::from_secs(2);
 
 /// Where and how to connect.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct BrokerOptions {
     pub host: String,
     pub port: u16,
@@ -76,6 +76,8 @@ pub struct BrokerOptions {
     /// Publish Jobs events on the broker (`--mqtt-events`); its ACL decides who reads
     /// them (docs/mqtt-broker.md).
     pub events: Option<crate::EventContext>,
+    /// Signs the presigned URLs in the job documents devices receive (`--s3-endpoint`).
+    pub presigner: Option<Arc<dyn iotjobs_core::presign::Presigner>>,
 }
 
 /// `mqtt://HOST[:PORT]` (default port 1883) → (host, port). `mqtts://` is refused: TLS
@@ -423,13 +425,17 @@ async fn serve<S: Store + Clone>(
     lease: &dyn iotjobs_core::Lease,
 ) -> std::io::Result<Ended> {
     let (client, mut eventloop) = AsyncClient::new(mqtt_options(options), REQUEST_CHANNEL);
-    let notifier = Arc::new(Notifier::new(
-        store.clone(),
-        clock.clone(),
-        BrokerPublisher {
-            client: client.clone(),
-        },
-    ));
+    let presigner = crate::presigner_or_none(options.presigner.as_ref());
+    let notifier = Arc::new(
+        Notifier::new(
+            store.clone(),
+            clock.clone(),
+            BrokerPublisher {
+                client: client.clone(),
+            },
+        )
+        .with_presigner(presigner.clone()),
+    );
     let notifying = notify_changes(notifier, changes);
     let publishing = options.events.clone().map(|ctx| {
         crate::events::publish_events(
@@ -440,7 +446,11 @@ async fn serve<S: Store + Clone>(
             },
         )
     });
-    let service = Arc::new(JobsService { store, clock });
+    let service = Arc::new(JobsService {
+        store,
+        clock,
+        presigner,
+    });
     let dedup = Arc::new(Mutex::new(DedupCache::default()));
     let mut workers = Vec::with_capacity(WORKERS);
     let mut worker_tasks = Vec::with_capacity(WORKERS);

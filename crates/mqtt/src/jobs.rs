@@ -11,6 +11,7 @@
 
 use iotjobs_core::device::{self, DeviceUpdate, NEXT};
 use iotjobs_core::execution::{JobExecution, StatusDetails};
+use iotjobs_core::presign::Presigner;
 use iotjobs_core::{Clock, JobsError, Store, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -278,6 +279,8 @@ pub(crate) fn token_of(payload: &[u8]) -> Option<String> {
 pub struct JobsService<S> {
     pub store: S,
     pub clock: Arc<dyn Clock>,
+    /// Signs the presigned URLs of the job documents in the answers.
+    pub presigner: Arc<dyn Presigner>,
 }
 
 impl<S: Store> JobsService<S> {
@@ -319,6 +322,7 @@ impl<S: Store> JobsService<S> {
             rejected(code, &msg, None, now, token_of(payload).as_deref())
         };
         let store = &self.store;
+        let presigner = self.presigner.as_ref();
         match request {
             JobsRequest::GetPending => {
                 let req: GetPendingIn = decode(payload).map_err(fail)?;
@@ -337,6 +341,7 @@ impl<S: Store> JobsService<S> {
                 let token = req.client_token.as_deref();
                 let started = device::start_next_pending_job_execution(
                     store,
+                    presigner,
                     thing,
                     req.status_details.clone(),
                     req.step_timeout_in_minutes,
@@ -351,6 +356,7 @@ impl<S: Store> JobsService<S> {
                 let token = req.client_token.as_deref();
                 let found = device::describe_job_execution(
                     store,
+                    presigner,
                     thing,
                     &job_id,
                     req.execution_number,
@@ -379,7 +385,7 @@ impl<S: Store> JobsService<S> {
                     step_timeout_in_minutes: req.step_timeout_in_minutes,
                     include_job_document: req.include_job_document.unwrap_or(false),
                 };
-                let done = device::update_job_execution(store, thing, update, now)
+                let done = device::update_job_execution(store, presigner, thing, update, now)
                     .await
                     .map_err(|e| error_reply(e, now, token))?;
                 let mut fields = Map::new();

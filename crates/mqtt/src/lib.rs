@@ -25,6 +25,7 @@ pub mod notify;
 pub use endpoint::{ConnectRequest, Handler, Identity, Reply, Sessions};
 pub use events::EventContext;
 
+use iotjobs_core::presign::{NoPresigner, Presigner};
 use iotjobs_core::{ChangeNotice, Clock, JobsEvent, Store, ThingChanged};
 use jobs::JobsService;
 use notify::Notifier;
@@ -142,6 +143,11 @@ fn coalesce(mut things: Vec<ThingChanged>) -> Vec<ThingChanged> {
     out
 }
 
+/// The presigner the options name, or one that signs nothing.
+fn presigner_or_none(presigner: Option<&Arc<dyn Presigner>>) -> Arc<dyn Presigner> {
+    presigner.cloned().unwrap_or_else(|| Arc::new(NoPresigner))
+}
+
 /// Checks an operator's MQTT credentials (user name without the `?...` query, password):
 /// true if they are an access key id and its secret of an admin or operator key of the
 /// served account. The transport stays ignorant of how keys are kept.
@@ -159,6 +165,9 @@ pub struct EndpointOptions {
     pub certificate_recheck: Option<std::time::Duration>,
     /// The endpoint's live sessions (given, so that the caller can count them).
     pub sessions: Sessions,
+    /// Signs the presigned URLs in the job documents devices receive (`--s3-endpoint`);
+    /// `None`: placeholders reach devices as written.
+    pub presigner: Option<Arc<dyn Presigner>>,
 }
 
 /// Serve devices over MQTT on `listener` for `store`'s account, until `shutdown`
@@ -191,11 +200,11 @@ pub async fn run_with_changes<S: Store + Clone>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
     let sessions = options.sessions.clone();
-    let notifier = Arc::new(Notifier::new(
-        store.clone(),
-        clock.clone(),
-        sessions.clone(),
-    ));
+    let presigner = presigner_or_none(options.presigner.as_ref());
+    let notifier = Arc::new(
+        Notifier::new(store.clone(), clock.clone(), sessions.clone())
+            .with_presigner(presigner.clone()),
+    );
     let notifying = notify_changes(notifier.clone(), changes);
     let publishing = options
         .events
@@ -209,7 +218,11 @@ pub async fn run_with_changes<S: Store + Clone>(
         ))
     });
     let device = Arc::new(Device {
-        service: JobsService { store, clock },
+        service: JobsService {
+            store,
+            clock,
+            presigner,
+        },
         notifier,
         operators: options.operators.clone(),
     });

@@ -34,6 +34,7 @@ use crate::jobs::{execution_out, prefix, summary_out};
 use futures_util::StreamExt;
 use iotjobs_core::device::job_document;
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus};
+use iotjobs_core::presign::{NoPresigner, Presigner};
 use iotjobs_core::{Clock, Store, ThingChanged};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -97,6 +98,9 @@ pub struct Notifier<S, P = Sessions> {
     store: S,
     clock: Arc<dyn Clock>,
     sessions: P,
+    /// Signs the presigned URLs of the documents in `notify-next` (a device may start
+    /// on that document without asking again).
+    presigner: Arc<dyn Presigner>,
     /// thing → (its last view, when it was last updated: a tick for LRU eviction).
     views: Mutex<HashMap<String, (View, u64)>>,
     tick: std::sync::atomic::AtomicU64,
@@ -126,11 +130,18 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
             store,
             clock,
             sessions,
+            presigner: Arc::new(NoPresigner),
             views: Mutex::new(HashMap::new()),
             tick: std::sync::atomic::AtomicU64::new(0),
             pruned_at: std::sync::atomic::AtomicUsize::new(MIN_PRUNE),
             reads: tokio::sync::Semaphore::new(MAX_READS),
         }
+    }
+
+    /// Sign the documents' presigned URLs with `presigner` (default: none signed).
+    pub fn with_presigner(mut self, presigner: Arc<dyn Presigner>) -> Self {
+        self.presigner = presigner;
+        self
     }
 
     fn next_tick(&self) -> u64 {
@@ -301,7 +312,7 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
             if let Some(head) = pending.first() {
                 let doc = {
                     let _read = self.reads.acquire().await;
-                    job_document(&self.store, &head.job_id).await?
+                    job_document(&self.store, self.presigner.as_ref(), &head.job_id).await?
                 };
                 body["execution"] = serde_json::to_value(execution_out(head, doc.as_deref(), now))
                     .unwrap_or_default();

@@ -1,6 +1,7 @@
 //! The device data plane (`iot-jobs-data`) over HTTP: what a device calls to find, start
 //! and report its job executions. The operations are `iotjobs_core::device`'s, shared
-//! with the MQTT transport; these handlers only convert DTOs.
+//! with the MQTT transport; these handlers only convert DTOs. The documents they return
+//! carry presigned URLs signed by the server's S3 client (`AccountConfig::s3`).
 
 use super::convert::{data_execution, data_state, data_summary};
 use crate::app::App;
@@ -31,6 +32,7 @@ pub(crate) async fn start_next_pending_job_execution<S: Store>(
     let now = app.now();
     let started = device::start_next_pending_job_execution(
         &app.store,
+        app.config.s3.as_ref(),
         &req.thing_name,
         req.status_details,
         req.step_timeout_in_minutes,
@@ -52,6 +54,7 @@ pub(crate) async fn describe_job_execution<S: Store>(
     let now = app.now();
     let found = device::describe_job_execution(
         &app.store,
+        app.config.s3.as_ref(),
         &req.thing_name,
         &req.job_id,
         req.execution_number,
@@ -77,7 +80,14 @@ pub(crate) async fn update_job_execution<S: Store>(
         step_timeout_in_minutes: req.step_timeout_in_minutes,
         include_job_document: req.include_job_document.unwrap_or(false),
     };
-    let done = device::update_job_execution(&app.store, &req.thing_name, update, app.now()).await?;
+    let done = device::update_job_execution(
+        &app.store,
+        app.config.s3.as_ref(),
+        &req.thing_name,
+        update,
+        app.now(),
+    )
+    .await?;
     Ok(UpdateJobExecutionResponse {
         execution_state: req
             .include_job_execution_state

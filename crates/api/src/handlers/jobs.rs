@@ -8,6 +8,7 @@ use super::managed_templates::{managed_template_arn, managed_template_for_job};
 use super::policy::{PolicyConfigs, job_policy, scheduled_job_rollouts};
 use crate::app::App;
 use iotjobs_core::job::{check_create_job, check_in_progress_timeout};
+use iotjobs_core::presign::{self, Presigner as _};
 use iotjobs_core::{
     AssociatedTargets, Job, JobFilter, JobStatus, JobUpdate, JobsError, NewJob, Store,
     TargetSelection,
@@ -46,7 +47,7 @@ pub(crate) async fn create_job<S: Store>(
         req.document_source.is_some(),
     )?;
     if let Some(doc) = &req.document
-        && !serde_json::from_str::<serde_json::Value>(doc).is_ok_and(|v| v.is_object())
+        && !is_json_object(doc)
     {
         return Err(JobsError::document_not_object());
     }
@@ -110,12 +111,33 @@ pub(crate) async fn create_job<S: Store>(
         req.destination_package_versions.as_ref(),
     );
 
+    // documentSource: "The job document is retrieved at the time you create the job"
+    // (AWS). Read after the request's own checks, so that a malformed request costs no
+    // S3 read.
+    let document = match (req.document, &req.document_source) {
+        (None, Some(source)) => {
+            let text = app
+                .config
+                .s3
+                .read_document(source, max_document_chars())
+                .await?;
+            if !is_json_object(&text) {
+                return Err(JobsError::document_source_not_object(source));
+            }
+            Some(text)
+        }
+        (document, _) => document,
+    };
+    if let Some(doc) = &document {
+        presign::check_placeholders(doc, app.config.s3.endpoint())?;
+    }
+
     let new = NewJob {
         job_id: job_id.clone(),
         targets,
         target_things,
         target_groups,
-        document: req.document,
+        document,
         document_source: req.document_source,
         description: req.description.clone(),
         target_selection,
@@ -129,6 +151,21 @@ pub(crate) async fn create_job<S: Store>(
         job_id: Some(job_id),
         description: req.description,
     })
+}
+
+/// Whether `text` is a JSON object (a job document must be one).
+fn is_json_object(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.is_object())
+}
+
+/// The longest job document, in characters: the model's `JobDocument` max (32768),
+/// which a document read from `documentSource` must fit as an inline one does.
+fn max_document_chars() -> usize {
+    use iotjobs_model::generated::iot::MODEL;
+    MODEL
+        .shape_id("JobDocument")
+        .and_then(|id| MODEL.shape(id).max)
+        .map_or(32_768, |max| max as usize)
 }
 
 /// AssociateTargetsWithJob. `comment` and `namespaceId` are accepted and not kept
