@@ -707,7 +707,7 @@ S3_SECRET_KEY = "s3-test-secret-key"
 
 def s3s_fs_binary() -> Path:
     """`s3s-fs` (0.14.1, `cargo install s3s-fs --version 0.14.1 --features binary --locked
-    --root target/tools`, as .ci/run does): IOTJOBS_S3S_FS, else target/tools/bin/s3s-fs.
+    --root target/tools`, as scripts/test does): IOTJOBS_S3S_FS, else target/tools/bin/s3s-fs.
     A missing binary fails the test (never a skip: the S3 tests would silently vanish)."""
     path = Path(os.environ.get("IOTJOBS_S3S_FS") or REPO / "target" / "tools" / "bin" / "s3s-fs")
     if not path.is_file() or not os.access(path, os.X_OK):
