@@ -20,6 +20,7 @@ pub mod policy;
 pub mod schedule;
 pub mod state_machine;
 pub mod store;
+pub mod template;
 pub mod thing;
 pub mod time;
 
@@ -35,5 +36,6 @@ pub use store::{
     AppliedChange, AssociatedTargets, ChangeListener, ChangeNotice, ExecutionSelector, JobFilter,
     Lease, Store, StoreResult, StoreStats, SweepReport, ThingChanged, ThingFilter,
 };
+pub use template::{JobBasis, JobTemplate, NewJobTemplate};
 pub use thing::{AttributeUpdate, NewThing, Thing, ThingUpdate};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
