@@ -365,8 +365,6 @@ mod tests {
             (Plane::Data, "DeleteConflictException"),
             // Only CreateJobTemplate (control plane) produces Conflict.
             (Plane::Data, "ConflictException"),
-            // Until CreateJobTemplate is served.
-            (Plane::Control, "ConflictException"),
         ];
         let config = AccountConfig::default();
         for plane in [Plane::Control, Plane::Data] {

@@ -291,6 +291,72 @@ pub static OPERATIONS: &[OperationHelp] = &[
     },
     OperationHelp {
         service: "iot",
+        operation: "CreateJobTemplate",
+        summary: "Save a job document and job settings under a template id, so that create-job --job-template-arn can start jobs from them.",
+        input: &[
+            (
+                "jobTemplateId",
+                "A name for the template, unique among the account's templates; the same id again is refused with ConflictException.",
+            ),
+            (
+                "jobArn",
+                "Copy an existing job of this account instead of giving a document: its document (or document URL) and its presigned-URL, rollout, abort, timeout and retry settings, maintenance windows and package versions, each as it is now. Any of those given here as well replace the copied one. Give exactly one of this, --document and --document-source.",
+            ),
+            (
+                "documentSource",
+                "A URL of the job document, kept with the template and passed on to its jobs. Give exactly one of this, --document and --job-arn.",
+            ),
+            (
+                "document",
+                "The job document itself, a JSON object, passed on to every job made from the template. Give exactly one of this, --document-source and --job-arn.",
+            ),
+            (
+                "description",
+                "Free text about the template, shown by describe-job-template and list-job-templates; jobs made from it do not take it.",
+            ),
+            (
+                "presignedUrlConfig",
+                "Kept and passed on to the template's jobs, which keep it the way create-job does.",
+            ),
+            (
+                "jobExecutionsRolloutConfig",
+                "How fast jobs made from the template reach their things, checked as create-job checks it; each such job applies it.",
+            ),
+            (
+                "abortConfig",
+                "When jobs made from the template cancel themselves because too many executions failed; checked as create-job checks it, and applied by each such job.",
+            ),
+            (
+                "timeoutConfig",
+                "The in-progress timeout that jobs made from the template give their executions.",
+            ),
+            (
+                "tags",
+                "Kept with the template only: neither listed by iotjobs nor passed on to jobs.",
+            ),
+            (
+                "jobExecutionsRetryConfig",
+                "How often jobs made from the template queue a failed or timed-out execution again; checked as create-job checks it, and applied by each such job.",
+            ),
+            (
+                "maintenanceWindows",
+                "Recurring windows (a cron start and a length in minutes) that become the maintenance windows of every job made from the template: they roll out only inside them.",
+            ),
+            (
+                "destinationPackageVersions",
+                "Kept and passed on to the template's jobs; iotjobs has no software package catalog.",
+            ),
+        ],
+        output: &[
+            (
+                "jobTemplateArn",
+                "The new template's ARN, to give to create-job --job-template-arn.",
+            ),
+            ("jobTemplateId", "The id of the new template."),
+        ],
+    },
+    OperationHelp {
+        service: "iot",
         operation: "CreateKeysAndCertificate",
         summary: "Make a key pair and a device certificate signed by the server's client CA, and register the certificate (needs `iotjobs serve --mqtt-client-ca-key`).",
         input: &[(
@@ -426,6 +492,13 @@ pub static OPERATIONS: &[OperationHelp] = &[
     },
     OperationHelp {
         service: "iot",
+        operation: "DeleteJobTemplate",
+        summary: "Delete a job template; jobs already made from it are not affected, as they keep their own copy of what they took.",
+        input: &[("jobTemplateId", "The template to delete.")],
+        output: &[],
+    },
+    OperationHelp {
+        service: "iot",
         operation: "DeleteThing",
         summary: "Delete a thing: it leaves its groups, its QUEUED and IN_PROGRESS executions become REMOVED, finished ones are kept.",
         input: &[
@@ -501,6 +574,54 @@ pub static OPERATIONS: &[OperationHelp] = &[
             "execution",
             "The execution: status, status details, versionNumber, executionNumber, when it was queued, started and last updated, whether it was force-canceled, and the seconds left while a timeout timer runs.",
         )],
+    },
+    OperationHelp {
+        service: "iot",
+        operation: "DescribeJobTemplate",
+        summary: "Show a job template: its document and the settings its jobs start with.",
+        input: &[("jobTemplateId", "The template to show.")],
+        output: &[
+            ("jobTemplateArn", "The template's ARN."),
+            ("jobTemplateId", "The template's id."),
+            (
+                "description",
+                "The description the template was created with.",
+            ),
+            (
+                "documentSource",
+                "The URL of the job document, when the template has one instead of an inline document.",
+            ),
+            (
+                "document",
+                "The job document, when the template holds one inline.",
+            ),
+            ("createdAt", "When the template was created."),
+            (
+                "presignedUrlConfig",
+                "The presigned-URL settings its jobs take, if any.",
+            ),
+            (
+                "jobExecutionsRolloutConfig",
+                "The rollout rate its jobs take, if any.",
+            ),
+            ("abortConfig", "The abort criteria its jobs take, if any."),
+            (
+                "timeoutConfig",
+                "The in-progress timeout its jobs take, if any.",
+            ),
+            (
+                "jobExecutionsRetryConfig",
+                "The retry criteria its jobs take, if any.",
+            ),
+            (
+                "maintenanceWindows",
+                "The maintenance windows its jobs take, if any.",
+            ),
+            (
+                "destinationPackageVersions",
+                "The package version ARNs its jobs take, if any.",
+            ),
+        ],
     },
     OperationHelp {
         service: "iot",
@@ -652,6 +773,19 @@ pub static OPERATIONS: &[OperationHelp] = &[
             (
                 "executionSummaries",
                 "One entry per execution: the job id, and the execution's status, number and times.",
+            ),
+            ("nextToken", NEXT_TOKEN_OUT),
+        ],
+    },
+    OperationHelp {
+        service: "iot",
+        operation: "ListJobTemplates",
+        summary: "List the account's job templates in id order; the CLI fetches every page unless told otherwise.",
+        input: &[("maxResults", MAX_RESULTS_IN), ("nextToken", NEXT_TOKEN_IN)],
+        output: &[
+            (
+                "jobTemplates",
+                "One entry per template: its ARN, id, description and creation time.",
             ),
             ("nextToken", NEXT_TOKEN_OUT),
         ],

@@ -1,8 +1,8 @@
 //! Job operations: create, describe, update, cancel, delete, list, get the document.
 
 use super::convert::{
-    Target, config_json, config_value, control_time, job_arn, next_token, page_request,
-    parse_target,
+    Target, check_document, config_json, config_value, control_time, job_arn, next_token,
+    page_request, parse_target,
 };
 use super::policy::{PolicyConfigs, job_policy, scheduled_job_rollouts};
 use crate::app::App;
@@ -32,11 +32,7 @@ pub(crate) async fn create_job<S: Store>(
         req.document.is_some(),
         req.document_source.is_some(),
     )?;
-    if let Some(doc) = &req.document
-        && !serde_json::from_str::<serde_json::Value>(doc).is_ok_and(|v| v.is_object())
-    {
-        return Err(JobsError::document_not_object());
-    }
+    check_document(req.document.as_deref())?;
     if req.job_template_arn.is_some() {
         return Err(JobsError::not_supported("jobTemplateArn"));
     }
@@ -357,17 +353,18 @@ pub(crate) async fn list_jobs<S: Store>(
     })
 }
 
-/// The configs that both CreateJob and UpdateJob set (UpdateJob's updatable fields).
-struct UpdatableConfigs<'a> {
-    presigned_url: Option<&'a PresignedUrlConfig>,
-    rollout: Option<&'a JobExecutionsRolloutConfig>,
-    abort: Option<&'a AbortConfig>,
-    timeout: Option<&'a TimeoutConfig>,
-    retry: Option<&'a JobExecutionsRetryConfig>,
+/// The configs that CreateJob, UpdateJob and CreateJobTemplate set (UpdateJob's
+/// updatable fields).
+pub(super) struct UpdatableConfigs<'a> {
+    pub(super) presigned_url: Option<&'a PresignedUrlConfig>,
+    pub(super) rollout: Option<&'a JobExecutionsRolloutConfig>,
+    pub(super) abort: Option<&'a AbortConfig>,
+    pub(super) timeout: Option<&'a TimeoutConfig>,
+    pub(super) retry: Option<&'a JobExecutionsRetryConfig>,
 }
 
 /// Those configs as stored (member name → JSON text); absent ones are left out.
-fn updatable_configs(c: UpdatableConfigs<'_>) -> BTreeMap<String, String> {
+pub(super) fn updatable_configs(c: UpdatableConfigs<'_>) -> BTreeMap<String, String> {
     let mut configs = BTreeMap::new();
     config_json(&mut configs, "presignedUrlConfig", c.presigned_url);
     config_json(&mut configs, "jobExecutionsRolloutConfig", c.rollout);

@@ -42,6 +42,10 @@ pub const SERVED: &[&str] = &[
     "AssociateTargetsWithJob",
     "DeleteJob",
     "GetJobDocument",
+    "CreateJobTemplate",
+    "DescribeJobTemplate",
+    "ListJobTemplates",
+    "DeleteJobTemplate",
     "DescribeJobExecution",
     "ListJobExecutionsForJob",
     "ListJobExecutionsForThing",
@@ -84,6 +88,10 @@ pub enum Operation {
     AssociateTargetsWithJob,
     DeleteJob,
     GetJobDocument,
+    CreateJobTemplate,
+    DescribeJobTemplate,
+    ListJobTemplates,
+    DeleteJobTemplate,
     DescribeJobExecution,
     ListJobExecutionsForJob,
     ListJobExecutionsForThing,
@@ -125,6 +133,10 @@ impl Operation {
         Operation::AssociateTargetsWithJob,
         Operation::DeleteJob,
         Operation::GetJobDocument,
+        Operation::CreateJobTemplate,
+        Operation::DescribeJobTemplate,
+        Operation::ListJobTemplates,
+        Operation::DeleteJobTemplate,
         Operation::DescribeJobExecution,
         Operation::ListJobExecutionsForJob,
         Operation::ListJobExecutionsForThing,
@@ -166,6 +178,10 @@ impl Operation {
             Operation::AssociateTargetsWithJob => "AssociateTargetsWithJob",
             Operation::DeleteJob => "DeleteJob",
             Operation::GetJobDocument => "GetJobDocument",
+            Operation::CreateJobTemplate => "CreateJobTemplate",
+            Operation::DescribeJobTemplate => "DescribeJobTemplate",
+            Operation::ListJobTemplates => "ListJobTemplates",
+            Operation::DeleteJobTemplate => "DeleteJobTemplate",
             Operation::DescribeJobExecution => "DescribeJobExecution",
             Operation::ListJobExecutionsForJob => "ListJobExecutionsForJob",
             Operation::ListJobExecutionsForThing => "ListJobExecutionsForThing",
@@ -209,6 +225,10 @@ impl Operation {
             "AssociateTargetsWithJob" => Some(Operation::AssociateTargetsWithJob),
             "DeleteJob" => Some(Operation::DeleteJob),
             "GetJobDocument" => Some(Operation::GetJobDocument),
+            "CreateJobTemplate" => Some(Operation::CreateJobTemplate),
+            "DescribeJobTemplate" => Some(Operation::DescribeJobTemplate),
+            "ListJobTemplates" => Some(Operation::ListJobTemplates),
+            "DeleteJobTemplate" => Some(Operation::DeleteJobTemplate),
             "DescribeJobExecution" => Some(Operation::DescribeJobExecution),
             "ListJobExecutionsForJob" => Some(Operation::ListJobExecutionsForJob),
             "ListJobExecutionsForThing" => Some(Operation::ListJobExecutionsForThing),
@@ -5576,13 +5596,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "minNumberOfExecutedThings",
         ],
         members: &[
-            w::MemberDef::body("failureType", "JobExecutionFailureType", 97),
+            w::MemberDef::body("failureType", "JobExecutionFailureType", 102),
             w::MemberDef::body("action", "AbortAction", 0),
             w::MemberDef::body("thresholdPercentage", "AbortThresholdPercentage", 4),
             w::MemberDef::body(
                 "minNumberOfExecutedThings",
                 "MinimumNumberOfExecutedThings",
-                139,
+                149,
             ),
         ],
         ..w::ShapeDef::DEFAULT
@@ -5607,11 +5627,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "AddThingToThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
-            w::MemberDef::body("thingName", "ThingName", 203),
-            w::MemberDef::body("thingArn", "ThingArn", 192),
-            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 145),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 209),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 205),
+            w::MemberDef::body("thingName", "ThingName", 213),
+            w::MemberDef::body("thingArn", "ThingArn", 202),
+            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 155),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5640,13 +5660,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["targets", "jobId"],
         members: &[
-            w::MemberDef::body("targets", "JobTargets", 112),
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::body("targets", "JobTargets", 117),
+            w::MemberDef::bound("jobId", "JobId", 112, w::Location::Uri, "jobId"),
             w::MemberDef::body("comment", "Comment", 35),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                140,
+                150,
                 w::Location::QueryString,
                 "namespaceId",
             ),
@@ -5658,9 +5678,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "AssociateTargetsWithJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 91),
-            w::MemberDef::body("jobId", "JobId", 107),
-            w::MemberDef::body("description", "JobDescription", 92),
+            w::MemberDef::body("jobArn", "JobArn", 96),
+            w::MemberDef::body("jobId", "JobId", 112),
+            w::MemberDef::body("description", "JobDescription", 97),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5670,18 +5690,18 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["thingName", "principal"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 213, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "principal",
                 "Principal",
-                152,
+                162,
                 w::Location::Header,
                 "x-amzn-principal",
             ),
             w::MemberDef::bound(
                 "thingPrincipalType",
                 "ThingPrincipalType",
-                205,
+                215,
                 w::Location::QueryString,
                 "thingPrincipalType",
             ),
@@ -5709,7 +5729,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         members: &[
             w::MemberDef::body("attributes", "Attributes", 16),
-            w::MemberDef::body("merge", "Flag", 78),
+            w::MemberDef::body("merge", "Flag", 83),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5765,11 +5785,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
-            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
-            w::MemberDef::body("expectedVersion", "ExpectedVersion", 74),
-            w::MemberDef::body("statusDetails", "DetailsMap", 69),
+            w::MemberDef::bound("jobId", "JobId", 112, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 213, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("force", "ForceFlag", 85, w::Location::QueryString, "force"),
+            w::MemberDef::body("expectedVersion", "ExpectedVersion", 79),
+            w::MemberDef::body("statusDetails", "DetailsMap", 74),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5779,10 +5799,10 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
-            w::MemberDef::body("reasonCode", "ReasonCode", 163),
+            w::MemberDef::bound("jobId", "JobId", 112, w::Location::Uri, "jobId"),
+            w::MemberDef::body("reasonCode", "ReasonCode", 173),
             w::MemberDef::body("comment", "Comment", 35),
-            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
+            w::MemberDef::bound("force", "ForceFlag", 85, w::Location::QueryString, "force"),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5791,9 +5811,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CancelJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 91),
-            w::MemberDef::body("jobId", "JobId", 107),
-            w::MemberDef::body("description", "JobDescription", 92),
+            w::MemberDef::body("jobArn", "JobArn", 96),
+            w::MemberDef::body("jobId", "JobId", 112),
+            w::MemberDef::body("description", "JobDescription", 97),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5812,7 +5832,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::body("certificateId", "CertificateId", 28),
             w::MemberDef::body("status", "CertificateStatus", 31),
             w::MemberDef::body("certificateMode", "CertificateMode", 29),
-            w::MemberDef::body("creationDate", "DateType", 47),
+            w::MemberDef::body("creationDate", "DateType", 49),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5834,11 +5854,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::body("certificatePem", "CertificatePem", 30),
             w::MemberDef::body("ownedBy", "AwsAccountId", 17),
             w::MemberDef::body("previousOwnedBy", "AwsAccountId", 17),
-            w::MemberDef::body("creationDate", "DateType", 47),
-            w::MemberDef::body("lastModifiedDate", "DateType", 47),
-            w::MemberDef::body("customerVersion", "CustomerVersion", 46),
-            w::MemberDef::body("transferData", "TransferData", 209),
-            w::MemberDef::body("generationId", "GenerationId", 82),
+            w::MemberDef::body("creationDate", "DateType", 49),
+            w::MemberDef::body("lastModifiedDate", "DateType", 49),
+            w::MemberDef::body("customerVersion", "CustomerVersion", 48),
+            w::MemberDef::body("transferData", "TransferData", 219),
+            w::MemberDef::body("generationId", "GenerationId", 87),
             w::MemberDef::body("validity", "CertificateValidity", 32),
             w::MemberDef::body("certificateMode", "CertificateMode", 29),
         ],
@@ -5888,8 +5908,8 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CertificateValidity",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("notBefore", "DateType", 47),
-            w::MemberDef::body("notAfter", "DateType", 47),
+            w::MemberDef::body("notBefore", "DateType", 49),
+            w::MemberDef::body("notAfter", "DateType", 49),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5920,30 +5940,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId", "targets"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
-            w::MemberDef::body("targets", "JobTargets", 112),
-            w::MemberDef::body("documentSource", "JobDocumentSource", 94),
-            w::MemberDef::body("document", "JobDocument", 93),
-            w::MemberDef::body("description", "JobDescription", 92),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 151),
-            w::MemberDef::body("targetSelection", "TargetSelection", 191),
+            w::MemberDef::bound("jobId", "JobId", 112, w::Location::Uri, "jobId"),
+            w::MemberDef::body("targets", "JobTargets", 117),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 99),
+            w::MemberDef::body("document", "JobDocument", 98),
+            w::MemberDef::body("description", "JobDescription", 97),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 161),
+            w::MemberDef::body("targetSelection", "TargetSelection", 201),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                106,
+                111,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 208),
-            w::MemberDef::body("tags", "TagList", 188),
-            w::MemberDef::body("namespaceId", "NamespaceId", 140),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 113),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 105),
-            w::MemberDef::body("documentParameters", "ParameterMap", 149),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 182),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 218),
+            w::MemberDef::body("tags", "TagList", 198),
+            w::MemberDef::body("namespaceId", "NamespaceId", 150),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 118),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 110),
+            w::MemberDef::body("documentParameters", "ParameterMap", 159),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 192),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                65,
+                70,
             ),
         ],
         ..w::ShapeDef::DEFAULT
@@ -5953,26 +5973,72 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CreateJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 91),
-            w::MemberDef::body("jobId", "JobId", 107),
-            w::MemberDef::body("description", "JobDescription", 92),
+            w::MemberDef::body("jobArn", "JobArn", 96),
+            w::MemberDef::body("jobId", "JobId", 112),
+            w::MemberDef::body("description", "JobDescription", 97),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 38
+    w::ShapeDef {
+        name: "CreateJobTemplateRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["jobTemplateId", "description"],
+        members: &[
+            w::MemberDef::bound(
+                "jobTemplateId",
+                "JobTemplateId",
+                119,
+                w::Location::Uri,
+                "jobTemplateId",
+            ),
+            w::MemberDef::body("jobArn", "JobArn", 96),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 99),
+            w::MemberDef::body("document", "JobDocument", 98),
+            w::MemberDef::body("description", "JobDescription", 97),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 161),
+            w::MemberDef::body(
+                "jobExecutionsRolloutConfig",
+                "JobExecutionsRolloutConfig",
+                111,
+            ),
+            w::MemberDef::body("abortConfig", "AbortConfig", 1),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 218),
+            w::MemberDef::body("tags", "TagList", 198),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 110),
+            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 145),
+            w::MemberDef::body(
+                "destinationPackageVersions",
+                "DestinationPackageVersions",
+                70,
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 39
+    w::ShapeDef {
+        name: "CreateJobTemplateResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 118),
+            w::MemberDef::body("jobTemplateId", "JobTemplateId", 119),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 40
     w::ShapeDef {
         name: "CreateKeysAndCertificateRequest",
         kind: w::ShapeKind::Structure,
         members: &[w::MemberDef::bound(
             "setAsActive",
             "SetAsActive",
-            183,
+            193,
             w::Location::QueryString,
             "setAsActive",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 39
+    // 41
     w::ShapeDef {
         name: "CreateKeysAndCertificateResponse",
         kind: w::ShapeKind::Structure,
@@ -5980,11 +6046,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::body("certificateArn", "CertificateArn", 26),
             w::MemberDef::body("certificateId", "CertificateId", 28),
             w::MemberDef::body("certificatePem", "CertificatePem", 30),
-            w::MemberDef::body("keyPair", "KeyPair", 114),
+            w::MemberDef::body("keyPair", "KeyPair", 122),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 40
+    // 42
     w::ShapeDef {
         name: "CreateThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -5993,58 +6059,58 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                199,
+                209,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 199),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 201),
-            w::MemberDef::body("tags", "TagList", 188),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 41
-    w::ShapeDef {
-        name: "CreateThingGroupResponse",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 197),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 42
-    w::ShapeDef {
-        name: "CreateThingRequest",
-        kind: w::ShapeKind::Structure,
-        required: &["thingName"],
-        members: &[
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
-            w::MemberDef::body("attributePayload", "AttributePayload", 14),
-            w::MemberDef::body("billingGroupName", "BillingGroupName", 19),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 209),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 211),
+            w::MemberDef::body("tags", "TagList", 198),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 43
     w::ShapeDef {
-        name: "CreateThingResponse",
+        name: "CreateThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 203),
-            w::MemberDef::body("thingArn", "ThingArn", 192),
-            w::MemberDef::body("thingId", "ThingId", 202),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 209),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 205),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 207),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 44
     w::ShapeDef {
+        name: "CreateThingRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["thingName"],
+        members: &[
+            w::MemberDef::bound("thingName", "ThingName", 213, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 216),
+            w::MemberDef::body("attributePayload", "AttributePayload", 14),
+            w::MemberDef::body("billingGroupName", "BillingGroupName", 19),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 45
+    w::ShapeDef {
+        name: "CreateThingResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("thingName", "ThingName", 213),
+            w::MemberDef::body("thingArn", "ThingArn", 202),
+            w::MemberDef::body("thingId", "ThingId", 212),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 46
+    w::ShapeDef {
         name: "CreationDate",
         kind: w::ShapeKind::Timestamp,
         ..w::ShapeDef::DEFAULT
     },
-    // 45
+    // 47
     w::ShapeDef {
         name: "CronExpression",
         kind: w::ShapeKind::String,
@@ -6052,20 +6118,20 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(256.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 46
+    // 48
     w::ShapeDef {
         name: "CustomerVersion",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 47
+    // 49
     w::ShapeDef {
         name: "DateType",
         kind: w::ShapeKind::Timestamp,
         ..w::ShapeDef::DEFAULT
     },
-    // 48
+    // 50
     w::ShapeDef {
         name: "DeleteCertificateRequest",
         kind: w::ShapeKind::Structure,
@@ -6081,58 +6147,72 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "forceDelete",
                 "ForceDelete",
-                79,
+                84,
                 w::Location::QueryString,
                 "forceDelete",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 49
+    // 51
     w::ShapeDef {
         name: "DeleteJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName", "executionNumber"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 112, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 213, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                73,
+                78,
                 w::Location::Uri,
                 "executionNumber",
             ),
-            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
+            w::MemberDef::bound("force", "ForceFlag", 85, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                140,
+                150,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 50
+    // 52
     w::ShapeDef {
         name: "DeleteJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
+            w::MemberDef::bound("jobId", "JobId", 112, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("force", "ForceFlag", 85, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                140,
+                150,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 51
+    // 53
+    w::ShapeDef {
+        name: "DeleteJobTemplateRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["jobTemplateId"],
+        members: &[w::MemberDef::bound(
+            "jobTemplateId",
+            "JobTemplateId",
+            119,
+            w::Location::Uri,
+            "jobTemplateId",
+        )],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 54
     w::ShapeDef {
         name: "DeleteThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -6141,52 +6221,52 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                199,
+                209,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "expectedVersion",
                 "OptionalVersion",
-                144,
+                154,
                 w::Location::QueryString,
                 "expectedVersion",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 52
+    // 55
     w::ShapeDef {
         name: "DeleteThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 53
+    // 56
     w::ShapeDef {
         name: "DeleteThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 213, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "expectedVersion",
                 "OptionalVersion",
-                144,
+                154,
                 w::Location::QueryString,
                 "expectedVersion",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 54
+    // 57
     w::ShapeDef {
         name: "DeleteThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 55
+    // 58
     w::ShapeDef {
         name: "DescribeCertificateRequest",
         kind: w::ShapeKind::Structure,
@@ -6200,7 +6280,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 56
+    // 59
     w::ShapeDef {
         name: "DescribeCertificateResponse",
         kind: w::ShapeKind::Structure,
@@ -6211,38 +6291,38 @@ pub static SHAPES: &[w::ShapeDef] = &[
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 57
+    // 60
     w::ShapeDef {
         name: "DescribeJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 112, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 213, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                73,
+                78,
                 w::Location::QueryString,
                 "executionNumber",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 58
+    // 61
     w::ShapeDef {
         name: "DescribeJobExecutionResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("execution", "JobExecution", 96)],
+        members: &[w::MemberDef::body("execution", "JobExecution", 101)],
         ..w::ShapeDef::DEFAULT
     },
-    // 59
+    // 62
     w::ShapeDef {
         name: "DescribeJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 112, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
@@ -6253,17 +6333,60 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 60
+    // 63
     w::ShapeDef {
         name: "DescribeJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("documentSource", "JobDocumentSource", 94),
-            w::MemberDef::body("job", "Job", 90),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 99),
+            w::MemberDef::body("job", "Job", 95),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 61
+    // 64
+    w::ShapeDef {
+        name: "DescribeJobTemplateRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["jobTemplateId"],
+        members: &[w::MemberDef::bound(
+            "jobTemplateId",
+            "JobTemplateId",
+            119,
+            w::Location::Uri,
+            "jobTemplateId",
+        )],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 65
+    w::ShapeDef {
+        name: "DescribeJobTemplateResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 118),
+            w::MemberDef::body("jobTemplateId", "JobTemplateId", 119),
+            w::MemberDef::body("description", "JobDescription", 97),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 99),
+            w::MemberDef::body("document", "JobDocument", 98),
+            w::MemberDef::body("createdAt", "DateType", 49),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 161),
+            w::MemberDef::body(
+                "jobExecutionsRolloutConfig",
+                "JobExecutionsRolloutConfig",
+                111,
+            ),
+            w::MemberDef::body("abortConfig", "AbortConfig", 1),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 218),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 110),
+            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 145),
+            w::MemberDef::body(
+                "destinationPackageVersions",
+                "DestinationPackageVersions",
+                70,
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 66
     w::ShapeDef {
         name: "DescribeThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -6271,31 +6394,31 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingGroupName",
             "ThingGroupName",
-            199,
+            209,
             w::Location::Uri,
             "thingGroupName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 62
+    // 67
     w::ShapeDef {
         name: "DescribeThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 197),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
-            w::MemberDef::body("version", "Version", 216),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 201),
-            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 198),
-            w::MemberDef::body("indexName", "IndexName", 89),
-            w::MemberDef::body("queryString", "QueryString", 159),
-            w::MemberDef::body("queryVersion", "QueryVersion", 160),
-            w::MemberDef::body("status", "DynamicGroupStatus", 72),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 209),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 207),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 205),
+            w::MemberDef::body("version", "Version", 226),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 211),
+            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 208),
+            w::MemberDef::body("indexName", "IndexName", 94),
+            w::MemberDef::body("queryString", "QueryString", 169),
+            w::MemberDef::body("queryVersion", "QueryVersion", 170),
+            w::MemberDef::body("status", "DynamicGroupStatus", 77),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 63
+    // 68
     w::ShapeDef {
         name: "DescribeThingRequest",
         kind: w::ShapeKind::Structure,
@@ -6303,60 +6426,60 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingName",
             "ThingName",
-            203,
+            213,
             w::Location::Uri,
             "thingName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 64
+    // 69
     w::ShapeDef {
         name: "DescribeThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
             w::MemberDef::body("defaultClientId", "ClientId", 34),
-            w::MemberDef::body("thingName", "ThingName", 203),
-            w::MemberDef::body("thingId", "ThingId", 202),
-            w::MemberDef::body("thingArn", "ThingArn", 192),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
+            w::MemberDef::body("thingName", "ThingName", 213),
+            w::MemberDef::body("thingId", "ThingId", 212),
+            w::MemberDef::body("thingArn", "ThingArn", 202),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 216),
             w::MemberDef::body("attributes", "Attributes", 16),
-            w::MemberDef::body("version", "Version", 216),
+            w::MemberDef::body("version", "Version", 226),
             w::MemberDef::body("billingGroupName", "BillingGroupName", 19),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 65
+    // 70
     w::ShapeDef {
         name: "DestinationPackageVersions",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(146)),
+        member: Some(w::ShapeId(156)),
         ..w::ShapeDef::DEFAULT
     },
-    // 66
+    // 71
     w::ShapeDef {
         name: "DetachThingPrincipalRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName", "principal"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 213, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "principal",
                 "Principal",
-                152,
+                162,
                 w::Location::Header,
                 "x-amzn-principal",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 67
+    // 72
     w::ShapeDef {
         name: "DetachThingPrincipalResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 68
+    // 73
     w::ShapeDef {
         name: "DetailsKey",
         kind: w::ShapeKind::String,
@@ -6365,15 +6488,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 69
+    // 74
     w::ShapeDef {
         name: "DetailsMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(68)),
-        value: Some(w::ShapeId(70)),
+        key: Some(w::ShapeId(73)),
+        value: Some(w::ShapeId(75)),
         ..w::ShapeDef::DEFAULT
     },
-    // 70
+    // 75
     w::ShapeDef {
         name: "DetailsValue",
         kind: w::ShapeKind::String,
@@ -6381,7 +6504,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 71
+    // 76
     w::ShapeDef {
         name: "DurationInMinutes",
         kind: w::ShapeKind::Integer,
@@ -6389,26 +6512,26 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1430.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 72
+    // 77
     w::ShapeDef {
         name: "DynamicGroupStatus",
         kind: w::ShapeKind::String,
         enum_values: &["ACTIVE", "BUILDING", "REBUILDING"],
         ..w::ShapeDef::DEFAULT
     },
-    // 73
+    // 78
     w::ShapeDef {
         name: "ExecutionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 74
+    // 79
     w::ShapeDef {
         name: "ExpectedVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 75
+    // 80
     w::ShapeDef {
         name: "ExpiresInSec",
         kind: w::ShapeKind::Long,
@@ -6416,7 +6539,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(3600.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 76
+    // 81
     w::ShapeDef {
         name: "ExponentialRolloutRate",
         kind: w::ShapeKind::Structure,
@@ -6426,55 +6549,55 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "rateIncreaseCriteria",
         ],
         members: &[
-            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 179),
-            w::MemberDef::body("incrementFactor", "IncrementFactor", 88),
-            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 162),
+            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 189),
+            w::MemberDef::body("incrementFactor", "IncrementFactor", 93),
+            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 172),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 77
+    // 82
     w::ShapeDef {
         name: "FailedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 78
+    // 83
     w::ShapeDef {
         name: "Flag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 79
+    // 84
     w::ShapeDef {
         name: "ForceDelete",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 80
+    // 85
     w::ShapeDef {
         name: "ForceFlag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 81
+    // 86
     w::ShapeDef {
         name: "Forced",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 82
+    // 87
     w::ShapeDef {
         name: "GenerationId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 83
+    // 88
     w::ShapeDef {
         name: "GetJobDocumentRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 112, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
@@ -6485,36 +6608,36 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 84
+    // 89
     w::ShapeDef {
         name: "GetJobDocumentResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("document", "JobDocument", 93)],
+        members: &[w::MemberDef::body("document", "JobDocument", 98)],
         ..w::ShapeDef::DEFAULT
     },
-    // 85
+    // 90
     w::ShapeDef {
         name: "GroupNameAndArn",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("groupName", "ThingGroupName", 199),
-            w::MemberDef::body("groupArn", "ThingGroupArn", 195),
+            w::MemberDef::body("groupName", "ThingGroupName", 209),
+            w::MemberDef::body("groupArn", "ThingGroupArn", 205),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 86
+    // 91
     w::ShapeDef {
         name: "InProgressThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 87
+    // 92
     w::ShapeDef {
         name: "InProgressTimeoutInMinutes",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 88
+    // 93
     w::ShapeDef {
         name: "IncrementFactor",
         kind: w::ShapeKind::Double,
@@ -6522,7 +6645,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(5.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 89
+    // 94
     w::ShapeDef {
         name: "IndexName",
         kind: w::ShapeKind::String,
@@ -6531,54 +6654,54 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 90
+    // 95
     w::ShapeDef {
         name: "Job",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 91),
-            w::MemberDef::body("jobId", "JobId", 107),
-            w::MemberDef::body("targetSelection", "TargetSelection", 191),
-            w::MemberDef::body("status", "JobStatus", 109),
-            w::MemberDef::body("forceCanceled", "Forced", 81),
-            w::MemberDef::body("reasonCode", "ReasonCode", 163),
+            w::MemberDef::body("jobArn", "JobArn", 96),
+            w::MemberDef::body("jobId", "JobId", 112),
+            w::MemberDef::body("targetSelection", "TargetSelection", 201),
+            w::MemberDef::body("status", "JobStatus", 114),
+            w::MemberDef::body("forceCanceled", "Forced", 86),
+            w::MemberDef::body("reasonCode", "ReasonCode", 173),
             w::MemberDef::body("comment", "Comment", 35),
-            w::MemberDef::body("targets", "JobTargets", 112),
-            w::MemberDef::body("description", "JobDescription", 92),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 151),
+            w::MemberDef::body("targets", "JobTargets", 117),
+            w::MemberDef::body("description", "JobDescription", 97),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 161),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                106,
+                111,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("createdAt", "DateType", 47),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
-            w::MemberDef::body("completedAt", "DateType", 47),
-            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 108),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 208),
-            w::MemberDef::body("namespaceId", "NamespaceId", 140),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 113),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 105),
-            w::MemberDef::body("documentParameters", "ParameterMap", 149),
+            w::MemberDef::body("createdAt", "DateType", 49),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 49),
+            w::MemberDef::body("completedAt", "DateType", 49),
+            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 113),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 218),
+            w::MemberDef::body("namespaceId", "NamespaceId", 150),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 118),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 110),
+            w::MemberDef::body("documentParameters", "ParameterMap", 159),
             w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 20),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 182),
-            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 181),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 192),
+            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 191),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                65,
+                70,
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 91
+    // 96
     w::ShapeDef {
         name: "JobArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 92
+    // 97
     w::ShapeDef {
         name: "JobDescription",
         kind: w::ShapeKind::String,
@@ -6586,14 +6709,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 93
+    // 98
     w::ShapeDef {
         name: "JobDocument",
         kind: w::ShapeKind::String,
         max: Some(32768.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 94
+    // 99
     w::ShapeDef {
         name: "JobDocumentSource",
         kind: w::ShapeKind::String,
@@ -6601,28 +6724,28 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1350.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 95
+    // 100
     w::ShapeDef {
         name: "JobEndBehavior",
         kind: w::ShapeKind::String,
         enum_values: &["STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 96
+    // 101
     w::ShapeDef {
         name: "JobExecution",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobId", "JobId", 107),
-            w::MemberDef::body("status", "JobExecutionStatus", 98),
-            w::MemberDef::body("forceCanceled", "Forced", 81),
-            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 99),
-            w::MemberDef::body("thingArn", "ThingArn", 192),
-            w::MemberDef::body("queuedAt", "DateType", 47),
-            w::MemberDef::body("startedAt", "DateType", 47),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 73),
-            w::MemberDef::body("versionNumber", "VersionNumber", 217),
+            w::MemberDef::body("jobId", "JobId", 112),
+            w::MemberDef::body("status", "JobExecutionStatus", 103),
+            w::MemberDef::body("forceCanceled", "Forced", 86),
+            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 104),
+            w::MemberDef::body("thingArn", "ThingArn", 202),
+            w::MemberDef::body("queuedAt", "DateType", 49),
+            w::MemberDef::body("startedAt", "DateType", 49),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 49),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 78),
+            w::MemberDef::body("versionNumber", "VersionNumber", 227),
             w::MemberDef::body(
                 "approximateSecondsBeforeTimedOut",
                 "ApproximateSecondsBeforeTimedOut",
@@ -6631,14 +6754,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 97
+    // 102
     w::ShapeDef {
         name: "JobExecutionFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "REJECTED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 98
+    // 103
     w::ShapeDef {
         name: "JobExecutionStatus",
         kind: w::ShapeKind::String,
@@ -6654,80 +6777,80 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 99
+    // 104
     w::ShapeDef {
         name: "JobExecutionStatusDetails",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 69)],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 100
-    w::ShapeDef {
-        name: "JobExecutionSummary",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("status", "JobExecutionStatus", 98),
-            w::MemberDef::body("queuedAt", "DateType", 47),
-            w::MemberDef::body("startedAt", "DateType", 47),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 73),
-            w::MemberDef::body("retryAttempt", "RetryAttempt", 174),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 101
-    w::ShapeDef {
-        name: "JobExecutionSummaryForJob",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("thingArn", "ThingArn", 192),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 100),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 102
-    w::ShapeDef {
-        name: "JobExecutionSummaryForJobList",
-        kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(101)),
-        ..w::ShapeDef::DEFAULT
-    },
-    // 103
-    w::ShapeDef {
-        name: "JobExecutionSummaryForThing",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("jobId", "JobId", 107),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 100),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 104
-    w::ShapeDef {
-        name: "JobExecutionSummaryForThingList",
-        kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(103)),
+        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 74)],
         ..w::ShapeDef::DEFAULT
     },
     // 105
     w::ShapeDef {
-        name: "JobExecutionsRetryConfig",
+        name: "JobExecutionSummary",
         kind: w::ShapeKind::Structure,
-        required: &["criteriaList"],
-        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 176)],
+        members: &[
+            w::MemberDef::body("status", "JobExecutionStatus", 103),
+            w::MemberDef::body("queuedAt", "DateType", 49),
+            w::MemberDef::body("startedAt", "DateType", 49),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 49),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 78),
+            w::MemberDef::body("retryAttempt", "RetryAttempt", 184),
+        ],
         ..w::ShapeDef::DEFAULT
     },
     // 106
     w::ShapeDef {
-        name: "JobExecutionsRolloutConfig",
+        name: "JobExecutionSummaryForJob",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 137),
-            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 76),
+            w::MemberDef::body("thingArn", "ThingArn", 202),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 105),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 107
+    w::ShapeDef {
+        name: "JobExecutionSummaryForJobList",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(106)),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 108
+    w::ShapeDef {
+        name: "JobExecutionSummaryForThing",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("jobId", "JobId", 112),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 105),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 109
+    w::ShapeDef {
+        name: "JobExecutionSummaryForThingList",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(108)),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 110
+    w::ShapeDef {
+        name: "JobExecutionsRetryConfig",
+        kind: w::ShapeKind::Structure,
+        required: &["criteriaList"],
+        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 186)],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 111
+    w::ShapeDef {
+        name: "JobExecutionsRolloutConfig",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 147),
+            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 81),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 112
     w::ShapeDef {
         name: "JobId",
         kind: w::ShapeKind::String,
@@ -6736,24 +6859,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 108
+    // 113
     w::ShapeDef {
         name: "JobProcessDetails",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 157),
+            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 167),
             w::MemberDef::body("numberOfCanceledThings", "CanceledThings", 24),
-            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 185),
-            w::MemberDef::body("numberOfFailedThings", "FailedThings", 77),
-            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 169),
-            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 161),
-            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 86),
-            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 173),
-            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 207),
+            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 195),
+            w::MemberDef::body("numberOfFailedThings", "FailedThings", 82),
+            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 179),
+            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 171),
+            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 91),
+            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 183),
+            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 217),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 109
+    // 114
     w::ShapeDef {
         name: "JobStatus",
         kind: w::ShapeKind::String,
@@ -6766,39 +6889,39 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 110
+    // 115
     w::ShapeDef {
         name: "JobSummary",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 91),
-            w::MemberDef::body("jobId", "JobId", 107),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 197),
-            w::MemberDef::body("targetSelection", "TargetSelection", 191),
-            w::MemberDef::body("status", "JobStatus", 109),
-            w::MemberDef::body("createdAt", "DateType", 47),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
-            w::MemberDef::body("completedAt", "DateType", 47),
+            w::MemberDef::body("jobArn", "JobArn", 96),
+            w::MemberDef::body("jobId", "JobId", 112),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 207),
+            w::MemberDef::body("targetSelection", "TargetSelection", 201),
+            w::MemberDef::body("status", "JobStatus", 114),
+            w::MemberDef::body("createdAt", "DateType", 49),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 49),
+            w::MemberDef::body("completedAt", "DateType", 49),
             w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 20),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 111
+    // 116
     w::ShapeDef {
         name: "JobSummaryList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(110)),
+        member: Some(w::ShapeId(115)),
         ..w::ShapeDef::DEFAULT
     },
-    // 112
+    // 117
     w::ShapeDef {
         name: "JobTargets",
         kind: w::ShapeKind::List,
         min: Some(1.0),
-        member: Some(w::ShapeId(190)),
+        member: Some(w::ShapeId(200)),
         ..w::ShapeDef::DEFAULT
     },
-    // 113
+    // 118
     w::ShapeDef {
         name: "JobTemplateArn",
         kind: w::ShapeKind::String,
@@ -6807,17 +6930,45 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 114
+    // 119
+    w::ShapeDef {
+        name: "JobTemplateId",
+        kind: w::ShapeKind::String,
+        min: Some(1.0),
+        max: Some(64.0),
+        pattern: Some("[a-zA-Z0-9_-]+"),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 120
+    w::ShapeDef {
+        name: "JobTemplateSummary",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 118),
+            w::MemberDef::body("jobTemplateId", "JobTemplateId", 119),
+            w::MemberDef::body("description", "JobDescription", 97),
+            w::MemberDef::body("createdAt", "DateType", 49),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 121
+    w::ShapeDef {
+        name: "JobTemplateSummaryList",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(120)),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 122
     w::ShapeDef {
         name: "KeyPair",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("PublicKey", "PublicKey", 158),
-            w::MemberDef::body("PrivateKey", "PrivateKey", 155),
+            w::MemberDef::body("PublicKey", "PublicKey", 168),
+            w::MemberDef::body("PrivateKey", "PrivateKey", 165),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 115
+    // 123
     w::ShapeDef {
         name: "LaserMaxResults",
         kind: w::ShapeKind::Integer,
@@ -6825,7 +6976,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 116
+    // 124
     w::ShapeDef {
         name: "ListCertificatesRequest",
         kind: w::ShapeKind::Structure,
@@ -6833,11 +6984,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "pageSize",
                 "PageSize",
-                147,
+                157,
                 w::Location::QueryString,
                 "pageSize",
             ),
-            w::MemberDef::bound("marker", "Marker", 136, w::Location::QueryString, "marker"),
+            w::MemberDef::bound("marker", "Marker", 146, w::Location::QueryString, "marker"),
             w::MemberDef::bound(
                 "ascendingOrder",
                 "AscendingOrder",
@@ -6848,107 +6999,139 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 117
+    // 125
     w::ShapeDef {
         name: "ListCertificatesResponse",
         kind: w::ShapeKind::Structure,
         members: &[
             w::MemberDef::body("certificates", "Certificates", 33),
-            w::MemberDef::body("nextMarker", "Marker", 136),
+            w::MemberDef::body("nextMarker", "Marker", 146),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 118
+    // 126
     w::ShapeDef {
         name: "ListJobExecutionsForJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 112, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                98,
+                103,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                115,
+                123,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                151,
                 w::Location::QueryString,
                 "nextToken",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 119
+    // 127
     w::ShapeDef {
         name: "ListJobExecutionsForJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 102),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 107),
+            w::MemberDef::body("nextToken", "NextToken", 151),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 120
+    // 128
     w::ShapeDef {
         name: "ListJobExecutionsForThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 213, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                98,
+                103,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                140,
+                150,
                 w::Location::QueryString,
                 "namespaceId",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                115,
+                123,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                151,
                 w::Location::QueryString,
                 "nextToken",
             ),
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::QueryString, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 112, w::Location::QueryString, "jobId"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 121
+    // 129
     w::ShapeDef {
         name: "ListJobExecutionsForThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 104),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 109),
+            w::MemberDef::body("nextToken", "NextToken", 151),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 122
+    // 130
+    w::ShapeDef {
+        name: "ListJobTemplatesRequest",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::bound(
+                "maxResults",
+                "LaserMaxResults",
+                123,
+                w::Location::QueryString,
+                "maxResults",
+            ),
+            w::MemberDef::bound(
+                "nextToken",
+                "NextToken",
+                151,
+                w::Location::QueryString,
+                "nextToken",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 131
+    w::ShapeDef {
+        name: "ListJobTemplatesResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("jobTemplates", "JobTemplateSummaryList", 121),
+            w::MemberDef::body("nextToken", "NextToken", 151),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 132
     w::ShapeDef {
         name: "ListJobsRequest",
         kind: w::ShapeKind::Structure,
@@ -6956,100 +7139,100 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "status",
                 "JobStatus",
-                109,
+                114,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "targetSelection",
                 "TargetSelection",
-                191,
+                201,
                 w::Location::QueryString,
                 "targetSelection",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                115,
+                123,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                151,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                199,
+                209,
                 w::Location::QueryString,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "thingGroupId",
                 "ThingGroupId",
-                197,
+                207,
                 w::Location::QueryString,
                 "thingGroupId",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                140,
+                150,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 123
+    // 133
     w::ShapeDef {
         name: "ListJobsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobs", "JobSummaryList", 111),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("jobs", "JobSummaryList", 116),
+            w::MemberDef::body("nextToken", "NextToken", 151),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 124
+    // 134
     w::ShapeDef {
         name: "ListThingGroupsForThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 213, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                151,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                168,
+                178,
                 w::Location::QueryString,
                 "maxResults",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 125
+    // 135
     w::ShapeDef {
         name: "ListThingGroupsForThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 200),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 210),
+            w::MemberDef::body("nextToken", "NextToken", 151),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 126
+    // 136
     w::ShapeDef {
         name: "ListThingGroupsRequest",
         kind: w::ShapeKind::Structure,
@@ -7057,52 +7240,52 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                151,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                168,
+                178,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "parentGroup",
                 "ThingGroupName",
-                199,
+                209,
                 w::Location::QueryString,
                 "parentGroup",
             ),
             w::MemberDef::bound(
                 "namePrefixFilter",
                 "ThingGroupName",
-                199,
+                209,
                 w::Location::QueryString,
                 "namePrefixFilter",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "RecursiveWithoutDefault",
-                165,
+                175,
                 w::Location::QueryString,
                 "recursive",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 127
+    // 137
     w::ShapeDef {
         name: "ListThingGroupsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 200),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 210),
+            w::MemberDef::body("nextToken", "NextToken", 151),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 128
+    // 138
     w::ShapeDef {
         name: "ListThingPrincipalsRequest",
         kind: w::ShapeKind::Structure,
@@ -7111,32 +7294,32 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                151,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                168,
+                178,
                 w::Location::QueryString,
                 "maxResults",
             ),
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 213, w::Location::Uri, "thingName"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 129
+    // 139
     w::ShapeDef {
         name: "ListThingPrincipalsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("principals", "Principals", 154),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("principals", "Principals", 164),
+            w::MemberDef::body("nextToken", "NextToken", 151),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 130
+    // 140
     w::ShapeDef {
         name: "ListThingsInThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -7145,45 +7328,45 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                199,
+                209,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "Recursive",
-                164,
+                174,
                 w::Location::QueryString,
                 "recursive",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                151,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                168,
+                178,
                 w::Location::QueryString,
                 "maxResults",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 131
+    // 141
     w::ShapeDef {
         name: "ListThingsInThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingNameList", 204),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("things", "ThingNameList", 214),
+            w::MemberDef::body("nextToken", "NextToken", 151),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 132
+    // 142
     w::ShapeDef {
         name: "ListThingsRequest",
         kind: w::ShapeKind::Structure,
@@ -7191,14 +7374,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                151,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                168,
+                178,
                 w::Location::QueryString,
                 "maxResults",
             ),
@@ -7219,49 +7402,49 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingTypeName",
                 "ThingTypeName",
-                206,
+                216,
                 w::Location::QueryString,
                 "thingTypeName",
             ),
             w::MemberDef::bound(
                 "usePrefixAttributeValue",
                 "usePrefixAttributeValue",
-                218,
+                228,
                 w::Location::QueryString,
                 "usePrefixAttributeValue",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 133
+    // 143
     w::ShapeDef {
         name: "ListThingsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingAttributeList", 194),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("things", "ThingAttributeList", 204),
+            w::MemberDef::body("nextToken", "NextToken", 151),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 134
+    // 144
     w::ShapeDef {
         name: "MaintenanceWindow",
         kind: w::ShapeKind::Structure,
         required: &["startTime", "durationInMinutes"],
         members: &[
-            w::MemberDef::body("startTime", "CronExpression", 45),
-            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 71),
+            w::MemberDef::body("startTime", "CronExpression", 47),
+            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 76),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 135
+    // 145
     w::ShapeDef {
         name: "MaintenanceWindows",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(134)),
+        member: Some(w::ShapeId(144)),
         ..w::ShapeDef::DEFAULT
     },
-    // 136
+    // 146
     w::ShapeDef {
         name: "Marker",
         kind: w::ShapeKind::String,
@@ -7269,14 +7452,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[A-Za-z0-9+/]+={0,2}"),
         ..w::ShapeDef::DEFAULT
     },
-    // 137
+    // 147
     w::ShapeDef {
         name: "MaxJobExecutionsPerMin",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 138
+    // 148
     w::ShapeDef {
         name: "Message",
         kind: w::ShapeKind::String,
@@ -7284,27 +7467,27 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\s\S]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 139
+    // 149
     w::ShapeDef {
         name: "MinimumNumberOfExecutedThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 140
+    // 150
     w::ShapeDef {
         name: "NamespaceId",
         kind: w::ShapeKind::String,
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 141
+    // 151
     w::ShapeDef {
         name: "NextToken",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 142
+    // 152
     w::ShapeDef {
         name: "NumberOfRetries",
         kind: w::ShapeKind::Integer,
@@ -7312,26 +7495,26 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(10.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 143
+    // 153
     w::ShapeDef {
         name: "NumberOfThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 144
+    // 154
     w::ShapeDef {
         name: "OptionalVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 145
+    // 155
     w::ShapeDef {
         name: "OverrideDynamicGroups",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 146
+    // 156
     w::ShapeDef {
         name: "PackageVersionArn",
         kind: w::ShapeKind::String,
@@ -7340,7 +7523,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 147
+    // 157
     w::ShapeDef {
         name: "PageSize",
         kind: w::ShapeKind::Integer,
@@ -7348,7 +7531,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 148
+    // 158
     w::ShapeDef {
         name: "ParameterKey",
         kind: w::ShapeKind::String,
@@ -7357,15 +7540,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 149
+    // 159
     w::ShapeDef {
         name: "ParameterMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(148)),
-        value: Some(w::ShapeId(150)),
+        key: Some(w::ShapeId(158)),
+        value: Some(w::ShapeId(160)),
         ..w::ShapeDef::DEFAULT
     },
-    // 150
+    // 160
     w::ShapeDef {
         name: "ParameterValue",
         kind: w::ShapeKind::String,
@@ -7374,92 +7557,92 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 151
+    // 161
     w::ShapeDef {
         name: "PresignedUrlConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("roleArn", "RoleArn", 178),
-            w::MemberDef::body("expiresInSec", "ExpiresInSec", 75),
+            w::MemberDef::body("roleArn", "RoleArn", 188),
+            w::MemberDef::body("expiresInSec", "ExpiresInSec", 80),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 152
+    // 162
     w::ShapeDef {
         name: "Principal",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 153
+    // 163
     w::ShapeDef {
         name: "PrincipalArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 154
+    // 164
     w::ShapeDef {
         name: "Principals",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(153)),
+        member: Some(w::ShapeId(163)),
         ..w::ShapeDef::DEFAULT
     },
-    // 155
+    // 165
     w::ShapeDef {
         name: "PrivateKey",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 156
+    // 166
     w::ShapeDef {
         name: "ProcessingTargetName",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 157
+    // 167
     w::ShapeDef {
         name: "ProcessingTargetNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(156)),
+        member: Some(w::ShapeId(166)),
         ..w::ShapeDef::DEFAULT
     },
-    // 158
+    // 168
     w::ShapeDef {
         name: "PublicKey",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 159
+    // 169
     w::ShapeDef {
         name: "QueryString",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 160
+    // 170
     w::ShapeDef {
         name: "QueryVersion",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 161
+    // 171
     w::ShapeDef {
         name: "QueuedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 162
+    // 172
     w::ShapeDef {
         name: "RateIncreaseCriteria",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 143),
-            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 143),
+            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 153),
+            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 153),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 163
+    // 173
     w::ShapeDef {
         name: "ReasonCode",
         kind: w::ShapeKind::String,
@@ -7467,19 +7650,19 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Upper}\p{Digit}_]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 164
+    // 174
     w::ShapeDef {
         name: "Recursive",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 165
+    // 175
     w::ShapeDef {
         name: "RecursiveWithoutDefault",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 166
+    // 176
     w::ShapeDef {
         name: "RegisterCertificateWithoutCARequest",
         kind: w::ShapeKind::Structure,
@@ -7490,7 +7673,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 167
+    // 177
     w::ShapeDef {
         name: "RegisterCertificateWithoutCAResponse",
         kind: w::ShapeKind::Structure,
@@ -7500,7 +7683,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 168
+    // 178
     w::ShapeDef {
         name: "RegistryMaxResults",
         kind: w::ShapeKind::Integer,
@@ -7508,77 +7691,77 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 169
+    // 179
     w::ShapeDef {
         name: "RejectedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 170
+    // 180
     w::ShapeDef {
         name: "RemoveThingFromThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
-            w::MemberDef::body("thingName", "ThingName", 203),
-            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 209),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 205),
+            w::MemberDef::body("thingName", "ThingName", 213),
+            w::MemberDef::body("thingArn", "ThingArn", 202),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 171
+    // 181
     w::ShapeDef {
         name: "RemoveThingFromThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 172
+    // 182
     w::ShapeDef {
         name: "RemoveThingType",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 173
+    // 183
     w::ShapeDef {
         name: "RemovedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 174
+    // 184
     w::ShapeDef {
         name: "RetryAttempt",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 175
+    // 185
     w::ShapeDef {
         name: "RetryCriteria",
         kind: w::ShapeKind::Structure,
         required: &["failureType", "numberOfRetries"],
         members: &[
-            w::MemberDef::body("failureType", "RetryableFailureType", 177),
-            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 142),
+            w::MemberDef::body("failureType", "RetryableFailureType", 187),
+            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 152),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 176
+    // 186
     w::ShapeDef {
         name: "RetryCriteriaList",
         kind: w::ShapeKind::List,
         min: Some(1.0),
         max: Some(2.0),
-        member: Some(w::ShapeId(175)),
+        member: Some(w::ShapeId(185)),
         ..w::ShapeDef::DEFAULT
     },
-    // 177
+    // 187
     w::ShapeDef {
         name: "RetryableFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 178
+    // 188
     w::ShapeDef {
         name: "RoleArn",
         kind: w::ShapeKind::String,
@@ -7586,7 +7769,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 179
+    // 189
     w::ShapeDef {
         name: "RolloutRatePerMinute",
         kind: w::ShapeKind::Integer,
@@ -7594,39 +7777,39 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1000.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 180
+    // 190
     w::ShapeDef {
         name: "ScheduledJobRollout",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("startTime", "StringDateTime", 184)],
+        members: &[w::MemberDef::body("startTime", "StringDateTime", 194)],
         ..w::ShapeDef::DEFAULT
     },
-    // 181
+    // 191
     w::ShapeDef {
         name: "ScheduledJobRolloutList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(180)),
+        member: Some(w::ShapeId(190)),
         ..w::ShapeDef::DEFAULT
     },
-    // 182
+    // 192
     w::ShapeDef {
         name: "SchedulingConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("startTime", "StringDateTime", 184),
-            w::MemberDef::body("endTime", "StringDateTime", 184),
-            w::MemberDef::body("endBehavior", "JobEndBehavior", 95),
-            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 135),
+            w::MemberDef::body("startTime", "StringDateTime", 194),
+            w::MemberDef::body("endTime", "StringDateTime", 194),
+            w::MemberDef::body("endBehavior", "JobEndBehavior", 100),
+            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 145),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 183
+    // 193
     w::ShapeDef {
         name: "SetAsActive",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 184
+    // 194
     w::ShapeDef {
         name: "StringDateTime",
         kind: w::ShapeKind::String,
@@ -7634,24 +7817,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(64.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 185
+    // 195
     w::ShapeDef {
         name: "SucceededThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 186
+    // 196
     w::ShapeDef {
         name: "Tag",
         kind: w::ShapeKind::Structure,
         required: &["Key"],
         members: &[
-            w::MemberDef::body("Key", "TagKey", 187),
-            w::MemberDef::body("Value", "TagValue", 189),
+            w::MemberDef::body("Key", "TagKey", 197),
+            w::MemberDef::body("Value", "TagValue", 199),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 187
+    // 197
     w::ShapeDef {
         name: "TagKey",
         kind: w::ShapeKind::String,
@@ -7660,14 +7843,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 188
+    // 198
     w::ShapeDef {
         name: "TagList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(186)),
+        member: Some(w::ShapeId(196)),
         ..w::ShapeDef::DEFAULT
     },
-    // 189
+    // 199
     w::ShapeDef {
         name: "TagValue",
         kind: w::ShapeKind::String,
@@ -7675,53 +7858,53 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(256.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 190
+    // 200
     w::ShapeDef {
         name: "TargetArn",
         kind: w::ShapeKind::String,
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 191
+    // 201
     w::ShapeDef {
         name: "TargetSelection",
         kind: w::ShapeKind::String,
         enum_values: &["CONTINUOUS", "SNAPSHOT"],
         ..w::ShapeDef::DEFAULT
     },
-    // 192
+    // 202
     w::ShapeDef {
         name: "ThingArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 193
+    // 203
     w::ShapeDef {
         name: "ThingAttribute",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 203),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
-            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("thingName", "ThingName", 213),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 216),
+            w::MemberDef::body("thingArn", "ThingArn", 202),
             w::MemberDef::body("attributes", "Attributes", 16),
-            w::MemberDef::body("version", "Version", 216),
+            w::MemberDef::body("version", "Version", 226),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 194
+    // 204
     w::ShapeDef {
         name: "ThingAttributeList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(193)),
+        member: Some(w::ShapeId(203)),
         ..w::ShapeDef::DEFAULT
     },
-    // 195
+    // 205
     w::ShapeDef {
         name: "ThingGroupArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 196
+    // 206
     w::ShapeDef {
         name: "ThingGroupDescription",
         kind: w::ShapeKind::String,
@@ -7729,7 +7912,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Graph}\x20]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 197
+    // 207
     w::ShapeDef {
         name: "ThingGroupId",
         kind: w::ShapeKind::String,
@@ -7738,18 +7921,18 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[a-zA-Z0-9\-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 198
+    // 208
     w::ShapeDef {
         name: "ThingGroupMetadata",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 199),
-            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 200),
-            w::MemberDef::body("creationDate", "CreationDate", 44),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 209),
+            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 210),
+            w::MemberDef::body("creationDate", "CreationDate", 46),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 199
+    // 209
     w::ShapeDef {
         name: "ThingGroupName",
         kind: w::ShapeKind::String,
@@ -7758,30 +7941,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 200
+    // 210
     w::ShapeDef {
         name: "ThingGroupNameAndArnList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(85)),
+        member: Some(w::ShapeId(90)),
         ..w::ShapeDef::DEFAULT
     },
-    // 201
+    // 211
     w::ShapeDef {
         name: "ThingGroupProperties",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 196),
+            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 206),
             w::MemberDef::body("attributePayload", "AttributePayload", 14),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 202
+    // 212
     w::ShapeDef {
         name: "ThingId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 203
+    // 213
     w::ShapeDef {
         name: "ThingName",
         kind: w::ShapeKind::String,
@@ -7790,21 +7973,21 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 204
+    // 214
     w::ShapeDef {
         name: "ThingNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(203)),
+        member: Some(w::ShapeId(213)),
         ..w::ShapeDef::DEFAULT
     },
-    // 205
+    // 215
     w::ShapeDef {
         name: "ThingPrincipalType",
         kind: w::ShapeKind::String,
         enum_values: &["EXCLUSIVE_THING", "NON_EXCLUSIVE_THING"],
         ..w::ShapeDef::DEFAULT
     },
-    // 206
+    // 216
     w::ShapeDef {
         name: "ThingTypeName",
         kind: w::ShapeKind::String,
@@ -7813,37 +7996,37 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 207
+    // 217
     w::ShapeDef {
         name: "TimedOutThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 208
+    // 218
     w::ShapeDef {
         name: "TimeoutConfig",
         kind: w::ShapeKind::Structure,
         members: &[w::MemberDef::body(
             "inProgressTimeoutInMinutes",
             "InProgressTimeoutInMinutes",
-            87,
+            92,
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 209
+    // 219
     w::ShapeDef {
         name: "TransferData",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("transferMessage", "Message", 138),
-            w::MemberDef::body("rejectReason", "Message", 138),
-            w::MemberDef::body("transferDate", "DateType", 47),
-            w::MemberDef::body("acceptDate", "DateType", 47),
-            w::MemberDef::body("rejectDate", "DateType", 47),
+            w::MemberDef::body("transferMessage", "Message", 148),
+            w::MemberDef::body("rejectReason", "Message", 148),
+            w::MemberDef::body("transferDate", "DateType", 49),
+            w::MemberDef::body("acceptDate", "DateType", 49),
+            w::MemberDef::body("rejectDate", "DateType", 49),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 210
+    // 220
     w::ShapeDef {
         name: "UpdateCertificateRequest",
         kind: w::ShapeKind::Structure,
@@ -7866,34 +8049,34 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 211
+    // 221
     w::ShapeDef {
         name: "UpdateJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
-            w::MemberDef::body("description", "JobDescription", 92),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 151),
+            w::MemberDef::bound("jobId", "JobId", 112, w::Location::Uri, "jobId"),
+            w::MemberDef::body("description", "JobDescription", 97),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 161),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                106,
+                111,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 208),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 218),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                140,
+                150,
                 w::Location::QueryString,
                 "namespaceId",
             ),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 105),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 110),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 212
+    // 222
     w::ShapeDef {
         name: "UpdateThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -7902,56 +8085,56 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                199,
+                209,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 201),
-            w::MemberDef::body("expectedVersion", "OptionalVersion", 144),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 211),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 154),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 213
+    // 223
     w::ShapeDef {
         name: "UpdateThingGroupResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("version", "Version", 216)],
+        members: &[w::MemberDef::body("version", "Version", 226)],
         ..w::ShapeDef::DEFAULT
     },
-    // 214
+    // 224
     w::ShapeDef {
         name: "UpdateThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
+            w::MemberDef::bound("thingName", "ThingName", 213, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 216),
             w::MemberDef::body("attributePayload", "AttributePayload", 14),
-            w::MemberDef::body("expectedVersion", "OptionalVersion", 144),
-            w::MemberDef::body("removeThingType", "RemoveThingType", 172),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 154),
+            w::MemberDef::body("removeThingType", "RemoveThingType", 182),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 215
+    // 225
     w::ShapeDef {
         name: "UpdateThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 216
+    // 226
     w::ShapeDef {
         name: "Version",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 217
+    // 227
     w::ShapeDef {
         name: "VersionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 218
+    // 228
     w::ShapeDef {
         name: "usePrefixAttributeValue",
         kind: w::ShapeKind::Boolean,
@@ -8363,6 +8546,53 @@ pub struct CreateJobResponse {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateJobTemplateRequest {
+    #[serde(rename = "jobTemplateId")]
+    pub job_template_id: String,
+    #[serde(rename = "jobArn", skip_serializing_if = "Option::is_none")]
+    pub job_arn: Option<String>,
+    #[serde(rename = "documentSource", skip_serializing_if = "Option::is_none")]
+    pub document_source: Option<String>,
+    #[serde(rename = "document", skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    #[serde(rename = "description")]
+    pub description: String,
+    #[serde(rename = "presignedUrlConfig", skip_serializing_if = "Option::is_none")]
+    pub presigned_url_config: Option<PresignedUrlConfig>,
+    #[serde(
+        rename = "jobExecutionsRolloutConfig",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub job_executions_rollout_config: Option<JobExecutionsRolloutConfig>,
+    #[serde(rename = "abortConfig", skip_serializing_if = "Option::is_none")]
+    pub abort_config: Option<AbortConfig>,
+    #[serde(rename = "timeoutConfig", skip_serializing_if = "Option::is_none")]
+    pub timeout_config: Option<TimeoutConfig>,
+    #[serde(rename = "tags", skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(
+        rename = "jobExecutionsRetryConfig",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub job_executions_retry_config: Option<JobExecutionsRetryConfig>,
+    #[serde(rename = "maintenanceWindows", skip_serializing_if = "Option::is_none")]
+    pub maintenance_windows: Option<Vec<MaintenanceWindow>>,
+    #[serde(
+        rename = "destinationPackageVersions",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub destination_package_versions: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateJobTemplateResponse {
+    #[serde(rename = "jobTemplateArn", skip_serializing_if = "Option::is_none")]
+    pub job_template_arn: Option<String>,
+    #[serde(rename = "jobTemplateId", skip_serializing_if = "Option::is_none")]
+    pub job_template_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CreateKeysAndCertificateRequest {
     #[serde(rename = "setAsActive", skip_serializing_if = "Option::is_none")]
     pub set_as_active: Option<bool>,
@@ -8460,6 +8690,12 @@ pub struct DeleteJobRequest {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeleteJobTemplateRequest {
+    #[serde(rename = "jobTemplateId")]
+    pub job_template_id: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeleteThingGroupRequest {
     #[serde(rename = "thingGroupName")]
     pub thing_group_name: String,
@@ -8526,6 +8762,51 @@ pub struct DescribeJobResponse {
     pub document_source: Option<String>,
     #[serde(rename = "job", skip_serializing_if = "Option::is_none")]
     pub job: Option<Job>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DescribeJobTemplateRequest {
+    #[serde(rename = "jobTemplateId")]
+    pub job_template_id: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DescribeJobTemplateResponse {
+    #[serde(rename = "jobTemplateArn", skip_serializing_if = "Option::is_none")]
+    pub job_template_arn: Option<String>,
+    #[serde(rename = "jobTemplateId", skip_serializing_if = "Option::is_none")]
+    pub job_template_id: Option<String>,
+    #[serde(rename = "description", skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(rename = "documentSource", skip_serializing_if = "Option::is_none")]
+    pub document_source: Option<String>,
+    #[serde(rename = "document", skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    #[serde(rename = "createdAt", skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<f64>,
+    #[serde(rename = "presignedUrlConfig", skip_serializing_if = "Option::is_none")]
+    pub presigned_url_config: Option<PresignedUrlConfig>,
+    #[serde(
+        rename = "jobExecutionsRolloutConfig",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub job_executions_rollout_config: Option<JobExecutionsRolloutConfig>,
+    #[serde(rename = "abortConfig", skip_serializing_if = "Option::is_none")]
+    pub abort_config: Option<AbortConfig>,
+    #[serde(rename = "timeoutConfig", skip_serializing_if = "Option::is_none")]
+    pub timeout_config: Option<TimeoutConfig>,
+    #[serde(
+        rename = "jobExecutionsRetryConfig",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub job_executions_retry_config: Option<JobExecutionsRetryConfig>,
+    #[serde(rename = "maintenanceWindows", skip_serializing_if = "Option::is_none")]
+    pub maintenance_windows: Option<Vec<MaintenanceWindow>>,
+    #[serde(
+        rename = "destinationPackageVersions",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub destination_package_versions: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -8854,6 +9135,18 @@ pub struct JobSummary {
     pub is_concurrent: Option<bool>,
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct JobTemplateSummary {
+    #[serde(rename = "jobTemplateArn", skip_serializing_if = "Option::is_none")]
+    pub job_template_arn: Option<String>,
+    #[serde(rename = "jobTemplateId", skip_serializing_if = "Option::is_none")]
+    pub job_template_id: Option<String>,
+    #[serde(rename = "description", skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(rename = "createdAt", skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<f64>,
+}
+
 #[derive(Clone, Default, Serialize, Deserialize)]
 pub struct KeyPair {
     #[serde(rename = "PublicKey", skip_serializing_if = "Option::is_none")]
@@ -8929,6 +9222,22 @@ pub struct ListJobExecutionsForThingRequest {
 pub struct ListJobExecutionsForThingResponse {
     #[serde(rename = "executionSummaries", skip_serializing_if = "Option::is_none")]
     pub execution_summaries: Option<Vec<JobExecutionSummaryForThing>>,
+    #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListJobTemplatesRequest {
+    #[serde(rename = "maxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListJobTemplatesResponse {
+    #[serde(rename = "jobTemplates", skip_serializing_if = "Option::is_none")]
+    pub job_templates: Option<Vec<JobTemplateSummary>>,
     #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
 }
