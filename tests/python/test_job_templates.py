@@ -1,18 +1,30 @@
 """Custom job templates (issue 14): CreateJobTemplate, DescribeJobTemplate,
 ListJobTemplates and DeleteJobTemplate with boto3 and the AWS CLI v1 (errors with their
 codes and HTTP statuses, the boto3 paginator, a template made from a job), and the iotjobs
-CLI.
+CLI; CreateJob with `jobTemplateArn`: what a job inherits, what the request overrides, and
+that inherited rollout, abort, retry, timeout and window configs are enforced (with
+`serve --test-clock`, moved by POST /iotjobs-api/clock).
 """
 
 from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
 from conftest import _clean_env
-from iotjobs_helpers import ACCOUNT, REGION, job_arn, make_job, raises_aws
+from iotjobs_helpers import (
+    ACCOUNT,
+    REGION,
+    exact_counters,
+    job,
+    job_arn,
+    make_job,
+    raises_aws,
+    thing_arn,
+)
 
 DOC = {"op": "install", "version": "1.2"}
 ROLLOUT = {"maximumPerMinute": 1}
@@ -247,6 +259,229 @@ def test_deleting_a_template_leaves_the_job_it_was_made_from(iot):
 
 
 # ---------------------------------------------------------------------------
+# CreateJob with jobTemplateArn
+# ---------------------------------------------------------------------------
+
+
+def advance(server, seconds: float) -> float:
+    """Move the test clock; the new time (epoch seconds)."""
+    status, _, data = server.raw("POST", "/iotjobs-api/clock", body={"advanceSeconds": seconds})
+    assert status == 200, data
+    return json.loads(data)["epochSeconds"]
+
+
+def things(iot, *names: str) -> list[str]:
+    for n in names:
+        iot.create_thing(thingName=n)
+    return [thing_arn(n) for n in names]
+
+
+def update(data, thing: str, job_id: str, status: str):
+    return data.update_job_execution(thingName=thing, jobId=job_id, status=status)
+
+
+def executions(iot, job_id: str) -> dict:
+    """{thing: JobExecutionSummary} from ListJobExecutionsForJob."""
+    return {s["thingArn"].rsplit("/", 1)[1]: s["jobExecutionSummary"]
+            for s in iot.list_job_executions_for_job(jobId=job_id)["executionSummaries"]}
+
+
+def test_a_job_inherits_the_templates_document_and_configs(iot):
+    full_template(iot, "t", maintenanceWindows=None, jobExecutionsRolloutConfig=None)
+    targets = things(iot, "d1", "d2")
+    r = iot.create_job(jobId="j", targets=targets, jobTemplateArn=template_arn("t"))
+    assert r["jobId"] == "j" and "description" not in r  # a template's description stays its own
+    j = job(iot, "j")
+    assert j["jobTemplateArn"] == template_arn("t")
+    assert json.loads(iot.get_job_document(jobId="j")["document"]) == DOC
+    assert j["presignedUrlConfig"] == PRESIGNED
+    assert j["abortConfig"] == ABORT
+    assert j["timeoutConfig"] == TIMEOUT
+    assert j["jobExecutionsRetryConfig"] == RETRY
+    assert j["destinationPackageVersions"] == PACKAGES
+    assert "jobExecutionsRolloutConfig" not in j
+    assert j["schedulingConfig"] == {}
+    assert "tags" not in j
+    assert j["status"] == "IN_PROGRESS"
+    exact_counters(iot, "j", Queued=2)
+
+    # a job without a template reports none
+    make_job(iot, "plain", ["d1"])
+    assert "jobTemplateArn" not in job(iot, "plain")
+
+
+def test_members_of_the_request_override_the_templates(iot):
+    full_template(iot, "t", maintenanceWindows=None)
+    targets = things(iot, "d1", "d2", "d3")
+    mine = {"criteriaList": [{"failureType": "ALL", "action": "CANCEL",
+                              "thresholdPercentage": 90.0, "minNumberOfExecutedThings": 10}]}
+    iot.create_job(jobId="j", targets=targets, jobTemplateArn=template_arn("t"),
+                   description="mine", document=json.dumps({"op": "other"}),
+                   jobExecutionsRolloutConfig={"maximumPerMinute": 100}, abortConfig=mine,
+                   schedulingConfig={"endBehavior": "CANCEL"})
+    j = job(iot, "j")
+    assert j["description"] == "mine"
+    assert json.loads(iot.get_job_document(jobId="j")["document"]) == {"op": "other"}
+    assert j["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 100}
+    assert j["abortConfig"] == mine
+    # the members it did not give come from the template
+    assert j["timeoutConfig"] == TIMEOUT
+    assert j["jobExecutionsRetryConfig"] == RETRY
+    assert j["presignedUrlConfig"] == PRESIGNED
+    assert j["schedulingConfig"] == {"endBehavior": "CANCEL"}
+    exact_counters(iot, "j", Queued=3)  # 100 a minute: all at once
+
+    # a document source in the request replaces the template's inline document
+    iot.create_job(jobId="j2", targets=targets[:1], jobTemplateArn=template_arn("t"),
+                   documentSource="https://s3.amazonaws.com/b/other.json")
+    r = iot.describe_job(jobId="j2")
+    assert r["documentSource"] == "https://s3.amazonaws.com/b/other.json"
+    assert "document" not in iot.get_job_document(jobId="j2")
+
+
+def test_create_job_template_errors(iot):
+    full_template(iot, "t")
+    targets = things(iot, "d1")
+    with raises_aws("ResourceNotFoundException", 404):
+        iot.create_job(jobId="j", targets=targets, jobTemplateArn=template_arn("nope"))
+    with raises_aws("InvalidRequestException", 400):
+        iot.create_job(jobId="j", targets=targets, jobTemplateArn=template_arn("t"),
+                       documentParameters={"k": "v"})
+    # AWS managed templates are not served yet
+    with raises_aws("ResourceNotFoundException", 404) as e:
+        iot.create_job(jobId="j", targets=targets,
+                       jobTemplateArn=f"arn:aws:iot:{REGION}::jobtemplate/AWS-Reboot:1.0")
+    assert "AWS-Reboot" in e.response["Error"]["Message"]
+    for bad in (f"arn:aws:iot:eu-west-1:{ACCOUNT}:jobtemplate/t",
+                f"arn:aws:iot:{REGION}:111111111111:jobtemplate/t",
+                f"arn:aws:iot:{REGION}:{ACCOUNT}:job/t"):
+        with raises_aws("InvalidRequestException", 400):
+            iot.create_job(jobId="j", targets=targets, jobTemplateArn=bad)
+    # both document forms in the request: refused as without a template
+    with raises_aws("InvalidRequestException", 400):
+        iot.create_job(jobId="j", targets=targets, jobTemplateArn=template_arn("t"),
+                       document="{}", documentSource="https://example.com/d.json")
+    # a request's own config is checked as always
+    with raises_aws("InvalidRequestException", 400):
+        iot.create_job(jobId="j", targets=targets, jobTemplateArn=template_arn("t"),
+                       timeoutConfig={"inProgressTimeoutInMinutes": 0})
+    with raises_aws("ResourceNotFoundException", 404):
+        iot.describe_job(jobId="j")
+
+
+def test_deleting_a_template_does_not_affect_its_jobs(iot):
+    full_template(iot, "t", maintenanceWindows=None)
+    iot.create_job(jobId="j", targets=things(iot, "d1"), jobTemplateArn=template_arn("t"))
+    before = job(iot, "j")
+    iot.delete_job_template(jobTemplateId="t")
+    after = job(iot, "j")
+    assert after == before
+    assert json.loads(iot.get_job_document(jobId="j")["document"]) == DOC
+    with raises_aws("ResourceNotFoundException", 404):
+        iot.create_job(jobId="j2", targets=[thing_arn("d1")], jobTemplateArn=template_arn("t"))
+    # a new template under the same id is a new template
+    iot.create_job_template(jobTemplateId="t", description="v2", document='{"v": 2}')
+    iot.create_job(jobId="j3", targets=[thing_arn("d1")], jobTemplateArn=template_arn("t"))
+    assert json.loads(iot.get_job_document(jobId="j3")["document"]) == {"v": 2}
+    assert "abortConfig" not in job(iot, "j3")
+    assert json.loads(iot.get_job_document(jobId="j")["document"]) == DOC
+
+
+@pytest.mark.server_args("--test-clock")
+def test_an_inherited_rollout_rate_is_enforced(server, iot):
+    iot.create_job_template(jobTemplateId="slow", description="one a minute",
+                            document=json.dumps(DOC), jobExecutionsRolloutConfig=ROLLOUT)
+    targets = things(iot, "d1", "d2", "d3")
+    iot.create_job(jobId="j", targets=targets, jobTemplateArn=template_arn("slow"))
+    assert job(iot, "j")["jobExecutionsRolloutConfig"] == ROLLOUT
+    assert len(executions(iot, "j")) == 1, "one execution at creation"
+    exact_counters(iot, "j", Queued=1)
+    advance(server, 59)
+    assert len(executions(iot, "j")) == 1
+    advance(server, 1)
+    assert len(executions(iot, "j")) == 2
+    advance(server, 60)
+    assert len(executions(iot, "j")) == 3
+    # the request's own rate replaces the template's
+    iot.create_job(jobId="fast", targets=targets, jobTemplateArn=template_arn("slow"),
+                   jobExecutionsRolloutConfig={"maximumPerMinute": 10})
+    assert len(executions(iot, "fast")) == 3
+
+
+@pytest.mark.server_args("--test-clock")
+def test_inherited_abort_retry_and_timeout_are_enforced(server, iot, jobs_data):
+    iot.create_job_template(
+        jobTemplateId="safe", description="abort, retry, timeout", document=json.dumps(DOC),
+        abortConfig={"criteriaList": [{"failureType": "FAILED", "action": "CANCEL",
+                                       "thresholdPercentage": 50.0,
+                                       "minNumberOfExecutedThings": 2}]},
+        jobExecutionsRetryConfig={"criteriaList": [{"failureType": "TIMED_OUT",
+                                                    "numberOfRetries": 1}]},
+        timeoutConfig={"inProgressTimeoutInMinutes": 1})
+    targets = things(iot, "d1", "d2", "d3", "d4", "d5")
+    iot.create_job(jobId="j", targets=targets, jobTemplateArn=template_arn("safe"))
+
+    # timeout (inherited) then retry (inherited): TIMED_OUT goes back to QUEUED once
+    jobs_data.start_next_pending_job_execution(thingName="d1")
+    advance(server, 61)
+    e = executions(iot, "j")["d1"]
+    assert (e["status"], e["retryAttempt"]) == ("QUEUED", 1)
+    jobs_data.start_next_pending_job_execution(thingName="d1")
+    advance(server, 61)
+    e = executions(iot, "j")["d1"]
+    assert (e["status"], e["retryAttempt"]) == ("TIMED_OUT", 1)
+
+    # abort (inherited): FAILED >= 50 % of at least 2 executed things
+    update(jobs_data, "d2", "j", "SUCCEEDED")  # 2 executed: 0 % failed
+    assert job(iot, "j")["status"] == "IN_PROGRESS"
+    update(jobs_data, "d3", "j", "FAILED")  # 3 executed, 1 failed: 33 %
+    assert job(iot, "j")["status"] == "IN_PROGRESS"
+    jobs_data.start_next_pending_job_execution(thingName="d4")
+    update(jobs_data, "d4", "j", "FAILED")  # 4 executed, 2 failed: 50 %
+    j = job(iot, "j")
+    assert (j["status"], j["reasonCode"]) == ("CANCELED", "ABORT_CRITERIA_MET")
+    exact_counters(iot, "j", TimedOut=1, Succeeded=1, Failed=2, Canceled=1)
+
+
+@pytest.mark.server_args("--test-clock")
+def test_inherited_maintenance_windows_are_enforced(server, iot):
+    # the clock at the next 04:00 UTC; the template's window opens daily at 02:00 for an
+    # hour, so 22 hours later
+    day = 86400
+    now = advance(server, 0)
+    four = (int(now) // day) * day + 4 * 3600
+    now = advance(server, (four if four > now else four + day) - now)
+    window = now + 22 * 3600
+    iot.create_job_template(jobTemplateId="nightly", description="at night",
+                            document=json.dumps(DOC),
+                            maintenanceWindows=[{"startTime": "cron(0 2 * * ? *)",
+                                                 "durationInMinutes": 60}])
+    targets = things(iot, "d1", "d2")
+    iot.create_job(jobId="j", targets=targets, jobTemplateArn=template_arn("nightly"),
+                   schedulingConfig={"endBehavior": "STOP_ROLLOUT"})
+    j = job(iot, "j")
+    assert j["schedulingConfig"] == {
+        "endBehavior": "STOP_ROLLOUT",
+        "maintenanceWindows": [{"startTime": "cron(0 2 * * ? *)", "durationInMinutes": 60}]}
+    assert j["status"] == "SCHEDULED"
+    assert j["scheduledJobRollouts"][0]["startTime"] == time.strftime(
+        "%Y-%m-%dT%H:%M", time.gmtime(window))
+    assert executions(iot, "j") == {}
+    advance(server, window - now - 1)
+    assert executions(iot, "j") == {}
+    advance(server, 1)
+    assert job(iot, "j")["status"] == "IN_PROGRESS"
+    assert len(executions(iot, "j")) == 2
+    advance(server, 3600)
+    # the request's own windows replace the template's
+    iot.create_job(jobId="j2", targets=targets, jobTemplateArn=template_arn("nightly"),
+                   schedulingConfig={"maintenanceWindows": [
+                       {"startTime": "cron(0 3 * * ? *)", "durationInMinutes": 30}]})
+    assert job(iot, "j2")["schedulingConfig"]["maintenanceWindows"] == [
+        {"startTime": "cron(0 3 * * ? *)", "durationInMinutes": 30}]
+
+
+# ---------------------------------------------------------------------------
 # The AWS CLI v1 and the iotjobs CLI
 # ---------------------------------------------------------------------------
 
@@ -301,3 +536,22 @@ def test_with_the_aws_cli_and_the_iotjobs_cli(server, aws, iotjobs_bin, tmp_path
         assert (rc, out) == (0, ""), err
     assert [s["jobTemplateId"] for s in iot.list_job_templates()["jobTemplates"]] == [
         "z0", "z1", "z2"]
+
+
+def test_create_job_from_a_template_with_the_aws_cli(server, aws, iot):
+    full_template(iot, "t", maintenanceWindows=None, jobExecutionsRolloutConfig=None)
+    things(iot, "d1")
+    rc, out, err = aws("iot", "create-job", "--job-id", "j", "--targets", thing_arn("d1"),
+                       "--job-template-arn", template_arn("t"),
+                       "--timeout-config", "inProgressTimeoutInMinutes=5")
+    assert rc == 0, err
+    assert json.loads(out)["jobId"] == "j"
+    rc, out, err = aws("iot", "describe-job", "--job-id", "j")
+    assert rc == 0, err
+    j = json.loads(out)["job"]
+    assert j["jobTemplateArn"] == template_arn("t")
+    assert j["timeoutConfig"] == {"inProgressTimeoutInMinutes": 5}
+    assert j["abortConfig"] == ABORT
+    rc, out, err = aws("iot", "create-job", "--job-id", "j2", "--targets", thing_arn("d1"),
+                       "--job-template-arn", template_arn("nope"))
+    assert rc == 255 and "ResourceNotFoundException" in err, (rc, err)

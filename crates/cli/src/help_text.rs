@@ -267,12 +267,12 @@ pub static OPERATIONS: &[OperationHelp] = &[
             ),
             (
                 "jobTemplateArn",
-                "Not supported: iotjobs has no job templates, and a job that names one is refused with InvalidRequestException.",
+                "A job template of this account (create-job-template) to start from: the job takes its document, its presigned-URL, rollout, abort, timeout and retry settings, maintenance windows and package versions, except those this request gives itself, which replace the template's one by one.",
             ),
             ("jobExecutionsRetryConfig", STORED_RETRY),
             (
                 "documentParameters",
-                "Kept with the job and shown by describe-job; iotjobs fills nothing into the document with them.",
+                "Kept with the job and shown by describe-job; iotjobs fills nothing into the document with them. Refused with a custom --job-template-arn.",
             ),
             (
                 "schedulingConfig",

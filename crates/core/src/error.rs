@@ -307,12 +307,6 @@ impl JobsError {
         ))
     }
 
-    /// A request member that changes what a job does and that iotjobs does not
-    /// implement: refused rather than silently ignored.
-    pub fn not_supported(member: &str) -> Self {
-        Self::InvalidRequest(format!("{member} is not supported by iotjobs yet"))
-    }
-
     /// One of two members that name the same resource must be given.
     pub fn name_or_arn_required(name_member: &str, arn_member: &str) -> Self {
         Self::InvalidRequest(format!("Specify {name_member} or {arn_member}"))

@@ -88,6 +88,55 @@ pub(crate) fn parse_job_arn(c: &AccountConfig, arn: &str) -> Result<String, Jobs
     }
 }
 
+/// What CreateJob's `jobTemplateArn` names.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TemplateArn {
+    /// A custom template of this account: `arn:aws:iot:{region}:{account}:jobtemplate/{id}`.
+    Custom(String),
+    /// An AWS managed template, whose ARN has no account:
+    /// `arn:aws:iot:{region}::jobtemplate/{name}:{version}` (the version may be left out).
+    Managed {
+        name: String,
+        version: Option<String>,
+    },
+}
+
+/// Parse a `jobTemplateArn` (this region; this account, or none for a managed template).
+pub(crate) fn parse_job_template_arn(
+    c: &AccountConfig,
+    arn: &str,
+) -> Result<TemplateArn, JobsError> {
+    let bad = || JobsError::wrong_arn_kind(arn, "job template");
+    let (region, account, resource) = iot_arn_parts(arn).ok_or_else(bad)?;
+    let Some(("jobtemplate", name)) = resource.split_once('/') else {
+        return Err(bad());
+    };
+    if name.is_empty() || name.contains('/') {
+        return Err(bad());
+    }
+    let outside = || JobsError::arn_outside_account(arn, &c.region, &c.account_id);
+    if region != c.region {
+        return Err(outside());
+    }
+    if account.is_empty() {
+        let (name, version) = match name.split_once(':') {
+            Some((n, v)) => (n, Some(v.to_owned())),
+            None => (name, None),
+        };
+        return Ok(TemplateArn::Managed {
+            name: name.to_owned(),
+            version,
+        });
+    }
+    if account != c.account_id {
+        return Err(outside());
+    }
+    if name.contains(':') {
+        return Err(bad());
+    }
+    Ok(TemplateArn::Custom(name.to_owned()))
+}
+
 /// "Job documents are UTF-8 encoded JSON documents" (Jobs key concepts): an inline
 /// document must be a JSON object (CreateJob, CreateJobTemplate).
 pub(crate) fn check_document(document: Option<&str>) -> Result<(), JobsError> {
@@ -316,7 +365,7 @@ mod tests {
     }
 
     #[test]
-    fn job_arns() {
+    fn job_and_template_arns() {
         let c = AccountConfig::default();
         assert_eq!(
             parse_job_arn(&c, "arn:aws:iot:us-east-1:000000000000:job/j-1"),
@@ -331,6 +380,40 @@ mod tests {
         ] {
             assert!(
                 matches!(parse_job_arn(&c, bad), Err(JobsError::InvalidRequest(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_job_template_arn(&c, "arn:aws:iot:us-east-1:000000000000:jobtemplate/t_1"),
+            Ok(TemplateArn::Custom("t_1".into()))
+        );
+        assert_eq!(
+            parse_job_template_arn(&c, "arn:aws:iot:us-east-1::jobtemplate/AWS-Reboot:1.0"),
+            Ok(TemplateArn::Managed {
+                name: "AWS-Reboot".into(),
+                version: Some("1.0".into())
+            })
+        );
+        assert_eq!(
+            parse_job_template_arn(&c, "arn:aws:iot:us-east-1::jobtemplate/AWS-Reboot"),
+            Ok(TemplateArn::Managed {
+                name: "AWS-Reboot".into(),
+                version: None
+            })
+        );
+        for bad in [
+            "arn:aws:iot:us-east-1:000000000000:job/t",
+            "arn:aws:iot:us-east-1:000000000000:jobtemplate/",
+            "arn:aws:iot:us-east-1:000000000000:jobtemplate/a:1",
+            "arn:aws:iot:eu-west-1:000000000000:jobtemplate/t",
+            "arn:aws:iot:eu-west-1::jobtemplate/AWS-Reboot:1.0",
+            "arn:aws:iot:us-east-1:111111111111:jobtemplate/t",
+        ] {
+            assert!(
+                matches!(
+                    parse_job_template_arn(&c, bad),
+                    Err(JobsError::InvalidRequest(_))
+                ),
                 "{bad}"
             );
         }

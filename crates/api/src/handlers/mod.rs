@@ -15,6 +15,7 @@ mod data_plane;
 mod job_executions;
 mod job_templates;
 mod jobs;
+mod managed_templates;
 mod policy;
 mod things;
 
