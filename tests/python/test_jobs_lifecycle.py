@@ -306,7 +306,8 @@ CONFIGS = {
         },
     },
     "presignedUrlConfig": {"roleArn": "arn:aws:iam::000000000000:role/jobs", "expiresInSec": 600},
-    "jobExecutionsRetryConfig": {"criteriaList": [{"failureType": "FAILED", "numberOfRetries": 2}]},
+    # once a job exists, AWS lets UpdateJob set numberOfRetries to 0 only
+    "jobExecutionsRetryConfig": {"criteriaList": [{"failureType": "FAILED", "numberOfRetries": 0}]},
 }
 
 

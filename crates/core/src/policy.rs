@@ -508,6 +508,24 @@ pub fn check_policy_update(policy: &JobPolicy) -> Result<(), JobsError> {
     check_policy(&without_schedule, Timestamp(0))
 }
 
+impl JobsError {
+    /// A `jobExecutionsRolloutConfig` with neither rate.
+    pub fn rollout_rate_missing() -> Self {
+        Self::InvalidRequest(
+            "jobExecutionsRolloutConfig must set maximumPerMinute or exponentialRate".into(),
+        )
+    }
+
+    /// An `exponentialRate` with nothing to grow on.
+    pub fn rate_increase_criteria_missing() -> Self {
+        Self::InvalidRequest(
+            "jobExecutionsRolloutConfig.exponentialRate.rateIncreaseCriteria must set \
+             numberOfNotifiedThings or numberOfSucceededThings"
+                .into(),
+        )
+    }
+}
+
 fn check_rollout(r: &RolloutRate) -> Result<(), JobsError> {
     if let Some(m) = r.maximum_per_minute
         && !(1..=MAX_RATE_PER_MINUTE).contains(&m)

@@ -42,9 +42,7 @@ pub(crate) fn rollout(c: &JobExecutionsRolloutConfig) -> Result<RolloutRate, Job
                 succeeded_things: criteria.number_of_succeeded_things.map(i64::from),
             };
             if increase.notified_things.is_none() && increase.succeeded_things.is_none() {
-                return Err(JobsError::InvalidRequest(format!(
-                    "{M}.exponentialRate.rateIncreaseCriteria must set numberOfNotifiedThings or numberOfSucceededThings"
-                )));
+                return Err(JobsError::rate_increase_criteria_missing());
             }
             Some(ExponentialRate {
                 base_per_minute: required(
@@ -61,9 +59,7 @@ pub(crate) fn rollout(c: &JobExecutionsRolloutConfig) -> Result<RolloutRate, Job
         }
     };
     if c.maximum_per_minute.is_none() && exponential.is_none() {
-        return Err(JobsError::InvalidRequest(format!(
-            "{M} must set maximumPerMinute or exponentialRate"
-        )));
+        return Err(JobsError::rollout_rate_missing());
     }
     Ok(RolloutRate {
         maximum_per_minute: c.maximum_per_minute.map(i64::from),
