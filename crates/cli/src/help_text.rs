@@ -97,9 +97,9 @@ const NEXT_TOKEN_OUT: &str = "Set when more items follow; pass it back as --next
 const IGNORED_NAMESPACE: &str = "Accepted and ignored: iotjobs has no job namespaces.";
 const NO_SUBSTITUTION: &str = "Accepted and changes nothing: iotjobs never substitutes anything into a job document, so it is the same before and after.";
 const STORED_PRESIGNED: &str = "Kept with the job and shown by describe-job; iotjobs signs no URLs, so devices get the document exactly as it was written.";
-const STORED_ROLLOUT: &str = "Kept with the job and shown by describe-job, but not applied: iotjobs queues every target's execution at once, without rate limits.";
-const STORED_ABORT: &str = "Kept with the job and shown by describe-job, but not applied: iotjobs never stops a job because too many executions failed.";
-const STORED_RETRY: &str = "Kept with the job and shown by describe-job, but not applied: a failed or timed-out execution is not queued again by itself.";
+const ROLLOUT_IN: &str = "How many targets a minute get their execution, a constant rate or one that grows as things are notified or succeed; targets not reached yet wait and have no execution. Without it every target gets its execution at once.";
+const ABORT_IN: &str = "Cancel the job (as cancel-job without force) once failures of a type reach a percentage of at least a given number of finished executions.";
+const RETRY_IN: &str = "Queue a FAILED or TIMED_OUT execution again, up to a number of times per failure type; retryAttempt counts the attempts.";
 const GROUP_ARN_INSTEAD: &str =
     "The group by its ARN (this account and region), instead of --thing-group-name.";
 const THING_ARN_INSTEAD: &str =
@@ -224,7 +224,7 @@ pub static OPERATIONS: &[OperationHelp] = &[
     OperationHelp {
         service: "iot",
         operation: "CreateJob",
-        summary: "Create a job: a JSON document for a set of things and thing groups, each thing getting a QUEUED execution.",
+        summary: "Create a job: a JSON document for a set of things and thing groups, each thing getting a QUEUED execution, at once or at the pace of its rollout and schedule.",
         input: &[
             (
                 "jobId",
@@ -251,8 +251,8 @@ pub static OPERATIONS: &[OperationHelp] = &[
                 "targetSelection",
                 "SNAPSHOT (the default): executions for the targets as they are now, and the job completes when all of them have finished. CONTINUOUS: a thing that joins a targeted group later gets an execution too, and the job never completes by itself.",
             ),
-            ("jobExecutionsRolloutConfig", STORED_ROLLOUT),
-            ("abortConfig", STORED_ABORT),
+            ("jobExecutionsRolloutConfig", ROLLOUT_IN),
+            ("abortConfig", ABORT_IN),
             (
                 "timeoutConfig",
                 "With inProgressTimeoutInMinutes set, an execution still IN_PROGRESS that many minutes after it started becomes TIMED_OUT (applied by the server's sweep, so up to one sweep interval late).",
@@ -269,14 +269,14 @@ pub static OPERATIONS: &[OperationHelp] = &[
                 "jobTemplateArn",
                 "A job template of this account (create-job-template) to start from: the job takes its document, its presigned-URL, rollout, abort, timeout and retry settings, maintenance windows and package versions, except those this request gives itself, which replace the template's one by one.",
             ),
-            ("jobExecutionsRetryConfig", STORED_RETRY),
+            ("jobExecutionsRetryConfig", RETRY_IN),
             (
                 "documentParameters",
                 "Kept with the job and shown by describe-job; iotjobs fills nothing into the document with them. Refused with a custom --job-template-arn.",
             ),
             (
                 "schedulingConfig",
-                "Not supported: iotjobs starts every job when it is created, and a job with a schedule is refused with InvalidRequestException.",
+                "When the job may roll out: SCHEDULED until startTime, an endTime with what happens then (endBehavior), and maintenance windows outside which no target is reached. Times are UTC.",
             ),
             (
                 "destinationPackageVersions",
@@ -993,14 +993,23 @@ pub static OPERATIONS: &[OperationHelp] = &[
             ),
             ("description", "The job's new description."),
             ("presignedUrlConfig", STORED_PRESIGNED),
-            ("jobExecutionsRolloutConfig", STORED_ROLLOUT),
-            ("abortConfig", STORED_ABORT),
+            (
+                "jobExecutionsRolloutConfig",
+                "A new rollout rate, applied from the current minute on.",
+            ),
+            (
+                "abortConfig",
+                "New abort criteria, applied at once to the failures counted so far.",
+            ),
             (
                 "timeoutConfig",
                 "A new inProgressTimeoutInMinutes; executions that start from now on get it, running ones keep theirs.",
             ),
             ("namespaceId", IGNORED_NAMESPACE),
-            ("jobExecutionsRetryConfig", STORED_RETRY),
+            (
+                "jobExecutionsRetryConfig",
+                "New retry criteria; once a job exists, numberOfRetries can only be set to 0.",
+            ),
         ],
         output: &[],
     },
