@@ -76,6 +76,7 @@ pub fn arn(config: &AccountConfig, kind: ResourceKind, name: &str) -> String {
         ResourceKind::ThingGroup => "thinggroup",
         ResourceKind::Job | ResourceKind::JobExecution => "job",
         ResourceKind::Certificate => "cert",
+        ResourceKind::JobTemplate => "jobtemplate",
     };
     format!(
         "arn:aws:iot:{}:{}:{kind}/{name}",

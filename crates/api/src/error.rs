@@ -70,8 +70,9 @@ impl ApiError {
     /// some that take their status from the other plane's model (tests
     /// `jobs_error_codes_are_declared_by_the_model`): TerminalStateException,
     /// ResourceAlreadyExistsException, LimitExceededException and two of the certificate
-    /// registry's (CertificateStateException, DeleteConflictException), which no operation of
-    /// the plane they are missing from produces, and InternalFailureException, which
+    /// registry's (CertificateStateException, DeleteConflictException) and
+    /// ConflictException (CreateJobTemplate's), which no operation of the plane they are
+    /// missing from produces, and InternalFailureException, which
     /// iotjobs answers for an internal failure on both planes (the data plane's model
     /// calls its 500 InternalServerException).
     pub fn from_jobs(err: JobsError, plane: Plane, config: &AccountConfig) -> Self {
@@ -94,6 +95,15 @@ impl ApiError {
                     "resourceArn".into(),
                     Value::String(arn(config, kind, &name)),
                 );
+                e
+            }
+            JobsError::Conflict {
+                message,
+                resource_id,
+            } => {
+                let mut e = modeled("ConflictException", message);
+                e.extra
+                    .insert("resourceId".into(), Value::String(resource_id));
                 e
             }
             JobsError::InvalidStateTransition { message, state } => {
@@ -292,6 +302,10 @@ mod tests {
                 name: "t".into(),
                 resource_id: "id".into(),
             },
+            JobsError::Conflict {
+                message: "m".into(),
+                resource_id: "id".into(),
+            },
             JobsError::InvalidStateTransition {
                 message: "m".into(),
                 state: state(),
@@ -315,6 +329,7 @@ mod tests {
                 JobsError::InvalidRequest(_)
                 | JobsError::NotFound(_)
                 | JobsError::AlreadyExists { .. }
+                | JobsError::Conflict { .. }
                 | JobsError::InvalidStateTransition { .. }
                 | JobsError::VersionMismatch { .. }
                 | JobsError::LimitExceeded(_)
@@ -348,6 +363,8 @@ mod tests {
             // model declares its own CertificateValidationException).
             (Plane::Data, "CertificateStateException"),
             (Plane::Data, "DeleteConflictException"),
+            // Only CreateJobTemplate (control plane) produces Conflict.
+            (Plane::Data, "ConflictException"),
         ];
         let config = AccountConfig::default();
         for plane in [Plane::Control, Plane::Data] {
@@ -373,8 +390,12 @@ mod tests {
             }
             // The statuses of the hand table these replaced, variant by variant.
             let before = match plane {
-                Plane::Control => [400, 404, 409, 409, 409, 410, 410, 400, 406, 409, 503, 500],
-                Plane::Data => [400, 404, 409, 409, 400, 410, 410, 400, 406, 409, 503, 500],
+                Plane::Control => [
+                    400, 404, 409, 409, 409, 409, 410, 410, 400, 406, 409, 503, 500,
+                ],
+                Plane::Data => [
+                    400, 404, 409, 409, 409, 400, 410, 410, 400, 406, 409, 503, 500,
+                ],
             };
             assert_eq!(statuses, before, "{plane:?}");
         }

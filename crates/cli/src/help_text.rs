@@ -97,9 +97,9 @@ const NEXT_TOKEN_OUT: &str = "Set when more items follow; pass it back as --next
 const IGNORED_NAMESPACE: &str = "Accepted and ignored: iotjobs has no job namespaces.";
 const NO_SUBSTITUTION: &str = "Accepted and changes nothing: the document is shown as stored (a managed template's parameters already filled in; presigned-URL placeholders as written: only devices get them filled in), so it is the same before and after.";
 const STORED_PRESIGNED: &str = "How long (expiresInSec, 60 to 3600, default 3600) the presigned S3 URLs that replace ${aws:iot:s3-presigned-url...} placeholders stay valid; each device request gets fresh ones. The server signs with its own S3 credentials (serve --s3-endpoint); roleArn is kept and shown by describe-job but not assumed.";
-const STORED_ROLLOUT: &str = "How fast targets get their execution: maximumPerMinute (1-1000), or exponentialRate (a base rate multiplied by incrementFactor each time another numberOfNotifiedThings were notified or numberOfSucceededThings succeeded, up to maximumPerMinute). Targets not reached yet have no execution. Without it, every target gets its execution at once.";
-const STORED_ABORT: &str = "Cancels the job (as cancel-job without --force, reason code ABORT_CRITERIA_MET) once at least minNumberOfExecutedThings executions have finished and failures of failureType (FAILED, REJECTED, TIMED_OUT or ALL) reach thresholdPercentage of them.";
-const STORED_RETRY: &str = "Queues a FAILED or TIMED_OUT execution again, up to numberOfRetries times per failureType (FAILED, TIMED_OUT or ALL; at most 10 in all); retryAttempt counts the attempts. Once a job exists its retries can only be set to 0.";
+const ROLLOUT_IN: &str = "How fast targets get their execution: maximumPerMinute (1-1000), or exponentialRate (a base rate multiplied by incrementFactor each time another numberOfNotifiedThings were notified or numberOfSucceededThings succeeded, up to maximumPerMinute). Targets not reached yet have no execution. Without it, every target gets its execution at once.";
+const ABORT_IN: &str = "Cancels the job (as cancel-job without --force, reason code ABORT_CRITERIA_MET) once at least minNumberOfExecutedThings executions have finished and failures of failureType (FAILED, REJECTED, TIMED_OUT or ALL) reach thresholdPercentage of them.";
+const RETRY_IN: &str = "Queues a FAILED or TIMED_OUT execution again, up to numberOfRetries times per failureType (FAILED, TIMED_OUT or ALL; at most 10 in all); retryAttempt counts the attempts. Once a job exists its retries can only be set to 0.";
 const GROUP_ARN_INSTEAD: &str =
     "The group by its ARN (this account and region), instead of --thing-group-name.";
 const THING_ARN_INSTEAD: &str =
@@ -224,7 +224,7 @@ pub static OPERATIONS: &[OperationHelp] = &[
     OperationHelp {
         service: "iot",
         operation: "CreateJob",
-        summary: "Create a job: a JSON document for a set of things and thing groups, each thing getting a QUEUED execution.",
+        summary: "Create a job: a JSON document for a set of things and thing groups, each thing getting a QUEUED execution, at once or at the pace of its rollout and schedule.",
         input: &[
             (
                 "jobId",
@@ -251,8 +251,8 @@ pub static OPERATIONS: &[OperationHelp] = &[
                 "targetSelection",
                 "SNAPSHOT (the default): executions for the targets as they are now, and the job completes when all of them have finished. CONTINUOUS: a thing that joins a targeted group later gets an execution too, and the job never completes by itself.",
             ),
-            ("jobExecutionsRolloutConfig", STORED_ROLLOUT),
-            ("abortConfig", STORED_ABORT),
+            ("jobExecutionsRolloutConfig", ROLLOUT_IN),
+            ("abortConfig", ABORT_IN),
             (
                 "timeoutConfig",
                 "With inProgressTimeoutInMinutes set, an execution still IN_PROGRESS that many minutes after it started becomes TIMED_OUT (applied by the server's sweep, so up to one sweep interval late).",
@@ -267,9 +267,9 @@ pub static OPERATIONS: &[OperationHelp] = &[
             ),
             (
                 "jobTemplateArn",
-                "The ARN of an AWS managed template (arn:aws:iot:REGION::jobtemplate/NAME:VERSION, as list-managed-job-templates shows it), whose document the job gets with --document-parameters filled in; then give neither --document nor --document-source, and without --description the job takes the template's. An account's own templates are not supported (InvalidRequestException).",
+                "A job template to start from. One of this account's (create-job-template): the job takes its document, its presigned-URL, rollout, abort, timeout and retry settings, maintenance windows and package versions, except those this request gives itself, which replace the template's one by one. Or an AWS managed template (arn:aws:iot:REGION::jobtemplate/NAME:VERSION, as list-managed-job-templates shows it), whose document the job gets with --document-parameters filled in; then give neither --document nor --document-source, and without --description the job takes the template's.",
             ),
-            ("jobExecutionsRetryConfig", STORED_RETRY),
+            ("jobExecutionsRetryConfig", RETRY_IN),
             (
                 "documentParameters",
                 "Values for the managed template's parameters (key=value pairs): each required key must be there, no other key may be, and each value must match its parameter's regex (describe-managed-job-template lists them). Every value is written into the template's document in place of its placeholder, a left-out optional one as an empty string. Refused without a managed --job-template-arn.",
@@ -287,6 +287,72 @@ pub static OPERATIONS: &[OperationHelp] = &[
             ("jobArn", "The ARN of the new job."),
             ("jobId", "The id of the new job."),
             ("description", "The description you gave, if any."),
+        ],
+    },
+    OperationHelp {
+        service: "iot",
+        operation: "CreateJobTemplate",
+        summary: "Save a job document and job settings under a template id, so that create-job --job-template-arn can start jobs from them.",
+        input: &[
+            (
+                "jobTemplateId",
+                "A name for the template, unique among the account's templates; the same id again is refused with ConflictException.",
+            ),
+            (
+                "jobArn",
+                "Copy an existing job of this account instead of giving a document: its document (or document URL) and its presigned-URL, rollout, abort, timeout and retry settings, maintenance windows and package versions, each as it is now. Any of those given here as well replace the copied one. Give exactly one of this, --document and --document-source.",
+            ),
+            (
+                "documentSource",
+                "A URL of the job document, kept with the template and passed on to its jobs. Give exactly one of this, --document and --job-arn.",
+            ),
+            (
+                "document",
+                "The job document itself, a JSON object, passed on to every job made from the template. Give exactly one of this, --document-source and --job-arn.",
+            ),
+            (
+                "description",
+                "Free text about the template, shown by describe-job-template and list-job-templates; jobs made from it do not take it.",
+            ),
+            (
+                "presignedUrlConfig",
+                "Kept and passed on to the template's jobs, which keep it the way create-job does.",
+            ),
+            (
+                "jobExecutionsRolloutConfig",
+                "How fast jobs made from the template reach their things, checked as create-job checks it; each such job applies it.",
+            ),
+            (
+                "abortConfig",
+                "When jobs made from the template cancel themselves because too many executions failed; checked as create-job checks it, and applied by each such job.",
+            ),
+            (
+                "timeoutConfig",
+                "The in-progress timeout that jobs made from the template give their executions.",
+            ),
+            (
+                "tags",
+                "Kept with the template only: neither listed by iotjobs nor passed on to jobs.",
+            ),
+            (
+                "jobExecutionsRetryConfig",
+                "How often jobs made from the template queue a failed or timed-out execution again; checked as create-job checks it, and applied by each such job.",
+            ),
+            (
+                "maintenanceWindows",
+                "Recurring windows (a cron start and a length in minutes) that become the maintenance windows of every job made from the template: they roll out only inside them.",
+            ),
+            (
+                "destinationPackageVersions",
+                "Kept and passed on to the template's jobs; iotjobs has no software package catalog.",
+            ),
+        ],
+        output: &[
+            (
+                "jobTemplateArn",
+                "The new template's ARN, to give to create-job --job-template-arn.",
+            ),
+            ("jobTemplateId", "The id of the new template."),
         ],
     },
     OperationHelp {
@@ -426,6 +492,13 @@ pub static OPERATIONS: &[OperationHelp] = &[
     },
     OperationHelp {
         service: "iot",
+        operation: "DeleteJobTemplate",
+        summary: "Delete a job template; jobs already made from it are not affected, as they keep their own copy of what they took.",
+        input: &[("jobTemplateId", "The template to delete.")],
+        output: &[],
+    },
+    OperationHelp {
+        service: "iot",
         operation: "DeleteThing",
         summary: "Delete a thing: it leaves its groups, its QUEUED and IN_PROGRESS executions become REMOVED, finished ones are kept.",
         input: &[
@@ -501,6 +574,54 @@ pub static OPERATIONS: &[OperationHelp] = &[
             "execution",
             "The execution: status, status details, versionNumber, executionNumber, when it was queued, started and last updated, whether it was force-canceled, and the seconds left while a timeout timer runs.",
         )],
+    },
+    OperationHelp {
+        service: "iot",
+        operation: "DescribeJobTemplate",
+        summary: "Show a job template: its document and the settings its jobs start with.",
+        input: &[("jobTemplateId", "The template to show.")],
+        output: &[
+            ("jobTemplateArn", "The template's ARN."),
+            ("jobTemplateId", "The template's id."),
+            (
+                "description",
+                "The description the template was created with.",
+            ),
+            (
+                "documentSource",
+                "The URL of the job document, when the template has one instead of an inline document.",
+            ),
+            (
+                "document",
+                "The job document, when the template holds one inline.",
+            ),
+            ("createdAt", "When the template was created."),
+            (
+                "presignedUrlConfig",
+                "The presigned-URL settings its jobs take, if any.",
+            ),
+            (
+                "jobExecutionsRolloutConfig",
+                "The rollout rate its jobs take, if any.",
+            ),
+            ("abortConfig", "The abort criteria its jobs take, if any."),
+            (
+                "timeoutConfig",
+                "The in-progress timeout its jobs take, if any.",
+            ),
+            (
+                "jobExecutionsRetryConfig",
+                "The retry criteria its jobs take, if any.",
+            ),
+            (
+                "maintenanceWindows",
+                "The maintenance windows its jobs take, if any.",
+            ),
+            (
+                "destinationPackageVersions",
+                "The package version ARNs its jobs take, if any.",
+            ),
+        ],
     },
     OperationHelp {
         service: "iot",
@@ -688,6 +809,19 @@ pub static OPERATIONS: &[OperationHelp] = &[
             (
                 "executionSummaries",
                 "One entry per execution: the job id, and the execution's status, number and times.",
+            ),
+            ("nextToken", NEXT_TOKEN_OUT),
+        ],
+    },
+    OperationHelp {
+        service: "iot",
+        operation: "ListJobTemplates",
+        summary: "List the account's job templates in id order; the CLI fetches every page unless told otherwise.",
+        input: &[("maxResults", MAX_RESULTS_IN), ("nextToken", NEXT_TOKEN_IN)],
+        output: &[
+            (
+                "jobTemplates",
+                "One entry per template: its ARN, id, description and creation time.",
             ),
             ("nextToken", NEXT_TOKEN_OUT),
         ],
@@ -915,14 +1049,23 @@ pub static OPERATIONS: &[OperationHelp] = &[
             ),
             ("description", "The job's new description."),
             ("presignedUrlConfig", STORED_PRESIGNED),
-            ("jobExecutionsRolloutConfig", STORED_ROLLOUT),
-            ("abortConfig", STORED_ABORT),
+            (
+                "jobExecutionsRolloutConfig",
+                "A new rollout rate, applied from the current minute on.",
+            ),
+            (
+                "abortConfig",
+                "New abort criteria, applied at once to the failures counted so far.",
+            ),
             (
                 "timeoutConfig",
                 "A new inProgressTimeoutInMinutes; executions that start from now on get it, running ones keep theirs.",
             ),
             ("namespaceId", IGNORED_NAMESPACE),
-            ("jobExecutionsRetryConfig", STORED_RETRY),
+            (
+                "jobExecutionsRetryConfig",
+                "New retry criteria; once a job exists, numberOfRetries can only be set to 0.",
+            ),
         ],
         output: &[],
     },

@@ -58,6 +58,7 @@ static IOT_PAGINATORS: &[Paginator] = &[
     },
     page("ListJobExecutionsForJob", "executionSummaries"),
     page("ListJobExecutionsForThing", "executionSummaries"),
+    page("ListJobTemplates", "jobTemplates"),
     page("ListJobs", "jobs"),
     page("ListManagedJobTemplates", "managedJobTemplates"),
     page("ListThingGroups", "thingGroups"),

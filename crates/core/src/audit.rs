@@ -53,6 +53,7 @@ pub enum AuditSubject {
     Thing,
     ThingGroup,
     Certificate,
+    JobTemplate,
 }
 
 impl AuditSubject {
@@ -63,6 +64,7 @@ impl AuditSubject {
             Self::Thing => "THING",
             Self::ThingGroup => "THING_GROUP",
             Self::Certificate => "CERTIFICATE",
+            Self::JobTemplate => "JOB_TEMPLATE",
         }
     }
 
@@ -73,6 +75,7 @@ impl AuditSubject {
             Self::Thing,
             Self::ThingGroup,
             Self::Certificate,
+            Self::JobTemplate,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -95,7 +98,8 @@ pub struct AuditChange {
     pub subject: AuditSubject,
     /// The job of a job or execution change.
     pub job_id: Option<String>,
-    /// The thing of an execution or thing change; the group or certificate id of those.
+    /// The thing of an execution or thing change; the group, certificate or job template
+    /// id of those.
     pub name: Option<String>,
     /// Status before and after (`None`: did not exist / no longer exists / has none).
     pub old_status: Option<String>,

@@ -13,6 +13,7 @@ pub enum ResourceKind {
     Job,
     JobExecution,
     Certificate,
+    JobTemplate,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -31,6 +32,15 @@ pub enum JobsError {
         /// The resource's name (what its ARN ends with).
         name: String,
         /// The resource's id (`resourceId` in the error body).
+        resource_id: String,
+    },
+    /// A resource with that id exists (AWS: ConflictException, which the newer operations
+    /// such as CreateJobTemplate declare instead of ResourceAlreadyExistsException; its
+    /// body carries `resourceId` and no ARN).
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        /// The id in use (`resourceId` in the error body).
         resource_id: String,
     },
     /// The command is not allowed from the execution's (or job's) current status
@@ -295,12 +305,6 @@ impl JobsError {
         Self::InvalidRequest(format!(
             "Cannot delete. Thing {thing} is still attached to one or more principals"
         ))
-    }
-
-    /// A request member that changes what a job does and that iotjobs does not
-    /// implement: refused rather than silently ignored.
-    pub fn not_supported(member: &str) -> Self {
-        Self::InvalidRequest(format!("{member} is not supported by iotjobs yet"))
     }
 
     /// One of two members that name the same resource must be given.

@@ -22,6 +22,7 @@ pub mod presign;
 pub mod schedule;
 pub mod state_machine;
 pub mod store;
+pub mod template;
 pub mod thing;
 pub mod time;
 
@@ -37,5 +38,6 @@ pub use store::{
     AppliedChange, AssociatedTargets, ChangeListener, ChangeNotice, ExecutionSelector, JobFilter,
     Lease, Store, StoreResult, StoreStats, SweepReport, ThingChanged, ThingFilter,
 };
+pub use template::{JobBasis, JobTemplate, NewJobTemplate};
 pub use thing::{AttributeUpdate, NewThing, Thing, ThingUpdate};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

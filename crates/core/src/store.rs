@@ -17,6 +17,7 @@ use crate::job::{
 };
 use crate::page::{Page, PageRequest};
 use crate::state_machine::ExecutionCommand;
+use crate::template::{JobTemplate, NewJobTemplate};
 use crate::thing::{NewThing, Thing, ThingUpdate};
 use crate::time::Timestamp;
 use std::future::Future;
@@ -484,6 +485,35 @@ pub trait Store: Send + Sync + 'static {
         thing_name: &str,
         page: PageRequest,
     ) -> impl Future<Output = StoreResult<Page<String>>> + Send;
+
+    // ---- custom job templates ---------------------------------------------------------
+
+    /// CreateJobTemplate: the template as stored. Id in use: `Conflict`
+    /// ([`JobsError::job_template_already_exists`]).
+    fn create_job_template(
+        &self,
+        new: NewJobTemplate,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<JobTemplate>> + Send;
+
+    fn describe_job_template(
+        &self,
+        job_template_id: &str,
+    ) -> impl Future<Output = StoreResult<Option<JobTemplate>>> + Send;
+
+    /// ListJobTemplates: templates in id order.
+    fn list_job_templates(
+        &self,
+        page: PageRequest,
+    ) -> impl Future<Output = StoreResult<Page<JobTemplate>>> + Send;
+
+    /// DeleteJobTemplate. Jobs made from the template keep what they copied from it.
+    /// Unknown template: `NotFound`.
+    fn delete_job_template(
+        &self,
+        job_template_id: &str,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
 
     /// How many executions are in each status now, over every job (the sum of the
     /// jobs' counters: one read, however many executions there are).

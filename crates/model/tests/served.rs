@@ -21,7 +21,7 @@ fn operation_enums_are_the_served_lists() {
     }
     // Modelled but not served, and not in the model at all.
     assert_eq!(iot::Operation::from_name("ListPolicies"), None);
-    assert_eq!(iot::Operation::from_name("CreateJobTemplate"), None);
+    assert_eq!(iot::Operation::from_name("CreateThingType"), None);
     assert_eq!(
         iot_jobs_data::Operation::from_name("StartCommandExecution"),
         None

@@ -235,6 +235,7 @@ fn error_reply(err: JobsError, now: Timestamp, token: Option<&str>) -> Vec<u8> {
         JobsError::TerminalState(m) => rejected("TerminalStateReached", m, None, now, token),
         // Not produced by the device operations; the closest code a device understands.
         JobsError::AlreadyExists { message, .. }
+        | JobsError::Conflict { message, .. }
         | JobsError::LimitExceeded(message)
         | JobsError::CertificateValidation(message)
         | JobsError::CertificateState(message)

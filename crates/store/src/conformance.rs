@@ -15,7 +15,9 @@ use iotjobs_core::{CertificateStatus, NewCertificate, ThingPrincipalType};
 use std::collections::BTreeMap;
 
 mod rollouts;
+mod templates;
 pub use rollouts::*;
+pub use templates::*;
 
 const T0: Timestamp = Timestamp(1_700_000_000_000);
 
@@ -1811,6 +1813,9 @@ macro_rules! conformance_tests {
             scheduled_continuous_job_reaches_things_that_joined_before_start,
             continuous_rollout_skips_things_that_left_before_their_turn,
             random_rollouts_keep_their_invariants,
+            job_templates_create_describe_and_delete,
+            job_templates_list_in_id_pages,
+            job_templates_are_audited_and_reset,
         );
     };
     (@each $make:expr; $($name:ident),* $(,)?) => {
@@ -1834,6 +1839,7 @@ mod registration {
         let source = [
             include_str!("conformance.rs"),
             include_str!("conformance/rollouts.rs"),
+            include_str!("conformance/templates.rs"),
         ]
         .concat();
         let mut defined: Vec<&str> = source

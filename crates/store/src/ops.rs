@@ -27,6 +27,7 @@ use iotjobs_core::state_machine::{Change, ExecutionCommand, apply_to_job_with_re
 use iotjobs_core::store::{
     AppliedChange, AssociatedTargets, ExecutionSelector, JobFilter, StoreResult, ThingFilter,
 };
+use iotjobs_core::template::{JobTemplate, NewJobTemplate};
 use iotjobs_core::thing::ThingUpdate;
 use iotjobs_core::{
     Job, JobEventOperation, JobExecution, JobExecutionEventOperation, JobExecutionStatus,
@@ -1270,6 +1271,47 @@ impl JobCache {
         }
         Ok(())
     }
+}
+
+// ---- custom job templates ---------------------------------------------------------------
+
+/// CreateJobTemplate: insert, or `Conflict` when the id is taken (also when another node
+/// inserted it first: the insert decides, not an earlier read).
+pub(crate) async fn create_job_template(
+    tx: &impl Tx,
+    new: &NewJobTemplate,
+    now: Timestamp,
+) -> StoreResult<JobTemplate> {
+    let template = JobTemplate::create(new.clone(), now);
+    if !tx.insert_job_template(&template).await? {
+        return Err(JobsError::job_template_already_exists(
+            &template.job_template_id,
+        ));
+    }
+    audit_job_template(tx, now, &template.job_template_id);
+    Ok(template)
+}
+
+/// DeleteJobTemplate: the row only; jobs made from the template copied what they took.
+pub(crate) async fn delete_job_template(tx: &impl Tx, id: &str, now: Timestamp) -> StoreResult<()> {
+    if !tx.delete_job_template(id).await? {
+        return Err(JobsError::job_template_not_found(id));
+    }
+    audit_job_template(tx, now, id);
+    Ok(())
+}
+
+/// Templates have no status: a record names the template; the operation tells whether
+/// it was created or deleted.
+fn audit_job_template(tx: &impl Tx, at: Timestamp, id: &str) {
+    audit(
+        tx,
+        at,
+        AuditSubject::JobTemplate,
+        (None, Some(id)),
+        (None, None),
+        None,
+    );
 }
 
 /// ListThings and ListJobs need no logic beyond the statement (other plain reads call

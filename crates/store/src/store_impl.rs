@@ -533,6 +533,38 @@ macro_rules! impl_store {
                 ))
             }
 
+            async fn create_job_template(
+                &self,
+                new: iotjobs_core::NewJobTemplate,
+                now: iotjobs_core::Timestamp,
+            ) -> iotjobs_core::StoreResult<iotjobs_core::JobTemplate> {
+                $write!(self, |tx| $crate::ops::create_job_template(tx, &new, now))
+            }
+
+            async fn describe_job_template(
+                &self,
+                job_template_id: &str,
+            ) -> iotjobs_core::StoreResult<Option<iotjobs_core::JobTemplate>> {
+                let id = job_template_id.to_owned();
+                $read!(self, |tx| $crate::tx::Tx::select_job_template(tx, &id))
+            }
+
+            async fn list_job_templates(
+                &self,
+                page: iotjobs_core::PageRequest,
+            ) -> iotjobs_core::StoreResult<iotjobs_core::Page<iotjobs_core::JobTemplate>> {
+                $read!(self, |tx| $crate::tx::Tx::list_job_templates(tx, &page))
+            }
+
+            async fn delete_job_template(
+                &self,
+                job_template_id: &str,
+                now: iotjobs_core::Timestamp,
+            ) -> iotjobs_core::StoreResult<()> {
+                let id = job_template_id.to_owned();
+                $write!(self, |tx| $crate::ops::delete_job_template(tx, &id, now))
+            }
+
             async fn reset(&self) -> iotjobs_core::StoreResult<()> {
                 $write!(self, |tx| $crate::tx::Tx::delete_everything(tx))
             }

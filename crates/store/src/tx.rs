@@ -18,6 +18,7 @@ use iotjobs_core::group::{ThingGroup, ThingGroupFilter};
 use iotjobs_core::job::{Job, JobProgress};
 use iotjobs_core::page::{Page, PageRequest};
 use iotjobs_core::store::{ExecutionSelector, JobFilter, StoreResult, ThingFilter};
+use iotjobs_core::template::JobTemplate;
 use iotjobs_core::{Thing, Timestamp};
 
 /// Whether a read locks what it reads until the transaction ends.
@@ -253,6 +254,15 @@ pub(crate) trait Tx {
         p: &PageRequest,
     ) -> StoreResult<Page<String>>;
     async fn thing_has_principals(&self, thing: &str) -> StoreResult<bool>;
+
+    // ---- custom job templates ----
+    async fn select_job_template(&self, id: &str) -> StoreResult<Option<JobTemplate>>;
+    /// Insert unless the id is taken; true if inserted.
+    async fn insert_job_template(&self, template: &JobTemplate) -> StoreResult<bool>;
+    /// True if the template existed (and is gone now).
+    async fn delete_job_template(&self, id: &str) -> StoreResult<bool>;
+    /// By id.
+    async fn list_job_templates(&self, page: &PageRequest) -> StoreResult<Page<JobTemplate>>;
 
     // ---- the store itself ----
     /// Record the account on first use; refuse another account.

@@ -34,17 +34,27 @@ pub(crate) enum Target {
     ThingGroup(String),
 }
 
+pub(crate) fn job_template_arn(c: &AccountConfig, job_template_id: &str) -> String {
+    arn(c, ResourceKind::JobTemplate, job_template_id)
+}
+
+/// The region, account and resource (`type/name…`) of an ARN of this service
+/// (`arn:aws*:iot:{region}:{account}:{resource}`); `None` for anything else.
+fn iot_arn_parts(arn: &str) -> Option<(&str, &str, &str)> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ["arn", partition, "iot", region, account, resource] = parts[..] else {
+        return None;
+    };
+    partition
+        .starts_with("aws")
+        .then_some((region, account, resource))
+}
+
 /// Parse `arn:aws:iot:{region}:{account}:thing/{name}` or `…:thinggroup/{name}`.
 /// Resources of another region or account are not ours to target.
 pub(crate) fn parse_target(c: &AccountConfig, arn: &str) -> Result<Target, JobsError> {
     let bad = || JobsError::invalid_target_arn(arn);
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [prefix, partition, "iot", region, account, resource] = parts[..] else {
-        return Err(bad());
-    };
-    if prefix != "arn" || !partition.starts_with("aws") {
-        return Err(bad());
-    }
+    let (region, account, resource) = iot_arn_parts(arn).ok_or_else(bad)?;
     if region != c.region || account != c.account_id {
         return Err(JobsError::target_outside_account(
             arn,
@@ -56,6 +66,87 @@ pub(crate) fn parse_target(c: &AccountConfig, arn: &str) -> Result<Target, JobsE
         Some(("thing", name)) if !name.is_empty() => Ok(Target::Thing(name.to_owned())),
         Some(("thinggroup", name)) if !name.is_empty() => Ok(Target::ThingGroup(name.to_owned())),
         _ => Err(bad()),
+    }
+}
+
+/// The job id of CreateJobTemplate's `jobArn`, `arn:aws:iot:{region}:{account}:job/{id}`.
+/// A job of another region or account is not one this service holds (400, as for a
+/// CreateJob target).
+pub(crate) fn parse_job_arn(c: &AccountConfig, arn: &str) -> Result<String, JobsError> {
+    let bad = || JobsError::wrong_arn_kind(arn, "job");
+    let (region, account, resource) = iot_arn_parts(arn).ok_or_else(bad)?;
+    if region != c.region || account != c.account_id {
+        return Err(JobsError::arn_outside_account(
+            arn,
+            &c.region,
+            &c.account_id,
+        ));
+    }
+    match resource.split_once('/') {
+        Some(("job", id)) if !id.is_empty() && !id.contains('/') => Ok(id.to_owned()),
+        _ => Err(bad()),
+    }
+}
+
+/// What CreateJob's `jobTemplateArn` names.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TemplateArn {
+    /// A custom template of this account: `arn:aws:iot:{region}:{account}:jobtemplate/{id}`.
+    Custom(String),
+    /// An AWS managed template, whose ARN has no account:
+    /// `arn:aws:iot:{region}::jobtemplate/{name}:{version}` (the version may be left out).
+    Managed {
+        name: String,
+        version: Option<String>,
+    },
+}
+
+/// Parse a `jobTemplateArn` (this region; this account, or none for a managed template).
+pub(crate) fn parse_job_template_arn(
+    c: &AccountConfig,
+    arn: &str,
+) -> Result<TemplateArn, JobsError> {
+    let bad = || JobsError::wrong_arn_kind(arn, "job template");
+    let (region, account, resource) = iot_arn_parts(arn).ok_or_else(bad)?;
+    let Some(("jobtemplate", name)) = resource.split_once('/') else {
+        return Err(bad());
+    };
+    if name.is_empty() || name.contains('/') {
+        return Err(bad());
+    }
+    let outside = || JobsError::arn_outside_account(arn, &c.region, &c.account_id);
+    if region != c.region {
+        return Err(outside());
+    }
+    if account.is_empty() {
+        let (name, version) = match name.split_once(':') {
+            Some((n, v)) => (n, Some(v.to_owned())),
+            None => (name, None),
+        };
+        return Ok(TemplateArn::Managed {
+            name: name.to_owned(),
+            version,
+        });
+    }
+    if account != c.account_id {
+        return Err(outside());
+    }
+    if name.contains(':') {
+        return Err(bad());
+    }
+    Ok(TemplateArn::Custom(name.to_owned()))
+}
+
+/// "Job documents are UTF-8 encoded JSON documents" (Jobs key concepts): an inline
+/// document must be a JSON object (CreateJob, CreateJobTemplate).
+pub(crate) fn check_document(document: Option<&str>) -> Result<(), JobsError> {
+    match document {
+        Some(doc)
+            if !serde_json::from_str::<serde_json::Value>(doc).is_ok_and(|v| v.is_object()) =>
+        {
+            Err(JobsError::document_not_object())
+        }
+        _ => Ok(()),
     }
 }
 
@@ -268,6 +359,61 @@ mod tests {
         ] {
             assert!(
                 matches!(parse_target(&c, bad), Err(JobsError::InvalidRequest(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn job_and_template_arns() {
+        let c = AccountConfig::default();
+        assert_eq!(
+            parse_job_arn(&c, "arn:aws:iot:us-east-1:000000000000:job/j-1"),
+            Ok("j-1".into())
+        );
+        for bad in [
+            "j-1",
+            "arn:aws:iot:us-east-1:000000000000:job/",
+            "arn:aws:iot:us-east-1:000000000000:thing/j",
+            "arn:aws:iot:eu-west-1:000000000000:job/j",
+            "arn:aws:iot:us-east-1:111111111111:job/j",
+        ] {
+            assert!(
+                matches!(parse_job_arn(&c, bad), Err(JobsError::InvalidRequest(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_job_template_arn(&c, "arn:aws:iot:us-east-1:000000000000:jobtemplate/t_1"),
+            Ok(TemplateArn::Custom("t_1".into()))
+        );
+        assert_eq!(
+            parse_job_template_arn(&c, "arn:aws:iot:us-east-1::jobtemplate/AWS-Reboot:1.0"),
+            Ok(TemplateArn::Managed {
+                name: "AWS-Reboot".into(),
+                version: Some("1.0".into())
+            })
+        );
+        assert_eq!(
+            parse_job_template_arn(&c, "arn:aws:iot:us-east-1::jobtemplate/AWS-Reboot"),
+            Ok(TemplateArn::Managed {
+                name: "AWS-Reboot".into(),
+                version: None
+            })
+        );
+        for bad in [
+            "arn:aws:iot:us-east-1:000000000000:job/t",
+            "arn:aws:iot:us-east-1:000000000000:jobtemplate/",
+            "arn:aws:iot:us-east-1:000000000000:jobtemplate/a:1",
+            "arn:aws:iot:eu-west-1:000000000000:jobtemplate/t",
+            "arn:aws:iot:eu-west-1::jobtemplate/AWS-Reboot:1.0",
+            "arn:aws:iot:us-east-1:111111111111:jobtemplate/t",
+        ] {
+            assert!(
+                matches!(
+                    parse_job_template_arn(&c, bad),
+                    Err(JobsError::InvalidRequest(_))
+                ),
                 "{bad}"
             );
         }

@@ -1,16 +1,18 @@
 //! Job operations: create, describe, update, cancel, delete, list, get the document.
 
 use super::convert::{
-    Target, config_json, config_value, control_time, job_arn, next_token, page_request,
-    parse_target,
+    Target, TemplateArn, check_document, config_json, config_value, control_time, job_arn,
+    next_token, page_request, parse_job_template_arn, parse_target,
 };
+use super::job_templates::MAINTENANCE_WINDOWS;
 use super::managed_templates::{managed_template_arn, managed_template_for_job};
 use super::policy::{PolicyConfigs, job_policy, scheduled_job_rollouts};
 use crate::app::App;
 use iotjobs_core::job::{check_create_job, check_in_progress_timeout};
 use iotjobs_core::presign::{self, Presigner as _};
+use iotjobs_core::template::inherit;
 use iotjobs_core::{
-    AssociatedTargets, Job, JobFilter, JobStatus, JobUpdate, JobsError, NewJob, Store,
+    AssociatedTargets, Job, JobBasis, JobFilter, JobStatus, JobUpdate, JobsError, NewJob, Store,
     TargetSelection,
 };
 use iotjobs_model::generated::iot::{
@@ -19,54 +21,93 @@ use iotjobs_model::generated::iot::{
     DescribeJobResponse, GetJobDocumentRequest, GetJobDocumentResponse, Job as JobDto,
     JobExecutionsRetryConfig, JobExecutionsRolloutConfig,
     JobProcessDetails as JobProcessDetailsDto, JobSummary, ListJobsRequest, ListJobsResponse,
-    PresignedUrlConfig, SchedulingConfig, TimeoutConfig, UpdateJobRequest,
+    MaintenanceWindow, PresignedUrlConfig, SchedulingConfig, TimeoutConfig, UpdateJobRequest,
 };
 use std::collections::BTreeMap;
 
+/// CreateJob. With `jobTemplateArn`, the job is made from the template's document and
+/// configs, and each member the request gives replaces the template's
+/// (`iotjobs_core::template::inherit`); what it inherits becomes its policy exactly as
+/// if the request had given it, so the rollout, abort, retry and window rules of a
+/// template are enforced on its jobs. An AWS managed template gives the document,
+/// filled in with `documentParameters`, and the description when the request has none.
 pub(crate) async fn create_job<S: Store>(
     app: &App<S>,
     mut req: CreateJobRequest,
 ) -> Result<CreateJobResponse, JobsError> {
-    // A job from an AWS managed template: the template gives the document (filled in
-    // with `documentParameters`), and the description when the request has none.
-    if let Some(arn) = managed_template_arn(req.job_template_arn.as_deref()) {
-        let managed = managed_template_for_job(&app.config, arn, &req)?;
-        req.document = Some(managed.document);
-        req.description = req.description.or(Some(managed.description));
-        req.job_template_arn = Some(managed.template_arn);
-    } else if req.job_template_arn.is_some() {
-        return Err(JobsError::not_supported("jobTemplateArn"));
-    } else if req.document_parameters.is_some() {
-        return Err(JobsError::document_parameters_without_managed_template());
-    }
+    let managed = match managed_template_arn(req.job_template_arn.as_deref()) {
+        Some(arn) => {
+            let managed = managed_template_for_job(&app.config, arn, &req)?;
+            req.description = req.description.or(Some(managed.description));
+            req.job_template_arn = Some(managed.template_arn);
+            Some(JobBasis {
+                document: Some(managed.document),
+                document_source: None,
+                configs: BTreeMap::new(),
+            })
+        }
+        None if req.job_template_arn.is_none() && req.document_parameters.is_some() => {
+            return Err(JobsError::document_parameters_without_managed_template());
+        }
+        None => None,
+    };
     let job_id = req.job_id;
     let targets = req.targets;
+    // What the request gives itself, as a template keeps it (its maintenance windows
+    // as a member of their own), so that one rule can put it over a template's.
+    let mut own = JobBasis {
+        document: req.document,
+        document_source: req.document_source,
+        configs: updatable_configs(UpdatableConfigs {
+            presigned_url: req.presigned_url_config.as_ref(),
+            rollout: req.job_executions_rollout_config.as_ref(),
+            abort: req.abort_config.as_ref(),
+            timeout: req.timeout_config.as_ref(),
+            retry: req.job_executions_retry_config.as_ref(),
+        }),
+    };
+    config_json(
+        &mut own.configs,
+        "destinationPackageVersions",
+        req.destination_package_versions.as_ref(),
+    );
+    config_json(
+        &mut own.configs,
+        MAINTENANCE_WINDOWS,
+        req.scheduling_config
+            .as_ref()
+            .and_then(|s| s.maintenance_windows.as_ref()),
+    );
+    let basis = match (managed, req.job_template_arn.as_deref()) {
+        (Some(managed), _) => inherit(&managed, own),
+        (None, None) => own,
+        (None, Some(arn)) => inherit(
+            &template_basis(app, arn, req.document_parameters.as_ref()).await?,
+            own,
+        ),
+    };
     check_create_job(
         targets.len(),
-        req.document.is_some(),
-        req.document_source.is_some(),
+        basis.document.is_some(),
+        basis.document_source.is_some(),
     )?;
-    if let Some(doc) = &req.document
-        && !is_json_object(doc)
-    {
-        return Err(JobsError::document_not_object());
-    }
+    check_document(basis.document.as_deref())?;
     let target_selection = match req.target_selection.as_deref() {
         None => TargetSelection::Snapshot,
         Some(s) => TargetSelection::parse(s)
             .ok_or_else(|| JobsError::unknown_value("targetSelection", s))?,
     };
-    let in_progress_timeout_minutes = req
-        .timeout_config
-        .as_ref()
+    let c = &basis.configs;
+    let in_progress_timeout_minutes = config_value::<TimeoutConfig>(c, "timeoutConfig")
         .and_then(|t| t.in_progress_timeout_in_minutes);
     check_in_progress_timeout(in_progress_timeout_minutes)?;
+    let scheduling = scheduling_config(req.scheduling_config, config_value(c, MAINTENANCE_WINDOWS));
     let policy = job_policy(
         PolicyConfigs {
-            rollout: req.job_executions_rollout_config.as_ref(),
-            abort: req.abort_config.as_ref(),
-            retry: req.job_executions_retry_config.as_ref(),
-            scheduling: req.scheduling_config.as_ref(),
+            rollout: config_value(c, "jobExecutionsRolloutConfig").as_ref(),
+            abort: config_value(c, "abortConfig").as_ref(),
+            retry: config_value(c, "jobExecutionsRetryConfig").as_ref(),
+            scheduling: scheduling.as_ref(),
         },
         app.now(),
     )?;
@@ -81,19 +122,11 @@ pub(crate) async fn create_job<S: Store>(
         }
     }
 
-    let mut configs = updatable_configs(UpdatableConfigs {
-        presigned_url: req.presigned_url_config.as_ref(),
-        rollout: req.job_executions_rollout_config.as_ref(),
-        abort: req.abort_config.as_ref(),
-        timeout: req.timeout_config.as_ref(),
-        retry: req.job_executions_retry_config.as_ref(),
-    });
+    // The job keeps its windows where DescribeJob shows them, in `schedulingConfig`.
+    let mut configs = basis.configs;
+    configs.remove(MAINTENANCE_WINDOWS);
+    config_json(&mut configs, "schedulingConfig", scheduling.as_ref());
     config_json(&mut configs, "tags", req.tags.as_ref());
-    config_json(
-        &mut configs,
-        "schedulingConfig",
-        req.scheduling_config.as_ref(),
-    );
     config_json(&mut configs, "namespaceId", req.namespace_id.as_ref());
     config_json(
         &mut configs,
@@ -105,16 +138,11 @@ pub(crate) async fn create_job<S: Store>(
         "jobTemplateArn",
         req.job_template_arn.as_ref(),
     );
-    config_json(
-        &mut configs,
-        "destinationPackageVersions",
-        req.destination_package_versions.as_ref(),
-    );
 
     // documentSource: "The job document is retrieved at the time you create the job"
     // (AWS). Read after the request's own checks, so that a malformed request costs no
     // S3 read.
-    let document = match (req.document, &req.document_source) {
+    let document = match (basis.document, &basis.document_source) {
         (None, Some(source)) => {
             let text = app
                 .config
@@ -138,7 +166,7 @@ pub(crate) async fn create_job<S: Store>(
         target_things,
         target_groups,
         document,
-        document_source: req.document_source,
+        document_source: basis.document_source,
         description: req.description.clone(),
         target_selection,
         in_progress_timeout_minutes,
@@ -166,6 +194,45 @@ fn max_document_chars() -> usize {
         .shape_id("JobDocument")
         .and_then(|id| MODEL.shape(id).max)
         .map_or(32_768, |max| max as usize)
+}
+
+/// The basis a custom template of this account gives CreateJob (unknown: 404;
+/// `documentParameters` are for managed templates only: 400).
+async fn template_basis<S: Store>(
+    app: &App<S>,
+    arn: &str,
+    document_parameters: Option<&BTreeMap<String, String>>,
+) -> Result<JobBasis, JobsError> {
+    match parse_job_template_arn(&app.config, arn)? {
+        TemplateArn::Custom(id) => {
+            if document_parameters.is_some() {
+                return Err(JobsError::document_parameters_with_custom_template());
+            }
+            let template = app
+                .store
+                .describe_job_template(&id)
+                .await?
+                .ok_or_else(|| JobsError::job_template_not_found(&id))?;
+            Ok(template.basis)
+        }
+        // Managed templates were resolved before (`managed_template_for_job`).
+        TemplateArn::Managed { .. } => Err(JobsError::bug("a managed template ARN here")),
+    }
+}
+
+/// The job's `schedulingConfig`: the request's times and end behaviour, with the
+/// maintenance windows the basis settled on (the request's own, else its template's).
+fn scheduling_config(
+    requested: Option<SchedulingConfig>,
+    windows: Option<Vec<MaintenanceWindow>>,
+) -> Option<SchedulingConfig> {
+    match (requested, windows) {
+        (None, None) => None,
+        (requested, windows) => Some(SchedulingConfig {
+            maintenance_windows: windows,
+            ..requested.unwrap_or_default()
+        }),
+    }
 }
 
 /// AssociateTargetsWithJob. `comment` and `namespaceId` are accepted and not kept
@@ -409,17 +476,18 @@ pub(crate) async fn list_jobs<S: Store>(
     })
 }
 
-/// The configs that both CreateJob and UpdateJob set (UpdateJob's updatable fields).
-struct UpdatableConfigs<'a> {
-    presigned_url: Option<&'a PresignedUrlConfig>,
-    rollout: Option<&'a JobExecutionsRolloutConfig>,
-    abort: Option<&'a AbortConfig>,
-    timeout: Option<&'a TimeoutConfig>,
-    retry: Option<&'a JobExecutionsRetryConfig>,
+/// The configs that CreateJob, UpdateJob and CreateJobTemplate set (UpdateJob's
+/// updatable fields).
+pub(super) struct UpdatableConfigs<'a> {
+    pub(super) presigned_url: Option<&'a PresignedUrlConfig>,
+    pub(super) rollout: Option<&'a JobExecutionsRolloutConfig>,
+    pub(super) abort: Option<&'a AbortConfig>,
+    pub(super) timeout: Option<&'a TimeoutConfig>,
+    pub(super) retry: Option<&'a JobExecutionsRetryConfig>,
 }
 
 /// Those configs as stored (member name → JSON text); absent ones are left out.
-fn updatable_configs(c: UpdatableConfigs<'_>) -> BTreeMap<String, String> {
+pub(super) fn updatable_configs(c: UpdatableConfigs<'_>) -> BTreeMap<String, String> {
     let mut configs = BTreeMap::new();
     config_json(&mut configs, "presignedUrlConfig", c.presigned_url);
     config_json(&mut configs, "jobExecutionsRolloutConfig", c.rollout);

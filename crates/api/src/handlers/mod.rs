@@ -13,6 +13,7 @@ mod certificates;
 pub(crate) mod convert;
 mod data_plane;
 mod job_executions;
+mod job_templates;
 mod jobs;
 mod managed_templates;
 mod policy;
@@ -118,6 +119,10 @@ pub(crate) async fn call<S: Store>(
                 Op::DescribeManagedJobTemplate => {
                     returns!(managed_templates::describe_managed_job_template)
                 }
+                Op::CreateJobTemplate => returns!(job_templates::create_job_template),
+                Op::DescribeJobTemplate => returns!(job_templates::describe_job_template),
+                Op::ListJobTemplates => returns!(job_templates::list_job_templates),
+                Op::DeleteJobTemplate => empty!(job_templates::delete_job_template),
                 Op::DescribeJobExecution => returns!(job_executions::describe_job_execution),
                 Op::CancelJobExecution => empty!(job_executions::cancel_job_execution),
                 Op::DeleteJobExecution => empty!(job_executions::delete_job_execution),

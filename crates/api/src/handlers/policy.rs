@@ -1,5 +1,6 @@
-//! The fleet-safety configs of CreateJob and UpdateJob (`jobExecutionsRolloutConfig`,
-//! `abortConfig`, `jobExecutionsRetryConfig`, `schedulingConfig`) from their DTOs into
+//! The fleet-safety configs of CreateJob, UpdateJob and CreateJobTemplate
+//! (`jobExecutionsRolloutConfig`, `abortConfig`, `jobExecutionsRetryConfig`,
+//! `schedulingConfig` and a template's `maintenanceWindows`) from their DTOs into
 //! the core's [`JobPolicy`], with the checks the model validator cannot make: the
 //! decimal precision AWS documents, which members go together, and the cross-member
 //! rules of `iotjobs_core::policy::check_policy`. Ranges and required members were
@@ -15,8 +16,8 @@ use iotjobs_core::schedule::{
 };
 use iotjobs_core::{JobsError, Timestamp};
 use iotjobs_model::generated::iot::{
-    AbortConfig, JobExecutionsRetryConfig, JobExecutionsRolloutConfig, ScheduledJobRollout,
-    SchedulingConfig,
+    AbortConfig, JobExecutionsRetryConfig, JobExecutionsRolloutConfig,
+    MaintenanceWindow as MaintenanceWindowDto, ScheduledJobRollout, SchedulingConfig,
 };
 
 /// The configs of one request, as DTOs.
@@ -132,24 +133,10 @@ pub(crate) fn schedule(c: &SchedulingConfig) -> Result<Schedule, JobsError> {
             .map(|t| parse_schedule_time(t, &format!("{M}.{member}")))
             .transpose()
     };
-    let windows = c
-        .maintenance_windows
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            let at = |m: &str| format!("{M}.maintenanceWindows.{}.{m}", i + 1);
-            let cron = required(w.start_time.as_deref(), &at("startTime"))?;
-            Ok(MaintenanceWindow {
-                start: CronExpression::parse(cron, &at("startTime"))?,
-                duration_minutes: required(
-                    w.duration_in_minutes.map(i64::from),
-                    &at("durationInMinutes"),
-                )?,
-            })
-        })
-        .collect::<Result<Vec<_>, JobsError>>()?;
+    let windows = maintenance_windows(
+        c.maintenance_windows.as_deref().unwrap_or_default(),
+        &format!("{M}.maintenanceWindows"),
+    )?;
     Ok(Schedule {
         start: time(&c.start_time, "startTime")?,
         end: time(&c.end_time, "endTime")?,
@@ -163,6 +150,29 @@ pub(crate) fn schedule(c: &SchedulingConfig) -> Result<Schedule, JobsError> {
             .transpose()?,
         windows,
     })
+}
+
+/// Maintenance windows (`member`: where they are in the request, for messages): a
+/// job's `schedulingConfig.maintenanceWindows`, a template's `maintenanceWindows`.
+pub(crate) fn maintenance_windows(
+    windows: &[MaintenanceWindowDto],
+    member: &str,
+) -> Result<Vec<MaintenanceWindow>, JobsError> {
+    windows
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let at = |m: &str| format!("{member}.{}.{m}", i + 1);
+            let cron = required(w.start_time.as_deref(), &at("startTime"))?;
+            Ok(MaintenanceWindow {
+                start: CronExpression::parse(cron, &at("startTime"))?,
+                duration_minutes: required(
+                    w.duration_in_minutes.map(i64::from),
+                    &at("durationInMinutes"),
+                )?,
+            })
+        })
+        .collect()
 }
 
 /// CreateJob's policy: every config parsed, then the cross-member checks at `now`.

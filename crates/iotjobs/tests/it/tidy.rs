@@ -12,6 +12,7 @@ const MESSAGE_VARIANTS: &[&str] = &[
     "Unavailable",
     "Internal",
     "AlreadyExists",
+    "Conflict",
     "InvalidStateTransition",
     "VersionMismatch",
 ];

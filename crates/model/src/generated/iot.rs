@@ -44,6 +44,10 @@ pub const SERVED: &[&str] = &[
     "GetJobDocument",
     "ListManagedJobTemplates",
     "DescribeManagedJobTemplate",
+    "CreateJobTemplate",
+    "DescribeJobTemplate",
+    "ListJobTemplates",
+    "DeleteJobTemplate",
     "DescribeJobExecution",
     "ListJobExecutionsForJob",
     "ListJobExecutionsForThing",
@@ -88,6 +92,10 @@ pub enum Operation {
     GetJobDocument,
     ListManagedJobTemplates,
     DescribeManagedJobTemplate,
+    CreateJobTemplate,
+    DescribeJobTemplate,
+    ListJobTemplates,
+    DeleteJobTemplate,
     DescribeJobExecution,
     ListJobExecutionsForJob,
     ListJobExecutionsForThing,
@@ -131,6 +139,10 @@ impl Operation {
         Operation::GetJobDocument,
         Operation::ListManagedJobTemplates,
         Operation::DescribeManagedJobTemplate,
+        Operation::CreateJobTemplate,
+        Operation::DescribeJobTemplate,
+        Operation::ListJobTemplates,
+        Operation::DeleteJobTemplate,
         Operation::DescribeJobExecution,
         Operation::ListJobExecutionsForJob,
         Operation::ListJobExecutionsForThing,
@@ -174,6 +186,10 @@ impl Operation {
             Operation::GetJobDocument => "GetJobDocument",
             Operation::ListManagedJobTemplates => "ListManagedJobTemplates",
             Operation::DescribeManagedJobTemplate => "DescribeManagedJobTemplate",
+            Operation::CreateJobTemplate => "CreateJobTemplate",
+            Operation::DescribeJobTemplate => "DescribeJobTemplate",
+            Operation::ListJobTemplates => "ListJobTemplates",
+            Operation::DeleteJobTemplate => "DeleteJobTemplate",
             Operation::DescribeJobExecution => "DescribeJobExecution",
             Operation::ListJobExecutionsForJob => "ListJobExecutionsForJob",
             Operation::ListJobExecutionsForThing => "ListJobExecutionsForThing",
@@ -219,6 +235,10 @@ impl Operation {
             "GetJobDocument" => Some(Operation::GetJobDocument),
             "ListManagedJobTemplates" => Some(Operation::ListManagedJobTemplates),
             "DescribeManagedJobTemplate" => Some(Operation::DescribeManagedJobTemplate),
+            "CreateJobTemplate" => Some(Operation::CreateJobTemplate),
+            "DescribeJobTemplate" => Some(Operation::DescribeJobTemplate),
+            "ListJobTemplates" => Some(Operation::ListJobTemplates),
+            "DeleteJobTemplate" => Some(Operation::DeleteJobTemplate),
             "DescribeJobExecution" => Some(Operation::DescribeJobExecution),
             "ListJobExecutionsForJob" => Some(Operation::ListJobExecutionsForJob),
             "ListJobExecutionsForThing" => Some(Operation::ListJobExecutionsForThing),
@@ -5586,13 +5606,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "minNumberOfExecutedThings",
         ],
         members: &[
-            w::MemberDef::body("failureType", "JobExecutionFailureType", 104),
+            w::MemberDef::body("failureType", "JobExecutionFailureType", 109),
             w::MemberDef::body("action", "AbortAction", 0),
             w::MemberDef::body("thresholdPercentage", "AbortThresholdPercentage", 4),
             w::MemberDef::body(
                 "minNumberOfExecutedThings",
                 "MinimumNumberOfExecutedThings",
-                152,
+                162,
             ),
         ],
         ..w::ShapeDef::DEFAULT
@@ -5617,11 +5637,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "AddThingToThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 214),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 210),
-            w::MemberDef::body("thingName", "ThingName", 218),
-            w::MemberDef::body("thingArn", "ThingArn", 207),
-            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 159),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 224),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 220),
+            w::MemberDef::body("thingName", "ThingName", 228),
+            w::MemberDef::body("thingArn", "ThingArn", 217),
+            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 169),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5650,13 +5670,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["targets", "jobId"],
         members: &[
-            w::MemberDef::body("targets", "JobTargets", 119),
-            w::MemberDef::bound("jobId", "JobId", 114, w::Location::Uri, "jobId"),
+            w::MemberDef::body("targets", "JobTargets", 124),
+            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
             w::MemberDef::body("comment", "Comment", 35),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                153,
+                163,
                 w::Location::QueryString,
                 "namespaceId",
             ),
@@ -5668,9 +5688,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "AssociateTargetsWithJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 98),
-            w::MemberDef::body("jobId", "JobId", 114),
-            w::MemberDef::body("description", "JobDescription", 99),
+            w::MemberDef::body("jobArn", "JobArn", 103),
+            w::MemberDef::body("jobId", "JobId", 119),
+            w::MemberDef::body("description", "JobDescription", 104),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5680,18 +5700,18 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["thingName", "principal"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 218, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "principal",
                 "Principal",
-                166,
+                176,
                 w::Location::Header,
                 "x-amzn-principal",
             ),
             w::MemberDef::bound(
                 "thingPrincipalType",
                 "ThingPrincipalType",
-                220,
+                230,
                 w::Location::QueryString,
                 "thingPrincipalType",
             ),
@@ -5719,7 +5739,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         members: &[
             w::MemberDef::body("attributes", "Attributes", 16),
-            w::MemberDef::body("merge", "Flag", 85),
+            w::MemberDef::body("merge", "Flag", 90),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5775,11 +5795,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 114, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 218, w::Location::Uri, "thingName"),
-            w::MemberDef::bound("force", "ForceFlag", 87, w::Location::QueryString, "force"),
-            w::MemberDef::body("expectedVersion", "ExpectedVersion", 81),
-            w::MemberDef::body("statusDetails", "DetailsMap", 71),
+            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("force", "ForceFlag", 92, w::Location::QueryString, "force"),
+            w::MemberDef::body("expectedVersion", "ExpectedVersion", 86),
+            w::MemberDef::body("statusDetails", "DetailsMap", 76),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5789,10 +5809,10 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 114, w::Location::Uri, "jobId"),
-            w::MemberDef::body("reasonCode", "ReasonCode", 177),
+            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
+            w::MemberDef::body("reasonCode", "ReasonCode", 187),
             w::MemberDef::body("comment", "Comment", 35),
-            w::MemberDef::bound("force", "ForceFlag", 87, w::Location::QueryString, "force"),
+            w::MemberDef::bound("force", "ForceFlag", 92, w::Location::QueryString, "force"),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5801,9 +5821,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CancelJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 98),
-            w::MemberDef::body("jobId", "JobId", 114),
-            w::MemberDef::body("description", "JobDescription", 99),
+            w::MemberDef::body("jobArn", "JobArn", 103),
+            w::MemberDef::body("jobId", "JobId", 119),
+            w::MemberDef::body("description", "JobDescription", 104),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5822,7 +5842,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::body("certificateId", "CertificateId", 28),
             w::MemberDef::body("status", "CertificateStatus", 31),
             w::MemberDef::body("certificateMode", "CertificateMode", 29),
-            w::MemberDef::body("creationDate", "DateType", 47),
+            w::MemberDef::body("creationDate", "DateType", 49),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5844,11 +5864,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::body("certificatePem", "CertificatePem", 30),
             w::MemberDef::body("ownedBy", "AwsAccountId", 17),
             w::MemberDef::body("previousOwnedBy", "AwsAccountId", 17),
-            w::MemberDef::body("creationDate", "DateType", 47),
-            w::MemberDef::body("lastModifiedDate", "DateType", 47),
-            w::MemberDef::body("customerVersion", "CustomerVersion", 46),
-            w::MemberDef::body("transferData", "TransferData", 224),
-            w::MemberDef::body("generationId", "GenerationId", 89),
+            w::MemberDef::body("creationDate", "DateType", 49),
+            w::MemberDef::body("lastModifiedDate", "DateType", 49),
+            w::MemberDef::body("customerVersion", "CustomerVersion", 48),
+            w::MemberDef::body("transferData", "TransferData", 234),
+            w::MemberDef::body("generationId", "GenerationId", 94),
             w::MemberDef::body("validity", "CertificateValidity", 32),
             w::MemberDef::body("certificateMode", "CertificateMode", 29),
         ],
@@ -5898,8 +5918,8 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CertificateValidity",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("notBefore", "DateType", 47),
-            w::MemberDef::body("notAfter", "DateType", 47),
+            w::MemberDef::body("notBefore", "DateType", 49),
+            w::MemberDef::body("notAfter", "DateType", 49),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5930,30 +5950,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId", "targets"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 114, w::Location::Uri, "jobId"),
-            w::MemberDef::body("targets", "JobTargets", 119),
-            w::MemberDef::body("documentSource", "JobDocumentSource", 101),
-            w::MemberDef::body("document", "JobDocument", 100),
-            w::MemberDef::body("description", "JobDescription", 99),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 165),
-            w::MemberDef::body("targetSelection", "TargetSelection", 206),
+            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
+            w::MemberDef::body("targets", "JobTargets", 124),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 106),
+            w::MemberDef::body("document", "JobDocument", 105),
+            w::MemberDef::body("description", "JobDescription", 104),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 175),
+            w::MemberDef::body("targetSelection", "TargetSelection", 216),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                113,
+                118,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 223),
-            w::MemberDef::body("tags", "TagList", 203),
-            w::MemberDef::body("namespaceId", "NamespaceId", 153),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 120),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 112),
-            w::MemberDef::body("documentParameters", "ParameterMap", 163),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 197),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 233),
+            w::MemberDef::body("tags", "TagList", 213),
+            w::MemberDef::body("namespaceId", "NamespaceId", 163),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 125),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 117),
+            w::MemberDef::body("documentParameters", "ParameterMap", 173),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 207),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                67,
+                72,
             ),
         ],
         ..w::ShapeDef::DEFAULT
@@ -5963,26 +5983,72 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CreateJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 98),
-            w::MemberDef::body("jobId", "JobId", 114),
-            w::MemberDef::body("description", "JobDescription", 99),
+            w::MemberDef::body("jobArn", "JobArn", 103),
+            w::MemberDef::body("jobId", "JobId", 119),
+            w::MemberDef::body("description", "JobDescription", 104),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 38
+    w::ShapeDef {
+        name: "CreateJobTemplateRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["jobTemplateId", "description"],
+        members: &[
+            w::MemberDef::bound(
+                "jobTemplateId",
+                "JobTemplateId",
+                126,
+                w::Location::Uri,
+                "jobTemplateId",
+            ),
+            w::MemberDef::body("jobArn", "JobArn", 103),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 106),
+            w::MemberDef::body("document", "JobDocument", 105),
+            w::MemberDef::body("description", "JobDescription", 104),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 175),
+            w::MemberDef::body(
+                "jobExecutionsRolloutConfig",
+                "JobExecutionsRolloutConfig",
+                118,
+            ),
+            w::MemberDef::body("abortConfig", "AbortConfig", 1),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 233),
+            w::MemberDef::body("tags", "TagList", 213),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 117),
+            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 154),
+            w::MemberDef::body(
+                "destinationPackageVersions",
+                "DestinationPackageVersions",
+                72,
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 39
+    w::ShapeDef {
+        name: "CreateJobTemplateResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 125),
+            w::MemberDef::body("jobTemplateId", "JobTemplateId", 126),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 40
     w::ShapeDef {
         name: "CreateKeysAndCertificateRequest",
         kind: w::ShapeKind::Structure,
         members: &[w::MemberDef::bound(
             "setAsActive",
             "SetAsActive",
-            198,
+            208,
             w::Location::QueryString,
             "setAsActive",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 39
+    // 41
     w::ShapeDef {
         name: "CreateKeysAndCertificateResponse",
         kind: w::ShapeKind::Structure,
@@ -5990,11 +6056,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::body("certificateArn", "CertificateArn", 26),
             w::MemberDef::body("certificateId", "CertificateId", 28),
             w::MemberDef::body("certificatePem", "CertificatePem", 30),
-            w::MemberDef::body("keyPair", "KeyPair", 121),
+            w::MemberDef::body("keyPair", "KeyPair", 129),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 40
+    // 42
     w::ShapeDef {
         name: "CreateThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -6003,58 +6069,58 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                214,
+                224,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 214),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 216),
-            w::MemberDef::body("tags", "TagList", 203),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 41
-    w::ShapeDef {
-        name: "CreateThingGroupResponse",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 214),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 210),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 212),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 42
-    w::ShapeDef {
-        name: "CreateThingRequest",
-        kind: w::ShapeKind::Structure,
-        required: &["thingName"],
-        members: &[
-            w::MemberDef::bound("thingName", "ThingName", 218, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 221),
-            w::MemberDef::body("attributePayload", "AttributePayload", 14),
-            w::MemberDef::body("billingGroupName", "BillingGroupName", 19),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 224),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 226),
+            w::MemberDef::body("tags", "TagList", 213),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 43
     w::ShapeDef {
-        name: "CreateThingResponse",
+        name: "CreateThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 218),
-            w::MemberDef::body("thingArn", "ThingArn", 207),
-            w::MemberDef::body("thingId", "ThingId", 217),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 224),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 220),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 222),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 44
     w::ShapeDef {
+        name: "CreateThingRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["thingName"],
+        members: &[
+            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 231),
+            w::MemberDef::body("attributePayload", "AttributePayload", 14),
+            w::MemberDef::body("billingGroupName", "BillingGroupName", 19),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 45
+    w::ShapeDef {
+        name: "CreateThingResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("thingName", "ThingName", 228),
+            w::MemberDef::body("thingArn", "ThingArn", 217),
+            w::MemberDef::body("thingId", "ThingId", 227),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 46
+    w::ShapeDef {
         name: "CreationDate",
         kind: w::ShapeKind::Timestamp,
         ..w::ShapeDef::DEFAULT
     },
-    // 45
+    // 47
     w::ShapeDef {
         name: "CronExpression",
         kind: w::ShapeKind::String,
@@ -6062,20 +6128,20 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(256.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 46
+    // 48
     w::ShapeDef {
         name: "CustomerVersion",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 47
+    // 49
     w::ShapeDef {
         name: "DateType",
         kind: w::ShapeKind::Timestamp,
         ..w::ShapeDef::DEFAULT
     },
-    // 48
+    // 50
     w::ShapeDef {
         name: "DeleteCertificateRequest",
         kind: w::ShapeKind::Structure,
@@ -6091,58 +6157,72 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "forceDelete",
                 "ForceDelete",
-                86,
+                91,
                 w::Location::QueryString,
                 "forceDelete",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 49
+    // 51
     w::ShapeDef {
         name: "DeleteJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName", "executionNumber"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 114, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 218, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                80,
+                85,
                 w::Location::Uri,
                 "executionNumber",
             ),
-            w::MemberDef::bound("force", "ForceFlag", 87, w::Location::QueryString, "force"),
+            w::MemberDef::bound("force", "ForceFlag", 92, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                153,
+                163,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 50
+    // 52
     w::ShapeDef {
         name: "DeleteJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 114, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("force", "ForceFlag", 87, w::Location::QueryString, "force"),
+            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("force", "ForceFlag", 92, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                153,
+                163,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 51
+    // 53
+    w::ShapeDef {
+        name: "DeleteJobTemplateRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["jobTemplateId"],
+        members: &[w::MemberDef::bound(
+            "jobTemplateId",
+            "JobTemplateId",
+            126,
+            w::Location::Uri,
+            "jobTemplateId",
+        )],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 54
     w::ShapeDef {
         name: "DeleteThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -6151,52 +6231,52 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                214,
+                224,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "expectedVersion",
                 "OptionalVersion",
-                158,
+                168,
                 w::Location::QueryString,
                 "expectedVersion",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 52
+    // 55
     w::ShapeDef {
         name: "DeleteThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 53
+    // 56
     w::ShapeDef {
         name: "DeleteThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 218, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "expectedVersion",
                 "OptionalVersion",
-                158,
+                168,
                 w::Location::QueryString,
                 "expectedVersion",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 54
+    // 57
     w::ShapeDef {
         name: "DeleteThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 55
+    // 58
     w::ShapeDef {
         name: "DescribeCertificateRequest",
         kind: w::ShapeKind::Structure,
@@ -6210,7 +6290,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 56
+    // 59
     w::ShapeDef {
         name: "DescribeCertificateResponse",
         kind: w::ShapeKind::Structure,
@@ -6221,38 +6301,38 @@ pub static SHAPES: &[w::ShapeDef] = &[
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 57
+    // 60
     w::ShapeDef {
         name: "DescribeJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 114, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 218, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                80,
+                85,
                 w::Location::QueryString,
                 "executionNumber",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 58
+    // 61
     w::ShapeDef {
         name: "DescribeJobExecutionResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("execution", "JobExecution", 103)],
+        members: &[w::MemberDef::body("execution", "JobExecution", 108)],
         ..w::ShapeDef::DEFAULT
     },
-    // 59
+    // 62
     w::ShapeDef {
         name: "DescribeJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 114, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
@@ -6263,17 +6343,60 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 60
+    // 63
     w::ShapeDef {
         name: "DescribeJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("documentSource", "JobDocumentSource", 101),
-            w::MemberDef::body("job", "Job", 97),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 106),
+            w::MemberDef::body("job", "Job", 102),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 61
+    // 64
+    w::ShapeDef {
+        name: "DescribeJobTemplateRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["jobTemplateId"],
+        members: &[w::MemberDef::bound(
+            "jobTemplateId",
+            "JobTemplateId",
+            126,
+            w::Location::Uri,
+            "jobTemplateId",
+        )],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 65
+    w::ShapeDef {
+        name: "DescribeJobTemplateResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 125),
+            w::MemberDef::body("jobTemplateId", "JobTemplateId", 126),
+            w::MemberDef::body("description", "JobDescription", 104),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 106),
+            w::MemberDef::body("document", "JobDocument", 105),
+            w::MemberDef::body("createdAt", "DateType", 49),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 175),
+            w::MemberDef::body(
+                "jobExecutionsRolloutConfig",
+                "JobExecutionsRolloutConfig",
+                118,
+            ),
+            w::MemberDef::body("abortConfig", "AbortConfig", 1),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 233),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 117),
+            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 154),
+            w::MemberDef::body(
+                "destinationPackageVersions",
+                "DestinationPackageVersions",
+                72,
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 66
     w::ShapeDef {
         name: "DescribeManagedJobTemplateRequest",
         kind: w::ShapeKind::Structure,
@@ -6282,36 +6405,36 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "templateName",
                 "ManagedJobTemplateName",
-                145,
+                155,
                 w::Location::Uri,
                 "templateName",
             ),
             w::MemberDef::bound(
                 "templateVersion",
                 "ManagedTemplateVersion",
-                148,
+                158,
                 w::Location::QueryString,
                 "templateVersion",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 62
+    // 67
     w::ShapeDef {
         name: "DescribeManagedJobTemplateResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("templateName", "ManagedJobTemplateName", 145),
-            w::MemberDef::body("templateArn", "JobTemplateArn", 120),
-            w::MemberDef::body("description", "JobDescription", 99),
-            w::MemberDef::body("templateVersion", "ManagedTemplateVersion", 148),
-            w::MemberDef::body("environments", "Environments", 78),
-            w::MemberDef::body("documentParameters", "DocumentParameters", 74),
-            w::MemberDef::body("document", "JobDocument", 100),
+            w::MemberDef::body("templateName", "ManagedJobTemplateName", 155),
+            w::MemberDef::body("templateArn", "JobTemplateArn", 125),
+            w::MemberDef::body("description", "JobDescription", 104),
+            w::MemberDef::body("templateVersion", "ManagedTemplateVersion", 158),
+            w::MemberDef::body("environments", "Environments", 83),
+            w::MemberDef::body("documentParameters", "DocumentParameters", 79),
+            w::MemberDef::body("document", "JobDocument", 105),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 63
+    // 68
     w::ShapeDef {
         name: "DescribeThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -6319,31 +6442,31 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingGroupName",
             "ThingGroupName",
-            214,
+            224,
             w::Location::Uri,
             "thingGroupName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 64
+    // 69
     w::ShapeDef {
         name: "DescribeThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 214),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 212),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 210),
-            w::MemberDef::body("version", "Version", 231),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 216),
-            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 213),
-            w::MemberDef::body("indexName", "IndexName", 96),
-            w::MemberDef::body("queryString", "QueryString", 173),
-            w::MemberDef::body("queryVersion", "QueryVersion", 174),
-            w::MemberDef::body("status", "DynamicGroupStatus", 76),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 224),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 222),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 220),
+            w::MemberDef::body("version", "Version", 241),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 226),
+            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 223),
+            w::MemberDef::body("indexName", "IndexName", 101),
+            w::MemberDef::body("queryString", "QueryString", 183),
+            w::MemberDef::body("queryVersion", "QueryVersion", 184),
+            w::MemberDef::body("status", "DynamicGroupStatus", 81),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 65
+    // 70
     w::ShapeDef {
         name: "DescribeThingRequest",
         kind: w::ShapeKind::Structure,
@@ -6351,60 +6474,60 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingName",
             "ThingName",
-            218,
+            228,
             w::Location::Uri,
             "thingName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 66
+    // 71
     w::ShapeDef {
         name: "DescribeThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
             w::MemberDef::body("defaultClientId", "ClientId", 34),
-            w::MemberDef::body("thingName", "ThingName", 218),
-            w::MemberDef::body("thingId", "ThingId", 217),
-            w::MemberDef::body("thingArn", "ThingArn", 207),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 221),
+            w::MemberDef::body("thingName", "ThingName", 228),
+            w::MemberDef::body("thingId", "ThingId", 227),
+            w::MemberDef::body("thingArn", "ThingArn", 217),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 231),
             w::MemberDef::body("attributes", "Attributes", 16),
-            w::MemberDef::body("version", "Version", 231),
+            w::MemberDef::body("version", "Version", 241),
             w::MemberDef::body("billingGroupName", "BillingGroupName", 19),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 67
+    // 72
     w::ShapeDef {
         name: "DestinationPackageVersions",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(160)),
+        member: Some(w::ShapeId(170)),
         ..w::ShapeDef::DEFAULT
     },
-    // 68
+    // 73
     w::ShapeDef {
         name: "DetachThingPrincipalRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName", "principal"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 218, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "principal",
                 "Principal",
-                166,
+                176,
                 w::Location::Header,
                 "x-amzn-principal",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 69
+    // 74
     w::ShapeDef {
         name: "DetachThingPrincipalResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 70
+    // 75
     w::ShapeDef {
         name: "DetailsKey",
         kind: w::ShapeKind::String,
@@ -6413,15 +6536,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 71
+    // 76
     w::ShapeDef {
         name: "DetailsMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(70)),
-        value: Some(w::ShapeId(72)),
+        key: Some(w::ShapeId(75)),
+        value: Some(w::ShapeId(77)),
         ..w::ShapeDef::DEFAULT
     },
-    // 72
+    // 77
     w::ShapeDef {
         name: "DetailsValue",
         kind: w::ShapeKind::String,
@@ -6429,27 +6552,27 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 73
+    // 78
     w::ShapeDef {
         name: "DocumentParameter",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("key", "ParameterKey", 162),
-            w::MemberDef::body("description", "JobDescription", 99),
-            w::MemberDef::body("regex", "Regex", 180),
-            w::MemberDef::body("example", "Example", 79),
-            w::MemberDef::body("optional", "Optional", 157),
+            w::MemberDef::body("key", "ParameterKey", 172),
+            w::MemberDef::body("description", "JobDescription", 104),
+            w::MemberDef::body("regex", "Regex", 190),
+            w::MemberDef::body("example", "Example", 84),
+            w::MemberDef::body("optional", "Optional", 167),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 74
+    // 79
     w::ShapeDef {
         name: "DocumentParameters",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(73)),
+        member: Some(w::ShapeId(78)),
         ..w::ShapeDef::DEFAULT
     },
-    // 75
+    // 80
     w::ShapeDef {
         name: "DurationInMinutes",
         kind: w::ShapeKind::Integer,
@@ -6457,47 +6580,47 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1430.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 76
+    // 81
     w::ShapeDef {
         name: "DynamicGroupStatus",
         kind: w::ShapeKind::String,
         enum_values: &["ACTIVE", "BUILDING", "REBUILDING"],
         ..w::ShapeDef::DEFAULT
     },
-    // 77
+    // 82
     w::ShapeDef {
         name: "Environment",
         kind: w::ShapeKind::String,
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 78
+    // 83
     w::ShapeDef {
         name: "Environments",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(77)),
+        member: Some(w::ShapeId(82)),
         ..w::ShapeDef::DEFAULT
     },
-    // 79
+    // 84
     w::ShapeDef {
         name: "Example",
         kind: w::ShapeKind::String,
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 80
+    // 85
     w::ShapeDef {
         name: "ExecutionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 81
+    // 86
     w::ShapeDef {
         name: "ExpectedVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 82
+    // 87
     w::ShapeDef {
         name: "ExpiresInSec",
         kind: w::ShapeKind::Long,
@@ -6505,7 +6628,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(3600.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 83
+    // 88
     w::ShapeDef {
         name: "ExponentialRolloutRate",
         kind: w::ShapeKind::Structure,
@@ -6515,55 +6638,55 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "rateIncreaseCriteria",
         ],
         members: &[
-            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 194),
-            w::MemberDef::body("incrementFactor", "IncrementFactor", 95),
-            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 176),
+            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 204),
+            w::MemberDef::body("incrementFactor", "IncrementFactor", 100),
+            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 186),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 84
+    // 89
     w::ShapeDef {
         name: "FailedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 85
+    // 90
     w::ShapeDef {
         name: "Flag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 86
+    // 91
     w::ShapeDef {
         name: "ForceDelete",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 87
+    // 92
     w::ShapeDef {
         name: "ForceFlag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 88
+    // 93
     w::ShapeDef {
         name: "Forced",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 89
+    // 94
     w::ShapeDef {
         name: "GenerationId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 90
+    // 95
     w::ShapeDef {
         name: "GetJobDocumentRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 114, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
@@ -6574,36 +6697,36 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 91
+    // 96
     w::ShapeDef {
         name: "GetJobDocumentResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("document", "JobDocument", 100)],
+        members: &[w::MemberDef::body("document", "JobDocument", 105)],
         ..w::ShapeDef::DEFAULT
     },
-    // 92
+    // 97
     w::ShapeDef {
         name: "GroupNameAndArn",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("groupName", "ThingGroupName", 214),
-            w::MemberDef::body("groupArn", "ThingGroupArn", 210),
+            w::MemberDef::body("groupName", "ThingGroupName", 224),
+            w::MemberDef::body("groupArn", "ThingGroupArn", 220),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 93
+    // 98
     w::ShapeDef {
         name: "InProgressThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 94
+    // 99
     w::ShapeDef {
         name: "InProgressTimeoutInMinutes",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 95
+    // 100
     w::ShapeDef {
         name: "IncrementFactor",
         kind: w::ShapeKind::Double,
@@ -6611,7 +6734,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(5.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 96
+    // 101
     w::ShapeDef {
         name: "IndexName",
         kind: w::ShapeKind::String,
@@ -6620,54 +6743,54 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 97
+    // 102
     w::ShapeDef {
         name: "Job",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 98),
-            w::MemberDef::body("jobId", "JobId", 114),
-            w::MemberDef::body("targetSelection", "TargetSelection", 206),
-            w::MemberDef::body("status", "JobStatus", 116),
-            w::MemberDef::body("forceCanceled", "Forced", 88),
-            w::MemberDef::body("reasonCode", "ReasonCode", 177),
+            w::MemberDef::body("jobArn", "JobArn", 103),
+            w::MemberDef::body("jobId", "JobId", 119),
+            w::MemberDef::body("targetSelection", "TargetSelection", 216),
+            w::MemberDef::body("status", "JobStatus", 121),
+            w::MemberDef::body("forceCanceled", "Forced", 93),
+            w::MemberDef::body("reasonCode", "ReasonCode", 187),
             w::MemberDef::body("comment", "Comment", 35),
-            w::MemberDef::body("targets", "JobTargets", 119),
-            w::MemberDef::body("description", "JobDescription", 99),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 165),
+            w::MemberDef::body("targets", "JobTargets", 124),
+            w::MemberDef::body("description", "JobDescription", 104),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 175),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                113,
+                118,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("createdAt", "DateType", 47),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
-            w::MemberDef::body("completedAt", "DateType", 47),
-            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 115),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 223),
-            w::MemberDef::body("namespaceId", "NamespaceId", 153),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 120),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 112),
-            w::MemberDef::body("documentParameters", "ParameterMap", 163),
+            w::MemberDef::body("createdAt", "DateType", 49),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 49),
+            w::MemberDef::body("completedAt", "DateType", 49),
+            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 120),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 233),
+            w::MemberDef::body("namespaceId", "NamespaceId", 163),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 125),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 117),
+            w::MemberDef::body("documentParameters", "ParameterMap", 173),
             w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 20),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 197),
-            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 196),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 207),
+            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 206),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                67,
+                72,
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 98
+    // 103
     w::ShapeDef {
         name: "JobArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 99
+    // 104
     w::ShapeDef {
         name: "JobDescription",
         kind: w::ShapeKind::String,
@@ -6675,14 +6798,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 100
+    // 105
     w::ShapeDef {
         name: "JobDocument",
         kind: w::ShapeKind::String,
         max: Some(32768.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 101
+    // 106
     w::ShapeDef {
         name: "JobDocumentSource",
         kind: w::ShapeKind::String,
@@ -6690,28 +6813,28 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1350.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 102
+    // 107
     w::ShapeDef {
         name: "JobEndBehavior",
         kind: w::ShapeKind::String,
         enum_values: &["STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 103
+    // 108
     w::ShapeDef {
         name: "JobExecution",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobId", "JobId", 114),
-            w::MemberDef::body("status", "JobExecutionStatus", 105),
-            w::MemberDef::body("forceCanceled", "Forced", 88),
-            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 106),
-            w::MemberDef::body("thingArn", "ThingArn", 207),
-            w::MemberDef::body("queuedAt", "DateType", 47),
-            w::MemberDef::body("startedAt", "DateType", 47),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 80),
-            w::MemberDef::body("versionNumber", "VersionNumber", 232),
+            w::MemberDef::body("jobId", "JobId", 119),
+            w::MemberDef::body("status", "JobExecutionStatus", 110),
+            w::MemberDef::body("forceCanceled", "Forced", 93),
+            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 111),
+            w::MemberDef::body("thingArn", "ThingArn", 217),
+            w::MemberDef::body("queuedAt", "DateType", 49),
+            w::MemberDef::body("startedAt", "DateType", 49),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 49),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 85),
+            w::MemberDef::body("versionNumber", "VersionNumber", 242),
             w::MemberDef::body(
                 "approximateSecondsBeforeTimedOut",
                 "ApproximateSecondsBeforeTimedOut",
@@ -6720,14 +6843,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 104
+    // 109
     w::ShapeDef {
         name: "JobExecutionFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "REJECTED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 105
+    // 110
     w::ShapeDef {
         name: "JobExecutionStatus",
         kind: w::ShapeKind::String,
@@ -6743,80 +6866,80 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 106
+    // 111
     w::ShapeDef {
         name: "JobExecutionStatusDetails",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 71)],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 107
-    w::ShapeDef {
-        name: "JobExecutionSummary",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("status", "JobExecutionStatus", 105),
-            w::MemberDef::body("queuedAt", "DateType", 47),
-            w::MemberDef::body("startedAt", "DateType", 47),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 80),
-            w::MemberDef::body("retryAttempt", "RetryAttempt", 189),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 108
-    w::ShapeDef {
-        name: "JobExecutionSummaryForJob",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("thingArn", "ThingArn", 207),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 107),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 109
-    w::ShapeDef {
-        name: "JobExecutionSummaryForJobList",
-        kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(108)),
-        ..w::ShapeDef::DEFAULT
-    },
-    // 110
-    w::ShapeDef {
-        name: "JobExecutionSummaryForThing",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("jobId", "JobId", 114),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 107),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 111
-    w::ShapeDef {
-        name: "JobExecutionSummaryForThingList",
-        kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(110)),
+        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 76)],
         ..w::ShapeDef::DEFAULT
     },
     // 112
     w::ShapeDef {
-        name: "JobExecutionsRetryConfig",
+        name: "JobExecutionSummary",
         kind: w::ShapeKind::Structure,
-        required: &["criteriaList"],
-        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 191)],
+        members: &[
+            w::MemberDef::body("status", "JobExecutionStatus", 110),
+            w::MemberDef::body("queuedAt", "DateType", 49),
+            w::MemberDef::body("startedAt", "DateType", 49),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 49),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 85),
+            w::MemberDef::body("retryAttempt", "RetryAttempt", 199),
+        ],
         ..w::ShapeDef::DEFAULT
     },
     // 113
     w::ShapeDef {
-        name: "JobExecutionsRolloutConfig",
+        name: "JobExecutionSummaryForJob",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 150),
-            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 83),
+            w::MemberDef::body("thingArn", "ThingArn", 217),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 112),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 114
+    w::ShapeDef {
+        name: "JobExecutionSummaryForJobList",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(113)),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 115
+    w::ShapeDef {
+        name: "JobExecutionSummaryForThing",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("jobId", "JobId", 119),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 112),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 116
+    w::ShapeDef {
+        name: "JobExecutionSummaryForThingList",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(115)),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 117
+    w::ShapeDef {
+        name: "JobExecutionsRetryConfig",
+        kind: w::ShapeKind::Structure,
+        required: &["criteriaList"],
+        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 201)],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 118
+    w::ShapeDef {
+        name: "JobExecutionsRolloutConfig",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 160),
+            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 88),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 119
     w::ShapeDef {
         name: "JobId",
         kind: w::ShapeKind::String,
@@ -6825,24 +6948,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 115
+    // 120
     w::ShapeDef {
         name: "JobProcessDetails",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 171),
+            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 181),
             w::MemberDef::body("numberOfCanceledThings", "CanceledThings", 24),
-            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 200),
-            w::MemberDef::body("numberOfFailedThings", "FailedThings", 84),
-            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 184),
-            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 175),
-            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 93),
-            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 188),
-            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 222),
+            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 210),
+            w::MemberDef::body("numberOfFailedThings", "FailedThings", 89),
+            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 194),
+            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 185),
+            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 98),
+            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 198),
+            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 232),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 116
+    // 121
     w::ShapeDef {
         name: "JobStatus",
         kind: w::ShapeKind::String,
@@ -6855,39 +6978,39 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 117
+    // 122
     w::ShapeDef {
         name: "JobSummary",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 98),
-            w::MemberDef::body("jobId", "JobId", 114),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 212),
-            w::MemberDef::body("targetSelection", "TargetSelection", 206),
-            w::MemberDef::body("status", "JobStatus", 116),
-            w::MemberDef::body("createdAt", "DateType", 47),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
-            w::MemberDef::body("completedAt", "DateType", 47),
+            w::MemberDef::body("jobArn", "JobArn", 103),
+            w::MemberDef::body("jobId", "JobId", 119),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 222),
+            w::MemberDef::body("targetSelection", "TargetSelection", 216),
+            w::MemberDef::body("status", "JobStatus", 121),
+            w::MemberDef::body("createdAt", "DateType", 49),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 49),
+            w::MemberDef::body("completedAt", "DateType", 49),
             w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 20),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 118
+    // 123
     w::ShapeDef {
         name: "JobSummaryList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(117)),
+        member: Some(w::ShapeId(122)),
         ..w::ShapeDef::DEFAULT
     },
-    // 119
+    // 124
     w::ShapeDef {
         name: "JobTargets",
         kind: w::ShapeKind::List,
         min: Some(1.0),
-        member: Some(w::ShapeId(205)),
+        member: Some(w::ShapeId(215)),
         ..w::ShapeDef::DEFAULT
     },
-    // 120
+    // 125
     w::ShapeDef {
         name: "JobTemplateArn",
         kind: w::ShapeKind::String,
@@ -6896,17 +7019,45 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 121
+    // 126
+    w::ShapeDef {
+        name: "JobTemplateId",
+        kind: w::ShapeKind::String,
+        min: Some(1.0),
+        max: Some(64.0),
+        pattern: Some("[a-zA-Z0-9_-]+"),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 127
+    w::ShapeDef {
+        name: "JobTemplateSummary",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 125),
+            w::MemberDef::body("jobTemplateId", "JobTemplateId", 126),
+            w::MemberDef::body("description", "JobDescription", 104),
+            w::MemberDef::body("createdAt", "DateType", 49),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 128
+    w::ShapeDef {
+        name: "JobTemplateSummaryList",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(127)),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 129
     w::ShapeDef {
         name: "KeyPair",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("PublicKey", "PublicKey", 172),
-            w::MemberDef::body("PrivateKey", "PrivateKey", 169),
+            w::MemberDef::body("PublicKey", "PublicKey", 182),
+            w::MemberDef::body("PrivateKey", "PrivateKey", 179),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 122
+    // 130
     w::ShapeDef {
         name: "LaserMaxResults",
         kind: w::ShapeKind::Integer,
@@ -6914,7 +7065,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 123
+    // 131
     w::ShapeDef {
         name: "ListCertificatesRequest",
         kind: w::ShapeKind::Structure,
@@ -6922,11 +7073,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "pageSize",
                 "PageSize",
-                161,
+                171,
                 w::Location::QueryString,
                 "pageSize",
             ),
-            w::MemberDef::bound("marker", "Marker", 149, w::Location::QueryString, "marker"),
+            w::MemberDef::bound("marker", "Marker", 159, w::Location::QueryString, "marker"),
             w::MemberDef::bound(
                 "ascendingOrder",
                 "AscendingOrder",
@@ -6937,107 +7088,139 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 124
+    // 132
     w::ShapeDef {
         name: "ListCertificatesResponse",
         kind: w::ShapeKind::Structure,
         members: &[
             w::MemberDef::body("certificates", "Certificates", 33),
-            w::MemberDef::body("nextMarker", "Marker", 149),
+            w::MemberDef::body("nextMarker", "Marker", 159),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 125
+    // 133
     w::ShapeDef {
         name: "ListJobExecutionsForJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 114, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                105,
+                110,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                122,
+                130,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                154,
+                164,
                 w::Location::QueryString,
                 "nextToken",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 126
+    // 134
     w::ShapeDef {
         name: "ListJobExecutionsForJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 109),
-            w::MemberDef::body("nextToken", "NextToken", 154),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 114),
+            w::MemberDef::body("nextToken", "NextToken", 164),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 127
+    // 135
     w::ShapeDef {
         name: "ListJobExecutionsForThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 218, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                105,
+                110,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                153,
+                163,
                 w::Location::QueryString,
                 "namespaceId",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                122,
+                130,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                154,
+                164,
                 w::Location::QueryString,
                 "nextToken",
             ),
-            w::MemberDef::bound("jobId", "JobId", 114, w::Location::QueryString, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 119, w::Location::QueryString, "jobId"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 128
+    // 136
     w::ShapeDef {
         name: "ListJobExecutionsForThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 111),
-            w::MemberDef::body("nextToken", "NextToken", 154),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 116),
+            w::MemberDef::body("nextToken", "NextToken", 164),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 129
+    // 137
+    w::ShapeDef {
+        name: "ListJobTemplatesRequest",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::bound(
+                "maxResults",
+                "LaserMaxResults",
+                130,
+                w::Location::QueryString,
+                "maxResults",
+            ),
+            w::MemberDef::bound(
+                "nextToken",
+                "NextToken",
+                164,
+                w::Location::QueryString,
+                "nextToken",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 138
+    w::ShapeDef {
+        name: "ListJobTemplatesResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("jobTemplates", "JobTemplateSummaryList", 128),
+            w::MemberDef::body("nextToken", "NextToken", 164),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 139
     w::ShapeDef {
         name: "ListJobsRequest",
         kind: w::ShapeKind::Structure,
@@ -7045,66 +7228,66 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "status",
                 "JobStatus",
-                116,
+                121,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "targetSelection",
                 "TargetSelection",
-                206,
+                216,
                 w::Location::QueryString,
                 "targetSelection",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                122,
+                130,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                154,
+                164,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                214,
+                224,
                 w::Location::QueryString,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "thingGroupId",
                 "ThingGroupId",
-                212,
+                222,
                 w::Location::QueryString,
                 "thingGroupId",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                153,
+                163,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 130
+    // 140
     w::ShapeDef {
         name: "ListJobsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobs", "JobSummaryList", 118),
-            w::MemberDef::body("nextToken", "NextToken", 154),
+            w::MemberDef::body("jobs", "JobSummaryList", 123),
+            w::MemberDef::body("nextToken", "NextToken", 164),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 131
+    // 141
     w::ShapeDef {
         name: "ListManagedJobTemplatesRequest",
         kind: w::ShapeKind::Structure,
@@ -7112,72 +7295,72 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "templateName",
                 "ManagedJobTemplateName",
-                145,
+                155,
                 w::Location::QueryString,
                 "templateName",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                122,
+                130,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                154,
+                164,
                 w::Location::QueryString,
                 "nextToken",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 132
+    // 142
     w::ShapeDef {
         name: "ListManagedJobTemplatesResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("managedJobTemplates", "ManagedJobTemplatesSummaryList", 147),
-            w::MemberDef::body("nextToken", "NextToken", 154),
+            w::MemberDef::body("managedJobTemplates", "ManagedJobTemplatesSummaryList", 157),
+            w::MemberDef::body("nextToken", "NextToken", 164),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 133
+    // 143
     w::ShapeDef {
         name: "ListThingGroupsForThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 218, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                154,
+                164,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                183,
+                193,
                 w::Location::QueryString,
                 "maxResults",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 134
+    // 144
     w::ShapeDef {
         name: "ListThingGroupsForThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 215),
-            w::MemberDef::body("nextToken", "NextToken", 154),
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 225),
+            w::MemberDef::body("nextToken", "NextToken", 164),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 135
+    // 145
     w::ShapeDef {
         name: "ListThingGroupsRequest",
         kind: w::ShapeKind::Structure,
@@ -7185,52 +7368,52 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                154,
+                164,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                183,
+                193,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "parentGroup",
                 "ThingGroupName",
-                214,
+                224,
                 w::Location::QueryString,
                 "parentGroup",
             ),
             w::MemberDef::bound(
                 "namePrefixFilter",
                 "ThingGroupName",
-                214,
+                224,
                 w::Location::QueryString,
                 "namePrefixFilter",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "RecursiveWithoutDefault",
-                179,
+                189,
                 w::Location::QueryString,
                 "recursive",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 136
+    // 146
     w::ShapeDef {
         name: "ListThingGroupsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 215),
-            w::MemberDef::body("nextToken", "NextToken", 154),
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 225),
+            w::MemberDef::body("nextToken", "NextToken", 164),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 137
+    // 147
     w::ShapeDef {
         name: "ListThingPrincipalsRequest",
         kind: w::ShapeKind::Structure,
@@ -7239,32 +7422,32 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                154,
+                164,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                183,
+                193,
                 w::Location::QueryString,
                 "maxResults",
             ),
-            w::MemberDef::bound("thingName", "ThingName", 218, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 138
+    // 148
     w::ShapeDef {
         name: "ListThingPrincipalsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("principals", "Principals", 168),
-            w::MemberDef::body("nextToken", "NextToken", 154),
+            w::MemberDef::body("principals", "Principals", 178),
+            w::MemberDef::body("nextToken", "NextToken", 164),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 139
+    // 149
     w::ShapeDef {
         name: "ListThingsInThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -7273,45 +7456,45 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                214,
+                224,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "Recursive",
-                178,
+                188,
                 w::Location::QueryString,
                 "recursive",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                154,
+                164,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                183,
+                193,
                 w::Location::QueryString,
                 "maxResults",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 140
+    // 150
     w::ShapeDef {
         name: "ListThingsInThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingNameList", 219),
-            w::MemberDef::body("nextToken", "NextToken", 154),
+            w::MemberDef::body("things", "ThingNameList", 229),
+            w::MemberDef::body("nextToken", "NextToken", 164),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 141
+    // 151
     w::ShapeDef {
         name: "ListThingsRequest",
         kind: w::ShapeKind::Structure,
@@ -7319,14 +7502,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                154,
+                164,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                183,
+                193,
                 w::Location::QueryString,
                 "maxResults",
             ),
@@ -7347,49 +7530,49 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingTypeName",
                 "ThingTypeName",
-                221,
+                231,
                 w::Location::QueryString,
                 "thingTypeName",
             ),
             w::MemberDef::bound(
                 "usePrefixAttributeValue",
                 "usePrefixAttributeValue",
-                233,
+                243,
                 w::Location::QueryString,
                 "usePrefixAttributeValue",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 142
+    // 152
     w::ShapeDef {
         name: "ListThingsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingAttributeList", 209),
-            w::MemberDef::body("nextToken", "NextToken", 154),
+            w::MemberDef::body("things", "ThingAttributeList", 219),
+            w::MemberDef::body("nextToken", "NextToken", 164),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 143
+    // 153
     w::ShapeDef {
         name: "MaintenanceWindow",
         kind: w::ShapeKind::Structure,
         required: &["startTime", "durationInMinutes"],
         members: &[
-            w::MemberDef::body("startTime", "CronExpression", 45),
-            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 75),
+            w::MemberDef::body("startTime", "CronExpression", 47),
+            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 80),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 144
+    // 154
     w::ShapeDef {
         name: "MaintenanceWindows",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(143)),
+        member: Some(w::ShapeId(153)),
         ..w::ShapeDef::DEFAULT
     },
-    // 145
+    // 155
     w::ShapeDef {
         name: "ManagedJobTemplateName",
         kind: w::ShapeKind::String,
@@ -7397,34 +7580,34 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(64.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 146
+    // 156
     w::ShapeDef {
         name: "ManagedJobTemplateSummary",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("templateArn", "JobTemplateArn", 120),
-            w::MemberDef::body("templateName", "ManagedJobTemplateName", 145),
-            w::MemberDef::body("description", "JobDescription", 99),
-            w::MemberDef::body("environments", "Environments", 78),
-            w::MemberDef::body("templateVersion", "ManagedTemplateVersion", 148),
+            w::MemberDef::body("templateArn", "JobTemplateArn", 125),
+            w::MemberDef::body("templateName", "ManagedJobTemplateName", 155),
+            w::MemberDef::body("description", "JobDescription", 104),
+            w::MemberDef::body("environments", "Environments", 83),
+            w::MemberDef::body("templateVersion", "ManagedTemplateVersion", 158),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 147
+    // 157
     w::ShapeDef {
         name: "ManagedJobTemplatesSummaryList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(146)),
+        member: Some(w::ShapeId(156)),
         ..w::ShapeDef::DEFAULT
     },
-    // 148
+    // 158
     w::ShapeDef {
         name: "ManagedTemplateVersion",
         kind: w::ShapeKind::String,
         pattern: Some("^[1-9]+.[0-9]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 149
+    // 159
     w::ShapeDef {
         name: "Marker",
         kind: w::ShapeKind::String,
@@ -7432,14 +7615,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[A-Za-z0-9+/]+={0,2}"),
         ..w::ShapeDef::DEFAULT
     },
-    // 150
+    // 160
     w::ShapeDef {
         name: "MaxJobExecutionsPerMin",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 151
+    // 161
     w::ShapeDef {
         name: "Message",
         kind: w::ShapeKind::String,
@@ -7447,27 +7630,27 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\s\S]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 152
+    // 162
     w::ShapeDef {
         name: "MinimumNumberOfExecutedThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 153
+    // 163
     w::ShapeDef {
         name: "NamespaceId",
         kind: w::ShapeKind::String,
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 154
+    // 164
     w::ShapeDef {
         name: "NextToken",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 155
+    // 165
     w::ShapeDef {
         name: "NumberOfRetries",
         kind: w::ShapeKind::Integer,
@@ -7475,32 +7658,32 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(10.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 156
+    // 166
     w::ShapeDef {
         name: "NumberOfThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 157
+    // 167
     w::ShapeDef {
         name: "Optional",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 158
+    // 168
     w::ShapeDef {
         name: "OptionalVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 159
+    // 169
     w::ShapeDef {
         name: "OverrideDynamicGroups",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 160
+    // 170
     w::ShapeDef {
         name: "PackageVersionArn",
         kind: w::ShapeKind::String,
@@ -7509,7 +7692,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 161
+    // 171
     w::ShapeDef {
         name: "PageSize",
         kind: w::ShapeKind::Integer,
@@ -7517,7 +7700,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 162
+    // 172
     w::ShapeDef {
         name: "ParameterKey",
         kind: w::ShapeKind::String,
@@ -7526,15 +7709,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 163
+    // 173
     w::ShapeDef {
         name: "ParameterMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(162)),
-        value: Some(w::ShapeId(164)),
+        key: Some(w::ShapeId(172)),
+        value: Some(w::ShapeId(174)),
         ..w::ShapeDef::DEFAULT
     },
-    // 164
+    // 174
     w::ShapeDef {
         name: "ParameterValue",
         kind: w::ShapeKind::String,
@@ -7543,92 +7726,92 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 165
+    // 175
     w::ShapeDef {
         name: "PresignedUrlConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("roleArn", "RoleArn", 193),
-            w::MemberDef::body("expiresInSec", "ExpiresInSec", 82),
+            w::MemberDef::body("roleArn", "RoleArn", 203),
+            w::MemberDef::body("expiresInSec", "ExpiresInSec", 87),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 166
+    // 176
     w::ShapeDef {
         name: "Principal",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 167
+    // 177
     w::ShapeDef {
         name: "PrincipalArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 168
+    // 178
     w::ShapeDef {
         name: "Principals",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(167)),
+        member: Some(w::ShapeId(177)),
         ..w::ShapeDef::DEFAULT
     },
-    // 169
+    // 179
     w::ShapeDef {
         name: "PrivateKey",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 170
+    // 180
     w::ShapeDef {
         name: "ProcessingTargetName",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 171
+    // 181
     w::ShapeDef {
         name: "ProcessingTargetNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(170)),
+        member: Some(w::ShapeId(180)),
         ..w::ShapeDef::DEFAULT
     },
-    // 172
+    // 182
     w::ShapeDef {
         name: "PublicKey",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 173
+    // 183
     w::ShapeDef {
         name: "QueryString",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 174
+    // 184
     w::ShapeDef {
         name: "QueryVersion",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 175
+    // 185
     w::ShapeDef {
         name: "QueuedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 176
+    // 186
     w::ShapeDef {
         name: "RateIncreaseCriteria",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 156),
-            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 156),
+            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 166),
+            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 166),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 177
+    // 187
     w::ShapeDef {
         name: "ReasonCode",
         kind: w::ShapeKind::String,
@@ -7636,25 +7819,25 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Upper}\p{Digit}_]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 178
+    // 188
     w::ShapeDef {
         name: "Recursive",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 179
+    // 189
     w::ShapeDef {
         name: "RecursiveWithoutDefault",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 180
+    // 190
     w::ShapeDef {
         name: "Regex",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 181
+    // 191
     w::ShapeDef {
         name: "RegisterCertificateWithoutCARequest",
         kind: w::ShapeKind::Structure,
@@ -7665,7 +7848,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 182
+    // 192
     w::ShapeDef {
         name: "RegisterCertificateWithoutCAResponse",
         kind: w::ShapeKind::Structure,
@@ -7675,7 +7858,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 183
+    // 193
     w::ShapeDef {
         name: "RegistryMaxResults",
         kind: w::ShapeKind::Integer,
@@ -7683,77 +7866,77 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 184
+    // 194
     w::ShapeDef {
         name: "RejectedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 185
+    // 195
     w::ShapeDef {
         name: "RemoveThingFromThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 214),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 210),
-            w::MemberDef::body("thingName", "ThingName", 218),
-            w::MemberDef::body("thingArn", "ThingArn", 207),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 224),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 220),
+            w::MemberDef::body("thingName", "ThingName", 228),
+            w::MemberDef::body("thingArn", "ThingArn", 217),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 186
+    // 196
     w::ShapeDef {
         name: "RemoveThingFromThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 187
+    // 197
     w::ShapeDef {
         name: "RemoveThingType",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 188
+    // 198
     w::ShapeDef {
         name: "RemovedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 189
+    // 199
     w::ShapeDef {
         name: "RetryAttempt",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 190
+    // 200
     w::ShapeDef {
         name: "RetryCriteria",
         kind: w::ShapeKind::Structure,
         required: &["failureType", "numberOfRetries"],
         members: &[
-            w::MemberDef::body("failureType", "RetryableFailureType", 192),
-            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 155),
+            w::MemberDef::body("failureType", "RetryableFailureType", 202),
+            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 165),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 191
+    // 201
     w::ShapeDef {
         name: "RetryCriteriaList",
         kind: w::ShapeKind::List,
         min: Some(1.0),
         max: Some(2.0),
-        member: Some(w::ShapeId(190)),
+        member: Some(w::ShapeId(200)),
         ..w::ShapeDef::DEFAULT
     },
-    // 192
+    // 202
     w::ShapeDef {
         name: "RetryableFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 193
+    // 203
     w::ShapeDef {
         name: "RoleArn",
         kind: w::ShapeKind::String,
@@ -7761,7 +7944,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 194
+    // 204
     w::ShapeDef {
         name: "RolloutRatePerMinute",
         kind: w::ShapeKind::Integer,
@@ -7769,39 +7952,39 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1000.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 195
+    // 205
     w::ShapeDef {
         name: "ScheduledJobRollout",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("startTime", "StringDateTime", 199)],
+        members: &[w::MemberDef::body("startTime", "StringDateTime", 209)],
         ..w::ShapeDef::DEFAULT
     },
-    // 196
+    // 206
     w::ShapeDef {
         name: "ScheduledJobRolloutList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(195)),
+        member: Some(w::ShapeId(205)),
         ..w::ShapeDef::DEFAULT
     },
-    // 197
+    // 207
     w::ShapeDef {
         name: "SchedulingConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("startTime", "StringDateTime", 199),
-            w::MemberDef::body("endTime", "StringDateTime", 199),
-            w::MemberDef::body("endBehavior", "JobEndBehavior", 102),
-            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 144),
+            w::MemberDef::body("startTime", "StringDateTime", 209),
+            w::MemberDef::body("endTime", "StringDateTime", 209),
+            w::MemberDef::body("endBehavior", "JobEndBehavior", 107),
+            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 154),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 198
+    // 208
     w::ShapeDef {
         name: "SetAsActive",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 199
+    // 209
     w::ShapeDef {
         name: "StringDateTime",
         kind: w::ShapeKind::String,
@@ -7809,24 +7992,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(64.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 200
+    // 210
     w::ShapeDef {
         name: "SucceededThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 201
+    // 211
     w::ShapeDef {
         name: "Tag",
         kind: w::ShapeKind::Structure,
         required: &["Key"],
         members: &[
-            w::MemberDef::body("Key", "TagKey", 202),
-            w::MemberDef::body("Value", "TagValue", 204),
+            w::MemberDef::body("Key", "TagKey", 212),
+            w::MemberDef::body("Value", "TagValue", 214),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 202
+    // 212
     w::ShapeDef {
         name: "TagKey",
         kind: w::ShapeKind::String,
@@ -7835,14 +8018,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 203
+    // 213
     w::ShapeDef {
         name: "TagList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(201)),
+        member: Some(w::ShapeId(211)),
         ..w::ShapeDef::DEFAULT
     },
-    // 204
+    // 214
     w::ShapeDef {
         name: "TagValue",
         kind: w::ShapeKind::String,
@@ -7850,53 +8033,53 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(256.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 205
+    // 215
     w::ShapeDef {
         name: "TargetArn",
         kind: w::ShapeKind::String,
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 206
+    // 216
     w::ShapeDef {
         name: "TargetSelection",
         kind: w::ShapeKind::String,
         enum_values: &["CONTINUOUS", "SNAPSHOT"],
         ..w::ShapeDef::DEFAULT
     },
-    // 207
+    // 217
     w::ShapeDef {
         name: "ThingArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 208
+    // 218
     w::ShapeDef {
         name: "ThingAttribute",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 218),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 221),
-            w::MemberDef::body("thingArn", "ThingArn", 207),
+            w::MemberDef::body("thingName", "ThingName", 228),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 231),
+            w::MemberDef::body("thingArn", "ThingArn", 217),
             w::MemberDef::body("attributes", "Attributes", 16),
-            w::MemberDef::body("version", "Version", 231),
+            w::MemberDef::body("version", "Version", 241),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 209
+    // 219
     w::ShapeDef {
         name: "ThingAttributeList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(208)),
+        member: Some(w::ShapeId(218)),
         ..w::ShapeDef::DEFAULT
     },
-    // 210
+    // 220
     w::ShapeDef {
         name: "ThingGroupArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 211
+    // 221
     w::ShapeDef {
         name: "ThingGroupDescription",
         kind: w::ShapeKind::String,
@@ -7904,7 +8087,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Graph}\x20]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 212
+    // 222
     w::ShapeDef {
         name: "ThingGroupId",
         kind: w::ShapeKind::String,
@@ -7913,18 +8096,18 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[a-zA-Z0-9\-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 213
+    // 223
     w::ShapeDef {
         name: "ThingGroupMetadata",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 214),
-            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 215),
-            w::MemberDef::body("creationDate", "CreationDate", 44),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 224),
+            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 225),
+            w::MemberDef::body("creationDate", "CreationDate", 46),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 214
+    // 224
     w::ShapeDef {
         name: "ThingGroupName",
         kind: w::ShapeKind::String,
@@ -7933,30 +8116,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 215
+    // 225
     w::ShapeDef {
         name: "ThingGroupNameAndArnList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(92)),
+        member: Some(w::ShapeId(97)),
         ..w::ShapeDef::DEFAULT
     },
-    // 216
+    // 226
     w::ShapeDef {
         name: "ThingGroupProperties",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 211),
+            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 221),
             w::MemberDef::body("attributePayload", "AttributePayload", 14),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 217
+    // 227
     w::ShapeDef {
         name: "ThingId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 218
+    // 228
     w::ShapeDef {
         name: "ThingName",
         kind: w::ShapeKind::String,
@@ -7965,21 +8148,21 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 219
+    // 229
     w::ShapeDef {
         name: "ThingNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(218)),
+        member: Some(w::ShapeId(228)),
         ..w::ShapeDef::DEFAULT
     },
-    // 220
+    // 230
     w::ShapeDef {
         name: "ThingPrincipalType",
         kind: w::ShapeKind::String,
         enum_values: &["EXCLUSIVE_THING", "NON_EXCLUSIVE_THING"],
         ..w::ShapeDef::DEFAULT
     },
-    // 221
+    // 231
     w::ShapeDef {
         name: "ThingTypeName",
         kind: w::ShapeKind::String,
@@ -7988,37 +8171,37 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 222
+    // 232
     w::ShapeDef {
         name: "TimedOutThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 223
+    // 233
     w::ShapeDef {
         name: "TimeoutConfig",
         kind: w::ShapeKind::Structure,
         members: &[w::MemberDef::body(
             "inProgressTimeoutInMinutes",
             "InProgressTimeoutInMinutes",
-            94,
+            99,
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 224
+    // 234
     w::ShapeDef {
         name: "TransferData",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("transferMessage", "Message", 151),
-            w::MemberDef::body("rejectReason", "Message", 151),
-            w::MemberDef::body("transferDate", "DateType", 47),
-            w::MemberDef::body("acceptDate", "DateType", 47),
-            w::MemberDef::body("rejectDate", "DateType", 47),
+            w::MemberDef::body("transferMessage", "Message", 161),
+            w::MemberDef::body("rejectReason", "Message", 161),
+            w::MemberDef::body("transferDate", "DateType", 49),
+            w::MemberDef::body("acceptDate", "DateType", 49),
+            w::MemberDef::body("rejectDate", "DateType", 49),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 225
+    // 235
     w::ShapeDef {
         name: "UpdateCertificateRequest",
         kind: w::ShapeKind::Structure,
@@ -8041,34 +8224,34 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 226
+    // 236
     w::ShapeDef {
         name: "UpdateJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 114, w::Location::Uri, "jobId"),
-            w::MemberDef::body("description", "JobDescription", 99),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 165),
+            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
+            w::MemberDef::body("description", "JobDescription", 104),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 175),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                113,
+                118,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 223),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 233),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                153,
+                163,
                 w::Location::QueryString,
                 "namespaceId",
             ),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 112),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 117),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 227
+    // 237
     w::ShapeDef {
         name: "UpdateThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -8077,56 +8260,56 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                214,
+                224,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 216),
-            w::MemberDef::body("expectedVersion", "OptionalVersion", 158),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 226),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 168),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 228
+    // 238
     w::ShapeDef {
         name: "UpdateThingGroupResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("version", "Version", 231)],
+        members: &[w::MemberDef::body("version", "Version", 241)],
         ..w::ShapeDef::DEFAULT
     },
-    // 229
+    // 239
     w::ShapeDef {
         name: "UpdateThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 218, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 221),
+            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 231),
             w::MemberDef::body("attributePayload", "AttributePayload", 14),
-            w::MemberDef::body("expectedVersion", "OptionalVersion", 158),
-            w::MemberDef::body("removeThingType", "RemoveThingType", 187),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 168),
+            w::MemberDef::body("removeThingType", "RemoveThingType", 197),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 230
+    // 240
     w::ShapeDef {
         name: "UpdateThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 231
+    // 241
     w::ShapeDef {
         name: "Version",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 232
+    // 242
     w::ShapeDef {
         name: "VersionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 233
+    // 243
     w::ShapeDef {
         name: "usePrefixAttributeValue",
         kind: w::ShapeKind::Boolean,
@@ -8538,6 +8721,53 @@ pub struct CreateJobResponse {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateJobTemplateRequest {
+    #[serde(rename = "jobTemplateId")]
+    pub job_template_id: String,
+    #[serde(rename = "jobArn", skip_serializing_if = "Option::is_none")]
+    pub job_arn: Option<String>,
+    #[serde(rename = "documentSource", skip_serializing_if = "Option::is_none")]
+    pub document_source: Option<String>,
+    #[serde(rename = "document", skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    #[serde(rename = "description")]
+    pub description: String,
+    #[serde(rename = "presignedUrlConfig", skip_serializing_if = "Option::is_none")]
+    pub presigned_url_config: Option<PresignedUrlConfig>,
+    #[serde(
+        rename = "jobExecutionsRolloutConfig",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub job_executions_rollout_config: Option<JobExecutionsRolloutConfig>,
+    #[serde(rename = "abortConfig", skip_serializing_if = "Option::is_none")]
+    pub abort_config: Option<AbortConfig>,
+    #[serde(rename = "timeoutConfig", skip_serializing_if = "Option::is_none")]
+    pub timeout_config: Option<TimeoutConfig>,
+    #[serde(rename = "tags", skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<Tag>>,
+    #[serde(
+        rename = "jobExecutionsRetryConfig",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub job_executions_retry_config: Option<JobExecutionsRetryConfig>,
+    #[serde(rename = "maintenanceWindows", skip_serializing_if = "Option::is_none")]
+    pub maintenance_windows: Option<Vec<MaintenanceWindow>>,
+    #[serde(
+        rename = "destinationPackageVersions",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub destination_package_versions: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateJobTemplateResponse {
+    #[serde(rename = "jobTemplateArn", skip_serializing_if = "Option::is_none")]
+    pub job_template_arn: Option<String>,
+    #[serde(rename = "jobTemplateId", skip_serializing_if = "Option::is_none")]
+    pub job_template_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CreateKeysAndCertificateRequest {
     #[serde(rename = "setAsActive", skip_serializing_if = "Option::is_none")]
     pub set_as_active: Option<bool>,
@@ -8635,6 +8865,12 @@ pub struct DeleteJobRequest {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeleteJobTemplateRequest {
+    #[serde(rename = "jobTemplateId")]
+    pub job_template_id: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeleteThingGroupRequest {
     #[serde(rename = "thingGroupName")]
     pub thing_group_name: String,
@@ -8701,6 +8937,51 @@ pub struct DescribeJobResponse {
     pub document_source: Option<String>,
     #[serde(rename = "job", skip_serializing_if = "Option::is_none")]
     pub job: Option<Job>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DescribeJobTemplateRequest {
+    #[serde(rename = "jobTemplateId")]
+    pub job_template_id: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DescribeJobTemplateResponse {
+    #[serde(rename = "jobTemplateArn", skip_serializing_if = "Option::is_none")]
+    pub job_template_arn: Option<String>,
+    #[serde(rename = "jobTemplateId", skip_serializing_if = "Option::is_none")]
+    pub job_template_id: Option<String>,
+    #[serde(rename = "description", skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(rename = "documentSource", skip_serializing_if = "Option::is_none")]
+    pub document_source: Option<String>,
+    #[serde(rename = "document", skip_serializing_if = "Option::is_none")]
+    pub document: Option<String>,
+    #[serde(rename = "createdAt", skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<f64>,
+    #[serde(rename = "presignedUrlConfig", skip_serializing_if = "Option::is_none")]
+    pub presigned_url_config: Option<PresignedUrlConfig>,
+    #[serde(
+        rename = "jobExecutionsRolloutConfig",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub job_executions_rollout_config: Option<JobExecutionsRolloutConfig>,
+    #[serde(rename = "abortConfig", skip_serializing_if = "Option::is_none")]
+    pub abort_config: Option<AbortConfig>,
+    #[serde(rename = "timeoutConfig", skip_serializing_if = "Option::is_none")]
+    pub timeout_config: Option<TimeoutConfig>,
+    #[serde(
+        rename = "jobExecutionsRetryConfig",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub job_executions_retry_config: Option<JobExecutionsRetryConfig>,
+    #[serde(rename = "maintenanceWindows", skip_serializing_if = "Option::is_none")]
+    pub maintenance_windows: Option<Vec<MaintenanceWindow>>,
+    #[serde(
+        rename = "destinationPackageVersions",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub destination_package_versions: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -9069,6 +9350,18 @@ pub struct JobSummary {
     pub is_concurrent: Option<bool>,
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct JobTemplateSummary {
+    #[serde(rename = "jobTemplateArn", skip_serializing_if = "Option::is_none")]
+    pub job_template_arn: Option<String>,
+    #[serde(rename = "jobTemplateId", skip_serializing_if = "Option::is_none")]
+    pub job_template_id: Option<String>,
+    #[serde(rename = "description", skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(rename = "createdAt", skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<f64>,
+}
+
 #[derive(Clone, Default, Serialize, Deserialize)]
 pub struct KeyPair {
     #[serde(rename = "PublicKey", skip_serializing_if = "Option::is_none")]
@@ -9144,6 +9437,22 @@ pub struct ListJobExecutionsForThingRequest {
 pub struct ListJobExecutionsForThingResponse {
     #[serde(rename = "executionSummaries", skip_serializing_if = "Option::is_none")]
     pub execution_summaries: Option<Vec<JobExecutionSummaryForThing>>,
+    #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListJobTemplatesRequest {
+    #[serde(rename = "maxResults", skip_serializing_if = "Option::is_none")]
+    pub max_results: Option<i32>,
+    #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ListJobTemplatesResponse {
+    #[serde(rename = "jobTemplates", skip_serializing_if = "Option::is_none")]
+    pub job_templates: Option<Vec<JobTemplateSummary>>,
     #[serde(rename = "nextToken", skip_serializing_if = "Option::is_none")]
     pub next_token: Option<String>,
 }

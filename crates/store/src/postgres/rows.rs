@@ -12,6 +12,7 @@ use iotjobs_core::job::{Job, JobProcessDetails, JobProgress, JobStatus, TargetSe
 use iotjobs_core::page::{Page, PageRequest, compound_key};
 use iotjobs_core::policy::Rollout;
 use iotjobs_core::store::{ExecutionSelector, JobFilter, StoreResult, ThingFilter};
+use iotjobs_core::template::{JobBasis, JobTemplate};
 use iotjobs_core::{JobsError, Thing, Timestamp};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -75,6 +76,22 @@ const EXECUTION_COLUMNS: &str = "thing_name, job_id, execution_number, status, f
 
 const CERTIFICATE_COLUMNS: &str = "certificate_id, certificate_pem, status, created_at, \
      last_modified_at, customer_version, generation_id, not_before, not_after";
+
+const JOB_TEMPLATE_COLUMNS: &str =
+    "job_template_id, description, document, document_source, configs, created_at";
+
+fn job_template_from_row(r: &Row) -> StoreResult<JobTemplate> {
+    Ok(JobTemplate {
+        job_template_id: r.get(0),
+        description: r.get(1),
+        basis: JobBasis {
+            document: r.get(2),
+            document_source: r.get(3),
+            configs: from_json(r.get(4), "configs")?,
+        },
+        created_at: ts(r.get(5)),
+    })
+}
 
 fn certificate_from_row(r: &Row) -> StoreResult<Certificate> {
     let status: String = r.get(2);
@@ -1497,10 +1514,71 @@ impl Tx for PgTx<'_> {
         Ok(row.is_some())
     }
 
+    // ---- custom job templates ---------------------------------------------------------
+
+    async fn select_job_template(&self, id: &str) -> StoreResult<Option<JobTemplate>> {
+        let sql =
+            format!("SELECT {JOB_TEMPLATE_COLUMNS} FROM job_templates WHERE job_template_id = $1");
+        self.query_opt(&sql, &[&id])
+            .await?
+            .as_ref()
+            .map(job_template_from_row)
+            .transpose()
+    }
+
+    async fn insert_job_template(&self, t: &JobTemplate) -> StoreResult<bool> {
+        let sql = format!(
+            "INSERT INTO job_templates ({JOB_TEMPLATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (job_template_id) DO NOTHING"
+        );
+        let n = self
+            .execute(
+                &sql,
+                &[
+                    &t.job_template_id,
+                    &t.description,
+                    &t.basis.document,
+                    &t.basis.document_source,
+                    &to_json(&t.basis.configs),
+                    &t.created_at.millis(),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn delete_job_template(&self, id: &str) -> StoreResult<bool> {
+        let n = self
+            .execute(
+                "DELETE FROM job_templates WHERE job_template_id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn list_job_templates(&self, page: &PageRequest) -> StoreResult<Page<JobTemplate>> {
+        let after = page.after.clone().unwrap_or_default();
+        let sql = format!(
+            "SELECT {JOB_TEMPLATE_COLUMNS} FROM job_templates WHERE job_template_id > $1
+             ORDER BY job_template_id LIMIT $2"
+        );
+        let rows = self
+            .query(&sql, &[&after, &((page.limit + 1) as i64)])
+            .await?;
+        let templates = rows
+            .iter()
+            .map(job_template_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(templates, page.limit, |t| {
+            t.job_template_id.clone()
+        }))
+    }
+
     async fn delete_everything(&self) -> StoreResult<()> {
         self.0
             .batch_execute(
-                "TRUNCATE job_executions, job_targets, job_rollout_queue, jobs, thing_group_members, thing_groups, things, thing_principals, certificates, audit_log",
+                "TRUNCATE job_executions, job_targets, job_rollout_queue, jobs, thing_group_members, thing_groups, things, thing_principals, certificates, audit_log, job_templates",
             )
             .await
             .map_err(pg_err)

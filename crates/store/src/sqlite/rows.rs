@@ -12,6 +12,7 @@ use iotjobs_core::job::{Job, JobProcessDetails, JobProgress, JobStatus, TargetSe
 use iotjobs_core::page::{Page, PageRequest, compound_key};
 use iotjobs_core::policy::Rollout;
 use iotjobs_core::store::{ExecutionSelector, JobFilter, StoreResult, ThingFilter};
+use iotjobs_core::template::{JobBasis, JobTemplate};
 use iotjobs_core::{JobsError, Thing, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::collections::BTreeMap;
@@ -1271,13 +1272,86 @@ fn thing_has_principals(conn: &Connection, thing: &str) -> StoreResult<bool> {
         .map_err(db_err)
 }
 
+// ---- custom job templates --------------------------------------------------------------
+
+const JOB_TEMPLATE_COLUMNS: &str =
+    "job_template_id, description, document, document_source, configs, created_at";
+
+fn job_template_from_row(r: &Row<'_>) -> rusqlite::Result<JobTemplate> {
+    Ok(JobTemplate {
+        job_template_id: r.get(0)?,
+        description: r.get(1)?,
+        basis: JobBasis {
+            document: r.get(2)?,
+            document_source: r.get(3)?,
+            configs: from_json(&r.get::<_, String>(4)?, "configs")?,
+        },
+        created_at: ts(r.get(5)?),
+    })
+}
+
+fn select_job_template(conn: &Connection, id: &str) -> StoreResult<Option<JobTemplate>> {
+    conn.prepare_cached(&format!(
+        "SELECT {JOB_TEMPLATE_COLUMNS} FROM job_templates WHERE job_template_id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([id], job_template_from_row).optional())
+    .map_err(db_err)
+}
+
+fn insert_job_template(conn: &Connection, t: &JobTemplate) -> StoreResult<bool> {
+    conn.prepare_cached(&format!(
+        "INSERT INTO job_templates ({JOB_TEMPLATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (job_template_id) DO NOTHING"
+    ))
+    .and_then(|mut s| {
+        s.execute(params![
+            t.job_template_id,
+            t.description,
+            t.basis.document,
+            t.basis.document_source,
+            to_json(&t.basis.configs),
+            t.created_at.millis(),
+        ])
+    })
+    .map(|n| n == 1)
+    .map_err(db_err)
+}
+
+fn delete_job_template(conn: &Connection, id: &str) -> StoreResult<bool> {
+    conn.prepare_cached("DELETE FROM job_templates WHERE job_template_id = ?1")
+        .and_then(|mut s| s.execute([id]))
+        .map(|n| n == 1)
+        .map_err(db_err)
+}
+
+fn list_job_templates(conn: &Connection, page: &PageRequest) -> StoreResult<Page<JobTemplate>> {
+    let after = page.after.clone().unwrap_or_default();
+    let rows: Vec<JobTemplate> = conn
+        .prepare_cached(&format!(
+            "SELECT {JOB_TEMPLATE_COLUMNS} FROM job_templates WHERE job_template_id > ?1
+             ORDER BY job_template_id LIMIT ?2"
+        ))
+        .and_then(|mut s| {
+            s.query_map(
+                params![after, (page.limit + 1) as i64],
+                job_template_from_row,
+            )?
+            .collect()
+        })
+        .map_err(db_err)?;
+    Ok(Page::from_rows(rows, page.limit, |t| {
+        t.job_template_id.clone()
+    }))
+}
+
 /// Wipe every table (the `--enable-reset` endpoint), except the account claim.
 fn delete_everything(conn: &Connection) -> StoreResult<()> {
     conn.execute_batch(
         "DELETE FROM job_executions; DELETE FROM job_targets; DELETE FROM job_rollout_queue;
          DELETE FROM jobs;
          DELETE FROM thing_group_members; DELETE FROM thing_groups; DELETE FROM things;
-         DELETE FROM thing_principals; DELETE FROM certificates; DELETE FROM audit_log;",
+         DELETE FROM thing_principals; DELETE FROM certificates; DELETE FROM audit_log;
+         DELETE FROM job_templates;",
     )
     .map_err(db_err)
 }
@@ -1663,6 +1737,18 @@ impl Tx for SqliteTx<'_> {
     }
     async fn thing_has_principals(&self, thing: &str) -> StoreResult<bool> {
         thing_has_principals(self.0, thing)
+    }
+    async fn select_job_template(&self, id: &str) -> StoreResult<Option<JobTemplate>> {
+        select_job_template(self.0, id)
+    }
+    async fn insert_job_template(&self, template: &JobTemplate) -> StoreResult<bool> {
+        insert_job_template(self.0, template)
+    }
+    async fn delete_job_template(&self, id: &str) -> StoreResult<bool> {
+        delete_job_template(self.0, id)
+    }
+    async fn list_job_templates(&self, page: &PageRequest) -> StoreResult<Page<JobTemplate>> {
+        list_job_templates(self.0, page)
     }
     async fn delete_everything(&self) -> StoreResult<()> {
         delete_everything(self.0)
