@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import _clean_env
+from conftest import S3_ACCESS_KEY, S3_SECRET_KEY, _clean_env, _server_args
 from iotjobs_helpers import (
     ACCOUNT,
     REGION,
@@ -36,6 +36,25 @@ PRESIGNED = {"roleArn": "arn:aws:iam::000000000000:role/s3-read", "expiresInSec"
 WINDOWS = [{"startTime": "cron(0 2 * * ? *)", "durationInMinutes": 120}]
 PACKAGES = [f"arn:aws:iot:{REGION}:{ACCOUNT}:package/fw/version/1.2"]
 
+
+
+# CreateJob reads a `documentSource` at creation (issue 14, documents in S3), so every
+# server here has an S3 endpoint holding the documents the tests name.
+S3_DOCS = {"doc.json": {"op": "from-s3"}, "other.json": {"op": "other"}}
+
+
+@pytest.fixture
+def server(launch_server, tmp_path, request, s3_server):
+    for key, doc in S3_DOCS.items():
+        s3_server.put("job-docs", key, json.dumps(doc).encode())
+    srv = launch_server(
+        tmp_path, "--s3-endpoint", s3_server.endpoint, *_server_args(request),
+        env={"AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY},
+    )
+    try:
+        yield srv
+    finally:
+        srv.stop()
 
 def template_arn(template_id: str) -> str:
     return f"arn:aws:iot:{REGION}:{ACCOUNT}:jobtemplate/{template_id}"
@@ -235,10 +254,10 @@ def test_template_from_a_job_copies_it_and_takes_overrides(iot):
 
     # a job made from a document source hands the source on
     iot.create_job(jobId="by-url", targets=[f"arn:aws:iot:{REGION}:{ACCOUNT}:thing/d1"],
-                   documentSource="https://s3.amazonaws.com/b/doc.json")
+                   documentSource="https://s3.amazonaws.com/job-docs/doc.json")
     iot.create_job_template(jobTemplateId="copy4", description="d", jobArn=job_arn("by-url"))
     t = iot.describe_job_template(jobTemplateId="copy4")
-    assert t["documentSource"] == "https://s3.amazonaws.com/b/doc.json" and "document" not in t
+    assert t["documentSource"] == "https://s3.amazonaws.com/job-docs/doc.json" and "document" not in t
     assert not set(CONFIGS) & t.keys()
 
     with raises_aws("ResourceNotFoundException", 404):
@@ -333,10 +352,11 @@ def test_members_of_the_request_override_the_templates(iot):
 
     # a document source in the request replaces the template's inline document
     iot.create_job(jobId="j2", targets=targets[:1], jobTemplateArn=template_arn("t"),
-                   documentSource="https://s3.amazonaws.com/b/other.json")
+                   documentSource="https://s3.amazonaws.com/job-docs/other.json")
     r = iot.describe_job(jobId="j2")
-    assert r["documentSource"] == "https://s3.amazonaws.com/b/other.json"
-    assert "document" not in iot.get_job_document(jobId="j2")
+    assert r["documentSource"] == "https://s3.amazonaws.com/job-docs/other.json"
+    # read from S3 when the job was created
+    assert json.loads(iot.get_job_document(jobId="j2")["document"]) == S3_DOCS["other.json"]
 
 
 def test_create_job_template_errors(iot):
@@ -347,11 +367,11 @@ def test_create_job_template_errors(iot):
     with raises_aws("InvalidRequestException", 400):
         iot.create_job(jobId="j", targets=targets, jobTemplateArn=template_arn("t"),
                        documentParameters={"k": "v"})
-    # AWS managed templates are not served yet
+    # an AWS managed template that does not exist
     with raises_aws("ResourceNotFoundException", 404) as e:
         iot.create_job(jobId="j", targets=targets,
-                       jobTemplateArn=f"arn:aws:iot:{REGION}::jobtemplate/AWS-Reboot:1.0")
-    assert "AWS-Reboot" in e.response["Error"]["Message"]
+                       jobTemplateArn=f"arn:aws:iot:{REGION}::jobtemplate/AWS-Nope:1.0")
+    assert "AWS-Nope" in e.response["Error"]["Message"]
     for bad in (f"arn:aws:iot:eu-west-1:{ACCOUNT}:jobtemplate/t",
                 f"arn:aws:iot:{REGION}:111111111111:jobtemplate/t",
                 f"arn:aws:iot:{REGION}:{ACCOUNT}:job/t"):

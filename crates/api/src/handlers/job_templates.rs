@@ -98,8 +98,15 @@ fn basis_of_job(job: &Job) -> JobBasis {
     let windows = config_value::<SchedulingConfig>(&job.configs, "schedulingConfig")
         .and_then(|s| s.maintenance_windows);
     config_json(&mut configs, MAINTENANCE_WINDOWS, windows.as_ref());
+    // A job made from a `documentSource` also holds the text read from it at its
+    // creation; the template keeps the source, so that its jobs read it again at theirs
+    // (as a template created with that source would).
+    let document = match &job.document_source {
+        Some(_) => None,
+        None => job.document.clone(),
+    };
     JobBasis {
-        document: job.document.clone(),
+        document,
         document_source: job.document_source.clone(),
         configs,
     }
