@@ -118,6 +118,9 @@ pub struct ExecutionOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     job_document: Option<Value>,
     status: &'static str,
+    /// Left out when empty, as on the HTTP data plane (AWS's `notify-next` examples
+    /// carry no `statusDetails` for an execution without details).
+    #[serde(skip_serializing_if = "StatusDetails::is_empty")]
     status_details: StatusDetails,
     queued_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,6 +150,7 @@ pub struct SummaryOut {
 #[serde(rename_all = "camelCase")]
 struct StateOut {
     status: &'static str,
+    #[serde(skip_serializing_if = "StatusDetails::is_empty")]
     status_details: StatusDetails,
     version_number: i64,
 }

@@ -71,8 +71,10 @@ pub(crate) fn control_execution(
         // The model: "true if the job execution was canceled with the optional force
         // parameter set to true"; omitted otherwise.
         force_canceled: e.force_canceled.then_some(true),
+        // AWS answers `"statusDetails": {}` for an execution without details (AWS CLI
+        // example of `aws iot describe-job-execution`), `{"detailsMap": {...}}` with some.
         status_details: Some(iot::JobExecutionStatusDetails {
-            details_map: Some(e.status_details.clone()),
+            details_map: (!e.status_details.is_empty()).then(|| e.status_details.clone()),
         }),
         thing_arn: Some(thing_arn(c, &e.thing_name)),
         queued_at: Some(control_time(e.queued_at)),
@@ -94,7 +96,7 @@ pub(crate) fn data_execution(
         job_id: Some(e.job_id.clone()),
         thing_name: Some(e.thing_name.clone()),
         status: Some(e.status.as_str().into()),
-        status_details: Some(e.status_details.clone()),
+        status_details: data_status_details(e),
         queued_at: Some(data_time(e.queued_at)),
         started_at: e.started_at.map(data_time),
         last_updated_at: Some(data_time(e.last_updated_at)),
@@ -119,9 +121,16 @@ pub(crate) fn data_summary(e: &JobExecution) -> iot_jobs_data::JobExecutionSumma
 pub(crate) fn data_state(e: &JobExecution) -> iot_jobs_data::JobExecutionState {
     iot_jobs_data::JobExecutionState {
         status: Some(e.status.as_str().into()),
-        status_details: Some(e.status_details.clone()),
+        status_details: data_status_details(e),
         version_number: Some(e.version_number),
     }
+}
+
+/// The data plane leaves `statusDetails` out when an execution has none (AWS CLI
+/// examples of `aws iot-jobs-data describe-job-execution` and
+/// `start-next-pending-job-execution`), unlike the control plane's `{}`.
+fn data_status_details(e: &JobExecution) -> Option<BTreeMap<String, String>> {
+    (!e.status_details.is_empty()).then(|| e.status_details.clone())
 }
 
 /// Serialize a config DTO to the JSON text the store keeps verbatim.
