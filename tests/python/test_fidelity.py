@@ -4,6 +4,7 @@ AWS is silent are recorded in docs/compatibility.md.
 
 - statusDetails: the control plane answers `{}` for an execution without details, the data
   plane (HTTP and MQTT) leaves the member out (AWS CLI examples).
+- A device asking for a status only the service sets is refused before any lookup.
 """
 
 from __future__ import annotations
@@ -113,3 +114,47 @@ def test_mqtt_payloads_leave_status_details_out_without_details(mqtt_server, dev
              include_job_execution_state=True)
     body = d.raw.for_token(jobs_topic("t1", "job-1", "update", "accepted"), d.last_client_token)
     assert body["executionState"]["statusDetails"] == {"step": "2"}
+
+
+# --- a device asking for a status only the service sets ---------------------------------
+
+
+SERVICE_STATUSES = ["QUEUED", "CANCELED", "TIMED_OUT", "REMOVED"]
+
+
+@pytest.mark.parametrize("status", SERVICE_STATUSES)
+def test_device_status_refusal_comes_before_any_lookup(iot, jobs_data, status):
+    """Live AWS checks the requested status first (wire spec §8), and a device's refusal
+    must reveal nothing: an unknown job or thing gets the same 409 as a known one, without
+    `executionState`."""
+    make_job(iot, "job-1", ["t1"])
+    before = snapshot(iot, "t1", "job-1")
+    raw = RawCapture(jobs_data)
+    message = f"The status of job execution cannot be changed to be {status}"
+    for thing, job_id in (("t1", "job-1"), ("t1", "no-such-job"), ("no-such-thing", "job-1"),
+                          ("no-such-thing", "no-such-job")):
+        with raises_aws("InvalidStateTransitionException", 409) as e:
+            jobs_data.update_job_execution(jobId=job_id, thingName=thing, status=status)
+        assert e.response["Error"]["Message"] == message
+        assert "executionState" not in raw_json(raw)
+    assert snapshot(iot, "t1", "job-1") == before
+    # a status a device may set still finds the unknown job missing
+    with raises_aws("ResourceNotFoundException", 404):
+        jobs_data.update_job_execution(jobId="no-such-job", thingName="t1", status="SUCCEEDED")
+
+
+def test_mqtt_device_status_refusal_comes_before_any_lookup(mqtt_server, devices):
+    iot = mqtt_server.client("iot")
+    make_job(iot, "job-1", ["t1"])
+    d = devices("mqtt5", "t1")
+    for job_id in ("job-1", "no-such-job"):
+        for status in SERVICE_STATUSES:
+            topic = jobs_topic("t1", job_id, "update")
+            suffix, body = d.raw_request(topic, json.dumps({"status": status}).encode(),
+                                         answer="rejected")
+            assert suffix == "rejected"
+            assert body["code"] == "InvalidStateTransition", body
+            assert body["message"] == (
+                f"The status of job execution cannot be changed to be {status}")
+            assert "executionState" not in body
+    assert execution(iot, "t1", "job-1")["status"] == "QUEUED"

@@ -133,6 +133,22 @@ impl JobsError {
         Self::NotFound(format!("Certificate {certificate_id} does not exist"))
     }
 
+    // ---- state transitions ------------------------------------------------------------
+
+    /// A device asked for a status only the service sets (QUEUED, CANCELED, TIMED_OUT,
+    /// REMOVED): InvalidStateTransitionException with live AWS's wording (wire spec §8).
+    /// `state` is the execution's when it was looked up; the data plane refuses before
+    /// any lookup, so it sends none.
+    pub fn status_not_device_settable(
+        status: crate::JobExecutionStatus,
+        state: Option<ExecutionState>,
+    ) -> Self {
+        Self::InvalidStateTransition {
+            message: format!("The status of job execution cannot be changed to be {status}"),
+            state,
+        }
+    }
+
     // ---- already exists ---------------------------------------------------------------
 
     /// The same certificate registered twice (AWS's wording).
