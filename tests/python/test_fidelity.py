@@ -4,6 +4,7 @@ AWS is silent are recorded in docs/compatibility.md.
 
 - statusDetails: the control plane answers `{}` for an execution without details, the data
   plane (HTTP and MQTT) leaves the member out (AWS CLI examples).
+- A target ARN of another region or account: 404 (wire spec §7 #17); malformed: 400.
 - A device asking for a status only the service sets is refused before any lookup.
 """
 
@@ -114,6 +115,57 @@ def test_mqtt_payloads_leave_status_details_out_without_details(mqtt_server, dev
              include_job_execution_state=True)
     body = d.raw.for_token(jobs_topic("t1", "job-1", "update", "accepted"), d.last_client_token)
     assert body["executionState"]["statusDetails"] == {"step": "2"}
+
+
+# --- target ARNs of another region or account -------------------------------------------
+
+
+ELSEWHERE = [
+    f"arn:aws:iot:eu-west-1:{ACCOUNT}:thing/t1",
+    f"arn:aws:iot:{REGION}:111111111111:thing/t1",
+    f"arn:aws:iot:{REGION}:111111111111:thinggroup/g1",
+]
+MALFORMED = [
+    "t1",
+    f"arn:aws:iot:{REGION}:thing/t1",
+    f"arn:aws:iot:{REGION}:{ACCOUNT}:job/j1",
+    f"arn:aws:iot:eu-west-1:{ACCOUNT}:thing/",
+]
+
+
+def test_create_job_target_of_another_region_or_account_is_not_found(iot):
+    """Wire spec §7 #17: a target CreateJob cannot find is ResourceNotFoundException; one
+    in another region or account is such a target. A malformed ARN stays 400."""
+    iot.create_thing(thingName="t1")
+    iot.create_thing_group(thingGroupName="g1")
+    for arn in ELSEWHERE:
+        with raises_aws("ResourceNotFoundException", 404) as e:
+            iot.create_job(jobId="j", targets=[thing_arn("t1"), arn], document="{}")
+        assert arn in e.response["Error"]["Message"]
+    for arn in MALFORMED:
+        with raises_aws("InvalidRequestException", 400):
+            iot.create_job(jobId="j", targets=[arn], document="{}")
+    assert iot.list_jobs()["jobs"] == []
+
+
+def test_associate_targets_of_another_region_or_account_is_not_found(iot):
+    iot.create_thing_group(thingGroupName="g1")
+    make_group_job(iot, "cont", ["g1"], targetSelection="CONTINUOUS")
+    for arn in ELSEWHERE:
+        with raises_aws("ResourceNotFoundException", 404):
+            iot.associate_targets_with_job(jobId="cont", targets=[arn])
+    for arn in MALFORMED:
+        with raises_aws("InvalidRequestException", 400):
+            iot.associate_targets_with_job(jobId="cont", targets=[arn])
+    assert iot.describe_job(jobId="cont")["job"]["targets"] == [group_arn("g1")]
+
+
+def test_cli_create_job_target_of_another_account(iot, aws):
+    iot.create_thing(thingName="t1")
+    code, out, err = aws("iot", "create-job", "--job-id", "j", "--document", "{}",
+                         "--targets", f"arn:aws:iot:{REGION}:111111111111:thing/t1")
+    assert code == 255 and out == ""
+    assert "An error occurred (ResourceNotFoundException) when calling the CreateJob" in err
 
 
 # --- a device asking for a status only the service sets ---------------------------------

@@ -328,10 +328,13 @@ impl JobsError {
         Self::InvalidRequest(format!("Invalid target ARN: {arn}"))
     }
 
-    /// An ARN of another region or account: not a resource of this service.
+    /// A well-formed ARN of another region or account: from this account's view the
+    /// resource does not exist, so ResourceNotFoundException (404), the error CreateJob
+    /// models for a target it cannot find (wire spec §7 #17). A malformed ARN stays
+    /// [`JobsError::invalid_target_arn`] (400).
     pub fn target_outside_account(arn: &str, region: &str, account_id: &str) -> Self {
-        Self::InvalidRequest(format!(
-            "Target {arn} is not in this service's region {region} and account {account_id}"
+        Self::NotFound(format!(
+            "Target {arn} cannot be found: it is not in this service's region {region} and account {account_id}"
         ))
     }
 

@@ -35,7 +35,8 @@ pub(crate) enum Target {
 }
 
 /// Parse `arn:aws:iot:{region}:{account}:thing/{name}` or `…:thinggroup/{name}`.
-/// Resources of another region or account are not ours to target.
+/// A malformed ARN is 400; a well-formed one of another region or account names a
+/// resource that this account cannot see: 404, as for a thing that does not exist.
 pub(crate) fn parse_target(c: &AccountConfig, arn: &str) -> Result<Target, JobsError> {
     let bad = || JobsError::invalid_target_arn(arn);
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
@@ -45,6 +46,11 @@ pub(crate) fn parse_target(c: &AccountConfig, arn: &str) -> Result<Target, JobsE
     if prefix != "arn" || !partition.starts_with("aws") {
         return Err(bad());
     }
+    let target = match resource.split_once('/') {
+        Some(("thing", name)) if !name.is_empty() => Target::Thing(name.to_owned()),
+        Some(("thinggroup", name)) if !name.is_empty() => Target::ThingGroup(name.to_owned()),
+        _ => return Err(bad()),
+    };
     if region != c.region || account != c.account_id {
         return Err(JobsError::target_outside_account(
             arn,
@@ -52,11 +58,7 @@ pub(crate) fn parse_target(c: &AccountConfig, arn: &str) -> Result<Target, JobsE
             &c.account_id,
         ));
     }
-    match resource.split_once('/') {
-        Some(("thing", name)) if !name.is_empty() => Ok(Target::Thing(name.to_owned())),
-        Some(("thinggroup", name)) if !name.is_empty() => Ok(Target::ThingGroup(name.to_owned())),
-        _ => Err(bad()),
-    }
+    Ok(target)
 }
 
 /// The control-plane `JobExecution` (DescribeJobExecution).
@@ -272,12 +274,23 @@ mod tests {
             "arn:aws:iot:us-east-1:000000000000:thing/",
             "arn:aws:iot:us-east-1:000000000000:job/j",
             "arn:aws:s3:us-east-1:000000000000:thing/t",
-            "arn:aws:iot:eu-west-1:000000000000:thing/t",
-            "arn:aws:iot:us-east-1:111111111111:thing/t",
+            "arn:aws:iot:us-east-1:thing/t",
+            // malformed whatever its region
+            "arn:aws:iot:eu-west-1:000000000000:job/j",
         ] {
             assert!(
                 matches!(parse_target(&c, bad), Err(JobsError::InvalidRequest(_))),
                 "{bad}"
+            );
+        }
+        for elsewhere in [
+            "arn:aws:iot:eu-west-1:000000000000:thing/t",
+            "arn:aws:iot:us-east-1:111111111111:thing/t",
+            "arn:aws:iot:us-east-1:111111111111:thinggroup/g",
+        ] {
+            assert!(
+                matches!(parse_target(&c, elsewhere), Err(JobsError::NotFound(_))),
+                "{elsewhere}"
             );
         }
     }
