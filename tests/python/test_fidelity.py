@@ -4,8 +4,12 @@ AWS is silent are recorded in docs/compatibility.md.
 
 - statusDetails: the control plane answers `{}` for an execution without details, the data
   plane (HTTP and MQTT) leaves the member out (AWS CLI examples).
+- Job documents: any JSON object up to 32768 characters, at any depth, with numbers of
+  any size, stored and returned as given; clear refusals for everything else.
 - A target ARN of another region or account: 404 (wire spec §7 #17); malformed: 400.
 - A device asking for a status only the service sets is refused before any lookup.
+- UpdateJob with nothing to update, or with empty configs: AWS-shaped 400s.
+- CONTINUOUS jobs and things that rejoin a target group; REMOVED and versions.
 """
 
 from __future__ import annotations
@@ -115,6 +119,93 @@ def test_mqtt_payloads_leave_status_details_out_without_details(mqtt_server, dev
              include_job_execution_state=True)
     body = d.raw.for_token(jobs_topic("t1", "job-1", "update", "accepted"), d.last_client_token)
     assert body["executionState"]["statusDetails"] == {"step": "2"}
+
+
+# --- job documents: any object, stored as given -----------------------------------------
+
+
+DEEP = 16_000  # 32 KB of brackets: far past serde_json's default recursion limit of 128
+
+
+def deep_document() -> str:
+    return '{"a":' + "[" * DEEP + "1" + "]" * DEEP + "}"
+
+
+# key order, spacing, a 40-digit integer, numbers beyond f64, escapes, a newline at the end
+ODD_DOCUMENT = ('{"z": 1, "a": {"big": 1234567890123456789012345678901234567890, '
+                '"tiny": 1e-400, "huge": -1.5E+400, "pi": 3.14159265358979323846264338},\n'
+                ' "s": "caf\\u00e9 \\"q\\""}\n')
+
+
+def test_job_documents_of_any_depth_and_numbers_are_stored_verbatim(iot, jobs_data):
+    iot.create_thing(thingName="t1")
+    for job_id, doc in (("deep", deep_document()), ("odd", ODD_DOCUMENT)):
+        assert len(doc) <= 32768
+        iot.create_job(jobId=job_id, targets=[thing_arn("t1")], document=doc)
+        assert iot.get_job_document(jobId=job_id)["document"] == doc
+        ex = jobs_data.describe_job_execution(jobId=job_id, thingName="t1")["execution"]
+        assert ex["jobDocument"] == doc
+    # the longest document the model allows
+    longest = '{"pad":"' + "x" * (32768 - 10) + '"}'
+    assert len(longest) == 32768
+    iot.create_job(jobId="longest", targets=[thing_arn("t1")], document=longest)
+    assert iot.get_job_document(jobId="longest")["document"] == longest
+
+
+def test_mqtt_embeds_the_job_document_as_stored(mqtt_server, devices):
+    """Over MQTT the document is an object inside the payload: the stored text, not a
+    re-encoding (key order, digits and depth kept)."""
+    iot = mqtt_server.client("iot")
+    iot.create_thing(thingName="t1")
+    iot.create_job(jobId="odd", targets=[thing_arn("t1")], document=ODD_DOCUMENT)
+    iot.create_job(jobId="deep", targets=[thing_arn("t1")], document=deep_document())
+    d = devices("mqtt3", "t1")
+    for job_id, doc in (("odd", ODD_DOCUMENT), ("deep", deep_document())):
+        topic = jobs_topic("t1", job_id, "get")
+        d.subscribe_raw(f"{topic}/accepted")
+        mark = len(d.raw)
+        d.publish_raw(topic, b"{}")
+        # Python's json module cannot read 16k levels either: compare the bytes
+        _, payload = d.raw.wait_for(lambda item: item[0] == f"{topic}/accepted", since=mark)
+        assert ('"jobDocument":' + doc.strip()).encode() in payload, payload[:300]
+
+
+@pytest.mark.parametrize("doc,what", [
+    ("[1, 2]", "an array"),
+    ('"a string"', "a string"),
+    ("42", "a number"),
+    ("true", "a boolean"),
+    ("null", "null"),
+])
+def test_a_job_document_that_is_not_an_object_says_what_it_is(iot, doc, what):
+    iot.create_thing(thingName="t1")
+    with raises_aws("InvalidRequestException", 400) as e:
+        iot.create_job(jobId="j", targets=[thing_arn("t1")], document=doc)
+    assert e.response["Error"]["Message"] == (
+        f"The job document must be a JSON object; got {what}")
+
+
+def test_a_job_document_that_is_not_json_says_where(iot):
+    iot.create_thing(thingName="t1")
+    for doc, where in (('{"a": 1,\n  "b": }', "line 2 column 8"),
+                       ("not json", "line 1 column 2"),
+                       ('{"a": 1} x', "line 1 column 10"),
+                       ('{"a":' + "[" * DEEP, f"line 1 column {5 + DEEP}")):
+        with raises_aws("InvalidRequestException", 400) as e:
+            iot.create_job(jobId="j", targets=[thing_arn("t1")], document=doc)
+        msg = e.response["Error"]["Message"]
+        assert msg.startswith(f"The job document is not valid JSON at {where}: "), msg
+    with pytest.raises(Exception):
+        iot.describe_job(jobId="j")
+
+
+def test_a_job_document_over_the_model_limit_is_a_validation_error(iot_unchecked):
+    iot_unchecked.create_thing(thingName="t1")
+    doc = '{"pad":"' + "x" * (32768 - 9) + '"}'
+    assert len(doc) == 32769
+    with raises_aws("InvalidRequestException", 400) as e:
+        iot_unchecked.create_job(jobId="j", targets=[thing_arn("t1")], document=doc)
+    assert "Member must have length less than or equal to 32768" in e.response["Error"]["Message"]
 
 
 # --- target ARNs of another region or account -------------------------------------------

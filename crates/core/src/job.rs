@@ -149,7 +149,8 @@ pub const MAX_TARGETS: usize = 100;
 /// CreateJob's checks on the request that the model cannot express. `document` is
 /// whether an inline document was given, `document_source` whether a URL was; the
 /// edge checks that an inline document is a JSON object (the core knows no JSON) and
-/// reports it with [`JobsError::document_not_object`].
+/// reports it with [`JobsError::document_not_json`] or
+/// [`JobsError::document_not_object`].
 pub fn check_create_job(
     targets: usize,
     document: bool,
@@ -212,9 +213,45 @@ impl JobsError {
         ))
     }
 
-    /// "Job documents are UTF-8 encoded JSON documents" (Jobs key concepts).
-    pub fn document_not_object() -> Self {
-        JobsError::InvalidRequest("The job document must be a JSON object".into())
+    /// A job document that is valid JSON but not an object: "Job documents are UTF-8
+    /// encoded JSON documents" (Jobs key concepts), and every example, template and
+    /// device SDK reads an object. Says what the document is instead.
+    pub fn document_not_object(kind: DocumentKind) -> Self {
+        JobsError::InvalidRequest(format!(
+            "The job document must be a JSON object; got {}",
+            kind.noun()
+        ))
+    }
+
+    /// A job document that is not JSON: where the parser stopped (1-based line and
+    /// column, as JSON tools count them) and why.
+    pub fn document_not_json(line: usize, column: usize, reason: &str) -> Self {
+        JobsError::InvalidRequest(format!(
+            "The job document is not valid JSON at line {line} column {column}: {reason}"
+        ))
+    }
+}
+
+/// What a job document is when it is valid JSON but not an object (the edge, which
+/// knows JSON, tells; the core words the refusal, [`JobsError::document_not_object`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    Array,
+    String,
+    Number,
+    Boolean,
+    Null,
+}
+
+impl DocumentKind {
+    const fn noun(self) -> &'static str {
+        match self {
+            Self::Array => "an array",
+            Self::String => "a string",
+            Self::Number => "a number",
+            Self::Boolean => "a boolean",
+            Self::Null => "null",
+        }
     }
 }
 

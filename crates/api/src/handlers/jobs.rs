@@ -6,7 +6,7 @@ use super::convert::{
 };
 use super::policy::{PolicyConfigs, job_policy, scheduled_job_rollouts};
 use crate::app::App;
-use iotjobs_core::job::{check_create_job, check_in_progress_timeout};
+use iotjobs_core::job::{DocumentKind, check_create_job, check_in_progress_timeout};
 use iotjobs_core::{
     AssociatedTargets, Job, JobFilter, JobStatus, JobUpdate, JobsError, NewJob, Store,
     TargetSelection,
@@ -32,10 +32,8 @@ pub(crate) async fn create_job<S: Store>(
         req.document.is_some(),
         req.document_source.is_some(),
     )?;
-    if let Some(doc) = &req.document
-        && !serde_json::from_str::<serde_json::Value>(doc).is_ok_and(|v| v.is_object())
-    {
-        return Err(JobsError::document_not_object());
+    if let Some(doc) = &req.document {
+        check_job_document(doc)?;
     }
     if req.job_template_arn.is_some() {
         return Err(JobsError::not_supported("jobTemplateArn"));
@@ -114,6 +112,34 @@ pub(crate) async fn create_job<S: Store>(
         job_id: Some(job_id),
         description: req.description,
     })
+}
+
+/// An inline job document must be a JSON object; any object the model's 32768
+/// characters can hold is accepted and stored as given (GetJobDocument and the devices
+/// get the same text back).
+///
+/// The check never builds the document: serde_json's `IgnoredAny` scans it with an
+/// explicit stack instead of recursion (its `ignore_value`), so it has no depth limit
+/// (32 KB of `[` nest 16k deep, far past the 128 levels `serde_json::Value` allows), and
+/// it reads numbers as digits without converting them, so `1e400` or a 40-digit
+/// integer is accepted as written rather than refused or rounded through f64.
+fn check_job_document(doc: &str) -> Result<(), JobsError> {
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(doc) {
+        // serde_json's message is "<reason> at line L column C"; the core words the rest.
+        let text = e.to_string();
+        let reason = text.rsplit_once(" at line ").map_or(text.as_str(), |(r, _)| r);
+        return Err(JobsError::document_not_json(e.line(), e.column(), reason));
+    }
+    // It parsed, so its first byte after JSON whitespace says what it is.
+    let kind = match doc.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes().first() {
+        Some(b'{') => return Ok(()),
+        Some(b'[') => DocumentKind::Array,
+        Some(b'"') => DocumentKind::String,
+        Some(b't' | b'f') => DocumentKind::Boolean,
+        Some(b'n') => DocumentKind::Null,
+        _ => DocumentKind::Number,
+    };
+    Err(JobsError::document_not_object(kind))
 }
 
 /// AssociateTargetsWithJob. `comment` and `namespaceId` are accepted and not kept
@@ -375,4 +401,50 @@ fn updatable_configs(c: UpdatableConfigs<'_>) -> BTreeMap<String, String> {
     config_json(&mut configs, "timeoutConfig", c.timeout);
     config_json(&mut configs, "jobExecutionsRetryConfig", c.retry);
     configs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(doc: &str) -> String {
+        match check_job_document(doc) {
+            Err(JobsError::InvalidRequest(m)) => m,
+            other => panic!("{doc:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn any_object_is_a_job_document() {
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(16_000), "]".repeat(16_000));
+        let huge = r#"{"big": 123456789012345678901234567890123456789, "tiny": 1e-400, "far": -1.5E+400}"#;
+        for ok in ["{}", " {\"a\": [1, {\"b\": null}]}\n", &deep, huge] {
+            assert_eq!(check_job_document(ok), Ok(()), "{ok:.40}");
+        }
+    }
+
+    #[test]
+    fn other_values_and_broken_json_say_what_they_are() {
+        for (doc, got) in [
+            ("[1]", "an array"),
+            (" \"s\"", "a string"),
+            ("-1", "a number"),
+            ("true", "a boolean"),
+            ("null", "null"),
+        ] {
+            assert_eq!(
+                message(doc),
+                format!("The job document must be a JSON object; got {got}")
+            );
+        }
+        assert_eq!(
+            message("{\"a\":\n  tru}"),
+            "The job document is not valid JSON at line 2 column 6: expected ident"
+        );
+        assert!(message("").starts_with("The job document is not valid JSON at line 1 column 0"));
+        assert!(message("{} {}").contains("trailing characters"));
+        // a deep document that is cut short is still found broken, without a stack overflow
+        let cut = format!("{{\"a\":{}", "[".repeat(16_000));
+        assert!(message(&cut).contains("not valid JSON"));
+    }
 }
