@@ -306,7 +306,8 @@ CONFIGS = {
         },
     },
     "presignedUrlConfig": {"roleArn": "arn:aws:iam::000000000000:role/jobs", "expiresInSec": 600},
-    "jobExecutionsRetryConfig": {"criteriaList": [{"failureType": "FAILED", "numberOfRetries": 2}]},
+    # after creation, numberOfRetries can only be updated to 0 (AWS; test_rollouts.py)
+    "jobExecutionsRetryConfig": {"criteriaList": [{"failureType": "FAILED", "numberOfRetries": 0}]},
 }
 
 
