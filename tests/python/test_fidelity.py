@@ -301,3 +301,102 @@ def test_mqtt_device_status_refusal_comes_before_any_lookup(mqtt_server, devices
                 f"The status of job execution cannot be changed to be {status}")
             assert "executionState" not in body
     assert execution(iot, "t1", "job-1")["status"] == "QUEUED"
+
+
+# --- UpdateJob with nothing to update, or with empty configs ----------------------------
+
+NOTHING = ("UpdateJob needs something to update: at least one of description, "
+           "presignedUrlConfig, jobExecutionsRolloutConfig, abortConfig, timeoutConfig and "
+           "jobExecutionsRetryConfig")
+
+# (members, message): where the model states the constraint, AWS's validation shape
+EMPTY_CONFIGS = {
+    "abort-without-criteria": (
+        {"abortConfig": {}},
+        "1 validation error detected: Value null at 'abortConfig.criteriaList' failed to "
+        "satisfy constraint: Member must not be null"),
+    "abort-empty-criteria": (
+        {"abortConfig": {"criteriaList": []}},
+        "1 validation error detected: Value '[]' at 'abortConfig.criteriaList' failed to "
+        "satisfy constraint: Member must have length greater than or equal to 1"),
+    "retry-without-criteria": (
+        {"jobExecutionsRetryConfig": {}},
+        "1 validation error detected: Value null at 'jobExecutionsRetryConfig.criteriaList' "
+        "failed to satisfy constraint: Member must not be null"),
+    "retry-empty-criteria": (
+        {"jobExecutionsRetryConfig": {"criteriaList": []}},
+        "1 validation error detected: Value '[]' at 'jobExecutionsRetryConfig.criteriaList' "
+        "failed to satisfy constraint: Member must have length greater than or equal to 1"),
+    "exponential-rate-empty": (
+        {"jobExecutionsRolloutConfig": {"exponentialRate": {}}},
+        "3 validation errors detected: Value null at "
+        "'jobExecutionsRolloutConfig.exponentialRate.baseRatePerMinute' failed to satisfy "
+        "constraint: Member must not be null; Value null at "
+        "'jobExecutionsRolloutConfig.exponentialRate.incrementFactor' failed to satisfy "
+        "constraint: Member must not be null; Value null at "
+        "'jobExecutionsRolloutConfig.exponentialRate.rateIncreaseCriteria' failed to satisfy "
+        "constraint: Member must not be null"),
+    # the model makes both members optional: a rule of its own, worded plainly
+    "rollout-empty": (
+        {"jobExecutionsRolloutConfig": {}},
+        "jobExecutionsRolloutConfig must set maximumPerMinute or exponentialRate"),
+    "rate-increase-empty": (
+        {"jobExecutionsRolloutConfig": {"exponentialRate": {
+            "baseRatePerMinute": 2, "incrementFactor": 1.5, "rateIncreaseCriteria": {}}}},
+        "jobExecutionsRolloutConfig.exponentialRate.rateIncreaseCriteria must set "
+        "numberOfNotifiedThings or numberOfSucceededThings"),
+}
+
+
+def test_update_job_with_nothing_to_update_is_refused(iot, iot_unchecked):
+    """Every UpdateJob member but jobId is optional in the model; a request that sets
+    none would succeed doing nothing, hiding the caller's mistake. AWS documents no answer
+    (research notes §6d): iotjobs refuses it with 400, before looking the job up."""
+    make_job(iot, "j1", ["t1"], description="kept")
+    before = iot.describe_job(jobId="j1")["job"]
+    for kwargs in ({}, {"namespaceId": "ns"}):
+        with raises_aws("InvalidRequestException", 400) as e:
+            iot.update_job(jobId="j1", **kwargs)
+        assert e.response["Error"]["Message"] == NOTHING
+    with raises_aws("InvalidRequestException", 400):
+        iot.update_job(jobId="no-such-job")
+    assert iot.describe_job(jobId="j1")["job"] == before
+    # one member is enough, even one that changes nothing
+    iot.update_job(jobId="j1", description="kept")
+
+
+@pytest.mark.parametrize("case", sorted(EMPTY_CONFIGS))
+def test_update_job_with_an_empty_config_is_a_validation_error(iot_unchecked, case):
+    members, message = EMPTY_CONFIGS[case]
+    make_job(iot_unchecked, "j1", ["t1"])
+    before = iot_unchecked.describe_job(jobId="j1")["job"]
+    with raises_aws("InvalidRequestException", 400) as e:
+        iot_unchecked.update_job(jobId="j1", **members)
+    assert e.response["Error"]["Message"] == message
+    assert iot_unchecked.describe_job(jobId="j1")["job"] == before
+    # a request error, whatever the job: also for one that does not exist
+    with raises_aws("InvalidRequestException", 400):
+        iot_unchecked.update_job(jobId="no-such-job", **members)
+
+
+def test_update_job_empty_timeout_and_presigned_configs_are_accepted(iot):
+    """Both members of timeoutConfig and presignedUrlConfig are optional: `{}` is a
+    config. An empty timeoutConfig removes the in-progress timeout for executions that
+    start afterwards, and DescribeJob shows `{}`, as for a job created without one."""
+    make_job(iot, "j1", ["t1"], timeoutConfig={"inProgressTimeoutInMinutes": 30})
+    iot.update_job(jobId="j1", timeoutConfig={}, presignedUrlConfig={})
+    j = iot.describe_job(jobId="j1")["job"]
+    assert j["timeoutConfig"] == {} and j["presignedUrlConfig"] == {}
+
+
+def test_cli_update_job_with_nothing_to_update(iot, aws):
+    make_job(iot, "j1", ["t1"])
+    code, out, err = aws("iot", "update-job", "--job-id", "j1")
+    assert (code, out) == (255, "")
+    assert err.strip().endswith(
+        "An error occurred (InvalidRequestException) when calling the UpdateJob operation: "
+        + NOTHING)
+    code, out, err = aws("iot", "update-job", "--job-id", "j1", "--abort-config", "{}")
+    assert code == 255
+    # the AWS CLI checks required members itself, before sending
+    assert "Missing required parameter in abortConfig: \"criteriaList\"" in err

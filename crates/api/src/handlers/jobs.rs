@@ -312,6 +312,9 @@ pub(crate) async fn update_job<S: Store>(
             .map(super::policy::retry)
             .transpose()?,
     };
+    // The request's own checks before the job is looked up (the store's transaction
+    // runs `Job::update`, which checks again against the job).
+    update.check()?;
     app.store.update_job(&job_id, update, app.now()).await
 }
 

@@ -1,8 +1,8 @@
 //! The fleet-safety configs of CreateJob and UpdateJob (`jobExecutionsRolloutConfig`,
 //! `abortConfig`, `jobExecutionsRetryConfig`, `schedulingConfig`) from their DTOs into
 //! the core's [`JobPolicy`], with the checks the model validator cannot make: the
-//! decimal precision AWS documents, which members go together, and the cross-member
-//! rules of `iotjobs_core::policy::check_policy`. Ranges and required members were
+//! decimal precision AWS documents, then the rules of `iotjobs_core::policy::check_policy`
+//! (which members go together, across members). Ranges and required members were
 //! checked against the model before the handler ran.
 
 use iotjobs_core::policy::{
@@ -40,11 +40,6 @@ pub(crate) fn rollout(c: &JobExecutionsRolloutConfig) -> Result<RolloutRate, Job
                 notified_things: criteria.number_of_notified_things.map(i64::from),
                 succeeded_things: criteria.number_of_succeeded_things.map(i64::from),
             };
-            if increase.notified_things.is_none() && increase.succeeded_things.is_none() {
-                return Err(JobsError::InvalidRequest(format!(
-                    "{M}.exponentialRate.rateIncreaseCriteria must set numberOfNotifiedThings or numberOfSucceededThings"
-                )));
-            }
             Some(ExponentialRate {
                 base_per_minute: required(
                     e.base_rate_per_minute.map(i64::from),
@@ -59,11 +54,7 @@ pub(crate) fn rollout(c: &JobExecutionsRolloutConfig) -> Result<RolloutRate, Job
             })
         }
     };
-    if c.maximum_per_minute.is_none() && exponential.is_none() {
-        return Err(JobsError::InvalidRequest(format!(
-            "{M} must set maximumPerMinute or exponentialRate"
-        )));
-    }
+    // Whether it sets a rate at all is core's check (`policy::check_policy`).
     Ok(RolloutRate {
         maximum_per_minute: c.maximum_per_minute.map(i64::from),
         exponential,
