@@ -400,3 +400,109 @@ def test_cli_update_job_with_nothing_to_update(iot, aws):
     assert code == 255
     # the AWS CLI checks required members itself, before sending
     assert "Missing required parameter in abortConfig: \"criteriaList\"" in err
+
+
+# --- CONTINUOUS jobs: rejoining a target group; REMOVED and versions --------------------
+
+
+def executions_of(iot, thing: str, job_id: str) -> list:
+    """(executionNumber, status, versionNumber, retryAttempt) of the thing's executions
+    of the job, oldest first."""
+    out = []
+    for s in iot.list_job_executions_for_thing(thingName=thing, jobId=job_id)[
+            "executionSummaries"]:
+        n = s["jobExecutionSummary"]["executionNumber"]
+        e = iot.describe_job_execution(jobId=job_id, thingName=thing, executionNumber=n)
+        out.append((n, s["jobExecutionSummary"]["status"], e["execution"]["versionNumber"],
+                    s["jobExecutionSummary"]["retryAttempt"]))
+    return sorted(out)
+
+
+@pytest.fixture
+def continuous(iot):
+    """A CONTINUOUS job over group g1 (things t1, t2)."""
+    iot.create_thing_group(thingGroupName="g1")
+    for t in ("t1", "t2"):
+        iot.create_thing(thingName=t)
+        iot.add_thing_to_thing_group(thingGroupName="g1", thingName=t)
+    make_group_job(iot, "cont", ["g1"], targetSelection="CONTINUOUS")
+    return "cont"
+
+
+def leave_and_rejoin(iot, thing: str = "t1"):
+    iot.remove_thing_from_thing_group(thingGroupName="g1", thingName=thing)
+    iot.add_thing_to_thing_group(thingGroupName="g1", thingName=thing)
+
+
+@pytest.mark.parametrize("finish", ["SUCCEEDED", "FAILED", "REJECTED", "CANCELED"])
+def test_continuous_job_does_not_run_again_on_a_thing_that_finished_it(
+        iot, jobs_data, continuous, finish):
+    """AWS documents a new execution on rejoining only for a REMOVED one ("you can
+    re-attach the thing to your target group and restart the job execution", Jobs and
+    job execution states); a continuous job runs on things newly added to the group, and
+    a thing that already ran it is not new to it. So a finished execution stays the
+    thing's last: no second run."""
+    if finish == "CANCELED":
+        iot.cancel_job_execution(jobId="cont", thingName="t1")
+    else:
+        jobs_data.update_job_execution(jobId="cont", thingName="t1", status=finish)
+    finished = executions_of(iot, "t1", "cont")
+    assert [e[1] for e in finished] == [finish]
+
+    leave_and_rejoin(iot)
+    assert executions_of(iot, "t1", "cont") == finished
+    pending = jobs_data.get_pending_job_executions(thingName="t1")
+    assert pending["inProgressJobs"] == [] and pending["queuedJobs"] == []
+    assert statuses_for_job(iot, "cont") == {"t1": finish, "t2": "QUEUED"}
+
+    # the way to run it again: delete the finished execution, then the thing is new to
+    # the job (the model: "the executionNumber may be reused")
+    iot.delete_job_execution(jobId="cont", thingName="t1", executionNumber=1)
+    leave_and_rejoin(iot)
+    assert executions_of(iot, "t1", "cont") == [(1, "QUEUED", 1, 0)]
+
+
+def test_continuous_job_runs_again_after_removed_with_retries_reset(iot, jobs_data):
+    """QUEUED → REMOVED when the thing leaves (version +1, as every state change:
+    wire spec §7 #1); rejoining queues execution n+1 at version 1 with its retry count
+    back at 0 ("the number of retry attempts is reset to zero" when a thing leaves and
+    rejoins, AWS "Job configurations": retries)."""
+    iot.create_thing_group(thingGroupName="g1")
+    iot.create_thing(thingName="t1")
+    iot.add_thing_to_thing_group(thingGroupName="g1", thingName="t1")
+    make_group_job(iot, "cont", ["g1"], targetSelection="CONTINUOUS",
+                   jobExecutionsRetryConfig={"criteriaList": [
+                       {"failureType": "FAILED", "numberOfRetries": 3}]})
+    jobs_data.update_job_execution(jobId="cont", thingName="t1", status="FAILED")
+    # retried at once: QUEUED again, version 1 → 2 (FAILED) → 3 (QUEUED), attempt 1
+    assert executions_of(iot, "t1", "cont") == [(1, "QUEUED", 3, 1)]
+
+    iot.remove_thing_from_thing_group(thingGroupName="g1", thingName="t1")
+    assert executions_of(iot, "t1", "cont") == [(1, "REMOVED", 4, 1)]
+    iot.add_thing_to_thing_group(thingGroupName="g1", thingName="t1")
+    assert executions_of(iot, "t1", "cont") == [(1, "REMOVED", 4, 1), (2, "QUEUED", 1, 0)]
+    nxt = jobs_data.start_next_pending_job_execution(thingName="t1")["execution"]
+    assert (nxt["executionNumber"], nxt["versionNumber"]) == (2, 2)
+
+
+def test_removed_bumps_the_version_of_a_queued_execution(iot, jobs_data):
+    """REMOVED is a state change like any other: version +1 (wire spec §7 #1, confirmed
+    for cancels in §8; the model's "incremented each time they are updated by a device"
+    is the device's case, and CancelJobExecution's expectedVersion doc counts operator
+    changes too)."""
+    iot.create_thing_group(thingGroupName="g1")
+    for t in ("t1", "t2"):
+        iot.create_thing(thingName=t)
+        iot.add_thing_to_thing_group(thingGroupName="g1", thingName=t)
+    make_group_job(iot, "cont", ["g1"], targetSelection="CONTINUOUS")
+    assert execution(iot, "t1", "cont")["versionNumber"] == 1
+    iot.remove_thing_from_thing_group(thingGroupName="g1", thingName="t1")
+    e = execution(iot, "t1", "cont")
+    assert (e["status"], e["versionNumber"]) == ("REMOVED", 2)
+    assert e["lastUpdatedAt"] >= e["queuedAt"]
+    # DeleteThing REMOVEs too (the same state-machine step; the thing is gone, so only
+    # the job's list shows the execution)
+    iot.delete_thing(thingName="t2")
+    summary = [s for s in iot.list_job_executions_for_job(jobId="cont")["executionSummaries"]
+               if s["thingArn"] == thing_arn("t2")][0]["jobExecutionSummary"]
+    assert summary["status"] == "REMOVED"
