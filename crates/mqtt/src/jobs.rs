@@ -18,8 +18,8 @@ use iotjobs_core::device::{self, DeviceUpdate, NEXT};
 use iotjobs_core::execution::{JobExecution, StatusDetails};
 use iotjobs_core::{Clock, JobsError, Store, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 
 /// What a request topic asks for.

@@ -127,11 +127,17 @@ fn check_job_document(doc: &str) -> Result<(), JobsError> {
     if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(doc) {
         // serde_json's message is "<reason> at line L column C"; the core words the rest.
         let text = e.to_string();
-        let reason = text.rsplit_once(" at line ").map_or(text.as_str(), |(r, _)| r);
+        let reason = text
+            .rsplit_once(" at line ")
+            .map_or(text.as_str(), |(r, _)| r);
         return Err(JobsError::document_not_json(e.line(), e.column(), reason));
     }
     // It parsed, so its first byte after JSON whitespace says what it is.
-    let kind = match doc.trim_start_matches([' ', '\t', '\n', '\r']).as_bytes().first() {
+    let kind = match doc
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .as_bytes()
+        .first()
+    {
         Some(b'{') => return Ok(()),
         Some(b'[') => DocumentKind::Array,
         Some(b'"') => DocumentKind::String,
@@ -420,7 +426,8 @@ mod tests {
     #[test]
     fn any_object_is_a_job_document() {
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(16_000), "]".repeat(16_000));
-        let huge = r#"{"big": 123456789012345678901234567890123456789, "tiny": 1e-400, "far": -1.5E+400}"#;
+        let huge =
+            r#"{"big": 123456789012345678901234567890123456789, "tiny": 1e-400, "far": -1.5E+400}"#;
         for ok in ["{}", " {\"a\": [1, {\"b\": null}]}\n", &deep, huge] {
             assert_eq!(check_job_document(ok), Ok(()), "{ok:.40}");
         }
