@@ -1,6 +1,7 @@
 //! One account's state, which every request and every background sweep of that account
 //! runs against: its store, the clock, its configuration (region, account id: what its
-//! ARNs say; the certificate issuer, if the server has one), and the ARNs themselves.
+//! ARNs say; the certificate issuer, if the server has one; where clients reach the
+//! server), and the ARNs themselves.
 //!
 //! This is shared vocabulary for the rest of the crate (handlers, errors, background work,
 //! the server), so it sits low: it knows the domain's types and the `issuer` below it,
@@ -8,6 +9,7 @@
 //! any of them.
 
 use crate::issuer::CertificateIssuer;
+use iotjobs_core::endpoint::PublicEndpoints;
 use iotjobs_core::error::ResourceKind;
 use iotjobs_core::{Clock, Timestamp};
 use std::sync::Arc;
@@ -26,6 +28,9 @@ pub struct AccountConfig {
     /// The CA that CreateKeysAndCertificate signs with (`--mqtt-client-ca-key`); without
     /// one the operation is refused. One issuer for the server, shared by its accounts.
     pub certificate_issuer: Option<Arc<CertificateIssuer>>,
+    /// Where clients reach the server, as DescribeEndpoint answers it (the same for
+    /// every account: one server).
+    pub endpoints: PublicEndpoints,
 }
 
 impl Default for AccountConfig {
@@ -35,6 +40,10 @@ impl Default for AccountConfig {
             account_id: "000000000000".into(),
             enable_reset: false,
             certificate_issuer: None,
+            endpoints: PublicEndpoints {
+                http: "127.0.0.1:8080".into(),
+                mqtt: None,
+            },
         }
     }
 }

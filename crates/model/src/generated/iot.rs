@@ -11,6 +11,7 @@ use crate as w;
 
 /// The served operations by name (`Operation::ALL`); their shapes and DTOs are generated below.
 pub const SERVED: &[&str] = &[
+    "DescribeEndpoint",
     "CreateThing",
     "DescribeThing",
     "DeleteThing",
@@ -53,6 +54,7 @@ pub const SERVED: &[&str] = &[
 /// are not served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
+    DescribeEndpoint,
     CreateThing,
     DescribeThing,
     DeleteThing,
@@ -94,6 +96,7 @@ pub enum Operation {
 impl Operation {
     /// Every served operation, in the order of `SERVED`.
     pub const ALL: &[Operation] = &[
+        Operation::DescribeEndpoint,
         Operation::CreateThing,
         Operation::DescribeThing,
         Operation::DeleteThing,
@@ -135,6 +138,7 @@ impl Operation {
     /// The operation's name in the model, e.g. `CancelJobExecution`.
     pub const fn name(self) -> &'static str {
         match self {
+            Operation::DescribeEndpoint => "DescribeEndpoint",
             Operation::CreateThing => "CreateThing",
             Operation::DescribeThing => "DescribeThing",
             Operation::DeleteThing => "DeleteThing",
@@ -178,6 +182,7 @@ impl Operation {
     /// model's operations that are not served.
     pub fn from_name(name: &str) -> Option<Operation> {
         match name {
+            "DescribeEndpoint" => Some(Operation::DescribeEndpoint),
             "CreateThing" => Some(Operation::CreateThing),
             "DescribeThing" => Some(Operation::DescribeThing),
             "DeleteThing" => Some(Operation::DeleteThing),
@@ -5576,13 +5581,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "minNumberOfExecutedThings",
         ],
         members: &[
-            w::MemberDef::body("failureType", "JobExecutionFailureType", 97),
+            w::MemberDef::body("failureType", "JobExecutionFailureType", 101),
             w::MemberDef::body("action", "AbortAction", 0),
             w::MemberDef::body("thresholdPercentage", "AbortThresholdPercentage", 4),
             w::MemberDef::body(
                 "minNumberOfExecutedThings",
                 "MinimumNumberOfExecutedThings",
-                139,
+                143,
             ),
         ],
         ..w::ShapeDef::DEFAULT
@@ -5607,11 +5612,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "AddThingToThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
-            w::MemberDef::body("thingName", "ThingName", 203),
-            w::MemberDef::body("thingArn", "ThingArn", 192),
-            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 145),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 203),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 199),
+            w::MemberDef::body("thingName", "ThingName", 207),
+            w::MemberDef::body("thingArn", "ThingArn", 196),
+            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 149),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5640,13 +5645,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["targets", "jobId"],
         members: &[
-            w::MemberDef::body("targets", "JobTargets", 112),
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::body("targets", "JobTargets", 116),
+            w::MemberDef::bound("jobId", "JobId", 111, w::Location::Uri, "jobId"),
             w::MemberDef::body("comment", "Comment", 35),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                140,
+                144,
                 w::Location::QueryString,
                 "namespaceId",
             ),
@@ -5658,9 +5663,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "AssociateTargetsWithJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 91),
-            w::MemberDef::body("jobId", "JobId", 107),
-            w::MemberDef::body("description", "JobDescription", 92),
+            w::MemberDef::body("jobArn", "JobArn", 95),
+            w::MemberDef::body("jobId", "JobId", 111),
+            w::MemberDef::body("description", "JobDescription", 96),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5670,18 +5675,18 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["thingName", "principal"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 207, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "principal",
                 "Principal",
-                152,
+                156,
                 w::Location::Header,
                 "x-amzn-principal",
             ),
             w::MemberDef::bound(
                 "thingPrincipalType",
                 "ThingPrincipalType",
-                205,
+                209,
                 w::Location::QueryString,
                 "thingPrincipalType",
             ),
@@ -5709,7 +5714,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         members: &[
             w::MemberDef::body("attributes", "Attributes", 16),
-            w::MemberDef::body("merge", "Flag", 78),
+            w::MemberDef::body("merge", "Flag", 82),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5765,11 +5770,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
-            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
-            w::MemberDef::body("expectedVersion", "ExpectedVersion", 74),
-            w::MemberDef::body("statusDetails", "DetailsMap", 69),
+            w::MemberDef::bound("jobId", "JobId", 111, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 207, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("force", "ForceFlag", 84, w::Location::QueryString, "force"),
+            w::MemberDef::body("expectedVersion", "ExpectedVersion", 78),
+            w::MemberDef::body("statusDetails", "DetailsMap", 71),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5779,10 +5784,10 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
-            w::MemberDef::body("reasonCode", "ReasonCode", 163),
+            w::MemberDef::bound("jobId", "JobId", 111, w::Location::Uri, "jobId"),
+            w::MemberDef::body("reasonCode", "ReasonCode", 167),
             w::MemberDef::body("comment", "Comment", 35),
-            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
+            w::MemberDef::bound("force", "ForceFlag", 84, w::Location::QueryString, "force"),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5791,9 +5796,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CancelJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 91),
-            w::MemberDef::body("jobId", "JobId", 107),
-            w::MemberDef::body("description", "JobDescription", 92),
+            w::MemberDef::body("jobArn", "JobArn", 95),
+            w::MemberDef::body("jobId", "JobId", 111),
+            w::MemberDef::body("description", "JobDescription", 96),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5837,8 +5842,8 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::body("creationDate", "DateType", 47),
             w::MemberDef::body("lastModifiedDate", "DateType", 47),
             w::MemberDef::body("customerVersion", "CustomerVersion", 46),
-            w::MemberDef::body("transferData", "TransferData", 209),
-            w::MemberDef::body("generationId", "GenerationId", 82),
+            w::MemberDef::body("transferData", "TransferData", 213),
+            w::MemberDef::body("generationId", "GenerationId", 86),
             w::MemberDef::body("validity", "CertificateValidity", 32),
             w::MemberDef::body("certificateMode", "CertificateMode", 29),
         ],
@@ -5920,30 +5925,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId", "targets"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
-            w::MemberDef::body("targets", "JobTargets", 112),
-            w::MemberDef::body("documentSource", "JobDocumentSource", 94),
-            w::MemberDef::body("document", "JobDocument", 93),
-            w::MemberDef::body("description", "JobDescription", 92),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 151),
-            w::MemberDef::body("targetSelection", "TargetSelection", 191),
+            w::MemberDef::bound("jobId", "JobId", 111, w::Location::Uri, "jobId"),
+            w::MemberDef::body("targets", "JobTargets", 116),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 98),
+            w::MemberDef::body("document", "JobDocument", 97),
+            w::MemberDef::body("description", "JobDescription", 96),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 155),
+            w::MemberDef::body("targetSelection", "TargetSelection", 195),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                106,
+                110,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 208),
-            w::MemberDef::body("tags", "TagList", 188),
-            w::MemberDef::body("namespaceId", "NamespaceId", 140),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 113),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 105),
-            w::MemberDef::body("documentParameters", "ParameterMap", 149),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 182),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 212),
+            w::MemberDef::body("tags", "TagList", 192),
+            w::MemberDef::body("namespaceId", "NamespaceId", 144),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 117),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 109),
+            w::MemberDef::body("documentParameters", "ParameterMap", 153),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 186),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                65,
+                67,
             ),
         ],
         ..w::ShapeDef::DEFAULT
@@ -5953,9 +5958,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CreateJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 91),
-            w::MemberDef::body("jobId", "JobId", 107),
-            w::MemberDef::body("description", "JobDescription", 92),
+            w::MemberDef::body("jobArn", "JobArn", 95),
+            w::MemberDef::body("jobId", "JobId", 111),
+            w::MemberDef::body("description", "JobDescription", 96),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5966,7 +5971,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "setAsActive",
             "SetAsActive",
-            183,
+            187,
             w::Location::QueryString,
             "setAsActive",
         )],
@@ -5980,7 +5985,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::body("certificateArn", "CertificateArn", 26),
             w::MemberDef::body("certificateId", "CertificateId", 28),
             w::MemberDef::body("certificatePem", "CertificatePem", 30),
-            w::MemberDef::body("keyPair", "KeyPair", 114),
+            w::MemberDef::body("keyPair", "KeyPair", 118),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5993,13 +5998,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                199,
+                203,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 199),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 201),
-            w::MemberDef::body("tags", "TagList", 188),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 203),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 205),
+            w::MemberDef::body("tags", "TagList", 192),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -6008,9 +6013,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CreateThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 197),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 203),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 199),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 201),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -6020,8 +6025,8 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
+            w::MemberDef::bound("thingName", "ThingName", 207, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 210),
             w::MemberDef::body("attributePayload", "AttributePayload", 14),
             w::MemberDef::body("billingGroupName", "BillingGroupName", 19),
         ],
@@ -6032,9 +6037,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CreateThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 203),
-            w::MemberDef::body("thingArn", "ThingArn", 192),
-            w::MemberDef::body("thingId", "ThingId", 202),
+            w::MemberDef::body("thingName", "ThingName", 207),
+            w::MemberDef::body("thingArn", "ThingArn", 196),
+            w::MemberDef::body("thingId", "ThingId", 206),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -6081,7 +6086,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "forceDelete",
                 "ForceDelete",
-                79,
+                83,
                 w::Location::QueryString,
                 "forceDelete",
             ),
@@ -6094,20 +6099,20 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName", "executionNumber"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 111, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 207, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                73,
+                77,
                 w::Location::Uri,
                 "executionNumber",
             ),
-            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
+            w::MemberDef::bound("force", "ForceFlag", 84, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                140,
+                144,
                 w::Location::QueryString,
                 "namespaceId",
             ),
@@ -6120,12 +6125,12 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("force", "ForceFlag", 80, w::Location::QueryString, "force"),
+            w::MemberDef::bound("jobId", "JobId", 111, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("force", "ForceFlag", 84, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                140,
+                144,
                 w::Location::QueryString,
                 "namespaceId",
             ),
@@ -6141,14 +6146,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                199,
+                203,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "expectedVersion",
                 "OptionalVersion",
-                144,
+                148,
                 w::Location::QueryString,
                 "expectedVersion",
             ),
@@ -6168,11 +6173,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 207, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "expectedVersion",
                 "OptionalVersion",
-                144,
+                148,
                 w::Location::QueryString,
                 "expectedVersion",
             ),
@@ -6213,36 +6218,56 @@ pub static SHAPES: &[w::ShapeDef] = &[
     },
     // 57
     w::ShapeDef {
+        name: "DescribeEndpointRequest",
+        kind: w::ShapeKind::Structure,
+        members: &[w::MemberDef::bound(
+            "endpointType",
+            "EndpointType",
+            76,
+            w::Location::QueryString,
+            "endpointType",
+        )],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 58
+    w::ShapeDef {
+        name: "DescribeEndpointResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[w::MemberDef::body("endpointAddress", "EndpointAddress", 75)],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 59
+    w::ShapeDef {
         name: "DescribeJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 111, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 207, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                73,
+                77,
                 w::Location::QueryString,
                 "executionNumber",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 58
+    // 60
     w::ShapeDef {
         name: "DescribeJobExecutionResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("execution", "JobExecution", 96)],
+        members: &[w::MemberDef::body("execution", "JobExecution", 100)],
         ..w::ShapeDef::DEFAULT
     },
-    // 59
+    // 61
     w::ShapeDef {
         name: "DescribeJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 111, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
@@ -6253,17 +6278,17 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 60
+    // 62
     w::ShapeDef {
         name: "DescribeJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("documentSource", "JobDocumentSource", 94),
-            w::MemberDef::body("job", "Job", 90),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 98),
+            w::MemberDef::body("job", "Job", 94),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 61
+    // 63
     w::ShapeDef {
         name: "DescribeThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -6271,31 +6296,31 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingGroupName",
             "ThingGroupName",
-            199,
+            203,
             w::Location::Uri,
             "thingGroupName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 62
+    // 64
     w::ShapeDef {
         name: "DescribeThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 197),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
-            w::MemberDef::body("version", "Version", 216),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 201),
-            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 198),
-            w::MemberDef::body("indexName", "IndexName", 89),
-            w::MemberDef::body("queryString", "QueryString", 159),
-            w::MemberDef::body("queryVersion", "QueryVersion", 160),
-            w::MemberDef::body("status", "DynamicGroupStatus", 72),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 203),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 201),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 199),
+            w::MemberDef::body("version", "Version", 220),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 205),
+            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 202),
+            w::MemberDef::body("indexName", "IndexName", 93),
+            w::MemberDef::body("queryString", "QueryString", 163),
+            w::MemberDef::body("queryVersion", "QueryVersion", 164),
+            w::MemberDef::body("status", "DynamicGroupStatus", 74),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 63
+    // 65
     w::ShapeDef {
         name: "DescribeThingRequest",
         kind: w::ShapeKind::Structure,
@@ -6303,60 +6328,60 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingName",
             "ThingName",
-            203,
+            207,
             w::Location::Uri,
             "thingName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 64
+    // 66
     w::ShapeDef {
         name: "DescribeThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
             w::MemberDef::body("defaultClientId", "ClientId", 34),
-            w::MemberDef::body("thingName", "ThingName", 203),
-            w::MemberDef::body("thingId", "ThingId", 202),
-            w::MemberDef::body("thingArn", "ThingArn", 192),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
+            w::MemberDef::body("thingName", "ThingName", 207),
+            w::MemberDef::body("thingId", "ThingId", 206),
+            w::MemberDef::body("thingArn", "ThingArn", 196),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 210),
             w::MemberDef::body("attributes", "Attributes", 16),
-            w::MemberDef::body("version", "Version", 216),
+            w::MemberDef::body("version", "Version", 220),
             w::MemberDef::body("billingGroupName", "BillingGroupName", 19),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 65
+    // 67
     w::ShapeDef {
         name: "DestinationPackageVersions",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(146)),
+        member: Some(w::ShapeId(150)),
         ..w::ShapeDef::DEFAULT
     },
-    // 66
+    // 68
     w::ShapeDef {
         name: "DetachThingPrincipalRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName", "principal"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 207, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "principal",
                 "Principal",
-                152,
+                156,
                 w::Location::Header,
                 "x-amzn-principal",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 67
+    // 69
     w::ShapeDef {
         name: "DetachThingPrincipalResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 68
+    // 70
     w::ShapeDef {
         name: "DetailsKey",
         kind: w::ShapeKind::String,
@@ -6365,15 +6390,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 69
+    // 71
     w::ShapeDef {
         name: "DetailsMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(68)),
-        value: Some(w::ShapeId(70)),
+        key: Some(w::ShapeId(70)),
+        value: Some(w::ShapeId(72)),
         ..w::ShapeDef::DEFAULT
     },
-    // 70
+    // 72
     w::ShapeDef {
         name: "DetailsValue",
         kind: w::ShapeKind::String,
@@ -6381,7 +6406,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 71
+    // 73
     w::ShapeDef {
         name: "DurationInMinutes",
         kind: w::ShapeKind::Integer,
@@ -6389,26 +6414,40 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1430.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 72
+    // 74
     w::ShapeDef {
         name: "DynamicGroupStatus",
         kind: w::ShapeKind::String,
         enum_values: &["ACTIVE", "BUILDING", "REBUILDING"],
         ..w::ShapeDef::DEFAULT
     },
-    // 73
+    // 75
+    w::ShapeDef {
+        name: "EndpointAddress",
+        kind: w::ShapeKind::String,
+        ..w::ShapeDef::DEFAULT
+    },
+    // 76
+    w::ShapeDef {
+        name: "EndpointType",
+        kind: w::ShapeKind::String,
+        max: Some(128.0),
+        pattern: Some(r"[\s\S]*"),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 77
     w::ShapeDef {
         name: "ExecutionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 74
+    // 78
     w::ShapeDef {
         name: "ExpectedVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 75
+    // 79
     w::ShapeDef {
         name: "ExpiresInSec",
         kind: w::ShapeKind::Long,
@@ -6416,7 +6455,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(3600.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 76
+    // 80
     w::ShapeDef {
         name: "ExponentialRolloutRate",
         kind: w::ShapeKind::Structure,
@@ -6426,55 +6465,55 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "rateIncreaseCriteria",
         ],
         members: &[
-            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 179),
-            w::MemberDef::body("incrementFactor", "IncrementFactor", 88),
-            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 162),
+            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 183),
+            w::MemberDef::body("incrementFactor", "IncrementFactor", 92),
+            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 166),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 77
+    // 81
     w::ShapeDef {
         name: "FailedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 78
+    // 82
     w::ShapeDef {
         name: "Flag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 79
+    // 83
     w::ShapeDef {
         name: "ForceDelete",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 80
+    // 84
     w::ShapeDef {
         name: "ForceFlag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 81
+    // 85
     w::ShapeDef {
         name: "Forced",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 82
+    // 86
     w::ShapeDef {
         name: "GenerationId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 83
+    // 87
     w::ShapeDef {
         name: "GetJobDocumentRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 111, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
@@ -6485,36 +6524,36 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 84
+    // 88
     w::ShapeDef {
         name: "GetJobDocumentResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("document", "JobDocument", 93)],
+        members: &[w::MemberDef::body("document", "JobDocument", 97)],
         ..w::ShapeDef::DEFAULT
     },
-    // 85
+    // 89
     w::ShapeDef {
         name: "GroupNameAndArn",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("groupName", "ThingGroupName", 199),
-            w::MemberDef::body("groupArn", "ThingGroupArn", 195),
+            w::MemberDef::body("groupName", "ThingGroupName", 203),
+            w::MemberDef::body("groupArn", "ThingGroupArn", 199),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 86
+    // 90
     w::ShapeDef {
         name: "InProgressThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 87
+    // 91
     w::ShapeDef {
         name: "InProgressTimeoutInMinutes",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 88
+    // 92
     w::ShapeDef {
         name: "IncrementFactor",
         kind: w::ShapeKind::Double,
@@ -6522,7 +6561,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(5.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 89
+    // 93
     w::ShapeDef {
         name: "IndexName",
         kind: w::ShapeKind::String,
@@ -6531,54 +6570,54 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 90
+    // 94
     w::ShapeDef {
         name: "Job",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 91),
-            w::MemberDef::body("jobId", "JobId", 107),
-            w::MemberDef::body("targetSelection", "TargetSelection", 191),
-            w::MemberDef::body("status", "JobStatus", 109),
-            w::MemberDef::body("forceCanceled", "Forced", 81),
-            w::MemberDef::body("reasonCode", "ReasonCode", 163),
+            w::MemberDef::body("jobArn", "JobArn", 95),
+            w::MemberDef::body("jobId", "JobId", 111),
+            w::MemberDef::body("targetSelection", "TargetSelection", 195),
+            w::MemberDef::body("status", "JobStatus", 113),
+            w::MemberDef::body("forceCanceled", "Forced", 85),
+            w::MemberDef::body("reasonCode", "ReasonCode", 167),
             w::MemberDef::body("comment", "Comment", 35),
-            w::MemberDef::body("targets", "JobTargets", 112),
-            w::MemberDef::body("description", "JobDescription", 92),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 151),
+            w::MemberDef::body("targets", "JobTargets", 116),
+            w::MemberDef::body("description", "JobDescription", 96),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 155),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                106,
+                110,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
             w::MemberDef::body("createdAt", "DateType", 47),
             w::MemberDef::body("lastUpdatedAt", "DateType", 47),
             w::MemberDef::body("completedAt", "DateType", 47),
-            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 108),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 208),
-            w::MemberDef::body("namespaceId", "NamespaceId", 140),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 113),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 105),
-            w::MemberDef::body("documentParameters", "ParameterMap", 149),
+            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 112),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 212),
+            w::MemberDef::body("namespaceId", "NamespaceId", 144),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 117),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 109),
+            w::MemberDef::body("documentParameters", "ParameterMap", 153),
             w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 20),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 182),
-            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 181),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 186),
+            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 185),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                65,
+                67,
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 91
+    // 95
     w::ShapeDef {
         name: "JobArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 92
+    // 96
     w::ShapeDef {
         name: "JobDescription",
         kind: w::ShapeKind::String,
@@ -6586,14 +6625,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 93
+    // 97
     w::ShapeDef {
         name: "JobDocument",
         kind: w::ShapeKind::String,
         max: Some(32768.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 94
+    // 98
     w::ShapeDef {
         name: "JobDocumentSource",
         kind: w::ShapeKind::String,
@@ -6601,28 +6640,28 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1350.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 95
+    // 99
     w::ShapeDef {
         name: "JobEndBehavior",
         kind: w::ShapeKind::String,
         enum_values: &["STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 96
+    // 100
     w::ShapeDef {
         name: "JobExecution",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobId", "JobId", 107),
-            w::MemberDef::body("status", "JobExecutionStatus", 98),
-            w::MemberDef::body("forceCanceled", "Forced", 81),
-            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 99),
-            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("jobId", "JobId", 111),
+            w::MemberDef::body("status", "JobExecutionStatus", 102),
+            w::MemberDef::body("forceCanceled", "Forced", 85),
+            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 103),
+            w::MemberDef::body("thingArn", "ThingArn", 196),
             w::MemberDef::body("queuedAt", "DateType", 47),
             w::MemberDef::body("startedAt", "DateType", 47),
             w::MemberDef::body("lastUpdatedAt", "DateType", 47),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 73),
-            w::MemberDef::body("versionNumber", "VersionNumber", 217),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 77),
+            w::MemberDef::body("versionNumber", "VersionNumber", 221),
             w::MemberDef::body(
                 "approximateSecondsBeforeTimedOut",
                 "ApproximateSecondsBeforeTimedOut",
@@ -6631,14 +6670,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 97
+    // 101
     w::ShapeDef {
         name: "JobExecutionFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "REJECTED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 98
+    // 102
     w::ShapeDef {
         name: "JobExecutionStatus",
         kind: w::ShapeKind::String,
@@ -6654,80 +6693,80 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 99
+    // 103
     w::ShapeDef {
         name: "JobExecutionStatusDetails",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 69)],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 100
-    w::ShapeDef {
-        name: "JobExecutionSummary",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("status", "JobExecutionStatus", 98),
-            w::MemberDef::body("queuedAt", "DateType", 47),
-            w::MemberDef::body("startedAt", "DateType", 47),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 73),
-            w::MemberDef::body("retryAttempt", "RetryAttempt", 174),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 101
-    w::ShapeDef {
-        name: "JobExecutionSummaryForJob",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("thingArn", "ThingArn", 192),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 100),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 102
-    w::ShapeDef {
-        name: "JobExecutionSummaryForJobList",
-        kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(101)),
-        ..w::ShapeDef::DEFAULT
-    },
-    // 103
-    w::ShapeDef {
-        name: "JobExecutionSummaryForThing",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("jobId", "JobId", 107),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 100),
-        ],
+        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 71)],
         ..w::ShapeDef::DEFAULT
     },
     // 104
     w::ShapeDef {
-        name: "JobExecutionSummaryForThingList",
-        kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(103)),
+        name: "JobExecutionSummary",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("status", "JobExecutionStatus", 102),
+            w::MemberDef::body("queuedAt", "DateType", 47),
+            w::MemberDef::body("startedAt", "DateType", 47),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 47),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 77),
+            w::MemberDef::body("retryAttempt", "RetryAttempt", 178),
+        ],
         ..w::ShapeDef::DEFAULT
     },
     // 105
     w::ShapeDef {
-        name: "JobExecutionsRetryConfig",
+        name: "JobExecutionSummaryForJob",
         kind: w::ShapeKind::Structure,
-        required: &["criteriaList"],
-        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 176)],
+        members: &[
+            w::MemberDef::body("thingArn", "ThingArn", 196),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 104),
+        ],
         ..w::ShapeDef::DEFAULT
     },
     // 106
     w::ShapeDef {
-        name: "JobExecutionsRolloutConfig",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 137),
-            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 76),
-        ],
+        name: "JobExecutionSummaryForJobList",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(105)),
         ..w::ShapeDef::DEFAULT
     },
     // 107
+    w::ShapeDef {
+        name: "JobExecutionSummaryForThing",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("jobId", "JobId", 111),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 104),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 108
+    w::ShapeDef {
+        name: "JobExecutionSummaryForThingList",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(107)),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 109
+    w::ShapeDef {
+        name: "JobExecutionsRetryConfig",
+        kind: w::ShapeKind::Structure,
+        required: &["criteriaList"],
+        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 180)],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 110
+    w::ShapeDef {
+        name: "JobExecutionsRolloutConfig",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 141),
+            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 80),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 111
     w::ShapeDef {
         name: "JobId",
         kind: w::ShapeKind::String,
@@ -6736,24 +6775,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 108
+    // 112
     w::ShapeDef {
         name: "JobProcessDetails",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 157),
+            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 161),
             w::MemberDef::body("numberOfCanceledThings", "CanceledThings", 24),
-            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 185),
-            w::MemberDef::body("numberOfFailedThings", "FailedThings", 77),
-            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 169),
-            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 161),
-            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 86),
-            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 173),
-            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 207),
+            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 189),
+            w::MemberDef::body("numberOfFailedThings", "FailedThings", 81),
+            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 173),
+            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 165),
+            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 90),
+            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 177),
+            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 211),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 109
+    // 113
     w::ShapeDef {
         name: "JobStatus",
         kind: w::ShapeKind::String,
@@ -6766,16 +6805,16 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 110
+    // 114
     w::ShapeDef {
         name: "JobSummary",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 91),
-            w::MemberDef::body("jobId", "JobId", 107),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 197),
-            w::MemberDef::body("targetSelection", "TargetSelection", 191),
-            w::MemberDef::body("status", "JobStatus", 109),
+            w::MemberDef::body("jobArn", "JobArn", 95),
+            w::MemberDef::body("jobId", "JobId", 111),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 201),
+            w::MemberDef::body("targetSelection", "TargetSelection", 195),
+            w::MemberDef::body("status", "JobStatus", 113),
             w::MemberDef::body("createdAt", "DateType", 47),
             w::MemberDef::body("lastUpdatedAt", "DateType", 47),
             w::MemberDef::body("completedAt", "DateType", 47),
@@ -6783,22 +6822,22 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 111
+    // 115
     w::ShapeDef {
         name: "JobSummaryList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(110)),
+        member: Some(w::ShapeId(114)),
         ..w::ShapeDef::DEFAULT
     },
-    // 112
+    // 116
     w::ShapeDef {
         name: "JobTargets",
         kind: w::ShapeKind::List,
         min: Some(1.0),
-        member: Some(w::ShapeId(190)),
+        member: Some(w::ShapeId(194)),
         ..w::ShapeDef::DEFAULT
     },
-    // 113
+    // 117
     w::ShapeDef {
         name: "JobTemplateArn",
         kind: w::ShapeKind::String,
@@ -6807,17 +6846,17 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 114
+    // 118
     w::ShapeDef {
         name: "KeyPair",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("PublicKey", "PublicKey", 158),
-            w::MemberDef::body("PrivateKey", "PrivateKey", 155),
+            w::MemberDef::body("PublicKey", "PublicKey", 162),
+            w::MemberDef::body("PrivateKey", "PrivateKey", 159),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 115
+    // 119
     w::ShapeDef {
         name: "LaserMaxResults",
         kind: w::ShapeKind::Integer,
@@ -6825,7 +6864,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 116
+    // 120
     w::ShapeDef {
         name: "ListCertificatesRequest",
         kind: w::ShapeKind::Structure,
@@ -6833,11 +6872,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "pageSize",
                 "PageSize",
-                147,
+                151,
                 w::Location::QueryString,
                 "pageSize",
             ),
-            w::MemberDef::bound("marker", "Marker", 136, w::Location::QueryString, "marker"),
+            w::MemberDef::bound("marker", "Marker", 140, w::Location::QueryString, "marker"),
             w::MemberDef::bound(
                 "ascendingOrder",
                 "AscendingOrder",
@@ -6848,107 +6887,107 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 117
+    // 121
     w::ShapeDef {
         name: "ListCertificatesResponse",
         kind: w::ShapeKind::Structure,
         members: &[
             w::MemberDef::body("certificates", "Certificates", 33),
-            w::MemberDef::body("nextMarker", "Marker", 136),
+            w::MemberDef::body("nextMarker", "Marker", 140),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 118
+    // 122
     w::ShapeDef {
         name: "ListJobExecutionsForJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 111, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                98,
+                102,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                115,
+                119,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                145,
                 w::Location::QueryString,
                 "nextToken",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 119
+    // 123
     w::ShapeDef {
         name: "ListJobExecutionsForJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 102),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 106),
+            w::MemberDef::body("nextToken", "NextToken", 145),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 120
+    // 124
     w::ShapeDef {
         name: "ListJobExecutionsForThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 207, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "status",
                 "JobExecutionStatus",
-                98,
+                102,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                140,
+                144,
                 w::Location::QueryString,
                 "namespaceId",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                115,
+                119,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                145,
                 w::Location::QueryString,
                 "nextToken",
             ),
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::QueryString, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 111, w::Location::QueryString, "jobId"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 121
+    // 125
     w::ShapeDef {
         name: "ListJobExecutionsForThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 104),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 108),
+            w::MemberDef::body("nextToken", "NextToken", 145),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 122
+    // 126
     w::ShapeDef {
         name: "ListJobsRequest",
         kind: w::ShapeKind::Structure,
@@ -6956,100 +6995,100 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "status",
                 "JobStatus",
-                109,
+                113,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
                 "targetSelection",
                 "TargetSelection",
-                191,
+                195,
                 w::Location::QueryString,
                 "targetSelection",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                115,
+                119,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                145,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                199,
+                203,
                 w::Location::QueryString,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "thingGroupId",
                 "ThingGroupId",
-                197,
+                201,
                 w::Location::QueryString,
                 "thingGroupId",
             ),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                140,
+                144,
                 w::Location::QueryString,
                 "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 123
+    // 127
     w::ShapeDef {
         name: "ListJobsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobs", "JobSummaryList", 111),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("jobs", "JobSummaryList", 115),
+            w::MemberDef::body("nextToken", "NextToken", 145),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 124
+    // 128
     w::ShapeDef {
         name: "ListThingGroupsForThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 207, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                145,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                168,
+                172,
                 w::Location::QueryString,
                 "maxResults",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 125
+    // 129
     w::ShapeDef {
         name: "ListThingGroupsForThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 200),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 204),
+            w::MemberDef::body("nextToken", "NextToken", 145),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 126
+    // 130
     w::ShapeDef {
         name: "ListThingGroupsRequest",
         kind: w::ShapeKind::Structure,
@@ -7057,52 +7096,52 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                145,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                168,
+                172,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "parentGroup",
                 "ThingGroupName",
-                199,
+                203,
                 w::Location::QueryString,
                 "parentGroup",
             ),
             w::MemberDef::bound(
                 "namePrefixFilter",
                 "ThingGroupName",
-                199,
+                203,
                 w::Location::QueryString,
                 "namePrefixFilter",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "RecursiveWithoutDefault",
-                165,
+                169,
                 w::Location::QueryString,
                 "recursive",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 127
+    // 131
     w::ShapeDef {
         name: "ListThingGroupsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 200),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 204),
+            w::MemberDef::body("nextToken", "NextToken", 145),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 128
+    // 132
     w::ShapeDef {
         name: "ListThingPrincipalsRequest",
         kind: w::ShapeKind::Structure,
@@ -7111,32 +7150,32 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                145,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                168,
+                172,
                 w::Location::QueryString,
                 "maxResults",
             ),
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 207, w::Location::Uri, "thingName"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 129
+    // 133
     w::ShapeDef {
         name: "ListThingPrincipalsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("principals", "Principals", 154),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("principals", "Principals", 158),
+            w::MemberDef::body("nextToken", "NextToken", 145),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 130
+    // 134
     w::ShapeDef {
         name: "ListThingsInThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -7145,45 +7184,45 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                199,
+                203,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "Recursive",
-                164,
+                168,
                 w::Location::QueryString,
                 "recursive",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                145,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                168,
+                172,
                 w::Location::QueryString,
                 "maxResults",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 131
+    // 135
     w::ShapeDef {
         name: "ListThingsInThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingNameList", 204),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("things", "ThingNameList", 208),
+            w::MemberDef::body("nextToken", "NextToken", 145),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 132
+    // 136
     w::ShapeDef {
         name: "ListThingsRequest",
         kind: w::ShapeKind::Structure,
@@ -7191,14 +7230,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                141,
+                145,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                168,
+                172,
                 w::Location::QueryString,
                 "maxResults",
             ),
@@ -7219,49 +7258,49 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingTypeName",
                 "ThingTypeName",
-                206,
+                210,
                 w::Location::QueryString,
                 "thingTypeName",
             ),
             w::MemberDef::bound(
                 "usePrefixAttributeValue",
                 "usePrefixAttributeValue",
-                218,
+                222,
                 w::Location::QueryString,
                 "usePrefixAttributeValue",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 133
+    // 137
     w::ShapeDef {
         name: "ListThingsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingAttributeList", 194),
-            w::MemberDef::body("nextToken", "NextToken", 141),
+            w::MemberDef::body("things", "ThingAttributeList", 198),
+            w::MemberDef::body("nextToken", "NextToken", 145),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 134
+    // 138
     w::ShapeDef {
         name: "MaintenanceWindow",
         kind: w::ShapeKind::Structure,
         required: &["startTime", "durationInMinutes"],
         members: &[
             w::MemberDef::body("startTime", "CronExpression", 45),
-            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 71),
+            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 73),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 135
+    // 139
     w::ShapeDef {
         name: "MaintenanceWindows",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(134)),
+        member: Some(w::ShapeId(138)),
         ..w::ShapeDef::DEFAULT
     },
-    // 136
+    // 140
     w::ShapeDef {
         name: "Marker",
         kind: w::ShapeKind::String,
@@ -7269,14 +7308,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[A-Za-z0-9+/]+={0,2}"),
         ..w::ShapeDef::DEFAULT
     },
-    // 137
+    // 141
     w::ShapeDef {
         name: "MaxJobExecutionsPerMin",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 138
+    // 142
     w::ShapeDef {
         name: "Message",
         kind: w::ShapeKind::String,
@@ -7284,27 +7323,27 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\s\S]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 139
+    // 143
     w::ShapeDef {
         name: "MinimumNumberOfExecutedThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 140
+    // 144
     w::ShapeDef {
         name: "NamespaceId",
         kind: w::ShapeKind::String,
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 141
+    // 145
     w::ShapeDef {
         name: "NextToken",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 142
+    // 146
     w::ShapeDef {
         name: "NumberOfRetries",
         kind: w::ShapeKind::Integer,
@@ -7312,26 +7351,26 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(10.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 143
+    // 147
     w::ShapeDef {
         name: "NumberOfThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 144
+    // 148
     w::ShapeDef {
         name: "OptionalVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 145
+    // 149
     w::ShapeDef {
         name: "OverrideDynamicGroups",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 146
+    // 150
     w::ShapeDef {
         name: "PackageVersionArn",
         kind: w::ShapeKind::String,
@@ -7340,7 +7379,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 147
+    // 151
     w::ShapeDef {
         name: "PageSize",
         kind: w::ShapeKind::Integer,
@@ -7348,7 +7387,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 148
+    // 152
     w::ShapeDef {
         name: "ParameterKey",
         kind: w::ShapeKind::String,
@@ -7357,15 +7396,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 149
+    // 153
     w::ShapeDef {
         name: "ParameterMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(148)),
-        value: Some(w::ShapeId(150)),
+        key: Some(w::ShapeId(152)),
+        value: Some(w::ShapeId(154)),
         ..w::ShapeDef::DEFAULT
     },
-    // 150
+    // 154
     w::ShapeDef {
         name: "ParameterValue",
         kind: w::ShapeKind::String,
@@ -7374,92 +7413,92 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 151
+    // 155
     w::ShapeDef {
         name: "PresignedUrlConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("roleArn", "RoleArn", 178),
-            w::MemberDef::body("expiresInSec", "ExpiresInSec", 75),
+            w::MemberDef::body("roleArn", "RoleArn", 182),
+            w::MemberDef::body("expiresInSec", "ExpiresInSec", 79),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 152
+    // 156
     w::ShapeDef {
         name: "Principal",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 153
+    // 157
     w::ShapeDef {
         name: "PrincipalArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 154
+    // 158
     w::ShapeDef {
         name: "Principals",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(153)),
+        member: Some(w::ShapeId(157)),
         ..w::ShapeDef::DEFAULT
     },
-    // 155
+    // 159
     w::ShapeDef {
         name: "PrivateKey",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 156
+    // 160
     w::ShapeDef {
         name: "ProcessingTargetName",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 157
+    // 161
     w::ShapeDef {
         name: "ProcessingTargetNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(156)),
+        member: Some(w::ShapeId(160)),
         ..w::ShapeDef::DEFAULT
     },
-    // 158
+    // 162
     w::ShapeDef {
         name: "PublicKey",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 159
+    // 163
     w::ShapeDef {
         name: "QueryString",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 160
+    // 164
     w::ShapeDef {
         name: "QueryVersion",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 161
+    // 165
     w::ShapeDef {
         name: "QueuedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 162
+    // 166
     w::ShapeDef {
         name: "RateIncreaseCriteria",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 143),
-            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 143),
+            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 147),
+            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 147),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 163
+    // 167
     w::ShapeDef {
         name: "ReasonCode",
         kind: w::ShapeKind::String,
@@ -7467,19 +7506,19 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Upper}\p{Digit}_]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 164
+    // 168
     w::ShapeDef {
         name: "Recursive",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 165
+    // 169
     w::ShapeDef {
         name: "RecursiveWithoutDefault",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 166
+    // 170
     w::ShapeDef {
         name: "RegisterCertificateWithoutCARequest",
         kind: w::ShapeKind::Structure,
@@ -7490,7 +7529,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 167
+    // 171
     w::ShapeDef {
         name: "RegisterCertificateWithoutCAResponse",
         kind: w::ShapeKind::Structure,
@@ -7500,7 +7539,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 168
+    // 172
     w::ShapeDef {
         name: "RegistryMaxResults",
         kind: w::ShapeKind::Integer,
@@ -7508,77 +7547,77 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 169
+    // 173
     w::ShapeDef {
         name: "RejectedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 170
+    // 174
     w::ShapeDef {
         name: "RemoveThingFromThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 199),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 195),
-            w::MemberDef::body("thingName", "ThingName", 203),
-            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 203),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 199),
+            w::MemberDef::body("thingName", "ThingName", 207),
+            w::MemberDef::body("thingArn", "ThingArn", 196),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 171
+    // 175
     w::ShapeDef {
         name: "RemoveThingFromThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 172
+    // 176
     w::ShapeDef {
         name: "RemoveThingType",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 173
+    // 177
     w::ShapeDef {
         name: "RemovedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 174
+    // 178
     w::ShapeDef {
         name: "RetryAttempt",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 175
+    // 179
     w::ShapeDef {
         name: "RetryCriteria",
         kind: w::ShapeKind::Structure,
         required: &["failureType", "numberOfRetries"],
         members: &[
-            w::MemberDef::body("failureType", "RetryableFailureType", 177),
-            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 142),
+            w::MemberDef::body("failureType", "RetryableFailureType", 181),
+            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 146),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 176
+    // 180
     w::ShapeDef {
         name: "RetryCriteriaList",
         kind: w::ShapeKind::List,
         min: Some(1.0),
         max: Some(2.0),
-        member: Some(w::ShapeId(175)),
+        member: Some(w::ShapeId(179)),
         ..w::ShapeDef::DEFAULT
     },
-    // 177
+    // 181
     w::ShapeDef {
         name: "RetryableFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 178
+    // 182
     w::ShapeDef {
         name: "RoleArn",
         kind: w::ShapeKind::String,
@@ -7586,7 +7625,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 179
+    // 183
     w::ShapeDef {
         name: "RolloutRatePerMinute",
         kind: w::ShapeKind::Integer,
@@ -7594,39 +7633,39 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1000.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 180
+    // 184
     w::ShapeDef {
         name: "ScheduledJobRollout",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("startTime", "StringDateTime", 184)],
+        members: &[w::MemberDef::body("startTime", "StringDateTime", 188)],
         ..w::ShapeDef::DEFAULT
     },
-    // 181
+    // 185
     w::ShapeDef {
         name: "ScheduledJobRolloutList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(180)),
+        member: Some(w::ShapeId(184)),
         ..w::ShapeDef::DEFAULT
     },
-    // 182
+    // 186
     w::ShapeDef {
         name: "SchedulingConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("startTime", "StringDateTime", 184),
-            w::MemberDef::body("endTime", "StringDateTime", 184),
-            w::MemberDef::body("endBehavior", "JobEndBehavior", 95),
-            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 135),
+            w::MemberDef::body("startTime", "StringDateTime", 188),
+            w::MemberDef::body("endTime", "StringDateTime", 188),
+            w::MemberDef::body("endBehavior", "JobEndBehavior", 99),
+            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 139),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 183
+    // 187
     w::ShapeDef {
         name: "SetAsActive",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 184
+    // 188
     w::ShapeDef {
         name: "StringDateTime",
         kind: w::ShapeKind::String,
@@ -7634,24 +7673,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(64.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 185
+    // 189
     w::ShapeDef {
         name: "SucceededThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 186
+    // 190
     w::ShapeDef {
         name: "Tag",
         kind: w::ShapeKind::Structure,
         required: &["Key"],
         members: &[
-            w::MemberDef::body("Key", "TagKey", 187),
-            w::MemberDef::body("Value", "TagValue", 189),
+            w::MemberDef::body("Key", "TagKey", 191),
+            w::MemberDef::body("Value", "TagValue", 193),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 187
+    // 191
     w::ShapeDef {
         name: "TagKey",
         kind: w::ShapeKind::String,
@@ -7660,14 +7699,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 188
+    // 192
     w::ShapeDef {
         name: "TagList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(186)),
+        member: Some(w::ShapeId(190)),
         ..w::ShapeDef::DEFAULT
     },
-    // 189
+    // 193
     w::ShapeDef {
         name: "TagValue",
         kind: w::ShapeKind::String,
@@ -7675,53 +7714,53 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(256.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 190
+    // 194
     w::ShapeDef {
         name: "TargetArn",
         kind: w::ShapeKind::String,
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 191
+    // 195
     w::ShapeDef {
         name: "TargetSelection",
         kind: w::ShapeKind::String,
         enum_values: &["CONTINUOUS", "SNAPSHOT"],
         ..w::ShapeDef::DEFAULT
     },
-    // 192
+    // 196
     w::ShapeDef {
         name: "ThingArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 193
+    // 197
     w::ShapeDef {
         name: "ThingAttribute",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 203),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
-            w::MemberDef::body("thingArn", "ThingArn", 192),
+            w::MemberDef::body("thingName", "ThingName", 207),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 210),
+            w::MemberDef::body("thingArn", "ThingArn", 196),
             w::MemberDef::body("attributes", "Attributes", 16),
-            w::MemberDef::body("version", "Version", 216),
+            w::MemberDef::body("version", "Version", 220),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 194
+    // 198
     w::ShapeDef {
         name: "ThingAttributeList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(193)),
+        member: Some(w::ShapeId(197)),
         ..w::ShapeDef::DEFAULT
     },
-    // 195
+    // 199
     w::ShapeDef {
         name: "ThingGroupArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 196
+    // 200
     w::ShapeDef {
         name: "ThingGroupDescription",
         kind: w::ShapeKind::String,
@@ -7729,7 +7768,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Graph}\x20]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 197
+    // 201
     w::ShapeDef {
         name: "ThingGroupId",
         kind: w::ShapeKind::String,
@@ -7738,18 +7777,18 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[a-zA-Z0-9\-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 198
+    // 202
     w::ShapeDef {
         name: "ThingGroupMetadata",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 199),
-            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 200),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 203),
+            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 204),
             w::MemberDef::body("creationDate", "CreationDate", 44),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 199
+    // 203
     w::ShapeDef {
         name: "ThingGroupName",
         kind: w::ShapeKind::String,
@@ -7758,30 +7797,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 200
+    // 204
     w::ShapeDef {
         name: "ThingGroupNameAndArnList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(85)),
+        member: Some(w::ShapeId(89)),
         ..w::ShapeDef::DEFAULT
     },
-    // 201
+    // 205
     w::ShapeDef {
         name: "ThingGroupProperties",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 196),
+            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 200),
             w::MemberDef::body("attributePayload", "AttributePayload", 14),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 202
+    // 206
     w::ShapeDef {
         name: "ThingId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 203
+    // 207
     w::ShapeDef {
         name: "ThingName",
         kind: w::ShapeKind::String,
@@ -7790,21 +7829,21 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 204
+    // 208
     w::ShapeDef {
         name: "ThingNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(203)),
+        member: Some(w::ShapeId(207)),
         ..w::ShapeDef::DEFAULT
     },
-    // 205
+    // 209
     w::ShapeDef {
         name: "ThingPrincipalType",
         kind: w::ShapeKind::String,
         enum_values: &["EXCLUSIVE_THING", "NON_EXCLUSIVE_THING"],
         ..w::ShapeDef::DEFAULT
     },
-    // 206
+    // 210
     w::ShapeDef {
         name: "ThingTypeName",
         kind: w::ShapeKind::String,
@@ -7813,37 +7852,37 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 207
+    // 211
     w::ShapeDef {
         name: "TimedOutThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 208
+    // 212
     w::ShapeDef {
         name: "TimeoutConfig",
         kind: w::ShapeKind::Structure,
         members: &[w::MemberDef::body(
             "inProgressTimeoutInMinutes",
             "InProgressTimeoutInMinutes",
-            87,
+            91,
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 209
+    // 213
     w::ShapeDef {
         name: "TransferData",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("transferMessage", "Message", 138),
-            w::MemberDef::body("rejectReason", "Message", 138),
+            w::MemberDef::body("transferMessage", "Message", 142),
+            w::MemberDef::body("rejectReason", "Message", 142),
             w::MemberDef::body("transferDate", "DateType", 47),
             w::MemberDef::body("acceptDate", "DateType", 47),
             w::MemberDef::body("rejectDate", "DateType", 47),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 210
+    // 214
     w::ShapeDef {
         name: "UpdateCertificateRequest",
         kind: w::ShapeKind::Structure,
@@ -7866,34 +7905,34 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 211
+    // 215
     w::ShapeDef {
         name: "UpdateJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 107, w::Location::Uri, "jobId"),
-            w::MemberDef::body("description", "JobDescription", 92),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 151),
+            w::MemberDef::bound("jobId", "JobId", 111, w::Location::Uri, "jobId"),
+            w::MemberDef::body("description", "JobDescription", 96),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 155),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                106,
+                110,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 208),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 212),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                140,
+                144,
                 w::Location::QueryString,
                 "namespaceId",
             ),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 105),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 109),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 212
+    // 216
     w::ShapeDef {
         name: "UpdateThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -7902,56 +7941,56 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                199,
+                203,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 201),
-            w::MemberDef::body("expectedVersion", "OptionalVersion", 144),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 205),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 148),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 213
+    // 217
     w::ShapeDef {
         name: "UpdateThingGroupResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("version", "Version", 216)],
+        members: &[w::MemberDef::body("version", "Version", 220)],
         ..w::ShapeDef::DEFAULT
     },
-    // 214
+    // 218
     w::ShapeDef {
         name: "UpdateThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 203, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 206),
+            w::MemberDef::bound("thingName", "ThingName", 207, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 210),
             w::MemberDef::body("attributePayload", "AttributePayload", 14),
-            w::MemberDef::body("expectedVersion", "OptionalVersion", 144),
-            w::MemberDef::body("removeThingType", "RemoveThingType", 172),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 148),
+            w::MemberDef::body("removeThingType", "RemoveThingType", 176),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 215
+    // 219
     w::ShapeDef {
         name: "UpdateThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 216
+    // 220
     w::ShapeDef {
         name: "Version",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 217
+    // 221
     w::ShapeDef {
         name: "VersionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 218
+    // 222
     w::ShapeDef {
         name: "usePrefixAttributeValue",
         kind: w::ShapeKind::Boolean,
@@ -8494,6 +8533,18 @@ pub struct DescribeCertificateResponse {
         skip_serializing_if = "Option::is_none"
     )]
     pub certificate_description: Option<CertificateDescription>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DescribeEndpointRequest {
+    #[serde(rename = "endpointType", skip_serializing_if = "Option::is_none")]
+    pub endpoint_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DescribeEndpointResponse {
+    #[serde(rename = "endpointAddress", skip_serializing_if = "Option::is_none")]
+    pub endpoint_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
