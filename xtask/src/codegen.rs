@@ -53,6 +53,7 @@ const MODELS: &[ModelSpec] = &[
         file: "iot.service-2.json",
         module: "iot",
         served: &[
+            "DescribeEndpoint",
             "CreateThing",
             "DescribeThing",
             "DeleteThing",

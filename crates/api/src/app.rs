@@ -1,7 +1,7 @@
 //! One account's state, which every request and every background sweep of that account
 //! runs against: its store, the clock, its configuration (region, account id: what its
-//! ARNs say; the certificate issuer, if the server has one; the S3 client), and the ARNs
-//! themselves.
+//! ARNs say; the certificate issuer, if the server has one; the S3 client; where
+//! clients reach the server), and the ARNs themselves.
 //!
 //! This is shared vocabulary for the rest of the crate (handlers, errors, background work,
 //! the server), so it sits low: it knows the domain's types and the `issuer` below it,
@@ -10,6 +10,7 @@
 
 use crate::issuer::CertificateIssuer;
 use crate::s3::S3;
+use iotjobs_core::endpoint::PublicEndpoints;
 use iotjobs_core::error::ResourceKind;
 use iotjobs_core::{Clock, Timestamp};
 use std::sync::Arc;
@@ -31,6 +32,9 @@ pub struct AccountConfig {
     /// The S3 endpoint (`--s3-endpoint`) that `documentSource` is read from and
     /// presigned URLs point to; disabled without one. One for the server.
     pub s3: Arc<S3>,
+    /// Where clients reach the server, as DescribeEndpoint answers it (the same for
+    /// every account: one server).
+    pub endpoints: PublicEndpoints,
 }
 
 impl Default for AccountConfig {
@@ -41,6 +45,10 @@ impl Default for AccountConfig {
             enable_reset: false,
             certificate_issuer: None,
             s3: Arc::new(S3::disabled()),
+            endpoints: PublicEndpoints {
+                http: "127.0.0.1:8080".into(),
+                mqtt: None,
+            },
         }
     }
 }

@@ -246,13 +246,18 @@ pub fn status_of(plane: Plane, code: &str) -> u16 {
         .unwrap_or_else(|| not_in_models(code))
 }
 
-/// The data plane's `executionState` object.
+/// The data plane's `executionState` object; `statusDetails` is left out when empty, as
+/// the data plane does everywhere (live AWS's `VersionMismatch` rejection carries
+/// `executionState {status, versionNumber}` for an execution without details, wire spec §8).
 pub fn execution_state_json(state: &ExecutionState) -> Value {
-    json!({
+    let mut body = json!({
         "status": state.status.as_str(),
-        "statusDetails": state.status_details,
         "versionNumber": state.version_number,
-    })
+    });
+    if !state.status_details.is_empty() {
+        body["statusDetails"] = json!(state.status_details);
+    }
+    body
 }
 
 impl ApiError {

@@ -544,6 +544,19 @@ pub static OPERATIONS: &[OperationHelp] = &[
     },
     OperationHelp {
         service: "iot",
+        operation: "DescribeEndpoint",
+        summary: "Print the host and port where clients reach this iotjobs server for a kind of endpoint.",
+        input: &[(
+            "endpointType",
+            "Which endpoint, in any letter case: iot:Data or iot:Data-ATS give the MQTT address devices connect to (the HTTP one when the server has no MQTT), iot:Jobs and iot:CredentialProvider the HTTP one; without it, iot:Data. Other names are refused.",
+        )],
+        output: &[(
+            "endpointAddress",
+            "Where this server is reached, HOST[:PORT]: serve --public-http-address or --public-mqtt-address, else the address it listens on (not an amazonaws.com name).",
+        )],
+    },
+    OperationHelp {
+        service: "iot",
         operation: "DescribeJob",
         summary: "Show a job: status, targets, settings, and how many of its executions are in each status.",
         input: &[

@@ -187,6 +187,9 @@ pub async fn update_job_execution<S: Store>(
 ) -> Result<DeviceUpdateResult, JobsError> {
     let status = JobExecutionStatus::parse(&update.status)
         .ok_or_else(|| JobsError::unknown_value("job execution status", &update.status))?;
+    // Before any lookup: an unknown job or thing gets the same refusal (§8, and the
+    // invariant that a device's refusal reveals nothing).
+    status.check_device_settable()?;
     check_status_details(update.status_details.as_ref())?;
     check_step_timeout(update.step_timeout_in_minutes)?;
     let cmd = ExecutionCommand::DeviceUpdate {

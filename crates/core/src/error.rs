@@ -143,6 +143,22 @@ impl JobsError {
         Self::NotFound(format!("Certificate {certificate_id} does not exist"))
     }
 
+    // ---- state transitions ------------------------------------------------------------
+
+    /// A device asked for a status only the service sets (QUEUED, CANCELED, TIMED_OUT,
+    /// REMOVED): InvalidStateTransitionException with live AWS's wording (wire spec §8).
+    /// `state` is the execution's when it was looked up; the data plane refuses before
+    /// any lookup, so it sends none.
+    pub fn status_not_device_settable(
+        status: crate::JobExecutionStatus,
+        state: Option<ExecutionState>,
+    ) -> Self {
+        Self::InvalidStateTransition {
+            message: format!("The status of job execution cannot be changed to be {status}"),
+            state,
+        }
+    }
+
     // ---- already exists ---------------------------------------------------------------
 
     /// The same certificate registered twice (AWS's wording).
@@ -316,10 +332,13 @@ impl JobsError {
         Self::InvalidRequest(format!("Invalid target ARN: {arn}"))
     }
 
-    /// An ARN of another region or account: not a resource of this service.
+    /// A well-formed ARN of another region or account: from this account's view the
+    /// resource does not exist, so ResourceNotFoundException (404), the error CreateJob
+    /// models for a target it cannot find (wire spec §7 #17). A malformed ARN stays
+    /// [`JobsError::invalid_target_arn`] (400).
     pub fn target_outside_account(arn: &str, region: &str, account_id: &str) -> Self {
-        Self::InvalidRequest(format!(
-            "Target {arn} is not in this service's region {region} and account {account_id}"
+        Self::NotFound(format!(
+            "Target {arn} cannot be found: it is not in this service's region {region} and account {account_id}"
         ))
     }
 

@@ -1,5 +1,6 @@
 //! Job executions: one job's run on one thing.
 
+use crate::JobsError;
 use crate::time::Timestamp;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -67,6 +68,18 @@ impl JobExecutionStatus {
             self,
             Self::InProgress | Self::Succeeded | Self::Failed | Self::Rejected
         )
+    }
+
+    /// A device asking for a status it may not set is refused whatever the execution's
+    /// state (live AWS checks the requested status first, wire spec §8), so the data
+    /// plane refuses it before any lookup: the answer is the same for an unknown job or
+    /// thing, and reveals nothing about them.
+    pub fn check_device_settable(self) -> Result<(), JobsError> {
+        if self.is_device_settable() {
+            Ok(())
+        } else {
+            Err(JobsError::status_not_device_settable(self, None))
+        }
     }
 }
 
@@ -145,7 +158,7 @@ impl JobExecution {
     /// The data plane's DescribeJobExecution of an explicit job id answers only for a
     /// pending execution: a finished one is TerminalStateException (410), as live AWS
     /// answers (wire spec §8). `$next` never selects a finished one.
-    pub fn check_describable_by_device(&self) -> Result<(), crate::JobsError> {
+    pub fn check_describable_by_device(&self) -> Result<(), JobsError> {
         if self.status.is_terminal() {
             return Err(crate::JobsError::TerminalState(
                 "Job Execution has reached terminal state. It is neither IN_PROGRESS nor QUEUED"
@@ -176,7 +189,7 @@ pub struct ExecutionState {
 /// most 10 name/value pairs" (CancelJobExecution, UpdateJobExecution) and "The maximum
 /// length of the value in the name/value pair is 1,024 characters" (iot-jobs-data
 /// `DetailsMap`). Key and value patterns are checked by the model validator.
-pub fn check_status_details(details: Option<&StatusDetails>) -> Result<(), crate::JobsError> {
+pub fn check_status_details(details: Option<&StatusDetails>) -> Result<(), JobsError> {
     let Some(details) = details else {
         return Ok(());
     };
@@ -198,7 +211,7 @@ pub fn check_status_details(details: Option<&StatusDetails>) -> Result<(), crate
 }
 
 /// `stepTimeoutInMinutes`: 1 to 10080, or -1 to cancel the step timer (model docs).
-pub fn check_step_timeout(minutes: Option<i64>) -> Result<(), crate::JobsError> {
+pub fn check_step_timeout(minutes: Option<i64>) -> Result<(), JobsError> {
     match minutes {
         None | Some(-1) | Some(1..=10080) => Ok(()),
         Some(m) => Err(crate::JobsError::validation(format_args!(
@@ -215,7 +228,7 @@ pub fn check_listing_for_thing(
     thing: &str,
     page_is_empty: bool,
     thing_exists: bool,
-) -> Result<(), crate::JobsError> {
+) -> Result<(), JobsError> {
     if page_is_empty && !thing_exists {
         return Err(crate::JobsError::thing_not_found(thing));
     }
@@ -239,6 +252,24 @@ mod tests {
         );
         let too_long: StatusDetails = [("k".to_string(), "x".repeat(1025))].into();
         assert!(check_status_details(Some(&too_long)).is_err());
+    }
+
+    #[test]
+    fn a_device_may_set_four_statuses_and_is_refused_the_others_without_a_state() {
+        for status in JobExecutionStatus::ALL {
+            match status.check_device_settable() {
+                Ok(()) => assert!(status.is_device_settable(), "{status}"),
+                Err(JobsError::InvalidStateTransition { message, state }) => {
+                    assert!(!status.is_device_settable(), "{status}");
+                    assert_eq!(
+                        message,
+                        format!("The status of job execution cannot be changed to be {status}")
+                    );
+                    assert_eq!(state, None, "refused before any lookup: no state to show");
+                }
+                Err(e) => panic!("{status}: {e:?}"),
+            }
+        }
     }
 
     #[test]

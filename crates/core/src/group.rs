@@ -155,6 +155,16 @@ pub fn check_join(
 /// The execution number a CONTINUOUS job gives a thing that joins one of its target
 /// groups: 1 for its first execution, n+1 when its latest one was REMOVED (it left and
 /// came back), and none when it already has one that was not REMOVED.
+///
+/// A finished execution (SUCCEEDED, FAILED, REJECTED, TIMED_OUT, CANCELED) is not run
+/// again: AWS documents a restart on rejoining only after REMOVED ("You can re-attach the
+/// thing to your target group and restart the job execution", Jobs and job execution
+/// states), and a continuous job runs on things "newly added" to its groups. The retry
+/// reset AWS describes for a thing that leaves and rejoins (Job configurations: retries)
+/// fits this: leaving REMOVEs the retry that was queued, and rejoining starts n+1 at
+/// attempt 0. An operator who wants a finished thing to run the job again deletes its
+/// execution (DeleteJobExecution); the thing is then new to the job and gets number 1
+/// again ("the executionNumber may be reused", model). docs/compatibility.md records it.
 pub fn execution_number_on_join(latest: Option<&crate::JobExecution>) -> Option<i64> {
     match latest {
         None => Some(1),
@@ -228,11 +238,13 @@ mod tests {
 
     #[test]
     fn execution_numbers_on_join() {
-        let mut e = JobExecution::queued("j", "t", 3, Timestamp(0));
         assert_eq!(execution_number_on_join(None), Some(1));
-        assert_eq!(execution_number_on_join(Some(&e)), None);
-        e.status = JobExecutionStatus::Removed;
-        assert_eq!(execution_number_on_join(Some(&e)), Some(4));
+        for status in JobExecutionStatus::ALL {
+            let mut e = JobExecution::queued("j", "t", 3, Timestamp(0));
+            e.status = status;
+            let want = (status == JobExecutionStatus::Removed).then_some(4);
+            assert_eq!(execution_number_on_join(Some(&e)), want, "{status}");
+        }
     }
 
     #[test]

@@ -149,7 +149,8 @@ pub const MAX_TARGETS: usize = 100;
 /// CreateJob's checks on the request that the model cannot express. `document` is
 /// whether an inline document was given, `document_source` whether a URL was; the
 /// edge checks that an inline document is a JSON object (the core knows no JSON) and
-/// reports it with [`JobsError::document_not_object`].
+/// reports it with [`JobsError::document_not_json`] or
+/// [`JobsError::document_not_object`].
 pub fn check_create_job(
     targets: usize,
     document: bool,
@@ -212,9 +213,55 @@ impl JobsError {
         ))
     }
 
-    /// "Job documents are UTF-8 encoded JSON documents" (Jobs key concepts).
-    pub fn document_not_object() -> Self {
-        JobsError::InvalidRequest("The job document must be a JSON object".into())
+    /// A job document that is valid JSON but not an object: "Job documents are UTF-8
+    /// encoded JSON documents" (Jobs key concepts), and every example, template and
+    /// device SDK reads an object. Says what the document is instead.
+    pub fn document_not_object(kind: DocumentKind) -> Self {
+        JobsError::InvalidRequest(format!(
+            "The job document must be a JSON object; got {}",
+            kind.noun()
+        ))
+    }
+
+    /// UpdateJob without a member to update ([`JobUpdate::check`]).
+    pub fn nothing_to_update() -> Self {
+        JobsError::InvalidRequest(
+            "UpdateJob needs something to update: at least one of description, \
+             presignedUrlConfig, jobExecutionsRolloutConfig, abortConfig, timeoutConfig and \
+             jobExecutionsRetryConfig"
+                .into(),
+        )
+    }
+
+    /// A job document that is not JSON: where the parser stopped (1-based line and
+    /// column, as JSON tools count them) and why.
+    pub fn document_not_json(line: usize, column: usize, reason: &str) -> Self {
+        JobsError::InvalidRequest(format!(
+            "The job document is not valid JSON at line {line} column {column}: {reason}"
+        ))
+    }
+}
+
+/// What a job document is when it is valid JSON but not an object (the edge, which
+/// knows JSON, tells; the core words the refusal, [`JobsError::document_not_object`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentKind {
+    Array,
+    String,
+    Number,
+    Boolean,
+    Null,
+}
+
+impl DocumentKind {
+    const fn noun(self) -> &'static str {
+        match self {
+            Self::Array => "an array",
+            Self::String => "a string",
+            Self::Number => "a number",
+            Self::Boolean => "a boolean",
+            Self::Null => "null",
+        }
     }
 }
 
@@ -396,6 +443,43 @@ pub struct JobUpdate {
     pub retry: Option<Vec<crate::policy::RetryCriteria>>,
 }
 
+impl JobUpdate {
+    /// UpdateJob's checks on the request alone, made before the job is looked up (so a
+    /// malformed request is 400 whether or not the job exists):
+    /// - it must change something: every member but `jobId` (and the `namespaceId`
+    ///   selector) is optional in the model, and a request without any would succeed
+    ///   doing nothing, which hides a client's mistake (AWS documents no answer; the
+    ///   choice is recorded in docs/compatibility.md);
+    /// - the configs given pass the same cross-member checks as CreateJob's
+    ///   ([`crate::policy::check_policy_update`]);
+    /// - retries can only be updated to 0 (AWS "Specify job configurations by using the
+    ///   AWS IoT Jobs API": once the job exists its `numberOfRetries` can only be 0).
+    pub fn check(&self) -> Result<(), JobsError> {
+        if self.description.is_none()
+            && self.in_progress_timeout_minutes.is_none()
+            && self.configs.is_empty()
+            && self.rollout.is_none()
+            && self.abort.is_none()
+            && self.retry.is_none()
+        {
+            return Err(JobsError::nothing_to_update());
+        }
+        if let Some(retry) = &self.retry
+            && retry.iter().any(|c| c.number_of_retries != 0)
+        {
+            return Err(JobsError::InvalidRequest(
+                "jobExecutionsRetryConfig: after a job is created, numberOfRetries can only be updated to 0".into(),
+            ));
+        }
+        crate::policy::check_policy_update(&JobPolicy {
+            rollout: self.rollout.clone(),
+            abort: self.abort.clone().unwrap_or_default(),
+            retry: self.retry.clone().unwrap_or_default(),
+            schedule: None,
+        })
+    }
+}
+
 /// The most jobs that may be in DELETION_IN_PROGRESS at once (DeleteJob model doc:
 /// "Only 10 jobs may have status DELETION_IN_PROGRESS at the same time, or a
 /// LimitExceededException will occur").
@@ -505,6 +589,7 @@ impl Job {
     /// UpdateJob's rule: a job being deleted cannot be updated (UpdateJob declares no
     /// 409, so InvalidRequestException).
     pub fn update(&mut self, update: JobUpdate, now: Timestamp) -> Result<(), crate::JobsError> {
+        update.check()?;
         if self.progress.status == JobStatus::DeletionInProgress {
             return Err(crate::JobsError::InvalidRequest(format!(
                 "Job {} is being deleted and cannot be updated",
@@ -518,15 +603,6 @@ impl Job {
             self.progress.in_progress_timeout_minutes = t;
         }
         self.configs.extend(update.configs);
-        if let Some(retry) = &update.retry
-            && retry.iter().any(|c| c.number_of_retries != 0)
-        {
-            // AWS "Specify job configurations by using the AWS IoT Jobs API": once the
-            // job exists its retries can only be set to 0.
-            return Err(crate::JobsError::InvalidRequest(
-                "jobExecutionsRetryConfig: after a job is created, numberOfRetries can only be updated to 0".into(),
-            ));
-        }
         let mut policy = (*self.progress.policy).clone();
         if let Some(r) = &update.rollout {
             policy.rollout = Some(r.clone());
@@ -690,6 +766,66 @@ SCHEDULED force=true: DELETION_IN_PROGRESS
         assert!(j.configs.contains_key("abortConfig"));
         let mut deleting = job(JobStatus::DeletionInProgress);
         assert!(deleting.update(update, NOW).is_err());
+    }
+
+    #[test]
+    fn an_update_must_change_something_and_pass_the_config_checks() {
+        use crate::policy::{AbortCriteria, FailureType, RetryCriteria, RolloutRate};
+        assert_eq!(
+            JobUpdate::default().check(),
+            Err(JobsError::nothing_to_update())
+        );
+        let mut j = job(JobStatus::InProgress);
+        assert_eq!(
+            j.update(JobUpdate::default(), NOW),
+            Err(JobsError::nothing_to_update())
+        );
+        for ok in [
+            JobUpdate {
+                description: Some(String::new()),
+                ..JobUpdate::default()
+            },
+            JobUpdate {
+                in_progress_timeout_minutes: Some(None),
+                ..JobUpdate::default()
+            },
+            JobUpdate {
+                configs: [("presignedUrlConfig".to_string(), "{}".to_string())].into(),
+                ..JobUpdate::default()
+            },
+        ] {
+            assert_eq!(ok.check(), Ok(()), "{ok:?}");
+        }
+        let abort = AbortCriteria {
+            failure_type: FailureType::Failed,
+            threshold_hundredths: 5000,
+            min_executed_things: 1,
+        };
+        for bad in [
+            JobUpdate {
+                rollout: Some(RolloutRate {
+                    maximum_per_minute: None,
+                    exponential: None,
+                }),
+                ..JobUpdate::default()
+            },
+            JobUpdate {
+                abort: Some(vec![abort.clone(), abort]),
+                ..JobUpdate::default()
+            },
+            JobUpdate {
+                retry: Some(vec![RetryCriteria {
+                    failure_type: FailureType::Failed,
+                    number_of_retries: 1,
+                }]),
+                ..JobUpdate::default()
+            },
+        ] {
+            assert!(
+                matches!(bad.check(), Err(JobsError::InvalidRequest(_))),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod certificate;
 pub mod device;
+pub mod endpoint;
 pub mod error;
 pub mod event;
 pub mod execution;

@@ -516,7 +516,29 @@ pub fn check_policy_update(policy: &JobPolicy) -> Result<(), JobsError> {
     check_policy(&without_schedule, Timestamp(0))
 }
 
+/// A rollout config must say how fast: the model makes both of its members optional,
+/// but one without either (`{}`) sets no rate, and an `exponentialRate` must say when the
+/// rate grows (both `rateIncreaseCriteria` members are optional too). The model cannot
+/// state these, so they are not in its "1 validation error detected" shape.
 fn check_rollout(r: &RolloutRate) -> Result<(), JobsError> {
+    const M: &str = "jobExecutionsRolloutConfig";
+    if r.maximum_per_minute.is_none() && r.exponential.is_none() {
+        return Err(JobsError::config_needs_one_of(
+            M,
+            "maximumPerMinute",
+            "exponentialRate",
+        ));
+    }
+    if let Some(e) = &r.exponential
+        && e.increase.notified_things.is_none()
+        && e.increase.succeeded_things.is_none()
+    {
+        return Err(JobsError::config_needs_one_of(
+            &format!("{M}.exponentialRate.rateIncreaseCriteria"),
+            "numberOfNotifiedThings",
+            "numberOfSucceededThings",
+        ));
+    }
     if let Some(m) = r.maximum_per_minute
         && !(1..=MAX_RATE_PER_MINUTE).contains(&m)
     {

@@ -127,10 +127,12 @@ pub fn apply(
             step_timeout_in_minutes,
         } => {
             // Live AWS checks the requested status first, then the current one (§8).
+            // `device::update_job_execution` refuses it before any lookup already; this
+            // keeps the state machine total for every caller.
             if !status.is_device_settable() {
-                return Err(transition_error(
-                    exec,
-                    format!("The status of job execution cannot be changed to be {status}"),
+                return Err(JobsError::status_not_device_settable(
+                    *status,
+                    Some(exec.state()),
                 ));
             }
             if exec.status.is_terminal() {

@@ -258,6 +258,19 @@ struct ServeArgs {
     #[arg(long, env = "IOTJOBS_MQTT_CERTIFICATE_RECHECK_MS", default_value_t = 60_000,
           value_parser = clap::value_parser!(u64).range(10..))]
     mqtt_certificate_recheck_ms: u64,
+    /// `HOST[:PORT]` where clients reach the HTTP listener, as DescribeEndpoint answers it
+    /// for `iot:Jobs` and `iot:CredentialProvider` (and for `iot:Data`/`iot:Data-ATS`
+    /// when devices have no MQTT address). Default: the address --listen bound. Give it
+    /// when clients come through a name, a load balancer or a port mapping, or when
+    /// listening on 0.0.0.0.
+    #[arg(long, env = "IOTJOBS_PUBLIC_HTTP_ADDRESS", value_parser = parse_public_address)]
+    public_http_address: Option<String>,
+    /// `HOST[:PORT]` where devices reach MQTT, as DescribeEndpoint answers it for
+    /// `iot:Data` and `iot:Data-ATS` (AWS's device endpoint, which SDK samples look up and
+    /// connect to). Default: the address --mqtt-listen bound, else the --mqtt-broker's
+    /// host and port, else the HTTP address.
+    #[arg(long, env = "IOTJOBS_PUBLIC_MQTT_ADDRESS", value_parser = parse_public_address)]
+    public_mqtt_address: Option<String>,
     /// Connections served at once; more wait to be accepted.
     #[arg(long, env = "IOTJOBS_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u16).range(1..))]
@@ -749,6 +762,8 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
     // The embedded endpoint's sessions, counted for /metrics.
     let mqtt_sessions = iotjobs_mqtt::Sessions::default();
     let mut mqtt = Vec::new();
+    // Where devices reach MQTT by default (DescribeEndpoint's iot:Data and iot:Data-ATS).
+    let mut mqtt_address: Option<String> = None;
     if args.mqtt_listen.is_some() || args.mqtt_broker.is_some() {
         let store = stores
             .iter()
@@ -785,6 +800,11 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
             };
             let listener = bind_mqtt(addr, mqtt_tls.is_some()).await?;
             let addr = listener.local_addr()?;
+            mqtt_address = Some(bound_address(
+                "--mqtt-listen",
+                addr,
+                "--public-mqtt-address",
+            ));
             let scheme = if mqtt_tls.is_some() { "mqtts" } else { "mqtt" };
             print_line(&format!("mqtt listening on {scheme}://{addr}"))?;
             tracing::info!(%addr, "serving devices over MQTT");
@@ -824,7 +844,9 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
             if options.password.is_some() && options.username.is_none() {
                 anyhow::bail!("--mqtt-broker-password needs --mqtt-broker-username");
             }
-            let shown = format!("mqtt://{}", display_host_port(&options.host, options.port));
+            let broker_address = display_host_port(&options.host, options.port);
+            let shown = format!("mqtt://{broker_address}");
+            mqtt_address.get_or_insert(broker_address);
             tracing::info!(broker = %shown, client_id = %options.client_id, "serving devices through an MQTT broker");
             let mut stopped = mqtt_stopped.clone();
             let clock = clock.clone();
@@ -847,6 +869,19 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
             }));
         }
     }
+    // Bound before the accounts are set up, so that DescribeEndpoint can answer the
+    // address it got (port 0 picks one); it serves once `listener::serve` runs below.
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let endpoints = iotjobs_core::endpoint::PublicEndpoints {
+        http: args
+            .public_http_address
+            .clone()
+            .unwrap_or_else(|| bound_address("--listen", addr, "--public-http-address")),
+        mqtt: args.public_mqtt_address.clone().or(mqtt_address),
+    };
     let mut apps = Vec::new();
     let mut sweepers = Vec::new();
     for (account, store) in stores {
@@ -859,6 +894,7 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
                 enable_reset: args.enable_reset,
                 certificate_issuer: certificate_issuer.clone(),
                 s3: s3.clone(),
+                endpoints: endpoints.clone(),
             },
         ));
         sweepers.push(tokio::spawn(iotjobs_api::background::run_sweeper(
@@ -898,10 +934,6 @@ async fn serve_with<S: iotjobs_core::Store + Clone>(
         service = service.with_test_clock(clock);
     }
     let service = Arc::new(service);
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("binding {}", args.listen))?;
-    let addr = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     if certificate_issuer.is_some() && tls.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(
@@ -945,6 +977,67 @@ fn print_line(line: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}")?;
     out.flush()
+}
+
+/// A bound address as DescribeEndpoint answers it by default. A wildcard address (0.0.0.0,
+/// `[::]`) is where the server listens, not where anyone can reach it: it is still the
+/// default (right for clients on the same machine), with a warning naming the option.
+fn bound_address(flag: &str, addr: std::net::SocketAddr, public_flag: &str) -> String {
+    if addr.ip().is_unspecified() {
+        tracing::warn!(
+            "{flag} {addr}: DescribeEndpoint answers this wildcard address, which clients on \
+             other machines cannot connect to; give {public_flag} HOST[:PORT]"
+        );
+    }
+    addr.to_string()
+}
+
+/// `--public-http-address` / `--public-mqtt-address`: `HOST` or `HOST:PORT` (an IPv6
+/// address in brackets), as DescribeEndpoint answers it: no scheme and no path, since
+/// AWS's answer is a bare host name that SDKs pair with their own scheme and port.
+fn parse_public_address(value: &str) -> Result<String, String> {
+    let invalid = |why: &str| Err(format!("{value:?} is not HOST[:PORT]: {why}"));
+    if value.contains("://") {
+        return invalid("give no scheme (DescribeEndpoint answers a bare host, as AWS)");
+    }
+    if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return invalid("empty, or has spaces");
+    }
+    if value.contains(['/', '?', '#', '@']) {
+        return invalid("give no path, query or user");
+    }
+    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+        let Some((ip, after)) = rest.split_once(']') else {
+            return invalid("an unclosed [");
+        };
+        if ip.parse::<std::net::Ipv6Addr>().is_err() {
+            return invalid("not an IPv6 address in brackets");
+        }
+        match after {
+            "" => (ip, None),
+            _ => match after.strip_prefix(':') {
+                Some(port) => (ip, Some(port)),
+                None => return invalid("text after ]"),
+            },
+        }
+    } else {
+        match value.split_once(':') {
+            Some((_, rest)) if rest.contains(':') => {
+                return invalid("an IPv6 address goes in brackets, [::1]:8883");
+            }
+            Some((host, port)) => (host, Some(port)),
+            None => (value, None),
+        }
+    };
+    if host.is_empty() {
+        return invalid("no host");
+    }
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|p| p > 0)
+    {
+        return invalid("the port must be 1 to 65535");
+    }
+    Ok(value.to_owned())
 }
 
 /// `host:port`, with brackets around an IPv6 address.
@@ -995,4 +1088,37 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_public_address;
+
+    #[test]
+    fn public_addresses_are_host_and_optional_port() {
+        for ok in [
+            "iot.example.com",
+            "iot.example.com:8883",
+            "10.0.0.5:443",
+            "[::1]",
+            "[2001:db8::1]:8883",
+        ] {
+            assert_eq!(parse_public_address(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "",
+            "mqtts://iot.example.com:8883",
+            "iot.example.com/jobs",
+            "iot.example.com:0",
+            "iot.example.com:65536",
+            "iot.example.com:x",
+            ":8883",
+            "::1",
+            "[::1",
+            "[nope]:1",
+            "a b:1",
+        ] {
+            assert!(parse_public_address(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -7,6 +7,11 @@
 //! them, every time in epoch **seconds**, `jobDocument` a JSON object (the HTTP plane
 //! sends a string), optional fields omitted. `clientToken` is echoed verbatim.
 //!
+//! The job document is embedded as the text CreateJob stored ([`RawValue`]), never
+//! rebuilt as a `serde_json::Value`: that would sort its keys, round its numbers through
+//! f64 and refuse nesting deeper than 128 levels, all of which CreateJob accepts. So
+//! payloads are serialized from structs straight to bytes.
+//!
 //! This module knows no MQTT packets (the endpoint does) and decides no Jobs rule.
 
 use iotjobs_core::device::{self, DeviceUpdate, NEXT};
@@ -14,7 +19,8 @@ use iotjobs_core::execution::{JobExecution, StatusDetails};
 use iotjobs_core::presign::Presigner;
 use iotjobs_core::{Clock, JobsError, Store, Timestamp};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use serde_json::value::RawValue;
 use std::sync::Arc;
 
 /// What a request topic asks for.
@@ -117,8 +123,11 @@ pub struct ExecutionOut {
     job_id: String,
     thing_name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    job_document: Option<Value>,
+    job_document: Option<Box<RawValue>>,
     status: &'static str,
+    /// Left out when empty, as on the HTTP data plane (AWS's `notify-next` examples
+    /// carry no `statusDetails` for an execution without details).
+    #[serde(skip_serializing_if = "StatusDetails::is_empty")]
     status_details: StatusDetails,
     queued_at: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -148,6 +157,7 @@ pub struct SummaryOut {
 #[serde(rename_all = "camelCase")]
 struct StateOut {
     status: &'static str,
+    #[serde(skip_serializing_if = "StatusDetails::is_empty")]
     status_details: StatusDetails,
     version_number: i64,
 }
@@ -156,8 +166,7 @@ pub fn execution_out(e: &JobExecution, document: Option<&str>, now: Timestamp) -
     ExecutionOut {
         job_id: e.job_id.clone(),
         thing_name: e.thing_name.clone(),
-        // Stored as JSON text; over MQTT the document is an object (SDK: `Dict`).
-        job_document: document.and_then(|d| serde_json::from_str(d).ok()),
+        job_document: document.and_then(raw_document),
         status: e.status.as_str(),
         status_details: e.status_details.clone(),
         queued_at: e.queued_at.epoch_seconds(),
@@ -167,6 +176,13 @@ pub fn execution_out(e: &JobExecution, document: Option<&str>, now: Timestamp) -
         execution_number: e.execution_number,
         approximate_seconds_before_timed_out: e.approximate_seconds_before_timed_out(now),
     }
+}
+
+/// The stored document as it is embedded in a payload (over MQTT the document is an
+/// object, SDK: `Dict`). CreateJob stored valid JSON, so `None` would mean a damaged
+/// record: the field is left out rather than the reply lost.
+fn raw_document(text: &str) -> Option<Box<RawValue>> {
+    RawValue::from_string(text.to_owned()).ok()
 }
 
 pub fn summary_out(e: &JobExecution) -> SummaryOut {
@@ -188,17 +204,49 @@ fn state_out(e: &iotjobs_core::ExecutionState) -> StateOut {
     }
 }
 
-/// A response body: `fields` plus `timestamp` and the echoed `clientToken`.
-fn body(fields: Value, now: Timestamp, token: Option<&str>) -> Vec<u8> {
-    let mut map = match fields {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    map.insert("timestamp".into(), now.epoch_seconds().into());
-    if let Some(t) = token {
-        map.insert("clientToken".into(), Value::String(t.to_owned()));
-    }
-    serde_json::to_vec(&Value::Object(map)).unwrap_or_default()
+/// A response body: the members of `fields` (a struct or a JSON object), then
+/// `timestamp` and the echoed `clientToken`.
+#[derive(Serialize)]
+struct Reply<'a, T> {
+    #[serde(flatten)]
+    fields: T,
+    timestamp: i64,
+    #[serde(rename = "clientToken", skip_serializing_if = "Option::is_none")]
+    client_token: Option<&'a str>,
+}
+
+fn body<T: Serialize>(fields: T, now: Timestamp, token: Option<&str>) -> Vec<u8> {
+    serde_json::to_vec(&Reply {
+        fields,
+        timestamp: now.epoch_seconds(),
+        client_token: token,
+    })
+    .unwrap_or_default()
+}
+
+/// GetPendingJobExecutions' answer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PendingOut {
+    in_progress_jobs: Vec<SummaryOut>,
+    queued_jobs: Vec<SummaryOut>,
+}
+
+/// StartNext's and DescribeJobExecution's answer: `{}` when there is no execution.
+#[derive(Serialize)]
+struct ExecutionFields {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    execution: Option<ExecutionOut>,
+}
+
+/// UpdateJobExecution's answer: each member only when asked for.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UpdateOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    execution_state: Option<StateOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    job_document: Option<Box<RawValue>>,
 }
 
 /// The `…/rejected` body of an error (`ErrorResponse`).
@@ -331,10 +379,10 @@ impl<S: Store> JobsService<S> {
                 let p = device::get_pending_job_executions(store, thing)
                     .await
                     .map_err(|e| error_reply(e, now, token))?;
-                let fields = serde_json::json!({
-                    "inProgressJobs": p.in_progress.iter().map(summary_out).collect::<Vec<_>>(),
-                    "queuedJobs": p.queued.iter().map(summary_out).collect::<Vec<_>>(),
-                });
+                let fields = PendingOut {
+                    in_progress_jobs: p.in_progress.iter().map(summary_out).collect(),
+                    queued_jobs: p.queued.iter().map(summary_out).collect(),
+                };
                 Ok(body(fields, now, token))
             }
             JobsRequest::StartNext => {
@@ -389,34 +437,26 @@ impl<S: Store> JobsService<S> {
                 let done = device::update_job_execution(store, presigner, thing, update, now)
                     .await
                     .map_err(|e| error_reply(e, now, token))?;
-                let mut fields = Map::new();
-                if req.include_job_execution_state.unwrap_or(false) {
-                    let state = state_out(&done.execution.state());
-                    fields.insert(
-                        "executionState".into(),
-                        serde_json::to_value(state).unwrap_or_default(),
-                    );
-                }
-                if let Some(doc) = done
-                    .job_document
-                    .as_deref()
-                    .and_then(|d| serde_json::from_str(d).ok())
-                {
-                    fields.insert("jobDocument".into(), doc);
-                }
-                Ok(body(Value::Object(fields), now, token))
+                let fields = UpdateOut {
+                    execution_state: req
+                        .include_job_execution_state
+                        .unwrap_or(false)
+                        .then(|| state_out(&done.execution.state())),
+                    job_document: done.job_document.as_deref().and_then(raw_document),
+                };
+                Ok(body(fields, now, token))
             }
         }
     }
 }
 
 /// `{"execution": …}` or `{}` when there is none.
-fn execution_fields(found: Option<device::ExecutionWithDocument>, now: Timestamp) -> Value {
-    match found {
-        Some(f) => serde_json::json!({
-            "execution": execution_out(&f.execution, f.job_document.as_deref(), now)
-        }),
-        None => Value::Object(Map::new()),
+fn execution_fields(
+    found: Option<device::ExecutionWithDocument>,
+    now: Timestamp,
+) -> ExecutionFields {
+    ExecutionFields {
+        execution: found.map(|f| execution_out(&f.execution, f.job_document.as_deref(), now)),
     }
 }
 

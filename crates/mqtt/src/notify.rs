@@ -36,12 +36,22 @@ use iotjobs_core::device::job_document;
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus};
 use iotjobs_core::presign::{NoPresigner, Presigner};
 use iotjobs_core::{Clock, Store, ThingChanged};
-use serde_json::{Map, Value};
+use serde_json::Map;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// The most entries a `notify` lists (AWS IoT Jobs documentation: 15).
 const MAX_NOTIFY_ENTRIES: usize = 15;
+
+/// A `notify-next` payload: the new head, or no `execution` when nothing is pending.
+/// A struct rather than a `Value`, so that the job document goes out as stored
+/// (`jobs::execution_out`).
+#[derive(serde::Serialize)]
+struct NotifyNext {
+    timestamp: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    execution: Option<crate::jobs::ExecutionOut>,
+}
 
 /// What the notifier last saw of one thing's pending executions.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -308,15 +318,20 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
             self.publish(thing, &format!("{topics}notify"), &body);
         }
         if unseen || before.head != now_view.head {
-            let mut body = serde_json::json!({ "timestamp": now.epoch_seconds() });
-            if let Some(head) = pending.first() {
-                let doc = {
-                    let _read = self.reads.acquire().await;
-                    job_document(&self.store, self.presigner.as_ref(), &head.job_id).await?
-                };
-                body["execution"] = serde_json::to_value(execution_out(head, doc.as_deref(), now))
-                    .unwrap_or_default();
-            }
+            let execution = match pending.first() {
+                Some(head) => {
+                    let doc = {
+                        let _read = self.reads.acquire().await;
+                        job_document(&self.store, self.presigner.as_ref(), &head.job_id).await?
+                    };
+                    Some(execution_out(head, doc.as_deref(), now))
+                }
+                None => None,
+            };
+            let body = NotifyNext {
+                timestamp: now.epoch_seconds(),
+                execution,
+            };
             self.publish(thing, &format!("{topics}notify-next"), &body);
         }
         Ok(())
@@ -333,7 +348,7 @@ impl<S: Store, P: Publisher> Notifier<S, P> {
         (view.complete && view.members.iter().all(gone)).then(Vec::new)
     }
 
-    fn publish(&self, thing: &str, topic: &str, body: &Value) {
+    fn publish(&self, thing: &str, topic: &str, body: &impl serde::Serialize) {
         let payload = serde_json::to_vec(body).unwrap_or_default();
         self.sessions.publish_to_thing(thing, topic, &payload);
     }

@@ -4,6 +4,7 @@
 use crate::app::{AccountConfig, arn};
 use iotjobs_core::error::ResourceKind;
 use iotjobs_core::execution::JobExecution;
+use iotjobs_core::job::DocumentKind;
 use iotjobs_core::{JobsError, Timestamp};
 use iotjobs_model::generated::{iot, iot_jobs_data};
 use std::collections::BTreeMap;
@@ -51,10 +52,16 @@ fn iot_arn_parts(arn: &str) -> Option<(&str, &str, &str)> {
 }
 
 /// Parse `arn:aws:iot:{region}:{account}:thing/{name}` or `…:thinggroup/{name}`.
-/// Resources of another region or account are not ours to target.
+/// A malformed ARN is 400; a well-formed one of another region or account names a
+/// resource that this account cannot see: 404, as for a thing that does not exist.
 pub(crate) fn parse_target(c: &AccountConfig, arn: &str) -> Result<Target, JobsError> {
     let bad = || JobsError::invalid_target_arn(arn);
     let (region, account, resource) = iot_arn_parts(arn).ok_or_else(bad)?;
+    let target = match resource.split_once('/') {
+        Some(("thing", name)) if !name.is_empty() => Target::Thing(name.to_owned()),
+        Some(("thinggroup", name)) if !name.is_empty() => Target::ThingGroup(name.to_owned()),
+        _ => return Err(bad()),
+    };
     if region != c.region || account != c.account_id {
         return Err(JobsError::target_outside_account(
             arn,
@@ -62,11 +69,7 @@ pub(crate) fn parse_target(c: &AccountConfig, arn: &str) -> Result<Target, JobsE
             &c.account_id,
         ));
     }
-    match resource.split_once('/') {
-        Some(("thing", name)) if !name.is_empty() => Ok(Target::Thing(name.to_owned())),
-        Some(("thinggroup", name)) if !name.is_empty() => Ok(Target::ThingGroup(name.to_owned())),
-        _ => Err(bad()),
-    }
+    Ok(target)
 }
 
 /// The job id of CreateJobTemplate's `jobArn`, `arn:aws:iot:{region}:{account}:job/{id}`.
@@ -137,17 +140,42 @@ pub(crate) fn parse_job_template_arn(
     Ok(TemplateArn::Custom(name.to_owned()))
 }
 
-/// "Job documents are UTF-8 encoded JSON documents" (Jobs key concepts): an inline
-/// document must be a JSON object (CreateJob, CreateJobTemplate).
+/// "Job documents are UTF-8 encoded JSON documents" (Jobs key concepts): a job document
+/// (inline in CreateJob or CreateJobTemplate, or read from `documentSource`) must be a
+/// JSON object; any object the model's 32768 characters can hold is accepted and stored
+/// as given (GetJobDocument and the devices get the same text back).
+///
+/// The check never builds the document: serde_json's `IgnoredAny` scans it with an
+/// explicit stack instead of recursion (its `ignore_value`), so it has no depth limit
+/// (32 KB of `[` nest 16k deep, far past the 128 levels `serde_json::Value` allows), and
+/// it reads numbers as digits without converting them, so `1e400` or a 40-digit
+/// integer is accepted as written rather than refused or rounded through f64.
 pub(crate) fn check_document(document: Option<&str>) -> Result<(), JobsError> {
-    match document {
-        Some(doc)
-            if !serde_json::from_str::<serde_json::Value>(doc).is_ok_and(|v| v.is_object()) =>
-        {
-            Err(JobsError::document_not_object())
-        }
-        _ => Ok(()),
+    let Some(doc) = document else {
+        return Ok(());
+    };
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(doc) {
+        // serde_json's message is "<reason> at line L column C"; the core words the rest.
+        let text = e.to_string();
+        let reason = text
+            .rsplit_once(" at line ")
+            .map_or(text.as_str(), |(r, _)| r);
+        return Err(JobsError::document_not_json(e.line(), e.column(), reason));
     }
+    // It parsed, so its first byte after JSON whitespace says what it is.
+    let kind = match doc
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .as_bytes()
+        .first()
+    {
+        Some(b'{') => return Ok(()),
+        Some(b'[') => DocumentKind::Array,
+        Some(b'"') => DocumentKind::String,
+        Some(b't' | b'f') => DocumentKind::Boolean,
+        Some(b'n') => DocumentKind::Null,
+        _ => DocumentKind::Number,
+    };
+    Err(JobsError::document_not_object(kind))
 }
 
 /// The control-plane `JobExecution` (DescribeJobExecution).
@@ -162,8 +190,10 @@ pub(crate) fn control_execution(
         // The model: "true if the job execution was canceled with the optional force
         // parameter set to true"; omitted otherwise.
         force_canceled: e.force_canceled.then_some(true),
+        // AWS answers `"statusDetails": {}` for an execution without details (AWS CLI
+        // example of `aws iot describe-job-execution`), `{"detailsMap": {...}}` with some.
         status_details: Some(iot::JobExecutionStatusDetails {
-            details_map: Some(e.status_details.clone()),
+            details_map: (!e.status_details.is_empty()).then(|| e.status_details.clone()),
         }),
         thing_arn: Some(thing_arn(c, &e.thing_name)),
         queued_at: Some(control_time(e.queued_at)),
@@ -185,7 +215,7 @@ pub(crate) fn data_execution(
         job_id: Some(e.job_id.clone()),
         thing_name: Some(e.thing_name.clone()),
         status: Some(e.status.as_str().into()),
-        status_details: Some(e.status_details.clone()),
+        status_details: data_status_details(e),
         queued_at: Some(data_time(e.queued_at)),
         started_at: e.started_at.map(data_time),
         last_updated_at: Some(data_time(e.last_updated_at)),
@@ -210,9 +240,16 @@ pub(crate) fn data_summary(e: &JobExecution) -> iot_jobs_data::JobExecutionSumma
 pub(crate) fn data_state(e: &JobExecution) -> iot_jobs_data::JobExecutionState {
     iot_jobs_data::JobExecutionState {
         status: Some(e.status.as_str().into()),
-        status_details: Some(e.status_details.clone()),
+        status_details: data_status_details(e),
         version_number: Some(e.version_number),
     }
+}
+
+/// The data plane leaves `statusDetails` out when an execution has none (AWS CLI
+/// examples of `aws iot-jobs-data describe-job-execution` and
+/// `start-next-pending-job-execution`), unlike the control plane's `{}`.
+fn data_status_details(e: &JobExecution) -> Option<BTreeMap<String, String>> {
+    (!e.status_details.is_empty()).then(|| e.status_details.clone())
 }
 
 /// Serialize a config DTO to the JSON text the store keeps verbatim.
@@ -354,12 +391,23 @@ mod tests {
             "arn:aws:iot:us-east-1:000000000000:thing/",
             "arn:aws:iot:us-east-1:000000000000:job/j",
             "arn:aws:s3:us-east-1:000000000000:thing/t",
-            "arn:aws:iot:eu-west-1:000000000000:thing/t",
-            "arn:aws:iot:us-east-1:111111111111:thing/t",
+            "arn:aws:iot:us-east-1:thing/t",
+            // malformed whatever its region
+            "arn:aws:iot:eu-west-1:000000000000:job/j",
         ] {
             assert!(
                 matches!(parse_target(&c, bad), Err(JobsError::InvalidRequest(_))),
                 "{bad}"
+            );
+        }
+        for elsewhere in [
+            "arn:aws:iot:eu-west-1:000000000000:thing/t",
+            "arn:aws:iot:us-east-1:111111111111:thing/t",
+            "arn:aws:iot:us-east-1:111111111111:thinggroup/g",
+        ] {
+            assert!(
+                matches!(parse_target(&c, elsewhere), Err(JobsError::NotFound(_))),
+                "{elsewhere}"
             );
         }
     }

@@ -183,7 +183,7 @@ pub(crate) async fn create_job<S: Store>(
 
 /// Whether `text` is a JSON object (a job document must be one).
 fn is_json_object(text: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.is_object())
+    check_document(Some(text)).is_ok()
 }
 
 /// The longest job document, in characters: the model's `JobDocument` max (32768),
@@ -405,6 +405,9 @@ pub(crate) async fn update_job<S: Store>(
             .map(super::policy::retry)
             .transpose()?,
     };
+    // The request's own checks before the job is looked up (the store's transaction
+    // runs `Job::update`, which checks again against the job).
+    update.check()?;
     app.store.update_job(&job_id, update, app.now()).await
 }
 
@@ -495,4 +498,55 @@ pub(super) fn updatable_configs(c: UpdatableConfigs<'_>) -> BTreeMap<String, Str
     config_json(&mut configs, "timeoutConfig", c.timeout);
     config_json(&mut configs, "jobExecutionsRetryConfig", c.retry);
     configs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_job_document(doc: &str) -> Result<(), JobsError> {
+        check_document(Some(doc))
+    }
+
+    fn message(doc: &str) -> String {
+        match check_job_document(doc) {
+            Err(JobsError::InvalidRequest(m)) => m,
+            other => panic!("{doc:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn any_object_is_a_job_document() {
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(16_000), "]".repeat(16_000));
+        let huge =
+            r#"{"big": 123456789012345678901234567890123456789, "tiny": 1e-400, "far": -1.5E+400}"#;
+        for ok in ["{}", " {\"a\": [1, {\"b\": null}]}\n", &deep, huge] {
+            assert_eq!(check_job_document(ok), Ok(()), "{ok:.40}");
+        }
+    }
+
+    #[test]
+    fn other_values_and_broken_json_say_what_they_are() {
+        for (doc, got) in [
+            ("[1]", "an array"),
+            (" \"s\"", "a string"),
+            ("-1", "a number"),
+            ("true", "a boolean"),
+            ("null", "null"),
+        ] {
+            assert_eq!(
+                message(doc),
+                format!("The job document must be a JSON object; got {got}")
+            );
+        }
+        assert_eq!(
+            message("{\"a\":\n  tru}"),
+            "The job document is not valid JSON at line 2 column 6: expected ident"
+        );
+        assert!(message("").starts_with("The job document is not valid JSON at line 1 column 0"));
+        assert!(message("{} {}").contains("trailing characters"));
+        // a deep document that is cut short is still found broken, without a stack overflow
+        let cut = format!("{{\"a\":{}", "[".repeat(16_000));
+        assert!(message(&cut).contains("not valid JSON"));
+    }
 }

@@ -12,6 +12,7 @@
 mod certificates;
 pub(crate) mod convert;
 mod data_plane;
+mod endpoint;
 mod job_executions;
 mod job_templates;
 mod jobs;
@@ -78,6 +79,7 @@ pub(crate) async fn call<S: Store>(
                 return Err(not_implemented());
             };
             match op {
+                Op::DescribeEndpoint => returns!(endpoint::describe_endpoint),
                 Op::CreateThing => returns!(things::create_thing),
                 Op::DescribeThing => returns!(things::describe_thing),
                 Op::ListThings => returns!(things::list_things),

@@ -2,8 +2,8 @@
 //! (`jobExecutionsRolloutConfig`, `abortConfig`, `jobExecutionsRetryConfig`,
 //! `schedulingConfig` and a template's `maintenanceWindows`) from their DTOs into
 //! the core's [`JobPolicy`], with the checks the model validator cannot make: the
-//! decimal precision AWS documents, which members go together, and the cross-member
-//! rules of `iotjobs_core::policy::check_policy`. Ranges and required members were
+//! decimal precision AWS documents, then the rules of `iotjobs_core::policy::check_policy`
+//! (which members go together, across members). Ranges and required members were
 //! checked against the model before the handler ran.
 
 use iotjobs_core::policy::{
@@ -44,13 +44,6 @@ pub(crate) fn rollout(c: &JobExecutionsRolloutConfig) -> Result<RolloutRate, Job
                 notified_things: criteria.number_of_notified_things.map(i64::from),
                 succeeded_things: criteria.number_of_succeeded_things.map(i64::from),
             };
-            if increase.notified_things.is_none() && increase.succeeded_things.is_none() {
-                return Err(JobsError::config_needs_one_of(
-                    &format!("{M}.exponentialRate.rateIncreaseCriteria"),
-                    "numberOfNotifiedThings",
-                    "numberOfSucceededThings",
-                ));
-            }
             Some(ExponentialRate {
                 base_per_minute: required(
                     e.base_rate_per_minute.map(i64::from),
@@ -65,13 +58,7 @@ pub(crate) fn rollout(c: &JobExecutionsRolloutConfig) -> Result<RolloutRate, Job
             })
         }
     };
-    if c.maximum_per_minute.is_none() && exponential.is_none() {
-        return Err(JobsError::config_needs_one_of(
-            M,
-            "maximumPerMinute",
-            "exponentialRate",
-        ));
-    }
+    // Whether it sets a rate at all is core's check (`policy::check_policy`).
     Ok(RolloutRate {
         maximum_per_minute: c.maximum_per_minute.map(i64::from),
         exponential,

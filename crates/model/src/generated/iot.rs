@@ -11,6 +11,7 @@ use crate as w;
 
 /// The served operations by name (`Operation::ALL`); their shapes and DTOs are generated below.
 pub const SERVED: &[&str] = &[
+    "DescribeEndpoint",
     "CreateThing",
     "DescribeThing",
     "DeleteThing",
@@ -59,6 +60,7 @@ pub const SERVED: &[&str] = &[
 /// are not served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Operation {
+    DescribeEndpoint,
     CreateThing,
     DescribeThing,
     DeleteThing,
@@ -106,6 +108,7 @@ pub enum Operation {
 impl Operation {
     /// Every served operation, in the order of `SERVED`.
     pub const ALL: &[Operation] = &[
+        Operation::DescribeEndpoint,
         Operation::CreateThing,
         Operation::DescribeThing,
         Operation::DeleteThing,
@@ -153,6 +156,7 @@ impl Operation {
     /// The operation's name in the model, e.g. `CancelJobExecution`.
     pub const fn name(self) -> &'static str {
         match self {
+            Operation::DescribeEndpoint => "DescribeEndpoint",
             Operation::CreateThing => "CreateThing",
             Operation::DescribeThing => "DescribeThing",
             Operation::DeleteThing => "DeleteThing",
@@ -202,6 +206,7 @@ impl Operation {
     /// model's operations that are not served.
     pub fn from_name(name: &str) -> Option<Operation> {
         match name {
+            "DescribeEndpoint" => Some(Operation::DescribeEndpoint),
             "CreateThing" => Some(Operation::CreateThing),
             "DescribeThing" => Some(Operation::DescribeThing),
             "DeleteThing" => Some(Operation::DeleteThing),
@@ -5606,13 +5611,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "minNumberOfExecutedThings",
         ],
         members: &[
-            w::MemberDef::body("failureType", "JobExecutionFailureType", 109),
+            w::MemberDef::body("failureType", "JobExecutionFailureType", 113),
             w::MemberDef::body("action", "AbortAction", 0),
             w::MemberDef::body("thresholdPercentage", "AbortThresholdPercentage", 4),
             w::MemberDef::body(
                 "minNumberOfExecutedThings",
                 "MinimumNumberOfExecutedThings",
-                162,
+                166,
             ),
         ],
         ..w::ShapeDef::DEFAULT
@@ -5637,11 +5642,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "AddThingToThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 224),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 220),
-            w::MemberDef::body("thingName", "ThingName", 228),
-            w::MemberDef::body("thingArn", "ThingArn", 217),
-            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 169),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 228),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 224),
+            w::MemberDef::body("thingName", "ThingName", 232),
+            w::MemberDef::body("thingArn", "ThingArn", 221),
+            w::MemberDef::body("overrideDynamicGroups", "OverrideDynamicGroups", 173),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5670,13 +5675,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["targets", "jobId"],
         members: &[
-            w::MemberDef::body("targets", "JobTargets", 124),
-            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
+            w::MemberDef::body("targets", "JobTargets", 128),
+            w::MemberDef::bound("jobId", "JobId", 123, w::Location::Uri, "jobId"),
             w::MemberDef::body("comment", "Comment", 35),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                163,
+                167,
                 w::Location::QueryString,
                 "namespaceId",
             ),
@@ -5688,9 +5693,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "AssociateTargetsWithJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 103),
-            w::MemberDef::body("jobId", "JobId", 119),
-            w::MemberDef::body("description", "JobDescription", 104),
+            w::MemberDef::body("jobArn", "JobArn", 107),
+            w::MemberDef::body("jobId", "JobId", 123),
+            w::MemberDef::body("description", "JobDescription", 108),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5700,18 +5705,18 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["thingName", "principal"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 232, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "principal",
                 "Principal",
-                176,
+                180,
                 w::Location::Header,
                 "x-amzn-principal",
             ),
             w::MemberDef::bound(
                 "thingPrincipalType",
                 "ThingPrincipalType",
-                230,
+                234,
                 w::Location::QueryString,
                 "thingPrincipalType",
             ),
@@ -5739,7 +5744,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         members: &[
             w::MemberDef::body("attributes", "Attributes", 16),
-            w::MemberDef::body("merge", "Flag", 90),
+            w::MemberDef::body("merge", "Flag", 94),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5795,11 +5800,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
-            w::MemberDef::bound("force", "ForceFlag", 92, w::Location::QueryString, "force"),
-            w::MemberDef::body("expectedVersion", "ExpectedVersion", 86),
-            w::MemberDef::body("statusDetails", "DetailsMap", 76),
+            w::MemberDef::bound("jobId", "JobId", 123, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 232, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("force", "ForceFlag", 96, w::Location::QueryString, "force"),
+            w::MemberDef::body("expectedVersion", "ExpectedVersion", 90),
+            w::MemberDef::body("statusDetails", "DetailsMap", 78),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5809,10 +5814,10 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
-            w::MemberDef::body("reasonCode", "ReasonCode", 187),
+            w::MemberDef::bound("jobId", "JobId", 123, w::Location::Uri, "jobId"),
+            w::MemberDef::body("reasonCode", "ReasonCode", 191),
             w::MemberDef::body("comment", "Comment", 35),
-            w::MemberDef::bound("force", "ForceFlag", 92, w::Location::QueryString, "force"),
+            w::MemberDef::bound("force", "ForceFlag", 96, w::Location::QueryString, "force"),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5821,9 +5826,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CancelJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 103),
-            w::MemberDef::body("jobId", "JobId", 119),
-            w::MemberDef::body("description", "JobDescription", 104),
+            w::MemberDef::body("jobArn", "JobArn", 107),
+            w::MemberDef::body("jobId", "JobId", 123),
+            w::MemberDef::body("description", "JobDescription", 108),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5867,8 +5872,8 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::body("creationDate", "DateType", 49),
             w::MemberDef::body("lastModifiedDate", "DateType", 49),
             w::MemberDef::body("customerVersion", "CustomerVersion", 48),
-            w::MemberDef::body("transferData", "TransferData", 234),
-            w::MemberDef::body("generationId", "GenerationId", 94),
+            w::MemberDef::body("transferData", "TransferData", 238),
+            w::MemberDef::body("generationId", "GenerationId", 98),
             w::MemberDef::body("validity", "CertificateValidity", 32),
             w::MemberDef::body("certificateMode", "CertificateMode", 29),
         ],
@@ -5950,30 +5955,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId", "targets"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
-            w::MemberDef::body("targets", "JobTargets", 124),
-            w::MemberDef::body("documentSource", "JobDocumentSource", 106),
-            w::MemberDef::body("document", "JobDocument", 105),
-            w::MemberDef::body("description", "JobDescription", 104),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 175),
-            w::MemberDef::body("targetSelection", "TargetSelection", 216),
+            w::MemberDef::bound("jobId", "JobId", 123, w::Location::Uri, "jobId"),
+            w::MemberDef::body("targets", "JobTargets", 128),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 110),
+            w::MemberDef::body("document", "JobDocument", 109),
+            w::MemberDef::body("description", "JobDescription", 108),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 179),
+            w::MemberDef::body("targetSelection", "TargetSelection", 220),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                118,
+                122,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 233),
-            w::MemberDef::body("tags", "TagList", 213),
-            w::MemberDef::body("namespaceId", "NamespaceId", 163),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 125),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 117),
-            w::MemberDef::body("documentParameters", "ParameterMap", 173),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 207),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 237),
+            w::MemberDef::body("tags", "TagList", 217),
+            w::MemberDef::body("namespaceId", "NamespaceId", 167),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 129),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 121),
+            w::MemberDef::body("documentParameters", "ParameterMap", 177),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 211),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                72,
+                74,
             ),
         ],
         ..w::ShapeDef::DEFAULT
@@ -5983,9 +5988,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CreateJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 103),
-            w::MemberDef::body("jobId", "JobId", 119),
-            w::MemberDef::body("description", "JobDescription", 104),
+            w::MemberDef::body("jobArn", "JobArn", 107),
+            w::MemberDef::body("jobId", "JobId", 123),
+            w::MemberDef::body("description", "JobDescription", 108),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -5998,29 +6003,29 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "jobTemplateId",
                 "JobTemplateId",
-                126,
+                130,
                 w::Location::Uri,
                 "jobTemplateId",
             ),
-            w::MemberDef::body("jobArn", "JobArn", 103),
-            w::MemberDef::body("documentSource", "JobDocumentSource", 106),
-            w::MemberDef::body("document", "JobDocument", 105),
-            w::MemberDef::body("description", "JobDescription", 104),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 175),
+            w::MemberDef::body("jobArn", "JobArn", 107),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 110),
+            w::MemberDef::body("document", "JobDocument", 109),
+            w::MemberDef::body("description", "JobDescription", 108),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 179),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                118,
+                122,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 233),
-            w::MemberDef::body("tags", "TagList", 213),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 117),
-            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 154),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 237),
+            w::MemberDef::body("tags", "TagList", 217),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 121),
+            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 158),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                72,
+                74,
             ),
         ],
         ..w::ShapeDef::DEFAULT
@@ -6030,8 +6035,8 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CreateJobTemplateResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 125),
-            w::MemberDef::body("jobTemplateId", "JobTemplateId", 126),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 129),
+            w::MemberDef::body("jobTemplateId", "JobTemplateId", 130),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -6042,7 +6047,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "setAsActive",
             "SetAsActive",
-            208,
+            212,
             w::Location::QueryString,
             "setAsActive",
         )],
@@ -6056,7 +6061,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::body("certificateArn", "CertificateArn", 26),
             w::MemberDef::body("certificateId", "CertificateId", 28),
             w::MemberDef::body("certificatePem", "CertificatePem", 30),
-            w::MemberDef::body("keyPair", "KeyPair", 129),
+            w::MemberDef::body("keyPair", "KeyPair", 133),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -6069,13 +6074,13 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                224,
+                228,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 224),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 226),
-            w::MemberDef::body("tags", "TagList", 213),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 228),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 230),
+            w::MemberDef::body("tags", "TagList", 217),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -6084,9 +6089,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CreateThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 224),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 220),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 222),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 228),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 224),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 226),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -6096,8 +6101,8 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 231),
+            w::MemberDef::bound("thingName", "ThingName", 232, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 235),
             w::MemberDef::body("attributePayload", "AttributePayload", 14),
             w::MemberDef::body("billingGroupName", "BillingGroupName", 19),
         ],
@@ -6108,9 +6113,9 @@ pub static SHAPES: &[w::ShapeDef] = &[
         name: "CreateThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 228),
-            w::MemberDef::body("thingArn", "ThingArn", 217),
-            w::MemberDef::body("thingId", "ThingId", 227),
+            w::MemberDef::body("thingName", "ThingName", 232),
+            w::MemberDef::body("thingArn", "ThingArn", 221),
+            w::MemberDef::body("thingId", "ThingId", 231),
         ],
         ..w::ShapeDef::DEFAULT
     },
@@ -6157,7 +6162,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "forceDelete",
                 "ForceDelete",
-                91,
+                95,
                 w::Location::QueryString,
                 "forceDelete",
             ),
@@ -6170,20 +6175,20 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName", "executionNumber"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 123, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 232, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                85,
+                89,
                 w::Location::Uri,
                 "executionNumber",
             ),
-            w::MemberDef::bound("force", "ForceFlag", 92, w::Location::QueryString, "force"),
+            w::MemberDef::bound("force", "ForceFlag", 96, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                163,
+                167,
                 w::Location::QueryString,
                 "namespaceId",
             ),
@@ -6196,12 +6201,12 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("force", "ForceFlag", 92, w::Location::QueryString, "force"),
+            w::MemberDef::bound("jobId", "JobId", 123, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("force", "ForceFlag", 96, w::Location::QueryString, "force"),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                163,
+                167,
                 w::Location::QueryString,
                 "namespaceId",
             ),
@@ -6216,7 +6221,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "jobTemplateId",
             "JobTemplateId",
-            126,
+            130,
             w::Location::Uri,
             "jobTemplateId",
         )],
@@ -6231,14 +6236,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                224,
+                228,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "expectedVersion",
                 "OptionalVersion",
-                168,
+                172,
                 w::Location::QueryString,
                 "expectedVersion",
             ),
@@ -6258,11 +6263,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 232, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "expectedVersion",
                 "OptionalVersion",
-                168,
+                172,
                 w::Location::QueryString,
                 "expectedVersion",
             ),
@@ -6303,36 +6308,56 @@ pub static SHAPES: &[w::ShapeDef] = &[
     },
     // 60
     w::ShapeDef {
+        name: "DescribeEndpointRequest",
+        kind: w::ShapeKind::Structure,
+        members: &[w::MemberDef::bound(
+            "endpointType",
+            "EndpointType",
+            85,
+            w::Location::QueryString,
+            "endpointType",
+        )],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 61
+    w::ShapeDef {
+        name: "DescribeEndpointResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[w::MemberDef::body("endpointAddress", "EndpointAddress", 84)],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 62
+    w::ShapeDef {
         name: "DescribeJobExecutionRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId", "thingName"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
-            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("jobId", "JobId", 123, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("thingName", "ThingName", 232, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "executionNumber",
                 "ExecutionNumber",
-                85,
+                89,
                 w::Location::QueryString,
                 "executionNumber",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 61
+    // 63
     w::ShapeDef {
         name: "DescribeJobExecutionResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("execution", "JobExecution", 108)],
+        members: &[w::MemberDef::body("execution", "JobExecution", 112)],
         ..w::ShapeDef::DEFAULT
     },
-    // 62
+    // 64
     w::ShapeDef {
         name: "DescribeJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 123, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
@@ -6343,17 +6368,17 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 63
+    // 65
     w::ShapeDef {
         name: "DescribeJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("documentSource", "JobDocumentSource", 106),
-            w::MemberDef::body("job", "Job", 102),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 110),
+            w::MemberDef::body("job", "Job", 106),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 64
+    // 66
     w::ShapeDef {
         name: "DescribeJobTemplateRequest",
         kind: w::ShapeKind::Structure,
@@ -6361,42 +6386,42 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "jobTemplateId",
             "JobTemplateId",
-            126,
+            130,
             w::Location::Uri,
             "jobTemplateId",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 65
+    // 67
     w::ShapeDef {
         name: "DescribeJobTemplateResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 125),
-            w::MemberDef::body("jobTemplateId", "JobTemplateId", 126),
-            w::MemberDef::body("description", "JobDescription", 104),
-            w::MemberDef::body("documentSource", "JobDocumentSource", 106),
-            w::MemberDef::body("document", "JobDocument", 105),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 129),
+            w::MemberDef::body("jobTemplateId", "JobTemplateId", 130),
+            w::MemberDef::body("description", "JobDescription", 108),
+            w::MemberDef::body("documentSource", "JobDocumentSource", 110),
+            w::MemberDef::body("document", "JobDocument", 109),
             w::MemberDef::body("createdAt", "DateType", 49),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 175),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 179),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                118,
+                122,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 233),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 117),
-            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 154),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 237),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 121),
+            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 158),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                72,
+                74,
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 66
+    // 68
     w::ShapeDef {
         name: "DescribeManagedJobTemplateRequest",
         kind: w::ShapeKind::Structure,
@@ -6405,36 +6430,36 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "templateName",
                 "ManagedJobTemplateName",
-                155,
+                159,
                 w::Location::Uri,
                 "templateName",
             ),
             w::MemberDef::bound(
                 "templateVersion",
                 "ManagedTemplateVersion",
-                158,
+                162,
                 w::Location::QueryString,
                 "templateVersion",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 67
+    // 69
     w::ShapeDef {
         name: "DescribeManagedJobTemplateResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("templateName", "ManagedJobTemplateName", 155),
-            w::MemberDef::body("templateArn", "JobTemplateArn", 125),
-            w::MemberDef::body("description", "JobDescription", 104),
-            w::MemberDef::body("templateVersion", "ManagedTemplateVersion", 158),
-            w::MemberDef::body("environments", "Environments", 83),
-            w::MemberDef::body("documentParameters", "DocumentParameters", 79),
-            w::MemberDef::body("document", "JobDocument", 105),
+            w::MemberDef::body("templateName", "ManagedJobTemplateName", 159),
+            w::MemberDef::body("templateArn", "JobTemplateArn", 129),
+            w::MemberDef::body("description", "JobDescription", 108),
+            w::MemberDef::body("templateVersion", "ManagedTemplateVersion", 162),
+            w::MemberDef::body("environments", "Environments", 87),
+            w::MemberDef::body("documentParameters", "DocumentParameters", 81),
+            w::MemberDef::body("document", "JobDocument", 109),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 68
+    // 70
     w::ShapeDef {
         name: "DescribeThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -6442,31 +6467,31 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingGroupName",
             "ThingGroupName",
-            224,
+            228,
             w::Location::Uri,
             "thingGroupName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 69
+    // 71
     w::ShapeDef {
         name: "DescribeThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 224),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 222),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 220),
-            w::MemberDef::body("version", "Version", 241),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 226),
-            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 223),
-            w::MemberDef::body("indexName", "IndexName", 101),
-            w::MemberDef::body("queryString", "QueryString", 183),
-            w::MemberDef::body("queryVersion", "QueryVersion", 184),
-            w::MemberDef::body("status", "DynamicGroupStatus", 81),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 228),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 226),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 224),
+            w::MemberDef::body("version", "Version", 245),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 230),
+            w::MemberDef::body("thingGroupMetadata", "ThingGroupMetadata", 227),
+            w::MemberDef::body("indexName", "IndexName", 105),
+            w::MemberDef::body("queryString", "QueryString", 187),
+            w::MemberDef::body("queryVersion", "QueryVersion", 188),
+            w::MemberDef::body("status", "DynamicGroupStatus", 83),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 70
+    // 72
     w::ShapeDef {
         name: "DescribeThingRequest",
         kind: w::ShapeKind::Structure,
@@ -6474,60 +6499,60 @@ pub static SHAPES: &[w::ShapeDef] = &[
         members: &[w::MemberDef::bound(
             "thingName",
             "ThingName",
-            228,
+            232,
             w::Location::Uri,
             "thingName",
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 71
+    // 73
     w::ShapeDef {
         name: "DescribeThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
             w::MemberDef::body("defaultClientId", "ClientId", 34),
-            w::MemberDef::body("thingName", "ThingName", 228),
-            w::MemberDef::body("thingId", "ThingId", 227),
-            w::MemberDef::body("thingArn", "ThingArn", 217),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 231),
+            w::MemberDef::body("thingName", "ThingName", 232),
+            w::MemberDef::body("thingId", "ThingId", 231),
+            w::MemberDef::body("thingArn", "ThingArn", 221),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 235),
             w::MemberDef::body("attributes", "Attributes", 16),
-            w::MemberDef::body("version", "Version", 241),
+            w::MemberDef::body("version", "Version", 245),
             w::MemberDef::body("billingGroupName", "BillingGroupName", 19),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 72
+    // 74
     w::ShapeDef {
         name: "DestinationPackageVersions",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(170)),
+        member: Some(w::ShapeId(174)),
         ..w::ShapeDef::DEFAULT
     },
-    // 73
+    // 75
     w::ShapeDef {
         name: "DetachThingPrincipalRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName", "principal"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 232, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "principal",
                 "Principal",
-                176,
+                180,
                 w::Location::Header,
                 "x-amzn-principal",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 74
+    // 76
     w::ShapeDef {
         name: "DetachThingPrincipalResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 75
+    // 77
     w::ShapeDef {
         name: "DetailsKey",
         kind: w::ShapeKind::String,
@@ -6536,15 +6561,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 76
+    // 78
     w::ShapeDef {
         name: "DetailsMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(75)),
-        value: Some(w::ShapeId(77)),
+        key: Some(w::ShapeId(77)),
+        value: Some(w::ShapeId(79)),
         ..w::ShapeDef::DEFAULT
     },
-    // 77
+    // 79
     w::ShapeDef {
         name: "DetailsValue",
         kind: w::ShapeKind::String,
@@ -6552,27 +6577,27 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 78
+    // 80
     w::ShapeDef {
         name: "DocumentParameter",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("key", "ParameterKey", 172),
-            w::MemberDef::body("description", "JobDescription", 104),
-            w::MemberDef::body("regex", "Regex", 190),
-            w::MemberDef::body("example", "Example", 84),
-            w::MemberDef::body("optional", "Optional", 167),
+            w::MemberDef::body("key", "ParameterKey", 176),
+            w::MemberDef::body("description", "JobDescription", 108),
+            w::MemberDef::body("regex", "Regex", 194),
+            w::MemberDef::body("example", "Example", 88),
+            w::MemberDef::body("optional", "Optional", 171),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 79
+    // 81
     w::ShapeDef {
         name: "DocumentParameters",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(78)),
+        member: Some(w::ShapeId(80)),
         ..w::ShapeDef::DEFAULT
     },
-    // 80
+    // 82
     w::ShapeDef {
         name: "DurationInMinutes",
         kind: w::ShapeKind::Integer,
@@ -6580,47 +6605,61 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1430.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 81
+    // 83
     w::ShapeDef {
         name: "DynamicGroupStatus",
         kind: w::ShapeKind::String,
         enum_values: &["ACTIVE", "BUILDING", "REBUILDING"],
         ..w::ShapeDef::DEFAULT
     },
-    // 82
+    // 84
+    w::ShapeDef {
+        name: "EndpointAddress",
+        kind: w::ShapeKind::String,
+        ..w::ShapeDef::DEFAULT
+    },
+    // 85
+    w::ShapeDef {
+        name: "EndpointType",
+        kind: w::ShapeKind::String,
+        max: Some(128.0),
+        pattern: Some(r"[\s\S]*"),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 86
     w::ShapeDef {
         name: "Environment",
         kind: w::ShapeKind::String,
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 83
+    // 87
     w::ShapeDef {
         name: "Environments",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(82)),
+        member: Some(w::ShapeId(86)),
         ..w::ShapeDef::DEFAULT
     },
-    // 84
+    // 88
     w::ShapeDef {
         name: "Example",
         kind: w::ShapeKind::String,
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 85
+    // 89
     w::ShapeDef {
         name: "ExecutionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 86
+    // 90
     w::ShapeDef {
         name: "ExpectedVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 87
+    // 91
     w::ShapeDef {
         name: "ExpiresInSec",
         kind: w::ShapeKind::Long,
@@ -6628,7 +6667,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(3600.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 88
+    // 92
     w::ShapeDef {
         name: "ExponentialRolloutRate",
         kind: w::ShapeKind::Structure,
@@ -6638,55 +6677,55 @@ pub static SHAPES: &[w::ShapeDef] = &[
             "rateIncreaseCriteria",
         ],
         members: &[
-            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 204),
-            w::MemberDef::body("incrementFactor", "IncrementFactor", 100),
-            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 186),
+            w::MemberDef::body("baseRatePerMinute", "RolloutRatePerMinute", 208),
+            w::MemberDef::body("incrementFactor", "IncrementFactor", 104),
+            w::MemberDef::body("rateIncreaseCriteria", "RateIncreaseCriteria", 190),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 89
+    // 93
     w::ShapeDef {
         name: "FailedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 90
+    // 94
     w::ShapeDef {
         name: "Flag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 91
+    // 95
     w::ShapeDef {
         name: "ForceDelete",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 92
+    // 96
     w::ShapeDef {
         name: "ForceFlag",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 93
+    // 97
     w::ShapeDef {
         name: "Forced",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 94
+    // 98
     w::ShapeDef {
         name: "GenerationId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 95
+    // 99
     w::ShapeDef {
         name: "GetJobDocumentRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
+            w::MemberDef::bound("jobId", "JobId", 123, w::Location::Uri, "jobId"),
             w::MemberDef::bound(
                 "beforeSubstitution",
                 "BeforeSubstitutionFlag",
@@ -6697,36 +6736,36 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 96
+    // 100
     w::ShapeDef {
         name: "GetJobDocumentResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("document", "JobDocument", 105)],
+        members: &[w::MemberDef::body("document", "JobDocument", 109)],
         ..w::ShapeDef::DEFAULT
     },
-    // 97
+    // 101
     w::ShapeDef {
         name: "GroupNameAndArn",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("groupName", "ThingGroupName", 224),
-            w::MemberDef::body("groupArn", "ThingGroupArn", 220),
+            w::MemberDef::body("groupName", "ThingGroupName", 228),
+            w::MemberDef::body("groupArn", "ThingGroupArn", 224),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 98
+    // 102
     w::ShapeDef {
         name: "InProgressThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 99
+    // 103
     w::ShapeDef {
         name: "InProgressTimeoutInMinutes",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 100
+    // 104
     w::ShapeDef {
         name: "IncrementFactor",
         kind: w::ShapeKind::Double,
@@ -6734,7 +6773,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(5.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 101
+    // 105
     w::ShapeDef {
         name: "IndexName",
         kind: w::ShapeKind::String,
@@ -6743,54 +6782,54 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 102
+    // 106
     w::ShapeDef {
         name: "Job",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 103),
-            w::MemberDef::body("jobId", "JobId", 119),
-            w::MemberDef::body("targetSelection", "TargetSelection", 216),
-            w::MemberDef::body("status", "JobStatus", 121),
-            w::MemberDef::body("forceCanceled", "Forced", 93),
-            w::MemberDef::body("reasonCode", "ReasonCode", 187),
+            w::MemberDef::body("jobArn", "JobArn", 107),
+            w::MemberDef::body("jobId", "JobId", 123),
+            w::MemberDef::body("targetSelection", "TargetSelection", 220),
+            w::MemberDef::body("status", "JobStatus", 125),
+            w::MemberDef::body("forceCanceled", "Forced", 97),
+            w::MemberDef::body("reasonCode", "ReasonCode", 191),
             w::MemberDef::body("comment", "Comment", 35),
-            w::MemberDef::body("targets", "JobTargets", 124),
-            w::MemberDef::body("description", "JobDescription", 104),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 175),
+            w::MemberDef::body("targets", "JobTargets", 128),
+            w::MemberDef::body("description", "JobDescription", 108),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 179),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                118,
+                122,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
             w::MemberDef::body("createdAt", "DateType", 49),
             w::MemberDef::body("lastUpdatedAt", "DateType", 49),
             w::MemberDef::body("completedAt", "DateType", 49),
-            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 120),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 233),
-            w::MemberDef::body("namespaceId", "NamespaceId", 163),
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 125),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 117),
-            w::MemberDef::body("documentParameters", "ParameterMap", 173),
+            w::MemberDef::body("jobProcessDetails", "JobProcessDetails", 124),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 237),
+            w::MemberDef::body("namespaceId", "NamespaceId", 167),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 129),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 121),
+            w::MemberDef::body("documentParameters", "ParameterMap", 177),
             w::MemberDef::body("isConcurrent", "BooleanWrapperObject", 20),
-            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 207),
-            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 206),
+            w::MemberDef::body("schedulingConfig", "SchedulingConfig", 211),
+            w::MemberDef::body("scheduledJobRollouts", "ScheduledJobRolloutList", 210),
             w::MemberDef::body(
                 "destinationPackageVersions",
                 "DestinationPackageVersions",
-                72,
+                74,
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 103
+    // 107
     w::ShapeDef {
         name: "JobArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 104
+    // 108
     w::ShapeDef {
         name: "JobDescription",
         kind: w::ShapeKind::String,
@@ -6798,14 +6837,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 105
+    // 109
     w::ShapeDef {
         name: "JobDocument",
         kind: w::ShapeKind::String,
         max: Some(32768.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 106
+    // 110
     w::ShapeDef {
         name: "JobDocumentSource",
         kind: w::ShapeKind::String,
@@ -6813,28 +6852,28 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1350.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 107
+    // 111
     w::ShapeDef {
         name: "JobEndBehavior",
         kind: w::ShapeKind::String,
         enum_values: &["STOP_ROLLOUT", "CANCEL", "FORCE_CANCEL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 108
+    // 112
     w::ShapeDef {
         name: "JobExecution",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobId", "JobId", 119),
-            w::MemberDef::body("status", "JobExecutionStatus", 110),
-            w::MemberDef::body("forceCanceled", "Forced", 93),
-            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 111),
-            w::MemberDef::body("thingArn", "ThingArn", 217),
+            w::MemberDef::body("jobId", "JobId", 123),
+            w::MemberDef::body("status", "JobExecutionStatus", 114),
+            w::MemberDef::body("forceCanceled", "Forced", 97),
+            w::MemberDef::body("statusDetails", "JobExecutionStatusDetails", 115),
+            w::MemberDef::body("thingArn", "ThingArn", 221),
             w::MemberDef::body("queuedAt", "DateType", 49),
             w::MemberDef::body("startedAt", "DateType", 49),
             w::MemberDef::body("lastUpdatedAt", "DateType", 49),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 85),
-            w::MemberDef::body("versionNumber", "VersionNumber", 242),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 89),
+            w::MemberDef::body("versionNumber", "VersionNumber", 246),
             w::MemberDef::body(
                 "approximateSecondsBeforeTimedOut",
                 "ApproximateSecondsBeforeTimedOut",
@@ -6843,14 +6882,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 109
+    // 113
     w::ShapeDef {
         name: "JobExecutionFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "REJECTED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 110
+    // 114
     w::ShapeDef {
         name: "JobExecutionStatus",
         kind: w::ShapeKind::String,
@@ -6866,80 +6905,80 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 111
+    // 115
     w::ShapeDef {
         name: "JobExecutionStatusDetails",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 76)],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 112
-    w::ShapeDef {
-        name: "JobExecutionSummary",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("status", "JobExecutionStatus", 110),
-            w::MemberDef::body("queuedAt", "DateType", 49),
-            w::MemberDef::body("startedAt", "DateType", 49),
-            w::MemberDef::body("lastUpdatedAt", "DateType", 49),
-            w::MemberDef::body("executionNumber", "ExecutionNumber", 85),
-            w::MemberDef::body("retryAttempt", "RetryAttempt", 199),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 113
-    w::ShapeDef {
-        name: "JobExecutionSummaryForJob",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("thingArn", "ThingArn", 217),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 112),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 114
-    w::ShapeDef {
-        name: "JobExecutionSummaryForJobList",
-        kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(113)),
-        ..w::ShapeDef::DEFAULT
-    },
-    // 115
-    w::ShapeDef {
-        name: "JobExecutionSummaryForThing",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("jobId", "JobId", 119),
-            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 112),
-        ],
+        members: &[w::MemberDef::body("detailsMap", "DetailsMap", 78)],
         ..w::ShapeDef::DEFAULT
     },
     // 116
     w::ShapeDef {
-        name: "JobExecutionSummaryForThingList",
-        kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(115)),
+        name: "JobExecutionSummary",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("status", "JobExecutionStatus", 114),
+            w::MemberDef::body("queuedAt", "DateType", 49),
+            w::MemberDef::body("startedAt", "DateType", 49),
+            w::MemberDef::body("lastUpdatedAt", "DateType", 49),
+            w::MemberDef::body("executionNumber", "ExecutionNumber", 89),
+            w::MemberDef::body("retryAttempt", "RetryAttempt", 203),
+        ],
         ..w::ShapeDef::DEFAULT
     },
     // 117
     w::ShapeDef {
-        name: "JobExecutionsRetryConfig",
+        name: "JobExecutionSummaryForJob",
         kind: w::ShapeKind::Structure,
-        required: &["criteriaList"],
-        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 201)],
+        members: &[
+            w::MemberDef::body("thingArn", "ThingArn", 221),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 116),
+        ],
         ..w::ShapeDef::DEFAULT
     },
     // 118
     w::ShapeDef {
-        name: "JobExecutionsRolloutConfig",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 160),
-            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 88),
-        ],
+        name: "JobExecutionSummaryForJobList",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(117)),
         ..w::ShapeDef::DEFAULT
     },
     // 119
+    w::ShapeDef {
+        name: "JobExecutionSummaryForThing",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("jobId", "JobId", 123),
+            w::MemberDef::body("jobExecutionSummary", "JobExecutionSummary", 116),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 120
+    w::ShapeDef {
+        name: "JobExecutionSummaryForThingList",
+        kind: w::ShapeKind::List,
+        member: Some(w::ShapeId(119)),
+        ..w::ShapeDef::DEFAULT
+    },
+    // 121
+    w::ShapeDef {
+        name: "JobExecutionsRetryConfig",
+        kind: w::ShapeKind::Structure,
+        required: &["criteriaList"],
+        members: &[w::MemberDef::body("criteriaList", "RetryCriteriaList", 205)],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 122
+    w::ShapeDef {
+        name: "JobExecutionsRolloutConfig",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("maximumPerMinute", "MaxJobExecutionsPerMin", 164),
+            w::MemberDef::body("exponentialRate", "ExponentialRolloutRate", 92),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 123
     w::ShapeDef {
         name: "JobId",
         kind: w::ShapeKind::String,
@@ -6948,24 +6987,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 120
+    // 124
     w::ShapeDef {
         name: "JobProcessDetails",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 181),
+            w::MemberDef::body("processingTargets", "ProcessingTargetNameList", 185),
             w::MemberDef::body("numberOfCanceledThings", "CanceledThings", 24),
-            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 210),
-            w::MemberDef::body("numberOfFailedThings", "FailedThings", 89),
-            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 194),
-            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 185),
-            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 98),
-            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 198),
-            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 232),
+            w::MemberDef::body("numberOfSucceededThings", "SucceededThings", 214),
+            w::MemberDef::body("numberOfFailedThings", "FailedThings", 93),
+            w::MemberDef::body("numberOfRejectedThings", "RejectedThings", 198),
+            w::MemberDef::body("numberOfQueuedThings", "QueuedThings", 189),
+            w::MemberDef::body("numberOfInProgressThings", "InProgressThings", 102),
+            w::MemberDef::body("numberOfRemovedThings", "RemovedThings", 202),
+            w::MemberDef::body("numberOfTimedOutThings", "TimedOutThings", 236),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 121
+    // 125
     w::ShapeDef {
         name: "JobStatus",
         kind: w::ShapeKind::String,
@@ -6978,16 +7017,16 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 122
+    // 126
     w::ShapeDef {
         name: "JobSummary",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobArn", "JobArn", 103),
-            w::MemberDef::body("jobId", "JobId", 119),
-            w::MemberDef::body("thingGroupId", "ThingGroupId", 222),
-            w::MemberDef::body("targetSelection", "TargetSelection", 216),
-            w::MemberDef::body("status", "JobStatus", 121),
+            w::MemberDef::body("jobArn", "JobArn", 107),
+            w::MemberDef::body("jobId", "JobId", 123),
+            w::MemberDef::body("thingGroupId", "ThingGroupId", 226),
+            w::MemberDef::body("targetSelection", "TargetSelection", 220),
+            w::MemberDef::body("status", "JobStatus", 125),
             w::MemberDef::body("createdAt", "DateType", 49),
             w::MemberDef::body("lastUpdatedAt", "DateType", 49),
             w::MemberDef::body("completedAt", "DateType", 49),
@@ -6995,22 +7034,22 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 123
+    // 127
     w::ShapeDef {
         name: "JobSummaryList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(122)),
+        member: Some(w::ShapeId(126)),
         ..w::ShapeDef::DEFAULT
     },
-    // 124
+    // 128
     w::ShapeDef {
         name: "JobTargets",
         kind: w::ShapeKind::List,
         min: Some(1.0),
-        member: Some(w::ShapeId(215)),
+        member: Some(w::ShapeId(219)),
         ..w::ShapeDef::DEFAULT
     },
-    // 125
+    // 129
     w::ShapeDef {
         name: "JobTemplateArn",
         kind: w::ShapeKind::String,
@@ -7019,7 +7058,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 126
+    // 130
     w::ShapeDef {
         name: "JobTemplateId",
         kind: w::ShapeKind::String,
@@ -7028,36 +7067,36 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 127
+    // 131
     w::ShapeDef {
         name: "JobTemplateSummary",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 125),
-            w::MemberDef::body("jobTemplateId", "JobTemplateId", 126),
-            w::MemberDef::body("description", "JobDescription", 104),
+            w::MemberDef::body("jobTemplateArn", "JobTemplateArn", 129),
+            w::MemberDef::body("jobTemplateId", "JobTemplateId", 130),
+            w::MemberDef::body("description", "JobDescription", 108),
             w::MemberDef::body("createdAt", "DateType", 49),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 128
+    // 132
     w::ShapeDef {
         name: "JobTemplateSummaryList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(127)),
+        member: Some(w::ShapeId(131)),
         ..w::ShapeDef::DEFAULT
     },
-    // 129
+    // 133
     w::ShapeDef {
         name: "KeyPair",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("PublicKey", "PublicKey", 182),
-            w::MemberDef::body("PrivateKey", "PrivateKey", 179),
+            w::MemberDef::body("PublicKey", "PublicKey", 186),
+            w::MemberDef::body("PrivateKey", "PrivateKey", 183),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 130
+    // 134
     w::ShapeDef {
         name: "LaserMaxResults",
         kind: w::ShapeKind::Integer,
@@ -7065,7 +7104,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 131
+    // 135
     w::ShapeDef {
         name: "ListCertificatesRequest",
         kind: w::ShapeKind::Structure,
@@ -7073,11 +7112,11 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "pageSize",
                 "PageSize",
-                171,
+                175,
                 w::Location::QueryString,
                 "pageSize",
             ),
-            w::MemberDef::bound("marker", "Marker", 159, w::Location::QueryString, "marker"),
+            w::MemberDef::bound("marker", "Marker", 163, w::Location::QueryString, "marker"),
             w::MemberDef::bound(
                 "ascendingOrder",
                 "AscendingOrder",
@@ -7088,122 +7127,41 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 132
+    // 136
     w::ShapeDef {
         name: "ListCertificatesResponse",
         kind: w::ShapeKind::Structure,
         members: &[
             w::MemberDef::body("certificates", "Certificates", 33),
-            w::MemberDef::body("nextMarker", "Marker", 159),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 133
-    w::ShapeDef {
-        name: "ListJobExecutionsForJobRequest",
-        kind: w::ShapeKind::Structure,
-        required: &["jobId"],
-        members: &[
-            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
-            w::MemberDef::bound(
-                "status",
-                "JobExecutionStatus",
-                110,
-                w::Location::QueryString,
-                "status",
-            ),
-            w::MemberDef::bound(
-                "maxResults",
-                "LaserMaxResults",
-                130,
-                w::Location::QueryString,
-                "maxResults",
-            ),
-            w::MemberDef::bound(
-                "nextToken",
-                "NextToken",
-                164,
-                w::Location::QueryString,
-                "nextToken",
-            ),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 134
-    w::ShapeDef {
-        name: "ListJobExecutionsForJobResponse",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 114),
-            w::MemberDef::body("nextToken", "NextToken", 164),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 135
-    w::ShapeDef {
-        name: "ListJobExecutionsForThingRequest",
-        kind: w::ShapeKind::Structure,
-        required: &["thingName"],
-        members: &[
-            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
-            w::MemberDef::bound(
-                "status",
-                "JobExecutionStatus",
-                110,
-                w::Location::QueryString,
-                "status",
-            ),
-            w::MemberDef::bound(
-                "namespaceId",
-                "NamespaceId",
-                163,
-                w::Location::QueryString,
-                "namespaceId",
-            ),
-            w::MemberDef::bound(
-                "maxResults",
-                "LaserMaxResults",
-                130,
-                w::Location::QueryString,
-                "maxResults",
-            ),
-            w::MemberDef::bound(
-                "nextToken",
-                "NextToken",
-                164,
-                w::Location::QueryString,
-                "nextToken",
-            ),
-            w::MemberDef::bound("jobId", "JobId", 119, w::Location::QueryString, "jobId"),
-        ],
-        ..w::ShapeDef::DEFAULT
-    },
-    // 136
-    w::ShapeDef {
-        name: "ListJobExecutionsForThingResponse",
-        kind: w::ShapeKind::Structure,
-        members: &[
-            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 116),
-            w::MemberDef::body("nextToken", "NextToken", 164),
+            w::MemberDef::body("nextMarker", "Marker", 163),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 137
     w::ShapeDef {
-        name: "ListJobTemplatesRequest",
+        name: "ListJobExecutionsForJobRequest",
         kind: w::ShapeKind::Structure,
+        required: &["jobId"],
         members: &[
+            w::MemberDef::bound("jobId", "JobId", 123, w::Location::Uri, "jobId"),
+            w::MemberDef::bound(
+                "status",
+                "JobExecutionStatus",
+                114,
+                w::Location::QueryString,
+                "status",
+            ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                130,
+                134,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                164,
+                168,
                 w::Location::QueryString,
                 "nextToken",
             ),
@@ -7212,104 +7170,79 @@ pub static SHAPES: &[w::ShapeDef] = &[
     },
     // 138
     w::ShapeDef {
-        name: "ListJobTemplatesResponse",
+        name: "ListJobExecutionsForJobResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobTemplates", "JobTemplateSummaryList", 128),
-            w::MemberDef::body("nextToken", "NextToken", 164),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForJobList", 118),
+            w::MemberDef::body("nextToken", "NextToken", 168),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 139
     w::ShapeDef {
-        name: "ListJobsRequest",
+        name: "ListJobExecutionsForThingRequest",
         kind: w::ShapeKind::Structure,
+        required: &["thingName"],
         members: &[
+            w::MemberDef::bound("thingName", "ThingName", 232, w::Location::Uri, "thingName"),
             w::MemberDef::bound(
                 "status",
-                "JobStatus",
-                121,
+                "JobExecutionStatus",
+                114,
                 w::Location::QueryString,
                 "status",
             ),
             w::MemberDef::bound(
-                "targetSelection",
-                "TargetSelection",
-                216,
+                "namespaceId",
+                "NamespaceId",
+                167,
                 w::Location::QueryString,
-                "targetSelection",
+                "namespaceId",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                130,
+                134,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                164,
+                168,
                 w::Location::QueryString,
                 "nextToken",
             ),
-            w::MemberDef::bound(
-                "thingGroupName",
-                "ThingGroupName",
-                224,
-                w::Location::QueryString,
-                "thingGroupName",
-            ),
-            w::MemberDef::bound(
-                "thingGroupId",
-                "ThingGroupId",
-                222,
-                w::Location::QueryString,
-                "thingGroupId",
-            ),
-            w::MemberDef::bound(
-                "namespaceId",
-                "NamespaceId",
-                163,
-                w::Location::QueryString,
-                "namespaceId",
-            ),
+            w::MemberDef::bound("jobId", "JobId", 123, w::Location::QueryString, "jobId"),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 140
     w::ShapeDef {
-        name: "ListJobsResponse",
+        name: "ListJobExecutionsForThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("jobs", "JobSummaryList", 123),
-            w::MemberDef::body("nextToken", "NextToken", 164),
+            w::MemberDef::body("executionSummaries", "JobExecutionSummaryForThingList", 120),
+            w::MemberDef::body("nextToken", "NextToken", 168),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 141
     w::ShapeDef {
-        name: "ListManagedJobTemplatesRequest",
+        name: "ListJobTemplatesRequest",
         kind: w::ShapeKind::Structure,
         members: &[
             w::MemberDef::bound(
-                "templateName",
-                "ManagedJobTemplateName",
-                155,
-                w::Location::QueryString,
-                "templateName",
-            ),
-            w::MemberDef::bound(
                 "maxResults",
                 "LaserMaxResults",
-                130,
+                134,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                164,
+                168,
                 w::Location::QueryString,
                 "nextToken",
             ),
@@ -7318,49 +7251,155 @@ pub static SHAPES: &[w::ShapeDef] = &[
     },
     // 142
     w::ShapeDef {
-        name: "ListManagedJobTemplatesResponse",
+        name: "ListJobTemplatesResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("managedJobTemplates", "ManagedJobTemplatesSummaryList", 157),
-            w::MemberDef::body("nextToken", "NextToken", 164),
+            w::MemberDef::body("jobTemplates", "JobTemplateSummaryList", 132),
+            w::MemberDef::body("nextToken", "NextToken", 168),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 143
     w::ShapeDef {
-        name: "ListThingGroupsForThingRequest",
+        name: "ListJobsRequest",
         kind: w::ShapeKind::Structure,
-        required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
+            w::MemberDef::bound(
+                "status",
+                "JobStatus",
+                125,
+                w::Location::QueryString,
+                "status",
+            ),
+            w::MemberDef::bound(
+                "targetSelection",
+                "TargetSelection",
+                220,
+                w::Location::QueryString,
+                "targetSelection",
+            ),
+            w::MemberDef::bound(
+                "maxResults",
+                "LaserMaxResults",
+                134,
+                w::Location::QueryString,
+                "maxResults",
+            ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                164,
+                168,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
-                "maxResults",
-                "RegistryMaxResults",
-                193,
+                "thingGroupName",
+                "ThingGroupName",
+                228,
                 w::Location::QueryString,
-                "maxResults",
+                "thingGroupName",
+            ),
+            w::MemberDef::bound(
+                "thingGroupId",
+                "ThingGroupId",
+                226,
+                w::Location::QueryString,
+                "thingGroupId",
+            ),
+            w::MemberDef::bound(
+                "namespaceId",
+                "NamespaceId",
+                167,
+                w::Location::QueryString,
+                "namespaceId",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 144
     w::ShapeDef {
-        name: "ListThingGroupsForThingResponse",
+        name: "ListJobsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 225),
-            w::MemberDef::body("nextToken", "NextToken", 164),
+            w::MemberDef::body("jobs", "JobSummaryList", 127),
+            w::MemberDef::body("nextToken", "NextToken", 168),
         ],
         ..w::ShapeDef::DEFAULT
     },
     // 145
+    w::ShapeDef {
+        name: "ListManagedJobTemplatesRequest",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::bound(
+                "templateName",
+                "ManagedJobTemplateName",
+                159,
+                w::Location::QueryString,
+                "templateName",
+            ),
+            w::MemberDef::bound(
+                "maxResults",
+                "LaserMaxResults",
+                134,
+                w::Location::QueryString,
+                "maxResults",
+            ),
+            w::MemberDef::bound(
+                "nextToken",
+                "NextToken",
+                168,
+                w::Location::QueryString,
+                "nextToken",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 146
+    w::ShapeDef {
+        name: "ListManagedJobTemplatesResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("managedJobTemplates", "ManagedJobTemplatesSummaryList", 161),
+            w::MemberDef::body("nextToken", "NextToken", 168),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 147
+    w::ShapeDef {
+        name: "ListThingGroupsForThingRequest",
+        kind: w::ShapeKind::Structure,
+        required: &["thingName"],
+        members: &[
+            w::MemberDef::bound("thingName", "ThingName", 232, w::Location::Uri, "thingName"),
+            w::MemberDef::bound(
+                "nextToken",
+                "NextToken",
+                168,
+                w::Location::QueryString,
+                "nextToken",
+            ),
+            w::MemberDef::bound(
+                "maxResults",
+                "RegistryMaxResults",
+                197,
+                w::Location::QueryString,
+                "maxResults",
+            ),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 148
+    w::ShapeDef {
+        name: "ListThingGroupsForThingResponse",
+        kind: w::ShapeKind::Structure,
+        members: &[
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 229),
+            w::MemberDef::body("nextToken", "NextToken", 168),
+        ],
+        ..w::ShapeDef::DEFAULT
+    },
+    // 149
     w::ShapeDef {
         name: "ListThingGroupsRequest",
         kind: w::ShapeKind::Structure,
@@ -7368,52 +7407,52 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                164,
+                168,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                193,
+                197,
                 w::Location::QueryString,
                 "maxResults",
             ),
             w::MemberDef::bound(
                 "parentGroup",
                 "ThingGroupName",
-                224,
+                228,
                 w::Location::QueryString,
                 "parentGroup",
             ),
             w::MemberDef::bound(
                 "namePrefixFilter",
                 "ThingGroupName",
-                224,
+                228,
                 w::Location::QueryString,
                 "namePrefixFilter",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "RecursiveWithoutDefault",
-                189,
+                193,
                 w::Location::QueryString,
                 "recursive",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 146
+    // 150
     w::ShapeDef {
         name: "ListThingGroupsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 225),
-            w::MemberDef::body("nextToken", "NextToken", 164),
+            w::MemberDef::body("thingGroups", "ThingGroupNameAndArnList", 229),
+            w::MemberDef::body("nextToken", "NextToken", 168),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 147
+    // 151
     w::ShapeDef {
         name: "ListThingPrincipalsRequest",
         kind: w::ShapeKind::Structure,
@@ -7422,32 +7461,32 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                164,
+                168,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                193,
+                197,
                 w::Location::QueryString,
                 "maxResults",
             ),
-            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
+            w::MemberDef::bound("thingName", "ThingName", 232, w::Location::Uri, "thingName"),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 148
+    // 152
     w::ShapeDef {
         name: "ListThingPrincipalsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("principals", "Principals", 178),
-            w::MemberDef::body("nextToken", "NextToken", 164),
+            w::MemberDef::body("principals", "Principals", 182),
+            w::MemberDef::body("nextToken", "NextToken", 168),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 149
+    // 153
     w::ShapeDef {
         name: "ListThingsInThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -7456,45 +7495,45 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                224,
+                228,
                 w::Location::Uri,
                 "thingGroupName",
             ),
             w::MemberDef::bound(
                 "recursive",
                 "Recursive",
-                188,
+                192,
                 w::Location::QueryString,
                 "recursive",
             ),
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                164,
+                168,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                193,
+                197,
                 w::Location::QueryString,
                 "maxResults",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 150
+    // 154
     w::ShapeDef {
         name: "ListThingsInThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingNameList", 229),
-            w::MemberDef::body("nextToken", "NextToken", 164),
+            w::MemberDef::body("things", "ThingNameList", 233),
+            w::MemberDef::body("nextToken", "NextToken", 168),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 151
+    // 155
     w::ShapeDef {
         name: "ListThingsRequest",
         kind: w::ShapeKind::Structure,
@@ -7502,14 +7541,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "nextToken",
                 "NextToken",
-                164,
+                168,
                 w::Location::QueryString,
                 "nextToken",
             ),
             w::MemberDef::bound(
                 "maxResults",
                 "RegistryMaxResults",
-                193,
+                197,
                 w::Location::QueryString,
                 "maxResults",
             ),
@@ -7530,49 +7569,49 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingTypeName",
                 "ThingTypeName",
-                231,
+                235,
                 w::Location::QueryString,
                 "thingTypeName",
             ),
             w::MemberDef::bound(
                 "usePrefixAttributeValue",
                 "usePrefixAttributeValue",
-                243,
+                247,
                 w::Location::QueryString,
                 "usePrefixAttributeValue",
             ),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 152
+    // 156
     w::ShapeDef {
         name: "ListThingsResponse",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("things", "ThingAttributeList", 219),
-            w::MemberDef::body("nextToken", "NextToken", 164),
+            w::MemberDef::body("things", "ThingAttributeList", 223),
+            w::MemberDef::body("nextToken", "NextToken", 168),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 153
+    // 157
     w::ShapeDef {
         name: "MaintenanceWindow",
         kind: w::ShapeKind::Structure,
         required: &["startTime", "durationInMinutes"],
         members: &[
             w::MemberDef::body("startTime", "CronExpression", 47),
-            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 80),
+            w::MemberDef::body("durationInMinutes", "DurationInMinutes", 82),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 154
+    // 158
     w::ShapeDef {
         name: "MaintenanceWindows",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(153)),
+        member: Some(w::ShapeId(157)),
         ..w::ShapeDef::DEFAULT
     },
-    // 155
+    // 159
     w::ShapeDef {
         name: "ManagedJobTemplateName",
         kind: w::ShapeKind::String,
@@ -7580,34 +7619,34 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(64.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 156
+    // 160
     w::ShapeDef {
         name: "ManagedJobTemplateSummary",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("templateArn", "JobTemplateArn", 125),
-            w::MemberDef::body("templateName", "ManagedJobTemplateName", 155),
-            w::MemberDef::body("description", "JobDescription", 104),
-            w::MemberDef::body("environments", "Environments", 83),
-            w::MemberDef::body("templateVersion", "ManagedTemplateVersion", 158),
+            w::MemberDef::body("templateArn", "JobTemplateArn", 129),
+            w::MemberDef::body("templateName", "ManagedJobTemplateName", 159),
+            w::MemberDef::body("description", "JobDescription", 108),
+            w::MemberDef::body("environments", "Environments", 87),
+            w::MemberDef::body("templateVersion", "ManagedTemplateVersion", 162),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 157
+    // 161
     w::ShapeDef {
         name: "ManagedJobTemplatesSummaryList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(156)),
+        member: Some(w::ShapeId(160)),
         ..w::ShapeDef::DEFAULT
     },
-    // 158
+    // 162
     w::ShapeDef {
         name: "ManagedTemplateVersion",
         kind: w::ShapeKind::String,
         pattern: Some("^[1-9]+.[0-9]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 159
+    // 163
     w::ShapeDef {
         name: "Marker",
         kind: w::ShapeKind::String,
@@ -7615,14 +7654,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[A-Za-z0-9+/]+={0,2}"),
         ..w::ShapeDef::DEFAULT
     },
-    // 160
+    // 164
     w::ShapeDef {
         name: "MaxJobExecutionsPerMin",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 161
+    // 165
     w::ShapeDef {
         name: "Message",
         kind: w::ShapeKind::String,
@@ -7630,27 +7669,27 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\s\S]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 162
+    // 166
     w::ShapeDef {
         name: "MinimumNumberOfExecutedThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 163
+    // 167
     w::ShapeDef {
         name: "NamespaceId",
         kind: w::ShapeKind::String,
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 164
+    // 168
     w::ShapeDef {
         name: "NextToken",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 165
+    // 169
     w::ShapeDef {
         name: "NumberOfRetries",
         kind: w::ShapeKind::Integer,
@@ -7658,32 +7697,32 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(10.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 166
+    // 170
     w::ShapeDef {
         name: "NumberOfThings",
         kind: w::ShapeKind::Integer,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 167
+    // 171
     w::ShapeDef {
         name: "Optional",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 168
+    // 172
     w::ShapeDef {
         name: "OptionalVersion",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 169
+    // 173
     w::ShapeDef {
         name: "OverrideDynamicGroups",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 170
+    // 174
     w::ShapeDef {
         name: "PackageVersionArn",
         kind: w::ShapeKind::String,
@@ -7692,7 +7731,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("^arn:[!-~]+$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 171
+    // 175
     w::ShapeDef {
         name: "PageSize",
         kind: w::ShapeKind::Integer,
@@ -7700,7 +7739,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 172
+    // 176
     w::ShapeDef {
         name: "ParameterKey",
         kind: w::ShapeKind::String,
@@ -7709,15 +7748,15 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 173
+    // 177
     w::ShapeDef {
         name: "ParameterMap",
         kind: w::ShapeKind::Map,
-        key: Some(w::ShapeId(172)),
-        value: Some(w::ShapeId(174)),
+        key: Some(w::ShapeId(176)),
+        value: Some(w::ShapeId(178)),
         ..w::ShapeDef::DEFAULT
     },
-    // 174
+    // 178
     w::ShapeDef {
         name: "ParameterValue",
         kind: w::ShapeKind::String,
@@ -7726,92 +7765,92 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[^\p{C}]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 175
+    // 179
     w::ShapeDef {
         name: "PresignedUrlConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("roleArn", "RoleArn", 203),
-            w::MemberDef::body("expiresInSec", "ExpiresInSec", 87),
+            w::MemberDef::body("roleArn", "RoleArn", 207),
+            w::MemberDef::body("expiresInSec", "ExpiresInSec", 91),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 176
+    // 180
     w::ShapeDef {
         name: "Principal",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 177
+    // 181
     w::ShapeDef {
         name: "PrincipalArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 178
+    // 182
     w::ShapeDef {
         name: "Principals",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(177)),
+        member: Some(w::ShapeId(181)),
         ..w::ShapeDef::DEFAULT
     },
-    // 179
+    // 183
     w::ShapeDef {
         name: "PrivateKey",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 180
+    // 184
     w::ShapeDef {
         name: "ProcessingTargetName",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 181
+    // 185
     w::ShapeDef {
         name: "ProcessingTargetNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(180)),
+        member: Some(w::ShapeId(184)),
         ..w::ShapeDef::DEFAULT
     },
-    // 182
+    // 186
     w::ShapeDef {
         name: "PublicKey",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 183
+    // 187
     w::ShapeDef {
         name: "QueryString",
         kind: w::ShapeKind::String,
         min: Some(1.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 184
+    // 188
     w::ShapeDef {
         name: "QueryVersion",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 185
+    // 189
     w::ShapeDef {
         name: "QueuedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 186
+    // 190
     w::ShapeDef {
         name: "RateIncreaseCriteria",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 166),
-            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 166),
+            w::MemberDef::body("numberOfNotifiedThings", "NumberOfThings", 170),
+            w::MemberDef::body("numberOfSucceededThings", "NumberOfThings", 170),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 187
+    // 191
     w::ShapeDef {
         name: "ReasonCode",
         kind: w::ShapeKind::String,
@@ -7819,25 +7858,25 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Upper}\p{Digit}_]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 188
+    // 192
     w::ShapeDef {
         name: "Recursive",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 189
+    // 193
     w::ShapeDef {
         name: "RecursiveWithoutDefault",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 190
+    // 194
     w::ShapeDef {
         name: "Regex",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 191
+    // 195
     w::ShapeDef {
         name: "RegisterCertificateWithoutCARequest",
         kind: w::ShapeKind::Structure,
@@ -7848,7 +7887,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 192
+    // 196
     w::ShapeDef {
         name: "RegisterCertificateWithoutCAResponse",
         kind: w::ShapeKind::Structure,
@@ -7858,7 +7897,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 193
+    // 197
     w::ShapeDef {
         name: "RegistryMaxResults",
         kind: w::ShapeKind::Integer,
@@ -7866,77 +7905,77 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(250.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 194
+    // 198
     w::ShapeDef {
         name: "RejectedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 195
+    // 199
     w::ShapeDef {
         name: "RemoveThingFromThingGroupRequest",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupName", "ThingGroupName", 224),
-            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 220),
-            w::MemberDef::body("thingName", "ThingName", 228),
-            w::MemberDef::body("thingArn", "ThingArn", 217),
+            w::MemberDef::body("thingGroupName", "ThingGroupName", 228),
+            w::MemberDef::body("thingGroupArn", "ThingGroupArn", 224),
+            w::MemberDef::body("thingName", "ThingName", 232),
+            w::MemberDef::body("thingArn", "ThingArn", 221),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 196
+    // 200
     w::ShapeDef {
         name: "RemoveThingFromThingGroupResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 197
+    // 201
     w::ShapeDef {
         name: "RemoveThingType",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 198
+    // 202
     w::ShapeDef {
         name: "RemovedThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 199
+    // 203
     w::ShapeDef {
         name: "RetryAttempt",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 200
+    // 204
     w::ShapeDef {
         name: "RetryCriteria",
         kind: w::ShapeKind::Structure,
         required: &["failureType", "numberOfRetries"],
         members: &[
-            w::MemberDef::body("failureType", "RetryableFailureType", 202),
-            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 165),
+            w::MemberDef::body("failureType", "RetryableFailureType", 206),
+            w::MemberDef::body("numberOfRetries", "NumberOfRetries", 169),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 201
+    // 205
     w::ShapeDef {
         name: "RetryCriteriaList",
         kind: w::ShapeKind::List,
         min: Some(1.0),
         max: Some(2.0),
-        member: Some(w::ShapeId(200)),
+        member: Some(w::ShapeId(204)),
         ..w::ShapeDef::DEFAULT
     },
-    // 202
+    // 206
     w::ShapeDef {
         name: "RetryableFailureType",
         kind: w::ShapeKind::String,
         enum_values: &["FAILED", "TIMED_OUT", "ALL"],
         ..w::ShapeDef::DEFAULT
     },
-    // 203
+    // 207
     w::ShapeDef {
         name: "RoleArn",
         kind: w::ShapeKind::String,
@@ -7944,7 +7983,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 204
+    // 208
     w::ShapeDef {
         name: "RolloutRatePerMinute",
         kind: w::ShapeKind::Integer,
@@ -7952,39 +7991,39 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(1000.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 205
+    // 209
     w::ShapeDef {
         name: "ScheduledJobRollout",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("startTime", "StringDateTime", 209)],
+        members: &[w::MemberDef::body("startTime", "StringDateTime", 213)],
         ..w::ShapeDef::DEFAULT
     },
-    // 206
+    // 210
     w::ShapeDef {
         name: "ScheduledJobRolloutList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(205)),
+        member: Some(w::ShapeId(209)),
         ..w::ShapeDef::DEFAULT
     },
-    // 207
+    // 211
     w::ShapeDef {
         name: "SchedulingConfig",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("startTime", "StringDateTime", 209),
-            w::MemberDef::body("endTime", "StringDateTime", 209),
-            w::MemberDef::body("endBehavior", "JobEndBehavior", 107),
-            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 154),
+            w::MemberDef::body("startTime", "StringDateTime", 213),
+            w::MemberDef::body("endTime", "StringDateTime", 213),
+            w::MemberDef::body("endBehavior", "JobEndBehavior", 111),
+            w::MemberDef::body("maintenanceWindows", "MaintenanceWindows", 158),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 208
+    // 212
     w::ShapeDef {
         name: "SetAsActive",
         kind: w::ShapeKind::Boolean,
         ..w::ShapeDef::DEFAULT
     },
-    // 209
+    // 213
     w::ShapeDef {
         name: "StringDateTime",
         kind: w::ShapeKind::String,
@@ -7992,24 +8031,24 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(64.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 210
+    // 214
     w::ShapeDef {
         name: "SucceededThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 211
+    // 215
     w::ShapeDef {
         name: "Tag",
         kind: w::ShapeKind::Structure,
         required: &["Key"],
         members: &[
-            w::MemberDef::body("Key", "TagKey", 212),
-            w::MemberDef::body("Value", "TagValue", 214),
+            w::MemberDef::body("Key", "TagKey", 216),
+            w::MemberDef::body("Value", "TagValue", 218),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 212
+    // 216
     w::ShapeDef {
         name: "TagKey",
         kind: w::ShapeKind::String,
@@ -8018,14 +8057,14 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$"),
         ..w::ShapeDef::DEFAULT
     },
-    // 213
+    // 217
     w::ShapeDef {
         name: "TagList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(211)),
+        member: Some(w::ShapeId(215)),
         ..w::ShapeDef::DEFAULT
     },
-    // 214
+    // 218
     w::ShapeDef {
         name: "TagValue",
         kind: w::ShapeKind::String,
@@ -8033,53 +8072,53 @@ pub static SHAPES: &[w::ShapeDef] = &[
         max: Some(256.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 215
+    // 219
     w::ShapeDef {
         name: "TargetArn",
         kind: w::ShapeKind::String,
         max: Some(2048.0),
         ..w::ShapeDef::DEFAULT
     },
-    // 216
+    // 220
     w::ShapeDef {
         name: "TargetSelection",
         kind: w::ShapeKind::String,
         enum_values: &["CONTINUOUS", "SNAPSHOT"],
         ..w::ShapeDef::DEFAULT
     },
-    // 217
+    // 221
     w::ShapeDef {
         name: "ThingArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 218
+    // 222
     w::ShapeDef {
         name: "ThingAttribute",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingName", "ThingName", 228),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 231),
-            w::MemberDef::body("thingArn", "ThingArn", 217),
+            w::MemberDef::body("thingName", "ThingName", 232),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 235),
+            w::MemberDef::body("thingArn", "ThingArn", 221),
             w::MemberDef::body("attributes", "Attributes", 16),
-            w::MemberDef::body("version", "Version", 241),
+            w::MemberDef::body("version", "Version", 245),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 219
+    // 223
     w::ShapeDef {
         name: "ThingAttributeList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(218)),
+        member: Some(w::ShapeId(222)),
         ..w::ShapeDef::DEFAULT
     },
-    // 220
+    // 224
     w::ShapeDef {
         name: "ThingGroupArn",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 221
+    // 225
     w::ShapeDef {
         name: "ThingGroupDescription",
         kind: w::ShapeKind::String,
@@ -8087,7 +8126,7 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[\p{Graph}\x20]*"),
         ..w::ShapeDef::DEFAULT
     },
-    // 222
+    // 226
     w::ShapeDef {
         name: "ThingGroupId",
         kind: w::ShapeKind::String,
@@ -8096,18 +8135,18 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some(r"[a-zA-Z0-9\-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 223
+    // 227
     w::ShapeDef {
         name: "ThingGroupMetadata",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("parentGroupName", "ThingGroupName", 224),
-            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 225),
+            w::MemberDef::body("parentGroupName", "ThingGroupName", 228),
+            w::MemberDef::body("rootToParentThingGroups", "ThingGroupNameAndArnList", 229),
             w::MemberDef::body("creationDate", "CreationDate", 46),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 224
+    // 228
     w::ShapeDef {
         name: "ThingGroupName",
         kind: w::ShapeKind::String,
@@ -8116,30 +8155,30 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 225
+    // 229
     w::ShapeDef {
         name: "ThingGroupNameAndArnList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(97)),
+        member: Some(w::ShapeId(101)),
         ..w::ShapeDef::DEFAULT
     },
-    // 226
+    // 230
     w::ShapeDef {
         name: "ThingGroupProperties",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 221),
+            w::MemberDef::body("thingGroupDescription", "ThingGroupDescription", 225),
             w::MemberDef::body("attributePayload", "AttributePayload", 14),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 227
+    // 231
     w::ShapeDef {
         name: "ThingId",
         kind: w::ShapeKind::String,
         ..w::ShapeDef::DEFAULT
     },
-    // 228
+    // 232
     w::ShapeDef {
         name: "ThingName",
         kind: w::ShapeKind::String,
@@ -8148,21 +8187,21 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 229
+    // 233
     w::ShapeDef {
         name: "ThingNameList",
         kind: w::ShapeKind::List,
-        member: Some(w::ShapeId(228)),
+        member: Some(w::ShapeId(232)),
         ..w::ShapeDef::DEFAULT
     },
-    // 230
+    // 234
     w::ShapeDef {
         name: "ThingPrincipalType",
         kind: w::ShapeKind::String,
         enum_values: &["EXCLUSIVE_THING", "NON_EXCLUSIVE_THING"],
         ..w::ShapeDef::DEFAULT
     },
-    // 231
+    // 235
     w::ShapeDef {
         name: "ThingTypeName",
         kind: w::ShapeKind::String,
@@ -8171,37 +8210,37 @@ pub static SHAPES: &[w::ShapeDef] = &[
         pattern: Some("[a-zA-Z0-9:_-]+"),
         ..w::ShapeDef::DEFAULT
     },
-    // 232
+    // 236
     w::ShapeDef {
         name: "TimedOutThings",
         kind: w::ShapeKind::Integer,
         ..w::ShapeDef::DEFAULT
     },
-    // 233
+    // 237
     w::ShapeDef {
         name: "TimeoutConfig",
         kind: w::ShapeKind::Structure,
         members: &[w::MemberDef::body(
             "inProgressTimeoutInMinutes",
             "InProgressTimeoutInMinutes",
-            99,
+            103,
         )],
         ..w::ShapeDef::DEFAULT
     },
-    // 234
+    // 238
     w::ShapeDef {
         name: "TransferData",
         kind: w::ShapeKind::Structure,
         members: &[
-            w::MemberDef::body("transferMessage", "Message", 161),
-            w::MemberDef::body("rejectReason", "Message", 161),
+            w::MemberDef::body("transferMessage", "Message", 165),
+            w::MemberDef::body("rejectReason", "Message", 165),
             w::MemberDef::body("transferDate", "DateType", 49),
             w::MemberDef::body("acceptDate", "DateType", 49),
             w::MemberDef::body("rejectDate", "DateType", 49),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 235
+    // 239
     w::ShapeDef {
         name: "UpdateCertificateRequest",
         kind: w::ShapeKind::Structure,
@@ -8224,34 +8263,34 @@ pub static SHAPES: &[w::ShapeDef] = &[
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 236
+    // 240
     w::ShapeDef {
         name: "UpdateJobRequest",
         kind: w::ShapeKind::Structure,
         required: &["jobId"],
         members: &[
-            w::MemberDef::bound("jobId", "JobId", 119, w::Location::Uri, "jobId"),
-            w::MemberDef::body("description", "JobDescription", 104),
-            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 175),
+            w::MemberDef::bound("jobId", "JobId", 123, w::Location::Uri, "jobId"),
+            w::MemberDef::body("description", "JobDescription", 108),
+            w::MemberDef::body("presignedUrlConfig", "PresignedUrlConfig", 179),
             w::MemberDef::body(
                 "jobExecutionsRolloutConfig",
                 "JobExecutionsRolloutConfig",
-                118,
+                122,
             ),
             w::MemberDef::body("abortConfig", "AbortConfig", 1),
-            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 233),
+            w::MemberDef::body("timeoutConfig", "TimeoutConfig", 237),
             w::MemberDef::bound(
                 "namespaceId",
                 "NamespaceId",
-                163,
+                167,
                 w::Location::QueryString,
                 "namespaceId",
             ),
-            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 117),
+            w::MemberDef::body("jobExecutionsRetryConfig", "JobExecutionsRetryConfig", 121),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 237
+    // 241
     w::ShapeDef {
         name: "UpdateThingGroupRequest",
         kind: w::ShapeKind::Structure,
@@ -8260,56 +8299,56 @@ pub static SHAPES: &[w::ShapeDef] = &[
             w::MemberDef::bound(
                 "thingGroupName",
                 "ThingGroupName",
-                224,
+                228,
                 w::Location::Uri,
                 "thingGroupName",
             ),
-            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 226),
-            w::MemberDef::body("expectedVersion", "OptionalVersion", 168),
+            w::MemberDef::body("thingGroupProperties", "ThingGroupProperties", 230),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 172),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 238
+    // 242
     w::ShapeDef {
         name: "UpdateThingGroupResponse",
         kind: w::ShapeKind::Structure,
-        members: &[w::MemberDef::body("version", "Version", 241)],
+        members: &[w::MemberDef::body("version", "Version", 245)],
         ..w::ShapeDef::DEFAULT
     },
-    // 239
+    // 243
     w::ShapeDef {
         name: "UpdateThingRequest",
         kind: w::ShapeKind::Structure,
         required: &["thingName"],
         members: &[
-            w::MemberDef::bound("thingName", "ThingName", 228, w::Location::Uri, "thingName"),
-            w::MemberDef::body("thingTypeName", "ThingTypeName", 231),
+            w::MemberDef::bound("thingName", "ThingName", 232, w::Location::Uri, "thingName"),
+            w::MemberDef::body("thingTypeName", "ThingTypeName", 235),
             w::MemberDef::body("attributePayload", "AttributePayload", 14),
-            w::MemberDef::body("expectedVersion", "OptionalVersion", 168),
-            w::MemberDef::body("removeThingType", "RemoveThingType", 197),
+            w::MemberDef::body("expectedVersion", "OptionalVersion", 172),
+            w::MemberDef::body("removeThingType", "RemoveThingType", 201),
         ],
         ..w::ShapeDef::DEFAULT
     },
-    // 240
+    // 244
     w::ShapeDef {
         name: "UpdateThingResponse",
         kind: w::ShapeKind::Structure,
         members: &[],
         ..w::ShapeDef::DEFAULT
     },
-    // 241
+    // 245
     w::ShapeDef {
         name: "Version",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 242
+    // 246
     w::ShapeDef {
         name: "VersionNumber",
         kind: w::ShapeKind::Long,
         ..w::ShapeDef::DEFAULT
     },
-    // 243
+    // 247
     w::ShapeDef {
         name: "usePrefixAttributeValue",
         kind: w::ShapeKind::Boolean,
@@ -8905,6 +8944,18 @@ pub struct DescribeCertificateResponse {
         skip_serializing_if = "Option::is_none"
     )]
     pub certificate_description: Option<CertificateDescription>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DescribeEndpointRequest {
+    #[serde(rename = "endpointType", skip_serializing_if = "Option::is_none")]
+    pub endpoint_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DescribeEndpointResponse {
+    #[serde(rename = "endpointAddress", skip_serializing_if = "Option::is_none")]
+    pub endpoint_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
