@@ -3,7 +3,8 @@ endpoint type, so that SDK samples, which look the device endpoint up first and 
 there, work unchanged (docs/compatibility.md, "Endpoints").
 
 - iot:Data, iot:Data-ATS (and no type): the MQTT address, or the HTTP one without MQTT;
-- iot:Jobs, iot:CredentialProvider: the HTTP address;
+- iot:CredentialProvider: the HTTP address; iot:Jobs: 400 pointing to iot:Data-ATS, as
+  live AWS answers since it retired that endpoint (wire spec §8);
 - any letter case; another type: 400 "Endpoint type X not recognized." (AWS's wording);
 - `serve --public-http-address` / `--public-mqtt-address` replace the bound addresses.
 """
@@ -18,7 +19,7 @@ from conftest import _clean_env, cli_runner
 from iotjobs_helpers import make_job, raises_aws
 
 DEVICE_TYPES = ["iot:Data", "iot:Data-ATS"]
-HTTP_TYPES = ["iot:Jobs", "iot:CredentialProvider"]
+HTTP_TYPES = ["iot:CredentialProvider"]
 
 
 def address(iot, endpoint_type=None) -> str:
@@ -55,8 +56,7 @@ def test_endpoint_type_longer_than_the_model_allows(iot_unchecked):
 
 def test_device_connects_to_the_data_ats_address(mqtt_server, devices):
     """What SDK samples do: DescribeEndpoint(iot:Data-ATS), then connect there over MQTT
-    and talk to IoT Jobs. The HTTP types still answer the HTTP listener, where a
-    data-plane client (iot:Jobs) works."""
+    and talk to IoT Jobs. The HTTP data plane stays on the server's endpoint URL."""
     iot = mqtt_server.client("iot")
     make_job(iot, "job-1", ["t1"])
     ats = address(iot, "iot:Data-ATS")
@@ -71,8 +71,7 @@ def test_device_connects_to_the_data_ats_address(mqtt_server, devices):
         started = d.start_next().execution
         assert (started.job_id, started.status) == ("job-1", "IN_PROGRESS")
 
-    jobs_host = address(iot, "iot:Jobs")
-    assert jobs_host == host_port(mqtt_server.endpoint)
+    jobs_host = host_port(mqtt_server.endpoint)
     assert address(iot, "iot:CredentialProvider") == jobs_host
     import boto3
     data = boto3.session.Session().client(
@@ -100,7 +99,7 @@ def test_public_mqtt_address_wins_over_the_bound_listener(server_factory):
                          "--public-mqtt-address", "devices.example.com")
     iot = srv.client("iot")
     assert address(iot, "iot:Data-ATS") == "devices.example.com"
-    assert address(iot, "iot:Jobs") == host_port(srv.endpoint)
+    assert address(iot, "iot:CredentialProvider") == host_port(srv.endpoint)
 
 
 @pytest.mark.parametrize("flag,value", [
@@ -136,3 +135,12 @@ def test_cli_describe_endpoint(server, aws, iotjobs_bin, tmp_path):
         code, out, err = run("iot", "describe-endpoint", "--query", "endpointAddress",
                              "--output", "text")
         assert (code, out) == (0, http + "\n"), err
+
+
+def test_iot_jobs_is_refused_as_live_aws_refuses_it(iot):
+    """AWS retired the separate jobs endpoint: DescribeEndpoint(iot:Jobs) is 400, pointing
+    to iot:Data-ATS (wire spec §8), in any letter case."""
+    for t in ("iot:Jobs", "IOT:JOBS"):
+        with raises_aws("InvalidRequestException", 400) as e:
+            address(iot, t)
+        assert "iot:Data-ATS" in e.response["Error"]["Message"]

@@ -548,7 +548,7 @@ pub static OPERATIONS: &[OperationHelp] = &[
         summary: "Print the host and port where clients reach this iotjobs server for a kind of endpoint.",
         input: &[(
             "endpointType",
-            "Which endpoint, in any letter case: iot:Data or iot:Data-ATS give the MQTT address devices connect to (the HTTP one when the server has no MQTT), iot:Jobs and iot:CredentialProvider the HTTP one; without it, iot:Data. Other names are refused.",
+            "Which endpoint, in any letter case: iot:Data or iot:Data-ATS give the MQTT address devices connect to (the HTTP one when the server has no MQTT), iot:CredentialProvider the HTTP one; without it, iot:Data. iot:Jobs, which AWS retired, and other names are refused.",
         )],
         output: &[(
             "endpointAddress",

@@ -11,11 +11,11 @@
 //!
 //! - `iot:Data` and `iot:Data-ATS`: where devices speak MQTT (AWS's device endpoint).
 //!   Without MQTT, the HTTP address, where the device data plane is served.
-//! - `iot:Jobs` and `iot:CredentialProvider`: the HTTP address. `iot:Jobs` was AWS's
-//!   separate host for the jobs data plane; live AWS now refuses it and points to
-//!   `iot:Data-ATS` (wire spec §8), while iotjobs still answers it because its data plane
-//!   is on the HTTP address (a deviation in docs/compatibility.md). iotjobs serves no
-//!   credentials provider; the address is answered so that a sample asking for it starts.
+//! - `iot:CredentialProvider`: the HTTP address. iotjobs serves no credentials provider;
+//!   the address is answered so that a sample asking for it starts.
+//! - `iot:Jobs` was AWS's separate host for the jobs data plane; live AWS now refuses it
+//!   with InvalidRequestException pointing to `iot:Data-ATS` (wire spec §8), and so does
+//!   iotjobs. HTTP data-plane clients use the server's one endpoint URL, as for `iot`.
 
 use crate::JobsError;
 
@@ -68,6 +68,15 @@ impl JobsError {
     pub fn endpoint_type_not_recognized(value: &str) -> Self {
         Self::InvalidRequest(format!("Endpoint type {value} not recognized."))
     }
+
+    /// `iot:Jobs`, which live AWS no longer answers (wire spec §8).
+    pub fn endpoint_type_retired(endpoint_type: EndpointType) -> Self {
+        Self::InvalidRequest(format!(
+            "Endpoint type {} is no longer supported; use {} (the jobs data plane is served there)",
+            endpoint_type.as_str(),
+            EndpointType::DataAts.as_str()
+        ))
+    }
 }
 
 /// Where clients reach this server: `host[:port]`, as DescribeEndpoint answers them.
@@ -81,12 +90,13 @@ pub struct PublicEndpoints {
 
 impl PublicEndpoints {
     /// The address DescribeEndpoint answers for `endpoint_type` (module docs).
-    pub fn address(&self, endpoint_type: EndpointType) -> &str {
+    pub fn address(&self, endpoint_type: EndpointType) -> Result<&str, JobsError> {
         match endpoint_type {
             EndpointType::Data | EndpointType::DataAts => {
-                self.mqtt.as_deref().unwrap_or(&self.http)
+                Ok(self.mqtt.as_deref().unwrap_or(&self.http))
             }
-            EndpointType::CredentialProvider | EndpointType::Jobs => &self.http,
+            EndpointType::CredentialProvider => Ok(&self.http),
+            EndpointType::Jobs => Err(JobsError::endpoint_type_retired(endpoint_type)),
         }
     }
 }
@@ -134,10 +144,13 @@ mod tests {
             (Data, "devices.example:8883", "jobs.example:443"),
             (DataAts, "devices.example:8883", "jobs.example:443"),
             (CredentialProvider, "jobs.example:443", "jobs.example:443"),
-            (Jobs, "jobs.example:443", "jobs.example:443"),
         ] {
-            assert_eq!(with_mqtt.address(t), with, "{t:?}");
-            assert_eq!(http_only.address(t), without, "{t:?}");
+            assert_eq!(with_mqtt.address(t), Ok(with), "{t:?}");
+            assert_eq!(http_only.address(t), Ok(without), "{t:?}");
         }
+        assert!(matches!(
+            with_mqtt.address(Jobs),
+            Err(JobsError::InvalidRequest(m)) if m.contains("iot:Data-ATS")
+        ));
     }
 }

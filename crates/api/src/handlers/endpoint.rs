@@ -13,6 +13,6 @@ pub(crate) async fn describe_endpoint<S: Store>(
 ) -> Result<DescribeEndpointResponse, JobsError> {
     let endpoint_type = EndpointType::parse(req.endpoint_type.as_deref())?;
     Ok(DescribeEndpointResponse {
-        endpoint_address: Some(app.config.endpoints.address(endpoint_type).to_owned()),
+        endpoint_address: Some(app.config.endpoints.address(endpoint_type)?.to_owned()),
     })
 }
