@@ -106,3 +106,46 @@ def test_readme_rollout_example_runs_as_written(server, aws_cli, iotjobs_bin, tm
     assert lines[clock - 1] == "2" and lines[clock + 1] == "4", lines
     tail = " ".join(lines[clock + 2:])
     assert '"CANCELED"' in tail and '"ABORT_CRITERIA_MET"' in tail, lines
+
+
+S3_SECTION = "## Documents in S3: a firmware update from a managed template"
+
+
+def test_readme_firmware_from_s3_runs_as_written(launch_server, s3_server, aws_cli, iotjobs_bin,
+                                                 tmp_path):
+    """The S3 section, run as written: the firmware goes into s3s-fs with the AWS CLI, a
+    job from AWS-Download-File names it with a presigned-URL placeholder, and the device
+    downloads it through the URL it got (`cmp` proves the bytes). Its `iotjobs serve`
+    line is this test's server, with the same flag and keys."""
+    from conftest import S3_ACCESS_KEY, S3_SECRET_KEY
+    server = launch_server(tmp_path / "srv", "--s3-endpoint", s3_server.endpoint,
+                           env={"AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+                                "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY})
+    try:
+        readme = (REPO / "README.md").read_text()
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        (bin_dir / "aws").symlink_to(aws_cli)
+        (bin_dir / "iotjobs").symlink_to(iotjobs_bin)
+        work = tmp_path / "work"
+        work.mkdir()
+        (work / "fw-2.bin").write_bytes(bytes(range(256)) * 300 + b"firmware 2\n")
+        env = {**_clean_env(tmp_path), "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+        script = ["set -u"]
+        for cmd, must_fail in commands(sh_block(readme, S3_SECTION)):
+            assert not must_fail
+            if cmd.startswith("AWS_ACCESS_KEY_ID=minio AWS_SECRET_ACCESS_KEY=minio-secret iotjobs serve"):
+                continue  # this test's server
+            cmd = (cmd.replace("http://127.0.0.1:8080", server.endpoint)
+                   .replace("http://127.0.0.1:9000", s3_server.endpoint)
+                   .replace("minio-secret", S3_SECRET_KEY).replace("=minio ", f"={S3_ACCESS_KEY} ")
+                   .replace("/tmp/fw-2.bin", str(tmp_path / "downloaded.bin")))
+            quoted = cmd.replace("'", "'\\''")
+            script.append(f"{cmd} || {{ echo 'failed: {quoted}' >&2; exit 1; }}")
+        assert len(script) >= 9, "did the README section change shape?"
+        p = subprocess.run(["bash", "-c", "\n".join(script)], env=env, cwd=work,
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}"
+        assert (tmp_path / "downloaded.bin").read_bytes() == (work / "fw-2.bin").read_bytes()
+    finally:
+        server.stop()
