@@ -296,12 +296,16 @@ def test_template_and_own_document_are_refused(iot, dev1):
         create_from_template(
             iot, "both", documentParameters=params, documentSource="https://example.com/job.json"
         )
-    # documentParameters without a managed template, and an account's own template
+    # documentParameters without a managed template, or with an account's own template;
+    # an own template that does not exist (test_job_templates.py has the rest)
     with raises_aws("InvalidRequestException", 400) as e:
         iot.create_job(jobId="plain", targets=[dev1], document='{"a":1}', documentParameters=params)
     assert "documentParameters" in message(e)
+    own = f"arn:aws:iot:{REGION}:000000000000:jobtemplate/mine"
     with raises_aws("InvalidRequestException", 400):
-        create_from_template(iot, "custom", arn=f"arn:aws:iot:{REGION}:000000000000:jobtemplate/mine")
+        create_from_template(iot, "custom", arn=own, documentParameters=params)
+    with raises_aws("ResourceNotFoundException", 404):
+        create_from_template(iot, "custom", arn=own)
     # a template no one has, and one of another region
     with raises_aws("ResourceNotFoundException", 404):
         create_from_template(iot, "nope", arn=template_arn("AWS-Format-Disk"))
