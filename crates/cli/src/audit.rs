@@ -6,11 +6,9 @@
 //! It prints nothing itself: records go to a callback, so the binary chooses the format.
 //! No server code here (the CLI is a client).
 
-use crate::credentials::Config;
-use crate::http::{Client, Options};
+use crate::own_api::OwnApi;
 use crate::pyjson::Value as PyValue;
 use crate::request::{percent_encode, timestamp_epoch};
-use std::time::SystemTime;
 
 /// What to read.
 #[derive(Debug, Clone, Default)]
@@ -32,11 +30,7 @@ pub struct AuditQuery {
 /// Read the log; each record (a JSON object) goes to `record`. `Err`: a message for
 /// stderr (the server's error code and message when it refused).
 pub fn read(q: &AuditQuery, mut record: impl FnMut(&serde_json::Value)) -> Result<usize, String> {
-    let config = Config::load(q.profile.as_deref());
-    let region = config
-        .region(q.region.as_deref())
-        .map_err(|e| e.to_string())?;
-    let creds = config.credentials().map_err(|e| e.to_string())?;
+    let api = OwnApi::new(&q.endpoint, q.profile.as_deref(), q.region.as_deref())?;
     let mut params: Vec<(&str, String)> = Vec::new();
     for (name, value) in [
         ("jobId", &q.job_id),
@@ -54,18 +48,6 @@ pub fn read(q: &AuditQuery, mut record: impl FnMut(&serde_json::Value)) -> Resul
             params.push((name, secs.to_string()));
         }
     }
-    let client = Client::new(&Options {
-        verify_ssl: true,
-        ..Options::default()
-    })?;
-    let base = q.endpoint.trim_end_matches('/');
-    let host = base
-        .split_once("://")
-        .map_or(base, |(_, r)| r)
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
     let mut next: Option<String> = None;
     let mut count = 0;
     loop {
@@ -80,43 +62,12 @@ pub fn read(q: &AuditQuery, mut record: impl FnMut(&serde_json::Value)) -> Resul
             query.push(format!("nextToken={}", percent_encode(t)));
         }
         query.sort();
-        let url = format!("{base}/iotjobs-api/audit?{}", query.join("&"));
-        let signed = crate::sign::sign_request(
-            &crate::sign::Signable {
-                method: "GET",
-                url: &url,
-                host: &host,
-                content_type: None,
-                headers: &[],
-                body: &[],
-            },
-            &crate::sign::Scope {
-                creds: &creds,
-                region: &region,
-                service: "iot",
-                time: SystemTime::now(),
-            },
+        let body = api.call(
+            "GET",
+            &format!("/iotjobs-api/audit?{}", query.join("&")),
+            None,
+            "reading the audit log",
         )?;
-        let resp = client
-            .send("GET", &url, &signed, &[])
-            .map_err(|e| e.message(&url))?;
-        let body: serde_json::Value = serde_json::from_slice(&resp.body)
-            .map_err(|e| format!("the server answered {} without JSON: {e}", resp.status))?;
-        if resp.status != 200 {
-            let code = resp
-                .headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("x-amzn-ErrorType"))
-                .map_or("error", |(_, v)| v.as_str());
-            let message = body["message"]
-                .as_str()
-                .or(body["Message"].as_str())
-                .unwrap_or("");
-            return Err(format!(
-                "An error occurred ({}) when reading the audit log: {message}",
-                code.split(':').next().unwrap_or(code)
-            ));
-        }
         for r in body["records"].as_array().into_iter().flatten() {
             record(r);
             count += 1;

@@ -28,6 +28,7 @@ pub mod help_text;
 pub mod http;
 pub mod model;
 pub mod output;
+mod own_api;
 pub mod paramfile;
 pub mod params;
 pub mod pyjson;
