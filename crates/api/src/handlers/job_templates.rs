@@ -13,7 +13,7 @@ use super::convert::{
     check_document, config_json, config_value, control_time, job_template_arn, next_token,
     page_request, parse_job_arn,
 };
-use super::jobs::{UpdatableConfigs, updatable_configs};
+use super::jobs::{UpdatableConfigs, own_basis};
 use super::policy::{PolicyConfigs, job_policy, maintenance_windows};
 use crate::app::App;
 use iotjobs_core::job::check_in_progress_timeout;
@@ -42,25 +42,16 @@ pub(crate) async fn create_job_template<S: Store>(
         req.job_arn.is_some(),
     )?;
     check_document(req.document.as_deref())?;
-    let mut own = JobBasis {
-        document: req.document,
-        document_source: req.document_source,
-        configs: updatable_configs(UpdatableConfigs {
+    let mut own = own_basis(
+        (req.document, req.document_source),
+        UpdatableConfigs {
             presigned_url: req.presigned_url_config.as_ref(),
             rollout: req.job_executions_rollout_config.as_ref(),
             abort: req.abort_config.as_ref(),
             timeout: req.timeout_config.as_ref(),
             retry: req.job_executions_retry_config.as_ref(),
-        }),
-    };
-    config_json(
-        &mut own.configs,
-        MAINTENANCE_WINDOWS,
+        },
         req.maintenance_windows.as_ref(),
-    );
-    config_json(
-        &mut own.configs,
-        "destinationPackageVersions",
         req.destination_package_versions.as_ref(),
     );
     config_json(&mut own.configs, "tags", req.tags.as_ref());

@@ -55,28 +55,19 @@ pub(crate) async fn create_job<S: Store>(
     let targets = req.targets;
     // What the request gives itself, as a template keeps it (its maintenance windows
     // as a member of their own), so that one rule can put it over a template's.
-    let mut own = JobBasis {
-        document: req.document,
-        document_source: req.document_source,
-        configs: updatable_configs(UpdatableConfigs {
+    let own = own_basis(
+        (req.document, req.document_source),
+        UpdatableConfigs {
             presigned_url: req.presigned_url_config.as_ref(),
             rollout: req.job_executions_rollout_config.as_ref(),
             abort: req.abort_config.as_ref(),
             timeout: req.timeout_config.as_ref(),
             retry: req.job_executions_retry_config.as_ref(),
-        }),
-    };
-    config_json(
-        &mut own.configs,
-        "destinationPackageVersions",
-        req.destination_package_versions.as_ref(),
-    );
-    config_json(
-        &mut own.configs,
-        MAINTENANCE_WINDOWS,
+        },
         req.scheduling_config
             .as_ref()
             .and_then(|s| s.maintenance_windows.as_ref()),
+        req.destination_package_versions.as_ref(),
     );
     let basis = match (managed, req.job_template_arn.as_deref()) {
         (Some(managed), _) => inherit(&managed, own),
@@ -487,6 +478,29 @@ pub(super) struct UpdatableConfigs<'a> {
     pub(super) abort: Option<&'a AbortConfig>,
     pub(super) timeout: Option<&'a TimeoutConfig>,
     pub(super) retry: Option<&'a JobExecutionsRetryConfig>,
+}
+
+/// What a CreateJob or CreateJobTemplate request gives itself, as a template keeps it:
+/// its document, its configs, its maintenance windows as a member of their own and its
+/// package versions (so that one rule, `template::inherit`, can put it over another).
+pub(super) fn own_basis(
+    (document, document_source): (Option<String>, Option<String>),
+    configs: UpdatableConfigs<'_>,
+    maintenance_windows: Option<&Vec<MaintenanceWindow>>,
+    destination_package_versions: Option<&Vec<String>>,
+) -> JobBasis {
+    let mut configs = updatable_configs(configs);
+    config_json(&mut configs, MAINTENANCE_WINDOWS, maintenance_windows);
+    config_json(
+        &mut configs,
+        "destinationPackageVersions",
+        destination_package_versions,
+    );
+    JobBasis {
+        document,
+        document_source,
+        configs,
+    }
 }
 
 /// Those configs as stored (member name → JSON text); absent ones are left out.
