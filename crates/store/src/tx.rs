@@ -147,6 +147,8 @@ pub(crate) trait Tx {
     async fn insert_job_target(&self, job: &str, kind: &str, name: &str) -> StoreResult<()>;
     /// Replace a job's list of target ARNs (AssociateTargetsWithJob).
     async fn update_job_targets(&self, job: &str, targets: &[String]) -> StoreResult<()>;
+    /// The progress columns: status, counters, timestamps, rollout state. Not the
+    /// policy, which only [`Tx::update_job`] (UpdateJob) changes.
     async fn update_job_progress(&self, progress: &JobProgress) -> StoreResult<()>;
     /// Every mutable column of a job (UpdateJob, CancelJob, DeleteJob).
     async fn update_job(&self, job: &Job) -> StoreResult<()>;

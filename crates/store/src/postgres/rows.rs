@@ -917,16 +917,17 @@ impl Tx for PgTx<'_> {
         Ok(n == 1)
     }
 
-    /// Write the progress columns: status, counters, timestamps, policy and rollout.
+    /// Write the progress columns: status, counters, timestamps and rollout state (not
+    /// the policy: execution changes never change it; `update_job` writes it).
     async fn update_job_progress(&self, p: &JobProgress) -> StoreResult<()> {
         let d = &p.process_details;
         let o = &p.rollout;
         self.execute(
             "UPDATE jobs SET status = $2, n_queued = $3, n_in_progress = $4, n_succeeded = $5, n_failed = $6,
              n_timed_out = $7, n_rejected = $8, n_removed = $9, n_canceled = $10, last_updated_at = $11,
-             completed_at = $12, policy = $13, rollout_waiting = $14, rollout_notified = $15,
-             rollout_started_at = $16, rollout_bucket = $17, rollout_in_bucket = $18, rollout_ended = $19,
-             wake_at = $20, rollout_bucket_rate = $21 WHERE job_id = $1",
+             completed_at = $12, rollout_waiting = $13, rollout_notified = $14,
+             rollout_started_at = $15, rollout_bucket = $16, rollout_in_bucket = $17, rollout_ended = $18,
+             wake_at = $19, rollout_bucket_rate = $20 WHERE job_id = $1",
             &[
                 &p.job_id,
                 &p.status.as_str(),
@@ -940,7 +941,6 @@ impl Tx for PgTx<'_> {
                 &d.canceled,
                 &p.last_updated_at.millis(),
                 &p.completed_at.map(Timestamp::millis),
-                &policy_codec::encode(&p.policy),
                 &o.waiting,
                 &o.notified,
                 &o.started_at.map(Timestamp::millis),
@@ -955,13 +955,14 @@ impl Tx for PgTx<'_> {
         .map(drop)
     }
 
-    /// Every mutable column: the progress columns (policy and rollout included), then
-    /// the description's.
+    /// Every mutable column: the progress columns (rollout included), then the
+    /// description's and the policy (which only UpdateJob changes, so execution changes,
+    /// which write the progress alone, never encode it).
     async fn update_job(&self, job: &Job) -> StoreResult<()> {
         self.update_job_progress(&job.progress).await?;
         self.execute(
             "UPDATE jobs SET in_progress_timeout_minutes = $2, description = $3, force_canceled = $4,
-             reason_code = $5, comment = $6, configs = $7 WHERE job_id = $1",
+             reason_code = $5, comment = $6, configs = $7, policy = $8 WHERE job_id = $1",
             &[
                 &job.progress.job_id,
                 &job.progress.in_progress_timeout_minutes,
@@ -970,6 +971,7 @@ impl Tx for PgTx<'_> {
                 &job.reason_code,
                 &job.comment,
                 &to_json(&job.configs),
+                &policy_codec::encode(&job.progress.policy),
             ],
         )
         .await
