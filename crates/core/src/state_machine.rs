@@ -230,31 +230,13 @@ pub fn apply(
 }
 
 /// [`apply`], then account for the change in the job's counters (and complete the job
-/// if that was its last pending execution). Returns the change to commit; `job` is
-/// updated in place only on success.
+/// if that was its last pending execution), under the job's retry config: a change to
+/// FAILED or TIMED_OUT that the config retries ([`JobProgress::retry_due`]) is followed
+/// at once by [`ExecutionCommand::Retry`]. The counters see only the net move, so the
+/// job never completes in between. `job` is updated in place only on success. Returns
+/// the change `cmd` made and, when retried, the execution as the retry left it (the
+/// one to store).
 pub fn apply_to_job(
-    job: &mut JobProgress,
-    exec: &JobExecution,
-    cmd: &ExecutionCommand,
-    now: Timestamp,
-) -> Result<Change, JobsError> {
-    let change = apply(exec, cmd, job.in_progress_timeout_minutes, now)?;
-    match &change {
-        Change::Update(next) => {
-            job.record_execution_change(Some(exec.status), Some(next.status), now)
-        }
-        Change::Delete => job.record_execution_change(Some(exec.status), None, now),
-        Change::Unchanged => {}
-    }
-    Ok(change)
-}
-
-/// [`apply_to_job`] under the job's retry config: a change to FAILED or TIMED_OUT that
-/// the config retries ([`JobProgress::retry_due`]) is followed at once by
-/// [`ExecutionCommand::Retry`]. The job's counters see only the net move, so the job
-/// never completes in between. Returns the change `cmd` made and, when retried, the
-/// execution as the retry left it (the one to store).
-pub fn apply_to_job_with_retry(
     job: &mut JobProgress,
     exec: &JobExecution,
     cmd: &ExecutionCommand,

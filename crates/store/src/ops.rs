@@ -23,7 +23,7 @@ use iotjobs_core::group::{
 use iotjobs_core::job::{JobProgress, JobUpdate, check_associate_targets, resolve_targets};
 use iotjobs_core::page::{Page, PageRequest};
 use iotjobs_core::policy::{EndBehavior, ScheduleEvent};
-use iotjobs_core::state_machine::{Change, ExecutionCommand, apply_to_job_with_retry};
+use iotjobs_core::state_machine::{Change, ExecutionCommand, apply_to_job};
 use iotjobs_core::store::{
     AppliedChange, AssociatedTargets, ExecutionSelector, JobFilter, StoreResult, ThingFilter,
 };
@@ -1144,7 +1144,7 @@ impl JobCache {
         let mut next_job = job.clone();
         // The retry config queues a FAILED or TIMED_OUT execution again, in the same
         // transaction: the caller still learns the status it set.
-        let (change, retry) = apply_to_job_with_retry(&mut next_job, &exec, cmd, now)?;
+        let (change, retry) = apply_to_job(&mut next_job, &exec, cmd, now)?;
         *job = next_job.clone();
         let how = match &change {
             Change::Unchanged => None,

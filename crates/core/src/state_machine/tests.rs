@@ -358,13 +358,14 @@ fn counters_follow_changes_and_snapshot_jobs_complete() {
 
     // Deleting a pending execution takes it out of its bucket.
     let mut job = progress(2, 0, TargetSelection::Snapshot);
-    let change = apply_to_job(
+    let (change, retried) = apply_to_job(
         &mut job,
         &exec_in(Queued),
         &ExecutionCommand::Delete { force: false },
         NOW,
     )
     .unwrap();
+    assert_eq!(retried, None);
     assert_eq!(change, Change::Delete);
     assert_eq!(job.process_details.queued, 1);
 }
