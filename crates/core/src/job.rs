@@ -451,7 +451,8 @@ impl JobUpdate {
     ///   doing nothing, which hides a client's mistake (AWS documents no answer; the
     ///   choice is recorded in docs/compatibility.md);
     /// - the configs given pass the same cross-member checks as CreateJob's
-    ///   ([`crate::policy::check_policy_update`]);
+    ///   ([`crate::policy::check_rules`]; each config given replaces the job's whole,
+    ///   so checking the request's is checking the job's after the update);
     /// - retries can only be updated to 0 (AWS "Specify job configurations by using the
     ///   AWS IoT Jobs API": once the job exists its `numberOfRetries` can only be 0).
     pub fn check(&self) -> Result<(), JobsError> {
@@ -471,7 +472,7 @@ impl JobUpdate {
                 "jobExecutionsRetryConfig: after a job is created, numberOfRetries can only be updated to 0".into(),
             ));
         }
-        crate::policy::check_policy_update(&JobPolicy {
+        crate::policy::check_rules(&JobPolicy {
             rollout: self.rollout.clone(),
             abort: self.abort.clone().unwrap_or_default(),
             retry: self.retry.clone().unwrap_or_default(),
@@ -603,20 +604,20 @@ impl Job {
             self.progress.in_progress_timeout_minutes = t;
         }
         self.configs.extend(update.configs);
-        let mut policy = (*self.progress.policy).clone();
-        if let Some(r) = &update.rollout {
-            policy.rollout = Some(r.clone());
-        }
-        if let Some(a) = &update.abort {
-            policy.abort = a.clone();
-        }
-        if let Some(r) = &update.retry {
-            policy.retry = r.clone();
-        }
-        crate::policy::check_policy_update(&policy)?;
-        if update.rollout.is_some() || update.abort.is_some() || update.retry.is_some() {
+        let new_rate = update.rollout.is_some();
+        if new_rate || update.abort.is_some() || update.retry.is_some() {
+            let mut policy = (*self.progress.policy).clone();
+            if let Some(r) = update.rollout {
+                policy.rollout = Some(r);
+            }
+            if let Some(a) = update.abort {
+                policy.abort = a;
+            }
+            if let Some(r) = update.retry {
+                policy.retry = r;
+            }
             self.progress.policy = Arc::new(policy);
-            if update.rollout.is_some() && self.progress.rollout.started_at.is_some() {
+            if new_rate && self.progress.rollout.started_at.is_some() {
                 // A new rollout config applies to the current minute at once.
                 self.progress.rollout.bucket_rate = self.progress.rollout_rate();
             }

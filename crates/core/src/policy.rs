@@ -42,6 +42,13 @@ pub struct JobPolicy {
 }
 
 impl JobPolicy {
+    /// The empty policy, shared: every plain job's progress row points at this one, so
+    /// loading a job on the hot path (a cancel) allocates no policy.
+    pub fn none() -> Arc<JobPolicy> {
+        static NONE: std::sync::OnceLock<Arc<JobPolicy>> = std::sync::OnceLock::new();
+        Arc::clone(NONE.get_or_init(Arc::default))
+    }
+
     pub fn is_empty(&self) -> bool {
         self == &JobPolicy::default()
     }
@@ -485,6 +492,16 @@ impl JobsError {
 /// The checks on a policy that span members (the model checks each member's range):
 /// called by the edge after parsing, for CreateJob and UpdateJob.
 pub fn check_policy(policy: &JobPolicy, now: Timestamp) -> Result<(), JobsError> {
+    check_rules(policy)?;
+    if let Some(s) = &policy.schedule {
+        check_schedule(s, now)?;
+    }
+    Ok(())
+}
+
+/// The checks of [`check_policy`] on the rules UpdateJob may replace (rollout, abort,
+/// retry), which do not depend on the time (a schedule cannot be updated).
+pub fn check_rules(policy: &JobPolicy) -> Result<(), JobsError> {
     if let Some(r) = &policy.rollout {
         check_rollout(r)?;
     }
@@ -499,21 +516,7 @@ pub fn check_policy(policy: &JobPolicy, now: Timestamp) -> Result<(), JobsError>
             )));
         }
     }
-    check_retry(&policy.retry)?;
-    if let Some(s) = &policy.schedule {
-        check_schedule(s, now)?;
-    }
-    Ok(())
-}
-
-/// UpdateJob's checks: those of [`check_policy`] that do not depend on the time (a
-/// schedule cannot be updated).
-pub fn check_policy_update(policy: &JobPolicy) -> Result<(), JobsError> {
-    let without_schedule = JobPolicy {
-        schedule: None,
-        ..policy.clone()
-    };
-    check_policy(&without_schedule, Timestamp(0))
+    check_retry(&policy.retry)
 }
 
 /// A rollout config must say how fast: the model makes both of its members optional,

@@ -112,7 +112,7 @@ pub(crate) fn encode(policy: &JobPolicy) -> Option<String> {
 /// The policy a column value holds; `backend` names the store in errors.
 pub(crate) fn decode(text: Option<&str>, backend: &str) -> Result<Arc<JobPolicy>, JobsError> {
     let Some(text) = text else {
-        return Ok(Arc::default());
+        return Ok(JobPolicy::none());
     };
     let bad = |what: &dyn std::fmt::Display| {
         JobsError::storage(backend, format_args!("bad stored job policy: {what}"))
