@@ -7,6 +7,7 @@
 //! plane (control vs data) is not done here; callers pick the model first.
 
 use percent_encoding::percent_decode_str;
+use std::borrow::Cow;
 
 use iotjobs_model::{OperationDef, Segment};
 
@@ -48,18 +49,21 @@ pub fn match_route_with_query(
     let Some(path) = path.strip_prefix('/') else {
         return RouteMatch::NotFound;
     };
-    let segments: Vec<String> = path
+    // Decoding borrows unless a segment holds an escape, so the common request allocates
+    // nothing here; labels are bound only for the winning template (a cancel's path has
+    // literal-prefix matches in dozens of templates).
+    let segments: Vec<Cow<'_, str>> = path
         .split('/')
-        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .map(|s| percent_decode_str(s).decode_utf8_lossy())
         .collect();
 
-    // (score, op, labels) of the best match with the right method.
-    let mut best: Option<((usize, bool, usize), &'static OperationDef, Vec<_>)> = None;
+    // (score, op) of the best match with the right method.
+    let mut best: Option<((usize, bool, usize), &'static OperationDef)> = None;
     let mut allowed: Vec<&'static str> = Vec::new();
     for op in ops {
-        let Some(labels) = match_path(op.path, &segments) else {
+        if !path_matches(op.path, &segments) {
             continue;
-        };
+        }
         if let Some(q) = raw_query
             && !op.query.iter().all(|(k, _)| query_has_key(q, k))
         {
@@ -83,50 +87,63 @@ pub fn match_route_with_query(
             0
         };
         let score = (literals, no_greedy, query_literals);
-        if best.as_ref().is_none_or(|(s, _, _)| score > *s) {
-            best = Some((score, op, labels));
+        if best.as_ref().is_none_or(|(s, _)| score > *s) {
+            best = Some((score, op));
         }
     }
     match best {
-        Some((_, op, labels)) => RouteMatch::Matched { op, labels },
+        Some((_, op)) => RouteMatch::Matched {
+            op,
+            labels: bind_labels(op.path, &segments),
+        },
         None if !allowed.is_empty() => RouteMatch::MethodNotAllowed { allowed },
         None => RouteMatch::NotFound,
     }
 }
 
-/// Matches decoded `segments` against a template; returns the label bindings.
-fn match_path(
+/// Whether decoded `segments` match a template: literals equal, labels non-empty, a
+/// greedy label (always last) taking a non-empty rest.
+fn path_matches(template: &'static [Segment], segments: &[Cow<'_, str>]) -> bool {
+    let greedy = matches!(template.last(), Some(Segment::Greedy(_)));
+    if greedy {
+        if segments.len() < template.len() {
+            return false;
+        }
+    } else if segments.len() != template.len() {
+        return false;
+    }
+    template
+        .iter()
+        .zip(segments)
+        .all(|(seg, value)| match *seg {
+            Segment::Literal(l) => value == l,
+            Segment::Label(_) => !value.is_empty(),
+            Segment::Greedy(_) => true,
+        })
+        && (!greedy || {
+            // The rest joined with `/` is empty only when it is one empty segment.
+            let rest = &segments[template.len() - 1..];
+            rest.len() > 1 || !rest[0].is_empty()
+        })
+}
+
+/// The label bindings of a template that [`path_matches`] the segments.
+fn bind_labels(
     template: &'static [Segment],
-    segments: &[String],
-) -> Option<Vec<(&'static str, String)>> {
+    segments: &[Cow<'_, str>],
+) -> Vec<(&'static str, String)> {
     let mut labels = Vec::new();
     for (i, seg) in template.iter().enumerate() {
         match *seg {
-            Segment::Literal(l) => {
-                if segments.get(i)? != l {
-                    return None;
-                }
-            }
-            Segment::Label(name) => {
-                let value = segments.get(i)?;
-                if value.is_empty() {
-                    return None;
-                }
-                labels.push((name, value.clone()));
-            }
+            Segment::Literal(_) => {}
+            Segment::Label(name) => labels.push((name, segments[i].clone().into_owned())),
             Segment::Greedy(name) => {
-                // The generator guarantees a greedy label is the last template segment.
-                let rest = segments.get(i..)?;
-                let value = rest.join("/");
-                if rest.is_empty() || value.is_empty() {
-                    return None;
-                }
-                labels.push((name, value));
-                return Some(labels);
+                labels.push((name, segments[i..].join("/")));
+                break;
             }
         }
     }
-    (segments.len() == template.len()).then_some(labels)
+    labels
 }
 
 /// Whether the raw query string contains parameter `key` (with or without a value).
