@@ -22,6 +22,7 @@
 //! - touch any database but the ones it seeds in its own work directory (deleted at
 //!   the end unless `--keep`).
 
+mod floor;
 mod load;
 mod lockout;
 mod mqtt;
@@ -63,6 +64,16 @@ enum Command {
     /// Signed calls while N connections hold forged-signature requests waiting for a
     /// body (the lockout of issue 12), then SIGTERM during the attack.
     Lockout(lockout::LockoutArgs),
+    /// SQLite's own cost per durable single-row update with group commit: the storage
+    /// floor beside `cancel`'s results.
+    SqliteFloor(floor::SqliteFloorArgs),
+    /// A minimal hyper server answering every request `200 {}` (the HTTP floor); started
+    /// by `cancel --null-server` in place of `iotjobs serve`, whose arguments it accepts.
+    #[command(hide = true)]
+    Serve {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Only measure the disk's fsync cost (writes of 4-256 KiB, each + fsync) in a directory.
     Fsync {
         /// Directory to measure in (default: the system temp dir).
@@ -136,6 +147,10 @@ struct CancelArgs {
     /// Keep the seeded databases and server logs.
     #[arg(long)]
     keep: bool,
+    /// Measure the HTTP floor instead: start this binary's minimal hyper server (it
+    /// answers every request `200 {}` without verifying, routing or storing anything).
+    #[arg(long)]
+    null_server: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -147,6 +162,11 @@ fn main() -> anyhow::Result<()> {
             println!("{}", r.describe(&dir));
             Ok(())
         }
+        Command::SqliteFloor(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(floor::sqlite_floor(args)),
+        Command::Serve { args } => floor::null_serve(&args),
         Command::CancelPg(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
@@ -201,7 +221,11 @@ async fn cancel(args: CancelArgs) -> anyhow::Result<()> {
     for &s in &args.stored {
         seed::Layout::new(s, args.order)?;
     }
-    let server_bin = server_binary(args.server_bin.as_ref())?;
+    let server_bin = if args.null_server {
+        std::env::current_exe()?
+    } else {
+        server_binary(args.server_bin.as_ref())?
+    };
     let (work_dir, _temp_guard) = work_directory(args.work_dir.as_ref(), "iotjobs-bench-")?;
     let mut cleanup = Cleanup {
         paths: Vec::new(),
