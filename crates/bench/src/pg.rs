@@ -62,7 +62,11 @@ pub async fn cancel_pg(args: PgArgs) -> anyhow::Result<()> {
         "- server: `{} serve --database postgres://…` ({} node{})\n",
         server_bin.display(),
         args.nodes,
-        if args.nodes == 1 { "" } else { "s, one database" }
+        if args.nodes == 1 {
+            ""
+        } else {
+            "s, one database"
+        }
     );
     anyhow::ensure!(args.nodes >= 1, "--nodes must be at least 1");
     println!("| stored | conc. | cancels | requests/s | p50 ms | p99 ms | max ms | errors |");
@@ -120,8 +124,7 @@ pub async fn cancel_pg(args: PgArgs) -> anyhow::Result<()> {
                 .map(|s| load::Client::new(s.addr).map(Arc::new))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let warm = on_nodes(&clients, &layout, next, warmup, concurrency).await?;
-            let result =
-                on_nodes(&clients, &layout, next + warmup, requests, concurrency).await?;
+            let result = on_nodes(&clients, &layout, next + warmup, requests, concurrency).await?;
             next += warmup + requests;
             drop(clients);
             for srv in servers {
@@ -139,6 +142,26 @@ pub async fn cancel_pg(args: PgArgs) -> anyhow::Result<()> {
                 result.errors + warm.errors
             );
         }
+        // Every cancel counted once, whichever node made it: the jobs' counters agree
+        // with the executions' statuses.
+        let row = admin
+            .query_one(
+                &format!(
+                    "SELECT (SELECT count(*) FROM {schema}.job_executions WHERE status = 'CANCELED'),
+                            (SELECT coalesce(sum(n_canceled), 0)::bigint FROM {schema}.jobs),
+                            (SELECT count(*) FROM {schema}.job_executions WHERE status = 'QUEUED'),
+                            (SELECT coalesce(sum(n_queued), 0)::bigint FROM {schema}.jobs)"
+                ),
+                &[],
+            )
+            .await?;
+        let (canceled, counted, queued, counted_queued): (i64, i64, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        anyhow::ensure!(
+            canceled == counted && queued == counted_queued,
+            "counters disagree with the executions: {canceled} CANCELED rows, n_canceled {counted}; \
+             {queued} QUEUED rows, n_queued {counted_queued}"
+        );
         admin
             .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
             .await?;
