@@ -135,6 +135,27 @@ impl LoadResult {
             .last()
             .map_or(0.0, |&v| f64::from(v) / 1000.0)
     }
+
+    /// Runs made at the same time (against several nodes) as one: their requests and
+    /// latencies together, over the longest run's time.
+    pub fn merge(results: Vec<LoadResult>) -> LoadResult {
+        let mut all = LoadResult {
+            requests: 0,
+            errors: 0,
+            first_errors: Vec::new(),
+            elapsed: Duration::ZERO,
+            latencies_us: Vec::new(),
+        };
+        for r in results {
+            all.requests += r.requests;
+            all.errors += r.errors;
+            all.first_errors.extend(r.first_errors);
+            all.elapsed = all.elapsed.max(r.elapsed);
+            all.latencies_us.extend(r.latencies_us);
+        }
+        all.latencies_us.sort_unstable();
+        all
+    }
 }
 
 #[derive(Default)]

@@ -36,6 +36,10 @@ pub struct PgArgs {
     /// The server binary (default: `iotjobs` next to this executable).
     #[arg(long)]
     server_bin: Option<PathBuf>,
+    /// `iotjobs serve` nodes on the one database: each gets an equal share of the
+    /// workers and of the executions to cancel, all at the same time.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
 }
 
 pub async fn cancel_pg(args: PgArgs) -> anyhow::Result<()> {
@@ -55,9 +59,16 @@ pub async fn cancel_pg(args: PgArgs) -> anyhow::Result<()> {
     println!("# CancelJobExecution benchmark, PostgreSQL backend\n");
     println!("- PostgreSQL {version} on this machine, synchronous_commit={sync}");
     println!(
-        "- server: `{} serve --database postgres://…` (one node)\n",
-        server_bin.display()
+        "- server: `{} serve --database postgres://…` ({} node{})\n",
+        server_bin.display(),
+        args.nodes,
+        if args.nodes == 1 {
+            ""
+        } else {
+            "s, one database"
+        }
     );
+    anyhow::ensure!(args.nodes >= 1, "--nodes must be at least 1");
     println!("| stored | conc. | cancels | requests/s | p50 ms | p99 ms | max ms | errors |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     let log_dir = tempfile::tempdir()?;
@@ -103,13 +114,22 @@ pub async fn cancel_pg(args: PgArgs) -> anyhow::Result<()> {
             let log = log_dir
                 .path()
                 .join(format!("server-{stored}-{concurrency}.log"));
-            let srv = server::Server::start_url(&server_bin, &url, &log).await?;
-            let client = Arc::new(load::Client::new(srv.addr)?);
-            let warm = load::run(&client, &layout, next, warmup, concurrency).await;
-            let result = load::run(&client, &layout, next + warmup, requests, concurrency).await;
+            let mut servers = Vec::new();
+            for node in 0..args.nodes {
+                let log = log.with_extension(format!("{node}.log"));
+                servers.push(server::Server::start_url(&server_bin, &url, &log).await?);
+            }
+            let clients = servers
+                .iter()
+                .map(|s| load::Client::new(s.addr).map(Arc::new))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let warm = on_nodes(&clients, &layout, next, warmup, concurrency).await?;
+            let result = on_nodes(&clients, &layout, next + warmup, requests, concurrency).await?;
             next += warmup + requests;
-            drop(client);
-            srv.stop().await?;
+            drop(clients);
+            for srv in servers {
+                srv.stop().await?;
+            }
             failed |= warm.errors > 0 || result.errors > 0;
             println!(
                 "| {} | {concurrency} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} |",
@@ -122,10 +142,55 @@ pub async fn cancel_pg(args: PgArgs) -> anyhow::Result<()> {
                 result.errors + warm.errors
             );
         }
+        // Every cancel counted once, whichever node made it: the jobs' counters agree
+        // with the executions' statuses.
+        let row = admin
+            .query_one(
+                &format!(
+                    "SELECT (SELECT count(*) FROM {schema}.job_executions WHERE status = 'CANCELED'),
+                            (SELECT coalesce(sum(n_canceled), 0)::bigint FROM {schema}.jobs),
+                            (SELECT count(*) FROM {schema}.job_executions WHERE status = 'QUEUED'),
+                            (SELECT coalesce(sum(n_queued), 0)::bigint FROM {schema}.jobs)"
+                ),
+                &[],
+            )
+            .await?;
+        let (canceled, counted, queued, counted_queued): (i64, i64, i64, i64) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        anyhow::ensure!(
+            canceled == counted && queued == counted_queued,
+            "counters disagree with the executions: {canceled} CANCELED rows, n_canceled {counted}; \
+             {queued} QUEUED rows, n_queued {counted_queued}"
+        );
         admin
             .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
             .await?;
     }
     anyhow::ensure!(!failed, "some cancels were not answered 200");
     Ok(())
+}
+
+/// Cancel pairs `first..first + count` through every node at once: node `i` gets the
+/// `i`-th share of the pairs and of the workers (as in [`load::run`]).
+async fn on_nodes(
+    clients: &[Arc<load::Client>],
+    layout: &seed::Layout,
+    first: u64,
+    count: u64,
+    concurrency: usize,
+) -> anyhow::Result<load::LoadResult> {
+    let n = clients.len() as u64;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, client) in clients.iter().enumerate() {
+        let i = i as u64;
+        let (start, end) = (first + count * i / n, first + count * (i + 1) / n);
+        let workers = (concurrency / clients.len()).max(1);
+        let (client, layout) = (client.clone(), *layout);
+        tasks.spawn(async move { load::run(&client, &layout, start, end - start, workers).await });
+    }
+    let mut results = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        results.push(r?);
+    }
+    Ok(load::LoadResult::merge(results))
 }

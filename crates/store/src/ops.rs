@@ -873,7 +873,7 @@ pub(crate) async fn update_job_execution(
     cmd: &ExecutionCommand,
     now: Timestamp,
 ) -> StoreResult<Option<AppliedChange>> {
-    let Some(exec) = tx.select_execution(selector, Lock::ForUpdate).await? else {
+    let Some(exec) = tx.select_execution_for_change(selector).await? else {
         return match selector {
             ExecutionSelector::NextPending { .. } => Ok(None),
             ExecutionSelector::Exact {

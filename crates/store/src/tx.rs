@@ -185,6 +185,16 @@ pub(crate) trait Tx {
         selector: &ExecutionSelector,
         lock: Lock,
     ) -> StoreResult<Option<JobExecution>>;
+    /// [`Tx::select_execution`] with [`Lock::ForUpdate`], for a change that goes on to
+    /// lock the execution's job (`select_job_progress` with [`Lock::ForUpdate`]): a
+    /// backend may lock and read the job's row in the same round trip (execution first,
+    /// so the lock order stays) and answer that next read from it.
+    async fn select_execution_for_change(
+        &self,
+        selector: &ExecutionSelector,
+    ) -> StoreResult<Option<JobExecution>> {
+        self.select_execution(selector, Lock::ForUpdate).await
+    }
     /// The thing's IN_PROGRESS, then QUEUED executions, oldest first, at most `limit`
     /// of each status.
     async fn select_pending(&self, thing: &str, limit: usize) -> StoreResult<Vec<JobExecution>>;

@@ -197,31 +197,30 @@ macro_rules! transaction {
                 $store.forget_idle_connections();
                 client = $store.client().await;
             }
-            let mut client = client?;
-            let (outcome, begun) = match client.transaction().await {
-                Err(e) => (Err(pg_err(e)), false),
-                Ok(t) => {
-                    let owned = PgTx(t, Default::default());
-                    let result: StoreResult<_> = {
-                        let $tx = &owned;
-                        async { $body }.await
-                    };
-                    let outcome = match result {
-                        Ok(v) => owned
-                            .commit(&$store.channel, &$store.node, $store.peers_listen(), &actor)
-                            .await
-                            .map(|changed| {
-                                $store
-                                    .commits
-                                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                                $store.changes.emit(changed);
-                                v
-                            }),
-                        // Dropping the transaction rolls it back.
-                        Err(e) => Err(e),
-                    };
-                    (outcome, true)
-                }
+            let client = client?;
+            // BEGIN goes out with the first statement (see `PgTx`).
+            let (outcome, begun) = {
+                let owned = PgTx::new(&client);
+                let result: StoreResult<_> = {
+                    let $tx = &owned;
+                    async { $body }.await
+                };
+                let outcome = match result {
+                    Ok(v) => owned
+                        .commit(&$store.channel, &$store.node, $store.peers_listen(), &actor)
+                        .await
+                        .map(|changed| {
+                            $store
+                                .commits
+                                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            $store.changes.emit(changed);
+                            v
+                        }),
+                    // Dropping the transaction rolls it back.
+                    Err(e) => Err(e),
+                };
+                let begun = owned.begun();
+                (outcome, begun)
             };
             let lost = matches!(&outcome, Err(e) if e.is_connection_lost());
             if lost {

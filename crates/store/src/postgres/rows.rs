@@ -17,12 +17,132 @@ use iotjobs_core::{JobsError, Thing, Timestamp};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-/// A transaction with the backend's statements as methods.
+/// A transaction with the backend's statements as methods, run with as few round trips
+/// as the statements allow:
+///
+/// - `BEGIN` is not a round trip of its own: it is sent with the transaction's first
+///   statement, in one pipeline (tokio-postgres pipelines requests issued before their
+///   answers are awaited).
+/// - The writes of an execution change (`UPDATE job_executions`, `UPDATE jobs`) are
+///   deferred ([`Deferred`]): they go out with the transaction's next statement, or with
+///   the audit insert, the NOTIFYs and `COMMIT` in the final pipeline. Every statement
+///   still runs in the order the operation issued it, and every read sees the writes
+///   before it; a deferred write that fails aborts the transaction, so the `COMMIT`
+///   behind it rolls back, and its error is the transaction's.
+/// - A change of one execution reads the execution and its job in one statement
+///   ([`Tx::select_execution_for_change`]).
+///
+/// A CancelJobExecution is then two round trips (it was seven).
 pub(crate) struct PgTx<'a>(
-    pub(crate) deadpool_postgres::Transaction<'a>,
+    pub(crate) &'a deadpool_postgres::Client,
     /// Things whose executions this transaction changed (see [`Tx::touched`]).
     pub(crate) std::sync::Mutex<crate::Changed>,
+    /// What is sent but not yet awaited, and where the transaction stands.
+    pub(crate) std::sync::Mutex<Local>,
 );
+
+/// [`PgTx`]'s own state.
+#[derive(Default)]
+pub(crate) struct Local {
+    /// `BEGIN` was sent (a rollback is owed unless `COMMIT` follows).
+    begin_sent: bool,
+    /// `BEGIN` succeeded: a statement of this transaction may have run (a write is then
+    /// not retried after a lost connection).
+    pub(crate) begun: bool,
+    /// `COMMIT` was sent.
+    done: bool,
+    /// Writes not sent yet, in order.
+    deferred: Vec<Deferred>,
+    /// The job row read and locked with an execution by
+    /// [`Tx::select_execution_for_change`], for the next `select_job_progress`.
+    job: Option<JobProgress>,
+}
+
+/// A write sent with the next statement rather than on its own.
+enum Deferred {
+    Execution(Box<JobExecution>),
+    Progress(Box<JobProgress>),
+}
+
+/// A statement's answer, in a pipeline: the error, or the row count.
+type Sent<'f> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'f>,
+>;
+
+/// Poll `first` in order, then `last`, until all are done: each sends its request on
+/// its first poll (prepared statements, simple queries), so they go out in this order
+/// without waiting for each other's answers.
+async fn pipelined<T>(
+    first: Vec<Sent<'_>>,
+    last: impl std::future::Future<Output = T>,
+) -> (Vec<Result<u64, tokio_postgres::Error>>, T) {
+    use std::task::Poll;
+    let mut first: Vec<(Sent<'_>, Option<Result<u64, tokio_postgres::Error>>)> =
+        first.into_iter().map(|f| (f, None)).collect();
+    let mut last = std::pin::pin!(last);
+    let mut out = None;
+    std::future::poll_fn(|cx| {
+        for (f, done) in first.iter_mut() {
+            if done.is_none()
+                && let Poll::Ready(r) = f.as_mut().poll(cx)
+            {
+                *done = Some(r);
+            }
+        }
+        if out.is_none()
+            && let Poll::Ready(r) = last.as_mut().poll(cx)
+        {
+            out = Some(r);
+        }
+        if out.is_some() && first.iter().all(|(_, d)| d.is_some()) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    let results = first.into_iter().filter_map(|(_, d)| d).collect();
+    (results, out.expect("polled to completion"))
+}
+
+/// The update of one execution row, failing (division by zero, reported as a bug) when
+/// no row matched: a deferred write's row count is known only after COMMIT was sent.
+const UPDATE_EXECUTION: &str = "WITH u AS (
+     UPDATE job_executions SET status = $4, force_canceled = $5, status_details = $6,
+       queued_at = $7, started_at = $8, last_updated_at = $9, version_number = $10,
+       in_progress_deadline = $11, step_deadline = $12, retry_attempt = $13,
+       retry_timed_out = $14, timeout_at = $15
+     WHERE thing_name = $1 AND job_id = $2 AND execution_number = $3 RETURNING 1)
+   SELECT 1 / count(*)::int FROM u";
+
+const UPDATE_PROGRESS: &str = "UPDATE jobs SET status = $2, n_queued = $3, n_in_progress = $4, n_succeeded = $5, n_failed = $6,
+     n_timed_out = $7, n_rejected = $8, n_removed = $9, n_canceled = $10, last_updated_at = $11,
+     completed_at = $12, rollout_waiting = $13, rollout_notified = $14,
+     rollout_started_at = $15, rollout_bucket = $16, rollout_in_bucket = $17, rollout_ended = $18,
+     wake_at = $19, rollout_bucket_rate = $20 WHERE job_id = $1";
+
+/// A deferred write's error: the failed row check of [`UPDATE_EXECUTION`] is a bug.
+fn deferred_err(e: tokio_postgres::Error) -> JobsError {
+    if e.code() == Some(&tokio_postgres::error::SqlState::DIVISION_BY_ZERO) {
+        JobsError::bug("an execution vanished during its update")
+    } else {
+        pg_err(e)
+    }
+}
+
+impl Drop for PgTx<'_> {
+    /// A transaction neither committed nor finished: roll it back. The request is queued
+    /// on the connection now (before the connection can serve anyone else) and its
+    /// answer not awaited, as `tokio_postgres::Transaction` does.
+    fn drop(&mut self) {
+        let Ok(local) = self.2.get_mut() else { return };
+        if local.begin_sent && !local.done {
+            let mut rollback = std::pin::pin!(self.0.batch_execute("ROLLBACK"));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let _ = rollback.as_mut().poll(&mut cx);
+        }
+    }
+}
 
 type Params<'p> = [&'p (dyn ToSql + Sync)];
 
@@ -122,36 +242,41 @@ fn thing_from_row(r: &Row) -> StoreResult<Thing> {
 }
 
 fn progress_from_row(r: &Row) -> StoreResult<JobProgress> {
-    let status: &str = r.get(1);
-    let selection: &str = r.get(2);
+    progress_from_row_at(r, 0)
+}
+
+/// The progress columns from column `at` on.
+fn progress_from_row_at(r: &Row, at: usize) -> StoreResult<JobProgress> {
+    let status: &str = r.get(at + 1);
+    let selection: &str = r.get(at + 2);
     Ok(JobProgress {
-        job_id: r.get(0),
+        job_id: r.get(at),
         status: JobStatus::parse(status).ok_or_else(|| bad("job status", status))?,
         target_selection: TargetSelection::parse(selection)
             .ok_or_else(|| bad("target selection", selection))?,
-        in_progress_timeout_minutes: r.get(3),
+        in_progress_timeout_minutes: r.get(at + 3),
         process_details: JobProcessDetails {
-            queued: r.get(4),
-            in_progress: r.get(5),
-            succeeded: r.get(6),
-            failed: r.get(7),
-            timed_out: r.get(8),
-            rejected: r.get(9),
-            removed: r.get(10),
-            canceled: r.get(11),
+            queued: r.get(at + 4),
+            in_progress: r.get(at + 5),
+            succeeded: r.get(at + 6),
+            failed: r.get(at + 7),
+            timed_out: r.get(at + 8),
+            rejected: r.get(at + 9),
+            removed: r.get(at + 10),
+            canceled: r.get(at + 11),
         },
-        last_updated_at: ts(r.get(12)),
-        completed_at: r.get::<_, Option<i64>>(13).map(ts),
-        policy: policy_codec::decode(r.get::<_, Option<&str>>(14), "postgres")?,
+        last_updated_at: ts(r.get(at + 12)),
+        completed_at: r.get::<_, Option<i64>>(at + 13).map(ts),
+        policy: policy_codec::decode(r.get::<_, Option<&str>>(at + 14), "postgres")?,
         rollout: Rollout {
-            waiting: r.get(15),
-            notified: r.get(16),
-            started_at: r.get::<_, Option<i64>>(17).map(ts),
-            bucket: r.get(18),
-            in_bucket: r.get(19),
-            ended: r.get(20),
-            wake_at: r.get::<_, Option<i64>>(21).map(ts),
-            bucket_rate: r.get(22),
+            waiting: r.get(at + 15),
+            notified: r.get(at + 16),
+            started_at: r.get::<_, Option<i64>>(at + 17).map(ts),
+            bucket: r.get(at + 18),
+            in_bucket: r.get(at + 19),
+            ended: r.get(at + 20),
+            wake_at: r.get::<_, Option<i64>>(at + 21).map(ts),
+            bucket_rate: r.get(at + 22),
         },
     })
 }
@@ -197,66 +322,196 @@ fn executions(rows: Vec<Row>) -> StoreResult<Vec<JobExecution>> {
 }
 
 impl PgTx<'_> {
+    pub(crate) fn new(client: &deadpool_postgres::Client) -> PgTx<'_> {
+        PgTx(client, Default::default(), Default::default())
+    }
+
+    /// Whether `BEGIN` succeeded (see [`Local::begun`]).
+    pub(crate) fn begun(&self) -> bool {
+        self.2.lock().is_ok_and(|l| l.begun)
+    }
+
     /// Commit; returns what the transaction changed. Other nodes hear of the things
     /// through `NOTIFY channel` in the same transaction, which PostgreSQL delivers only
     /// if the transaction commits (newline-separated thing names, in payloads under
-    /// PostgreSQL's 8,000-byte limit).
+    /// PostgreSQL's 8,000-byte limit). The deferred writes, the audit records, the
+    /// NOTIFYs and `COMMIT` go out in one pipeline.
     pub(crate) async fn commit(
-        self,
+        &self,
         channel: &str,
         node: &str,
         peers_listen: bool,
         actor: &Actor,
     ) -> StoreResult<crate::Changed> {
-        let PgTx(tx, changed) = self;
-        let changed = changed.into_inner().unwrap_or_default();
-        insert_audit(&tx, actor, &changed.audit).await?;
-        if !peers_listen {
-            // The change feed sorts and deduplicates what it announces.
-            tx.commit().await.map_err(pg_err)?;
-            return Ok(changed);
-        }
-        let mut things: Vec<&str> = changed
-            .things
-            .iter()
-            .map(|(thing, _)| thing.as_str())
-            .collect();
-        things.sort_unstable();
-        things.dedup();
-        // `node\nthing\nthing…`: the listener skips its own node's changes, which it
-        // announced already.
-        let mut payload = String::new();
-        for thing in things {
-            if payload.len() + thing.len() + 1 > 7_000 {
-                notify(&tx, channel, &payload).await?;
-                payload.clear();
+        let changed = std::mem::take(&mut *self.1.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut payloads = Vec::new();
+        if peers_listen {
+            let mut things: Vec<&str> = changed
+                .things
+                .iter()
+                .map(|(thing, _)| thing.as_str())
+                .collect();
+            things.sort_unstable();
+            things.dedup();
+            // `node\nthing\nthing…`: the listener skips its own node's changes, which it
+            // announced already.
+            let mut payload = String::new();
+            for thing in things {
+                if payload.len() + thing.len() + 1 > 7_000 {
+                    payloads.push(std::mem::take(&mut payload));
+                }
+                if payload.is_empty() {
+                    payload.push_str(node);
+                }
+                payload.push('\n');
+                payload.push_str(thing);
             }
-            if payload.is_empty() {
-                payload.push_str(node);
+            if !payload.is_empty() {
+                payloads.push(payload);
             }
-            payload.push('\n');
-            payload.push_str(thing);
         }
-        if !payload.is_empty() {
-            notify(&tx, channel, &payload).await?;
-        }
-        tx.commit().await.map_err(pg_err)?;
+        self.finish(&changed, actor, channel, &payloads).await?;
         Ok(changed)
     }
 
+    /// The final pipeline: the deferred writes, the audit records, the NOTIFYs, `COMMIT`
+    /// (nothing at all when no statement was sent and none is left).
+    async fn finish(
+        &self,
+        changed: &crate::Changed,
+        actor: &Actor,
+        channel: &str,
+        payloads: &[String],
+    ) -> StoreResult<()> {
+        let audit = AuditColumns::new(&changed.audit);
+        let notify = if payloads.is_empty() {
+            None
+        } else {
+            Some(self.prepare("SELECT pg_notify($1, $2)").await?)
+        };
+        let insert = match &audit {
+            Some(_) => Some(self.prepare(INSERT_AUDIT).await?),
+            None => None,
+        };
+        let mut last: Vec<Sent<'_>> = Vec::new();
+        if let (Some(stmt), Some(a)) = (&insert, &audit) {
+            last.push(Box::pin(async move {
+                self.0.execute(stmt, &a.params(actor)).await
+            }));
+        }
+        if let Some(stmt) = &notify {
+            for payload in payloads {
+                last.push(Box::pin(async move {
+                    self.0.execute(stmt, &[&channel, payload]).await
+                }));
+            }
+        }
+        let begun = self.2.lock().is_ok_and(|l| l.begin_sent);
+        if !begun && last.is_empty() && self.no_deferred() {
+            return Ok(());
+        }
+        self.send(last, async {
+            if let Ok(mut l) = self.2.lock() {
+                l.done = true;
+            }
+            self.0.batch_execute("COMMIT").await
+        })
+        .await
+    }
+
+    fn no_deferred(&self) -> bool {
+        self.2.lock().is_ok_and(|l| l.deferred.is_empty())
+    }
+
+    async fn prepare(&self, sql: &str) -> StoreResult<tokio_postgres::Statement> {
+        self.0.prepare_cached(sql).await.map_err(pg_err)
+    }
+
+    /// Send `BEGIN` (if not sent yet), the deferred writes, then `more`, then `last`, in
+    /// one pipeline; the first error among them is the result, else `last`'s.
+    async fn send<T>(
+        &self,
+        more: Vec<Sent<'_>>,
+        last: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> StoreResult<T> {
+        let (begin, deferred) = {
+            let mut l = self.2.lock().unwrap_or_else(|e| e.into_inner());
+            (!l.begin_sent, std::mem::take(&mut l.deferred))
+        };
+        // Statements are prepared before the pipeline (a prepared statement's request
+        // goes out on its first poll; preparing is a round trip only on a connection's
+        // first use of the statement).
+        let mut statements = Vec::with_capacity(deferred.len());
+        for d in &deferred {
+            statements.push(self.prepare(d.sql()).await?);
+        }
+        let details: Vec<String> = deferred.iter().map(Deferred::details).collect();
+        let params: Vec<_> = deferred
+            .iter()
+            .zip(&details)
+            .map(|(d, details)| d.params(details))
+            .collect();
+        let mut first: Vec<Sent<'_>> = Vec::with_capacity(deferred.len() + more.len() + 1);
+        if begin {
+            if let Ok(mut l) = self.2.lock() {
+                l.begin_sent = true;
+            }
+            first.push(Box::pin(async {
+                self.0.batch_execute("BEGIN").await.map(|()| 0)
+            }));
+        }
+        for (stmt, p) in statements.iter().zip(&params) {
+            first.push(Box::pin(
+                async move { self.0.execute(stmt, &p.refs()).await },
+            ));
+        }
+        let n_deferred = params.len();
+        first.extend(more);
+        let (results, out) = pipelined(first, last).await;
+        let mut results = results.into_iter();
+        if begin {
+            match results.next() {
+                Some(Err(e)) => return Err(pg_err(e)),
+                _ => {
+                    if let Ok(mut l) = self.2.lock() {
+                        l.begun = true;
+                    }
+                }
+            }
+        }
+        for (i, r) in results.enumerate() {
+            match r {
+                Err(e) if i < n_deferred => return Err(deferred_err(e)),
+                Err(e) => return Err(pg_err(e)),
+                Ok(_) => {}
+            }
+        }
+        out.map_err(pg_err)
+    }
+
     async fn query(&self, sql: &str, params: &Params<'_>) -> StoreResult<Vec<Row>> {
-        let stmt = self.0.prepare_cached(sql).await.map_err(pg_err)?;
-        self.0.query(&stmt, params).await.map_err(pg_err)
+        let stmt = self.prepare(sql).await?;
+        self.send(Vec::new(), self.0.query(&stmt, params)).await
     }
 
     async fn query_opt(&self, sql: &str, params: &Params<'_>) -> StoreResult<Option<Row>> {
-        let stmt = self.0.prepare_cached(sql).await.map_err(pg_err)?;
-        self.0.query_opt(&stmt, params).await.map_err(pg_err)
+        let stmt = self.prepare(sql).await?;
+        self.send(Vec::new(), self.0.query_opt(&stmt, params)).await
     }
 
     async fn execute(&self, sql: &str, params: &Params<'_>) -> StoreResult<u64> {
-        let stmt = self.0.prepare_cached(sql).await.map_err(pg_err)?;
-        self.0.execute(&stmt, params).await.map_err(pg_err)
+        let stmt = self.prepare(sql).await?;
+        self.send(Vec::new(), self.0.execute(&stmt, params)).await
+    }
+
+    fn defer(&self, write: Deferred) {
+        let mut l = self.2.lock().unwrap_or_else(|e| e.into_inner());
+        if let Deferred::Progress(p) = &write
+            && l.job.as_ref().is_some_and(|j| j.job_id == p.job_id)
+        {
+            l.job = None;
+        }
+        l.deferred.push(write);
     }
 
     /// [`Tx::select_execution`] with the row locked, re-read after the lock so that a
@@ -328,6 +583,31 @@ impl PgTx<'_> {
     }
 }
 
+/// `cols` (a column list) with each column qualified by `table`.
+fn qualified(table: &str, cols: &str) -> String {
+    cols.split(',')
+        .map(|c| format!("{table}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An execution and its job's progress columns, both locked (execution first: rows
+/// are locked in the order of `FOR UPDATE OF`). `$3` is the execution number, or NULL
+/// for the latest.
+static SELECT_EXECUTION_AND_JOB: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {}, {} FROM job_executions e JOIN jobs j ON j.job_id = e.job_id
+         WHERE e.thing_name = $1 AND e.job_id = $2
+           AND ($3::bigint IS NULL OR e.execution_number = $3)
+         ORDER BY e.execution_number DESC LIMIT 1 FOR UPDATE OF e, j",
+        qualified("e", EXECUTION_COLUMNS),
+        qualified("j", PROGRESS_COLUMNS)
+    )
+});
+
+/// How many columns [`EXECUTION_COLUMNS`] has.
+const N_EXECUTION: usize = 14;
+
 /// The SQL suffix of a locking read.
 const FOR_UPDATE: &str = " FOR UPDATE";
 
@@ -339,58 +619,64 @@ fn lock_sql(lock: Lock) -> &'static str {
     }
 }
 
-/// Write a transaction's audit records in one statement (inside it, before COMMIT).
-async fn insert_audit(
-    tx: &deadpool_postgres::Transaction<'_>,
-    actor: &Actor,
-    records: &[(Timestamp, AuditChange)],
-) -> StoreResult<()> {
-    if records.is_empty() {
-        return Ok(());
+/// A transaction's audit records, written in one statement (inside it, before COMMIT).
+const INSERT_AUDIT: &str =
+    "INSERT INTO audit_log (at, principal, source, operation, request_id, subject,
+       job_id, name, old_status, new_status, detail)
+     SELECT a, $7, $8, $9, $10, s, j, n, o, w, d
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                 $6::text[], $11::text[])
+       AS r(a, s, j, n, o, w, d)";
+
+/// The columns of [`INSERT_AUDIT`], one array per column.
+struct AuditColumns<'a> {
+    at: Vec<i64>,
+    subject: Vec<&'a str>,
+    job_id: Vec<Option<&'a str>>,
+    name: Vec<Option<&'a str>>,
+    old: Vec<Option<&'a str>>,
+    new: Vec<Option<&'a str>>,
+    detail: Vec<Option<&'a str>>,
+}
+
+impl<'a> AuditColumns<'a> {
+    /// `None` when there is nothing to write.
+    fn new(records: &'a [(Timestamp, AuditChange)]) -> Option<Self> {
+        if records.is_empty() {
+            return None;
+        }
+        Some(AuditColumns {
+            at: records.iter().map(|(t, _)| t.millis()).collect(),
+            subject: records.iter().map(|(_, c)| c.subject.as_str()).collect(),
+            job_id: records.iter().map(|(_, c)| c.job_id.as_deref()).collect(),
+            name: records.iter().map(|(_, c)| c.name.as_deref()).collect(),
+            old: records
+                .iter()
+                .map(|(_, c)| c.old_status.as_deref())
+                .collect(),
+            new: records
+                .iter()
+                .map(|(_, c)| c.new_status.as_deref())
+                .collect(),
+            detail: records.iter().map(|(_, c)| c.detail.as_deref()).collect(),
+        })
     }
-    let at: Vec<i64> = records.iter().map(|(t, _)| t.millis()).collect();
-    let subject: Vec<&str> = records.iter().map(|(_, c)| c.subject.as_str()).collect();
-    let job_id: Vec<Option<&str>> = records.iter().map(|(_, c)| c.job_id.as_deref()).collect();
-    let name: Vec<Option<&str>> = records.iter().map(|(_, c)| c.name.as_deref()).collect();
-    let old: Vec<Option<&str>> = records
-        .iter()
-        .map(|(_, c)| c.old_status.as_deref())
-        .collect();
-    let new: Vec<Option<&str>> = records
-        .iter()
-        .map(|(_, c)| c.new_status.as_deref())
-        .collect();
-    let detail: Vec<Option<&str>> = records.iter().map(|(_, c)| c.detail.as_deref()).collect();
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO audit_log (at, principal, source, operation, request_id, subject,
-               job_id, name, old_status, new_status, detail)
-             SELECT a, $7, $8, $9, $10, s, j, n, o, w, d
-             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-                         $6::text[], $11::text[])
-               AS r(a, s, j, n, o, w, d)",
-        )
-        .await
-        .map_err(pg_err)?;
-    tx.execute(
-        &stmt,
-        &[
-            &at,
-            &subject,
-            &job_id,
-            &name,
-            &old,
-            &new,
+
+    fn params<'s>(&'s self, actor: &'s Actor) -> [&'s (dyn ToSql + Sync); 11] {
+        [
+            &self.at,
+            &self.subject,
+            &self.job_id,
+            &self.name,
+            &self.old,
+            &self.new,
             &actor.principal,
             &actor.source,
             &actor.operation,
             &actor.request_id,
-            &detail,
-        ],
-    )
-    .await
-    .map_err(pg_err)?;
-    Ok(())
+            &self.detail,
+        ]
+    }
 }
 
 impl Tx for PgTx<'_> {
@@ -847,6 +1133,13 @@ impl Tx for PgTx<'_> {
         job_id: &str,
         lock: Lock,
     ) -> StoreResult<Option<JobProgress>> {
+        if lock == Lock::ForUpdate
+            && let Ok(mut l) = self.2.lock()
+            && l.job.as_ref().is_some_and(|j| j.job_id == job_id)
+        {
+            // Read and locked with the execution just now (select_execution_for_change).
+            return Ok(l.job.take());
+        }
         let lock = lock_sql(lock);
         let sql = format!("SELECT {PROGRESS_COLUMNS} FROM jobs WHERE job_id = $1{lock}");
         self.query_opt(&sql, &[&job_id])
@@ -919,40 +1212,10 @@ impl Tx for PgTx<'_> {
 
     /// Write the progress columns: status, counters, timestamps and rollout state (not
     /// the policy: execution changes never change it; `update_job` writes it).
+    /// Deferred: sent with the next statement (see [`PgTx`]).
     async fn update_job_progress(&self, p: &JobProgress) -> StoreResult<()> {
-        let d = &p.process_details;
-        let o = &p.rollout;
-        self.execute(
-            "UPDATE jobs SET status = $2, n_queued = $3, n_in_progress = $4, n_succeeded = $5, n_failed = $6,
-             n_timed_out = $7, n_rejected = $8, n_removed = $9, n_canceled = $10, last_updated_at = $11,
-             completed_at = $12, rollout_waiting = $13, rollout_notified = $14,
-             rollout_started_at = $15, rollout_bucket = $16, rollout_in_bucket = $17, rollout_ended = $18,
-             wake_at = $19, rollout_bucket_rate = $20 WHERE job_id = $1",
-            &[
-                &p.job_id,
-                &p.status.as_str(),
-                &d.queued,
-                &d.in_progress,
-                &d.succeeded,
-                &d.failed,
-                &d.timed_out,
-                &d.rejected,
-                &d.removed,
-                &d.canceled,
-                &p.last_updated_at.millis(),
-                &p.completed_at.map(Timestamp::millis),
-                &o.waiting,
-                &o.notified,
-                &o.started_at.map(Timestamp::millis),
-                &o.bucket,
-                &o.in_bucket,
-                &o.ended,
-                &o.wake_at.map(Timestamp::millis),
-                &o.bucket_rate,
-            ],
-        )
-        .await
-        .map(drop)
+        self.defer(Deferred::Progress(Box::new(p.clone())));
+        Ok(())
     }
 
     /// Every mutable column: the progress columns (rollout included), then the
@@ -1170,6 +1433,35 @@ impl Tx for PgTx<'_> {
         }
     }
 
+    /// One statement for both rows (an `Exact` selector): the job's row is kept for the
+    /// `select_job_progress` that follows.
+    async fn select_execution_for_change(
+        &self,
+        selector: &ExecutionSelector,
+    ) -> StoreResult<Option<JobExecution>> {
+        let ExecutionSelector::Exact {
+            thing_name,
+            job_id,
+            execution_number,
+        } = selector
+        else {
+            return self.select_execution_for_update(selector).await;
+        };
+        let row = self
+            .query_opt(
+                &SELECT_EXECUTION_AND_JOB,
+                &[thing_name, job_id, execution_number],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let execution = execution_from_row(&row)?;
+        let job = progress_from_row_at(&row, N_EXECUTION)?;
+        if let Ok(mut l) = self.2.lock() {
+            l.job = Some(job);
+        }
+        Ok(Some(execution))
+    }
+
     async fn select_pending(&self, thing: &str, limit: usize) -> StoreResult<Vec<JobExecution>> {
         let mut out = Vec::new();
         for status in ["IN_PROGRESS", "QUEUED"] {
@@ -1316,20 +1608,10 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    /// Deferred: sent with the next statement (see [`PgTx`]); a missing row fails the
+    /// transaction ([`UPDATE_EXECUTION`]).
     async fn update_execution(&self, e: &JobExecution) -> StoreResult<()> {
-        let n = self
-            .execute(
-                "UPDATE job_executions SET status = $4, force_canceled = $5, status_details = $6,
-                 queued_at = $7, started_at = $8, last_updated_at = $9, version_number = $10,
-                 in_progress_deadline = $11, step_deadline = $12, retry_attempt = $13,
-                 retry_timed_out = $14, timeout_at = $15
-                 WHERE thing_name = $1 AND job_id = $2 AND execution_number = $3",
-                &execution_params(e, &to_json(&e.status_details)).as_slice_params(),
-            )
-            .await?;
-        if n != 1 {
-            return Err(JobsError::bug("an execution vanished during its update"));
-        }
+        self.defer(Deferred::Execution(Box::new(e.clone())));
         Ok(())
     }
 
@@ -1343,19 +1625,16 @@ impl Tx for PgTx<'_> {
     }
 
     async fn claim_account(&self, account: &str) -> StoreResult<()> {
-        self.0
-            .execute(
-                "INSERT INTO store_meta (key, value) VALUES ('account_id', $1) \
-                 ON CONFLICT (key) DO NOTHING",
-                &[&account],
-            )
-            .await
-            .map_err(pg_err)?;
+        self.execute(
+            "INSERT INTO store_meta (key, value) VALUES ('account_id', $1) \
+             ON CONFLICT (key) DO NOTHING",
+            &[&account],
+        )
+        .await?;
         let owner: String = self
-            .0
-            .query_one("SELECT value FROM store_meta WHERE key = 'account_id'", &[])
-            .await
-            .map_err(pg_err)?
+            .query_opt("SELECT value FROM store_meta WHERE key = 'account_id'", &[])
+            .await?
+            .ok_or_else(|| JobsError::bug("the account claim vanished"))?
             .get(0);
         if owner == account {
             Ok(())
@@ -1578,28 +1857,102 @@ impl Tx for PgTx<'_> {
     }
 
     async fn delete_everything(&self) -> StoreResult<()> {
-        self.0
-            .batch_execute(
+        self.send(
+            Vec::new(),
+            self.0.batch_execute(
                 "TRUNCATE job_executions, job_targets, job_rollout_queue, jobs, thing_group_members, thing_groups, things, thing_principals, certificates, audit_log, job_templates",
-            )
-            .await
-            .map_err(pg_err)
+            ),
+        )
+        .await
     }
 }
 
-async fn notify(
-    tx: &deadpool_postgres::Transaction<'_>,
-    channel: &str,
-    payload: &str,
-) -> StoreResult<()> {
-    let stmt = tx
-        .prepare_cached("SELECT pg_notify($1, $2)")
-        .await
-        .map_err(pg_err)?;
-    tx.execute(&stmt, &[&channel, &payload])
-        .await
-        .map(drop)
-        .map_err(pg_err)
+impl Deferred {
+    fn sql(&self) -> &'static str {
+        match self {
+            Deferred::Execution(_) => UPDATE_EXECUTION,
+            Deferred::Progress(_) => UPDATE_PROGRESS,
+        }
+    }
+
+    /// The execution's status details as JSON (empty for a job).
+    fn details(&self) -> String {
+        match self {
+            Deferred::Execution(e) => to_json(&e.status_details),
+            Deferred::Progress(_) => String::new(),
+        }
+    }
+
+    fn params<'a>(&'a self, details: &'a str) -> DeferredParams<'a> {
+        match self {
+            Deferred::Execution(e) => DeferredParams::Execution(execution_params(e, details)),
+            Deferred::Progress(p) => DeferredParams::Progress(ProgressParams::new(p)),
+        }
+    }
+}
+
+enum DeferredParams<'a> {
+    Execution(ExecutionParams<'a>),
+    Progress(ProgressParams<'a>),
+}
+
+impl DeferredParams<'_> {
+    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        match self {
+            DeferredParams::Execution(e) => e.as_slice_params().to_vec(),
+            DeferredParams::Progress(p) => p.as_slice_params().to_vec(),
+        }
+    }
+}
+
+/// The parameters of [`UPDATE_PROGRESS`].
+struct ProgressParams<'a> {
+    p: &'a JobProgress,
+    status: &'static str,
+    last_updated_at: i64,
+    completed_at: Option<i64>,
+    started_at: Option<i64>,
+    wake_at: Option<i64>,
+}
+
+impl<'a> ProgressParams<'a> {
+    fn new(p: &'a JobProgress) -> Self {
+        ProgressParams {
+            p,
+            status: p.status.as_str(),
+            last_updated_at: p.last_updated_at.millis(),
+            completed_at: p.completed_at.map(Timestamp::millis),
+            started_at: p.rollout.started_at.map(Timestamp::millis),
+            wake_at: p.rollout.wake_at.map(Timestamp::millis),
+        }
+    }
+
+    fn as_slice_params(&self) -> [&(dyn ToSql + Sync); 20] {
+        let d = &self.p.process_details;
+        let o = &self.p.rollout;
+        [
+            &self.p.job_id,
+            &self.status,
+            &d.queued,
+            &d.in_progress,
+            &d.succeeded,
+            &d.failed,
+            &d.timed_out,
+            &d.rejected,
+            &d.removed,
+            &d.canceled,
+            &self.last_updated_at,
+            &self.completed_at,
+            &o.waiting,
+            &o.notified,
+            &self.started_at,
+            &o.bucket,
+            &o.in_bucket,
+            &o.ended,
+            &self.wake_at,
+            &o.bucket_rate,
+        ]
+    }
 }
 
 /// The parameters of an execution row, in column order plus `timeout_at`.
