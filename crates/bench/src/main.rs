@@ -22,6 +22,7 @@
 //! - touch any database but the ones it seeds in its own work directory (deleted at
 //!   the end unless `--keep`).
 
+mod bulk;
 mod load;
 mod lockout;
 mod mqtt;
@@ -63,6 +64,9 @@ enum Command {
     /// Signed calls while N connections hold forged-signature requests waiting for a
     /// body (the lockout of issue 12), then SIGTERM during the attack.
     Lockout(lockout::LockoutArgs),
+    /// Job-wide operations over one huge thing group: CreateJob, CancelJob --force and
+    /// DeleteJob --force over N executions, with other clients' latency and server RSS.
+    Bulk(bulk::BulkArgs),
     /// Only measure the disk's fsync cost (writes of 4-256 KiB, each + fsync) in a directory.
     Fsync {
         /// Directory to measure in (default: the system temp dir).
@@ -155,6 +159,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(wal::wal(args)),
+        Command::Bulk(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(bulk::bulk(args)),
         Command::Mqtt(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?
