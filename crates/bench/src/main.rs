@@ -23,6 +23,7 @@
 //!   the end unless `--keep`).
 
 mod floor;
+mod bulk;
 mod load;
 mod lockout;
 mod mqtt;
@@ -74,6 +75,9 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Job-wide operations over one huge thing group: CreateJob, CancelJob --force and
+    /// DeleteJob --force over N executions, with other clients' latency and server RSS.
+    Bulk(bulk::BulkArgs),
     /// Only measure the disk's fsync cost (writes of 4-256 KiB, each + fsync) in a directory.
     Fsync {
         /// Directory to measure in (default: the system temp dir).
@@ -175,6 +179,10 @@ fn main() -> anyhow::Result<()> {
             .enable_all()
             .build()?
             .block_on(wal::wal(args)),
+        Command::Bulk(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(bulk::bulk(args)),
         Command::Mqtt(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?

@@ -34,7 +34,9 @@ pub use execution::{ExecutionState, JobExecution, JobExecutionStatus, StatusDeta
 pub use group::{NewThingGroup, ThingGroup, ThingGroupFilter, ThingGroupUpdate};
 pub use job::{Job, JobProcessDetails, JobProgress, JobStatus, JobUpdate, NewJob, TargetSelection};
 pub use page::{Page, PageRequest};
-pub use state_machine::{Change, ExecutionCommand, apply, apply_to_job};
+pub use state_machine::{
+    Change, ExecutionCommand, UniformChange, apply, apply_to_job, uniform_change,
+};
 pub use store::{
     AppliedChange, AssociatedTargets, ChangeListener, ChangeNotice, ExecutionSelector, JobFilter,
     Lease, Store, StoreResult, StoreStats, SweepReport, ThingChanged, ThingFilter,

@@ -269,6 +269,74 @@ pub fn apply_to_job(
     Ok((change, retried))
 }
 
+/// What a command does alike to every execution in one status, for bulk work that
+/// changes a job's executions by the thousand (CancelJob): the store applies it to all
+/// rows of `from` at once instead of running [`apply`] row by row. Every such row gets
+/// status `to`, `forceCanceled` = `force_canceled`, version + 1, `lastUpdatedAt` =
+/// `now`, and both timers stopped when `stop_timers`; everything else (status details,
+/// start time, retry counts) stays. [`UniformChange::applied`] is the same change on one
+/// execution; a test holds it equal to [`apply`] for every status and command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UniformChange {
+    pub from: JobExecutionStatus,
+    pub to: JobExecutionStatus,
+    pub force_canceled: bool,
+    pub stop_timers: bool,
+    pub now: Timestamp,
+}
+
+impl UniformChange {
+    /// The execution as this change leaves it (`exec` is in status `from`).
+    pub fn applied(&self, exec: &JobExecution) -> JobExecution {
+        let mut next = exec.clone();
+        next.status = self.to;
+        next.force_canceled = self.force_canceled;
+        next.version_number += 1;
+        next.last_updated_at = self.now;
+        if self.stop_timers {
+            next.in_progress_deadline = None;
+            next.step_deadline = None;
+        }
+        next
+    }
+}
+
+/// The [`UniformChange`] `cmd` makes to every execution in `status` at `now`, if it has
+/// one: a cancel that checks no version and sets no status details, of an execution it
+/// may cancel (QUEUED; IN_PROGRESS with force). `None` otherwise: the change depends on
+/// more than the status, or [`apply`] refuses executions in `status` (which bulk work
+/// skips). Never a change that a job's retry config could follow with a retry (those go
+/// through [`apply_to_job`], one by one).
+pub fn uniform_change(
+    status: JobExecutionStatus,
+    cmd: &ExecutionCommand,
+    now: Timestamp,
+) -> Option<UniformChange> {
+    match cmd {
+        ExecutionCommand::Cancel {
+            force,
+            expected_version: None,
+            status_details: None,
+        } => match status {
+            Queued => {}
+            InProgress if *force => {}
+            _ => return None,
+        },
+        _ => return None,
+    }
+    let (force_canceled, to) = match cmd {
+        ExecutionCommand::Cancel { force, .. } => (*force, Canceled),
+        _ => return None,
+    };
+    Some(UniformChange {
+        from: status,
+        to,
+        force_canceled,
+        stop_timers: to.is_terminal(),
+        now,
+    })
+}
+
 fn check_version(exec: &JobExecution, expected: Option<i64>) -> Result<(), JobsError> {
     match expected {
         Some(v) if v != exec.version_number => Err(JobsError::VersionMismatch {

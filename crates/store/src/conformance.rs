@@ -673,6 +673,129 @@ pub async fn cancel_job_cancels_queued_and_forced_in_progress<S: Store>(s: S) {
     ));
 }
 
+/// CancelJob over more executions than one of its transactions covers: each execution in
+/// a status the cancel covers ends as the state machine makes it (`apply` on what it was),
+/// the others stay as they were, the counters add up, and the change listener hears of
+/// every canceled execution's thing, with the execution that left its pending list, and
+/// of a `canceled` event for each.
+pub async fn bulk_cancel_changes_each_execution_as_the_state_machine_does<S: Store>(s: S) {
+    use iotjobs_core::{ChangeNotice, JobExecution, JobsEvent, apply};
+    const N: usize = crate::ops::CANCEL_CHUNK + 100;
+    let names: Vec<String> = (0..N).map(|i| format!("t{i:05}")).collect();
+    seed_job_over_things(&s, "j1", &names, T0).await;
+    let device = |status, step| ExecutionCommand::DeviceUpdate {
+        status,
+        expected_version: None,
+        status_details: Some([("k".to_string(), "v".to_string())].into()),
+        step_timeout_in_minutes: step,
+    };
+    // In progress (with a step timer) on both sides of the first chunk's end; one
+    // finished; one canceled already.
+    for i in [3, N - 50, N - 1] {
+        let cmd = device(JobExecutionStatus::InProgress, Some(30));
+        s.update_job_execution(exact(&names[i], "j1"), cmd, T0)
+            .await
+            .unwrap();
+    }
+    s.update_job_execution(
+        exact(&names[7], "j1"),
+        device(JobExecutionStatus::InProgress, None),
+        T0,
+    )
+    .await
+    .unwrap();
+    s.update_job_execution(
+        exact(&names[7], "j1"),
+        device(JobExecutionStatus::Succeeded, None),
+        T0,
+    )
+    .await
+    .unwrap();
+    s.update_job_execution(exact(&names[9], "j1"), cancel(false, None), T0)
+        .await
+        .unwrap();
+    let all = || {
+        let s = &s;
+        async move {
+            let mut out: Vec<JobExecution> = Vec::new();
+            let mut p = page(None, 1000);
+            loop {
+                let got = s
+                    .list_job_executions_for_job("j1", None, p.clone())
+                    .await
+                    .unwrap();
+                out.extend(got.items);
+                match got.next {
+                    Some(next) => p.after = Some(next),
+                    None => return out,
+                }
+            }
+        }
+    };
+    let before = all().await;
+    assert_eq!(before.len(), N);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new((Vec::new(), 0usize)));
+    let sink = seen.clone();
+    s.set_change_listener(std::sync::Arc::new(move |notice: ChangeNotice<'_>| {
+        let ChangeNotice::Committed { things, events } = notice else {
+            panic!("a single store never resyncs");
+        };
+        let mut seen = sink.lock().unwrap();
+        seen.0.extend(things.iter().cloned());
+        seen.1 += events
+            .iter()
+            .filter(|e| {
+                matches!(e, JobsEvent::JobExecution { operation, .. }
+                if operation.as_str() == "canceled")
+            })
+            .count();
+    }));
+    let at = T0.plus_minutes(1);
+    let job = s.cancel_job("j1", true, None, None, at).await.unwrap();
+    let after = all().await;
+    let cmd = cancel(true, None);
+    let mut canceled = Vec::new();
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(
+            (&b.thing_name, b.execution_number),
+            (&a.thing_name, a.execution_number)
+        );
+        if b.status.is_pending() {
+            assert_eq!(
+                apply(b, &cmd, None, at),
+                Ok(iotjobs_core::Change::Update(a.clone())),
+                "{}",
+                b.thing_name
+            );
+            canceled.push(b.thing_name.clone());
+        } else {
+            assert_eq!(a, b, "not pending: unchanged");
+        }
+    }
+    assert_eq!(canceled.len(), N - 2);
+    let d = job.progress.process_details;
+    assert_eq!(
+        (d.queued, d.in_progress, d.succeeded, d.canceled),
+        (0, 0, 1, N as i64 - 1)
+    );
+    let (things, events) = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(events, N - 2);
+    let mut heard: Vec<String> = things
+        .iter()
+        .map(|t| {
+            assert_eq!(
+                t.left_pending,
+                Some(vec![("j1".to_string(), 1)]),
+                "{}",
+                t.thing
+            );
+            t.thing.clone()
+        })
+        .collect();
+    heard.sort();
+    assert_eq!(heard, canceled);
+}
+
 pub async fn delete_job_is_limited_then_swept<S: Store>(s: S) {
     setup(&s, &["t"], &[]).await;
     for i in 0..12 {
@@ -1779,6 +1902,7 @@ macro_rules! conformance_tests {
             group_targets_expand_at_creation,
             continuous_jobs_follow_group_membership,
             cancel_job_cancels_queued_and_forced_in_progress,
+            bulk_cancel_changes_each_execution_as_the_state_machine_does,
             delete_job_is_limited_then_swept,
             sweep_times_out_expired_executions,
             executions_page_by_key_even_while_inserting,

@@ -10,7 +10,7 @@
 //! Nothing here decides a rule or words a message: rules and messages come from
 //! `iotjobs-core`; statements from the backend's [`Tx`].
 
-use crate::tx::{Lock, ThingExecutions, Touch, Tx};
+use crate::tx::{ExecutionKey, Lock, ThingExecutions, Touch, Tx};
 use iotjobs_core::audit::{AuditChange, AuditSubject};
 use iotjobs_core::certificate::{
     Certificate, CertificateStatus, NewCertificate, ThingPrincipalType, check_attach,
@@ -23,7 +23,9 @@ use iotjobs_core::group::{
 use iotjobs_core::job::{JobProgress, JobUpdate, check_associate_targets, resolve_targets};
 use iotjobs_core::page::{Page, PageRequest};
 use iotjobs_core::policy::{EndBehavior, ScheduleEvent};
-use iotjobs_core::state_machine::{Change, ExecutionCommand, apply_to_job};
+use iotjobs_core::state_machine::{
+    Change, ExecutionCommand, UniformChange, apply_to_job, uniform_change,
+};
 use iotjobs_core::store::{
     AppliedChange, AssociatedTargets, ExecutionSelector, JobFilter, StoreResult, ThingFilter,
 };
@@ -39,6 +41,11 @@ use std::collections::BTreeMap;
 /// about 25-50 ms of SQLite writer time each, so other requests keep flowing
 /// (rust-deps.md §3: a 1M-row transaction would hold the writer for seconds).
 pub(crate) const BULK_CHUNK: usize = 5_000;
+
+/// Executions covered per transaction by CancelJob ([`cancel_job_executions_from`]): each
+/// costs the writer a few µs as one statement per status, so a chunk holds it for a
+/// few ms and other requests wait little between two chunks.
+pub(crate) const CANCEL_CHUNK: usize = 4_000;
 
 /// How many canceled jobs one sweep looks at for executions left to cancel.
 const SWEEP_CANCELED_JOBS: usize = 16;
@@ -812,6 +819,51 @@ pub(crate) async fn cancel_job_executions(
     Ok(n)
 }
 
+/// CancelJob's executions, one chunk per transaction: the next `limit` executions of a
+/// canceled job after `after` in key order (its first when `None`), those in the
+/// statuses its cancellation covers canceled. For each such status the core says what
+/// the cancel does to every execution in it ([`uniform_change`]), and that change is
+/// made to all of the chunk's executions in that status at once; a status the core has
+/// no such change for is skipped, as [`JobCache::try_apply`] skips refusals. Returns how
+/// many were canceled and where the next chunk starts (`None`: the job's last
+/// execution was in this one). Unlike [`cancel_job_executions`] it never reads an
+/// execution it already passed, so a job of a million costs each chunk the same.
+pub(crate) async fn cancel_job_executions_from(
+    tx: &impl Tx,
+    job_id: &str,
+    limit: usize,
+    after: Option<&ExecutionKey>,
+    now: Timestamp,
+) -> StoreResult<(usize, Option<ExecutionKey>)> {
+    let Some(job) = tx.select_job(job_id, Lock::No).await? else {
+        return Ok((0, None));
+    };
+    if job.progress.status != JobStatus::Canceled {
+        return Ok((0, None));
+    }
+    let cmd = ExecutionCommand::Cancel {
+        force: job.force_canceled,
+        expected_version: None,
+        status_details: None,
+    };
+    let upto = tx.nth_execution_key(job_id, after, limit.max(1)).await?;
+    let mut jobs = JobCache::default();
+    let mut n = 0;
+    for &status in job.statuses_to_cancel() {
+        let Some(change) = uniform_change(status, &cmd, now) else {
+            continue;
+        };
+        let changed = tx
+            .update_executions_uniform(job_id, after, upto.as_ref(), &change)
+            .await?;
+        n += jobs
+            .record_uniform(tx, job_id, &change, changed, now)
+            .await?;
+    }
+    jobs.flush(tx, now).await?;
+    Ok((n, upto))
+}
+
 /// DeleteJob: the job-level rule, with the global count of deletions in progress
 /// (locked across nodes until commit).
 pub(crate) async fn delete_job(
@@ -1054,17 +1106,58 @@ async fn rollout_step(
     Ok(total)
 }
 
+/// Jobs whose executions a CancelJob of this process is canceling right now, by store
+/// ([`crate::ChangeFeed::store_id`]): the sweep leaves them to it. (The sweep goes through
+/// a job's executions from its first, so while a CancelJob works through a large job
+/// from the same end the sweep would read again, on every round, everything canceled so
+/// far, and compete with it for the writer.)
+static CANCELING: std::sync::Mutex<Vec<(usize, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers a job with [`CANCELING`] until dropped.
+pub(crate) struct Canceling(usize, String);
+
+impl Canceling {
+    pub(crate) fn start(store: usize, job_id: &str) -> Self {
+        let mut jobs = CANCELING.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.push((store, job_id.to_owned()));
+        Canceling(store, job_id.to_owned())
+    }
+
+    /// The jobs of `store` being canceled now.
+    pub(crate) fn jobs(store: usize) -> Vec<String> {
+        let jobs = CANCELING.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.iter()
+            .filter(|(s, _)| *s == store)
+            .map(|(_, j)| j.clone())
+            .collect()
+    }
+}
+
+impl Drop for Canceling {
+    fn drop(&mut self) {
+        let mut jobs = CANCELING.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = jobs.iter().position(|(s, j)| *s == self.0 && *j == self.1) {
+            jobs.swap_remove(i);
+        }
+    }
+}
+
 /// Finish up to `budget` cancellations that a CancelJob left undone (e.g. its process
-/// stopped half-way).
+/// stopped half-way), except those of the jobs in `busy` (a CancelJob of this process is
+/// canceling their executions now: see [`Canceling`]).
 pub(crate) async fn sweep_cancellations(
     tx: &impl Tx,
     now: Timestamp,
     budget: usize,
+    busy: &[String],
 ) -> StoreResult<usize> {
     let mut n = 0;
     for job_id in tx.jobs_with_unfinished_cancel(SWEEP_CANCELED_JOBS).await? {
         if n >= budget {
             break;
+        }
+        if busy.contains(&job_id) {
+            continue;
         }
         n += cancel_job_executions(tx, &job_id, budget - n, now).await?;
     }
@@ -1206,6 +1299,56 @@ impl JobCache {
             exists,
             job: next_job,
         })
+    }
+
+    /// Account for `changed`, the executions of `job_id` that `change` made (all at
+    /// once, [`Tx::update_executions_uniform`]), as [`JobCache::apply`] does for one:
+    /// the job's counters, the changed things for the change listener, a Jobs event per
+    /// execution. One audit record names them by their count, as CreateJob's does its
+    /// executions. Returns how many.
+    async fn record_uniform(
+        &mut self,
+        tx: &impl Tx,
+        job_id: &str,
+        change: &UniformChange,
+        changed: Vec<JobExecution>,
+        now: Timestamp,
+    ) -> StoreResult<usize> {
+        let n = changed.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let job = self.load(tx, job_id).await?;
+        for _ in 0..n {
+            job.record_execution_change(Some(change.from), Some(change.to), now);
+        }
+        let operation = JobExecutionEventOperation::of_transition(change.from, change.to);
+        for next in changed {
+            let how = if next.status.is_pending() {
+                Touch::Other
+            } else {
+                Touch::NotPending(&next.job_id, next.execution_number)
+            };
+            tx.touched(&next.thing_name, how);
+            if let Some(operation) = operation {
+                tx.announce(JobsEvent::JobExecution {
+                    operation,
+                    execution: Box::new(next),
+                    at: now,
+                });
+            }
+        }
+        let statuses = (Some(change.from.as_str()), Some(change.to.as_str()));
+        let detail = Some(format!("executions={n}"));
+        audit(
+            tx,
+            now,
+            AuditSubject::JobExecution,
+            (Some(job_id), None),
+            statuses,
+            detail,
+        );
+        Ok(n)
     }
 
     /// [`JobCache::apply`] for bulk work: a rule refusal (the execution moved on) skips

@@ -264,17 +264,23 @@ macro_rules! impl_store {
                         now
                     ))?;
                 }
-                // Then the executions, one bounded transaction at a time.
+                // Then the executions, one bounded transaction at a time, each going on
+                // where the last one stopped (the sweep keeps off this job meanwhile).
+                let _canceling = $crate::ops::Canceling::start(self.changes.store_id(), &id);
+                let mut after = None;
                 loop {
                     let id = id.clone();
-                    let done = $write!(self, |tx| $crate::ops::cancel_job_executions(
+                    let from = after.take();
+                    let (_, next) = $write!(self, |tx| $crate::ops::cancel_job_executions_from(
                         tx,
                         &id,
-                        $crate::ops::BULK_CHUNK,
+                        $crate::ops::CANCEL_CHUNK,
+                        from.as_ref(),
                         now
                     ))?;
-                    if done == 0 {
-                        break;
+                    match next {
+                        Some(key) => after = Some(key),
+                        None => break,
                     }
                 }
                 $read!(self, |tx| $crate::ops::read_job(tx, &id))
@@ -377,11 +383,17 @@ macro_rules! impl_store {
                 })
                 .await;
                 let canceled = with_actor(Actor::service("CancelJob"), async {
-                    $write!(self, |tx| $crate::ops::sweep_cancellations(tx, now, budget))
+                    let busy = $crate::ops::Canceling::jobs(self.changes.store_id());
+                    $write!(self, |tx| $crate::ops::sweep_cancellations(
+                        tx, now, budget, &busy
+                    ))
                 })
                 .await;
                 let deletions = with_actor(Actor::service("DeleteJob"), async {
-                    $write!(self, |tx| $crate::ops::sweep_deletions(tx, budget, now))
+                    // Purging is plain deletes: at least a bulk chunk per transaction,
+                    // so that a deleted job of a million executions takes few commits.
+                    let purge = budget.max($crate::ops::BULK_CHUNK);
+                    $write!(self, |tx| $crate::ops::sweep_deletions(tx, purge, now))
                 })
                 .await;
                 let (timed_out, rollouts, canceled, (purged_executions, deleted_jobs)) =

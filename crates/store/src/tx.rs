@@ -65,6 +65,10 @@ impl Touch<'_> {
     }
 }
 
+/// An execution's key within its job, (thing, execution number): bulk work over a job's
+/// executions goes through them in this order, chunk by chunk.
+pub(crate) type ExecutionKey = (String, i64);
+
 /// One transaction's statements. Every listing takes a keyset [`PageRequest`] and
 /// returns at most `limit` items plus the key to continue after.
 #[allow(async_fn_in_trait)] // crate-private: callers use concrete backends, never `dyn`.
@@ -233,6 +237,24 @@ pub(crate) trait Tx {
         now: Timestamp,
     ) -> StoreResult<()>;
     async fn update_execution(&self, execution: &JobExecution) -> StoreResult<()>;
+    /// Bulk work: the key of the `n`-th execution of the job after `after` (from its
+    /// first when `None`), in key order; `None` when fewer follow.
+    async fn nth_execution_key(
+        &self,
+        job: &str,
+        after: Option<&ExecutionKey>,
+        n: usize,
+    ) -> StoreResult<Option<ExecutionKey>>;
+    /// Bulk work: make `change` to every execution of the job in status `change.from`
+    /// whose key is after `after` (all when `None`) and at most `upto` (no bound when
+    /// `None`), locked; returns them as changed, in no particular order.
+    async fn update_executions_uniform(
+        &self,
+        job: &str,
+        after: Option<&ExecutionKey>,
+        upto: Option<&ExecutionKey>,
+        change: &iotjobs_core::UniformChange,
+    ) -> StoreResult<Vec<JobExecution>>;
     async fn delete_execution(&self, execution: &JobExecution) -> StoreResult<()>;
 
     // ---- certificates and thing principals ----

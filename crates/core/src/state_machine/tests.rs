@@ -389,3 +389,49 @@ fn a_retry_queues_the_same_execution_again_and_counts_the_attempt() {
     };
     assert_eq!((again.retry_attempt, again.retry_timed_out), (1, 0));
 }
+
+/// The bulk form of a command is the same rule as [`apply`]: for every status and
+/// command, wherever [`uniform_change`] gives a change, `apply` makes exactly that change
+/// (on executions with and without timers, details, retries), and it never gives one
+/// where `apply` refuses or deletes.
+#[test]
+fn uniform_changes_are_what_apply_does() {
+    let mut found = 0;
+    for status in JobExecutionStatus::ALL {
+        let mut variants = vec![exec_in(status)];
+        let mut timers = exec_in(status);
+        timers.in_progress_deadline = Some(T0.plus_minutes(30));
+        timers.step_deadline = Some(T0.plus_minutes(20));
+        timers.retry_attempt = 2;
+        timers.retry_timed_out = 1;
+        timers.force_canceled = true;
+        variants.push(timers);
+        for cmd in all_commands() {
+            let Some(u) = uniform_change(status, &cmd, NOW) else {
+                continue;
+            };
+            found += 1;
+            assert_eq!(u.from, status);
+            assert!(
+                !matches!(u.to, Failed | TimedOut),
+                "never a retried outcome"
+            );
+            for exec in &variants {
+                assert_eq!(
+                    apply(exec, &cmd, Some(60), NOW),
+                    Ok(Change::Update(u.applied(exec))),
+                    "{status} {}",
+                    cmd.label()
+                );
+            }
+        }
+    }
+    // Cancel of QUEUED (with and without force) and force-cancel of IN_PROGRESS.
+    assert_eq!(found, 3);
+    let versioned = ExecutionCommand::Cancel {
+        force: true,
+        expected_version: Some(1),
+        status_details: None,
+    };
+    assert_eq!(uniform_change(Queued, &versioned, NOW), None);
+}

@@ -1615,6 +1615,66 @@ impl Tx for PgTx<'_> {
         Ok(())
     }
 
+    async fn nth_execution_key(
+        &self,
+        job_id: &str,
+        after: Option<&crate::tx::ExecutionKey>,
+        n: usize,
+    ) -> StoreResult<Option<crate::tx::ExecutionKey>> {
+        // ('', 0) is before every key: thing names are not empty.
+        let (thing, number) = after.map_or(("", 0), |(t, n)| (t.as_str(), *n));
+        let row = self
+            .query_opt(
+                "SELECT thing_name, execution_number FROM job_executions
+                 WHERE job_id = $1 AND (thing_name, execution_number) > ($2, $3)
+                 ORDER BY thing_name, execution_number LIMIT 1 OFFSET $4",
+                &[&job_id, &thing, &number, &(n.saturating_sub(1) as i64)],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
+    async fn update_executions_uniform(
+        &self,
+        job_id: &str,
+        after: Option<&crate::tx::ExecutionKey>,
+        upto: Option<&crate::tx::ExecutionKey>,
+        change: &iotjobs_core::UniformChange,
+    ) -> StoreResult<Vec<JobExecution>> {
+        let (thing, number) = after.map_or(("", 0), |(t, n)| (t.as_str(), *n));
+        let (upto_thing, upto_number) = upto.map(|(t, n)| (t.as_str(), *n)).unzip();
+        let sql = format!(
+            "UPDATE job_executions
+             SET status = $4, force_canceled = $5, version_number = version_number + 1,
+                 last_updated_at = $6,
+                 in_progress_deadline = CASE WHEN $7 THEN NULL ELSE in_progress_deadline END,
+                 step_deadline = CASE WHEN $7 THEN NULL ELSE step_deadline END,
+                 timeout_at = CASE WHEN $7 THEN NULL ELSE timeout_at END
+             WHERE job_id = $1 AND (thing_name, execution_number) > ($2, $3)
+               AND ($9::text IS NULL OR (thing_name, execution_number) <= ($9, $10::bigint))
+               AND status = $8
+             RETURNING {EXECUTION_COLUMNS}"
+        );
+        let rows = self
+            .query(
+                &sql,
+                &[
+                    &job_id,
+                    &thing,
+                    &number,
+                    &change.to.as_str(),
+                    &change.force_canceled,
+                    &change.now.millis(),
+                    &change.stop_timers,
+                    &change.from.as_str(),
+                    &upto_thing,
+                    &upto_number,
+                ],
+            )
+            .await?;
+        executions(rows)
+    }
+
     async fn delete_execution(&self, e: &JobExecution) -> StoreResult<()> {
         self.execute(
             "DELETE FROM job_executions WHERE thing_name = $1 AND job_id = $2 AND execution_number = $3",

@@ -3,7 +3,7 @@
 
 use super::db_err;
 use crate::policy_codec;
-use crate::tx::{Lock, ThingExecutions, Touch, Tx};
+use crate::tx::{ExecutionKey, Lock, ThingExecutions, Touch, Tx};
 use iotjobs_core::audit::{Actor, AuditChange, AuditFilter, AuditRecord, AuditSubject};
 use iotjobs_core::certificate::{Certificate, CertificateStatus, ThingPrincipalType};
 use iotjobs_core::execution::{JobExecution, JobExecutionStatus, StatusDetails};
@@ -419,10 +419,95 @@ fn insert_queued_executions(
     things: &[String],
     now: Timestamp,
 ) -> StoreResult<()> {
+    // One statement, prepared once, with only the thing bound per row: a million-thing
+    // group's CreateJob inserts a million rows here.
+    // Every column but the thing is the same for all: bound once.
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "INSERT INTO job_executions ({EXECUTION_COLUMNS}, timeout_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        ))
+        .map_err(db_err)?;
+    let template = JobExecution::queued(job_id, "", 1, now);
+    for (i, value) in execution_params(&template).iter().enumerate().skip(1) {
+        stmt.raw_bind_parameter(i + 1, value).map_err(db_err)?;
+    }
     for thing in things {
-        insert_execution(conn, &JobExecution::queued(job_id, thing, 1, now))?;
+        stmt.raw_bind_parameter(1, thing).map_err(db_err)?;
+        stmt.raw_execute().map_err(db_err)?;
     }
     Ok(())
+}
+
+/// The key of the `n`-th execution of a job after `after` (`('', 0)` is before every
+/// key: thing names are not empty).
+fn nth_execution_key(
+    conn: &Connection,
+    job_id: &str,
+    after: Option<&ExecutionKey>,
+    n: usize,
+) -> StoreResult<Option<ExecutionKey>> {
+    let (thing, number) = after.map_or(("", 0), |(t, n)| (t.as_str(), *n));
+    conn.prepare_cached(
+        "SELECT thing_name, execution_number FROM job_executions INDEXED BY job_executions_by_job
+         WHERE job_id = ?1 AND (thing_name, execution_number) > (?2, ?3)
+         ORDER BY thing_name, execution_number LIMIT 1 OFFSET ?4",
+    )
+    .and_then(|mut s| {
+        s.query_row(
+            params![job_id, thing, number, n.saturating_sub(1) as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+    })
+    .map_err(db_err)
+}
+
+/// One UPDATE for every execution of the job in `change.from` within the key range.
+fn update_executions_uniform(
+    conn: &Connection,
+    job_id: &str,
+    after: Option<&ExecutionKey>,
+    upto: Option<&ExecutionKey>,
+    change: &iotjobs_core::UniformChange,
+) -> StoreResult<Vec<JobExecution>> {
+    let (thing, number) = after.map_or(("", 0), |(t, n)| (t.as_str(), *n));
+    let bound = if upto.is_some() {
+        "AND (thing_name, execution_number) <= (?9, ?10)"
+    } else {
+        "AND ?9 IS NULL AND ?10 IS NULL"
+    };
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "UPDATE job_executions INDEXED BY job_executions_by_job
+             SET status = ?4, force_canceled = ?5, version_number = version_number + 1,
+                 last_updated_at = ?6,
+                 in_progress_deadline = CASE WHEN ?7 THEN NULL ELSE in_progress_deadline END,
+                 step_deadline = CASE WHEN ?7 THEN NULL ELSE step_deadline END,
+                 timeout_at = CASE WHEN ?7 THEN NULL ELSE timeout_at END
+             WHERE job_id = ?1 AND (thing_name, execution_number) > (?2, ?3) {bound}
+               AND status = ?8
+             RETURNING {EXECUTION_COLUMNS}"
+        ))
+        .map_err(db_err)?;
+    let (upto_thing, upto_number) = upto.map(|(t, n)| (t.as_str(), *n)).unzip();
+    stmt.query_map(
+        params![
+            job_id,
+            thing,
+            number,
+            change.to.as_str(),
+            change.force_canceled,
+            change.now.millis(),
+            change.stop_timers,
+            change.from.as_str(),
+            upto_thing,
+            upto_number,
+        ],
+        execution_from_row,
+    )
+    .and_then(Iterator::collect)
+    .map_err(db_err)
 }
 
 fn delete_execution(conn: &Connection, e: &JobExecution) -> StoreResult<()> {
@@ -1711,6 +1796,23 @@ impl Tx for SqliteTx<'_> {
     }
     async fn delete_execution(&self, execution: &JobExecution) -> StoreResult<()> {
         delete_execution(self.0, execution)
+    }
+    async fn nth_execution_key(
+        &self,
+        job: &str,
+        after: Option<&ExecutionKey>,
+        n: usize,
+    ) -> StoreResult<Option<ExecutionKey>> {
+        nth_execution_key(self.0, job, after, n)
+    }
+    async fn update_executions_uniform(
+        &self,
+        job: &str,
+        after: Option<&ExecutionKey>,
+        upto: Option<&ExecutionKey>,
+        change: &iotjobs_core::UniformChange,
+    ) -> StoreResult<Vec<JobExecution>> {
+        update_executions_uniform(self.0, job, after, upto, change)
     }
     async fn claim_account(&self, account: &str) -> StoreResult<()> {
         claim_account(self.0, account)
