@@ -31,12 +31,8 @@
 
 use crate::{server, stats};
 use anyhow::{Context as _, bail};
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
-use http::{Method, Request, StatusCode, header};
+use http::{Method, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use iotjobs_core::group::NewThingGroup;
 use iotjobs_core::{Clock as _, NewThing, Store, SystemClock};
@@ -215,7 +211,7 @@ struct Api {
         Full<Bytes>,
     >,
     authority: String,
-    identity: Identity,
+    signer: crate::load::Signer,
 }
 
 impl Api {
@@ -229,7 +225,7 @@ impl Api {
         Ok(Api {
             http,
             authority: addr.to_string(),
-            identity: Credentials::new("test", "test", None, None, "iotjobs-bench").into(),
+            signer: crate::load::Signer::new(),
         })
     }
 
@@ -240,35 +236,13 @@ impl Api {
         path_and_query: &str,
         body: &str,
     ) -> anyhow::Result<(StatusCode, String, Duration)> {
-        let uri = format!("http://{}{path_and_query}", self.authority);
-        let bytes = Bytes::from(body.to_owned());
-        let mut req = Request::builder()
-            .method(method.clone())
-            .uri(&uri)
-            .header(header::HOST, &self.authority)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(bytes.clone()))?;
-        let params = v4::SigningParams::builder()
-            .identity(&self.identity)
-            .region("us-east-1")
-            .name("iot")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()?
-            .into();
-        let headers = req
-            .headers()
-            .iter()
-            .map(|(k, v)| Ok((k.as_str(), v.to_str()?)))
-            .collect::<Result<Vec<_>, http::header::ToStrError>>()?;
-        let signable = SignableRequest::new(
-            method.as_str(),
-            &uri,
-            headers.into_iter(),
-            SignableBody::Bytes(&bytes),
+        let req = self.signer.request(
+            &method,
+            &self.authority,
+            path_and_query,
+            Bytes::from(body.to_owned()),
+            SystemTime::now(),
         )?;
-        let (instructions, _) = sign(signable, &params)?.into_parts();
-        instructions.apply_to_request_http1x(&mut req);
         let t0 = Instant::now();
         let resp = self.http.request(req).await.context("request")?;
         let status = resp.status();

@@ -43,13 +43,32 @@ impl Signer {
         job: &str,
         now: SystemTime,
     ) -> anyhow::Result<Request<Full<Bytes>>> {
-        let uri = format!("http://{authority}/things/{thing}/jobs/{job}/cancel");
+        let path = format!("/things/{thing}/jobs/{job}/cancel");
+        self.request(
+            &Method::PUT,
+            authority,
+            &path,
+            Bytes::from_static(BODY),
+            now,
+        )
+    }
+
+    /// Any signed JSON request (`content-type: application/json`), as the SDK signs it.
+    pub fn request(
+        &self,
+        method: &Method,
+        authority: &str,
+        path_and_query: &str,
+        body: Bytes,
+        now: SystemTime,
+    ) -> anyhow::Result<Request<Full<Bytes>>> {
+        let uri = format!("http://{authority}{path_and_query}");
         let mut req = Request::builder()
-            .method(Method::PUT)
+            .method(method.clone())
             .uri(&uri)
             .header(header::HOST, authority)
             .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from_static(BODY)))?;
+            .body(Full::new(body.clone()))?;
         let params = v4::SigningParams::builder()
             .identity(&self.identity)
             .region("us-east-1")
@@ -63,8 +82,12 @@ impl Signer {
             .iter()
             .map(|(k, v)| Ok((k.as_str(), v.to_str()?)))
             .collect::<Result<Vec<_>, http::header::ToStrError>>()?;
-        let signable =
-            SignableRequest::new("PUT", &uri, headers.into_iter(), SignableBody::Bytes(BODY))?;
+        let signable = SignableRequest::new(
+            method.as_str(),
+            &uri,
+            headers.into_iter(),
+            SignableBody::Bytes(&body),
+        )?;
         let (instructions, _signature) = sign(signable, &params)?.into_parts();
         instructions.apply_to_request_http1x(&mut req);
         Ok(req)
