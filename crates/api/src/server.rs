@@ -153,6 +153,14 @@ async fn dispatch<S: Store>(State(svc): State<Arc<Service<S>>>, mut req: Request
     {
         return resp;
     }
+    if (method == "GET" || method == "HEAD")
+        && let Some(resp) = crate::console::respond(&path)
+    {
+        // Static files, the same for everyone: no authentication (see `console`).
+        svc.metrics
+            .record("console", resp.status().as_u16(), started.elapsed());
+        return resp;
+    }
     let resp = answer(&svc, req, &method, &path, &request_id).await;
     let status = resp.status().as_u16();
     let operation = info.operation.get().copied().unwrap_or("unknown");
@@ -453,6 +461,11 @@ async fn handle<S: Store>(
             .await
             .map(Some)
             .map_err(|e| ApiError::from_jobs(e, plane, &app.config));
+    }
+    if method == "GET" && path == auth::WHOAMI_PATH {
+        name_operation("whoami");
+        auth::authorize(&principal, Action::WhoAmI, region).map_err(ApiError::from_auth)?;
+        return Ok(Some(principal.whoami()));
     }
     if method == "GET" && path == crate::audit::AUDIT_PATH {
         name_operation("audit");
