@@ -108,6 +108,35 @@ function alertSlot() {
   };
 }
 
+/** One alert element for several loads of a page (so a page never shows two alerts):
+ * `source(name)` gives each load its own show/clear; the alert lists each distinct
+ * message once, and disappears when every load has cleared its own. */
+function alertGroup() {
+  const slot = h("div", { class: "alert-slot" });
+  const messages = new Map();
+  const sync = () => {
+    const texts = [...new Set(messages.values())];
+    if (texts.length === 0) slot.replaceChildren();
+    else if (slot.firstChild && slot.firstChild.textContent === texts.join("\n")) return;
+    else slot.replaceChildren(alertBox(texts.join("\n")));
+  };
+  return {
+    el: slot,
+    source(name) {
+      return {
+        show(errOrText) {
+          messages.set(name, typeof errOrText === "string" ? errOrText : errorText(errOrText));
+          sync();
+        },
+        clear() {
+          messages.delete(name);
+          sync();
+        },
+      };
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------
 // Session and API
 
@@ -184,7 +213,7 @@ function newView() {
 function live(v, fn) {
   let busy = false;
   const tick = async () => {
-    if (!v.alive || busy || document.visibilityState !== "visible") return;
+    if (!v.alive || v.stopped || busy || document.visibilityState !== "visible") return;
     busy = true;
     try {
       await fn();
@@ -201,6 +230,16 @@ function updateIf(container, key, build) {
   if (container.dataset.key === key) return;
   container.dataset.key = key;
   container.replaceChildren(...[build()].flat());
+}
+
+/** Each call starts a load and returns a check that it is still the latest one, so that
+ * an older answer (a filter changed meanwhile, a slow refresh) never overwrites a newer. */
+function sequencer() {
+  let n = 0;
+  return () => {
+    const mine = ++n;
+    return () => mine === n;
+  };
 }
 
 function page(title, ...children) {
@@ -412,7 +451,6 @@ function renderSignIn() {
     }
   });
   const h1 = page("Sign in", h("p", {}, "Sign in with an access key of this server. It is kept for this tab only."), form);
-  if (selfCheckError) main().append(alertBox(selfCheckError));
   key.focus();
   return h1;
 }
@@ -452,7 +490,9 @@ function renderJobs() {
     pages.reset();
     load();
   });
+  const next = sequencer();
   const load = async () => {
+    const latest = next();
     try {
       const list = await api("GET", "/jobs", {
         query: { status: status.value, maxResults: PAGE_SIZE, nextToken: pages.token },
@@ -466,7 +506,7 @@ function renderJobs() {
           ),
         ),
       );
-      if (!v.alive) return;
+      if (!v.alive || !latest()) return;
       pages.nextToken = list.nextToken;
       alert.clear();
       const failed = described.find((d) => d.error);
@@ -484,7 +524,7 @@ function renderJobs() {
       const key = JSON.stringify([jobs, described.map((d) => [d.targets, d.jobProcessDetails])]);
       updateIf(content, key, () => table("Jobs", ["Job ID", "Status", "Targets", "Progress", "Created"], rows, "No jobs."));
     } catch (e) {
-      if (v.alive) alert.show(e);
+      if (v.alive && latest()) alert.show(e);
     }
   };
   const h1 = page(
@@ -542,7 +582,10 @@ function definitionList(items) {
 function renderJob(jobId) {
   const v = newView();
   if (refuseDevice(`Job ${jobId}`)) return;
-  const alert = alertSlot();
+  const alerts = alertGroup();
+  const alert = alerts.source("job");
+  const docAlert = alerts.source("document");
+  const execAlert = alerts.source("executions");
   const statusEl = h("p", { class: "job-status" });
   const docEl = h("div", {}, h("p", {}, "Loading…"));
   const configEl = h("div");
@@ -553,7 +596,6 @@ function renderJob(jobId) {
     [["", "(any)"], ...EXECUTION_STATUSES.map((s) => [s, s])],
     "",
   );
-  const execAlert = alertSlot();
   const execEl = h("div");
   const pages = pager(() => loadExecutions());
   execStatus.addEventListener("change", () => {
@@ -561,10 +603,12 @@ function renderJob(jobId) {
     loadExecutions();
   });
 
+  const nextJob = sequencer();
   const loadJob = async () => {
+    const latest = nextJob();
     try {
       const { job = {} } = await api("GET", apiPath("jobs", jobId));
-      if (!v.alive) return;
+      if (!v.alive || !latest()) return;
       alert.clear();
       updateIf(statusEl, JSON.stringify([job.status, job.forceCanceled]), () => [
         "Status ",
@@ -584,7 +628,9 @@ function renderJob(jobId) {
         ]),
       ]);
     } catch (e) {
-      if (v.alive) alert.show(e);
+      // A job that does not exist (any more) will not come back: stop asking.
+      if (e instanceof ApiError && e.code === "ResourceNotFoundException") v.stopped = true;
+      if (v.alive && latest()) alert.show(e);
     }
   };
   const loadDocument = async () => {
@@ -596,17 +642,23 @@ function renderJob(jobId) {
       } catch {
         // Shown as stored.
       }
-      if (v.alive) docEl.replaceChildren(doc === undefined ? h("p", { class: "none" }, "none") : h("pre", { class: "document" }, text));
+      if (!v.alive) return;
+      docAlert.clear();
+      docEl.replaceChildren(doc === undefined ? h("p", { class: "none" }, "none") : h("pre", { class: "document" }, text));
     } catch (e) {
-      if (v.alive) docEl.replaceChildren(alertBox(errorText(e)));
+      if (!v.alive) return;
+      docEl.replaceChildren(h("p", { class: "none" }, "Not available."));
+      docAlert.show(e);
     }
   };
+  const nextExecutions = sequencer();
   const loadExecutions = async () => {
+    const latest = nextExecutions();
     try {
       const list = await api("GET", apiPath("jobs", jobId, "things"), {
         query: { status: execStatus.value, maxResults: PAGE_SIZE, nextToken: pages.token },
       });
-      if (!v.alive) return;
+      if (!v.alive || !latest()) return;
       execAlert.clear();
       pages.nextToken = list.nextToken;
       const items = list.executionSummaries || [];
@@ -628,7 +680,7 @@ function renderJob(jobId) {
         ),
       );
     } catch (e) {
-      if (v.alive) execAlert.show(e);
+      if (v.alive && latest()) execAlert.show(e);
     }
   };
 
@@ -666,10 +718,10 @@ function renderJob(jobId) {
 
   const h1 = page(
     `Job ${jobId}`,
-    h("p", { class: "crumbs" }, h("a", { href: "#/jobs" }, "All jobs")),
+    h("p", { class: "crumbs" }, h("a", { href: "#/jobs" }, "Back to the job list")),
     statusEl,
     h("div", { class: "actions" }, cancelBtn, deleteBtn),
-    alert.el,
+    alerts.el,
     h("section", { "aria-labelledby": "h-document" }, h("h2", { id: "h-document" }, "Document"), docEl),
     h("section", { "aria-labelledby": "h-configuration" }, h("h2", { id: "h-configuration" }, "Configuration"), configEl),
     h("section", { "aria-labelledby": "h-counters" }, h("h2", { id: "h-counters" }, "Counters"), countersEl),
@@ -678,7 +730,6 @@ function renderJob(jobId) {
       { "aria-labelledby": "h-executions" },
       h("h2", { id: "h-executions" }, "Executions"),
       h("div", { class: "toolbar" }, h("div", { class: "field inline" }, execStatusLabel, execStatus)),
-      execAlert.el,
       execEl,
       pages.el,
     ),
@@ -721,10 +772,12 @@ function renderExecution(jobId, thingName) {
   const detailsEl = h("div", {}, h("p", {}, "Loading…"));
   const historyEl = h("div");
 
+  const nextExecution = sequencer();
   const loadExecution = async () => {
+    const latest = nextExecution();
     try {
       const { execution: x = {} } = await api("GET", apiPath("things", thingName, "jobs", jobId));
-      if (!v.alive) return;
+      if (!v.alive || !latest()) return;
       alert.clear();
       updateIf(detailsEl, JSON.stringify(x), () =>
         definitionList([
@@ -740,10 +793,12 @@ function renderExecution(jobId, thingName) {
         ]),
       );
     } catch (e) {
-      if (v.alive) alert.show(e);
+      if (v.alive && latest()) alert.show(e);
     }
   };
+  const nextHistory = sequencer();
   const loadHistory = async () => {
+    const latest = nextHistory();
     const records = [];
     try {
       let token;
@@ -754,13 +809,13 @@ function renderExecution(jobId, thingName) {
         if (!token) break;
       }
     } catch (e) {
-      if (v.alive) {
+      if (v.alive && latest()) {
         historyEl.dataset.key = "";
         historyEl.replaceChildren(h("p", { class: "note" }, `The audit log could not be read with this key (${errorText(e)}).`));
       }
       return;
     }
-    if (!v.alive) return;
+    if (!v.alive || !latest()) return;
     records.reverse();
     updateIf(historyEl, JSON.stringify(records.map((r) => r.seq)), () =>
       table(
@@ -853,8 +908,9 @@ async function listAll(path, member, query = {}, limit = 20) {
 function renderCreate() {
   const v = newView();
   if (refuseDevice("Create job")) return;
-  const alert = alertSlot();
-  const docAlert = alertSlot();
+  const alerts = alertGroup();
+  const alert = alerts.source("create");
+  const docAlert = alerts.source("document");
   const jobId = h("input", { type: "text", required: true, spellcheck: "false", autocomplete: "off" });
   const things = h("select", { multiple: true, size: "6" });
   const groups = h("select", { multiple: true, size: "6" });
@@ -879,6 +935,7 @@ function renderCreate() {
       JSON.parse(text);
       return true;
     } catch (e) {
+      alert.clear(); // an earlier refusal is not what is wrong now
       docAlert.show(`Document is not valid JSON: ${e.message}`);
       create.disabled = true;
       return false;
@@ -894,9 +951,8 @@ function renderCreate() {
     h("div", { class: "field" }, selLabel, selection),
     field("create-template", "Template", template),
     field("create-document", "Document (JSON)", documentText),
-    docAlert.el,
     field("create-description", "Description", description),
-    alert.el,
+    alerts.el,
     h("div", { class: "actions" }, create),
   );
   form.addEventListener("submit", async (ev) => {
@@ -950,15 +1006,17 @@ function listPage(v, title, caption, headings, fetchPage, empty, before = []) {
   const alert = alertSlot();
   const content = h("div");
   const pages = pager(() => load());
+  const next = sequencer();
   const load = async () => {
+    const latest = next();
     try {
       const { rows, nextToken, key } = await fetchPage(pages.token);
-      if (!v.alive) return;
+      if (!v.alive || !latest()) return;
       alert.clear();
       pages.nextToken = nextToken;
       updateIf(content, key, () => table(caption, headings, rows, empty));
     } catch (e) {
-      if (v.alive) alert.show(e);
+      if (v.alive && latest()) alert.show(e);
     }
   };
   const h1 = page(title, before, alert.el, content, pages.el);
@@ -1003,7 +1061,7 @@ function renderThing(thingName) {
         ];
       }),
     };
-  }, "No executions.", h("p", { class: "crumbs" }, h("a", { href: "#/things" }, "All things")));
+  }, "No executions.", h("p", { class: "crumbs" }, h("a", { href: "#/things" }, "Back to the thing list")));
 }
 
 function renderGroups() {
@@ -1031,7 +1089,7 @@ function renderGroup(groupName) {
       nextToken: r.nextToken,
       rows: items.map((t) => [h("a", { href: route("things", t) }, t)]),
     };
-  }, "No things.", h("p", { class: "crumbs" }, h("a", { href: "#/groups" }, "All groups")));
+  }, "No things.", h("p", { class: "crumbs" }, h("a", { href: "#/groups" }, "Back to the group list")));
 }
 
 function renderTemplates() {
