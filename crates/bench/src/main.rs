@@ -22,8 +22,8 @@
 //! - touch any database but the ones it seeds in its own work directory (deleted at
 //!   the end unless `--keep`).
 
-mod floor;
 mod bulk;
+mod floor;
 mod load;
 mod lockout;
 mod mqtt;
