@@ -229,7 +229,7 @@ function live(v, fn) {
 function updateIf(container, key, build) {
   if (container.dataset.key === key) return;
   container.dataset.key = key;
-  container.replaceChildren(...[build()].flat());
+  container.replaceChildren(...[build()].flat(Infinity).filter((c) => c !== null && c !== undefined));
 }
 
 /** Each call starts a load and returns a check that it is still the latest one, so that
@@ -301,8 +301,10 @@ function pager(onChange) {
   };
 }
 
+/** A table with its caption; an empty one says so below it (its body has no rows, so
+ * that a row count is the item count). */
 function table(caption, headings, rows, empty = "None.") {
-  return h(
+  const wrap = h(
     "div",
     { class: "table-wrap" },
     h(
@@ -310,15 +312,10 @@ function table(caption, headings, rows, empty = "None.") {
       {},
       h("caption", {}, caption),
       h("thead", {}, h("tr", {}, headings.map((t) => h("th", { scope: "col" }, t)))),
-      h(
-        "tbody",
-        {},
-        rows.length
-          ? rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c))))
-          : h("tr", {}, h("td", { colspan: headings.length, class: "empty" }, empty)),
-      ),
+      h("tbody", {}, rows.map((cells) => h("tr", {}, cells.map((c) => h("td", {}, c))))),
     ),
   );
+  return rows.length ? [wrap] : [wrap, h("p", { class: "empty" }, empty)];
 }
 
 function statusBadge(status) {
@@ -1127,7 +1124,7 @@ function renderAudit() {
     prevBtn.disabled = index === 0;
     nextBtn.disabled = index + PAGE_SIZE >= records.length;
     content.replaceChildren(
-      table(
+      ...table(
         "Audit log",
         ["Time", "Operation", "Principal", "Subject", "Job", "Name", "Status", "Detail", "Source"],
         slice.map((r) => [
