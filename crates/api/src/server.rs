@@ -8,6 +8,10 @@
 //! the caller's role for it, decode and validate the input against the model, call the
 //! handler on the caller's account, and write the restJson1 response. The listener also
 //! asks `dispatch` how to answer a request hyper could not parse (`listener::Unparsable`).
+//! Only the observability paths (`observe`) and the web console's static files
+//! (`console`, GET and HEAD) are answered before authentication; iotjobs' own signed
+//! paths (`/iotjobs-api/whoami`, `/iotjobs-api/audit`, `/iotjobs-api/clock`) are
+//! answered after it, before model routing.
 //! Both planes
 //! share one listener because `GET /things/{thingName}/jobs[/{jobId}]` exists on both
 //! with different meanings (wire spec §1.2): only the signing scope tells them apart.

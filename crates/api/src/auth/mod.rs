@@ -229,8 +229,8 @@ pub enum Action<'a> {
     WhoAmI,
 }
 
-/// May `principal` do `action`? Admin: everything. Operator: control plane. Device:
-/// data plane, for its own thing only. The refusal names the action and resource as
+/// May `principal` do `action`? Admin: everything. Operator: control plane (and the
+/// audit log). Device: data plane, for its own thing only. Every role: whoami. The refusal names the action and resource as
 /// an AWS IAM denial does; `region` is used in the resource ARN.
 pub fn authorize(principal: &Principal, action: Action<'_>, region: &str) -> Result<(), AuthError> {
     let allowed = match (&principal.role, action) {
