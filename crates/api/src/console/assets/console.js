@@ -415,6 +415,7 @@ function renderSignIn() {
   const key = h("input", { type: "text", autocomplete: "username", required: true, spellcheck: "false" });
   const secret = h("input", { type: "password", autocomplete: "current-password", required: true });
   const region = h("input", { type: "text", value: "us-east-1", required: true, spellcheck: "false" });
+  const token = h("input", { type: "password", autocomplete: "off" });
   const alert = alertSlot();
   const button = h("button", { type: "submit" }, "Sign in");
   const form = h(
@@ -423,6 +424,7 @@ function renderSignIn() {
     field("access-key-id", "Access key ID", key),
     field("secret-access-key", "Secret access key", secret),
     field("region", "Region", region),
+    field("session-token", "Session token (temporary credentials only)", token),
     alert.el,
     button,
   );
@@ -435,6 +437,7 @@ function renderSignIn() {
       secretAccessKey: secret.value,
       region: region.value.trim(),
     };
+    if (token.value.trim() !== "") credentials.sessionToken = token.value.trim();
     try {
       const who = await api("GET", "/iotjobs-api/whoami", { credentials });
       session = { ...credentials, who };

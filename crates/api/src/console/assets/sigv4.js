@@ -157,7 +157,7 @@ export function amzDate(d) {
 /**
  * The headers to send with a request, signed: `method`, `path` (as sent, labels already
  * encoded), `query` (a string from `queryString`), `body` (string or ""), `host`,
- * `credentials` {accessKeyId, secretAccessKey, region}, `service` ("iot").
+ * `credentials` {accessKeyId, secretAccessKey, region, sessionToken?}, `service` ("iot").
  */
 export function sign({ method, path, query = "", body = "", host, credentials, service = "iot", now = new Date() }) {
   const date = amzDate(now);
@@ -165,6 +165,7 @@ export function sign({ method, path, query = "", body = "", host, credentials, s
   const payloadHash = hex(sha256(body));
   const headers = { host, "x-amz-content-sha256": payloadHash, "x-amz-date": date };
   if (body !== "") headers["content-type"] = "application/json";
+  if (credentials.sessionToken) headers["x-amz-security-token"] = credentials.sessionToken;
   const names = Object.keys(headers).sort();
   const canonicalHeaders = names.map((n) => `${n}:${String(headers[n]).trim().replace(/\s+/g, " ")}\n`).join("");
   const signedHeaders = names.join(";");
