@@ -16,6 +16,8 @@
 //!   certificate issuer, the S3 client) and its ARNs (uses `issuer`, `s3`).
 //! - [`audit`]: `GET /iotjobs-api/audit`, the account's audit log (uses `app`).
 //! - [`auth`]: SigV4 verification, access keys, roles (uses `wire::Plane` only).
+//! - [`console`]: the web console's static files (`GET /console`), compiled in; it
+//!   serves no data and imports no other module.
 //! - [`listener`]: the accept loop (TCP or TLS), connection cap and shedding, header
 //!   timeout and head limit, graceful shutdown; it serves any router and imports no other
 //!   module.
@@ -38,6 +40,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod background;
+pub mod console;
 pub mod error;
 mod handlers;
 pub mod issuer;
@@ -64,6 +67,7 @@ mod module_graph {
         ("app", &["issuer", "s3"]),
         ("audit", &["app"]),
         ("auth", &["wire"]),
+        ("console", &[]),
         ("listener", &[]),
         ("error", &["app", "auth", "listener", "wire"]),
         ("handlers", &["app", "error", "wire", "x509"]),

@@ -8,6 +8,10 @@
 //! the caller's role for it, decode and validate the input against the model, call the
 //! handler on the caller's account, and write the restJson1 response. The listener also
 //! asks `dispatch` how to answer a request hyper could not parse (`listener::Unparsable`).
+//! Only the observability paths (`observe`) and the web console's static files
+//! (`console`, GET and HEAD) are answered before authentication; iotjobs' own signed
+//! paths (`/iotjobs-api/whoami`, `/iotjobs-api/audit`, `/iotjobs-api/clock`) are
+//! answered after it, before model routing.
 //! Both planes
 //! share one listener because `GET /things/{thingName}/jobs[/{jobId}]` exists on both
 //! with different meanings (wire spec §1.2): only the signing scope tells them apart.
@@ -151,6 +155,14 @@ async fn dispatch<S: Store>(State(svc): State<Arc<Service<S>>>, mut req: Request
     if method == "GET"
         && let Some(resp) = observe_endpoint(&svc, &path, &request_id).await
     {
+        return resp;
+    }
+    if (method == "GET" || method == "HEAD")
+        && let Some(resp) = crate::console::respond(&path)
+    {
+        // Static files, the same for everyone: no authentication (see `console`).
+        svc.metrics
+            .record("console", resp.status().as_u16(), started.elapsed());
         return resp;
     }
     let resp = answer(&svc, req, &method, &path, &request_id).await;
@@ -453,6 +465,11 @@ async fn handle<S: Store>(
             .await
             .map(Some)
             .map_err(|e| ApiError::from_jobs(e, plane, &app.config));
+    }
+    if method == "GET" && path == auth::WHOAMI_PATH {
+        name_operation("whoami");
+        auth::authorize(&principal, Action::WhoAmI, region).map_err(ApiError::from_auth)?;
+        return Ok(Some(principal.whoami()));
     }
     if method == "GET" && path == crate::audit::AUDIT_PATH {
         name_operation("audit");

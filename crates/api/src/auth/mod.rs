@@ -185,6 +185,31 @@ fn plane_of_service(service: &str) -> Option<Plane> {
     }
 }
 
+/// Where a caller asks who it is (`Principal::whoami`): iotjobs' own path, signed like
+/// every request, for the console's sign-in.
+pub const WHOAMI_PATH: &str = "/iotjobs-api/whoami";
+
+impl Principal {
+    /// `GET /iotjobs-api/whoami`'s answer: `{"accountId", "accessKeyId", "role"}` with
+    /// `role` `admin`, `operator` or `device`, and `thingName` for a device. It names
+    /// only what the caller's own signature already proved; never the secret.
+    pub fn whoami(&self) -> serde_json::Value {
+        let mut out = serde_json::json!({
+            "accountId": self.account_id,
+            "accessKeyId": self.access_key_id,
+            "role": match self.role {
+                Role::Admin => "admin",
+                Role::Operator => "operator",
+                Role::Device { .. } => "device",
+            },
+        });
+        if let Role::Device { thing_name } = &self.role {
+            out["thingName"] = serde_json::Value::String(thing_name.clone());
+        }
+        out
+    }
+}
+
 /// What a request wants to do, for [`authorize`].
 #[derive(Debug, Clone, Copy)]
 pub enum Action<'a> {
@@ -200,14 +225,17 @@ pub enum Action<'a> {
     ReadAudit,
     /// `POST /iotjobs-api/clock` (`serve --test-clock`): admins only.
     TestClock,
+    /// `GET /iotjobs-api/whoami`: the caller's own key, account and role (every role).
+    WhoAmI,
 }
 
-/// May `principal` do `action`? Admin: everything. Operator: control plane. Device:
-/// data plane, for its own thing only. The refusal names the action and resource as
+/// May `principal` do `action`? Admin: everything. Operator: control plane (and the
+/// audit log). Device: data plane, for its own thing only. Every role: whoami. The refusal names the action and resource as
 /// an AWS IAM denial does; `region` is used in the resource ARN.
 pub fn authorize(principal: &Principal, action: Action<'_>, region: &str) -> Result<(), AuthError> {
     let allowed = match (&principal.role, action) {
         (Role::Admin, _) => true,
+        (_, Action::WhoAmI) => true,
         (Role::Operator, Action::Operation { plane, .. }) => plane == Plane::Control,
         (Role::Operator, Action::ReadAudit) => true,
         (
@@ -246,6 +274,7 @@ pub fn authorize(principal: &Principal, action: Action<'_>, region: &str) -> Res
         Action::Reset => ("iotjobs:Reset".to_owned(), "*".to_owned()),
         Action::ReadAudit => ("iotjobs:ReadAudit".to_owned(), "*".to_owned()),
         Action::TestClock => ("iotjobs:TestClock".to_owned(), "*".to_owned()),
+        Action::WhoAmI => ("iotjobs:WhoAmI".to_owned(), "*".to_owned()),
     };
     Err(AuthError::AccessDenied(format!(
         "User: {user} is not authorized to perform: {action} on resource: {resource}"

@@ -481,6 +481,10 @@ fn roles_allow_what_they_name_and_nothing_else() {
         (device.clone(), op(Plane::Data, None), false),
         (device.clone(), op(Plane::Control, Some("thing-a")), false),
         (device.clone(), Action::Reset, false),
+        (p(Role::Admin), Action::WhoAmI, true),
+        (p(Role::Operator), Action::WhoAmI, true),
+        (device.clone(), Action::WhoAmI, true),
+        (device.clone(), Action::ReadAudit, false),
     ];
     for (principal, action, allowed) in cases {
         let r = authorize(&principal, action, REGION);
@@ -495,6 +499,32 @@ fn roles_allow_what_they_name_and_nothing_else() {
         m,
         "User: arn:aws:iam::111111111111:user/AK is not authorized to perform: \
          iotjobsdata:DescribeJobExecution on resource: arn:aws:iot:us-east-1:111111111111:thing/thing-b"
+    );
+}
+
+#[test]
+fn whoami_names_the_key_account_and_role_and_never_the_secret() {
+    let p = |role: Role| Principal {
+        access_key_id: "AKOP".into(),
+        account_id: "111111111111".into(),
+        role,
+    };
+    assert_eq!(
+        p(Role::Operator).whoami(),
+        serde_json::json!({"accountId": "111111111111", "accessKeyId": "AKOP", "role": "operator"})
+    );
+    assert_eq!(p(Role::Admin).whoami()["role"], "admin");
+    assert_eq!(
+        p(Role::Device {
+            thing_name: "thing-a".into()
+        })
+        .whoami(),
+        serde_json::json!({
+            "accountId": "111111111111",
+            "accessKeyId": "AKOP",
+            "role": "device",
+            "thingName": "thing-a",
+        })
     );
 }
 

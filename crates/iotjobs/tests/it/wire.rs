@@ -140,3 +140,57 @@ fn missing_required_member_is_a_validation_error() {
          Member must not be null"
     );
 }
+
+/// One unsigned raw HTTP/1.1 request; the response head (lower case) and body.
+fn raw_unsigned(server: &Server, method: &str, path: &str) -> (u16, String, String) {
+    let addr = server.endpoint.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap();
+    (
+        head[9..12].parse().unwrap(),
+        head.to_ascii_lowercase(),
+        body.to_owned(),
+    )
+}
+
+/// The web console over the real listener: its files without a signature (HEAD answers
+/// the headers alone), and the signed whoami its sign-in asks.
+#[test]
+fn the_console_is_served_and_whoami_answers() {
+    let server = Server::start();
+    let (status, head, body) = raw_unsigned(&server, "GET", "/console");
+    assert_eq!(status, 200, "{head}");
+    assert!(
+        head.contains("content-type: text/html; charset=utf-8"),
+        "{head}"
+    );
+    assert!(head.contains("cache-control: no-cache"), "{head}");
+    assert!(
+        head.contains(
+            "content-security-policy: default-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+        ),
+        "{head}"
+    );
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    assert!(body.contains("/console/assets/console.js"), "{body}");
+    let (status, head, body) = raw_unsigned(&server, "HEAD", "/console/assets/sigv4.js");
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("content-type: text/javascript"), "{head}");
+    assert_eq!(body, "");
+    let (status, head, _) = raw_unsigned(&server, "GET", "/console/assets/missing.js");
+    assert_eq!(status, 404, "{head}");
+
+    let (status, _, body) = raw(&server, "GET", "/iotjobs-api/whoami", "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::json!({"accountId": "000000000000", "accessKeyId": "test", "role": "admin"})
+    );
+}
