@@ -527,6 +527,35 @@ def test_mqtt_notifications_cancel_job_notifies_every_target(iot, devices, kind)
         assert_raw_notifications(d)
 
 
+@kinds
+def test_mqtt_notifications_delete_job_force_notifies_every_target(iot, devices, kind):
+    # DeleteJob --force removes pending executions: their devices are told as for a
+    # cancel (mqtt-research "Cancellation cases": DeleteJob force, same as a cancel).
+    iot.create_thing(thingName="t1")
+    iot.create_thing(thingName="t2")
+    devs = [devices(kind, t) for t in ("t1", "t2")]
+    logs = [(d.subscribe_notify(), d.subscribe_notify_next()) for d in devs]
+    iot.create_job(jobId="job-1", targets=[thing_arn("t1"), thing_arn("t2")],
+                   document=json.dumps(DOC))
+    for (notify, nn), thing in zip(logs, ("t1", "t2")):
+        expect_notify(notify, queued=["job-1"])
+        expect_notify_next(nn, "job-1", "QUEUED", thing=thing)
+    make_job(iot, "job-2", ["t1"], create_things=False)
+    expect_notify(logs[0][0], queued=["job-1", "job-2"])
+
+    # (QUEUED -> IN_PROGRESS changes neither list's membership nor the head: no message)
+    devs[1].update("job-1", "IN_PROGRESS")
+
+    iot.delete_job(jobId="job-1", force=True)
+    (n1, nn1), (n2, nn2) = logs
+    expect_notify(n1, queued=["job-2"])
+    expect_notify_next(nn1, "job-2", "QUEUED", thing="t1")
+    expect_notify(n2)
+    expect_notify_next(nn2, None)
+    for d in devs:
+        assert_raw_notifications(d)
+
+
 # --- protocol edges (§8 item 9) ----------------------------------------------------------
 
 

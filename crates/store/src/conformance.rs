@@ -830,6 +830,59 @@ pub async fn delete_job_is_limited_then_swept<S: Store>(s: S) {
     s.delete_job("j10", true, T0).await.unwrap();
 }
 
+/// The sweep's purge of a force-deleted job tells the change listener which things lost
+/// a pending execution (their devices get notify / notify-next, as for a cancel), and
+/// says nothing of an execution that was no longer pending.
+pub async fn purging_a_deleted_job_reports_pending_executions<S: Store>(s: S) {
+    setup(&s, &["a", "b", "c"], &[("j1", &["a", "b", "c"])]).await;
+    s.update_job_execution(
+        exact("b", "j1"),
+        ExecutionCommand::DeviceUpdate {
+            status: JobExecutionStatus::InProgress,
+            expected_version: None,
+            status_details: None,
+            step_timeout_in_minutes: None,
+        },
+        T0,
+    )
+    .await
+    .unwrap();
+    s.update_job_execution(
+        exact("c", "j1"),
+        ExecutionCommand::Cancel {
+            force: false,
+            expected_version: None,
+            status_details: None,
+        },
+        T0,
+    )
+    .await
+    .unwrap();
+    s.delete_job("j1", true, T0).await.unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    s.set_change_listener(std::sync::Arc::new(
+        move |notice: iotjobs_core::ChangeNotice<'_>| {
+            let iotjobs_core::ChangeNotice::Committed { things, .. } = notice else {
+                panic!("a single store never resyncs");
+            };
+            sink.lock().unwrap().extend(things.iter().cloned());
+        },
+    ));
+    let report = s.sweep(T0, 1000).await.unwrap();
+    assert_eq!((report.deleted_jobs, report.purged_executions), (1, 3));
+    let mut heard: Vec<_> = std::mem::take(&mut *seen.lock().unwrap())
+        .into_iter()
+        .map(|t| (t.thing, t.left_pending))
+        .collect();
+    heard.sort();
+    let left = Some(vec![("j1".to_string(), 1)]);
+    assert_eq!(
+        heard,
+        vec![("a".to_string(), left.clone()), ("b".to_string(), left)]
+    );
+}
+
 pub async fn sweep_times_out_expired_executions<S: Store>(s: S) {
     setup(&s, &["a", "b"], &[("j1", &["a", "b"])]).await;
     for t in ["a", "b"] {
@@ -1904,6 +1957,7 @@ macro_rules! conformance_tests {
             cancel_job_cancels_queued_and_forced_in_progress,
             bulk_cancel_changes_each_execution_as_the_state_machine_does,
             delete_job_is_limited_then_swept,
+            purging_a_deleted_job_reports_pending_executions,
             sweep_times_out_expired_executions,
             executions_page_by_key_even_while_inserting,
             executions_for_thing_filter_and_page,

@@ -1177,8 +1177,13 @@ pub(crate) async fn sweep_deletions(
         if left == 0 {
             break;
         }
-        let n = tx.purge_job_executions(&job_id, left).await?;
+        let (n, pending) = tx.purge_job_executions(&job_id, left).await?;
         purged += n;
+        // A pending execution deleted with its job changes its device's pending list,
+        // as a cancel would: notify / notify-next follow this commit.
+        for (thing, execution_number) in &pending {
+            tx.touched(thing, Touch::NotPending(&job_id, *execution_number));
+        }
         if n < left {
             // The job's last look, for its `deleted` event.
             let job = tx.select_job(&job_id, Lock::No).await?;

@@ -165,8 +165,14 @@ pub(crate) trait Tx {
     async fn jobs_with_unfinished_cancel(&self, limit: usize) -> StoreResult<Vec<String>>;
     /// Background work: jobs in DELETION_IN_PROGRESS.
     async fn jobs_deleting(&self) -> StoreResult<Vec<String>>;
-    /// Remove up to `limit` of the job's executions; how many were removed.
-    async fn purge_job_executions(&self, job: &str, limit: usize) -> StoreResult<usize>;
+    /// Remove up to `limit` of the job's executions: how many were removed, and
+    /// (thing, execution number) of those that were pending (their devices' pending
+    /// lists change: notify / notify-next, as for a cancel).
+    async fn purge_job_executions(
+        &self,
+        job: &str,
+        limit: usize,
+    ) -> StoreResult<(usize, Vec<(String, i64)>)>;
     /// The job's row, its targets and its rollout queue (its executions must be gone).
     async fn delete_job_rows(&self, job: &str) -> StoreResult<()>;
 

@@ -1330,15 +1330,29 @@ impl Tx for PgTx<'_> {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    async fn purge_job_executions(&self, job_id: &str, limit: usize) -> StoreResult<usize> {
-        let n = self
-            .execute(
+    async fn purge_job_executions(
+        &self,
+        job_id: &str,
+        limit: usize,
+    ) -> StoreResult<(usize, Vec<(String, i64)>)> {
+        let rows = self
+            .query(
                 "DELETE FROM job_executions WHERE (thing_name, job_id, execution_number) IN
-                   (SELECT thing_name, job_id, execution_number FROM job_executions WHERE job_id = $1 LIMIT $2)",
+                   (SELECT thing_name, job_id, execution_number FROM job_executions WHERE job_id = $1 LIMIT $2)
+                 RETURNING thing_name, execution_number, status",
                 &[&job_id, &(limit as i64)],
             )
             .await?;
-        Ok(n as usize)
+        let mut pending = Vec::new();
+        for r in &rows {
+            let status: &str = r.get(2);
+            let status =
+                JobExecutionStatus::parse(status).ok_or_else(|| bad("execution status", status))?;
+            if status.is_pending() {
+                pending.push((r.get::<_, String>(0), r.get::<_, i64>(1)));
+            }
+        }
+        Ok((rows.len(), pending))
     }
 
     async fn delete_job_rows(&self, job_id: &str) -> StoreResult<()> {

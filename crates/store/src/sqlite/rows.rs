@@ -658,13 +658,30 @@ fn jobs_deleting(conn: &Connection) -> StoreResult<Vec<String>> {
 }
 
 /// Delete up to `limit` execution records of a job; returns how many went.
-fn purge_job_executions(conn: &Connection, job_id: &str, limit: usize) -> StoreResult<usize> {
-    conn.prepare_cached(
-        "DELETE FROM job_executions WHERE (thing_name, job_id, execution_number) IN
-           (SELECT thing_name, job_id, execution_number FROM job_executions WHERE job_id = ?1 LIMIT ?2)",
-    )
-    .and_then(|mut s| s.execute(params![job_id, limit as i64]))
-    .map_err(db_err)
+fn purge_job_executions(
+    conn: &Connection,
+    job_id: &str,
+    limit: usize,
+) -> StoreResult<(usize, Vec<(String, i64)>)> {
+    let mut stmt = conn
+        .prepare_cached(
+            "DELETE FROM job_executions WHERE (thing_name, job_id, execution_number) IN
+               (SELECT thing_name, job_id, execution_number FROM job_executions WHERE job_id = ?1 LIMIT ?2)
+             RETURNING thing_name, execution_number, status",
+        )
+        .map_err(db_err)?;
+    let mut rows = stmt.query(params![job_id, limit as i64]).map_err(db_err)?;
+    let (mut n, mut pending) = (0, Vec::new());
+    while let Some(r) = rows.next().map_err(db_err)? {
+        n += 1;
+        let status: String = r.get(2).map_err(db_err)?;
+        let status = JobExecutionStatus::parse(&status)
+            .ok_or_else(|| db_err(bad_enum("execution status", &status)))?;
+        if status.is_pending() {
+            pending.push((r.get(0).map_err(db_err)?, r.get(1).map_err(db_err)?));
+        }
+    }
+    Ok((n, pending))
 }
 
 fn delete_job_rows(conn: &Connection, job_id: &str) -> StoreResult<()> {
@@ -1720,7 +1737,11 @@ impl Tx for SqliteTx<'_> {
     async fn jobs_deleting(&self) -> StoreResult<Vec<String>> {
         jobs_deleting(self.0)
     }
-    async fn purge_job_executions(&self, job: &str, limit: usize) -> StoreResult<usize> {
+    async fn purge_job_executions(
+        &self,
+        job: &str,
+        limit: usize,
+    ) -> StoreResult<(usize, Vec<(String, i64)>)> {
         purge_job_executions(self.0, job, limit)
     }
     async fn delete_job_rows(&self, job: &str) -> StoreResult<()> {
