@@ -76,12 +76,6 @@ impl ChangeFeed {
         }
     }
 
-    /// Identifies the store this feed belongs to (every clone of a store shares its
-    /// feed), for state kept per store in this process ([`ops::Canceling`]).
-    pub(crate) fn store_id(&self) -> usize {
-        std::sync::Arc::as_ptr(&self.0) as usize
-    }
-
     fn listener(&self) -> Option<iotjobs_core::ChangeListener> {
         self.0.read().ok().and_then(|l| l.clone())
     }

@@ -1106,37 +1106,38 @@ async fn rollout_step(
     Ok(total)
 }
 
-/// Jobs whose executions a CancelJob of this process is canceling right now, by store
-/// ([`crate::ChangeFeed::store_id`]): the sweep leaves them to it. (The sweep goes through
-/// a job's executions from its first, so while a CancelJob works through a large job
-/// from the same end the sweep would read again, on every round, everything canceled so
-/// far, and compete with it for the writer.)
-static CANCELING: std::sync::Mutex<Vec<(usize, String)>> = std::sync::Mutex::new(Vec::new());
+/// Jobs whose executions a CancelJob of this store (in this process) is canceling right
+/// now: the sweep leaves them to it. (The sweep goes through a job's executions from its
+/// first, so while a CancelJob works through a large job from the same end the sweep
+/// would read again, on every round, everything canceled so far, and compete with it for
+/// the writer.) Every clone of a store shares one.
+#[derive(Clone, Default)]
+pub(crate) struct CancelingJobs(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
 
-/// Registers a job with [`CANCELING`] until dropped.
-pub(crate) struct Canceling(usize, String);
-
-impl Canceling {
-    pub(crate) fn start(store: usize, job_id: &str) -> Self {
-        let mut jobs = CANCELING.lock().unwrap_or_else(|e| e.into_inner());
-        jobs.push((store, job_id.to_owned()));
-        Canceling(store, job_id.to_owned())
+impl CancelingJobs {
+    /// Registers `job_id` until the returned guard is dropped.
+    pub(crate) fn start(&self, job_id: &str) -> Canceling {
+        self.lock().push(job_id.to_owned());
+        Canceling(self.clone(), job_id.to_owned())
     }
 
-    /// The jobs of `store` being canceled now.
-    pub(crate) fn jobs(store: usize) -> Vec<String> {
-        let jobs = CANCELING.lock().unwrap_or_else(|e| e.into_inner());
-        jobs.iter()
-            .filter(|(s, _)| *s == store)
-            .map(|(_, j)| j.clone())
-            .collect()
+    /// The jobs being canceled now.
+    pub(crate) fn jobs(&self) -> Vec<String> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<String>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
+/// A job registered with [`CancelingJobs`] until dropped.
+pub(crate) struct Canceling(CancelingJobs, String);
+
 impl Drop for Canceling {
     fn drop(&mut self) {
-        let mut jobs = CANCELING.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = jobs.iter().position(|(s, j)| *s == self.0 && *j == self.1) {
+        let mut jobs = self.0.lock();
+        if let Some(i) = jobs.iter().position(|j| *j == self.1) {
             jobs.swap_remove(i);
         }
     }

@@ -266,7 +266,7 @@ macro_rules! impl_store {
                 }
                 // Then the executions, one bounded transaction at a time, each going on
                 // where the last one stopped (the sweep keeps off this job meanwhile).
-                let _canceling = $crate::ops::Canceling::start(self.changes.store_id(), &id);
+                let _canceling = self.canceling.start(&id);
                 let mut after = None;
                 loop {
                     let id = id.clone();
@@ -383,7 +383,7 @@ macro_rules! impl_store {
                 })
                 .await;
                 let canceled = with_actor(Actor::service("CancelJob"), async {
-                    let busy = $crate::ops::Canceling::jobs(self.changes.store_id());
+                    let busy = self.canceling.jobs();
                     $write!(self, |tx| $crate::ops::sweep_cancellations(
                         tx, now, budget, &busy
                     ))

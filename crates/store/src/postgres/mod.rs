@@ -87,6 +87,9 @@ impl Drop for PgLease {
 pub struct PgStore {
     pool: Pool,
     changes: crate::ChangeFeed,
+    /// CancelJobs in progress on this node, which its sweep leaves alone
+    /// ([`crate::ops::CancelingJobs`]).
+    canceling: crate::ops::CancelingJobs,
     /// For the LISTEN connection, which is not pooled.
     config: tokio_postgres::Config,
     /// The NOTIFY channel of this store's schema ([`change_channel`]).
@@ -342,6 +345,7 @@ impl PgStore {
         let mut store = PgStore {
             pool,
             changes: crate::ChangeFeed::default(),
+            canceling: crate::ops::CancelingJobs::default(),
             config,
             channel: String::new(),
             node: format!(

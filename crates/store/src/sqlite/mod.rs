@@ -128,6 +128,8 @@ where
 pub struct SqliteStore {
     inner: Arc<Inner>,
     changes: crate::ChangeFeed,
+    /// CancelJobs in progress, which the sweep leaves alone ([`crate::ops::CancelingJobs`]).
+    canceling: crate::ops::CancelingJobs,
     /// Roles held ([`iotjobs_core::Store::try_lead`]): one process owns a SQLite file,
     /// so leading is only exclusive among this store's users.
     leaders: Arc<Mutex<std::collections::HashSet<String>>>,
@@ -300,6 +302,7 @@ impl SqliteStore {
                 checkpointer_thread: Mutex::new(Some(checkpointer_thread)),
             }),
             changes: crate::ChangeFeed::default(),
+            canceling: crate::ops::CancelingJobs::default(),
             leaders: Arc::default(),
             stats,
         })
