@@ -312,27 +312,24 @@ pub fn uniform_change(
     cmd: &ExecutionCommand,
     now: Timestamp,
 ) -> Option<UniformChange> {
-    match cmd {
-        ExecutionCommand::Cancel {
-            force,
-            expected_version: None,
-            status_details: None,
-        } => match status {
-            Queued => {}
-            InProgress if *force => {}
-            _ => return None,
-        },
+    let ExecutionCommand::Cancel {
+        force,
+        expected_version: None,
+        status_details: None,
+    } = cmd
+    else {
+        return None;
+    };
+    match status {
+        Queued => {}
+        InProgress if *force => {}
         _ => return None,
     }
-    let (force_canceled, to) = match cmd {
-        ExecutionCommand::Cancel { force, .. } => (*force, Canceled),
-        _ => return None,
-    };
     Some(UniformChange {
         from: status,
-        to,
-        force_canceled,
-        stop_timers: to.is_terminal(),
+        to: Canceled,
+        force_canceled: *force,
+        stop_timers: Canceled.is_terminal(),
         now,
     })
 }

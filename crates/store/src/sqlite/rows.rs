@@ -419,9 +419,9 @@ fn insert_queued_executions(
     things: &[String],
     now: Timestamp,
 ) -> StoreResult<()> {
-    // One statement, prepared once, with only the thing bound per row: a million-thing
-    // group's CreateJob inserts a million rows here.
-    // Every column but the thing is the same for all: bound once.
+    // One statement, prepared once: every column but the thing is the same for all and
+    // bound once, the thing per row (a million-thing group's CreateJob inserts a million
+    // rows here).
     let mut stmt = conn
         .prepare_cached(&format!(
             "INSERT INTO job_executions ({EXECUTION_COLUMNS}, timeout_at)
